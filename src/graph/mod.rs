@@ -1,0 +1,447 @@
+//! The dataflow graph: TensorFlow-named nodes over a `petgraph::StableDiGraph`, with
+//! build-time dtype and shape inference, name scopes and control dependencies.
+
+mod attr;
+mod builder;
+
+pub use attr::{AttrValue, Attrs, AttrsExt};
+pub use builder::OpBuilder;
+
+use crate::ops::{registry, InferCtx, OpDef};
+use crate::tensor::{DType, PartialShape, Tensor};
+use crate::{Error, Result};
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Identifies a node of one [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub(crate) NodeIndex);
+
+impl NodeId {
+    /// Output `index` of this node.
+    pub fn output(self, index: usize) -> Output {
+        Output { node: self, index }
+    }
+
+    /// A dense index (insertion order), handy for per-node tables.
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
+/// One output tensor of a node (TensorFlow's `name:index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Output {
+    /// The producing node.
+    pub node: NodeId,
+    /// Which of its outputs.
+    pub index: usize,
+}
+
+impl From<NodeId> for Output {
+    fn from(n: NodeId) -> Output {
+        n.output(0)
+    }
+}
+
+/// The dtype and (partial) shape of a tensor, as known when the graph is built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorSpec {
+    /// Element type.
+    pub dtype: DType,
+    /// Possibly partial shape.
+    pub shape: PartialShape,
+}
+
+impl TensorSpec {
+    /// A spec from its parts.
+    pub fn new(dtype: DType, shape: impl Into<PartialShape>) -> Self {
+        TensorSpec {
+            dtype,
+            shape: shape.into(),
+        }
+    }
+}
+
+impl fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.shape, self.dtype)
+    }
+}
+
+/// A node: one op instance with its inputs, attributes and inferred output specs.
+#[derive(Clone)]
+pub struct Node {
+    name: String,
+    op: &'static dyn OpDef,
+    inputs: Vec<Output>,
+    control_inputs: Vec<NodeId>,
+    attrs: Attrs,
+    outputs: Vec<TensorSpec>,
+    device: String,
+}
+
+impl Node {
+    /// The unique node name (`dense/MatMul`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The TensorFlow op type (`MatMul`).
+    pub fn op_type(&self) -> &'static str {
+        self.op.name()
+    }
+    /// The op definition.
+    pub fn op(&self) -> &'static dyn OpDef {
+        self.op
+    }
+    /// Data inputs, in the op's input order.
+    pub fn inputs(&self) -> &[Output] {
+        &self.inputs
+    }
+    /// Nodes that must run before this one.
+    pub fn control_inputs(&self) -> &[NodeId] {
+        &self.control_inputs
+    }
+    /// Attributes.
+    pub fn attrs(&self) -> &Attrs {
+        &self.attrs
+    }
+    /// Inferred output specs.
+    pub fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+    /// Requested device (`""` = any).
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("op", &self.op.name())
+            .field("inputs", &self.inputs)
+            .field("control_inputs", &self.control_inputs)
+            .field("attrs", &self.attrs)
+            .field("outputs", &self.outputs)
+            .finish()
+    }
+}
+
+/// Edge kinds in the underlying petgraph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// Output `output` of the source feeds input `input` of the target.
+    Data {
+        /// Source output index.
+        output: usize,
+        /// Target input index.
+        input: usize,
+    },
+    /// The source must run before the target.
+    Control,
+}
+
+/// Everything needed to add one node; [`OpBuilder`] fills it in.
+#[derive(Clone, Debug, Default)]
+pub struct NodeRequest {
+    /// Op type.
+    pub op_type: String,
+    /// Requested name; made unique unless `exact_name` is set.
+    pub name: Option<String>,
+    /// Use `name` exactly (GraphDef import); a clash is an error.
+    pub exact_name: bool,
+    /// Data inputs.
+    pub inputs: Vec<Output>,
+    /// Control inputs.
+    pub control_inputs: Vec<NodeId>,
+    /// Attributes.
+    pub attrs: Attrs,
+    /// Device string.
+    pub device: String,
+}
+
+/// A TensorFlow-1-style static graph.
+#[derive(Clone, Default)]
+pub struct Graph {
+    inner: StableDiGraph<Node, Edge>,
+    by_name: HashMap<String, NodeId>,
+    name_counts: HashMap<String, usize>,
+    scopes: Vec<String>,
+    control_scopes: Vec<Vec<NodeId>>,
+    seed: Option<i64>,
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.nodes().map(|(_, n)| n))
+            .finish()
+    }
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph::default()
+    }
+
+    /// Sets the graph-level random seed (`tf.compat.v1.set_random_seed`).
+    pub fn set_seed(&mut self, seed: i64) {
+        self.seed = Some(seed);
+    }
+
+    /// The graph-level random seed, if set.
+    pub fn seed(&self) -> Option<i64> {
+        self.seed
+    }
+
+    /// Starts a node of `op_type`; finish it with [`OpBuilder::build`].
+    pub fn op(&mut self, op_type: &str) -> OpBuilder<'_> {
+        OpBuilder::new(self, op_type)
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.inner.node_count()
+    }
+
+    /// True when the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A node by id. Ids always come from this graph, so the node exists.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.inner[id.0]
+    }
+
+    /// Nodes in insertion order (a valid topological order for graphs built here).
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.inner
+            .node_indices()
+            .map(move |i| (NodeId(i), &self.inner[i]))
+    }
+
+    /// True when `id` belongs to this graph.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.inner.contains_node(id.0)
+    }
+
+    /// Looks a node up by name.
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Parses `name`, `name:i` or `^name` into an output (index 0 for the plain and `^` forms).
+    pub fn output_by_name(&self, name: &str) -> Result<Output> {
+        let name = name.strip_prefix('^').unwrap_or(name);
+        let (node, index) = match name.rsplit_once(':') {
+            Some((n, i)) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => (
+                n,
+                i.parse::<usize>()
+                    .map_err(|_| Error::invalid(format!("bad output index in '{name}'")))?,
+            ),
+            _ => (name, 0),
+        };
+        let id = self
+            .node_by_name(node)
+            .ok_or_else(|| Error::NotFound(format!("no node named '{node}' in the graph")))?;
+        let n = self.node(id);
+        if index >= n.outputs.len() {
+            return Err(Error::NotFound(format!(
+                "node '{node}' ({}) has {} outputs, so '{name}' does not exist",
+                n.op_type(),
+                n.outputs.len()
+            )));
+        }
+        Ok(id.output(index))
+    }
+
+    /// TensorFlow's name for an output: `node` for output 0 in inputs, `node:i` otherwise.
+    pub fn output_name(&self, o: Output) -> String {
+        format!("{}:{}", self.node(o.node).name, o.index)
+    }
+
+    /// The inferred spec of an output.
+    pub fn spec(&self, o: Output) -> &TensorSpec {
+        &self.node(o.node).outputs[o.index]
+    }
+
+    /// The dtype of an output.
+    pub fn dtype(&self, o: Output) -> DType {
+        self.spec(o).dtype
+    }
+
+    /// The inferred (partial) shape of an output.
+    pub fn shape(&self, o: Output) -> &PartialShape {
+        &self.spec(o).shape
+    }
+
+    /// Nodes that read any output of `id` (data or control), with the edge kind.
+    pub fn consumers(&self, id: NodeId) -> impl Iterator<Item = (NodeId, Edge)> + '_ {
+        self.inner
+            .edges_directed(id.0, Direction::Outgoing)
+            .map(|e| (NodeId(e.target()), *e.weight()))
+    }
+
+    /// Runs `f` inside name scope `name` (`tf.name_scope`): nodes created inside are named
+    /// `name/...`. The scope name itself is made unique (`name_1`, ...).
+    pub fn name_scope<R>(&mut self, name: &str, f: impl FnOnce(&mut Graph) -> R) -> R {
+        self.push_name_scope(name);
+        let r = f(self);
+        self.pop_name_scope();
+        r
+    }
+
+    /// Enters a name scope; pair with [`Graph::pop_name_scope`]. Returns the full scope path.
+    pub fn push_name_scope(&mut self, name: &str) -> String {
+        let full = self.unique_name(name);
+        self.scopes.push(full.clone());
+        full
+    }
+
+    /// Leaves the innermost name scope.
+    pub fn pop_name_scope(&mut self) {
+        self.scopes.pop();
+    }
+
+    /// Runs `f` with every node it creates depending on `deps` (`tf.control_dependencies`).
+    pub fn control_dependencies<R>(
+        &mut self,
+        deps: &[NodeId],
+        f: impl FnOnce(&mut Graph) -> R,
+    ) -> R {
+        self.control_scopes.push(deps.to_vec());
+        let r = f(self);
+        self.control_scopes.pop();
+        r
+    }
+
+    /// A name not yet used in the graph, built from `base` under the current scope, the way
+    /// TensorFlow makes them (`MatMul`, `MatMul_1`, ...).
+    pub fn unique_name(&mut self, base: &str) -> String {
+        let full = match self.scopes.last() {
+            Some(scope) => format!("{scope}/{base}"),
+            None => base.to_string(),
+        };
+        // TensorFlow's Graph.unique_name: names are compared case-insensitively.
+        let key = full.to_lowercase();
+        let mut i = self.name_counts.get(&key).copied().unwrap_or(0);
+        self.name_counts.insert(key.clone(), i + 1);
+        if i == 0 {
+            return full;
+        }
+        let mut candidate = key.clone();
+        while self.name_counts.contains_key(&candidate) {
+            candidate = format!("{key}_{i}");
+            i += 1;
+        }
+        self.name_counts.insert(candidate, 1);
+        format!("{full}_{}", i - 1)
+    }
+
+    /// Adds a node: looks up the op, checks inputs, runs dtype and shape inference, and only
+    /// then inserts it. Errors name the node, the op and the inputs' dtypes and shapes.
+    pub fn add_node(&mut self, req: NodeRequest) -> Result<NodeId> {
+        let op = registry::lookup(&req.op_type)?;
+        for (i, o) in req.inputs.iter().enumerate() {
+            if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
+                return Err(Error::invalid(format!(
+                    "input {i} of a new {} node refers to an output that is not in this graph",
+                    req.op_type
+                )));
+            }
+        }
+        for c in &req.control_inputs {
+            if !self.contains(*c) {
+                return Err(Error::invalid(format!(
+                    "a control input of a new {} node is not in this graph",
+                    req.op_type
+                )));
+            }
+        }
+        let name = match (&req.name, req.exact_name) {
+            (Some(n), true) => {
+                if self.by_name.contains_key(n) {
+                    return Err(Error::invalid(format!("duplicate node name '{n}'")));
+                }
+                self.name_counts.entry(n.to_lowercase()).or_insert(1);
+                n.clone()
+            }
+            (Some(n), false) => self.unique_name(n),
+            (None, _) => self.unique_name(op.name()),
+        };
+        let input_specs: Vec<TensorSpec> =
+            req.inputs.iter().map(|&o| self.spec(o).clone()).collect();
+        let ctx = InferCtx::new(self, &name, &req.inputs, &input_specs, &req.attrs);
+        let outputs = op.infer(&ctx).map_err(|msg| Error::Build {
+            node: name.clone(),
+            op: op.name().to_string(),
+            inputs: crate::error::InputSummary(
+                input_specs
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            msg,
+        })?;
+        let mut control_inputs = req.control_inputs;
+        for scope in &self.control_scopes {
+            for &c in scope {
+                if !control_inputs.contains(&c) {
+                    control_inputs.push(c);
+                }
+            }
+        }
+        let node = Node {
+            name: name.clone(),
+            op,
+            inputs: req.inputs.clone(),
+            control_inputs: control_inputs.clone(),
+            attrs: req.attrs,
+            outputs,
+            device: req.device,
+        };
+        let id = NodeId(self.inner.add_node(node));
+        for (i, o) in req.inputs.iter().enumerate() {
+            self.inner.add_edge(
+                o.node.0,
+                id.0,
+                Edge::Data {
+                    output: o.index,
+                    input: i,
+                },
+            );
+        }
+        for c in control_inputs {
+            self.inner.add_edge(c.0, id.0, Edge::Control);
+        }
+        self.by_name.insert(name, id);
+        Ok(id)
+    }
+
+    /// The value of an output when it is known while building: a `Const`, or the `Shape`
+    /// of a fully known tensor. Shape inference uses this for shape-valued inputs.
+    pub fn constant_value(&self, o: Output) -> Option<Tensor> {
+        let node = self.node(o.node);
+        match node.op_type() {
+            "Const" => node.attrs.tensor("value").ok().cloned(),
+            "Identity" | "StopGradient" => self.constant_value(node.inputs[0]),
+            "Shape" => {
+                let dims = self.shape(node.inputs[0]).to_known()?;
+                let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+                Some(match node.outputs[0].dtype {
+                    DType::Int64 => Tensor::vector(dims),
+                    _ => Tensor::vector(dims.iter().map(|&d| d as i32).collect::<Vec<i32>>()),
+                })
+            }
+            _ => None,
+        }
+    }
+}

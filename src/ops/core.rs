@@ -1,0 +1,253 @@
+//! Graph plumbing ops: Const, Placeholder, PlaceholderWithDefault, Identity, StopGradient, NoOp.
+
+use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, Output, TensorSpec};
+use crate::tensor::{DType, PartialShape, Tensor};
+use crate::{Error, Result};
+
+type InferResult = std::result::Result<Vec<TensorSpec>, String>;
+
+fn infer_const(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(0)?;
+    let value = ctx.attrs().tensor("value")?;
+    let dtype = ctx.attrs().dtype_or("dtype", value.dtype())?;
+    if dtype != value.dtype() {
+        return Err(format!(
+            "attr dtype is {dtype} but the value is {}",
+            value.dtype()
+        ));
+    }
+    Ok(vec![TensorSpec::new(
+        dtype,
+        PartialShape::known(value.shape()),
+    )])
+}
+
+fn const_kernel(ctx: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+    let value = ctx.attrs().tensor("value")?.clone();
+    kernel_fn(move |k| {
+        k.push_output(value.clone());
+        Ok(())
+    })
+}
+
+fn infer_placeholder(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(0)?;
+    Ok(vec![TensorSpec::new(
+        ctx.attrs().dtype("dtype")?,
+        ctx.attrs().shape_or_unknown("shape")?,
+    )])
+}
+
+fn placeholder_kernel(
+    ctx: &KernelBuildCtx<'_>,
+) -> std::result::Result<Box<dyn super::Kernel>, String> {
+    let spec = ctx.node.outputs()[0].clone();
+    let name = ctx.node.name().to_string();
+    kernel_fn(move |_| {
+        Err(Error::FailedPrecondition(format!(
+            "You must feed a value for placeholder tensor '{name}' with dtype {} and shape {}",
+            spec.dtype, spec.shape
+        )))
+    })
+}
+
+fn infer_placeholder_with_default(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(1)?;
+    let dtype = ctx.attrs().dtype_or("dtype", ctx.dtype(0))?;
+    if dtype != ctx.dtype(0) {
+        return Err(format!(
+            "attr dtype is {dtype} but the default is {}",
+            ctx.dtype(0)
+        ));
+    }
+    let shape = ctx.attrs().shape_or_unknown("shape")?;
+    if let (Some(d), Some(_)) = (ctx.shape(0).to_known(), shape.rank()) {
+        if !shape.is_compatible_with(&d) {
+            return Err(format!(
+                "default value of shape {} does not fit shape {shape}",
+                ctx.shape(0)
+            ));
+        }
+    }
+    Ok(vec![TensorSpec::new(dtype, shape)])
+}
+
+/// Identity-like ops forward their input.
+fn infer_identity(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(1)?;
+    ctx.check_t_attr(ctx.dtype(0))?;
+    Ok(vec![ctx.input(0).clone()])
+}
+
+fn identity_kernel(_: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+    kernel_fn(|k| {
+        let t = k.take_input(0)?;
+        k.push_output(t);
+        Ok(())
+    })
+}
+
+fn identity_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    Ok(vec![Some(ctx.grad(0))])
+}
+
+fn infer_noop(_: &InferCtx<'_>) -> InferResult {
+    Ok(Vec::new())
+}
+
+fn noop_kernel(_: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+    kernel_fn(|_| Ok(()))
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.add(
+        Op::new("Const", infer_const, const_kernel)
+            .cost(Cost::Cheap)
+            .no_grad(),
+    );
+    r.add(
+        Op::new("Placeholder", infer_placeholder, placeholder_kernel)
+            .cost(Cost::Cheap)
+            .no_grad()
+            .defaults(|| vec![("shape", AttrValue::Shape(PartialShape::unknown()))]),
+    );
+    r.add(
+        Op::new(
+            "PlaceholderWithDefault",
+            infer_placeholder_with_default,
+            identity_kernel,
+        )
+        .cost(Cost::Cheap)
+        .grad(identity_grad),
+    );
+    r.add(
+        Op::new("Identity", infer_identity, identity_kernel)
+            .cost(Cost::Cheap)
+            .grad(identity_grad),
+    );
+    r.add(
+        Op::new("StopGradient", infer_identity, identity_kernel)
+            .cost(Cost::Cheap)
+            .no_grad(),
+    );
+    r.add(Op::new("NoOp", infer_noop, noop_kernel).cost(Cost::Cheap));
+}
+
+impl Graph {
+    /// A constant (`tf.constant`).
+    pub fn constant(&mut self, value: impl Into<Tensor>) -> Result<Output> {
+        let value: Tensor = value.into();
+        self.op("Const")
+            .attr("dtype", value.dtype())
+            .attr("value", value)
+            .build_output()
+    }
+
+    /// A named constant.
+    pub fn constant_named(&mut self, value: impl Into<Tensor>, name: &str) -> Result<Output> {
+        let value: Tensor = value.into();
+        self.op("Const")
+            .name(name)
+            .attr("dtype", value.dtype())
+            .attr("value", value)
+            .build_output()
+    }
+
+    /// A scalar constant of `dtype` holding `v` (converted as `Cast` would).
+    pub fn scalar_like(&mut self, dtype: DType, v: f64) -> Result<Output> {
+        let t = Tensor::scalar(v).cast(dtype)?;
+        self.constant(t)
+    }
+
+    /// A value fed at run time (`tf.compat.v1.placeholder`); `shape` may have unknown dims.
+    pub fn placeholder(
+        &mut self,
+        dtype: DType,
+        shape: impl Into<PartialShape>,
+        name: &str,
+    ) -> Result<Output> {
+        self.op("Placeholder")
+            .name(name)
+            .attr("dtype", dtype)
+            .attr("shape", shape.into())
+            .build_output()
+    }
+
+    /// A placeholder that yields `default` when not fed.
+    pub fn placeholder_with_default(
+        &mut self,
+        default: Output,
+        shape: impl Into<PartialShape>,
+        name: &str,
+    ) -> Result<Output> {
+        let dtype = self.dtype(default);
+        self.op("PlaceholderWithDefault")
+            .name(name)
+            .input(default)
+            .attr("dtype", dtype)
+            .attr("shape", shape.into())
+            .build_output()
+    }
+
+    /// `tf.identity`.
+    pub fn identity(&mut self, x: Output) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("Identity").input(x).attr("T", t).build_output()
+    }
+
+    /// `tf.stop_gradient`: the value of `x`, with no gradient flowing back.
+    pub fn stop_gradient(&mut self, x: Output) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("StopGradient").input(x).attr("T", t).build_output()
+    }
+
+    /// A node that does nothing but wait for `deps` (`tf.group`).
+    pub fn group(&mut self, deps: &[NodeId], name: &str) -> Result<NodeId> {
+        let mut b = self.op("NoOp").name(name);
+        for &d in deps {
+            b = b.control_input(d);
+        }
+        b.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DType, Graph, PartialShape, Tensor};
+
+    #[test]
+    fn names_are_unique_and_scoped() {
+        let mut g = Graph::new();
+        let a = g.constant(1.0f32).unwrap();
+        let b = g.constant(2.0f32).unwrap();
+        assert_eq!(g.node(a.node).name(), "Const");
+        assert_eq!(g.node(b.node).name(), "Const_1");
+        let c = g.name_scope("dense", |g| g.constant(3.0f32)).unwrap();
+        assert_eq!(g.node(c.node).name(), "dense/Const");
+        let d = g.name_scope("dense", |g| g.constant(3.0f32)).unwrap();
+        assert_eq!(g.node(d.node).name(), "dense_1/Const");
+        let x = g
+            .placeholder(DType::Float32, [None, Some(784)], "x")
+            .unwrap();
+        let x1 = g
+            .placeholder(DType::Float32, PartialShape::unknown(), "x")
+            .unwrap();
+        assert_eq!(g.node(x1.node).name(), "x_1");
+        assert_eq!(g.output_by_name("x:0").unwrap(), x);
+        assert_eq!(g.output_by_name("x").unwrap(), x);
+        assert!(g.output_by_name("x:1").is_err());
+        assert!(g.output_by_name("nope").is_err());
+        assert_eq!(g.shape(x).to_string(), "[?,784]");
+        assert_eq!(g.shape(a).to_string(), "[]");
+        let t = g.constant(Tensor::from([[1i32, 2], [3, 4]])).unwrap();
+        assert_eq!(g.shape(t).to_known(), Some(vec![2, 2]));
+    }
+
+    #[test]
+    fn unknown_op_is_an_error() {
+        let mut g = Graph::new();
+        let err = g.op("NoSuchOp").build().unwrap_err();
+        assert!(err.to_string().contains("NoSuchOp"), "{err}");
+    }
+}

@@ -1,0 +1,275 @@
+//! Runs a [`Plan`]: on the calling thread in plan order, or across the inter-op pool with
+//! per-step pending counts (cheap steps inline, expensive ones dispatched).
+
+use super::plan::{InputSource, Plan, Step};
+use super::pool::Pool;
+use crate::ops::KernelCtx;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use crossbeam_channel::{bounded, select, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Wraps a kernel error with the node's name and op.
+fn node_error(step: &Step, e: Error) -> Error {
+    let msg = match e {
+        Error::InvalidArgument(m) | Error::FailedPrecondition(m) | Error::NotFound(m) => m,
+        Error::Run { .. } => return e,
+        other => other.to_string(),
+    };
+    Error::Run {
+        node: step.name.clone(),
+        op: step.op.to_string(),
+        msg,
+    }
+}
+
+/// Runs one step's kernel on gathered inputs and checks its outputs.
+fn compute(
+    step: &Step,
+    inputs: &mut [Option<Tensor>],
+    outputs: &mut Vec<Tensor>,
+    intra_op_threads: usize,
+) -> Result<()> {
+    outputs.clear();
+    let mut ctx = KernelCtx::new(inputs, outputs, intra_op_threads);
+    step.kernel
+        .compute(&mut ctx)
+        .map_err(|e| node_error(step, e))?;
+    if outputs.len() != step.output_specs.len() {
+        return Err(node_error(
+            step,
+            Error::invalid(format!(
+                "kernel produced {} outputs, expected {}",
+                outputs.len(),
+                step.output_specs.len()
+            )),
+        ));
+    }
+    for (i, (t, spec)) in outputs.iter().zip(&step.output_specs).enumerate() {
+        if t.dtype() != spec.dtype || !spec.shape.is_compatible_with(t.shape()) {
+            return Err(node_error(
+                step,
+                Error::invalid(format!(
+                    "output {i} is {:?} {} but the graph promised {spec}",
+                    t.shape(),
+                    t.dtype()
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs every step on the calling thread, in plan order.
+pub(crate) fn run_sequential(
+    plan: &Plan,
+    feeds: Vec<Tensor>,
+    intra_op_threads: usize,
+) -> Result<Vec<Tensor>> {
+    let mut slots: Vec<Option<Tensor>> = Vec::with_capacity(plan.num_slots);
+    slots.extend(feeds.into_iter().map(Some));
+    slots.resize(plan.num_slots, None);
+    let mut inputs: Vec<Option<Tensor>> = Vec::with_capacity(plan.max_inputs);
+    let mut outputs: Vec<Tensor> = Vec::with_capacity(plan.max_outputs);
+    for step in &plan.steps {
+        inputs.clear();
+        for src in &step.inputs {
+            inputs.push(match *src {
+                InputSource::Slot { slot, last: true } => slots[slot].take(),
+                InputSource::Slot { slot, last: false } => slots[slot].clone(),
+                InputSource::Ref => None,
+            });
+        }
+        compute(step, &mut inputs, &mut outputs, intra_op_threads)?;
+        for (k, t) in outputs.drain(..).enumerate() {
+            let slot = step.out_start + k;
+            if plan.slot_uses[slot] > 0 {
+                slots[slot] = Some(t);
+            }
+        }
+    }
+    collect_fetches(plan, |s| slots[s].clone())
+}
+
+fn collect_fetches(
+    plan: &Plan,
+    mut get: impl FnMut(usize) -> Option<Tensor>,
+) -> Result<Vec<Tensor>> {
+    plan.fetch_slots
+        .iter()
+        .map(|&s| get(s).ok_or_else(|| Error::invalid("a fetched value was not produced")))
+        .collect()
+}
+
+/// A slot shared between threads: its value and how many readers have yet to take it.
+struct SharedSlot {
+    value: Option<Tensor>,
+    remaining: usize,
+}
+
+struct RunState {
+    plan: Arc<Plan>,
+    slots: Vec<Mutex<SharedSlot>>,
+    pending: Vec<AtomicUsize>,
+    outstanding: AtomicUsize,
+    error: Mutex<Option<Error>>,
+    done: Sender<()>,
+    intra_op_threads: usize,
+}
+
+impl RunState {
+    fn read_input(&self, slot: usize) -> Option<Tensor> {
+        let mut s = self.slots[slot].lock().unwrap_or_else(|p| p.into_inner());
+        s.remaining = s.remaining.saturating_sub(1);
+        if s.remaining == 0 {
+            s.value.take()
+        } else {
+            s.value.clone()
+        }
+    }
+
+    fn record_error(&self, e: Error) {
+        let mut err = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if err.is_none() {
+            *err = Some(e);
+        }
+    }
+
+    /// Runs `first` and every cheap step it readies on this thread; expensive ready steps
+    /// go to the pool, except one that this thread keeps when it has nothing else to do.
+    fn process(self: &Arc<Self>, pool: &Arc<Pool>, first: usize) {
+        let mut inline = vec![first];
+        let mut inputs: Vec<Option<Tensor>> = Vec::with_capacity(self.plan.max_inputs);
+        let mut outputs: Vec<Tensor> = Vec::with_capacity(self.plan.max_outputs);
+        let mut expensive: Vec<usize> = Vec::new();
+        while let Some(si) = inline.pop() {
+            let step = &self.plan.steps[si];
+            inputs.clear();
+            for src in &step.inputs {
+                inputs.push(match *src {
+                    InputSource::Slot { slot, .. } => self.read_input(slot),
+                    InputSource::Ref => None,
+                });
+            }
+            let failed = self.error.lock().map(|e| e.is_some()).unwrap_or(true);
+            let result = if failed {
+                Err(Error::invalid("cancelled"))
+            } else {
+                compute(step, &mut inputs, &mut outputs, self.intra_op_threads)
+            };
+            let mut readied = 0;
+            match result {
+                Ok(()) => {
+                    for (k, t) in outputs.drain(..).enumerate() {
+                        let slot = step.out_start + k;
+                        if self.plan.slot_uses[slot] > 0 {
+                            self.slots[slot]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .value = Some(t);
+                        }
+                    }
+                    for &t in &step.out_edges {
+                        if self.pending[t].fetch_sub(1, Ordering::AcqRel) == 1 {
+                            readied += 1;
+                            if self.plan.steps[t].cheap {
+                                inline.push(t);
+                            } else {
+                                expensive.push(t);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if !failed {
+                        self.record_error(e);
+                    }
+                }
+            }
+            if readied > 0 {
+                self.outstanding.fetch_add(readied, Ordering::AcqRel);
+            }
+            let keep = if inline.is_empty() {
+                expensive.pop()
+            } else {
+                None
+            };
+            for t in expensive.drain(..) {
+                let state = Arc::clone(self);
+                let p = Arc::clone(pool);
+                pool.submit(Box::new(move || state.process(&p, t)));
+            }
+            if let Some(t) = keep {
+                inline.push(t);
+            }
+            if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+                let _ = self.done.send(());
+            }
+        }
+    }
+}
+
+/// Runs the plan across the pool; the calling thread works too and helps with queued jobs
+/// while it waits.
+pub(crate) fn run_parallel(
+    plan: Arc<Plan>,
+    feeds: Vec<Tensor>,
+    pool: &Arc<Pool>,
+    intra_op_threads: usize,
+) -> Result<Vec<Tensor>> {
+    let (done_tx, done_rx) = bounded::<()>(1);
+    let mut values: Vec<Option<Tensor>> = feeds.into_iter().map(Some).collect();
+    values.resize(plan.num_slots, None);
+    let slots = values
+        .into_iter()
+        .zip(&plan.slot_uses)
+        .map(|(value, &remaining)| Mutex::new(SharedSlot { value, remaining }))
+        .collect();
+    let roots: Vec<usize> = (0..plan.steps.len())
+        .filter(|&i| plan.steps[i].pending == 0)
+        .collect();
+    let state = Arc::new(RunState {
+        pending: plan
+            .steps
+            .iter()
+            .map(|s| AtomicUsize::new(s.pending))
+            .collect(),
+        plan: Arc::clone(&plan),
+        slots,
+        outstanding: AtomicUsize::new(roots.len()),
+        error: Mutex::new(None),
+        done: done_tx,
+        intra_op_threads,
+    });
+    let (cheap, expensive): (Vec<usize>, Vec<usize>) =
+        roots.into_iter().partition(|&r| plan.steps[r].cheap);
+    for &r in &expensive {
+        let s = Arc::clone(&state);
+        let p = Arc::clone(pool);
+        pool.submit(Box::new(move || s.process(&p, r)));
+    }
+    for r in cheap {
+        state.process(pool, r);
+    }
+    loop {
+        select! {
+            recv(done_rx) -> _ => break,
+            recv(pool.queue()) -> job => {
+                if let Ok(job) = job {
+                    job();
+                }
+            }
+        }
+    }
+    if let Some(e) = state.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    collect_fetches(&plan, |s| {
+        state.slots[s]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .value
+            .clone()
+    })
+}

@@ -1,0 +1,286 @@
+//! `Session`: runs fetches of a graph with fed values, TensorFlow 1 style. Variables live
+//! here and persist across runs; plans are cached per (feeds, fetches, targets).
+
+mod executor;
+mod plan;
+mod pool;
+mod resources;
+
+pub use resources::{Resources, Variable};
+
+use crate::graph::{Graph, NodeId, Output};
+use crate::ops::Kernel;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use plan::Plan;
+use pool::Pool;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Thread settings, as TensorFlow's `ConfigProto`.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Threads that run independent ops at once (the caller counts as one).
+    pub inter_op_threads: usize,
+    /// Threads one op (a matrix product, a convolution) may use internally.
+    pub intra_op_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        SessionOptions {
+            inter_op_threads: cores,
+            intra_op_threads: cores,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// The same number of inter-op and intra-op threads.
+    pub fn with_threads(threads: usize) -> Self {
+        SessionOptions {
+            inter_op_threads: threads.max(1),
+            intra_op_threads: threads.max(1),
+        }
+    }
+}
+
+type PlanKey = (Vec<Output>, Vec<Output>, Vec<NodeId>);
+/// Plans by hash of their key; a hash collision keeps both entries.
+type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Plan>)>>;
+
+/// Executes a graph. Cheap to share: `run` takes `&self` and may be called from several
+/// threads at once.
+pub struct Session {
+    graph: RwLock<Arc<Graph>>,
+    resources: Arc<Resources>,
+    plans: RwLock<PlanCache>,
+    stateful_kernels: Mutex<HashMap<NodeId, Arc<dyn Kernel>>>,
+    pool: Option<Arc<Pool>>,
+    options: SessionOptions,
+}
+
+fn plan_hash(feeds: &[Output], fetches: &[Output], targets: &[NodeId]) -> u64 {
+    let mut h = DefaultHasher::new();
+    feeds.hash(&mut h);
+    fetches.hash(&mut h);
+    targets.hash(&mut h);
+    h.finish()
+}
+
+impl Session {
+    /// A session over a snapshot of `graph` with default options.
+    pub fn new(graph: &Graph) -> Session {
+        Session::with_options(graph, SessionOptions::default())
+    }
+
+    /// A session with explicit thread settings.
+    pub fn with_options(graph: &Graph, options: SessionOptions) -> Session {
+        let options = SessionOptions {
+            inter_op_threads: options.inter_op_threads.max(1),
+            intra_op_threads: options.intra_op_threads.max(1),
+        };
+        let pool = (options.inter_op_threads > 1)
+            .then(|| Arc::new(Pool::new(options.inter_op_threads - 1)));
+        Session {
+            graph: RwLock::new(Arc::new(graph.clone())),
+            resources: Arc::new(Resources::default()),
+            plans: RwLock::new(HashMap::new()),
+            stateful_kernels: Mutex::new(HashMap::new()),
+            pool,
+            options,
+        }
+    }
+
+    /// Replaces the session's graph by a newer version of the same graph (nodes added since
+    /// the session was made). Variables and stateful kernels are kept.
+    pub fn extend(&self, graph: &Graph) -> Result<()> {
+        let mut current = self.graph.write().map_err(|_| poisoned())?;
+        for (id, node) in current.nodes() {
+            if !graph.contains(id) || graph.node(id).name() != node.name() {
+                return Err(Error::invalid(format!(
+                    "Session::extend needs a graph that still holds node '{}'",
+                    node.name()
+                )));
+            }
+        }
+        *current = Arc::new(graph.clone());
+        self.plans.write().map_err(|_| poisoned())?.clear();
+        Ok(())
+    }
+
+    /// The session's graph snapshot.
+    pub fn graph(&self) -> Arc<Graph> {
+        self.graph
+            .read()
+            .map(|g| Arc::clone(&g))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// The options in effect.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// The session's variables.
+    pub fn resources(&self) -> &Arc<Resources> {
+        &self.resources
+    }
+
+    /// Runs the graph: feeds replace the given tensors, the fetched values are returned in
+    /// order, and targets are run for their effects.
+    pub fn run(
+        &self,
+        feeds: &[(Output, Tensor)],
+        fetches: &[Output],
+        targets: &[NodeId],
+    ) -> Result<Vec<Tensor>> {
+        let feed_keys: Vec<Output> = feeds.iter().map(|(o, _)| *o).collect();
+        let plan = self.plan(&feed_keys, fetches, targets)?;
+        self.execute(plan, feeds.iter().map(|(_, t)| t.clone()).collect())
+    }
+
+    /// [`Session::run`] with tensors and nodes named as TensorFlow names them (`x:0`, `train`).
+    pub fn run_by_name(
+        &self,
+        feeds: &[(&str, Tensor)],
+        fetches: &[&str],
+        targets: &[&str],
+    ) -> Result<Vec<Tensor>> {
+        let graph = self.graph();
+        let feeds = feeds
+            .iter()
+            .map(|(n, t)| Ok((graph.output_by_name(n)?, t.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        let fetches = fetches
+            .iter()
+            .map(|n| graph.output_by_name(n))
+            .collect::<Result<Vec<_>>>()?;
+        let targets = targets
+            .iter()
+            .map(|n| {
+                graph
+                    .node_by_name(n.strip_prefix('^').unwrap_or(n))
+                    .ok_or_else(|| Error::NotFound(format!("no node named '{n}' in the graph")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.run(&feeds, &fetches, &targets)
+    }
+
+    /// A handle that runs one fixed signature without looking the plan up again
+    /// (TensorFlow's `Session::MakeCallable`).
+    pub fn make_callable(
+        &self,
+        feeds: &[Output],
+        fetches: &[Output],
+        targets: &[NodeId],
+    ) -> Result<Callable> {
+        Ok(Callable {
+            plan: self.plan(feeds, fetches, targets)?,
+        })
+    }
+
+    /// Runs a callable made by this session with feed values in its feed order.
+    pub fn run_callable(&self, callable: &Callable, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        self.execute(Arc::clone(&callable.plan), feeds)
+    }
+
+    fn execute(&self, plan: Arc<Plan>, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        if feeds.len() != plan.feed_slots.len() {
+            return Err(Error::invalid(format!(
+                "{} feed values given for {} fed tensors",
+                feeds.len(),
+                plan.feed_slots.len()
+            )));
+        }
+        for (t, (_, spec, name)) in feeds.iter().zip(&plan.feed_slots) {
+            if t.dtype() != spec.dtype {
+                return Err(Error::invalid(format!(
+                    "cannot feed a {} tensor to '{name}', which has dtype {}",
+                    t.dtype(),
+                    spec.dtype
+                )));
+            }
+            if !spec.shape.is_compatible_with(t.shape()) {
+                return Err(Error::invalid(format!(
+                    "cannot feed a value of shape {:?} to '{name}', which has shape {}",
+                    t.shape(),
+                    spec.shape
+                )));
+            }
+        }
+        let intra = self.options.intra_op_threads;
+        match &self.pool {
+            Some(pool) if plan.parallel => executor::run_parallel(plan, feeds, pool, intra),
+            _ => executor::run_sequential(&plan, feeds, intra),
+        }
+    }
+
+    fn plan(&self, feeds: &[Output], fetches: &[Output], targets: &[NodeId]) -> Result<Arc<Plan>> {
+        let key_hash = plan_hash(feeds, fetches, targets);
+        {
+            let plans = self.plans.read().map_err(|_| poisoned())?;
+            if let Some(list) = plans.get(&key_hash) {
+                for ((f, o, t), plan) in list {
+                    if f == feeds && o == fetches && t == targets {
+                        return Ok(Arc::clone(plan));
+                    }
+                }
+            }
+        }
+        let graph = self.graph();
+        let plan = Arc::new(Plan::build(self, &graph, feeds, fetches, targets)?);
+        let key = (feeds.to_vec(), fetches.to_vec(), targets.to_vec());
+        self.plans
+            .write()
+            .map_err(|_| poisoned())?
+            .entry(key_hash)
+            .or_default()
+            .push((key, Arc::clone(&plan)));
+        Ok(plan)
+    }
+
+    /// The kernel of a node: stateful ops keep one kernel for the session's lifetime (so
+    /// random generators advance across runs); others get a fresh one per plan.
+    fn kernel_for(&self, graph: &Graph, id: NodeId) -> Result<Arc<dyn Kernel>> {
+        let node = graph.node(id);
+        let op = node.op();
+        let build = || -> Result<Arc<dyn Kernel>> {
+            let ctx = crate::ops::KernelBuildCtx {
+                node,
+                id,
+                graph,
+                resources: &self.resources,
+            };
+            op.kernel(&ctx).map(Arc::from).map_err(|msg| Error::Run {
+                node: node.name().to_string(),
+                op: op.name().to_string(),
+                msg,
+            })
+        };
+        if !op.is_stateful() {
+            return build();
+        }
+        let mut cache = self.stateful_kernels.lock().map_err(|_| poisoned())?;
+        if let Some(k) = cache.get(&id) {
+            return Ok(Arc::clone(k));
+        }
+        let k = build()?;
+        cache.insert(id, Arc::clone(&k));
+        Ok(k)
+    }
+}
+
+fn poisoned() -> Error {
+    Error::FailedPrecondition("session state is poisoned by a panic in another thread".into())
+}
+
+/// A prepared signature of one session (see [`Session::make_callable`]).
+pub struct Callable {
+    plan: Arc<Plan>,
+}

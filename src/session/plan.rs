@@ -1,0 +1,252 @@
+//! Execution plans: the graph pruned to what one (feeds, fetches, targets) signature needs,
+//! ordered, with kernels created and every name resolved to a slot index.
+
+use super::Session;
+use crate::graph::{Graph, NodeId, Output, TensorSpec};
+use crate::ops::{Cost, Kernel};
+use crate::{Error, Result};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Where a step reads one input from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum InputSource {
+    /// A value slot; `last` is true when this is the slot's final reader in plan order.
+    Slot { slot: usize, last: bool },
+    /// A reference input: the kernel resolved its variable when it was built.
+    Ref,
+}
+
+/// One node of the plan.
+pub(crate) struct Step {
+    pub name: String,
+    pub op: &'static str,
+    pub kernel: Arc<dyn Kernel>,
+    pub inputs: Vec<InputSource>,
+    pub output_specs: Vec<TensorSpec>,
+    /// First slot of this step's outputs.
+    pub out_start: usize,
+    /// Steps to notify when this one finishes (one entry per data or control edge).
+    pub out_edges: Vec<usize>,
+    /// Number of in-edges from other steps.
+    pub pending: usize,
+    /// Run inline in the parallel executor.
+    pub cheap: bool,
+}
+
+/// A pruned, ordered, compiled subgraph.
+pub(crate) struct Plan {
+    pub steps: Vec<Step>,
+    pub num_slots: usize,
+    /// Slot of each feed, in feed order, with the spec the fed value must fit.
+    pub feed_slots: Vec<(usize, TensorSpec, String)>,
+    /// Slot of each fetch, in fetch order.
+    pub fetch_slots: Vec<usize>,
+    /// Number of readers of each slot (data edges plus fetches).
+    pub slot_uses: Vec<usize>,
+    /// Largest input and output counts of any step (buffer sizes).
+    pub max_inputs: usize,
+    pub max_outputs: usize,
+    /// True when some expensive steps are independent, so threads can help.
+    pub parallel: bool,
+}
+
+/// Elements above which a linear-cost op is worth dispatching to another thread.
+const EXPENSIVE_ELEMENTS: usize = 1 << 15;
+
+impl Plan {
+    pub(crate) fn build(
+        session: &Session,
+        graph: &Graph,
+        feeds: &[Output],
+        fetches: &[Output],
+        targets: &[NodeId],
+    ) -> Result<Plan> {
+        for &o in feeds.iter().chain(fetches) {
+            if !graph.contains(o.node) || o.index >= graph.node(o.node).outputs().len() {
+                return Err(Error::invalid(
+                    "a feed or fetch refers to a tensor that is not in the session's graph \
+                     (call Session::extend after adding nodes)",
+                ));
+            }
+        }
+        for &t in targets {
+            if !graph.contains(t) {
+                return Err(Error::invalid(
+                    "a target is not in the session's graph (call Session::extend after adding nodes)",
+                ));
+            }
+        }
+        let fed: HashMap<Output, usize> = feeds.iter().enumerate().map(|(i, &o)| (o, i)).collect();
+        if fed.len() != feeds.len() {
+            return Err(Error::invalid("the same tensor is fed twice"));
+        }
+
+        // Reverse reachability from fetches and targets; fed outputs cut the graph.
+        let mut needed: HashSet<NodeId> = HashSet::new();
+        let mut stack: Vec<NodeId> = fetches
+            .iter()
+            .filter(|o| !fed.contains_key(o))
+            .map(|o| o.node)
+            .chain(targets.iter().copied())
+            .collect();
+        while let Some(n) = stack.pop() {
+            if !needed.insert(n) {
+                continue;
+            }
+            let node = graph.node(n);
+            let refs = node.op().ref_inputs();
+            for (i, inp) in node.inputs().iter().enumerate() {
+                if !refs.contains(&i) && !fed.contains_key(inp) {
+                    stack.push(inp.node);
+                }
+            }
+            stack.extend(node.control_inputs().iter().copied());
+        }
+        // Node ids grow in insertion order, and inputs always exist before their consumers.
+        let mut order: Vec<NodeId> = needed.into_iter().collect();
+        order.sort();
+
+        let step_of: HashMap<NodeId, usize> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let mut out_start = Vec::with_capacity(order.len());
+        let mut num_slots = feeds.len();
+        for &n in &order {
+            out_start.push(num_slots);
+            num_slots += graph.node(n).outputs().len();
+        }
+        let slot_of = |o: &Output| -> usize {
+            match fed.get(o) {
+                Some(&f) => f,
+                None => out_start[step_of[&o.node]] + o.index,
+            }
+        };
+
+        let mut steps = Vec::with_capacity(order.len());
+        let mut slot_uses = vec![0usize; num_slots];
+        let mut last_reader = vec![usize::MAX; num_slots];
+        for (si, &n) in order.iter().enumerate() {
+            let node = graph.node(n);
+            let op = node.op();
+            if op.name() == "Placeholder" {
+                let spec = &node.outputs()[0];
+                return Err(Error::FailedPrecondition(format!(
+                    "You must feed a value for placeholder tensor '{}' with dtype {} and shape {}",
+                    node.name(),
+                    spec.dtype,
+                    spec.shape
+                )));
+            }
+            let kernel = session.kernel_for(graph, n)?;
+            let refs = op.ref_inputs();
+            let mut inputs = Vec::with_capacity(node.inputs().len());
+            for (i, inp) in node.inputs().iter().enumerate() {
+                if refs.contains(&i) {
+                    inputs.push(InputSource::Ref);
+                } else {
+                    let slot = slot_of(inp);
+                    slot_uses[slot] += 1;
+                    last_reader[slot] = si;
+                    inputs.push(InputSource::Slot { slot, last: false });
+                }
+            }
+            let expensive = match op.cost() {
+                Cost::Cheap => false,
+                Cost::Expensive => true,
+                Cost::Linear => node.outputs().iter().any(|s| {
+                    s.shape
+                        .num_elements()
+                        .is_none_or(|e| e >= EXPENSIVE_ELEMENTS)
+                }),
+            };
+            steps.push(Step {
+                name: node.name().to_string(),
+                op: op.name(),
+                kernel,
+                inputs,
+                output_specs: node.outputs().to_vec(),
+                out_start: out_start[si],
+                out_edges: Vec::new(),
+                pending: 0,
+                cheap: !expensive,
+            });
+        }
+        // Edges between steps, for the parallel executor's pending counts.
+        for (si, &n) in order.iter().enumerate() {
+            let node = graph.node(n);
+            let refs = node.op().ref_inputs();
+            let sources = node
+                .inputs()
+                .iter()
+                .enumerate()
+                .filter(|(i, inp)| !refs.contains(i) && !fed.contains_key(inp))
+                .map(|(_, inp)| inp.node)
+                .chain(node.control_inputs().iter().copied());
+            for src in sources {
+                let from = step_of[&src];
+                steps[from].out_edges.push(si);
+                steps[si].pending += 1;
+            }
+        }
+        let fetch_slots: Vec<usize> = fetches.iter().map(slot_of).collect();
+        for &s in &fetch_slots {
+            slot_uses[s] += 1;
+            last_reader[s] = usize::MAX;
+        }
+        for (si, step) in steps.iter_mut().enumerate() {
+            for inp in &mut step.inputs {
+                if let InputSource::Slot { slot, last } = inp {
+                    *last = last_reader[*slot] == si;
+                }
+            }
+        }
+        // The last reader of a slot read twice by one step must be the step's last read.
+        for step in &mut steps {
+            let mut seen = HashSet::new();
+            for inp in step.inputs.iter_mut().rev() {
+                if let InputSource::Slot { slot, last } = inp {
+                    if !seen.insert(*slot) {
+                        *last = false;
+                    }
+                }
+            }
+        }
+        let feed_slots = feeds
+            .iter()
+            .enumerate()
+            .map(|(i, &o)| (i, graph.spec(o).clone(), graph.output_name(o)))
+            .collect();
+        let parallel = has_independent_expensive_steps(&steps);
+        Ok(Plan {
+            max_inputs: steps.iter().map(|s| s.inputs.len()).max().unwrap_or(0),
+            max_outputs: steps
+                .iter()
+                .map(|s| s.output_specs.len())
+                .max()
+                .unwrap_or(0),
+            steps,
+            num_slots,
+            feed_slots,
+            fetch_slots,
+            slot_uses,
+            parallel,
+        })
+    }
+}
+
+/// True when two expensive steps sit at the same depth (longest path from a root), so
+/// neither can depend on the other and a second thread can run one while the first runs.
+fn has_independent_expensive_steps(steps: &[Step]) -> bool {
+    let mut depth = vec![0usize; steps.len()];
+    let mut seen_at_depth: HashSet<usize> = HashSet::new();
+    for (i, s) in steps.iter().enumerate() {
+        if !s.cheap && !seen_at_depth.insert(depth[i]) {
+            return true;
+        }
+        let next = depth[i] + usize::from(!s.cheap);
+        for &t in &s.out_edges {
+            depth[t] = depth[t].max(next);
+        }
+    }
+    false
+}

@@ -1,0 +1,171 @@
+//! Printing in TensorFlow's style: `Tensor([[19 22] [43 50]], shape=(2, 2), dtype=int32)` with
+//! NumPy's element formatting and line breaks.
+
+use super::{Buffer, Tensor};
+use std::fmt;
+
+/// Above this many elements only the first and last few of each axis are printed.
+const SUMMARIZE_ABOVE: usize = 1000;
+const EDGE_ITEMS: usize = 3;
+
+fn format_float(v: f64, shortest: String, in_array: bool) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else if v.fract() == 0.0 && v.abs() < 1e16 {
+        if in_array {
+            format!("{v:.0}.")
+        } else {
+            format!("{v:.1}")
+        }
+    } else {
+        shortest
+    }
+}
+
+fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
+    match t.buffer() {
+        Buffer::F32(v) => v
+            .iter()
+            .map(|&x| format_float(x as f64, format!("{x}"), in_array))
+            .collect(),
+        Buffer::F64(v) => v
+            .iter()
+            .map(|&x| format_float(x, format!("{x}"), in_array))
+            .collect(),
+        Buffer::I32(v) => v.iter().map(|x| x.to_string()).collect(),
+        Buffer::I64(v) => v.iter().map(|x| x.to_string()).collect(),
+        Buffer::U8(v) => v.iter().map(|x| x.to_string()).collect(),
+        Buffer::Bool(v) => v
+            .iter()
+            .map(|&x| if x { "True" } else { "False" }.to_string())
+            .collect(),
+    }
+}
+
+struct Printer<'a> {
+    items: &'a [String],
+    shape: &'a [usize],
+    width: usize,
+    left_align: bool,
+    summarize: bool,
+}
+
+impl Printer<'_> {
+    fn write(&self, out: &mut String, axis: usize, offset: usize, indent: usize) {
+        if axis == self.shape.len() {
+            let s = &self.items[offset];
+            if self.left_align {
+                out.push_str(&format!("{s:<w$}", w = self.width));
+            } else {
+                out.push_str(&format!("{s:>w$}", w = self.width));
+            }
+            return;
+        }
+        let n = self.shape[axis];
+        let stride: usize = self.shape[axis + 1..].iter().product();
+        out.push('[');
+        let indices: Vec<Option<usize>> = if self.summarize && n > 2 * EDGE_ITEMS {
+            (0..EDGE_ITEMS)
+                .map(Some)
+                .chain(std::iter::once(None))
+                .chain((n - EDGE_ITEMS..n).map(Some))
+                .collect()
+        } else {
+            (0..n).map(Some).collect()
+        };
+        let last_axis = axis + 1 == self.shape.len();
+        for (k, i) in indices.iter().enumerate() {
+            if k > 0 {
+                if last_axis {
+                    out.push(' ');
+                } else {
+                    let blank = self.shape.len() - axis - 1;
+                    out.push_str(&"\n".repeat(blank));
+                    out.push_str(&" ".repeat(indent + 1));
+                }
+            }
+            match i {
+                Some(i) => self.write(out, axis + 1, offset + i * stride, indent + 1),
+                None => out.push_str("..."),
+            }
+        }
+        out.push(']');
+    }
+}
+
+impl Tensor {
+    /// The elements formatted as NumPy prints an array (`[[19 22]\n [43 50]]`).
+    pub fn format_values(&self) -> String {
+        let items = element_strings(self, self.rank() > 0);
+        if self.rank() == 0 {
+            return items[0].clone();
+        }
+        let left_align = self.dtype().is_float();
+        let width = items.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        Printer {
+            items: &items,
+            shape: self.shape(),
+            width,
+            left_align,
+            summarize: self.len() > SUMMARIZE_ABOVE,
+        }
+        .write(&mut out, 0, 0, 0);
+        out
+    }
+}
+
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shape = match self.shape() {
+            [d] => format!("({d},)"),
+            dims => format!(
+                "({})",
+                dims.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let values = self.format_values();
+        let sep = if self.rank() >= 2 { "\n" } else { "" };
+        write!(
+            f,
+            "Tensor({sep}{values}, shape={shape}, dtype={})",
+            self.dtype()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+
+    #[test]
+    fn prints_like_tensorflow() {
+        let t = Tensor::from([[19i32, 22], [43, 50]]);
+        assert_eq!(
+            t.to_string(),
+            "Tensor(\n[[19 22]\n [43 50]], shape=(2, 2), dtype=int32)"
+        );
+        assert_eq!(
+            Tensor::scalar(6.0f32).to_string(),
+            "Tensor(6.0, shape=(), dtype=float32)"
+        );
+        let f = Tensor::from([2.944439f32, 3.0910425, 1.0]);
+        assert_eq!(f.format_values(), "[2.944439  3.0910425 1.       ]");
+        assert_eq!(Tensor::from([true, false]).format_values(), "[ True False]");
+    }
+
+    #[test]
+    fn summarizes_large_tensors() {
+        let t = Tensor::vector((0..2000i32).collect());
+        assert_eq!(t.format_values(), "[   0    1    2 ... 1997 1998 1999]");
+    }
+}

@@ -1,0 +1,355 @@
+//! Tensors: an n-dimensional row-major array of one [`DType`], with storage shared on clone.
+
+mod display;
+mod dtype;
+mod element;
+pub mod npy;
+mod shape;
+
+pub use dtype::DType;
+pub use element::{Element, Float, Number, UnsupportedDType};
+pub use shape::{Dim, PartialShape};
+
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// Typed, reference-counted element storage. Cloning shares the elements.
+#[derive(Clone, Debug)]
+pub enum Buffer {
+    /// float32 elements
+    F32(Arc<Vec<f32>>),
+    /// float64 elements
+    F64(Arc<Vec<f64>>),
+    /// int32 elements
+    I32(Arc<Vec<i32>>),
+    /// int64 elements
+    I64(Arc<Vec<i64>>),
+    /// uint8 elements
+    U8(Arc<Vec<u8>>),
+    /// bool elements
+    Bool(Arc<Vec<bool>>),
+}
+
+impl Buffer {
+    fn dtype(&self) -> DType {
+        match self {
+            Buffer::F32(_) => DType::Float32,
+            Buffer::F64(_) => DType::Float64,
+            Buffer::I32(_) => DType::Int32,
+            Buffer::I64(_) => DType::Int64,
+            Buffer::U8(_) => DType::UInt8,
+            Buffer::Bool(_) => DType::Bool,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buffer::F32(v) => v.len(),
+            Buffer::F64(v) => v.len(),
+            Buffer::I32(v) => v.len(),
+            Buffer::I64(v) => v.len(),
+            Buffer::U8(v) => v.len(),
+            Buffer::Bool(v) => v.len(),
+        }
+    }
+
+    fn is_unique(&self) -> bool {
+        match self {
+            Buffer::F32(v) => Arc::strong_count(v) == 1,
+            Buffer::F64(v) => Arc::strong_count(v) == 1,
+            Buffer::I32(v) => Arc::strong_count(v) == 1,
+            Buffer::I64(v) => Arc::strong_count(v) == 1,
+            Buffer::U8(v) => Arc::strong_count(v) == 1,
+            Buffer::Bool(v) => Arc::strong_count(v) == 1,
+        }
+    }
+
+    fn ptr_eq(&self, other: &Buffer) -> bool {
+        match (self, other) {
+            (Buffer::F32(a), Buffer::F32(b)) => Arc::ptr_eq(a, b),
+            (Buffer::F64(a), Buffer::F64(b)) => Arc::ptr_eq(a, b),
+            (Buffer::I32(a), Buffer::I32(b)) => Arc::ptr_eq(a, b),
+            (Buffer::I64(a), Buffer::I64(b)) => Arc::ptr_eq(a, b),
+            (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// An immutable n-dimensional array. Clones share storage; kernels may reuse a buffer that
+/// nothing else holds (see [`Tensor::into_vec`]).
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    buffer: Buffer,
+}
+
+/// Number of elements of a shape (1 for a scalar).
+pub fn num_elements(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Tensor {
+    /// Builds a tensor from row-major data and a shape; errors if the sizes differ.
+    pub fn new<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
+        let n = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows")))?;
+        if n != data.len() {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} needs {n} elements but {} were given",
+                data.len()
+            )));
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            buffer: T::into_buffer(Arc::new(data)),
+        })
+    }
+
+    /// Builds a tensor whose size is known to match (internal use by kernels).
+    pub(crate) fn from_parts<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Tensor {
+        debug_assert_eq!(num_elements(&shape), data.len());
+        Tensor {
+            shape,
+            buffer: T::into_buffer(Arc::new(data)),
+        }
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar<T: Element>(value: T) -> Tensor {
+        Tensor::from_parts(Vec::new(), vec![value])
+    }
+
+    /// A rank-1 tensor.
+    pub fn vector<T: Element>(data: Vec<T>) -> Tensor {
+        Tensor::from_parts(vec![data.len()], data)
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    pub fn full<T: Element>(shape: &[usize], value: T) -> Tensor {
+        Tensor::from_parts(shape.to_vec(), vec![value; num_elements(shape)])
+    }
+
+    /// A tensor of zeros (false for bool).
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
+        match dtype {
+            DType::Float32 => Tensor::full(shape, 0f32),
+            DType::Float64 => Tensor::full(shape, 0f64),
+            DType::Int32 => Tensor::full(shape, 0i32),
+            DType::Int64 => Tensor::full(shape, 0i64),
+            DType::UInt8 => Tensor::full(shape, 0u8),
+            DType::Bool => Tensor::full(shape, false),
+        }
+    }
+
+    /// The element dtype.
+    pub fn dtype(&self) -> DType {
+        self.buffer.dtype()
+    }
+
+    /// The shape (empty for a scalar).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// True when the tensor holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shared storage.
+    pub fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+
+    /// True when both tensors share one storage allocation.
+    pub fn shares_buffer_with(&self, other: &Tensor) -> bool {
+        self.buffer.ptr_eq(&other.buffer)
+    }
+
+    /// True when no other tensor shares this storage, so it may be reused in place.
+    pub fn is_unique(&self) -> bool {
+        self.buffer.is_unique()
+    }
+
+    /// The elements as a typed slice; errors if `T` is not the tensor's dtype.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
+        T::from_buffer(&self.buffer)
+            .map(|v| v.as_slice())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "tensor has dtype {} but {} was requested",
+                    self.dtype(),
+                    T::DTYPE
+                ))
+            })
+    }
+
+    /// A copy of the elements as a vector.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        Ok(self.as_slice::<T>()?.to_vec())
+    }
+
+    /// The elements as an owned vector, without copying when nothing else shares them.
+    pub fn into_vec<T: Element>(self) -> Result<Vec<T>> {
+        let dtype = self.dtype();
+        let arc = T::from_buffer(&self.buffer).cloned().ok_or_else(|| {
+            Error::invalid(format!(
+                "tensor has dtype {dtype} but {} was requested",
+                T::DTYPE
+            ))
+        })?;
+        drop(self);
+        Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    /// The single element of a tensor with one element (any rank).
+    pub fn scalar_value<T: Element>(&self) -> Result<T> {
+        let s = self.as_slice::<T>()?;
+        if s.len() != 1 {
+            return Err(Error::invalid(format!(
+                "expected a single element, got shape {:?}",
+                self.shape
+            )));
+        }
+        Ok(s[0])
+    }
+
+    /// The same elements viewed with another shape of equal size (no copy).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if num_elements(shape) != self.len() {
+            return Err(Error::invalid(format!(
+                "cannot reshape a tensor of {} elements (shape {:?}) into shape {:?}",
+                self.len(),
+                self.shape,
+                shape
+            )));
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            buffer: self.buffer.clone(),
+        })
+    }
+
+    /// Elements converted to f64 (bool as 0/1), for tests and printing.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        fn conv<T: Element>(v: &[T]) -> Vec<f64> {
+            v.iter().map(|x| x.to_f64()).collect()
+        }
+        match &self.buffer {
+            Buffer::F32(v) => conv(v),
+            Buffer::F64(v) => conv(v),
+            Buffer::I32(v) => conv(v),
+            Buffer::I64(v) => conv(v),
+            Buffer::U8(v) => conv(v),
+            Buffer::Bool(v) => conv(v),
+        }
+    }
+
+    /// Elements converted to i64 (for index- and shape-valued tensors).
+    pub fn to_i64_vec(&self) -> Result<Vec<i64>> {
+        fn conv<T: Element>(v: &[T]) -> Vec<i64> {
+            v.iter().map(|x| x.to_i64()).collect()
+        }
+        Ok(match &self.buffer {
+            Buffer::I32(v) => conv(v),
+            Buffer::I64(v) => conv(v),
+            Buffer::U8(v) => conv(v),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "expected an integer tensor, got {}",
+                    self.dtype()
+                )))
+            }
+        })
+    }
+
+    /// Converts every element to another dtype (TensorFlow `Cast` semantics).
+    pub fn cast(&self, dtype: DType) -> Result<Tensor> {
+        fn conv<S: Element, D: Element>(src: &[S]) -> Vec<D> {
+            if D::DTYPE.is_float() || S::DTYPE.is_float() {
+                src.iter().map(|x| D::from_f64(x.to_f64())).collect()
+            } else {
+                src.iter().map(|x| D::from_i64(x.to_i64())).collect()
+            }
+        }
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        crate::with_dtype!(any, self.dtype(), S => {
+            let src = self.as_slice::<S>()?;
+            crate::with_dtype!(any, dtype, D => {
+                Ok(Tensor::from_parts(self.shape.clone(), conv::<S, D>(src)))
+            })
+        })
+    }
+
+    /// True when both tensors have the same dtype, shape and elements (NaN is never equal).
+    pub fn equals(&self, other: &Tensor) -> bool {
+        self.shape == other.shape
+            && match (&self.buffer, &other.buffer) {
+                (Buffer::F32(a), Buffer::F32(b)) => a == b,
+                (Buffer::F64(a), Buffer::F64(b)) => a == b,
+                (Buffer::I32(a), Buffer::I32(b)) => a == b,
+                (Buffer::I64(a), Buffer::I64(b)) => a == b,
+                (Buffer::U8(a), Buffer::U8(b)) => a == b,
+                (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Tensor) -> bool {
+        self.equals(other)
+    }
+}
+
+impl<T: Element> From<T> for Tensor {
+    fn from(v: T) -> Tensor {
+        Tensor::scalar(v)
+    }
+}
+
+impl<T: Element> From<Vec<T>> for Tensor {
+    fn from(v: Vec<T>) -> Tensor {
+        Tensor::vector(v)
+    }
+}
+
+impl<T: Element, const N: usize> From<[T; N]> for Tensor {
+    fn from(v: [T; N]) -> Tensor {
+        Tensor::vector(v.to_vec())
+    }
+}
+
+impl<T: Element, const N: usize, const M: usize> From<[[T; N]; M]> for Tensor {
+    fn from(v: [[T; N]; M]) -> Tensor {
+        let data: Vec<T> = v.iter().flat_map(|row| row.iter().copied()).collect();
+        Tensor::from_parts(vec![M, N], data)
+    }
+}
+
+impl<T: Element, const N: usize, const M: usize, const L: usize> From<[[[T; N]; M]; L]> for Tensor {
+    fn from(v: [[[T; N]; M]; L]) -> Tensor {
+        let data: Vec<T> = v
+            .iter()
+            .flatten()
+            .flat_map(|row| row.iter().copied())
+            .collect();
+        Tensor::from_parts(vec![L, M, N], data)
+    }
+}

@@ -1,0 +1,239 @@
+//! Session behaviour: feeds, fetches, pruning, errors, plan caching, threads.
+
+use rustflow::{DType, Error, Graph, PartialShape, Session, SessionOptions, Tensor};
+use std::sync::Arc;
+
+#[test]
+fn seed_int32_matmul() {
+    let mut g = Graph::new();
+    let a = g.constant(Tensor::from([[1i32, 2], [3, 4]])).unwrap();
+    let b = g.constant(Tensor::from([[5i32, 6], [7, 8]])).unwrap();
+    let c = g.matmul(a, b).unwrap();
+    assert_eq!(g.dtype(c), DType::Int32);
+    let out = Session::new(&g).run(&[], &[c], &[]).unwrap();
+    assert_eq!(out[0], Tensor::from([[19i32, 22], [43, 50]]));
+    assert_eq!(
+        out[0].to_string(),
+        "Tensor(\n[[19 22]\n [43 50]], shape=(2, 2), dtype=int32)"
+    );
+}
+
+#[test]
+fn log_of_int_is_refused_at_build_time_with_a_cast_hint() {
+    let mut g = Graph::new();
+    let c = g.constant(Tensor::from([[19i32, 22], [43, 50]])).unwrap();
+    let err = g.log(c).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Build { .. }));
+    assert!(
+        msg.contains("'Log'") && msg.contains("int32") && msg.contains("Cast"),
+        "{msg}"
+    );
+    // Nothing was added.
+    assert!(g.node_by_name("Log").is_none());
+    let f = g.cast(c, DType::Float32).unwrap();
+    let l = g.log(f).unwrap();
+    let out = Session::new(&g).run(&[], &[l], &[]).unwrap();
+    let want = [2.944439f32, 3.0910425, 3.7612002, 3.912023];
+    for (x, w) in out[0].as_slice::<f32>().unwrap().iter().zip(want) {
+        assert!((x - w).abs() <= 1e-6 * w, "{x} vs {w}");
+    }
+}
+
+#[test]
+fn matmul_shape_mismatch_names_node_and_shapes() {
+    let mut g = Graph::new();
+    let a = g.placeholder(DType::Float32, [2, 3], "a").unwrap();
+    let b = g.placeholder(DType::Float32, [4, 5], "b").unwrap();
+    let msg = g.matmul(a, b).unwrap_err().to_string();
+    assert!(
+        msg.contains("MatMul") && msg.contains("[2,3]") && msg.contains("[4,5]"),
+        "{msg}"
+    );
+    let i = g.placeholder(DType::Int32, [3, 5], "i").unwrap();
+    let msg = g.matmul(a, i).unwrap_err().to_string();
+    assert!(msg.contains("int32") && msg.contains("float32"), "{msg}");
+}
+
+#[test]
+fn feeds_are_checked_and_required() {
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None, Some(2)], "x").unwrap();
+    let y = g.add(x, x).unwrap();
+    let sess = Session::new(&g);
+    let err = sess.run(&[], &[y], &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("You must feed a value for placeholder tensor 'x'"),
+        "{err}"
+    );
+    let bad_dtype = sess
+        .run(&[(x, Tensor::from([[1i32, 2]]))], &[y], &[])
+        .unwrap_err();
+    assert!(bad_dtype.to_string().contains("int32"), "{bad_dtype}");
+    let bad_shape = sess
+        .run(&[(x, Tensor::from([[1f32, 2.0, 3.0]]))], &[y], &[])
+        .unwrap_err();
+    assert!(bad_shape.to_string().contains("[?,2]"), "{bad_shape}");
+    let out = sess
+        .run(&[(x, Tensor::from([[1f32, 2.0], [3.0, 4.0]]))], &[y], &[])
+        .unwrap();
+    assert_eq!(out[0], Tensor::from([[2f32, 4.0], [6.0, 8.0]]));
+    // Fetching a fed tensor returns the fed value.
+    let out = sess
+        .run(&[(x, Tensor::from([[5f32, 6.0]]))], &[x], &[])
+        .unwrap();
+    assert_eq!(out[0], Tensor::from([[5f32, 6.0]]));
+}
+
+#[test]
+fn feeding_an_intermediate_cuts_the_graph() {
+    let mut g = Graph::new();
+    let x = g
+        .placeholder(DType::Float32, PartialShape::scalar(), "x")
+        .unwrap();
+    let y = g.exp(x).unwrap();
+    let z = g.add(y, y).unwrap();
+    let sess = Session::new(&g);
+    // x is not fed, but y is, so x is pruned away.
+    let out = sess.run(&[(y, Tensor::scalar(1.5f32))], &[z], &[]).unwrap();
+    assert_eq!(out[0].scalar_value::<f32>().unwrap(), 3.0);
+}
+
+#[test]
+fn by_name_and_callables() {
+    let mut g = Graph::new();
+    let x = g
+        .placeholder(DType::Float64, PartialShape::scalar(), "x")
+        .unwrap();
+    let two = g.constant(2.0f64).unwrap();
+    let y = g.mul(x, two).unwrap();
+    let sess = Session::new(&g);
+    let name = format!("{}:0", g.node(y.node).name());
+    let out = sess
+        .run_by_name(&[("x:0", Tensor::scalar(4.0f64))], &[&name], &[])
+        .unwrap();
+    assert_eq!(out[0].scalar_value::<f64>().unwrap(), 8.0);
+    let call = sess.make_callable(&[x], &[y], &[]).unwrap();
+    for i in 0..3 {
+        let out = sess
+            .run_callable(&call, vec![Tensor::scalar(i as f64)])
+            .unwrap();
+        assert_eq!(out[0].scalar_value::<f64>().unwrap(), 2.0 * i as f64);
+    }
+    assert!(sess.run_by_name(&[], &["nope:0"], &[]).is_err());
+}
+
+#[test]
+fn kernel_errors_name_the_node() {
+    let mut g = Graph::new();
+    let a = g.placeholder(DType::Float32, [None, None], "a").unwrap();
+    let b = g.placeholder(DType::Float32, [None, None], "b").unwrap();
+    let c = g
+        .op("MatMul")
+        .name("product")
+        .input(a)
+        .input(b)
+        .attr("T", DType::Float32)
+        .build_output()
+        .unwrap();
+    let sess = Session::new(&g);
+    let err = sess
+        .run(
+            &[
+                (a, Tensor::full(&[2, 3], 1f32)),
+                (b, Tensor::full(&[4, 2], 1f32)),
+            ],
+            &[c],
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Run { node, .. } if node == "product"),
+        "{err}"
+    );
+}
+
+fn two_matmul_chains(g: &mut Graph, n: usize) -> (rustflow::Output, rustflow::Output) {
+    let data: Vec<f32> = (0..n * n)
+        .map(|i| ((i % 7) as f32 - 3.0) / (n as f32))
+        .collect();
+    let m = g.constant(Tensor::new(&[n, n], data).unwrap()).unwrap();
+    let mut a = m;
+    let mut b = m;
+    for _ in 0..4 {
+        a = g.matmul(a, m).unwrap();
+        b = g.matmul(m, b).unwrap();
+    }
+    (a, b)
+}
+
+#[test]
+fn parallel_and_sequential_executors_agree() {
+    let mut g = Graph::new();
+    let (a, b) = two_matmul_chains(&mut g, 64);
+    let s = g.sub(a, b).unwrap();
+    let seq = Session::with_options(
+        &g,
+        SessionOptions {
+            inter_op_threads: 1,
+            intra_op_threads: 1,
+        },
+    );
+    let par = Session::with_options(
+        &g,
+        SessionOptions {
+            inter_op_threads: 2,
+            intra_op_threads: 1,
+        },
+    );
+    let x = seq.run(&[], &[a, b, s], &[]).unwrap();
+    for _ in 0..20 {
+        let y = par.run(&[], &[a, b, s], &[]).unwrap();
+        assert_eq!(x, y);
+    }
+}
+
+#[test]
+fn one_session_runs_from_many_threads() {
+    let mut g = Graph::new();
+    let x = g
+        .placeholder(DType::Float32, PartialShape::scalar(), "x")
+        .unwrap();
+    let y = g.mul(x, x).unwrap();
+    let (a, b) = two_matmul_chains(&mut g, 32);
+    let sess = Arc::new(Session::with_options(&g, SessionOptions::with_threads(2)));
+    let expect = sess.run(&[], &[a, b], &[]).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let sess = Arc::clone(&sess);
+            let expect = expect.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let v = (t * 100 + i) as f32;
+                    let out = sess.run(&[(x, Tensor::scalar(v))], &[y], &[]).unwrap();
+                    assert_eq!(out[0].scalar_value::<f32>().unwrap(), v * v);
+                    assert_eq!(sess.run(&[], &[a, b], &[]).unwrap(), expect);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn extend_sees_new_nodes() {
+    let mut g = Graph::new();
+    let x = g.constant(3.0f32).unwrap();
+    let sess = Session::new(&g);
+    let y = g.mul(x, x).unwrap();
+    assert!(sess.run(&[], &[y], &[]).is_err());
+    sess.extend(&g).unwrap();
+    assert_eq!(
+        sess.run(&[], &[y], &[]).unwrap()[0]
+            .scalar_value::<f32>()
+            .unwrap(),
+        9.0
+    );
+}
