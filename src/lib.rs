@@ -14,6 +14,7 @@
 //! assert_eq!(out[0].as_slice::<i32>().unwrap(), &[19, 22, 43, 50]);
 //! ```
 
+pub mod autodiff;
 pub mod device;
 mod error;
 pub mod graph;

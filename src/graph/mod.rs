@@ -210,6 +210,11 @@ impl Graph {
         self.inner.node_count()
     }
 
+    /// The index the next node added will get (node indices grow in insertion order).
+    pub fn next_node_index(&self) -> usize {
+        self.inner.node_count()
+    }
+
     /// True when the graph has no nodes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -16,6 +16,7 @@ pub mod registry;
 
 pub use registry::Registry;
 pub mod state;
+pub mod train;
 
 use crate::graph::{Attrs, AttrsExt, Graph, Node, NodeId, Output, TensorSpec};
 use crate::session::{Resources, Variable};

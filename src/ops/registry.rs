@@ -32,6 +32,7 @@ fn registry() -> &'static Registry {
         super::nn::register(&mut r);
         super::random::register(&mut r);
         super::state::register(&mut r);
+        super::train::register(&mut r);
         r
     })
 }

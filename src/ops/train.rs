@@ -1,0 +1,271 @@
+//! In-place variable updates of TensorFlow 1 optimizers: ApplyGradientDescent,
+//! ApplyMomentum, ApplyAdam, ApplyRMSProp, ApplyAdagrad. Input 0 (and the slot inputs) are
+//! variable references; hyper-parameters are scalar tensors; the output is the new value.
+
+use super::math::{InferResult, KernelResult};
+use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
+use crate::graph::{AttrsExt, TensorSpec};
+use crate::session::Variable;
+use crate::tensor::Tensor;
+use crate::{with_dtype, Error, Result};
+use std::sync::Arc;
+
+/// Input layout of one update op: variables (reference inputs) come first; the gradient
+/// sits at `grad`; every other input is a scalar hyper-parameter.
+struct Layout {
+    name: &'static str,
+    inputs: usize,
+    refs: &'static [usize],
+    grad: usize,
+}
+
+const GD: Layout = Layout {
+    name: "ApplyGradientDescent",
+    inputs: 3,
+    refs: &[0],
+    grad: 2,
+};
+const MOMENTUM: Layout = Layout {
+    name: "ApplyMomentum",
+    inputs: 5,
+    refs: &[0, 1],
+    grad: 3,
+};
+const ADAM: Layout = Layout {
+    name: "ApplyAdam",
+    inputs: 10,
+    refs: &[0, 1, 2],
+    grad: 9,
+};
+const RMSPROP: Layout = Layout {
+    name: "ApplyRMSProp",
+    inputs: 8,
+    refs: &[0, 1, 2],
+    grad: 7,
+};
+const ADAGRAD: Layout = Layout {
+    name: "ApplyAdagrad",
+    inputs: 4,
+    refs: &[0, 1],
+    grad: 3,
+};
+
+/// Every input shares var's dtype (a float); slots and the gradient share var's shape;
+/// hyper-parameters are scalars.
+fn infer_apply(ctx: &InferCtx<'_>, l: &Layout) -> InferResult {
+    ctx.expect_inputs(l.inputs)?;
+    let dt = ctx.same_dtype()?;
+    if !dt.is_float() {
+        return Err(format!("{} needs float variables, got {dt}", l.name));
+    }
+    ctx.check_t_attr(dt)?;
+    let mut var_shape = ctx.shape(0).clone();
+    for i in 0..l.inputs {
+        let s = ctx.shape(i);
+        if l.refs.contains(&i) || i == l.grad {
+            var_shape = var_shape.merge(s).map_err(|_| {
+                format!("input {i} has shape {s} but var has shape {}", ctx.shape(0))
+            })?;
+        } else if s.rank().is_some_and(|r| r != 0) {
+            return Err(format!("input {i} must be a scalar, got shape {s}"));
+        }
+    }
+    Ok(vec![TensorSpec::new(dt, var_shape)])
+}
+
+fn scalar<T: crate::tensor::Element>(k: &KernelCtx<'_>, i: usize) -> Result<T> {
+    k.input(i)?.scalar_value::<T>()
+}
+
+/// Reads the gradient and checks it against the variable's shape.
+fn grad_vec<T: crate::tensor::Element>(
+    k: &KernelCtx<'_>,
+    i: usize,
+    var: &Tensor,
+) -> Result<Vec<T>> {
+    let g = k.input(i)?;
+    if g.shape() != var.shape() {
+        return Err(Error::invalid(format!(
+            "var and grad do not have the same shape: {:?} {:?}",
+            var.shape(),
+            g.shape()
+        )));
+    }
+    g.to_vec::<T>()
+}
+
+/// Updates a slot variable elementwise from the gradient and returns its new values.
+fn update_slot<T: crate::tensor::Element>(
+    slot: &Variable,
+    grad: &[T],
+    f: impl Fn(T, T) -> T,
+) -> Result<Vec<T>> {
+    let new = slot.update(|t| {
+        let shape = t.shape().to_vec();
+        if t.len() != grad.len() {
+            return Err(Error::invalid(format!(
+                "slot {} has shape {shape:?}, which does not match grad",
+                slot.name()
+            )));
+        }
+        let mut v = t.into_vec::<T>()?;
+        v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g));
+        Tensor::new(&shape, v)
+    })?;
+    new.to_vec::<T>()
+}
+
+/// Updates the variable elementwise: `f(var, k)` for element `k`.
+fn update_var<T: crate::tensor::Element>(
+    var: &Variable,
+    f: impl Fn(T, usize) -> T,
+) -> Result<Tensor> {
+    var.update(|t| {
+        let shape = t.shape().to_vec();
+        let mut v = t.into_vec::<T>()?;
+        v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k));
+        Tensor::new(&shape, v)
+    })
+}
+
+fn variables(
+    ctx: &KernelBuildCtx<'_>,
+    n: usize,
+) -> std::result::Result<Vec<Arc<Variable>>, String> {
+    (0..n).map(|i| ctx.variable(i)).collect()
+}
+
+fn infer_gd(ctx: &InferCtx<'_>) -> InferResult {
+    infer_apply(ctx, &GD)
+}
+
+fn gd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let var = ctx.variable(0)?;
+    with_dtype!(float, ctx.input_dtype(1), T => kernel_fn(move |k| {
+        let alpha: T = scalar(k, 1)?;
+        let grad = grad_vec::<T>(k, 2, &var.read()?)?;
+        k.push_output(update_var(&var, |x: T, i| x - alpha * grad[i])?);
+        Ok(())
+    }))
+}
+
+fn infer_momentum(ctx: &InferCtx<'_>) -> InferResult {
+    infer_apply(ctx, &MOMENTUM)
+}
+
+fn momentum_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let vars = variables(ctx, 2)?;
+    let nesterov = ctx.attrs().bool_or("use_nesterov", false)?;
+    with_dtype!(float, ctx.input_dtype(2), T => kernel_fn(move |k| {
+        let (var, accum) = (&vars[0], &vars[1]);
+        let lr: T = scalar(k, 2)?;
+        let momentum: T = scalar(k, 4)?;
+        let grad = grad_vec::<T>(k, 3, &var.read()?)?;
+        let acc = update_slot(accum, &grad, |a, g| a * momentum + g)?;
+        let out = if nesterov {
+            update_var(var, |x: T, i| x - (grad[i] * lr + acc[i] * momentum * lr))?
+        } else {
+            update_var(var, |x: T, i| x - acc[i] * lr)?
+        };
+        k.push_output(out);
+        Ok(())
+    }))
+}
+
+fn infer_adam(ctx: &InferCtx<'_>) -> InferResult {
+    infer_apply(ctx, &ADAM)
+}
+
+fn adam_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let vars = variables(ctx, 3)?;
+    let nesterov = ctx.attrs().bool_or("use_nesterov", false)?;
+    with_dtype!(float, ctx.input_dtype(3), T => kernel_fn(move |k| {
+        let (var, m, v) = (&vars[0], &vars[1], &vars[2]);
+        let (b1p, b2p, lr): (T, T, T) = (scalar(k, 3)?, scalar(k, 4)?, scalar(k, 5)?);
+        let (b1, b2, eps): (T, T, T) = (scalar(k, 6)?, scalar(k, 7)?, scalar(k, 8)?);
+        let one: T = 1.0;
+        let grad = grad_vec::<T>(k, 9, &var.read()?)?;
+        let alpha = lr * (one - b2p).sqrt() / (one - b1p);
+        let m_new = update_slot(m, &grad, |m, g| m + (g - m) * (one - b1))?;
+        let v_new = update_slot(v, &grad, |v, g| v + (g * g - v) * (one - b2))?;
+        let out = if nesterov {
+            update_var(var, |x: T, i| x - (m_new[i] * b1 + grad[i] * (one - b1)) * alpha / (v_new[i].sqrt() + eps))?
+        } else {
+            update_var(var, |x: T, i| x - m_new[i] * alpha / (v_new[i].sqrt() + eps))?
+        };
+        k.push_output(out);
+        Ok(())
+    }))
+}
+
+fn infer_rmsprop(ctx: &InferCtx<'_>) -> InferResult {
+    infer_apply(ctx, &RMSPROP)
+}
+
+fn rmsprop_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let vars = variables(ctx, 3)?;
+    with_dtype!(float, ctx.input_dtype(3), T => kernel_fn(move |k| {
+        let (var, ms, mom) = (&vars[0], &vars[1], &vars[2]);
+        let lr: T = scalar(k, 3)?;
+        let rho: T = scalar(k, 4)?;
+        let momentum: T = scalar(k, 5)?;
+        let eps: T = scalar(k, 6)?;
+        let grad = grad_vec::<T>(k, 7, &var.read()?)?;
+        let one: T = 1.0;
+        let ms_new = update_slot(ms, &grad, |s, g| s + (g * g - s) * (one - rho))?;
+        let steps: Vec<T> = grad.iter().zip(&ms_new).map(|(&g, &s)| lr * g / (s + eps).sqrt()).collect();
+        let mom_new = update_slot(mom, &steps, |m, step| m * momentum + step)?;
+        k.push_output(update_var(var, |x: T, i| x - mom_new[i])?);
+        Ok(())
+    }))
+}
+
+fn infer_adagrad(ctx: &InferCtx<'_>) -> InferResult {
+    infer_apply(ctx, &ADAGRAD)
+}
+
+fn adagrad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let vars = variables(ctx, 2)?;
+    let update_slots = ctx.attrs().bool_or("update_slots", true)?;
+    with_dtype!(float, ctx.input_dtype(2), T => kernel_fn(move |k| {
+        let (var, accum) = (&vars[0], &vars[1]);
+        let lr: T = scalar(k, 2)?;
+        let grad = grad_vec::<T>(k, 3, &var.read()?)?;
+        let acc = if update_slots {
+            update_slot(accum, &grad, |a, g| a + g * g)?
+        } else {
+            accum.read()?.to_vec::<T>()?
+        };
+        k.push_output(update_var(var, |x: T, i| x - lr * grad[i] / acc[i].sqrt())?);
+        Ok(())
+    }))
+}
+
+fn locking_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    vec![("use_locking", false.into())]
+}
+
+fn nesterov_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    vec![
+        ("use_locking", false.into()),
+        ("use_nesterov", false.into()),
+    ]
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    let apply = |l: &Layout, infer: super::InferFn, kernel: super::KernelBuildFn| {
+        Op::new(l.name, infer, kernel)
+            .stateful()
+            .no_grad()
+            .cost(Cost::Linear)
+            .ref_inputs(l.refs)
+    };
+    r.add(apply(&GD, infer_gd, gd_kernel).defaults(locking_defaults));
+    r.add(apply(&MOMENTUM, infer_momentum, momentum_kernel).defaults(nesterov_defaults));
+    r.add(apply(&ADAM, infer_adam, adam_kernel).defaults(nesterov_defaults));
+    r.add(apply(&RMSPROP, infer_rmsprop, rmsprop_kernel).defaults(locking_defaults));
+    r.add(
+        apply(&ADAGRAD, infer_adagrad, adagrad_kernel)
+            .defaults(|| vec![("use_locking", false.into()), ("update_slots", true.into())]),
+    );
+}
