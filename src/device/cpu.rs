@@ -47,17 +47,16 @@ pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 
 /// Applies `f` to every element, reusing the input buffer when it is unique and the
 /// element type does not change.
-pub fn map<T: Element, U: Element>(x: Tensor, f: impl Fn(T) -> U) -> Result<Tensor> {
-    let shape = x.shape().to_vec();
-    if T::DTYPE == U::DTYPE && x.is_unique() {
-        let mut v = x.into_vec::<T>()?;
-        // T and U are the same type here; the cast goes through a no-op conversion.
-        let g = |a: T| -> T { cast_same::<U, T>(f(a)) };
-        v.iter_mut().for_each(|e| *e = g(*e));
-        return Ok(Tensor::from_parts(shape, v));
+pub fn map<T: Element, U: Element>(mut x: Tensor, f: impl Fn(T) -> U) -> Result<Tensor> {
+    if T::DTYPE == U::DTYPE {
+        if let Some(v) = x.unique_slice_mut::<T>() {
+            // T and U are the same type here, so the conversion is the identity.
+            v.iter_mut().for_each(|e| *e = cast_same::<U, T>(f(*e)));
+            return Ok(x);
+        }
     }
     let out: Vec<U> = x.as_slice::<T>()?.iter().map(|&a| f(a)).collect();
-    Ok(Tensor::from_parts(shape, out))
+    Ok(Tensor::from_parts(x.shape().to_vec(), out))
 }
 
 /// Identity conversion between two type parameters known to be the same type.
@@ -71,7 +70,11 @@ fn cast_same<A: Element, B: Element>(a: A) -> B {
 
 /// Applies `f` elementwise with NumPy broadcasting. Reuses `a`'s or `b`'s buffer when it
 /// is unique, already has the output shape, and the element type does not change.
-pub fn zip<T: Element, U: Element>(a: Tensor, b: Tensor, f: impl Fn(T, T) -> U) -> Result<Tensor> {
+pub fn zip<T: Element, U: Element>(
+    mut a: Tensor,
+    mut b: Tensor,
+    f: impl Fn(T, T) -> U,
+) -> Result<Tensor> {
     let out_shape = if a.shape() == b.shape() {
         a.shape().to_vec()
     } else {
@@ -82,21 +85,21 @@ pub fn zip<T: Element, U: Element>(a: Tensor, b: Tensor, f: impl Fn(T, T) -> U) 
 
     // Equal shapes: one straight loop.
     if a.shape() == b.shape() {
-        if same_type && a.is_unique() {
-            let bs = b.as_slice::<T>()?;
-            let mut v = a.into_vec::<T>()?;
-            v.iter_mut()
-                .zip(bs)
-                .for_each(|(x, &y)| *x = cast_same::<U, T>(f(*x, y)));
-            return Ok(Tensor::from_parts(out_shape, v));
-        }
-        if same_type && b.is_unique() {
-            let as_ = a.as_slice::<T>()?;
-            let mut v = b.into_vec::<T>()?;
-            v.iter_mut()
-                .zip(as_)
-                .for_each(|(y, &x)| *y = cast_same::<U, T>(f(x, *y)));
-            return Ok(Tensor::from_parts(out_shape, v));
+        if same_type {
+            if let Some(v) = a.unique_slice_mut::<T>() {
+                let bs = b.as_slice::<T>()?;
+                v.iter_mut()
+                    .zip(bs)
+                    .for_each(|(x, &y)| *x = cast_same::<U, T>(f(*x, y)));
+                return Ok(a);
+            }
+            if let Some(v) = b.unique_slice_mut::<T>() {
+                let as_ = a.as_slice::<T>()?;
+                v.iter_mut()
+                    .zip(as_)
+                    .for_each(|(y, &x)| *y = cast_same::<U, T>(f(x, *y)));
+                return Ok(b);
+            }
         }
         let (xs, ys) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         let v: Vec<U> = xs.iter().zip(ys).map(|(&x, &y)| f(x, y)).collect();

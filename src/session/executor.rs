@@ -1,7 +1,7 @@
 //! Runs a [`Plan`]: on the calling thread in plan order, or across the inter-op pool with
 //! per-step pending counts (cheap steps inline, expensive ones dispatched).
 
-use super::plan::{InputSource, Plan, Step};
+use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
 use crate::ops::KernelCtx;
 use crate::tensor::Tensor;
@@ -78,12 +78,13 @@ pub(crate) fn run_sequential(
             inputs.push(match *src {
                 InputSource::Slot { slot, last: true } => slots[slot].take(),
                 InputSource::Slot { slot, last: false } => slots[slot].clone(),
+                InputSource::Constant(c) => Some(plan.constants[c].clone()),
                 InputSource::Ref => None,
             });
         }
         compute(step, &mut inputs, &mut outputs, intra_op_threads)?;
-        for (k, t) in outputs.drain(..).enumerate() {
-            let slot = step.out_start + k;
+        while let Some(t) = outputs.pop() {
+            let slot = step.out_start + outputs.len();
             if plan.slot_uses[slot] > 0 {
                 slots[slot] = Some(t);
             }
@@ -96,9 +97,14 @@ fn collect_fetches(
     plan: &Plan,
     mut get: impl FnMut(usize) -> Option<Tensor>,
 ) -> Result<Vec<Tensor>> {
-    plan.fetch_slots
+    plan.fetches
         .iter()
-        .map(|&s| get(s).ok_or_else(|| Error::invalid("a fetched value was not produced")))
+        .map(|src| match *src {
+            FetchSource::Constant(c) => Ok(plan.constants[c].clone()),
+            FetchSource::Slot(s) => {
+                get(s).ok_or_else(|| Error::invalid("a fetched value was not produced"))
+            }
+        })
         .collect()
 }
 
@@ -149,6 +155,7 @@ impl RunState {
             for src in &step.inputs {
                 inputs.push(match *src {
                     InputSource::Slot { slot, .. } => self.read_input(slot),
+                    InputSource::Constant(c) => Some(self.plan.constants[c].clone()),
                     InputSource::Ref => None,
                 });
             }

@@ -2,8 +2,9 @@
 //! ordered, with kernels created and every name resolved to a slot index.
 
 use super::Session;
-use crate::graph::{Graph, NodeId, Output, TensorSpec};
+use crate::graph::{AttrsExt, Graph, NodeId, Output, TensorSpec};
 use crate::ops::{Cost, Kernel};
+use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,8 +14,19 @@ use std::sync::Arc;
 pub(crate) enum InputSource {
     /// A value slot; `last` is true when this is the slot's final reader in plan order.
     Slot { slot: usize, last: bool },
+    /// A `Const` folded into the plan: index into [`Plan::constants`].
+    Constant(usize),
     /// A reference input: the kernel resolved its variable when it was built.
     Ref,
+}
+
+/// Where a fetched value comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FetchSource {
+    /// A value slot (a feed or a step's output).
+    Slot(usize),
+    /// A folded constant.
+    Constant(usize),
 }
 
 /// One node of the plan.
@@ -40,8 +52,10 @@ pub(crate) struct Plan {
     pub num_slots: usize,
     /// Slot of each feed, in feed order, with the spec the fed value must fit.
     pub feed_slots: Vec<(usize, TensorSpec, String)>,
-    /// Slot of each fetch, in fetch order.
-    pub fetch_slots: Vec<usize>,
+    /// Source of each fetch, in fetch order.
+    pub fetches: Vec<FetchSource>,
+    /// Values of `Const` nodes, which need no step: readers clone them directly.
+    pub constants: Vec<Tensor>,
     /// Number of readers of each slot (data edges plus fetches).
     pub slot_uses: Vec<usize>,
     /// Largest input and output counts of any step (buffer sizes).
@@ -106,6 +120,23 @@ impl Plan {
         // Node ids grow in insertion order, and inputs always exist before their consumers.
         let mut order: Vec<NodeId> = needed.into_iter().collect();
         order.sort();
+        // Constants without control inputs need no step: readers take their value directly.
+        let mut constants = Vec::new();
+        let mut constant_of: HashMap<NodeId, usize> = HashMap::new();
+        order.retain(|&n| {
+            let node = graph.node(n);
+            let foldable = node.op_type() == "Const"
+                && node.control_inputs().is_empty()
+                && !targets.contains(&n);
+            match node.attrs().tensor("value") {
+                Ok(value) if foldable => {
+                    constant_of.insert(n, constants.len());
+                    constants.push(value.clone());
+                    false
+                }
+                _ => true,
+            }
+        });
 
         let step_of: HashMap<NodeId, usize> =
             order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
@@ -115,10 +146,11 @@ impl Plan {
             out_start.push(num_slots);
             num_slots += graph.node(n).outputs().len();
         }
-        let slot_of = |o: &Output| -> usize {
-            match fed.get(o) {
-                Some(&f) => f,
-                None => out_start[step_of[&o.node]] + o.index,
+        let source_of = |o: &Output| -> FetchSource {
+            match (fed.get(o), constant_of.get(&o.node)) {
+                (Some(&f), _) => FetchSource::Slot(f),
+                (None, Some(&c)) => FetchSource::Constant(c),
+                (None, None) => FetchSource::Slot(out_start[step_of[&o.node]] + o.index),
             }
         };
 
@@ -144,10 +176,14 @@ impl Plan {
                 if refs.contains(&i) {
                     inputs.push(InputSource::Ref);
                 } else {
-                    let slot = slot_of(inp);
-                    slot_uses[slot] += 1;
-                    last_reader[slot] = si;
-                    inputs.push(InputSource::Slot { slot, last: false });
+                    inputs.push(match source_of(inp) {
+                        FetchSource::Constant(c) => InputSource::Constant(c),
+                        FetchSource::Slot(slot) => {
+                            slot_uses[slot] += 1;
+                            last_reader[slot] = si;
+                            InputSource::Slot { slot, last: false }
+                        }
+                    });
                 }
             }
             let expensive = match op.cost() {
@@ -183,15 +219,18 @@ impl Plan {
                 .map(|(_, inp)| inp.node)
                 .chain(node.control_inputs().iter().copied());
             for src in sources {
-                let from = step_of[&src];
-                steps[from].out_edges.push(si);
-                steps[si].pending += 1;
+                if let Some(&from) = step_of.get(&src) {
+                    steps[from].out_edges.push(si);
+                    steps[si].pending += 1;
+                }
             }
         }
-        let fetch_slots: Vec<usize> = fetches.iter().map(slot_of).collect();
-        for &s in &fetch_slots {
-            slot_uses[s] += 1;
-            last_reader[s] = usize::MAX;
+        let fetch_sources: Vec<FetchSource> = fetches.iter().map(source_of).collect();
+        for src in &fetch_sources {
+            if let FetchSource::Slot(s) = *src {
+                slot_uses[s] += 1;
+                last_reader[s] = usize::MAX;
+            }
         }
         for (si, step) in steps.iter_mut().enumerate() {
             for inp in &mut step.inputs {
@@ -227,7 +266,8 @@ impl Plan {
             steps,
             num_slots,
             feed_slots,
-            fetch_slots,
+            fetches: fetch_sources,
+            constants,
             slot_uses,
             parallel,
         })

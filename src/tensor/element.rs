@@ -13,6 +13,8 @@ pub trait Element: Copy + Send + Sync + PartialEq + PartialOrd + Debug + Default
     fn into_buffer(data: Arc<Vec<Self>>) -> Buffer;
     /// Borrows the buffer's vector when the dtype matches.
     fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>>;
+    /// Mutably borrows the buffer's vector when the dtype matches.
+    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>>;
     /// Converts through f64 (TensorFlow `Cast` semantics for floats; integers truncate toward zero).
     fn to_f64(self) -> f64;
     /// Converts from f64, truncating toward zero and saturating for integers.
@@ -31,6 +33,12 @@ macro_rules! element {
                 Buffer::$var(data)
             }
             fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>> {
+                match buffer {
+                    Buffer::$var(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>> {
                 match buffer {
                     Buffer::$var(v) => Some(v),
                     _ => None,
@@ -63,6 +71,12 @@ impl Element for bool {
         Buffer::Bool(data)
     }
     fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>> {
+        match buffer {
+            Buffer::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>> {
         match buffer {
             Buffer::Bool(v) => Some(v),
             _ => None,

@@ -216,6 +216,14 @@ impl Tensor {
         Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
     }
 
+    /// The elements as a mutable slice when no other tensor shares the storage (and `T` is
+    /// the dtype), so a kernel can write its result in place; `None` otherwise.
+    pub fn unique_slice_mut<T: Element>(&mut self) -> Option<&mut [T]> {
+        T::from_buffer_mut(&mut self.buffer)
+            .and_then(Arc::get_mut)
+            .map(|v| v.as_mut_slice())
+    }
+
     /// The single element of a tensor with one element (any rank).
     pub fn scalar_value<T: Element>(&self) -> Result<T> {
         let s = self.as_slice::<T>()?;
