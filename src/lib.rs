@@ -25,6 +25,7 @@ mod util;
 
 pub use error::{Error, Result};
 pub use graph::{AttrValue, Graph, NodeId, Output, TensorSpec};
+pub use ops::state::VariableHandle;
 pub use session::{Session, SessionOptions};
 pub use tensor::{DType, PartialShape, Tensor};
 pub use util::atomic_write;

@@ -7,6 +7,7 @@ mod builder;
 pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
 
+use crate::ops::state::VariableHandle;
 use crate::ops::{registry, InferCtx, OpDef};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
@@ -174,6 +175,8 @@ pub struct Graph {
     scopes: Vec<String>,
     control_scopes: Vec<Vec<NodeId>>,
     seed: Option<i64>,
+    /// Variables made with [`Graph::variable`] (TensorFlow's `GLOBAL_VARIABLES` collection).
+    variables: Vec<VariableHandle>,
 }
 
 impl fmt::Debug for Graph {
@@ -198,6 +201,17 @@ impl Graph {
     /// The graph-level random seed, if set.
     pub fn seed(&self) -> Option<i64> {
         self.seed
+    }
+
+    /// Adds a variable to the global variables collection.
+    pub fn add_global_variable(&mut self, v: VariableHandle) {
+        self.variables.push(v);
+    }
+
+    /// The variables in the global collection, in creation order
+    /// (`tf.compat.v1.global_variables`).
+    pub fn global_variables(&self) -> &[VariableHandle] {
+        &self.variables
     }
 
     /// Starts a node of `op_type`; finish it with [`OpBuilder::build`].

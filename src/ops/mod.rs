@@ -140,6 +140,10 @@ impl<'a> InferCtx<'a> {
     pub fn node_name(&self) -> &str {
         self.node_name
     }
+    /// The node producing input `i` (reference inputs must come from a `VariableV2`).
+    pub fn input_node(&self, i: usize) -> &Node {
+        self.graph.node(self.inputs[i].node)
+    }
     /// Number of data inputs.
     pub fn num_inputs(&self) -> usize {
         self.specs.len()
