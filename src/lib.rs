@@ -21,6 +21,7 @@ pub mod graph;
 pub mod ops;
 pub mod session;
 pub mod tensor;
+pub mod train;
 mod util;
 
 pub use error::{Error, Result};

@@ -329,6 +329,17 @@ impl Graph {
         self.scopes.pop();
     }
 
+    /// Leaves every name scope, returning them for [`Graph::restore_name_scopes`] (to create
+    /// nodes at the root, as TensorFlow does for optimizer slots).
+    pub fn take_name_scopes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.scopes)
+    }
+
+    /// Re-enters scopes left with [`Graph::take_name_scopes`].
+    pub fn restore_name_scopes(&mut self, scopes: Vec<String>) {
+        self.scopes = scopes;
+    }
+
     /// Runs `f` with every node it creates depending on `deps` (`tf.control_dependencies`).
     pub fn control_dependencies<R>(
         &mut self,
