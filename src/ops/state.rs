@@ -7,6 +7,9 @@
 //! Reference inputs are not evaluated by the plan: their kernels resolve the variable once
 //! with [`KernelBuildCtx::variable`].
 //!
+//! Every op here is marked stateful: the ref ops have side effects or (IsVariableInitialized)
+//! a value that changes with no data input, so they must never be constant-folded.
+//!
 //! The `container` attr is accepted and ignored (one container per session); variables
 //! with the same non-empty `shared_name` share storage within a session.
 
@@ -182,6 +185,8 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("Assign", infer_assign, assign_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .cost(Cost::Cheap)
             .defaults(|| {
                 vec![
@@ -193,11 +198,15 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("AssignAdd", infer_assign_update, assign_add_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .defaults(|| vec![("use_locking", AttrValue::Bool(false))]),
     );
     r.add(
         Op::new("AssignSub", infer_assign_update, assign_sub_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .defaults(|| vec![("use_locking", AttrValue::Bool(false))]),
     );
     r.add(
@@ -207,8 +216,8 @@ pub(crate) fn register(r: &mut Registry) {
             is_initialized_kernel,
         )
         .ref_inputs(&[0])
-        .cost(Cost::Cheap)
-        .no_grad(),
+        .stateful()
+        .cost(Cost::Cheap),
     );
 }
 
