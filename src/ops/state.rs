@@ -15,7 +15,6 @@
 
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, Op, Registry};
-use crate::device::cpu;
 use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, NodeRequest, Output, TensorSpec};
 use crate::tensor::{Number, PartialShape};
 use crate::{with_dtype, Error, Result};
@@ -125,7 +124,7 @@ macro_rules! assign_update_kernel {
             with_dtype!(number, ctx.input_dtype(1), T => kernel_fn(move |k| {
                 let value = k.take_input(1)?;
                 let new = var.update(|current| {
-                    if current.shape() != value.shape() {
+                    if current.shape() != value.shape() || current.dtype() != value.dtype() {
                         return Err(Error::invalid(format!(
                             concat!($op, " needs a value of the variable's shape, but variable {} \
                                      has shape {:?} and the value has shape {:?}"),
@@ -134,7 +133,10 @@ macro_rules! assign_update_kernel {
                             value.shape()
                         )));
                     }
-                    cpu::zip(current, value, |a: T, b: T| a.$method(b))
+                    let values = value.as_slice::<T>()?;
+                    current.modify::<T>(|cur| {
+                        cur.iter_mut().zip(values).for_each(|(a, &b)| *a = a.$method(b))
+                    })
                 })?;
                 k.push_output(new);
                 Ok(())

@@ -101,16 +101,14 @@ fn update_slot<T: crate::tensor::Element>(
     f: impl Fn(T, T) -> T,
 ) -> Result<Vec<T>> {
     let new = slot.update(|t| {
-        let shape = t.shape().to_vec();
         if t.len() != grad.len() {
             return Err(Error::invalid(format!(
-                "slot {} has shape {shape:?}, which does not match grad",
-                slot.name()
+                "slot {} has shape {:?}, which does not match the gradient",
+                slot.name(),
+                t.shape()
             )));
         }
-        let mut v = t.into_vec::<T>()?;
-        v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g));
-        Tensor::new(&shape, v)
+        t.modify::<T>(|v| v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g)))
     })?;
     new.to_vec::<T>()
 }
@@ -120,12 +118,7 @@ fn update_var<T: crate::tensor::Element>(
     var: &Variable,
     f: impl Fn(T, usize) -> T,
 ) -> Result<Tensor> {
-    var.update(|t| {
-        let shape = t.shape().to_vec();
-        let mut v = t.into_vec::<T>()?;
-        v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k));
-        Tensor::new(&shape, v)
-    })
+    var.update(|t| t.modify::<T>(|v| v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k))))
 }
 
 fn variables(
@@ -283,7 +276,9 @@ mod tests {
         let w = g.variable(init, "w").unwrap();
         let grad = g.constant(Tensor::from([0.5f64, -1.0])).unwrap();
         let step = g.get_or_create_global_step().unwrap();
-        let train = opt.apply_gradients(&mut g, &[(Some(grad), w)], Some(&step)).unwrap();
+        let train = opt
+            .apply_gradients(&mut g, &[(Some(grad), w)], Some(&step))
+            .unwrap();
         let init = g.global_variables_initializer().unwrap();
         let sess = Session::new(&g);
         sess.run(&[], &[], &[init]).unwrap();
@@ -303,9 +298,15 @@ mod tests {
 
     #[test]
     fn gradient_descent_and_momentum_follow_tensorflow_formulas() {
-        close(&run(&mut GradientDescent::new(0.1), 2), &[1.0 - 0.1, -2.0 + 0.2]);
+        close(
+            &run(&mut GradientDescent::new(0.1), 2),
+            &[1.0 - 0.1, -2.0 + 0.2],
+        );
         // accum_1 = g, accum_2 = 0.9 g + g = 1.9 g; w -= 0.1 (g + 1.9 g) = 0.29 g
-        close(&run(&mut Momentum::new(0.1, 0.9), 2), &[1.0 - 0.29 * 0.5, -2.0 + 0.29]);
+        close(
+            &run(&mut Momentum::new(0.1, 0.9), 2),
+            &[1.0 - 0.29 * 0.5, -2.0 + 0.29],
+        );
         // Nesterov: w -= lr g + lr m accum: step1 0.1(1 + 0.9) g, step2 0.1(1 + 0.9·1.9) g
         let mut n = Momentum::new(0.1, 0.9);
         n.nesterov = true;
@@ -322,13 +323,22 @@ mod tests {
             let (m, v) = (0.1 * g, 0.001 * g * g);
             lr * (1.0f64 - 0.999).sqrt() / (1.0 - 0.9) * m / (v.sqrt() + eps)
         };
-        close(&run(&mut Adam::new(lr), 1), &[1.0 - step(0.5), -2.0 - step(-1.0)]);
+        close(
+            &run(&mut Adam::new(lr), 1),
+            &[1.0 - step(0.5), -2.0 - step(-1.0)],
+        );
         // RMSProp, ms starts at 1: ms = 0.9 + 0.1 g²; w -= lr g / √(ms + eps)
         let rms = |g: f64| 0.01 * g / (0.9 + 0.1 * g * g + 1e-10f64).sqrt();
-        close(&run(&mut RMSProp::new(0.01), 1), &[1.0 - rms(0.5), -2.0 - rms(-1.0)]);
+        close(
+            &run(&mut RMSProp::new(0.01), 1),
+            &[1.0 - rms(0.5), -2.0 - rms(-1.0)],
+        );
         // Adagrad, accum starts at 0.1: accum = 0.1 + g²; w -= lr g / √accum
         let ada = |g: f64| 0.1 * g / (0.1 + g * g as f64).sqrt();
-        close(&run(&mut Adagrad::new(0.1), 1), &[1.0 - ada(0.5), -2.0 - ada(-1.0)]);
+        close(
+            &run(&mut Adagrad::new(0.1), 1),
+            &[1.0 - ada(0.5), -2.0 - ada(-1.0)],
+        );
     }
 
     #[test]
@@ -337,8 +347,13 @@ mod tests {
         let init = g.constant(Tensor::from([1.0f32])).unwrap();
         let w = g.variable(init, "weights").unwrap();
         let grad = g.constant(Tensor::from([1.0f32])).unwrap();
-        let train = GradientDescent::new(0.1).apply_gradients(&mut g, &[(Some(grad), w)], None).unwrap();
-        let err = Session::new(&g).run(&[], &[], &[train]).unwrap_err().to_string();
+        let train = GradientDescent::new(0.1)
+            .apply_gradients(&mut g, &[(Some(grad), w)], None)
+            .unwrap();
+        let err = Session::new(&g)
+            .run(&[], &[], &[train])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("weights"), "{err}");
     }
 
@@ -348,7 +363,9 @@ mod tests {
         let init = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
         let w = g.variable(init, "w").unwrap();
         let grad = g.constant(Tensor::from([1.0f32, 2.0, 3.0])).unwrap();
-        let err = GradientDescent::new(0.1).apply_gradients(&mut g, &[(Some(grad), w)], None).unwrap_err();
+        let err = GradientDescent::new(0.1)
+            .apply_gradients(&mut g, &[(Some(grad), w)], None)
+            .unwrap_err();
         assert!(err.to_string().contains("ApplyGradientDescent"), "{err}");
     }
 }

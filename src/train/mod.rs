@@ -61,10 +61,15 @@ pub trait Optimizer {
         grads_and_vars: &[GradAndVar],
         global_step: Option<&VariableHandle>,
     ) -> Result<NodeId> {
-        let present: Vec<(Output, VariableHandle)> =
-            grads_and_vars.iter().filter_map(|(gr, v)| gr.map(|gr| (gr, *v))).collect();
+        let present: Vec<(Output, VariableHandle)> = grads_and_vars
+            .iter()
+            .filter_map(|(gr, v)| gr.map(|gr| (gr, *v)))
+            .collect();
         if present.is_empty() {
-            let names: Vec<String> = grads_and_vars.iter().map(|(_, v)| g.node(v.var.node).name().to_string()).collect();
+            let names: Vec<String> = grads_and_vars
+                .iter()
+                .map(|(_, v)| g.node(v.var.node).name().to_string())
+                .collect();
             return Err(Error::invalid(format!(
                 "No gradients provided for any variable, check your graph for ops that do not \
                  support gradients, between variables {names:?} and the loss"
@@ -117,10 +122,18 @@ pub trait Optimizer {
 }
 
 /// A slot variable for `var` named `<var>/<slot>`, initialized to `fill` everywhere.
-pub(crate) fn slot(g: &mut Graph, var: &VariableHandle, slot_name: &str, fill: f64) -> Result<VariableHandle> {
+pub(crate) fn slot(
+    g: &mut Graph,
+    var: &VariableHandle,
+    slot_name: &str,
+    fill: f64,
+) -> Result<VariableHandle> {
     let spec = g.spec(var.var).clone();
     let dims = spec.shape.to_known().ok_or_else(|| {
-        Error::invalid(format!("variable '{}' needs a fully known shape for slots", g.node(var.var.node).name()))
+        Error::invalid(format!(
+            "variable '{}' needs a fully known shape for slots",
+            g.node(var.var.node).name()
+        ))
     })?;
     let init = g.constant(Tensor::full(&dims, fill).cast(spec.dtype)?)?;
     let name = format!("{}/{slot_name}", g.node(var.var.node).name());
@@ -140,7 +153,11 @@ impl Graph {
     /// The global step: an int64 scalar variable `global_step` starting at 0
     /// (`tf.compat.v1.train.get_or_create_global_step`).
     pub fn get_or_create_global_step(&mut self) -> Result<VariableHandle> {
-        if let Some(v) = self.global_variables().iter().find(|v| self.node(v.var.node).name() == "global_step") {
+        if let Some(v) = self
+            .global_variables()
+            .iter()
+            .find(|v| self.node(v.var.node).name() == "global_step")
+        {
             return Ok(*v);
         }
         let zero = self.constant_named(Tensor::scalar(0i64), "global_step/Initializer/zeros")?;

@@ -7,9 +7,19 @@ use crate::Result;
 
 /// Adds an update op: `op_type` over the variable (and slot) references, hyper-parameters
 /// and the gradient, in TensorFlow's input order.
-fn update_op(g: &mut Graph, op_type: &str, inputs: &[Output], extra: &[(&str, bool)]) -> Result<NodeId> {
+fn update_op(
+    g: &mut Graph,
+    op_type: &str,
+    inputs: &[Output],
+    extra: &[(&str, bool)],
+) -> Result<NodeId> {
     let dt = g.dtype(inputs[0]);
-    let mut b = g.op(op_type).name(op_type).inputs(inputs).attr("T", dt).attr("use_locking", false);
+    let mut b = g
+        .op(op_type)
+        .name(op_type)
+        .inputs(inputs)
+        .attr("T", dt)
+        .attr("use_locking", false);
     for &(k, v) in extra {
         b = b.attr(k, v);
     }
@@ -55,7 +65,11 @@ pub struct Momentum {
 impl Momentum {
     /// Classical momentum.
     pub fn new(learning_rate: f64, momentum: f64) -> Self {
-        Momentum { learning_rate, momentum, nesterov: false }
+        Momentum {
+            learning_rate,
+            momentum,
+            nesterov: false,
+        }
     }
 }
 
@@ -68,7 +82,12 @@ impl Optimizer for Momentum {
         let dt = g.dtype(var.var);
         let lr = hyper(g, dt, self.learning_rate, "learning_rate")?;
         let m = hyper(g, dt, self.momentum, "momentum")?;
-        update_op(g, "ApplyMomentum", &[var.var, accum.var, lr, grad, m], &[("use_nesterov", self.nesterov)])
+        update_op(
+            g,
+            "ApplyMomentum",
+            &[var.var, accum.var, lr, grad, m],
+            &[("use_nesterov", self.nesterov)],
+        )
     }
 }
 
@@ -90,7 +109,13 @@ pub struct Adam {
 impl Adam {
     /// TensorFlow 1's defaults besides the learning rate: beta1 0.9, beta2 0.999, epsilon 1e-8.
     pub fn new(learning_rate: f64) -> Self {
-        Adam { learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, powers: None }
+        Adam {
+            learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            powers: None,
+        }
     }
 
     /// Sets epsilon (Keras uses 1e-7).
@@ -99,14 +124,22 @@ impl Adam {
         self
     }
 
-    fn powers(&mut self, g: &mut Graph, var: &VariableHandle) -> Result<(VariableHandle, VariableHandle)> {
+    fn powers(
+        &mut self,
+        g: &mut Graph,
+        var: &VariableHandle,
+    ) -> Result<(VariableHandle, VariableHandle)> {
         if let Some(p) = self.powers {
             return Ok(p);
         }
         let dt = g.dtype(var.var);
         let saved = g.take_name_scopes();
-        let b1 = g.scalar_like(dt, self.beta1).and_then(|v| g.variable(v, "beta1_power"));
-        let b2 = g.scalar_like(dt, self.beta2).and_then(|v| g.variable(v, "beta2_power"));
+        let b1 = g
+            .scalar_like(dt, self.beta1)
+            .and_then(|v| g.variable(v, "beta1_power"));
+        let b2 = g
+            .scalar_like(dt, self.beta2)
+            .and_then(|v| g.variable(v, "beta2_power"));
         g.restore_name_scopes(saved);
         let p = (b1?, b2?);
         self.powers = Some(p);
@@ -130,12 +163,16 @@ impl Optimizer for Adam {
         update_op(
             g,
             "ApplyAdam",
-            &[var.var, m.var, v.var, b1p.read, b2p.read, lr, b1, b2, eps, grad],
+            &[
+                var.var, m.var, v.var, b1p.read, b2p.read, lr, b1, b2, eps, grad,
+            ],
             &[("use_nesterov", false)],
         )
     }
     fn finish(&mut self, g: &mut Graph, updates: &[NodeId]) -> Result<Vec<NodeId>> {
-        let Some((b1p, b2p)) = self.powers else { return Ok(Vec::new()) };
+        let Some((b1p, b2p)) = self.powers else {
+            return Ok(Vec::new());
+        };
         let (beta1, beta2) = (self.beta1, self.beta2);
         g.control_dependencies(updates, |g| {
             let mut out = Vec::new();
@@ -175,7 +212,12 @@ pub struct RMSProp {
 impl RMSProp {
     /// TensorFlow 1's defaults: decay 0.9, momentum 0, epsilon 1e-10.
     pub fn new(learning_rate: f64) -> Self {
-        RMSProp { learning_rate, decay: 0.9, momentum: 0.0, epsilon: 1e-10 }
+        RMSProp {
+            learning_rate,
+            decay: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-10,
+        }
     }
 }
 
@@ -191,7 +233,12 @@ impl Optimizer for RMSProp {
         let rho = hyper(g, dt, self.decay, "decay")?;
         let m = hyper(g, dt, self.momentum, "momentum")?;
         let eps = hyper(g, dt, self.epsilon, "epsilon")?;
-        update_op(g, "ApplyRMSProp", &[var.var, ms.var, mom.var, lr, rho, m, eps, grad], &[])
+        update_op(
+            g,
+            "ApplyRMSProp",
+            &[var.var, ms.var, mom.var, lr, rho, m, eps, grad],
+            &[],
+        )
     }
 }
 
@@ -207,7 +254,10 @@ pub struct Adagrad {
 impl Adagrad {
     /// TensorFlow 1's default initial accumulator value, 0.1.
     pub fn new(learning_rate: f64) -> Self {
-        Adagrad { learning_rate, initial_accumulator_value: 0.1 }
+        Adagrad {
+            learning_rate,
+            initial_accumulator_value: 0.1,
+        }
     }
 }
 
