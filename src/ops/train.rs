@@ -334,7 +334,7 @@ mod tests {
             &[1.0 - rms(0.5), -2.0 - rms(-1.0)],
         );
         // Adagrad, accum starts at 0.1: accum = 0.1 + g²; w -= lr g / √accum
-        let ada = |g: f64| 0.1 * g / (0.1 + g * g as f64).sqrt();
+        let ada = |g: f64| 0.1 * g / (0.1 + g * g).sqrt();
         close(
             &run(&mut Adagrad::new(0.1), 1),
             &[1.0 - ada(0.5), -2.0 - ada(-1.0)],
