@@ -2,8 +2,8 @@
 //!
 //! Axes are validated, size-1 dimensions dropped and adjacent dimensions of the same kind
 //! (reduced or kept) merged, so the shape becomes alternating groups. Each pass reduces the
-//! innermost reduced group as an `(outer, reduced, inner)` block; at most a few passes
-//! are needed and each allocates only its output.
+//! innermost remaining reduced group as an `(outer, reduced, inner)` block (one pass per
+//! group of adjacent reduced axes; each allocates only its output).
 //!
 //! Float accumulation happens in the element type (float32 sums in float32, as TensorFlow
 //! does) using pairwise summation: a contiguous run is split in halves down to blocks of
@@ -267,10 +267,6 @@ pub(super) fn reduce<T: Number, R: Reduction<T>>(
             Some(prev) => block.reduce(prev, |a| a, R::combine, R::identity()),
         });
         groups.remove(j);
-        if j > 0 && j < groups.len() {
-            let (n, _) = groups.remove(j);
-            groups[j - 1].0 *= n;
-        }
     }
     // count > 1 means some group was reduced, so `acc` is set.
     let acc = acc.ok_or_else(|| Error::invalid("internal error: nothing was reduced"))?;
