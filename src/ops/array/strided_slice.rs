@@ -293,11 +293,16 @@ fn strided_slice<T: Element>(x: Tensor, plan: Plan) -> Result<Tensor> {
             .zip(&st)
             .map(|(s, &k)| s.begin * k as i64)
             .sum();
+        // A dim of length 1 never steps (its stride may be huge: `x[::2**62]`); longer
+        // ones step at most across the dim, so the product fits.
         let steps: Vec<isize> = plan
             .dims
             .iter()
             .zip(&st)
-            .map(|(s, &k)| (s.stride * k as i64) as isize)
+            .map(|(s, &k)| match s.len {
+                Some(len) if len > 1 => (s.stride * k as i64) as isize,
+                _ => 0,
+            })
             .collect();
         data = strided_gather(x.as_slice::<T>()?, offset as isize, &lens, &steps);
     }
@@ -614,7 +619,13 @@ mod tests {
         let all = g
             .strided_slice(b, &[0], &[0], &[1], masks([1, 1, 0, 0, 0]))
             .unwrap();
-        let out = run(&g, &[bs, us, ur, fs, all, b]);
+        // b[::2**62, ::-2**62]: one element per dim
+        let huge = 1i64 << 62;
+        let far = g
+            .strided_slice(b, &[0, 0], &[0, 0], &[huge, -huge], masks([3, 3, 0, 0, 0]))
+            .unwrap();
+        assert_eq!(g.shape(far).to_known(), Some(vec![1, 1]));
+        let out = run(&g, &[bs, us, ur, fs, all, b, far]);
         assert_eq!(
             out[0],
             Tensor::from([[true, false, true], [true, false, false]])
@@ -623,6 +634,61 @@ mod tests {
         assert_eq!(out[2], Tensor::from([5u8, 3, 1]));
         assert_eq!(out[3], Tensor::scalar(2.5f64));
         assert!(out[4].shares_buffer_with(&out[5]));
+        // np.array([[1,0,1],[0,0,1]], bool)[::2**62, ::-2**62]
+        assert_eq!(out[6], Tensor::from([[true]]));
+    }
+
+    /// CPython's `slice(start, stop, step).indices(n)` walk, the reference for 1-D slices.
+    fn python_slice(n: i64, start: Option<i64>, stop: Option<i64>, step: i64) -> Vec<i64> {
+        let (lower, upper) = if step < 0 { (-1, n - 1) } else { (0, n) };
+        let fix = |v: Option<i64>, default: i64| match v {
+            None => default,
+            Some(v) if v < 0 => (v + n).max(lower),
+            Some(v) => v.min(upper),
+        };
+        let start = fix(start, if step < 0 { upper } else { lower });
+        let stop = fix(stop, if step < 0 { lower } else { upper });
+        let mut out = Vec::new();
+        let mut i = start;
+        while (step > 0 && i < stop) || (step < 0 && i > stop) {
+            out.push(i);
+            i += step;
+        }
+        out
+    }
+
+    #[test]
+    fn every_one_dimensional_slice_matches_python() {
+        let n = 5usize;
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::vector((0..n as u8).collect::<Vec<u8>>()))
+            .unwrap();
+        let bounds: Vec<Option<i64>> = std::iter::once(None).chain((-7..=7).map(Some)).collect();
+        let mut cases = Vec::new();
+        for &b in &bounds {
+            for &e in &bounds {
+                for step in [-3i64, -2, -1, 1, 2, 3] {
+                    let m = masks([i64::from(b.is_none()), i64::from(e.is_none()), 0, 0, 0]);
+                    let y = g
+                        .strided_slice(x, &[b.unwrap_or(0)], &[e.unwrap_or(0)], &[step], m)
+                        .unwrap();
+                    let want = python_slice(n as i64, b, e, step);
+                    assert_eq!(
+                        g.shape(y).to_known(),
+                        Some(vec![want.len()]),
+                        "{b:?}:{e:?}:{step}"
+                    );
+                    cases.push((y, want));
+                }
+            }
+        }
+        let fetches: Vec<_> = cases.iter().map(|c| c.0).collect();
+        let out = run(&g, &fetches);
+        for (t, (_, want)) in out.iter().zip(&cases) {
+            let want: Vec<u8> = want.iter().map(|&i| i as u8).collect();
+            assert_eq!(t.as_slice::<u8>().unwrap(), &want[..]);
+        }
     }
 
     #[test]
