@@ -5,7 +5,7 @@
 
 use super::layout::interleave_rows;
 use super::{
-    check_index, check_len_attr, check_single_value, check_type_attr, normalize_axis, read_ints,
+    check_index, check_len_attr, check_rank, check_type_attr, normalize_axis, read_ints,
     scalar_index_const,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
@@ -78,7 +78,7 @@ fn infer_concat(ctx: &InferCtx<'_>) -> InferResult {
     check_len_attr(ctx, "N", n)?;
     let dt = values_dtype(ctx, n)?;
     check_index(ctx, n, "Tidx")?;
-    check_single_value(ctx, n, "axis")?;
+    check_rank(ctx, n, 0, "axis")?;
     let axis = match ctx.constant_ints(n).as_deref() {
         Some(&[a]) => Some(a),
         _ => None,
@@ -129,7 +129,7 @@ fn concat<T: Element>(values: &[&Tensor], axis: usize) -> Result<Tensor> {
 fn concat_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(any, ctx.input_dtype(0), T => kernel_fn(|k| {
         let n = k.num_inputs() - 1;
-        let axis = read_ints(k.input(n)?, "axis", 1)?;
+        let axis = read_ints(k.input(n)?, "axis", 0)?;
         let values = (0..n).map(|i| k.input(i)).collect::<Result<Vec<_>>>()?;
         let rank = values[0].rank();
         if rank == 0 {
@@ -143,6 +143,17 @@ fn concat_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         k.push_output(out);
         Ok(())
     }))
+}
+
+/// Where Pack inserts the new dim among values of `rank`: `axis` in `[-(rank+1), rank]`.
+fn pack_axis(axis: i64, rank: usize) -> std::result::Result<usize, String> {
+    normalize_axis(axis, rank + 1, "axis").map_err(|_| {
+        format!(
+            "Pack axis {axis} is out of range [{}, {}) for values of rank {rank}",
+            -(rank as i64) - 1,
+            rank + 1
+        )
+    })
 }
 
 fn infer_pack(ctx: &InferCtx<'_>) -> InferResult {
@@ -159,7 +170,7 @@ fn infer_pack(ctx: &InferCtx<'_>) -> InferResult {
     let axis = ctx.attrs().int_or("axis", 0)?;
     let out = match shape.dims() {
         Some(dims) => {
-            let at = normalize_axis(axis, dims.len() + 1, "Pack axis")?;
+            let at = pack_axis(axis, dims.len())?;
             let mut d = dims.to_vec();
             d.insert(at, Some(n));
             PartialShape::new(d)
@@ -174,7 +185,7 @@ fn pack_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(any, ctx.input_dtype(0), T => kernel_fn(move |k| {
         let values = (0..k.num_inputs()).map(|i| k.input(i)).collect::<Result<Vec<_>>>()?;
         let first = values[0].shape();
-        let at = normalize_axis(axis, first.len() + 1, "Pack axis").map_err(Error::invalid)?;
+        let at = pack_axis(axis, first.len()).map_err(Error::invalid)?;
         let mut shape = first.to_vec();
         shape.insert(at, 1);
         let outer: usize = first[..at].iter().product();
@@ -419,7 +430,10 @@ mod tests {
         let s1 = g.stack(&[a, b], -1).unwrap();
         assert_eq!(g.shape(s1).to_known(), Some(vec![3, 2]));
         let msg = g.stack(&[a, b], 2).unwrap_err().to_string();
-        assert!(msg.contains("Pack axis 2"), "{msg}");
+        assert!(
+            msg.contains("Pack axis 2 is out of range [-2, 2) for values of rank 1"),
+            "{msg}"
+        );
         let c = g.constant(t(&[2], &[1, 2])).unwrap();
         let msg = g.stack(&[a, c], 0).unwrap_err().to_string();
         assert!(msg.contains("Shapes of all inputs must match"), "{msg}");

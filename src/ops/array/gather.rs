@@ -1,8 +1,7 @@
 //! Index lookups: GatherV2 (rows of `params` picked by `indices` along an axis) and OneHot.
 
 use super::{
-    check_index, check_rank, check_single_value, check_type_attr, normalize_axis, read_ints,
-    scalar_index_const,
+    check_index, check_rank, check_type_attr, normalize_axis, read_ints, scalar_index_const,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
@@ -38,7 +37,7 @@ fn infer_gather(ctx: &InferCtx<'_>) -> InferResult {
     check_type_attr(ctx, "Tparams", ctx.dtype(0))?;
     check_index(ctx, 1, "Tindices")?;
     check_index(ctx, 2, "Taxis")?;
-    check_single_value(ctx, 2, "axis")?;
+    check_rank(ctx, 2, 0, "axis")?;
     check_batch_dims(ctx.attrs())?;
     let (p, q) = (ctx.shape(0), ctx.shape(1));
     if p.rank() == Some(0) {
@@ -105,7 +104,7 @@ fn gather<T: Element>(params: &Tensor, indices: &Tensor, axis: usize) -> Result<
 fn gather_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     check_batch_dims(ctx.attrs())?;
     with_dtype!(any, ctx.input_dtype(0), T => kernel_fn(|k| {
-        let axis = read_ints(k.input(2)?, "axis", 1)?;
+        let axis = read_ints(k.input(2)?, "axis", 0)?;
         let (params, indices) = (k.input(0)?, k.input(1)?);
         if params.rank() == 0 {
             return Err(Error::invalid("params must be at least 1 dimensional"));

@@ -83,16 +83,6 @@ fn check_rank(
     }
 }
 
-/// Errors unless input `i` is a scalar or a one-element vector (when known); `what` names it.
-fn check_single_value(ctx: &InferCtx<'_>, i: usize, what: &str) -> std::result::Result<(), String> {
-    let s = ctx.shape(i);
-    match s.rank() {
-        Some(0) | None => Ok(()),
-        Some(1) if s.dim(0).is_none_or(|d| d == 1) => Ok(()),
-        _ => Err(format!("{what} must be a scalar, but has shape {s}")),
-    }
-}
-
 /// Maps `axis` in `[-rank, rank)` to `[0, rank)`; `what` names the axis in the message.
 fn normalize_axis(axis: i64, rank: usize, what: &str) -> std::result::Result<usize, String> {
     let r = rank as i64;

@@ -2,8 +2,8 @@
 //! the input's buffer through [`Tensor::reshape`]), and Shape, ShapeN, Size and Rank.
 
 use super::{
-    check_index, check_len_attr, check_single_value, concrete_dims, fmt_ints, index_const,
-    index_tensor, known_dims, out_type_attr, read_ints, scalar_index_const,
+    check_index, check_len_attr, concrete_dims, fmt_ints, index_const, index_tensor, known_dims,
+    out_type_attr, read_ints, scalar_index_const,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
@@ -112,6 +112,16 @@ fn expand_dims(dims: &[Dim], axis: &[i64]) -> std::result::Result<Vec<Dim>, Stri
     Ok(out)
 }
 
+/// Errors unless input `i` is a scalar or a one-element vector (when known); `what` names it.
+fn check_single_value(ctx: &InferCtx<'_>, i: usize, what: &str) -> std::result::Result<(), String> {
+    let s = ctx.shape(i);
+    match s.rank() {
+        Some(0) | None => Ok(()),
+        Some(1) if s.dim(0).is_none_or(|d| d == 1) => Ok(()),
+        _ => Err(format!("{what} must be a scalar, but has shape {s}")),
+    }
+}
+
 fn infer_expand_dims(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(2)?;
     ctx.check_t_attr(ctx.dtype(0))?;
@@ -193,7 +203,7 @@ fn squeeze_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let x = k.take_input(0)?;
         let dims = squeeze_dims(&known_dims(x.shape()), &axes)
             .map_err(Error::invalid)?
-            .unwrap_or_default();
+            .unwrap_or_default(); // never None: every dim is known here
         k.push_output(x.reshape(&concrete_dims(dims)?)?);
         Ok(())
     })

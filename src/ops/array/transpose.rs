@@ -5,7 +5,7 @@ use super::{check_index, check_rank, fmt_ints, index_const, read_ints};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
-use crate::tensor::{DType, PartialShape, Tensor};
+use crate::tensor::{DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Checks that `perm` permutes `0..rank` (negative entries count from the end, as
@@ -62,7 +62,7 @@ fn infer_transpose(ctx: &InferCtx<'_>) -> InferResult {
 }
 
 /// `x` with its dims permuted.
-fn transpose<T: crate::tensor::Element>(x: Tensor, perm: &[usize]) -> Result<Tensor> {
+fn transpose<T: Element>(x: Tensor, perm: &[usize]) -> Result<Tensor> {
     if perm.iter().enumerate().all(|(i, &p)| i == p) {
         return Ok(x);
     }
