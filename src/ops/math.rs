@@ -194,3 +194,9 @@ pub(crate) fn unary(g: &mut Graph, op: &str, x: Output) -> Result<Output> {
     let t = g.dtype(x);
     g.op(op).input(x).attr("T", t).build_output()
 }
+
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    Vec::new()
+}

@@ -328,3 +328,9 @@ mod tests {
         assert_eq!(g.shape(z).to_known(), Some(vec![2, 1]));
     }
 }
+
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    Vec::new()
+}
