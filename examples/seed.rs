@@ -9,7 +9,10 @@ fn main() -> rustflow::Result<()> {
     let a = g.constant(Tensor::from([[1i32, 2], [3, 4]]))?;
     let b = g.constant(Tensor::from([[5i32, 6], [7, 8]]))?;
     let c = g.matmul(a, b)?;
-    println!("matmul(a, b) =\n{}", Session::new(&g).run(&[], &[c], &[])?[0]);
+    println!(
+        "matmul(a, b) =\n{}",
+        Session::new(&g).run(&[], &[c], &[])?[0]
+    );
 
     match g.log(c) {
         Ok(_) => println!("log(int32) was accepted (unexpected)"),
