@@ -162,3 +162,82 @@ impl Graph {
             .build_output()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{f64s, run};
+    use crate::tensor::DType;
+
+    #[test]
+    fn bias_add_on_the_channel_axis() {
+        let mut g = Graph::new();
+        let v = g.constant(Tensor::from([[1i32, 2, 3], [4, 5, 6]])).unwrap();
+        let b = g.constant(Tensor::from([10i32, 20, 30])).unwrap();
+        let y = g.bias_add(v, b).unwrap();
+        let gb = g.bias_add_grad(v).unwrap();
+        // NCHW: tf.raw_ops.BiasAdd(value=tf.reshape(tf.range(24.), [2,3,2,2]),
+        //                          bias=[10.,20.,30.], data_format="NCHW")
+        let v4 = g
+            .constant(Tensor::new(&[2, 3, 2, 2], (0..24).map(|x| x as f32).collect()).unwrap())
+            .unwrap();
+        let b4 = g.constant(Tensor::from([10f32, 20., 30.])).unwrap();
+        let nchw = g
+            .op("BiasAdd")
+            .input(v4)
+            .input(b4)
+            .attr("T", DType::Float32)
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        // tf.raw_ops.BiasAddGrad(out_backprop=tf.reshape(tf.range(24.), [2,3,4]),
+        //                        data_format="NCHW") = [60, 92, 124]
+        let v3 = g
+            .constant(Tensor::new(&[2, 3, 4], (0..24).map(|x| x as f64).collect()).unwrap())
+            .unwrap();
+        let gn = g
+            .op("BiasAddGrad")
+            .input(v3)
+            .attr("T", DType::Float64)
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        assert_eq!(g.shape(gn), &crate::PartialShape::known(&[3]));
+        let out = run(&g, &[y, gb, nchw, gn]);
+        assert_eq!(out[0], Tensor::from([[11i32, 22, 33], [14, 25, 36]]));
+        assert_eq!(out[1], Tensor::from([5i32, 7, 9]));
+        let want: Vec<f64> = vec![
+            10., 11., 12., 13., 24., 25., 26., 27., 38., 39., 40., 41., 22., 23., 24., 25., 36.,
+            37., 38., 39., 50., 51., 52., 53.,
+        ];
+        assert_eq!(f64s(&out[2]), want);
+        assert_eq!(f64s(&out[3]), vec![60., 92., 124.]);
+    }
+
+    #[test]
+    fn bias_size_and_rank_are_checked_when_building() {
+        let mut g = Graph::new();
+        let v = g.placeholder(DType::Float32, [2, 3], "v").unwrap();
+        let b = g.placeholder(DType::Float32, [4], "b").unwrap();
+        let msg = g.bias_add(v, b).unwrap_err().to_string();
+        assert!(
+            msg.contains("as many biases") && msg.contains("[4]") && msg.contains("[2,3]"),
+            "{msg}"
+        );
+        let r1 = g.placeholder(DType::Float32, [3], "r1").unwrap();
+        let msg = g.bias_add(r1, b).unwrap_err().to_string();
+        assert!(msg.contains("at least 2-D"), "{msg}");
+        let bd = g.placeholder(DType::Float64, [3], "bd").unwrap();
+        assert!(g.bias_add(v, bd).unwrap_err().to_string().contains("Cast"));
+        // An unknown channel dim is taken from the bias.
+        let u = g.placeholder(DType::Float32, [None, None], "u").unwrap();
+        let y = g.bias_add(u, b).unwrap();
+        assert_eq!(g.shape(y), &crate::PartialShape::new(vec![None, Some(4)]));
+        let e = g.placeholder(DType::Float32, [0, 4], "e").unwrap();
+        let ge = g.bias_add_grad(e).unwrap();
+        let out = crate::Session::new(&g)
+            .run(&[(e, Tensor::zeros(DType::Float32, &[0, 4]))], &[ge], &[])
+            .unwrap();
+        assert_eq!(out[0], Tensor::from([0f32; 4]));
+    }
+}

@@ -673,3 +673,421 @@ impl Graph {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+
+    /// A direct convolution written from the definition (NHWC × HWIO), with TensorFlow's
+    /// SAME rule `pad_before = max((out-1)·s + (k-1)·d + 1 - in, 0) / 2`.
+    fn naive_conv(
+        x: &[f64],
+        [n, h, w, c]: [usize; 4],
+        f: &[f64],
+        [kh, kw, _, co]: [usize; 4],
+        s: [usize; 2],
+        d: [usize; 2],
+        same: bool,
+    ) -> (Vec<f64>, Vec<usize>) {
+        let size = |i: usize, k: usize, s: usize, d: usize| -> (usize, isize) {
+            let eff = (k - 1) * d + 1;
+            if same {
+                let o = i.div_ceil(s);
+                let total = ((o - 1) * s + eff).saturating_sub(i);
+                (o, (total / 2) as isize)
+            } else {
+                ((i + 1).saturating_sub(eff).div_ceil(s), 0)
+            }
+        };
+        let ((oh, ph), (ow, pw)) = (size(h, kh, s[0], d[0]), size(w, kw, s[1], d[1]));
+        let mut out = vec![0.0; n * oh * ow * co];
+        for b in 0..n {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    for o in 0..co {
+                        let mut acc = 0.0;
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let iy = (y * s[0] + i * d[0]) as isize - ph;
+                                let ix = (xx * s[1] + j * d[1]) as isize - pw;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                for ch in 0..c {
+                                    let xv = x[((b * h + iy as usize) * w + ix as usize) * c + ch];
+                                    acc += xv * f[((i * kw + j) * c + ch) * co + o];
+                                }
+                            }
+                        }
+                        out[((b * oh + y) * ow + xx) * co + o] = acc;
+                    }
+                }
+            }
+        }
+        (out, vec![n, oh, ow, co])
+    }
+
+    fn conv_graph(
+        x: &Tensor,
+        f: &Tensor,
+        s: [i64; 2],
+        d: [i64; 2],
+        padding: &str,
+    ) -> (Graph, Output) {
+        let mut g = Graph::new();
+        let (xi, fi) = (
+            g.constant(x.clone()).unwrap(),
+            g.constant(f.clone()).unwrap(),
+        );
+        let y = g
+            .conv2d_dilated(xi, fi, &[1, s[0], s[1], 1], padding, &[1, d[0], d[1], 1])
+            .unwrap();
+        (g, y)
+    }
+
+    #[test]
+    fn sums_of_windows_match_tensorflow() {
+        // tf.nn.conv2d(tf.reshape(tf.range(1., 37.), [1,6,6,1]), tf.ones([3,3,1,1]),
+        //              [1,2,2,1], "SAME" / "VALID")
+        let x = Tensor::new(&[1, 6, 6, 1], (1..=36).map(|v| v as f32).collect()).unwrap();
+        let f = Tensor::full(&[3, 3, 1, 1], 1f32);
+        let cases: [(&str, &[f64], [usize; 4]); 2] = [
+            (
+                "SAME",
+                &[72., 90., 69., 180., 198., 141., 174., 186., 130.],
+                [1, 3, 3, 1],
+            ),
+            ("VALID", &[72., 90., 180., 198.], [1, 2, 2, 1]),
+        ];
+        for (padding, want, shape) in cases {
+            let (g, y) = conv_graph(&x, &f, [2, 2], [1, 1], padding);
+            assert_eq!(g.shape(y), &PartialShape::known(&shape));
+            let out = run(&g, &[y]);
+            assert_eq!(out[0].shape(), shape);
+            assert_close(&f64s(&out[0]), want, 0.0);
+        }
+    }
+
+    #[test]
+    fn matches_a_direct_convolution() {
+        let (xs, fs) = ([2, 7, 6, 3], [3, 2, 3, 4]);
+        let (x, f) = (random(&xs, 1), random(&fs, 2));
+        for (s, d, same) in [
+            ([2, 2], [1, 1], true),
+            ([2, 2], [1, 1], false),
+            ([1, 2], [1, 1], true),
+            ([1, 1], [2, 1], true),
+            ([2, 1], [2, 2], false),
+            ([3, 3], [1, 1], true),
+        ] {
+            let padding = if same { "SAME" } else { "VALID" };
+            let (g, y) = conv_graph(&x, &f, s.map(|v| v as i64), d.map(|v| v as i64), padding);
+            let out = run(&g, &[y]);
+            let (want, shape) = naive_conv(&f64s(&x), xs, &f64s(&f), fs, s, d, same);
+            assert_eq!(out[0].shape(), shape.as_slice(), "{s:?} {d:?} {padding}");
+            assert_eq!(g.shape(y), &PartialShape::known(&shape));
+            assert_close(&f64s(&out[0]), &want, 1e-12);
+        }
+    }
+
+    #[test]
+    fn pointwise_float32_and_int32_convolutions() {
+        // 1×1 filters read the input directly as the patch matrix.
+        let (x, f) = (random(&[2, 3, 4, 5], 3), random(&[1, 1, 5, 2], 4));
+        let (want, _) = naive_conv(
+            &f64s(&x),
+            [2, 3, 4, 5],
+            &f64s(&f),
+            [1, 1, 5, 2],
+            [1, 1],
+            [1, 1],
+            true,
+        );
+        let (x32, f32_) = (
+            x.cast(DType::Float32).unwrap(),
+            f.cast(DType::Float32).unwrap(),
+        );
+        let (g, y) = conv_graph(&x32, &f32_, [1, 1], [1, 1], "VALID");
+        assert_close(&f64s(&run(&g, &[y])[0]), &want, 1e-5);
+        // int32: exact, small integers
+        let xi = Tensor::new(
+            &[1, 4, 4, 2],
+            (0..32).map(|v| v % 7 - 3).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        let fi = Tensor::new(
+            &[2, 2, 2, 3],
+            (0..24).map(|v| v % 5 - 2).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        let (g, y) = conv_graph(&xi, &fi, [2, 1], [1, 1], "SAME");
+        let out = run(&g, &[y]);
+        assert_eq!(out[0].dtype(), DType::Int32);
+        let (want, shape) = naive_conv(
+            &f64s(&xi),
+            [1, 4, 4, 2],
+            &f64s(&fi),
+            [2, 2, 2, 3],
+            [2, 1],
+            [1, 1],
+            true,
+        );
+        assert_eq!(out[0].shape(), shape.as_slice());
+        assert_eq!(f64s(&out[0]), want);
+    }
+
+    #[test]
+    fn explicit_padding() {
+        let (x, f) = (random(&[1, 4, 3, 2], 5), random(&[2, 2, 2, 1], 6));
+        let mut g = Graph::new();
+        let (xi, fi) = (
+            g.constant(x.clone()).unwrap(),
+            g.constant(f.clone()).unwrap(),
+        );
+        let y = g
+            .op("Conv2D")
+            .input(xi)
+            .input(fi)
+            .attr("T", DType::Float64)
+            .attr("strides", vec![1i64, 1, 1, 1])
+            .attr("padding", "EXPLICIT")
+            .attr("explicit_paddings", vec![0i64, 0, 1, 0, 0, 2, 0, 0])
+            .build_output()
+            .unwrap();
+        // Pad by hand (1 row on top, 2 columns on the right), then convolve VALID.
+        let xv = f64s(&x);
+        let mut padded = vec![0.0; 5 * 5 * 2];
+        for r in 0..4 {
+            for c in 0..3 {
+                for ch in 0..2 {
+                    padded[((r + 1) * 5 + c) * 2 + ch] = xv[(r * 3 + c) * 2 + ch];
+                }
+            }
+        }
+        let (want, shape) = naive_conv(
+            &padded,
+            [1, 5, 5, 2],
+            &f64s(&f),
+            [2, 2, 2, 1],
+            [1, 1],
+            [1, 1],
+            false,
+        );
+        assert_eq!(g.shape(y), &PartialShape::known(&shape));
+        assert_close(&f64s(&run(&g, &[y])[0]), &want, 1e-12);
+    }
+
+    #[test]
+    fn threaded_blocks_match_a_single_thread() {
+        // Large enough to be split over threads and into several im2col blocks.
+        let (xs, fs) = ([3, 20, 18, 16], [3, 3, 16, 24]);
+        let (x, f) = (random(&xs, 7), random(&fs, 8));
+        for (s, same) in [([1, 1], true), ([2, 2], false)] {
+            let padding = if same { "SAME" } else { "VALID" };
+            let (g, y) = conv_graph(&x, &f, s.map(|v| v as i64), [1, 1], padding);
+            let (want, _) = naive_conv(&f64s(&x), xs, &f64s(&f), fs, s, [1, 1], same);
+            assert_close(&f64s(&run_with(&g, &[y], 4)[0]), &want, 1e-12);
+            // The backprops with threads agree with one thread.
+            let mut g2 = g.clone();
+            let dy = g2
+                .constant(random(g.shape(y).to_known().unwrap().as_slice(), 9))
+                .unwrap();
+            let xsz = g2.constant(Tensor::from(xs.map(|v| v as i32))).unwrap();
+            let fsz = g2.constant(Tensor::from(fs.map(|v| v as i32))).unwrap();
+            let (xi, fi) = (
+                g2.constant(x.clone()).unwrap(),
+                g2.constant(f.clone()).unwrap(),
+            );
+            let st = [1, s[0] as i64, s[1] as i64, 1];
+            let dx = g2
+                .conv2d_backprop_input(xsz, fi, dy, &st, padding, &[1; 4])
+                .unwrap();
+            let dw = g2
+                .conv2d_backprop_filter(xi, fsz, dy, &st, padding, &[1; 4])
+                .unwrap();
+            let (one, four) = (run(&g2, &[dx, dw]), run_with(&g2, &[dx, dw], 4));
+            assert_close(&f64s(&four[0]), &f64s(&one[0]), 1e-12);
+            assert_close(&f64s(&four[1]), &f64s(&one[1]), 1e-12);
+        }
+    }
+
+    /// Central finite differences of `L = Σ w · conv2d(x, f)` through the forward kernel.
+    fn fd_grads(g: &Geometry, x: &[f64], f: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let loss = |x: &[f64], f: &[f64]| -> f64 {
+            conv2d_forward(g, x, f, 1)
+                .iter()
+                .zip(w)
+                .map(|(a, b)| a * b)
+                .sum()
+        };
+        let eps = 1e-4;
+        let grad = |v: &[f64], at_x: bool| -> Vec<f64> {
+            (0..v.len())
+                .map(|i| {
+                    let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                    p[i] += eps;
+                    m[i] -= eps;
+                    let (lp, lm) = if at_x {
+                        (loss(&p, f), loss(&m, f))
+                    } else {
+                        (loss(x, &p), loss(x, &m))
+                    };
+                    (lp - lm) / (2.0 * eps)
+                })
+                .collect()
+        };
+        (grad(x, true), grad(f, false))
+    }
+
+    #[test]
+    fn backprops_match_finite_differences() {
+        let (xs, fs) = ([2, 5, 6, 3], [3, 2, 3, 2]);
+        let (x, f) = (random(&xs, 10), random(&fs, 11));
+        for (s, d, padding) in [
+            ([1, 1], [1, 1], "SAME"),
+            ([2, 2], [1, 1], "VALID"),
+            ([2, 2], [1, 1], "SAME"),
+            ([1, 1], [2, 2], "SAME"),
+            ([2, 1], [1, 2], "VALID"),
+        ] {
+            let attrs: crate::graph::Attrs = [
+                ("strides".to_string(), vec![1i64, s[0], s[1], 1].into()),
+                ("dilations".to_string(), vec![1i64, d[0], d[1], 1].into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            let geom = runtime_geometry(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
+            let w = values(geom.out_shape().iter().product(), 12);
+            let (want_dx, want_dw) = fd_grads(&geom, &f64s(&x), &f64s(&f), &w);
+
+            let mut g = Graph::new();
+            let (xi, fi) = (
+                g.constant(x.clone()).unwrap(),
+                g.constant(f.clone()).unwrap(),
+            );
+            let dy = g
+                .constant(Tensor::new(&geom.out_shape(), w).unwrap())
+                .unwrap();
+            let xsz = g.constant(Tensor::from(xs.map(|v| v as i32))).unwrap();
+            let fsz = g.constant(Tensor::from(fs.map(|v| v as i32))).unwrap();
+            let (st, dl) = ([1, s[0], s[1], 1], [1, d[0], d[1], 1]);
+            let dx = g
+                .conv2d_backprop_input(xsz, fi, dy, &st, padding, &dl)
+                .unwrap();
+            let dw = g
+                .conv2d_backprop_filter(xi, fsz, dy, &st, padding, &dl)
+                .unwrap();
+            assert_eq!(g.shape(dx), &PartialShape::known(&xs));
+            assert_eq!(g.shape(dw), &PartialShape::known(&fs));
+            let out = run(&g, &[dx, dw]);
+            assert_close(&f64s(&out[0]), &want_dx, 1e-7);
+            assert_close(&f64s(&out[1]), &want_dw, 1e-7);
+        }
+    }
+
+    #[test]
+    fn backprop_input_accepts_spatial_sizes_only() {
+        let mut g = Graph::new();
+        let f = g.constant(random(&[2, 2, 3, 4], 1)).unwrap();
+        let dy = g.constant(random(&[2, 3, 3, 4], 2)).unwrap();
+        let sizes = g.constant(Tensor::from([5i32, 6])).unwrap();
+        let dx = g
+            .conv2d_backprop_input(sizes, f, dy, &[1, 2, 2, 1], "SAME", &[1; 4])
+            .unwrap();
+        assert_eq!(g.shape(dx), &PartialShape::known(&[2, 5, 6, 3]));
+        assert_eq!(run(&g, &[dx])[0].shape(), &[2, 5, 6, 3]);
+        // out_backprop of the wrong size for these input sizes
+        let bad = g.constant(Tensor::from([9i32, 6])).unwrap();
+        let msg = g
+            .conv2d_backprop_input(bad, f, dy, &[1, 2, 2, 1], "VALID", &[1; 4])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("height"), "{msg}");
+    }
+
+    #[test]
+    fn channel_mismatch_is_a_build_error_naming_both_shapes() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [1, 5, 5, 3], "x").unwrap();
+        let f = g.placeholder(DType::Float32, [3, 3, 2, 4], "f").unwrap();
+        let msg = g
+            .conv2d(x, f, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("[1,5,5,3]") && msg.contains("[3,3,2,4]") && msg.contains("Depth"),
+            "{msg}"
+        );
+        let f2 = g.placeholder(DType::Float32, [3, 3, 1, 4], "f2").unwrap();
+        let msg = g
+            .conv2d(x, f2, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("grouped"), "{msg}");
+        let f3 = g.placeholder(DType::Float32, [3, 3, 4], "f3").unwrap();
+        let msg = g
+            .conv2d(x, f3, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("filter must be 4-dimensional"), "{msg}");
+        let fi = g.placeholder(DType::Int64, [3, 3, 3, 4], "fi").unwrap();
+        assert!(g.conv2d(x, fi, &[1, 1, 1, 1], "SAME").is_err());
+        let msg = g.conv2d(x, f, &[1, 1, 1], "SAME").unwrap_err().to_string();
+        assert!(msg.contains("strides"), "{msg}");
+        // Unknown dims stay unknown; known ones are computed.
+        let xu = g
+            .placeholder(DType::Float32, [None, Some(9), None, Some(3)], "xu")
+            .unwrap();
+        let f4 = g.placeholder(DType::Float32, [3, 3, 3, 8], "f4").unwrap();
+        let y = g.conv2d(xu, f4, &[1, 2, 2, 1], "VALID").unwrap();
+        assert_eq!(
+            g.shape(y),
+            &PartialShape::new(vec![None, Some(4), None, Some(8)])
+        );
+    }
+
+    #[test]
+    fn nchw_builds_but_does_not_run_on_cpu() {
+        let mut g = Graph::new();
+        let x = g.constant(random(&[1, 3, 5, 5], 1)).unwrap();
+        let f = g.constant(random(&[3, 3, 3, 2], 2)).unwrap();
+        let y = g
+            .op("Conv2D")
+            .input(x)
+            .input(f)
+            .attr("T", DType::Float64)
+            .attr("strides", vec![1i64, 1, 2, 2])
+            .attr("padding", "SAME")
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 3, 3]));
+        let msg = run_err(&g, y);
+        assert!(msg.contains("NHWC"), "{msg}");
+    }
+
+    #[test]
+    fn empty_inputs_give_empty_or_zero_outputs() {
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::zeros(DType::Float32, &[0, 4, 4, 2]))
+            .unwrap();
+        let f = g
+            .constant(random(&[2, 2, 2, 3], 1).cast(DType::Float32).unwrap())
+            .unwrap();
+        let y = g.conv2d(x, f, &[1, 1, 1, 1], "SAME").unwrap();
+        let x2 = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 4, 4, 0]))
+            .unwrap();
+        let f2 = g
+            .constant(Tensor::zeros(DType::Float32, &[2, 2, 0, 3]))
+            .unwrap();
+        let y2 = g.conv2d(x2, f2, &[1, 1, 1, 1], "VALID").unwrap();
+        let out = run(&g, &[y, y2]);
+        assert_eq!(out[0].shape(), &[0, 4, 4, 3]);
+        assert_eq!(out[1].shape(), &[1, 3, 3, 3]);
+        assert!(f64s(&out[1]).iter().all(|&v| v == 0.0));
+    }
+}

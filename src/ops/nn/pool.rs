@@ -456,3 +456,211 @@ impl Graph {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, values};
+
+    fn ones4(v: i64) -> Vec<i64> {
+        vec![1, v, v, 1]
+    }
+
+    #[test]
+    fn pooling_matches_tensorflow_at_the_edges() {
+        // x5 = tf.reshape(tf.range(1., 26.), [1,5,5,1])
+        let x = Tensor::new(&[1, 5, 5, 1], (1..=25).map(|v| v as f32).collect()).unwrap();
+        let mut g = Graph::new();
+        let xi = g.constant(x).unwrap();
+        let cases = [
+            // tf.nn.max_pool2d(x5, 2, 2, "SAME")
+            (
+                "max",
+                2,
+                "SAME",
+                vec![7., 9., 10., 17., 19., 20., 22., 24., 25.],
+            ),
+            // tf.nn.max_pool2d(x5, 3, 2, "VALID")
+            ("max", 3, "VALID", vec![13., 15., 23., 25.]),
+            // tf.nn.avg_pool2d(x5, 2, 2, "SAME"): edge windows average only real elements
+            (
+                "avg",
+                2,
+                "SAME",
+                vec![4., 6., 7.5, 14., 16., 17.5, 21.5, 23.5, 25.],
+            ),
+            // tf.nn.avg_pool2d(x5, 3, 2, "SAME")
+            (
+                "avg",
+                3,
+                "SAME",
+                vec![4., 5.5, 7., 11.5, 13., 14.5, 19., 20.5, 22.],
+            ),
+        ];
+        for (kind, k, padding, want) in cases {
+            let y = if kind == "max" {
+                g.max_pool(xi, &ones4(k), &ones4(2), padding)
+            } else {
+                g.avg_pool(xi, &ones4(k), &ones4(2), padding)
+            }
+            .unwrap();
+            let side = if want.len() == 9 { 3 } else { 2 };
+            assert_eq!(g.shape(y), &PartialShape::known(&[1, side, side, 1]));
+            let out = run(&g, &[y]);
+            assert_eq!(out[0].dtype(), DType::Float32);
+            assert_close(&f64s(&out[0]), &want, 1e-6);
+        }
+    }
+
+    #[test]
+    fn max_pool_of_integers_and_channels() {
+        // Two channels pooled independently: channel 1 is the negation of channel 0.
+        let data: Vec<i32> = (0..16).flat_map(|v| [v, -v]).collect();
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::new(&[1, 4, 4, 2], data).unwrap())
+            .unwrap();
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let out = run(&g, &[y]);
+        // windows {0,1,4,5}, {2,3,6,7}, {8,9,12,13}, {10,11,14,15}
+        assert_eq!(
+            out[0],
+            Tensor::new(&[1, 2, 2, 2], vec![5, 0, 7, -2, 13, -8, 15, -10]).unwrap()
+        );
+    }
+
+    #[test]
+    fn max_pool_grad_routes_to_the_first_maximum() {
+        // t = [[1,3,3,2],[3,0,1,3]] as [1,2,4,1]
+        let t = Tensor::new(&[1, 2, 4, 1], vec![1f32, 3., 3., 2., 3., 0., 1., 3.]).unwrap();
+        let mut g = Graph::new();
+        let x = g.constant(t).unwrap();
+        // tf.raw_ops.MaxPoolGrad(orig_input=t, orig_output=max_pool2d(t,2,2,"VALID"),
+        //   grad=[[[[10.],[20.]]]], ksize=[1,2,2,1], strides=[1,2,2,1], padding="VALID")
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let dy = g
+            .constant(Tensor::new(&[1, 1, 2, 1], vec![10f32, 20.]).unwrap())
+            .unwrap();
+        let dx = g
+            .max_pool_grad(x, y, dy, &ones4(2), &ones4(2), "VALID")
+            .unwrap();
+        // the same with overlapping SAME windows, stride 1, grad = 1..8
+        let y1 = g.max_pool(x, &ones4(2), &ones4(1), "SAME").unwrap();
+        let dy1 = g
+            .constant(Tensor::new(&[1, 2, 4, 1], (1..=8).map(|v| v as f32).collect()).unwrap())
+            .unwrap();
+        let dx1 = g
+            .max_pool_grad(x, y1, dy1, &ones4(2), &ones4(1), "SAME")
+            .unwrap();
+        let out = run(&g, &[dx, y1, dx1]);
+        assert_eq!(f64s(&out[0]), vec![0., 10., 20., 0., 0., 0., 0., 0.]);
+        assert_eq!(f64s(&out[1]), vec![3., 3., 3., 3., 3., 1., 3., 3.]);
+        assert_eq!(f64s(&out[2]), vec![0., 3., 3., 0., 5., 0., 6., 19.]);
+    }
+
+    /// Central finite differences of `Σ w · pool(x)` through the forward kernel.
+    fn fd(f: impl Fn(&[f64]) -> Vec<f64>, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let loss = |x: &[f64]| -> f64 { f(x).iter().zip(w).map(|(a, b)| a * b).sum() };
+        let eps = 1e-6;
+        (0..x.len())
+            .map(|i| {
+                let (mut p, mut m) = (x.to_vec(), x.to_vec());
+                p[i] += eps;
+                m[i] -= eps;
+                (loss(&p) - loss(&m)) / (2.0 * eps)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pool_grads_match_finite_differences() {
+        let shape = [2, 5, 6, 3];
+        let x = random(&shape, 21);
+        for (k, s, padding) in [
+            ([3, 2], [2, 2], "SAME"),
+            ([3, 2], [2, 2], "VALID"),
+            ([2, 2], [1, 1], "SAME"),
+        ] {
+            let (ks, st) = ([1, k[0], k[1], 1], [1, s[0], s[1], 1]);
+            let attrs: crate::graph::Attrs = [
+                ("ksize".to_string(), ks.to_vec().into()),
+                ("strides".to_string(), st.to_vec().into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            let (window, ksize) = Window2d::pool(&attrs).unwrap();
+            let geom = geometry(&window, ksize, &shape, "input").unwrap();
+            let w = values(geom.out_shape().iter().product(), 22);
+            let want_max = fd(|v| max_pool(&geom, v, 1), &f64s(&x), &w);
+            let want_avg = fd(|v| avg_pool(&geom, v, 1), &f64s(&x), &w);
+
+            let mut g = Graph::new();
+            let xi = g.constant(x.clone()).unwrap();
+            let dy = g
+                .constant(Tensor::new(&geom.out_shape(), w).unwrap())
+                .unwrap();
+            let y = g.max_pool(xi, &ks, &st, padding).unwrap();
+            let dmax = g.max_pool_grad(xi, y, dy, &ks, &st, padding).unwrap();
+            let sz = g.constant(Tensor::from(shape.map(|v| v as i32))).unwrap();
+            let davg = g.avg_pool_grad(sz, dy, &ks, &st, padding).unwrap();
+            assert_eq!(g.shape(davg), &PartialShape::known(&shape));
+            let out = run(&g, &[dmax, davg]);
+            assert_close(&f64s(&out[0]), &want_max, 1e-6);
+            assert_close(&f64s(&out[1]), &want_avg, 1e-6);
+        }
+    }
+
+    #[test]
+    fn bad_pooling_is_refused() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [1, 4, 4, 2], "x").unwrap();
+        let msg = g
+            .max_pool(x, &[2, 2, 2, 1], &ones4(1), "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("batch and depth"), "{msg}");
+        let msg = g
+            .max_pool(x, &ones4(6), &ones4(1), "VALID")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("negative"), "{msg}");
+        let i = g.placeholder(DType::Int32, [1, 4, 4, 2], "i").unwrap();
+        let msg = g
+            .avg_pool(i, &ones4(2), &ones4(2), "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("Cast"), "{msg}");
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let wrong = g
+            .placeholder(DType::Float32, [1, 3, 3, 2], "wrong")
+            .unwrap();
+        let msg = g
+            .max_pool_grad(x, y, wrong, &ones4(2), &ones4(2), "VALID")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("[1,3,3,2]") && msg.contains("[1,2,2,2]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn nchw_pooling_builds_but_does_not_run_on_cpu() {
+        let mut g = Graph::new();
+        let x = g.constant(random(&[1, 2, 4, 4], 1)).unwrap();
+        let y = g
+            .op("MaxPool")
+            .input(x)
+            .attr("T", DType::Float64)
+            .attr("ksize", vec![1i64, 1, 2, 2])
+            .attr("strides", vec![1i64, 1, 2, 2])
+            .attr("padding", "VALID")
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 2, 2]));
+        let msg = run_err(&g, y);
+        assert!(msg.contains("only supports NHWC"), "{msg}");
+    }
+}

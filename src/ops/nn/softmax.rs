@@ -87,11 +87,13 @@ fn infer_xent(ctx: &InferCtx<'_>) -> InferResult {
                 .map_err(|e| format!("logits and labels must be broadcastable: {e}"))?;
             match b.rank() {
                 Some(2) => b,
-                Some(r) => return Err(format!(
+                Some(r) => {
+                    return Err(format!(
                     "Shape must be broadcasted with rank 2, but is rank {r} (logits {}, labels {})",
                     ctx.shape(0),
                     ctx.shape(1)
-                )),
+                ))
+                }
                 None => {
                     return Err(
                         "Shape must be broadcasted with rank 2, but is rank is unknown."
@@ -289,5 +291,196 @@ impl Graph {
             .attr("Tlabels", tl)
             .build()?;
         Ok((id.output(0), id.output(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, run, run_err};
+
+    #[test]
+    fn softmax_of_large_logits_does_not_overflow() {
+        let mut g = Graph::new();
+        let x = g.constant(Tensor::from([1000f32, 1001., 1002.])).unwrap();
+        let (s, l) = (g.softmax(x).unwrap(), g.log_softmax(x).unwrap());
+        let out = run(&g, &[s, l]);
+        // tf.nn.softmax / tf.nn.log_softmax of [1000., 1001., 1002.]
+        assert_close(&f64s(&out[0]), &[0.09003057, 0.24472848, 0.6652409], 1e-6);
+        assert_close(&f64s(&out[1]), &[-2.407606, -1.4076059, -0.40760595], 1e-6);
+    }
+
+    #[test]
+    fn softmax_works_on_the_last_axis_of_any_rank() {
+        let mut g = Graph::new();
+        // tf.nn.softmax([[-1000., 0., 3.], [1., 1., 1.]]) (float64)
+        let x = g
+            .constant(Tensor::from([[[-1000f64, 0., 3.], [1., 1., 1.]]]))
+            .unwrap();
+        let s = g.softmax(x).unwrap();
+        let l = g.log_softmax(x).unwrap();
+        let e = g.constant(Tensor::zeros(DType::Float32, &[2, 0])).unwrap();
+        let se = g.softmax(e).unwrap();
+        let out = run(&g, &[s, l, se]);
+        assert_eq!(out[0].shape(), &[1, 2, 3]);
+        let third = 1.0 / 3.0;
+        // exp(-3)/(1+exp(-3)) = 0.04742587317756678
+        let want = [
+            0.0,
+            0.04742587317756678,
+            0.9525741268224334,
+            third,
+            third,
+            third,
+        ];
+        assert_close(&f64s(&out[0]), &want, 1e-12);
+        // log-softmax: -1003 - log(1 + e^-3) = -1003.0485873515737, ...
+        let lw = [
+            -1003.0485873515737,
+            -3.048587351573742,
+            -0.04858735157374206,
+        ];
+        assert_close(&f64s(&out[1])[..3], &lw, 1e-12);
+        assert_close(&f64s(&out[1])[3..], &[-(3f64.ln()); 3], 1e-12);
+        assert_eq!(out[2].shape(), &[2, 0]);
+    }
+
+    #[test]
+    fn softmax_refuses_scalars_and_integers() {
+        let mut g = Graph::new();
+        let s = g.constant(Tensor::scalar(1f32)).unwrap();
+        let msg = g.softmax(s).unwrap_err().to_string();
+        assert!(msg.contains(">= 1 dimension"), "{msg}");
+        let i = g.constant(Tensor::from([1i32, 2])).unwrap();
+        assert!(g.log_softmax(i).unwrap_err().to_string().contains("Cast"));
+    }
+
+    #[test]
+    fn cross_entropy_with_broadcast_logits() {
+        let mut g = Graph::new();
+        let f = g.constant(Tensor::from([[1f32, 2., 3.]])).unwrap();
+        let l = g
+            .constant(Tensor::from([[0.2f32, 0.3, 0.5], [1., 0., 0.]]))
+            .unwrap();
+        let (loss, back) = g.softmax_cross_entropy_with_logits(f, l).unwrap();
+        assert_eq!(g.shape(loss), &PartialShape::known(&[2]));
+        assert_eq!(g.shape(back), &PartialShape::known(&[2, 3]));
+        // tf.raw_ops.SoftmaxCrossEntropyWithLogits(features=[[1.,2.,3.]],
+        //     labels=[[0.2,0.3,0.5],[1.,0,0]])
+        let out = run(&g, &[loss, back]);
+        assert_close(&f64s(&out[0]), &[1.1076059, 2.407606], 1e-6);
+        let want = [
+            -0.10996943,
+            -0.05527154,
+            0.16524094,
+            -0.90996945,
+            0.24472848,
+            0.66524094,
+        ];
+        assert_close(&f64s(&out[1]), &want, 1e-6);
+    }
+
+    #[test]
+    fn cross_entropy_of_extreme_logits_and_no_classes() {
+        let mut g = Graph::new();
+        // features=[[1000., 0., -1000.]], labels=[[0., 0., 1.]] -> loss 2000, backprop [1,0,-1]
+        let f = g.constant(Tensor::from([[1000f64, 0., -1000.]])).unwrap();
+        let l = g.constant(Tensor::from([[0f64, 0., 1.]])).unwrap();
+        let (loss, back) = g.softmax_cross_entropy_with_logits(f, l).unwrap();
+        let e = g.constant(Tensor::zeros(DType::Float32, &[2, 0])).unwrap();
+        let (le, be) = g.softmax_cross_entropy_with_logits(e, e).unwrap();
+        let out = run(&g, &[loss, back, le, be]);
+        assert_close(&f64s(&out[0]), &[2000.0], 1e-12);
+        assert_close(&f64s(&out[1]), &[1.0, 0.0, -1.0], 1e-12);
+        assert_eq!(f64s(&out[2]), vec![0.0, 0.0]);
+        assert_eq!(out[3].shape(), &[2, 0]);
+    }
+
+    #[test]
+    fn cross_entropy_shape_errors() {
+        let mut g = Graph::new();
+        let f = g.placeholder(DType::Float32, [2, 3], "f").unwrap();
+        let l = g.placeholder(DType::Float32, [2, 4], "l").unwrap();
+        let msg = g
+            .softmax_cross_entropy_with_logits(f, l)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("broadcastable"), "{msg}");
+        let l3 = g.placeholder(DType::Float32, [1, 2, 3], "l3").unwrap();
+        let msg = g
+            .softmax_cross_entropy_with_logits(f, l3)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("rank 2"), "{msg}");
+    }
+
+    #[test]
+    fn sparse_cross_entropy_matches_tensorflow() {
+        let mut g = Graph::new();
+        let f = g
+            .constant(Tensor::from([[2f32, 1., 0.1], [0.5, 2.5, -1.]]))
+            .unwrap();
+        let l32 = g.constant(Tensor::from([0i32, 2])).unwrap();
+        let l64 = g.constant(Tensor::from([0i64, 2])).unwrap();
+        let (a, ab) = g.sparse_softmax_cross_entropy_with_logits(f, l32).unwrap();
+        let (b, bb) = g.sparse_softmax_cross_entropy_with_logits(f, l64).unwrap();
+        assert_eq!(g.shape(ab), &PartialShape::known(&[2, 3]));
+        // tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=fe, labels=[0, 2])
+        let out = run(&g, &[a, ab, b, bb]);
+        let (loss, back) = (
+            [0.41702995, 3.6531782],
+            [
+                -0.34099883,
+                0.242433,
+                0.0985659,
+                0.11611453,
+                0.8579768,
+                -0.97409135,
+            ],
+        );
+        for i in [0, 2] {
+            assert_close(&f64s(&out[i]), &loss, 1e-6);
+            assert_close(&f64s(&out[i + 1]), &back, 1e-6);
+        }
+    }
+
+    #[test]
+    fn sparse_labels_are_checked() {
+        let mut g = Graph::new();
+        let f = g.constant(Tensor::zeros(DType::Float32, &[2, 3])).unwrap();
+        let bad = g.constant(Tensor::from([0i32, 5])).unwrap();
+        let (loss, _) = g.sparse_softmax_cross_entropy_with_logits(f, bad).unwrap();
+        assert_eq!(
+            run_err(&g, loss),
+            "node 'SparseSoftmaxCrossEntropyWithLogits' (op SparseSoftmaxCrossEntropyWithLogits) failed: \
+             Received a label value of 5 which is outside the valid range of [0, 3).  Label values: 0 5"
+        );
+        let neg = g.constant(Tensor::from([-1i64, 0])).unwrap();
+        let (loss, _) = g.sparse_softmax_cross_entropy_with_logits(f, neg).unwrap();
+        assert!(run_err(&g, loss).contains("label value of -1"));
+        let none = g.constant(Tensor::zeros(DType::Float32, &[2, 0])).unwrap();
+        let ok = g.constant(Tensor::from([0i32, 0])).unwrap();
+        let (loss, _) = g
+            .sparse_softmax_cross_entropy_with_logits(none, ok)
+            .unwrap();
+        assert!(run_err(&g, loss).contains("at least one class"));
+        // build time: batch mismatch, float labels, Tlabels disagreeing with the labels
+        let three = g.constant(Tensor::from([0i32, 1, 2])).unwrap();
+        let msg = g
+            .sparse_softmax_cross_entropy_with_logits(f, three)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("[2,3]") && msg.contains("[3]"), "{msg}");
+        let fl = g.constant(Tensor::from([0f32, 1.])).unwrap();
+        assert!(g.sparse_softmax_cross_entropy_with_logits(f, fl).is_err());
+        let msg = g
+            .op("SparseSoftmaxCrossEntropyWithLogits")
+            .input(f)
+            .input(ok)
+            .attr("T", DType::Float32)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("Tlabels is int64"), "{msg}");
     }
 }
