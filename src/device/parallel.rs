@@ -3,14 +3,18 @@
 
 use std::ops::Range;
 
-/// Work below this many element-operations runs on the calling thread: starting threads
-/// costs more than it saves.
-pub const PARALLEL_MIN_WORK: usize = 1 << 18;
+/// Elementwise work (loads, compares, adds) below which a loop stays on the calling
+/// thread: starting a thread costs more than it saves.
+pub const MIN_LOOP_WORK: usize = 1 << 20;
 
-/// How many threads a kernel should use for `work` element-operations split into `units`
-/// independent pieces, given `threads` available.
-pub fn threads_for(work: usize, units: usize, threads: usize) -> usize {
-    if work < PARALLEL_MIN_WORK {
+/// Multiply-adds of matrix products below which they stay on the calling thread.
+pub const MIN_GEMM_WORK: usize = 1 << 22;
+
+/// How many threads a kernel should use for `work` operations split into `units`
+/// independent pieces, given `threads` available; `min_work` ([`MIN_LOOP_WORK`] or
+/// [`MIN_GEMM_WORK`]) is the size below which one thread is best.
+pub fn threads_for(work: usize, min_work: usize, units: usize, threads: usize) -> usize {
+    if work < min_work {
         1
     } else {
         threads.min(units).max(1)

@@ -6,7 +6,7 @@
 
 use super::window::{DataFormat, Geometry, Window2d};
 use crate::device::gemm::zeroed;
-use crate::device::parallel::{for_each_units, threads_for};
+use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{check_family, Family, InferResult, KernelResult};
 use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
@@ -160,7 +160,7 @@ fn pool_forward<T: Number>(
         return out;
     }
     let work = out.len().saturating_mul(g.k_h * g.k_w);
-    let outer = threads_for(work, g.batch * g.out_h, threads);
+    let outer = threads_for(work, MIN_LOOP_WORK, g.batch * g.out_h, threads);
     for_each_units(&mut out, g.out_w * c, outer, |units, chunk| {
         for (u, orow) in units.zip(chunk.chunks_exact_mut(g.out_w * c)) {
             let (b, oy) = (u / g.out_h, u % g.out_h);
@@ -218,7 +218,7 @@ fn pool_backward<T: Number, S: Default>(
         return dx;
     }
     let work = (g.batch * g.out_h * g.out_w * g.in_c).saturating_mul(g.k_h * g.k_w);
-    let outer = threads_for(work, g.batch, threads);
+    let outer = threads_for(work, MIN_LOOP_WORK, g.batch, threads);
     for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
         let mut scratch = S::default();
         for (b, dimg) in images.zip(chunk.chunks_exact_mut(g.in_image())) {
@@ -460,7 +460,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, values};
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
 
     fn ones4(v: i64) -> Vec<i64> {
         vec![1, v, v, 1]
@@ -608,6 +608,26 @@ mod tests {
             let out = run(&g, &[dmax, davg]);
             assert_close(&f64s(&out[0]), &want_max, 1e-6);
             assert_close(&f64s(&out[1]), &want_avg, 1e-6);
+        }
+    }
+
+    #[test]
+    fn threaded_pooling_matches_one_thread() {
+        // Big enough to be split over threads.
+        let shape = [8, 32, 32, 16];
+        let mut g = Graph::new();
+        let x = g.constant(random(&shape, 31)).unwrap();
+        let (ks, st) = (ones4(3), ones4(1));
+        let y = g.max_pool(x, &ks, &st, "SAME").unwrap();
+        let a = g.avg_pool(x, &ks, &st, "SAME").unwrap();
+        let dy = g.constant(random(&shape, 32)).unwrap();
+        let dmax = g.max_pool_grad(x, y, dy, &ks, &st, "SAME").unwrap();
+        let sz = g.constant(Tensor::from(shape.map(|v| v as i32))).unwrap();
+        let davg = g.avg_pool_grad(sz, dy, &ks, &st, "SAME").unwrap();
+        let fetches = [y, a, dmax, davg];
+        let (one, four) = (run(&g, &fetches), run_with(&g, &fetches, 4));
+        for (o, f) in one.iter().zip(&four) {
+            assert_eq!(o, f);
         }
     }
 
