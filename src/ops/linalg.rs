@@ -6,9 +6,13 @@ use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::device::gemm::{gemm, zeroed, GemmDims};
 use crate::device::parallel::{for_each_units, threads_for, MIN_GEMM_WORK};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
+use crate::tensor::Number;
 use crate::tensor::{num_elements, DType, Dim, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
-use faer::MatRef;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::svd::{svd_scratch, ComputeSvdVectors};
+use faer::traits::ComplexField;
+use faer::{ColMut, MatMut, MatRef, Par};
 
 const MATMUL_TYPES: &[DType] = &[
     DType::Float32,
@@ -181,6 +185,14 @@ fn batch_offsets(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// Elements of an output of shape `dims`, or an error when it could never be allocated.
+fn output_len(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize / 8)
+        .ok_or_else(|| Error::invalid(format!("an output of shape {dims:?} is too large")))
+}
+
 fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let adj_x = ctx.attrs().bool_or("adj_x", false)?;
     let adj_y = ctx.attrs().bool_or("adj_y", false)?;
@@ -205,9 +217,15 @@ fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 "Matrix size-incompatible: In[0]: {sx:?}, In[1]: {sy:?}"
             )));
         }
+        let mut shape = batch.clone();
+        shape.extend([m, n]);
+        let mut out = zeroed::<T>(output_len(&shape)?);
+        if out.is_empty() {
+            k.push_output(Tensor::from_parts(shape, out));
+            return Ok(());
+        }
         let (ox, oy) = (batch_offsets(bx, &batch), batch_offsets(by, &batch));
         let (xs, ys) = (x.as_slice::<T>()?, y.as_slice::<T>()?);
-        let mut out = zeroed::<T>(ox.len() * m * n);
         let work = out.len().saturating_mul(kx);
         let outer = threads_for(work, MIN_GEMM_WORK, ox.len(), k.intra_op_threads());
         let inner = (k.intra_op_threads() / outer).max(1);
@@ -219,8 +237,6 @@ fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 gemm(dims, a, c, dst, inner);
             }
         });
-        let mut shape = batch;
-        shape.extend([m, n]);
         k.push_output(Tensor::from_parts(shape, out));
         Ok(())
     }))
@@ -272,75 +288,80 @@ fn infer_svd(ctx: &InferCtx<'_>) -> InferResult {
     ])
 }
 
-/// Element types with a singular value decomposition (via faer).
-trait SvdElement: crate::tensor::Float {
-    /// Decomposes the row-major `m×n` matrix `a`: writes the descending singular values
-    /// to `s`, and when `uv` is given, `U` (`m×m` or `m×p`) and `V` (`n×n` or `n×p`),
-    /// row-major.
-    fn svd(
-        a: &[Self],
-        m: usize,
-        n: usize,
-        s: &mut [Self],
-        uv: Option<(&mut [Self], &mut [Self], bool)>,
-    ) -> Result<()>;
-}
-
-/// Copies a faer matrix into a row-major slice.
-fn copy_row_major<T: Copy>(src: MatRef<'_, T>, dst: &mut [T]) {
-    let cols = src.ncols();
-    for (i, row) in dst
-        .chunks_exact_mut(cols.max(1))
-        .enumerate()
-        .take(src.nrows())
-    {
-        for (j, d) in row.iter_mut().enumerate().take(cols) {
-            *d = *src.get(i, j);
-        }
-    }
-}
-
-macro_rules! svd_element {
-    ($t:ty) => {
-        impl SvdElement for $t {
-            fn svd(
-                a: &[Self],
-                m: usize,
-                n: usize,
-                s: &mut [Self],
-                uv: Option<(&mut [Self], &mut [Self], bool)>,
-            ) -> Result<()> {
-                let not_converged = |_| Error::invalid("Svd: the SVD algorithm did not converge");
-                if m == 0 || n == 0 {
-                    // Nothing to decompose: full U and V are identities, the rest is empty.
-                    if let Some((u, v, _)) = uv {
-                        for (x, d) in [(u, m), (v, n)] {
-                            x.fill(0.0);
-                            x.iter_mut().step_by(d + 1).for_each(|e| *e = 1.0);
-                        }
-                    }
-                    return Ok(());
+/// Singular value decompositions of `count` row-major `m×n` matrices stored one after
+/// another in `xs` (faer's SVD, on up to `threads` threads): writes the descending
+/// singular values to `s` (`count×p`) and, when `uv` is given, `U` (`m×m` full, `m×p`
+/// thin) and `V` (`n×n` or `n×p`) row-major, one matrix after another.
+fn svd_batch<T>(
+    xs: &[T],
+    [count, m, n]: [usize; 3],
+    s: &mut [T],
+    uv: Option<(&mut [T], &mut [T], bool)>,
+    threads: usize,
+) -> Result<()>
+where
+    T: Number + ComplexField,
+{
+    let p = m.min(n);
+    if count == 0 || p == 0 {
+        // Nothing to decompose: full U and V are identities, the rest is empty.
+        if let Some((u, v, _)) = uv {
+            for (x, d) in [(u, m), (v, n)] {
+                for mat in x.chunks_exact_mut((d * d).max(1)) {
+                    mat.iter_mut().step_by(d + 1).for_each(|e| *e = T::ONE);
                 }
-                let mat = MatRef::from_row_major_slice(a, m, n);
-                match uv {
-                    None => s.copy_from_slice(&mat.singular_values().map_err(not_converged)?),
-                    Some((u, v, full)) => {
-                        let d =
-                            if full { mat.svd() } else { mat.thin_svd() }.map_err(not_converged)?;
-                        for (x, &y) in s.iter_mut().zip(d.S().column_vector().iter()) {
-                            *x = y;
-                        }
-                        copy_row_major(d.U(), u);
-                        copy_row_major(d.V(), v);
-                    }
-                }
-                Ok(())
             }
         }
+        return Ok(());
+    }
+    let par = if threads > 1 {
+        Par::rayon(threads)
+    } else {
+        Par::Seq
     };
+    let compute = match uv {
+        None => ComputeSvdVectors::No,
+        Some((_, _, true)) => ComputeSvdVectors::Full,
+        Some((_, _, false)) => ComputeSvdVectors::Thin,
+    };
+    let mut scratch = MemBuffer::new(svd_scratch::<T>(
+        m,
+        n,
+        compute,
+        compute,
+        par,
+        Default::default(),
+    ));
+    let (uc, vc) = if compute == ComputeSvdVectors::Full {
+        (m, n)
+    } else {
+        (p, p)
+    };
+    let (mut us, mut vs) = match uv {
+        Some((u, v, _)) => (
+            Some(u.chunks_exact_mut(m * uc)),
+            Some(v.chunks_exact_mut(n * vc)),
+        ),
+        None => (None, None),
+    };
+    for (a, sb) in xs.chunks_exact(m * n).zip(s.chunks_exact_mut(p)) {
+        let u = us.as_mut().and_then(Iterator::next);
+        let v = vs.as_mut().and_then(Iterator::next);
+        let u = u.map(|u| MatMut::from_row_major_slice_mut(u, m, uc));
+        let v = v.map(|v| MatMut::from_row_major_slice_mut(v, n, vc));
+        faer::linalg::svd::svd(
+            MatRef::from_row_major_slice(a, m, n),
+            ColMut::from_slice_mut(sb).as_diagonal_mut(),
+            u,
+            v,
+            par,
+            MemStack::new(&mut scratch),
+            Default::default(),
+        )
+        .map_err(|_| Error::invalid("Svd: the SVD algorithm did not converge"))?;
+    }
+    Ok(())
 }
-svd_element!(f32);
-svd_element!(f64);
 
 fn svd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let compute_uv = ctx.attrs().bool_or("compute_uv", true)?;
@@ -356,19 +377,12 @@ fn svd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let (uc, vc) = if full { (m, n) } else { (p, p) };
         let mut s = zeroed::<T>(count * p);
         let (mut u, mut v) = if compute_uv {
-            (zeroed::<T>(count * m * uc), zeroed::<T>(count * n * vc))
+            (zeroed::<T>(output_len(&[count, m, uc])?), zeroed::<T>(output_len(&[count, n, vc])?))
         } else {
             (Vec::new(), Vec::new())
         };
-        let xs = x.as_slice::<T>()?;
-        for b in 0..count {
-            let a = &xs[b * m * n..(b + 1) * m * n];
-            let sb = &mut s[b * p..(b + 1) * p];
-            let uv = compute_uv.then(|| {
-                (&mut u[b * m * uc..(b + 1) * m * uc], &mut v[b * n * vc..(b + 1) * n * vc], full)
-            });
-            T::svd(a, m, n, sb, uv)?;
-        }
+        let uv = compute_uv.then_some((&mut u[..], &mut v[..], full));
+        svd_batch(x.as_slice::<T>()?, [count, m, n], &mut s, uv, k.intra_op_threads())?;
         let with = |tail: [usize; 2]| [batch, &tail].concat();
         k.push_output(Tensor::from_parts([batch, &[p]].concat(), s));
         if compute_uv {
@@ -577,6 +591,25 @@ mod tests {
         let v = g.placeholder(DType::Float32, [3], "v").unwrap();
         let msg = g.batch_matmul(v, c, false, false).unwrap_err().to_string();
         assert!(msg.contains("In[0] ndims must be >= 2: 1"), "{msg}");
+        // Empty inputs whose broadcast batch could never be allocated: an error, no crash.
+        let ex = g
+            .constant(Tensor::zeros(DType::Float32, &[1 << 33, 1, 0, 5]))
+            .unwrap();
+        let ey = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 1 << 33, 5, 0]))
+            .unwrap();
+        let ez = g.batch_matmul(ex, ey, false, false).unwrap();
+        let sx = g
+            .constant(Tensor::zeros(DType::Float32, &[1 << 40, 0]))
+            .unwrap();
+        let (_, su, _) = g.svd(sx, true, true).unwrap();
+        for t in [ez, su] {
+            let msg = crate::Session::new(&g)
+                .run(&[], &[t], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("too large"), "{msg}");
+        }
         // adj_x makes [2,2,3] a batch of 3×2 matrices: contracted 2 vs 2
         let ok = g.batch_matmul(a, c, true, false).unwrap();
         assert_eq!(g.shape(ok), &PartialShape::known(&[2, 3, 4]));

@@ -287,7 +287,11 @@ impl Geometry {
 
     /// A 1×1 window with stride 1 and no padding: the input already is the patch matrix.
     fn is_pointwise(&self) -> bool {
-        self.k_h == 1 && self.k_w == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && (self.out_h, self.out_w) == (self.in_h, self.in_w)
     }
 
     /// (image, output row, output column) of patch row `r`.
@@ -876,6 +880,39 @@ mod tests {
         );
         assert_eq!(g.shape(y), &PartialShape::known(&shape));
         assert_close(&f64s(&run(&g, &[y])[0]), &want, 1e-12);
+        // A 1×1 filter with padding only after the input is not a plain matrix product.
+        let f1 = g
+            .constant(Tensor::new(&[1, 1, 2, 1], vec![2.0f64, 3.0]).unwrap())
+            .unwrap();
+        let explicit = |g: &mut Graph, f: Output, pads: Vec<i64>| {
+            g.op("Conv2D")
+                .input(xi)
+                .input(f)
+                .attr("T", DType::Float64)
+                .attr("strides", vec![1i64, 1, 1, 1])
+                .attr("padding", "EXPLICIT")
+                .attr("explicit_paddings", pads)
+                .build_output()
+                .unwrap()
+        };
+        let y1 = explicit(&mut g, f1, vec![0, 0, 0, 1, 0, 2, 0, 0]);
+        let out = &run(&g, &[y1])[0];
+        assert_eq!(out.shape(), &[1, 5, 5, 1]);
+        let got = f64s(out);
+        for r in 0..5 {
+            for c in 0..5 {
+                let want = if r < 4 && c < 3 {
+                    2.0 * xv[(r * 3 + c) * 2] + 3.0 * xv[(r * 3 + c) * 2 + 1]
+                } else {
+                    0.0
+                };
+                assert!((got[r * 5 + c] - want).abs() < 1e-12);
+            }
+        }
+        // Padding that would make an impossible output is a run-time error, not a crash.
+        let huge = i32::MAX as i64;
+        let y2 = explicit(&mut g, f1, vec![0, 0, huge, huge, huge, huge, 0, 0]);
+        assert!(run_err(&g, y2).contains("too large"));
     }
 
     #[test]

@@ -272,6 +272,17 @@ impl Geometry {
     ) -> Result<Geometry, String> {
         let (out_h, pad_h) = window.resolve(0, in_h, k_h)?;
         let (out_w, pad_w) = window.resolve(1, in_w, k_w)?;
+        let sizes = [batch, out_h, out_w, out_c];
+        let patch = [batch, out_h, out_w, k_h, k_w, in_c];
+        let input = [batch, in_h, in_w, in_c];
+        for dims in [&sizes[..], &patch[..], &input[..]] {
+            let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if n.is_none_or(|n| n > isize::MAX as usize / 8) {
+                return Err(format!(
+                    "the input of shape {input:?} and output of shape {sizes:?} (window {k_h}x{k_w}) are too large"
+                ));
+            }
+        }
         Ok(Geometry {
             batch,
             in_h,
