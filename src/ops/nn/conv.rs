@@ -460,6 +460,9 @@ fn conv2d_backprop_filter<T: GemmElement>(
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
     let size = k * oc;
+    if size == 0 {
+        return Vec::new();
+    }
     let block = block_rows(k);
     let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);
     let mut partials = zeroed::<T>(outer * size);
@@ -1122,7 +1125,22 @@ mod tests {
             .constant(Tensor::zeros(DType::Float32, &[2, 2, 0, 3]))
             .unwrap();
         let y2 = g.conv2d(x2, f2, &[1, 1, 1, 1], "VALID").unwrap();
-        let out = run(&g, &[y, y2]);
+        let fsz = g.constant(Tensor::from([2i32, 2, 0, 3])).unwrap();
+        let dy = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 3, 3, 3]))
+            .unwrap();
+        let dw = g
+            .conv2d_backprop_filter(x2, fsz, dy, &[1; 4], "VALID", &[1; 4])
+            .unwrap();
+        let xsz = g.constant(Tensor::from([1i32, 4, 4, 0])).unwrap();
+        let dx = g
+            .conv2d_backprop_input(xsz, f2, dy, &[1; 4], "VALID", &[1; 4])
+            .unwrap();
+        let out = run(&g, &[y, y2, dw, dx]);
+        assert_eq!(
+            (out[2].shape(), out[3].shape()),
+            (&[2, 2, 0, 3][..], &[1, 4, 4, 0][..])
+        );
         assert_eq!(out[0].shape(), &[0, 4, 4, 3]);
         assert_eq!(out[1].shape(), &[1, 3, 3, 3]);
         assert!(f64s(&out[1]).iter().all(|&v| v == 0.0));
