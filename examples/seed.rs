@@ -28,9 +28,16 @@ fn main() -> rustflow::Result<()> {
     let sess = Session::new(&g);
     sess.run(&[], &[], &[init])?;
     let out = sess.run(&[], &[c, log_c, s, u, v, dy_dx], &[])?;
-    for (name, t) in ["matmul(a, b)", "log(cast(c, float32))", "svd: s", "svd: u", "svd: v", "d(x²)/dx at x = 3"]
-        .iter()
-        .zip(&out)
+    for (name, t) in [
+        "matmul(a, b)",
+        "log(cast(c, float32))",
+        "svd: s",
+        "svd: u",
+        "svd: v",
+        "d(x²)/dx at x = 3",
+    ]
+    .iter()
+    .zip(&out)
     {
         println!("{name} =\n{t}\n");
     }
