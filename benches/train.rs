@@ -87,7 +87,7 @@ fn train(c: &mut Criterion) {
             .collect(),
     )
     .unwrap();
-    let by = Tensor::vector((0..256).map(|i| (i * 7 % 10) as i32).collect::<Vec<i32>>());
+    let by = Tensor::vector((0..256i32).map(|i| i * 7 % 10).collect::<Vec<i32>>());
     group.bench_function("mlp784_step", |b| {
         b.iter(|| {
             sess.run_callable(&call, vec![bx.clone(), by.clone()])
