@@ -19,6 +19,7 @@ pub mod device;
 mod error;
 pub mod graph;
 pub mod ops;
+pub mod proto;
 pub mod session;
 pub mod tensor;
 mod util;
