@@ -16,3 +16,21 @@ pub mod google {
         include!(concat!(env!("OUT_DIR"), "/google.protobuf.rs"));
     }
 }
+
+mod attr;
+mod graph;
+mod tensor;
+mod text;
+pub mod unsupported;
+
+pub use attr::{attr_from_proto, attr_to_proto};
+pub use graph::{
+    graph_to_bytes, graph_to_proto, import_graph_def, input_name, load_graph, node_to_proto,
+    parse_graph_def, read_graph_def, write_graph, PRODUCER,
+};
+pub use tensor::{
+    checked_num_elements, dims_from_proto, dims_to_proto, dtype_from_proto, dtype_name,
+    dtype_to_proto, shape_from_proto, shape_to_proto, tensor_bytes, tensor_from_bytes,
+    tensor_from_proto, tensor_to_proto, MAX_EXPANDED_BYTES,
+};
+pub use text::parse_graph_def as parse_text_graph_def;
