@@ -22,6 +22,7 @@ pub mod ops;
 pub mod proto;
 pub mod session;
 pub mod tensor;
+pub mod train;
 mod util;
 
 pub use error::{Error, Result};

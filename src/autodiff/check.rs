@@ -100,3 +100,50 @@ pub fn check_gradients(
     }
     Ok(worst)
 }
+
+/// One gradient check of an op, declared next to the op (see `gradient_cases` in each op
+/// family) and run by the registry-wide test in `autodiff::tests`.
+#[cfg(test)]
+pub(crate) struct GradCase {
+    /// The op type this case covers.
+    pub op: &'static str,
+    /// float64 inputs; `build` receives them as placeholders.
+    pub inputs: Vec<Tensor>,
+    /// Builds the function whose gradient is checked (non-float inputs such as shapes and
+    /// indices are made as constants inside).
+    pub build: fn(&mut Graph, &[Output]) -> Result<Output>,
+}
+
+#[cfg(test)]
+impl GradCase {
+    /// A case for `op` at `inputs`.
+    pub fn new(
+        op: &'static str,
+        inputs: Vec<Tensor>,
+        build: fn(&mut Graph, &[Output]) -> Result<Output>,
+    ) -> Self {
+        GradCase { op, inputs, build }
+    }
+}
+
+/// Deterministic float64 test values in about [-1, 1], away from 0 (so |x|, ReLU and
+/// friends are differentiable there).
+#[cfg(test)]
+pub(crate) fn test_input(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n as u64)
+        .map(|i| {
+            let h = (i + 1)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(seed.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+            let u = ((h >> 11) as f64) / ((1u64 << 53) as f64); // [0, 1)
+            let x = 0.15 + 0.85 * u; // [0.15, 1)
+            if (h >> 7) & 1 == 1 {
+                -x
+            } else {
+                x
+            }
+        })
+        .collect();
+    Tensor::new(shape, v).expect("sizes match")
+}

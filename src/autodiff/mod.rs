@@ -2,7 +2,7 @@
 //! the same graph (so gradients can be run, saved, and differentiated again), a
 //! GradientTape-style API, and JAX-style helpers (`grad`, `vjp`, `jvp`, `hessian`, `hvp`).
 
-mod check;
+pub(crate) mod check;
 mod functional;
 mod tape;
 
@@ -322,3 +322,6 @@ fn check_grad_fits(g: &Graph, n: NodeId, i: usize, input: Output, grad: Output) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

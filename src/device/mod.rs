@@ -1,4 +1,6 @@
-//! CPU helpers shared by kernels: broadcasting and elementwise loops, matrix products.
+//! CPU helpers shared by kernels: broadcasting and elementwise loops, matrix products,
+//! intra-op parallel loops.
 
 pub mod cpu;
 pub mod gemm;
+pub mod parallel;

@@ -175,6 +175,9 @@ pub struct Graph {
     scopes: Vec<String>,
     control_scopes: Vec<Vec<NodeId>>,
     seed: Option<i64>,
+    /// Random ops given no op seed while a graph seed was set (TensorFlow's per-graph
+    /// counter in `random_seed.get_seed`).
+    op_seed_counter: i64,
     /// Variables made with [`Graph::variable`] (TensorFlow's `GLOBAL_VARIABLES` collection).
     variables: Vec<VariableHandle>,
 }
@@ -201,6 +204,14 @@ impl Graph {
     /// The graph-level random seed, if set.
     pub fn seed(&self) -> Option<i64> {
         self.seed
+    }
+
+    /// The next op-level seed for a random op given none while a graph seed is set:
+    /// 0, 1, 2, ... per graph, as TensorFlow 2's `get_seed` counts them in graph mode.
+    pub(crate) fn next_op_seed(&mut self) -> i64 {
+        let s = self.op_seed_counter;
+        self.op_seed_counter = s.wrapping_add(1);
+        s
     }
 
     /// Adds a variable to the global variables collection.
@@ -327,6 +338,17 @@ impl Graph {
     /// Leaves the innermost name scope.
     pub fn pop_name_scope(&mut self) {
         self.scopes.pop();
+    }
+
+    /// Leaves every name scope, returning them for [`Graph::restore_name_scopes`] (to create
+    /// nodes at the root, as TensorFlow does for optimizer slots).
+    pub fn take_name_scopes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.scopes)
+    }
+
+    /// Re-enters scopes left with [`Graph::take_name_scopes`].
+    pub fn restore_name_scopes(&mut self, scopes: Vec<String>) {
+        self.scopes = scopes;
     }
 
     /// Runs `f` with every node it creates depending on `deps` (`tf.control_dependencies`).

@@ -212,6 +212,22 @@ impl Graph {
     }
 }
 
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    use crate::autodiff::check::{test_input, GradCase};
+    vec![
+        GradCase::new("Identity", vec![test_input(&[2, 3], 1)], |g, x| {
+            g.identity(x[0])
+        }),
+        GradCase::new(
+            "PlaceholderWithDefault",
+            vec![test_input(&[3], 2)],
+            |g, x| g.placeholder_with_default(x[0], [3], "pwd"),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{DType, Graph, PartialShape, Tensor};

@@ -1,11 +1,18 @@
 //! Linear algebra: MatMul, BatchMatMulV2, Svd.
 
-use super::math::{InferResult, KernelResult};
-use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use super::math::{check_family, Family, InferResult, KernelResult};
+use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
+use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::device::gemm::{gemm, zeroed, GemmDims};
+use crate::device::parallel::{for_each_units, threads_for, MIN_GEMM_WORK};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::tensor::{DType, PartialShape, Tensor};
+use crate::tensor::Number;
+use crate::tensor::{num_elements, DType, Dim, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::svd::{svd_scratch, ComputeSvdVectors};
+use faer::traits::ComplexField;
+use faer::{ColMut, MatMut, MatRef, Par};
 
 const MATMUL_TYPES: &[DType] = &[
     DType::Float32,
@@ -106,12 +113,312 @@ fn matmul_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
     Ok(vec![Some(ga), Some(gb)])
 }
 
+/// Splits a partial shape of rank >= 2 into its batch dims and its two matrix dims.
+fn split_matrix_dims(
+    shape: &PartialShape,
+    i: usize,
+) -> std::result::Result<Option<(PartialShape, Dim, Dim)>, String> {
+    let Some(dims) = shape.dims() else {
+        return Ok(None);
+    };
+    if dims.len() < 2 {
+        return Err(format!("In[{i}] ndims must be >= 2: {}", dims.len()));
+    }
+    let r = dims.len();
+    Ok(Some((
+        PartialShape::new(dims[..r - 2].to_vec()),
+        dims[r - 2],
+        dims[r - 1],
+    )))
+}
+
+fn infer_batch_matmul(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(2)?;
+    let dt = ctx.same_dtype()?;
+    ctx.check_dtype(0, MATMUL_TYPES)?;
+    ctx.check_t_attr(dt)?;
+    let adj_x = ctx.attrs().bool_or("adj_x", false)?;
+    let adj_y = ctx.attrs().bool_or("adj_y", false)?;
+    let (x, y) = (
+        split_matrix_dims(ctx.shape(0), 0)?,
+        split_matrix_dims(ctx.shape(1), 1)?,
+    );
+    let (Some((bx, xr, xc)), Some((by, yr, yc))) = (x, y) else {
+        return Ok(vec![TensorSpec::new(dt, PartialShape::unknown())]);
+    };
+    let batch = bx.broadcast(&by).map_err(|_| {
+        format!(
+            "In[0] and In[1] must have compatible batch dimensions: {} vs. {}",
+            ctx.shape(0),
+            ctx.shape(1)
+        )
+    })?;
+    let (m, kx) = if adj_x { (xc, xr) } else { (xr, xc) };
+    let (ky, n) = if adj_y { (yc, yr) } else { (yr, yc) };
+    if let (Some(a), Some(b)) = (kx, ky) {
+        if a != b {
+            return Err(format!(
+                "Matrix size-incompatible: In[0]: {}, In[1]: {} (contracted dimensions {a} and {b})",
+                ctx.shape(0),
+                ctx.shape(1)
+            ));
+        }
+    }
+    let mut dims = batch.dims().map(<[Dim]>::to_vec).unwrap_or_default();
+    dims.extend([m, n]);
+    Ok(vec![TensorSpec::new(dt, PartialShape::new(dims))])
+}
+
+/// For every element of the broadcast batch shape `out`, the index of the matrix of a
+/// tensor with batch shape `shape` that it reads.
+fn batch_offsets(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let strides = broadcast_strides(shape, out);
+    (0..num_elements(out))
+        .map(|mut i| {
+            let mut offset = 0;
+            for (&d, &s) in out.iter().zip(&strides).rev() {
+                offset += (i % d) * s;
+                i /= d;
+            }
+            offset
+        })
+        .collect()
+}
+
+/// Elements of an output of shape `dims`, or an error when it could never be allocated.
+fn output_len(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize / 8)
+        .ok_or_else(|| Error::invalid(format!("an output of shape {dims:?} is too large")))
+}
+
+fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let adj_x = ctx.attrs().bool_or("adj_x", false)?;
+    let adj_y = ctx.attrs().bool_or("adj_y", false)?;
+    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (x, y) = (k.input(0)?, k.input(1)?);
+        let (sx, sy) = (x.shape(), y.shape());
+        for (i, s) in [sx, sy].into_iter().enumerate() {
+            if s.len() < 2 {
+                return Err(Error::invalid(format!("In[{i}] ndims must be >= 2: {}", s.len())));
+            }
+        }
+        let (bx, by) = (&sx[..sx.len() - 2], &sy[..sy.len() - 2]);
+        let batch = broadcast_shape(bx, by).map_err(|_| Error::invalid(format!(
+            "In[0] and In[1] must have compatible batch dimensions: {sx:?} vs. {sy:?}"
+        )))?;
+        let (xr, xc) = (sx[sx.len() - 2], sx[sx.len() - 1]);
+        let (yr, yc) = (sy[sy.len() - 2], sy[sy.len() - 1]);
+        let (m, kx) = if adj_x { (xc, xr) } else { (xr, xc) };
+        let (ky, n) = if adj_y { (yc, yr) } else { (yr, yc) };
+        if kx != ky {
+            return Err(Error::invalid(format!(
+                "Matrix size-incompatible: In[0]: {sx:?}, In[1]: {sy:?}"
+            )));
+        }
+        let mut shape = batch.clone();
+        shape.extend([m, n]);
+        let mut out = zeroed::<T>(output_len(&shape)?);
+        if out.is_empty() {
+            k.push_output(Tensor::from_parts(shape, out));
+            return Ok(());
+        }
+        let (ox, oy) = (batch_offsets(bx, &batch), batch_offsets(by, &batch));
+        let (xs, ys) = (x.as_slice::<T>()?, y.as_slice::<T>()?);
+        let work = out.len().saturating_mul(kx);
+        let outer = threads_for(work, MIN_GEMM_WORK, ox.len(), k.intra_op_threads());
+        let inner = (k.intra_op_threads() / outer).max(1);
+        let dims = GemmDims { m, n, k: kx, trans_a: adj_x, trans_b: adj_y };
+        for_each_units(&mut out, m * n, outer, |batches, chunk| {
+            for (b, dst) in batches.zip(chunk.chunks_exact_mut(m * n)) {
+                let a = &xs[ox[b] * m * kx..(ox[b] + 1) * m * kx];
+                let c = &ys[oy[b] * kx * n..(oy[b] + 1) * kx * n];
+                gemm(dims, a, c, dst, inner);
+            }
+        });
+        k.push_output(Tensor::from_parts(shape, out));
+        Ok(())
+    }))
+}
+
+fn infer_svd(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(1)?;
+    let dt = check_family(ctx, 0, Family::Float)?;
+    ctx.check_t_attr(dt)?;
+    let compute_uv = ctx.attrs().bool_or("compute_uv", true)?;
+    let full = ctx.attrs().bool_or("full_matrices", false)?;
+    let Some((batch, m, n)) = split_matrix_dims(ctx.shape(0), 0)
+        .map_err(|_| format!("Shape must be at least rank 2 but is {}", ctx.shape(0)))?
+    else {
+        let uv = if compute_uv {
+            PartialShape::unknown()
+        } else {
+            PartialShape::known(&[0])
+        };
+        return Ok(vec![
+            TensorSpec::new(dt, PartialShape::unknown()),
+            TensorSpec::new(dt, uv.clone()),
+            TensorSpec::new(dt, uv),
+        ]);
+    };
+    let p = match (m, n) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(0), None) | (None, Some(0)) => Some(0),
+        _ => None,
+    };
+    let with = |tail: [Dim; 2]| {
+        let mut d = batch.dims().map(<[Dim]>::to_vec).unwrap_or_default();
+        d.extend(tail);
+        PartialShape::new(d)
+    };
+    let mut s = batch.dims().map(<[Dim]>::to_vec).unwrap_or_default();
+    s.push(p);
+    let (u, v) = if !compute_uv {
+        (PartialShape::known(&[0]), PartialShape::known(&[0]))
+    } else if full {
+        (with([m, m]), with([n, n]))
+    } else {
+        (with([m, p]), with([n, p]))
+    };
+    Ok(vec![
+        TensorSpec::new(dt, PartialShape::new(s)),
+        TensorSpec::new(dt, u),
+        TensorSpec::new(dt, v),
+    ])
+}
+
+/// Singular value decompositions of `count` row-major `m×n` matrices stored one after
+/// another in `xs` (faer's SVD, on up to `threads` threads): writes the descending
+/// singular values to `s` (`count×p`) and, when `uv` is given, `U` (`m×m` full, `m×p`
+/// thin) and `V` (`n×n` or `n×p`) row-major, one matrix after another.
+fn svd_batch<T>(
+    xs: &[T],
+    [count, m, n]: [usize; 3],
+    s: &mut [T],
+    uv: Option<(&mut [T], &mut [T], bool)>,
+    threads: usize,
+) -> Result<()>
+where
+    T: Number + ComplexField,
+{
+    let p = m.min(n);
+    if count == 0 || p == 0 {
+        // Nothing to decompose: full U and V are identities, the rest is empty.
+        if let Some((u, v, _)) = uv {
+            for (x, d) in [(u, m), (v, n)] {
+                for mat in x.chunks_exact_mut((d * d).max(1)) {
+                    mat.iter_mut().step_by(d + 1).for_each(|e| *e = T::ONE);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let par = if threads > 1 {
+        Par::rayon(threads)
+    } else {
+        Par::Seq
+    };
+    let compute = match uv {
+        None => ComputeSvdVectors::No,
+        Some((_, _, true)) => ComputeSvdVectors::Full,
+        Some((_, _, false)) => ComputeSvdVectors::Thin,
+    };
+    let mut scratch = MemBuffer::new(svd_scratch::<T>(
+        m,
+        n,
+        compute,
+        compute,
+        par,
+        Default::default(),
+    ));
+    let (uc, vc) = if compute == ComputeSvdVectors::Full {
+        (m, n)
+    } else {
+        (p, p)
+    };
+    let (mut us, mut vs) = match uv {
+        Some((u, v, _)) => (
+            Some(u.chunks_exact_mut(m * uc)),
+            Some(v.chunks_exact_mut(n * vc)),
+        ),
+        None => (None, None),
+    };
+    for (a, sb) in xs.chunks_exact(m * n).zip(s.chunks_exact_mut(p)) {
+        let u = us.as_mut().and_then(Iterator::next);
+        let v = vs.as_mut().and_then(Iterator::next);
+        let u = u.map(|u| MatMut::from_row_major_slice_mut(u, m, uc));
+        let v = v.map(|v| MatMut::from_row_major_slice_mut(v, n, vc));
+        faer::linalg::svd::svd(
+            MatRef::from_row_major_slice(a, m, n),
+            ColMut::from_slice_mut(sb).as_diagonal_mut(),
+            u,
+            v,
+            par,
+            MemStack::new(&mut scratch),
+            Default::default(),
+        )
+        .map_err(|_| Error::invalid("Svd: the SVD algorithm did not converge"))?;
+    }
+    Ok(())
+}
+
+fn svd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let compute_uv = ctx.attrs().bool_or("compute_uv", true)?;
+    let full = ctx.attrs().bool_or("full_matrices", false)?;
+    with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let x = k.take_input(0)?;
+        let shape = x.shape();
+        if shape.len() < 2 {
+            return Err(Error::invalid(format!("Svd: input must have rank >= 2, got shape {shape:?}")));
+        }
+        let (batch, m, n) = (&shape[..shape.len() - 2], shape[shape.len() - 2], shape[shape.len() - 1]);
+        let (p, count) = (m.min(n), num_elements(batch));
+        let (uc, vc) = if full { (m, n) } else { (p, p) };
+        let mut s = zeroed::<T>(count * p);
+        let (mut u, mut v) = if compute_uv {
+            (zeroed::<T>(output_len(&[count, m, uc])?), zeroed::<T>(output_len(&[count, n, vc])?))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let uv = compute_uv.then_some((&mut u[..], &mut v[..], full));
+        svd_batch(x.as_slice::<T>()?, [count, m, n], &mut s, uv, k.intra_op_threads())?;
+        let with = |tail: [usize; 2]| [batch, &tail].concat();
+        k.push_output(Tensor::from_parts([batch, &[p]].concat(), s));
+        if compute_uv {
+            k.push_output(Tensor::from_parts(with([m, uc]), u));
+            k.push_output(Tensor::from_parts(with([n, vc]), v));
+        } else {
+            k.push_output(Tensor::from_parts(vec![0], u));
+            k.push_output(Tensor::from_parts(vec![0], v));
+        }
+        Ok(())
+    }))
+}
+
 pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("MatMul", infer_matmul, matmul_kernel)
             .cost(Cost::Expensive)
             .grad(matmul_grad)
             .defaults(|| vec![("transpose_a", false.into()), ("transpose_b", false.into())]),
+    );
+    r.add(
+        Op::new("BatchMatMulV2", infer_batch_matmul, batch_matmul_kernel)
+            .cost(Cost::Expensive)
+            .defaults(|| {
+                vec![
+                    ("adj_x", false.into()),
+                    ("adj_y", false.into()),
+                    ("grad_x", false.into()),
+                    ("grad_y", false.into()),
+                ]
+            }),
+    );
+    r.add(
+        Op::new("Svd", infer_svd, svd_kernel)
+            .cost(Cost::Expensive)
+            .defaults(|| vec![("compute_uv", true.into()), ("full_matrices", false.into())]),
     );
 }
 
@@ -137,5 +444,282 @@ impl Graph {
             .attr("transpose_a", transpose_a)
             .attr("transpose_b", transpose_b)
             .build_output()
+    }
+
+    /// Batched matrix product with NumPy broadcasting of the batch dims
+    /// (`tf.linalg.matmul` on rank > 2, op BatchMatMulV2); `adj_x`/`adj_y` transpose the
+    /// last two dims of `x`/`y` first.
+    pub fn batch_matmul(
+        &mut self,
+        x: Output,
+        y: Output,
+        adj_x: bool,
+        adj_y: bool,
+    ) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("BatchMatMulV2")
+            .input(x)
+            .input(y)
+            .attr("T", t)
+            .attr("adj_x", adj_x)
+            .attr("adj_y", adj_y)
+            .build_output()
+    }
+
+    /// Singular value decomposition of the inner matrices of `x` (`tf.linalg.svd`, op Svd):
+    /// returns `(s, u, v)` with `x = u · diag(s) · vᵀ` and `s` descending. Without
+    /// `compute_uv`, `u` and `v` are empty tensors of shape `[0]`.
+    pub fn svd(
+        &mut self,
+        x: Output,
+        full_matrices: bool,
+        compute_uv: bool,
+    ) -> Result<(Output, Output, Output)> {
+        let t = self.dtype(x);
+        let id = self
+            .op("Svd")
+            .input(x)
+            .attr("T", t)
+            .attr("compute_uv", compute_uv)
+            .attr("full_matrices", full_matrices)
+            .build()?;
+        Ok((id.output(0), id.output(1), id.output(2)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_with};
+
+    /// `x · y` of row-major matrices, from the definition.
+    fn naive_matmul(x: &[f64], y: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| x[i * k + p] * y[p * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    /// Transposes the last two dims of a batch of `r×c` matrices.
+    fn transpose_last(x: &[f64], r: usize, c: usize) -> Vec<f64> {
+        x.chunks(r * c)
+            .flat_map(|mat| (0..c).flat_map(move |j| (0..r).map(move |i| mat[i * c + j])))
+            .collect()
+    }
+
+    #[test]
+    fn batch_matmul_broadcasts_batch_dims() {
+        let (x, y) = (random(&[2, 1, 2, 3], 1), random(&[3, 3, 4], 2));
+        let mut g = Graph::new();
+        let (xi, yi) = (
+            g.constant(x.clone()).unwrap(),
+            g.constant(y.clone()).unwrap(),
+        );
+        let z = g.batch_matmul(xi, yi, false, false).unwrap();
+        assert_eq!(g.shape(z), &PartialShape::known(&[2, 3, 2, 4]));
+        // adjoint flags: feed the transposes and ask for them back
+        let xt = Tensor::new(&[2, 1, 3, 2], transpose_last(&f64s(&x), 2, 3)).unwrap();
+        let yt = Tensor::new(&[3, 4, 3], transpose_last(&f64s(&y), 3, 4)).unwrap();
+        let (xti, yti) = (g.constant(xt).unwrap(), g.constant(yt).unwrap());
+        let za = g.batch_matmul(xti, yti, true, true).unwrap();
+        let out = run(&g, &[z, za]);
+        let (xv, yv) = (f64s(&x), f64s(&y));
+        let mut want = Vec::new();
+        for a in 0..2 {
+            for b in 0..3 {
+                want.extend(naive_matmul(
+                    &xv[a * 6..a * 6 + 6],
+                    &yv[b * 12..b * 12 + 12],
+                    2,
+                    3,
+                    4,
+                ));
+            }
+        }
+        assert_close(&f64s(&out[0]), &want, 1e-12);
+        assert_close(&f64s(&out[1]), &want, 1e-12);
+    }
+
+    #[test]
+    fn batch_matmul_of_integers_threads_and_empty_batches() {
+        let mut g = Graph::new();
+        // [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]; the second batch doubles x.
+        let x = g
+            .constant(Tensor::new(&[2, 2, 2], vec![1i32, 2, 3, 4, 2, 4, 6, 8]).unwrap())
+            .unwrap();
+        let y = g.constant(Tensor::from([[5i32, 6], [7, 8]])).unwrap();
+        let z = g.batch_matmul(x, y, false, false).unwrap();
+        let big_x = random(&[64, 32, 64], 3);
+        let big_y = random(&[64, 48], 4);
+        let (bx, by) = (
+            g.constant(big_x.clone()).unwrap(),
+            g.constant(big_y.clone()).unwrap(),
+        );
+        let bz = g.batch_matmul(bx, by, false, false).unwrap();
+        let ex = g
+            .constant(Tensor::zeros(DType::Float32, &[0, 2, 3]))
+            .unwrap();
+        let ey = g.constant(Tensor::zeros(DType::Float32, &[3, 4])).unwrap();
+        let ez = g.batch_matmul(ex, ey, false, false).unwrap();
+        let out = run_with(&g, &[z, bz, ez], 4);
+        assert_eq!(
+            out[0],
+            Tensor::new(&[2, 2, 2], vec![19i32, 22, 43, 50, 38, 44, 86, 100]).unwrap()
+        );
+        let (xv, yv) = (f64s(&big_x), f64s(&big_y));
+        let want: Vec<f64> = xv
+            .chunks(32 * 64)
+            .flat_map(|m| naive_matmul(m, &yv, 32, 64, 48))
+            .collect();
+        assert_close(&f64s(&out[1]), &want, 1e-12);
+        assert_eq!(out[2].shape(), &[0, 2, 4]);
+    }
+
+    #[test]
+    fn batch_matmul_shape_errors() {
+        let mut g = Graph::new();
+        let a = g.placeholder(DType::Float32, [2, 2, 3], "a").unwrap();
+        let b = g.placeholder(DType::Float32, [3, 3, 4], "b").unwrap();
+        let msg = g.batch_matmul(a, b, false, false).unwrap_err().to_string();
+        assert!(msg.contains("compatible batch dimensions"), "{msg}");
+        let c = g.placeholder(DType::Float32, [2, 2, 4], "c").unwrap();
+        let msg = g.batch_matmul(a, c, false, false).unwrap_err().to_string();
+        assert!(msg.contains("Matrix size-incompatible"), "{msg}");
+        let v = g.placeholder(DType::Float32, [3], "v").unwrap();
+        let msg = g.batch_matmul(v, c, false, false).unwrap_err().to_string();
+        assert!(msg.contains("In[0] ndims must be >= 2: 1"), "{msg}");
+        // Empty inputs whose broadcast batch could never be allocated: an error, no crash.
+        let ex = g
+            .constant(Tensor::zeros(DType::Float32, &[1 << 33, 1, 0, 5]))
+            .unwrap();
+        let ey = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 1 << 33, 5, 0]))
+            .unwrap();
+        let ez = g.batch_matmul(ex, ey, false, false).unwrap();
+        let sx = g
+            .constant(Tensor::zeros(DType::Float32, &[1 << 40, 0]))
+            .unwrap();
+        let (_, su, _) = g.svd(sx, true, true).unwrap();
+        for t in [ez, su] {
+            let msg = crate::Session::new(&g)
+                .run(&[], &[t], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("too large"), "{msg}");
+        }
+        // adj_x makes [2,2,3] a batch of 3×2 matrices: contracted 2 vs 2
+        let ok = g.batch_matmul(a, c, true, false).unwrap();
+        assert_eq!(g.shape(ok), &PartialShape::known(&[2, 3, 4]));
+    }
+
+    #[test]
+    fn svd_seed_values() {
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::from([[19f32, 22.], [43., 50.]]))
+            .unwrap();
+        let (s, u, v) = g.svd(x, false, true).unwrap();
+        let out = run(&g, &[s, u, v]);
+        // tf.linalg.svd(tf.constant([[19.,22.],[43.,50.]])) -> s = [7.206939e+01, 5.550127e-02]
+        let sv = f64s(&out[0]);
+        assert!((sv[0] - 72.06939).abs() <= 1e-5 * 72.06939, "{sv:?}");
+        assert!((sv[1] - 0.05550127).abs() <= 1e-3 * 0.05550127, "{sv:?}");
+        let (uv, vv) = (f64s(&out[1]), f64s(&out[2]));
+        // u · diag(s) · vᵀ reconstructs the input.
+        for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let r: f64 = (0..2).map(|p| uv[i * 2 + p] * sv[p] * vv[j * 2 + p]).sum();
+            let want = [[19., 22.], [43., 50.]][i][j];
+            assert!((r - want).abs() < 1e-4, "({i},{j}): {r}");
+        }
+    }
+
+    /// Checks shapes, order, orthonormal columns and `u · diag(s) · vᵀ = a` for one
+    /// batch of `m×n` matrices.
+    fn check_svd(a: &Tensor, full: bool) {
+        let shape = a.shape().to_vec();
+        let (m, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+        let (p, batch) = (m.min(n), a.len() / (m * n));
+        let mut g = Graph::new();
+        let x = g.constant(a.clone()).unwrap();
+        let (s, u, v) = g.svd(x, full, true).unwrap();
+        let out = run(&g, &[s, u, v]);
+        let (uc, vc) = if full { (m, n) } else { (p, p) };
+        for (t, o) in [s, u, v].iter().zip(&out) {
+            assert_eq!(g.shape(*t), &PartialShape::known(o.shape()));
+        }
+        assert_eq!(out[1].shape()[shape.len() - 2..], [m, uc]);
+        assert_eq!(out[2].shape()[shape.len() - 2..], [n, vc]);
+        let (av, sv, uv, vv) = (f64s(a), f64s(&out[0]), f64s(&out[1]), f64s(&out[2]));
+        for b in 0..batch {
+            let (sb, ub, vb) = (
+                &sv[b * p..][..p],
+                &uv[b * m * uc..][..m * uc],
+                &vv[b * n * vc..][..n * vc],
+            );
+            assert!(sb.windows(2).all(|w| w[0] >= w[1]) && sb.iter().all(|&x| x >= 0.0));
+            for i in 0..m {
+                for j in 0..n {
+                    let r: f64 = (0..p)
+                        .map(|q| ub[i * uc + q] * sb[q] * vb[j * vc + q])
+                        .sum();
+                    assert!((r - av[b * m * n + i * n + j]).abs() < 1e-10);
+                }
+            }
+            for (mat, rows, cols) in [(ub, m, uc), (vb, n, vc)] {
+                for c1 in 0..cols {
+                    for c2 in 0..cols {
+                        let dot: f64 = (0..rows)
+                            .map(|r| mat[r * cols + c1] * mat[r * cols + c2])
+                            .sum();
+                        let want = if c1 == c2 { 1.0 } else { 0.0 };
+                        assert!((dot - want).abs() < 1e-10, "columns {c1},{c2}: {dot}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn svd_of_batches_wide_and_tall() {
+        for shape in [[2, 4, 3], [3, 2, 5]] {
+            let a = random(&shape, 7);
+            check_svd(&a, false);
+            check_svd(&a, true);
+        }
+    }
+
+    #[test]
+    fn svd_without_vectors_and_of_empty_matrices() {
+        let mut g = Graph::new();
+        let a = random(&[2, 3, 2], 9).cast(DType::Float32).unwrap();
+        let x = g.constant(a).unwrap();
+        let (s, u, v) = g.svd(x, false, false).unwrap();
+        let (s2, _, _) = g.svd(x, true, true).unwrap();
+        assert_eq!(g.shape(u), &PartialShape::known(&[0]));
+        let e = g.constant(Tensor::zeros(DType::Float64, &[0, 3])).unwrap();
+        let (es, eu, ev) = g.svd(e, true, true).unwrap();
+        let out = run(&g, &[s, u, v, s2, es, eu, ev]);
+        assert_eq!(out[0].shape(), &[2, 2]);
+        assert_eq!((out[1].shape(), out[2].shape()), (&[0][..], &[0][..]));
+        assert_close(&f64s(&out[0]), &f64s(&out[3]), 1e-5);
+        // tf.linalg.svd(tf.zeros([0,3]), full_matrices=True): s [0], u [0,0], v = eye(3)
+        assert_eq!(out[4].shape(), &[0]);
+        assert_eq!(out[5].shape(), &[0, 0]);
+        assert_eq!(f64s(&out[6]), vec![1., 0., 0., 0., 1., 0., 0., 0., 1.]);
+        let i = g.constant(Tensor::from([[1i32]])).unwrap();
+        assert!(g
+            .svd(i, false, true)
+            .unwrap_err()
+            .to_string()
+            .contains("Cast"));
+        let r1 = g.constant(Tensor::from([1f32])).unwrap();
+        assert!(g
+            .svd(r1, false, true)
+            .unwrap_err()
+            .to_string()
+            .contains("rank 2"));
     }
 }

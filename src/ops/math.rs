@@ -1,13 +1,18 @@
 //! Elementwise math: arithmetic with NumPy broadcasting, unary functions, comparisons,
-//! logic, Select, Cast and AddN. Each op is one line in [`register`], built from a few
-//! generic pieces: an inference rule per arity and a kernel that maps a closure over
-//! [`cpu::map`] or [`cpu::zip`].
+//! logic, Select, Cast and AddN. Each op is one line in a submodule's `register`, built
+//! from a few generic pieces defined here: an inference rule per arity and a kernel that
+//! maps a closure over [`cpu::map`] or [`cpu::zip`].
+//!
+//! Submodules: `arith` (binary arithmetic, AddN), `unary` (unary functions), `activation`
+//! (Relu, Relu6, Elu, Softplus), `compare` (comparisons and logic), `select` (Select,
+//! SelectV2) and `cast`.
 
-use super::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use super::{kernel_fn, InferCtx, KernelBuildCtx, Registry};
 use crate::device::cpu;
-use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::tensor::{DType, Number};
-use crate::{with_dtype, Result};
+use crate::graph::{Graph, Output, TensorSpec};
+use crate::tensor::{DType, Element, Tensor};
+use crate::{Error, Result};
+use std::cell::Cell;
 
 pub(crate) type InferResult = std::result::Result<Vec<TensorSpec>, String>;
 pub(crate) type KernelResult = std::result::Result<Box<dyn super::Kernel>, String>;
@@ -21,6 +26,10 @@ pub(crate) enum Family {
     Signed,
     /// every numeric dtype
     Number,
+    /// bool only (logical ops)
+    Bool,
+    /// every dtype, bool included (Equal, NotEqual)
+    All,
 }
 
 impl Family {
@@ -30,6 +39,8 @@ impl Family {
             Family::Float => &[Float32, Float64],
             Family::Signed => &[Float32, Float64, Int32, Int64],
             Family::Number => &[Float32, Float64, Int32, Int64, UInt8],
+            Family::Bool => &[Bool],
+            Family::All => &[Float32, Float64, Int32, Int64, UInt8, Bool],
         }
     }
 }
@@ -113,48 +124,63 @@ macro_rules! unary_op {
     };
 }
 
-binary_op!(infer_add, add_kernel, Number, None, number, |x, y| x.add(y));
-binary_op!(infer_sub, sub_kernel, Number, None, number, |x, y| x.sub(y));
-binary_op!(infer_mul, mul_kernel, Number, None, number, |x, y| x.mul(y));
-binary_op!(infer_realdiv, realdiv_kernel, Float, None, float, |x, y| x
-    / y);
-
-unary_op!(infer_neg, neg_kernel, Signed, signed, |x| T::ZERO.sub(x));
-unary_op!(infer_exp, exp_kernel, Float, float, |x| x.exp());
-unary_op!(infer_log, log_kernel, Float, float, |x| x.ln());
-
-fn infer_cast(ctx: &InferCtx<'_>) -> InferResult {
-    ctx.expect_inputs(1)?;
-    let dst = ctx.attrs().dtype("DstT")?;
-    if let Ok(src) = ctx.attrs().dtype("SrcT") {
-        if src != ctx.dtype(0) {
-            return Err(format!(
-                "attr SrcT is {src} but the input is {}",
-                ctx.dtype(0)
-            ));
+/// Like [`binary_op!`] for ops that can fail on some values (integer division by zero):
+/// the closure returns `None` there and the kernel fails with `$msg`, as TensorFlow's
+/// error-flag functors do.
+macro_rules! fallible_binary_op {
+    ($infer:ident, $kernel:ident, $family:ident, $bound:ident, $msg:expr, |$x:ident, $y:ident| $e:expr) => {
+        fn $infer(ctx: &InferCtx<'_>) -> InferResult {
+            infer_binary(ctx, Family::$family, None)
         }
-    }
-    Ok(vec![TensorSpec::new(dst, ctx.shape(0).clone())])
+        fn $kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+            with_dtype!($bound, ctx.input_dtype(0), T => kernel_fn(|k| {
+                let (a, b) = (k.take_input(0)?, k.take_input(1)?);
+                let out = $crate::ops::math::zip_checked(a, b, $msg, |$x: T, $y: T| $e)?;
+                k.push_output(out);
+                Ok(())
+            }))
+        }
+    };
 }
 
-fn cast_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let dst = ctx.output_dtype(0);
-    kernel_fn(move |k| {
-        let x = k.take_input(0)?;
-        k.push_output(x.cast(dst)?);
-        Ok(())
-    })
+mod activation;
+mod arith;
+mod cast;
+mod compare;
+mod select;
+mod unary;
+
+#[cfg(test)]
+mod tests;
+
+/// [`cpu::zip`] with a closure that returns `None` on values it cannot handle; any `None`
+/// turns into an `InvalidArgument` error carrying `msg`.
+pub(crate) fn zip_checked<T: Element, U: Element>(
+    a: Tensor,
+    b: Tensor,
+    msg: &str,
+    f: impl Fn(T, T) -> Option<U>,
+) -> Result<Tensor> {
+    let failed = Cell::new(false);
+    let out = cpu::zip(a, b, |x: T, y: T| {
+        f(x, y).unwrap_or_else(|| {
+            failed.set(true);
+            U::default()
+        })
+    })?;
+    if failed.get() {
+        return Err(Error::invalid(msg));
+    }
+    Ok(out)
 }
 
 pub(crate) fn register(r: &mut Registry) {
-    r.add(Op::new("AddV2", infer_add, add_kernel));
-    r.add(Op::new("Sub", infer_sub, sub_kernel));
-    r.add(Op::new("Mul", infer_mul, mul_kernel));
-    r.add(Op::new("RealDiv", infer_realdiv, realdiv_kernel));
-    r.add(Op::new("Neg", infer_neg, neg_kernel));
-    r.add(Op::new("Exp", infer_exp, exp_kernel));
-    r.add(Op::new("Log", infer_log, log_kernel));
-    r.add(Op::new("Cast", infer_cast, cast_kernel).defaults(|| vec![("Truncate", false.into())]));
+    arith::register(r);
+    unary::register(r);
+    activation::register(r);
+    compare::register(r);
+    select::register(r);
+    cast::register(r);
 }
 
 /// Adds a binary op with the `T` attr set from `x`.
@@ -169,42 +195,8 @@ pub(crate) fn unary(g: &mut Graph, op: &str, x: Output) -> Result<Output> {
     g.op(op).input(x).attr("T", t).build_output()
 }
 
-impl Graph {
-    /// `x + y` with broadcasting (`tf.add`, op AddV2).
-    pub fn add(&mut self, x: Output, y: Output) -> Result<Output> {
-        binary(self, "AddV2", x, y)
-    }
-    /// `x - y` (`tf.subtract`).
-    pub fn sub(&mut self, x: Output, y: Output) -> Result<Output> {
-        binary(self, "Sub", x, y)
-    }
-    /// `x * y` (`tf.multiply`).
-    pub fn mul(&mut self, x: Output, y: Output) -> Result<Output> {
-        binary(self, "Mul", x, y)
-    }
-    /// `x / y` for floats (`tf.divide`, op RealDiv).
-    pub fn div(&mut self, x: Output, y: Output) -> Result<Output> {
-        binary(self, "RealDiv", x, y)
-    }
-    /// `-x` (`tf.negative`).
-    pub fn neg(&mut self, x: Output) -> Result<Output> {
-        unary(self, "Neg", x)
-    }
-    /// `e^x` (`tf.exp`).
-    pub fn exp(&mut self, x: Output) -> Result<Output> {
-        unary(self, "Exp", x)
-    }
-    /// Natural log (`tf.math.log`); integers must be Cast first, as in TensorFlow.
-    pub fn log(&mut self, x: Output) -> Result<Output> {
-        unary(self, "Log", x)
-    }
-    /// Converts to another dtype (`tf.cast`).
-    pub fn cast(&mut self, x: Output, dtype: DType) -> Result<Output> {
-        let src = self.dtype(x);
-        self.op("Cast")
-            .input(x)
-            .attr("SrcT", src)
-            .attr("DstT", dtype)
-            .build_output()
-    }
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    Vec::new()
 }

@@ -7,12 +7,14 @@
 //! Reference inputs are not evaluated by the plan: their kernels resolve the variable once
 //! with [`KernelBuildCtx::variable`].
 //!
+//! Every op here is marked stateful: the ref ops have side effects or (IsVariableInitialized)
+//! a value that changes with no data input, so they must never be constant-folded.
+//!
 //! The `container` attr is accepted and ignored (one container per session); variables
 //! with the same non-empty `shared_name` share storage within a session.
 
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, Op, Registry};
-use crate::device::cpu;
 use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, NodeRequest, Output, TensorSpec};
 use crate::tensor::{Number, PartialShape};
 use crate::{with_dtype, Error, Result};
@@ -122,7 +124,7 @@ macro_rules! assign_update_kernel {
             with_dtype!(number, ctx.input_dtype(1), T => kernel_fn(move |k| {
                 let value = k.take_input(1)?;
                 let new = var.update(|current| {
-                    if current.shape() != value.shape() {
+                    if current.shape() != value.shape() || current.dtype() != value.dtype() {
                         return Err(Error::invalid(format!(
                             concat!($op, " needs a value of the variable's shape, but variable {} \
                                      has shape {:?} and the value has shape {:?}"),
@@ -131,7 +133,10 @@ macro_rules! assign_update_kernel {
                             value.shape()
                         )));
                     }
-                    cpu::zip(current, value, |a: T, b: T| a.$method(b))
+                    let values = value.as_slice::<T>()?;
+                    current.modify::<T>(|cur| {
+                        cur.iter_mut().zip(values).for_each(|(a, &b)| *a = a.$method(b))
+                    })
                 })?;
                 k.push_output(new);
                 Ok(())
@@ -182,6 +187,8 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("Assign", infer_assign, assign_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .cost(Cost::Cheap)
             .defaults(|| {
                 vec![
@@ -193,11 +200,15 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("AssignAdd", infer_assign_update, assign_add_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .defaults(|| vec![("use_locking", AttrValue::Bool(false))]),
     );
     r.add(
         Op::new("AssignSub", infer_assign_update, assign_sub_kernel)
             .ref_inputs(&[0])
+            .stateful()
+            .no_grad()
             .defaults(|| vec![("use_locking", AttrValue::Bool(false))]),
     );
     r.add(
@@ -207,8 +218,8 @@ pub(crate) fn register(r: &mut Registry) {
             is_initialized_kernel,
         )
         .ref_inputs(&[0])
-        .cost(Cost::Cheap)
-        .no_grad(),
+        .stateful()
+        .cost(Cost::Cheap),
     );
 }
 

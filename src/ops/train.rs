@@ -101,16 +101,14 @@ fn update_slot<T: crate::tensor::Element>(
     f: impl Fn(T, T) -> T,
 ) -> Result<Vec<T>> {
     let new = slot.update(|t| {
-        let shape = t.shape().to_vec();
         if t.len() != grad.len() {
             return Err(Error::invalid(format!(
-                "slot {} has shape {shape:?}, which does not match grad",
-                slot.name()
+                "slot {} has shape {:?}, which does not match the gradient",
+                slot.name(),
+                t.shape()
             )));
         }
-        let mut v = t.into_vec::<T>()?;
-        v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g));
-        Tensor::new(&shape, v)
+        t.modify::<T>(|v| v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g)))
     })?;
     new.to_vec::<T>()
 }
@@ -120,12 +118,7 @@ fn update_var<T: crate::tensor::Element>(
     var: &Variable,
     f: impl Fn(T, usize) -> T,
 ) -> Result<Tensor> {
-    var.update(|t| {
-        let shape = t.shape().to_vec();
-        let mut v = t.into_vec::<T>()?;
-        v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k));
-        Tensor::new(&shape, v)
-    })
+    var.update(|t| t.modify::<T>(|v| v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k))))
 }
 
 fn variables(
@@ -268,4 +261,111 @@ pub(crate) fn register(r: &mut Registry) {
         apply(&ADAGRAD, infer_adagrad, adagrad_kernel)
             .defaults(|| vec![("use_locking", false.into()), ("update_slots", true.into())]),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::train::{Adagrad, Adam, GradientDescent, Momentum, Optimizer, RMSProp};
+    use crate::{Graph, Session, Tensor};
+
+    /// Runs `steps` updates of `opt` on w = [1, -2] with the constant gradient [0.5, -1]
+    /// (fed through `apply_gradients`) and returns w.
+    fn run(opt: &mut dyn Optimizer, steps: usize) -> Vec<f64> {
+        let mut g = Graph::new();
+        let init = g.constant(Tensor::from([1.0f64, -2.0])).unwrap();
+        let w = g.variable(init, "w").unwrap();
+        let grad = g.constant(Tensor::from([0.5f64, -1.0])).unwrap();
+        let step = g.get_or_create_global_step().unwrap();
+        let train = opt
+            .apply_gradients(&mut g, &[(Some(grad), w)], Some(&step))
+            .unwrap();
+        let init = g.global_variables_initializer().unwrap();
+        let sess = Session::new(&g);
+        sess.run(&[], &[], &[init]).unwrap();
+        for _ in 0..steps {
+            sess.run(&[], &[], &[train]).unwrap();
+        }
+        let out = sess.run(&[], &[w.read, step.read], &[]).unwrap();
+        assert_eq!(out[1].scalar_value::<i64>().unwrap(), steps as i64);
+        out[0].to_vec::<f64>().unwrap()
+    }
+
+    fn close(a: &[f64], b: &[f64]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn gradient_descent_and_momentum_follow_tensorflow_formulas() {
+        close(
+            &run(&mut GradientDescent::new(0.1), 2),
+            &[1.0 - 0.1, -2.0 + 0.2],
+        );
+        // accum_1 = g, accum_2 = 0.9 g + g = 1.9 g; w -= 0.1 (g + 1.9 g) = 0.29 g
+        close(
+            &run(&mut Momentum::new(0.1, 0.9), 2),
+            &[1.0 - 0.29 * 0.5, -2.0 + 0.29],
+        );
+        // Nesterov: w -= lr g + lr m accum: step1 0.1(1 + 0.9) g, step2 0.1(1 + 0.9·1.9) g
+        let mut n = Momentum::new(0.1, 0.9);
+        n.nesterov = true;
+        let total = 0.1 * (1.0 + 0.9) + 0.1 * (1.0 + 0.9 * 1.9);
+        close(&run(&mut n, 2), &[1.0 - total * 0.5, -2.0 + total]);
+    }
+
+    #[test]
+    fn adam_rmsprop_adagrad_follow_tensorflow_formulas() {
+        // Adam after one step: m = 0.1 g, v = 0.001 g², lr_t = lr·√(1-0.999)/(1-0.9),
+        // w -= lr_t · m / (√v + eps).
+        let (lr, eps) = (0.01, 1e-8);
+        let step = |g: f64| {
+            let (m, v) = (0.1 * g, 0.001 * g * g);
+            lr * (1.0f64 - 0.999).sqrt() / (1.0 - 0.9) * m / (v.sqrt() + eps)
+        };
+        close(
+            &run(&mut Adam::new(lr), 1),
+            &[1.0 - step(0.5), -2.0 - step(-1.0)],
+        );
+        // RMSProp, ms starts at 1: ms = 0.9 + 0.1 g²; w -= lr g / √(ms + eps)
+        let rms = |g: f64| 0.01 * g / (0.9 + 0.1 * g * g + 1e-10f64).sqrt();
+        close(
+            &run(&mut RMSProp::new(0.01), 1),
+            &[1.0 - rms(0.5), -2.0 - rms(-1.0)],
+        );
+        // Adagrad, accum starts at 0.1: accum = 0.1 + g²; w -= lr g / √accum
+        let ada = |g: f64| 0.1 * g / (0.1 + g * g).sqrt();
+        close(
+            &run(&mut Adagrad::new(0.1), 1),
+            &[1.0 - ada(0.5), -2.0 - ada(-1.0)],
+        );
+    }
+
+    #[test]
+    fn update_before_initialization_names_the_variable() {
+        let mut g = Graph::new();
+        let init = g.constant(Tensor::from([1.0f32])).unwrap();
+        let w = g.variable(init, "weights").unwrap();
+        let grad = g.constant(Tensor::from([1.0f32])).unwrap();
+        let train = GradientDescent::new(0.1)
+            .apply_gradients(&mut g, &[(Some(grad), w)], None)
+            .unwrap();
+        let err = Session::new(&g)
+            .run(&[], &[], &[train])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("weights"), "{err}");
+    }
+
+    #[test]
+    fn grad_shape_mismatch_is_a_build_error() {
+        let mut g = Graph::new();
+        let init = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
+        let w = g.variable(init, "w").unwrap();
+        let grad = g.constant(Tensor::from([1.0f32, 2.0, 3.0])).unwrap();
+        let err = GradientDescent::new(0.1)
+            .apply_gradients(&mut g, &[(Some(grad), w)], None)
+            .unwrap_err();
+        assert!(err.to_string().contains("ApplyGradientDescent"), "{err}");
+    }
 }

@@ -55,34 +55,26 @@ impl Variable {
         Ok(value)
     }
 
-    /// Updates the value in place under the write lock: `f` gets the current value (taken
-    /// out, so its buffer is unique unless a reader still holds it) and returns the new one.
-    pub fn update(&self, f: impl FnOnce(Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    /// Updates the value in place under the write lock and returns the new value. `f`
+    /// should check its inputs before changing anything; [`Tensor::modify`] writes in place
+    /// when no reader still holds the old value. The dtype and shape must not change.
+    pub fn update(&self, f: impl FnOnce(&mut Tensor) -> Result<()>) -> Result<Tensor> {
         let mut guard = self.value.write().map_err(|_| poisoned(&self.name))?;
-        let current = guard.take().ok_or_else(|| {
+        let current = guard.as_mut().ok_or_else(|| {
             Error::FailedPrecondition(format!(
                 "Attempting to use uninitialized value {}",
                 self.name
             ))
         })?;
-        let backup = current.clone();
-        match f(current) {
-            Ok(new) => {
-                if new.dtype() != self.dtype || new.shape() != backup.shape() {
-                    *guard = Some(backup);
-                    return Err(Error::invalid(format!(
-                        "update of variable {} changed its dtype or shape",
-                        self.name
-                    )));
-                }
-                *guard = Some(new.clone());
-                Ok(new)
-            }
-            Err(e) => {
-                *guard = Some(backup);
-                Err(e)
-            }
+        let shape = current.shape().to_vec();
+        f(current)?;
+        if current.dtype() != self.dtype || current.shape() != shape {
+            return Err(Error::invalid(format!(
+                "update of variable {} changed its dtype or shape",
+                self.name
+            )));
         }
+        Ok(current.clone())
     }
 
     fn check(&self, value: &Tensor, validate_shape: bool) -> Result<()> {

@@ -224,6 +224,19 @@ impl Tensor {
             .map(|v| v.as_mut_slice())
     }
 
+    /// Changes the elements in place, copying them first only when the storage is shared
+    /// (copy on write); errors if `T` is not the dtype.
+    pub fn modify<T: Element>(&mut self, f: impl FnOnce(&mut [T])) -> Result<()> {
+        if let Some(v) = self.unique_slice_mut::<T>() {
+            f(v);
+            return Ok(());
+        }
+        let mut v = self.to_vec::<T>()?;
+        f(&mut v);
+        self.buffer = T::into_buffer(Arc::new(v));
+        Ok(())
+    }
+
     /// The single element of a tensor with one element (any rank).
     pub fn scalar_value<T: Element>(&self) -> Result<T> {
         let s = self.as_slice::<T>()?;

@@ -1,0 +1,181 @@
+//! Trains the digits MLP (64 → 128 ReLU → 10, softmax cross-entropy) with the graph API
+//! only: placeholders, `minimize`, a Session loop. Same data split, initial weights and
+//! shuffling as the TensorFlow 1 / JAX reference runs.
+//!
+//! ```text
+//! cargo run --release --example digits_graph -- [--optimizer sgd|adam] [--lr LR]
+//!     [--epochs N] [--threads N] [--json]
+//! ```
+
+mod common;
+
+use common::{data_dir, glorot, Digits, RandomState, FEATURES};
+use rustflow::train::{Adam, GradientDescent, Optimizer};
+use rustflow::{DType, Graph, Output, Result, Session, SessionOptions, Tensor};
+use std::time::Instant;
+
+const BATCH: usize = 32;
+const HIDDEN: usize = 128;
+const CLASSES: usize = 10;
+
+struct Args {
+    optimizer: String,
+    lr: Option<f64>,
+    epochs: usize,
+    threads: usize,
+    json: bool,
+}
+
+fn parse_args() -> std::result::Result<Args, String> {
+    let mut a = Args {
+        optimizer: "sgd".into(),
+        lr: None,
+        epochs: 20,
+        threads: 1,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--optimizer" => a.optimizer = value()?,
+            "--lr" => a.lr = Some(value()?.parse().map_err(|_| "--lr needs a number")?),
+            "--epochs" => a.epochs = value()?.parse().map_err(|_| "--epochs needs an integer")?,
+            "--threads" => {
+                a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
+            }
+            "--json" => a.json = true,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.optimizer != "sgd" && a.optimizer != "adam" {
+        return Err(format!(
+            "--optimizer must be sgd or adam, not {}",
+            a.optimizer
+        ));
+    }
+    Ok(a)
+}
+
+/// The model's graph: inputs, outputs and the train op.
+struct Model {
+    graph: Graph,
+    x: Output,
+    y: Output,
+    probs: Output,
+    train: rustflow::NodeId,
+    init: rustflow::NodeId,
+}
+
+fn build(optimizer: &mut dyn Optimizer) -> Result<Model> {
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None, Some(FEATURES)], "x")?;
+    let y = g.placeholder(DType::Int32, [None], "y")?;
+    let mut rng = RandomState::new(0);
+    let dense = |g: &mut Graph,
+                 rng: &mut RandomState,
+                 input: Output,
+                 fan_in: usize,
+                 fan_out: usize,
+                 name: &str| {
+        g.name_scope(name, |g| -> Result<Output> {
+            let w0 = g.constant(glorot(rng, fan_in, fan_out))?;
+            let w = g.variable(w0, "kernel")?;
+            let b0 = g.constant(Tensor::full(&[fan_out], 0f32))?;
+            let b = g.variable(b0, "bias")?;
+            let z = g.matmul(input, w.read)?;
+            g.bias_add(z, b.read)
+        })
+    };
+    let h = dense(&mut g, &mut rng, x, FEATURES, HIDDEN, "dense")?;
+    let h = g.relu(h)?;
+    let logits = dense(&mut g, &mut rng, h, HIDDEN, CLASSES, "dense_1")?;
+    let probs = g.name_scope("probs", |g| g.softmax(logits))?;
+    let (xent, _) = g.sparse_softmax_cross_entropy_with_logits(logits, y)?;
+    let loss = g.reduce_mean(xent, &[0], false)?;
+    let train = optimizer.minimize(&mut g, loss, None, None)?;
+    let init = g.global_variables_initializer()?;
+    Ok(Model {
+        graph: g,
+        x,
+        y,
+        probs,
+        train,
+        init,
+    })
+}
+
+fn accuracy(probs: &Tensor, labels: &[i32]) -> Result<f64> {
+    let p = probs.as_slice::<f32>()?;
+    let correct = labels
+        .iter()
+        .enumerate()
+        .filter(|&(i, &l)| {
+            let row = &p[i * CLASSES..(i + 1) * CLASSES];
+            let best = (0..CLASSES).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            best as i32 == l
+        })
+        .count();
+    Ok(correct as f64 / labels.len() as f64)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    let data = Digits::load(&data_dir())?;
+    let mut optimizer: Box<dyn Optimizer> = match args.optimizer.as_str() {
+        "adam" => Box::new(Adam::new(args.lr.unwrap_or(1e-3)).with_epsilon(1e-7)),
+        _ => Box::new(GradientDescent::new(args.lr.unwrap_or(0.1))),
+    };
+    let m = build(optimizer.as_mut())?;
+    let opts = SessionOptions {
+        inter_op_threads: args.threads,
+        intra_op_threads: args.threads,
+    };
+    let sess = Session::with_options(&m.graph, opts);
+    sess.run(&[], &[], &[m.init])?;
+    let step = sess.make_callable(&[m.x, m.y], &[], &[m.train])?;
+    let mut epoch_ms = Vec::with_capacity(args.epochs);
+    for epoch in 0..args.epochs {
+        let order = RandomState::new(epoch as u32).permutation(data.train_len());
+        let start = Instant::now();
+        for idx in order.chunks(BATCH) {
+            let (bx, by) = data.batch(idx);
+            sess.run_callable(&step, vec![bx, by])?;
+        }
+        epoch_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        if !args.json {
+            println!("epoch {:>2}: {:.3} ms", epoch + 1, epoch_ms[epoch]);
+        }
+    }
+    let probs = sess.run(&[(m.x, data.test_images())], &[m.probs], &[])?;
+    let acc = accuracy(&probs[0], &data.test_y)?;
+    if args.json {
+        let ms: Vec<String> = epoch_ms.iter().map(|v| format!("{v:.4}")).collect();
+        println!(
+            "{{\"optimizer\": \"{}\", \"threads\": {}, \"test_accuracy\": {acc:.4}, \"epoch_ms\": [{}]}}",
+            args.optimizer,
+            args.threads,
+            ms.join(", ")
+        );
+    } else {
+        println!(
+            "test accuracy: {acc:.4} ({} of {})",
+            (acc * data.test_y.len() as f64).round(),
+            data.test_y.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Splitting a kernel's output over a few scoped threads (intra-op parallelism for
+//! convolutions, pooling and batched matrix products).
+
+use std::ops::Range;
+
+/// Elementwise work (loads, compares, adds) below which a loop stays on the calling
+/// thread: starting a thread costs more than it saves.
+pub const MIN_LOOP_WORK: usize = 1 << 20;
+
+/// Multiply-adds of matrix products below which they stay on the calling thread.
+pub const MIN_GEMM_WORK: usize = 1 << 22;
+
+/// How many threads a kernel should use for `work` operations split into `units`
+/// independent pieces, given `threads` available; `min_work` ([`MIN_LOOP_WORK`] or
+/// [`MIN_GEMM_WORK`]) is the size below which one thread is best.
+pub fn threads_for(work: usize, min_work: usize, units: usize, threads: usize) -> usize {
+    if work < min_work {
+        1
+    } else {
+        threads.min(units).max(1)
+    }
+}
+
+/// The `part`-th of `parts` near-equal consecutive ranges covering `0..n`.
+pub fn split_range(n: usize, part: usize, parts: usize) -> Range<usize> {
+    let parts = parts.max(1);
+    let (base, rem) = (n / parts, n % parts);
+    let start = part * base + part.min(rem);
+    let len = base + usize::from(part < rem);
+    start..start + len
+}
+
+/// Runs `f(units, chunk)` over `out`, viewed as `out.len() / unit_len` units of `unit_len`
+/// elements, on `threads` scoped threads (the calling thread included). Each call gets a
+/// consecutive range of unit indices and exactly those units' elements.
+pub fn for_each_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
+where
+    T: Send,
+    F: Fn(Range<usize>, &mut [T]) + Sync,
+{
+    let units = out.len().checked_div(unit_len).unwrap_or(0);
+    let threads = threads.min(units);
+    if threads <= 1 {
+        f(0..units, out);
+        return;
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let mut rest = out;
+        for part in 0..threads {
+            let range = split_range(units, part, threads);
+            let (chunk, tail) = rest.split_at_mut(range.len() * unit_len);
+            rest = tail;
+            if part + 1 == threads {
+                f(range, chunk);
+            } else {
+                s.spawn(move || f(range, chunk));
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        let parts: Vec<_> = (0..3).map(|p| split_range(10, p, 3)).collect();
+        assert_eq!(parts, vec![0..4, 4..7, 7..10]);
+        assert_eq!(split_range(2, 2, 3), 2..2);
+    }
+
+    #[test]
+    fn every_unit_is_visited_with_its_own_elements() {
+        let mut out = vec![0usize; 7 * 3];
+        for_each_units(&mut out, 3, 4, |units, chunk| {
+            for (u, c) in units.zip(chunk.chunks_mut(3)) {
+                c.fill(u + 1);
+            }
+        });
+        let want: Vec<usize> = (0..7).flat_map(|u| [u + 1; 3]).collect();
+        assert_eq!(out, want);
+        // zero-length units: called once with nothing to do
+        let mut empty: Vec<u8> = Vec::new();
+        for_each_units(&mut empty, 0, 4, |units, chunk| {
+            assert!(units.is_empty() && chunk.is_empty())
+        });
+    }
+}

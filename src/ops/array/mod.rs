@@ -1,0 +1,336 @@
+//! Array and shape ops, named, ordered and attributed as in TensorFlow.
+//!
+//! - `shape`: Reshape, ExpandDims, Squeeze (re-views of the buffer, no copy) and Shape,
+//!   ShapeN, Size, Rank.
+//! - `transpose`: Transpose.
+//! - `concat`: ConcatV2, Pack, Unpack.
+//! - `slice`: Slice; `strided_slice`: StridedSlice.
+//! - `gather`: GatherV2, OneHot.
+//! - `fill`: Fill, ZerosLike, OnesLike, Range.
+//! - `tile_pad`: Tile, Pad, PadV2.
+//!
+//! Shape inference reads shape-, axis- and index-valued inputs with
+//! [`InferCtx::constant_ints`] when they are known at build time; every kernel re-checks
+//! the same rules at run time, because fed tensors may have dims that were unknown.
+
+mod concat;
+mod fill;
+mod gather;
+mod layout;
+mod shape;
+mod slice;
+mod strided_slice;
+mod tile_pad;
+mod transpose;
+
+pub use strided_slice::StridedSliceMasks;
+
+use super::{InferCtx, Registry};
+use crate::graph::{Attrs, AttrsExt, Graph, Output};
+use crate::tensor::{DType, Dim, Tensor};
+use crate::{Error, Result};
+
+pub(crate) fn register(r: &mut Registry) {
+    shape::register(r);
+    transpose::register(r);
+    concat::register(r);
+    slice::register(r);
+    strided_slice::register(r);
+    gather::register(r);
+    fill::register(r);
+    tile_pad::register(r);
+}
+
+/// The dtypes TensorFlow allows for shape-, axis- and index-valued inputs.
+const INDEX_TYPES: &[DType] = &[DType::Int32, DType::Int64];
+
+/// Errors unless input `i` is int32 or int64 and agrees with the type attr `attr` when
+/// that attr is set; returns the dtype.
+fn check_index(ctx: &InferCtx<'_>, i: usize, attr: &str) -> std::result::Result<DType, String> {
+    let dt = ctx.dtype(i);
+    if !INDEX_TYPES.contains(&dt) {
+        return Err(format!(
+            "input {i} has dtype {dt}, but must be int32 or int64 (attr {attr})"
+        ));
+    }
+    check_type_attr(ctx, attr, dt)?;
+    Ok(dt)
+}
+
+/// Errors when the type attr `attr` is set to something other than `dt`.
+fn check_type_attr(ctx: &InferCtx<'_>, attr: &str, dt: DType) -> std::result::Result<(), String> {
+    if ctx.attrs().value(attr).is_none() {
+        return Ok(());
+    }
+    let t = ctx.attrs().dtype(attr)?;
+    if t == dt {
+        Ok(())
+    } else {
+        Err(format!("attr {attr} is {t} but the input is {dt}"))
+    }
+}
+
+/// Errors unless input `i` has rank `rank` (when its rank is known); `what` names it.
+fn check_rank(
+    ctx: &InferCtx<'_>,
+    i: usize,
+    rank: usize,
+    what: &str,
+) -> std::result::Result<(), String> {
+    match ctx.shape(i).rank() {
+        Some(r) if r != rank => Err(format!("{what} must be rank {rank}, but is rank {r}")),
+        _ => Ok(()),
+    }
+}
+
+/// Maps `axis` in `[-rank, rank)` to `[0, rank)`; `what` names the axis in the message.
+fn normalize_axis(axis: i64, rank: usize, what: &str) -> std::result::Result<usize, String> {
+    let r = rank as i64;
+    if axis < -r || axis >= r {
+        return Err(format!(
+            "{what} {axis} is out of range for a tensor of rank {rank} (expected [-{rank}, {rank}))"
+        ));
+    }
+    Ok(if axis < 0 { axis + r } else { axis } as usize)
+}
+
+/// A run-time index-valued input as i64 values, checked to have rank at most `max_rank`.
+fn read_ints(t: &Tensor, what: &str, max_rank: usize) -> Result<Vec<i64>> {
+    if t.rank() > max_rank {
+        return Err(Error::invalid(format!(
+            "{what} must have rank at most {max_rank}, but has shape {:?}",
+            t.shape()
+        )));
+    }
+    t.to_i64_vec()
+}
+
+/// Converts run-time dims to `usize`, naming `what` when one is negative.
+fn to_dims(values: &[i64], what: &str) -> Result<Vec<usize>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            usize::try_from(v)
+                .map_err(|_| Error::invalid(format!("{what}[{i}] = {v} must be non-negative")))
+        })
+        .collect()
+}
+
+/// The product of dims, or an error when it overflows.
+fn checked_num_elements(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::invalid(format!("shape {dims:?} has too many elements")))
+}
+
+/// Formats integers as TensorFlow prints shapes: `[2,3]`.
+fn fmt_ints(values: &[i64]) -> String {
+    let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Concrete dims as known partial dims.
+fn known_dims(dims: &[usize]) -> Vec<Dim> {
+    dims.iter().map(|&d| Some(d)).collect()
+}
+
+/// Partial dims computed from concrete inputs back to concrete dims.
+fn concrete_dims(dims: Vec<Dim>) -> Result<Vec<usize>> {
+    dims.into_iter()
+        .map(|d| d.ok_or_else(|| Error::invalid("a dimension could not be computed at run time")))
+        .collect()
+}
+
+/// Errors when the list-length attr `attr` is set and differs from `n`.
+fn check_len_attr(ctx: &InferCtx<'_>, attr: &str, n: usize) -> std::result::Result<(), String> {
+    match ctx.attrs().value(attr) {
+        None => Ok(()),
+        Some(_) => {
+            let v = ctx.attrs().int(attr)?;
+            if v == n as i64 {
+                Ok(())
+            } else {
+                Err(format!("attr {attr} is {v} but there are {n} values"))
+            }
+        }
+    }
+}
+
+/// The `out_type` attr of Shape, ShapeN and Size: int32 (the default) or int64.
+fn out_type_attr(attrs: &Attrs) -> std::result::Result<DType, String> {
+    let t = attrs.dtype_or("out_type", DType::Int32)?;
+    if INDEX_TYPES.contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("attr out_type must be int32 or int64, got {t}"))
+    }
+}
+
+/// An int32 or int64 tensor of `shape` holding `values`; errors when a value does not fit
+/// int32.
+fn index_tensor(values: Vec<i64>, dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    match dtype {
+        DType::Int64 => Tensor::new(shape, values),
+        _ => {
+            let v = values
+                .iter()
+                .map(|&x| {
+                    i32::try_from(x).map_err(|_| {
+                        Error::invalid(format!(
+                            "value {x} does not fit the int32 output; use int64"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<i32>>>()?;
+            Tensor::new(shape, v)
+        }
+    }
+}
+
+/// An index-valued vector constant as TensorFlow's Python wrappers make it: int32 when
+/// every value fits, int64 otherwise.
+fn index_const(g: &mut Graph, values: &[i64]) -> Result<Output> {
+    index_const_shaped(g, values, &[values.len()])
+}
+
+/// [`index_const`] with a shape.
+fn index_const_shaped(g: &mut Graph, values: &[i64], shape: &[usize]) -> Result<Output> {
+    let t = match values
+        .iter()
+        .map(|&v| i32::try_from(v))
+        .collect::<std::result::Result<Vec<i32>, _>>()
+    {
+        Ok(v) => Tensor::new(shape, v)?,
+        Err(_) => Tensor::new(shape, values.to_vec())?,
+    };
+    g.constant(t)
+}
+
+/// A scalar index constant (int32 when it fits, int64 otherwise).
+fn scalar_index_const(g: &mut Graph, value: i64) -> Result<Output> {
+    match i32::try_from(value) {
+        Ok(v) => g.constant(Tensor::scalar(v)),
+        Err(_) => g.constant(Tensor::scalar(value)),
+    }
+}
+
+#[cfg(test)]
+mod test_util {
+    use crate::{Graph, Output, Session, Tensor};
+
+    /// Runs the graph and returns the fetched values.
+    pub(super) fn run(g: &Graph, fetches: &[Output]) -> Vec<Tensor> {
+        Session::new(g).run(&[], fetches, &[]).unwrap()
+    }
+
+    /// Runs the graph with feeds and returns the fetched values.
+    pub(super) fn run_fed(
+        g: &Graph,
+        feeds: &[(Output, Tensor)],
+        fetches: &[Output],
+    ) -> Vec<Tensor> {
+        Session::new(g).run(feeds, fetches, &[]).unwrap()
+    }
+
+    /// Runs the graph with feeds and returns the error message.
+    pub(super) fn run_err(g: &Graph, feeds: &[(Output, Tensor)], fetch: Output) -> String {
+        Session::new(g)
+            .run(feeds, &[fetch], &[])
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// A tensor of `shape` holding 0, 1, 2, ... (`np.arange(n).reshape(shape)`).
+    pub(super) fn iota(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::new(shape, (0..n as i32).collect::<Vec<i32>>()).unwrap()
+    }
+
+    /// A tensor of `shape` from i32 values.
+    pub(super) fn t(shape: &[usize], v: &[i32]) -> Tensor {
+        Tensor::new(shape, v.to_vec()).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StridedSliceMasks;
+    use crate::{DType, Graph, Output, Tensor};
+
+    /// Every builder sets exactly the attrs of TensorFlow's OpDef (the lists below are
+    /// `op_def_registry.get(name).attr` names from TensorFlow 2.21), as its Python wrappers do.
+    #[test]
+    fn builders_set_tensorflow_attrs() {
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]))
+            .unwrap();
+        let i = g.constant(Tensor::from([0i32, 1])).unwrap();
+        let (one, zero) = (g.constant(1.0f32).unwrap(), g.constant(0.0f32).unwrap());
+        let (s, l) = (g.constant(0i32).unwrap(), g.constant(3i32).unwrap());
+        let d = g.constant(1i32).unwrap();
+        let dims = g.constant(Tensor::from([2i32])).unwrap();
+        let mut built: Vec<(Output, &[&str])> = vec![
+            (g.reshape(x, &[4]).unwrap(), &["T", "Tshape"]),
+            (g.transpose(x, &[1, 0]).unwrap(), &["T", "Tperm"]),
+            (g.expand_dims(x, 0).unwrap(), &["T", "Tdim"]),
+            (g.squeeze(x, &[]).unwrap(), &["T", "squeeze_dims"]),
+            (g.concat(&[x, x], 0).unwrap(), &["N", "T", "Tidx"]),
+            (g.stack(&[x, x], 0).unwrap(), &["N", "T", "axis"]),
+            (g.unstack(x, None, 0).unwrap()[0], &["T", "axis", "num"]),
+            (g.slice(x, &[0, 0], &[1, 1]).unwrap(), &["Index", "T"]),
+            (
+                g.gather(x, i, 0).unwrap(),
+                &["Taxis", "Tindices", "Tparams", "batch_dims"],
+            ),
+            (g.tile(x, &[1, 2]).unwrap(), &["T", "Tmultiples"]),
+            (g.fill(dims, one).unwrap(), &["T", "index_type"]),
+            (g.zeros_like(x).unwrap(), &["T"]),
+            (g.ones_like(x).unwrap(), &["T"]),
+            (g.shape_of(x).unwrap(), &["T", "out_type"]),
+            (g.shape_n(&[x, x]).unwrap()[1], &["N", "T", "out_type"]),
+            (g.size(x).unwrap(), &["T", "out_type"]),
+            (g.rank(x).unwrap(), &["T"]),
+            (
+                g.one_hot(i, 3, one, zero, -1).unwrap(),
+                &["T", "TI", "axis"],
+            ),
+            (g.range(s, l, d).unwrap(), &["Tidx"]),
+            (g.pad(x, &[[0, 1], [1, 0]]).unwrap(), &["T", "Tpaddings"]),
+            (
+                g.pad_with(x, &[[0, 1], [1, 0]], one).unwrap(),
+                &["T", "Tpaddings"],
+            ),
+        ];
+        let ss = g
+            .strided_slice(x, &[0], &[1], &[1], StridedSliceMasks::default())
+            .unwrap();
+        built.push((
+            ss,
+            &[
+                "Index",
+                "T",
+                "begin_mask",
+                "ellipsis_mask",
+                "end_mask",
+                "new_axis_mask",
+                "shrink_axis_mask",
+            ],
+        ));
+        for (o, want) in built {
+            let node = g.node(o.node);
+            let keys: Vec<&str> = node.attrs().keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, want, "{}", node.op_type());
+        }
+        let z = g.zeros(DType::UInt8, &[2, 1]).unwrap();
+        assert_eq!(g.node(z.node).op_type(), "Fill");
+        assert_eq!(g.shape(z).to_known(), Some(vec![2, 1]));
+    }
+}
+
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    Vec::new()
+}

@@ -1,0 +1,276 @@
+//! Binary arithmetic with NumPy broadcasting (AddV2, Sub, Mul, RealDiv, FloorDiv, FloorMod,
+//! Pow, Maximum, Minimum) and AddN over a list of same-shaped tensors.
+//!
+//! Integer arithmetic wraps on overflow, as TensorFlow's C++ kernels do in practice.
+
+use super::{
+    binary, check_family, cpu, infer_binary, kernel_fn, Family, InferCtx, InferResult,
+    KernelBuildCtx, KernelResult,
+};
+use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
+use crate::ops::{Op, Registry};
+use crate::tensor::{Number, Tensor};
+use crate::{with_dtype, Error, Result};
+
+/// The integer and floating-point semantics TensorFlow gives FloorDiv, FloorMod and Pow.
+trait FloorPow: Number {
+    /// `floor(x / y)`; `None` on integer division by zero.
+    fn floor_div(self, y: Self) -> Option<Self>;
+    /// `x - floor(x / y) * y`, which has the sign of `y` (Python's `%`); `None` on integer
+    /// division by zero.
+    fn floor_mod(self, y: Self) -> Option<Self>;
+    /// `x^y`; `None` for an integer raised to a negative power.
+    fn power(self, y: Self) -> Option<Self>;
+}
+
+/// `x^e` by squaring, wrapping on overflow, for a non-negative exponent.
+macro_rules! int_pow {
+    ($t:ty, $x:expr, $e:expr) => {{
+        let (mut base, mut e, mut acc): ($t, $t, $t) = ($x, $e, 1);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = acc.wrapping_mul(base);
+            }
+            e >>= 1;
+            base = base.wrapping_mul(base);
+        }
+        acc
+    }};
+}
+
+macro_rules! floor_pow_signed {
+    ($t:ty) => {
+        impl FloorPow for $t {
+            fn floor_div(self, y: Self) -> Option<Self> {
+                if y == 0 {
+                    return None;
+                }
+                // Truncating division, one step down when inexact with mixed signs.
+                let q = self.wrapping_div(y);
+                let inexact = self.wrapping_rem(y) != 0;
+                Some(if inexact && ((self < 0) != (y < 0)) {
+                    q.wrapping_sub(1)
+                } else {
+                    q
+                })
+            }
+            fn floor_mod(self, y: Self) -> Option<Self> {
+                if y == 0 {
+                    return None;
+                }
+                let m = self.wrapping_rem(y);
+                Some(if m != 0 && ((y < 0) != (m < 0)) {
+                    m.wrapping_add(y)
+                } else {
+                    m
+                })
+            }
+            fn power(self, y: Self) -> Option<Self> {
+                if y < 0 {
+                    None
+                } else {
+                    Some(int_pow!($t, self, y))
+                }
+            }
+        }
+    };
+}
+floor_pow_signed!(i32);
+floor_pow_signed!(i64);
+
+impl FloorPow for u8 {
+    fn floor_div(self, y: Self) -> Option<Self> {
+        self.checked_div(y)
+    }
+    fn floor_mod(self, y: Self) -> Option<Self> {
+        self.checked_rem(y)
+    }
+    fn power(self, y: Self) -> Option<Self> {
+        Some(int_pow!(u8, self, y))
+    }
+}
+
+macro_rules! floor_pow_float {
+    ($t:ty) => {
+        impl FloorPow for $t {
+            fn floor_div(self, y: Self) -> Option<Self> {
+                Some((self / y).floor())
+            }
+            fn floor_mod(self, y: Self) -> Option<Self> {
+                // `%` is C's fmod (truncated); shift it into y's sign as TF's floor_fmod.
+                let m = self % y;
+                Some(if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+                    m + y
+                } else {
+                    m
+                })
+            }
+            fn power(self, y: Self) -> Option<Self> {
+                Some(self.powf(y))
+            }
+        }
+    };
+}
+floor_pow_float!(f32);
+floor_pow_float!(f64);
+
+const DIV_BY_ZERO: &str = "Integer division by zero";
+const NEGATIVE_POW: &str = "Integers to negative integer powers are not allowed";
+
+binary_op!(infer_add, add_kernel, Number, None, number, |x, y| x.add(y));
+binary_op!(infer_sub, sub_kernel, Number, None, number, |x, y| x.sub(y));
+binary_op!(infer_mul, mul_kernel, Number, None, number, |x, y| x.mul(y));
+binary_op!(infer_realdiv, realdiv_kernel, Float, None, float, |x, y| x
+    / y);
+binary_op!(
+    infer_maximum,
+    maximum_kernel,
+    Number,
+    None,
+    number,
+    |x, y| x.max_of(y)
+);
+binary_op!(
+    infer_minimum,
+    minimum_kernel,
+    Number,
+    None,
+    number,
+    |x, y| x.min_of(y)
+);
+fallible_binary_op!(
+    infer_floordiv,
+    floordiv_kernel,
+    Number,
+    number,
+    DIV_BY_ZERO,
+    |x, y| x.floor_div(y)
+);
+fallible_binary_op!(
+    infer_floormod,
+    floormod_kernel,
+    Number,
+    number,
+    DIV_BY_ZERO,
+    |x, y| x.floor_mod(y)
+);
+fallible_binary_op!(
+    infer_pow,
+    pow_kernel,
+    Signed,
+    signed,
+    NEGATIVE_POW,
+    |x, y| x.power(y)
+);
+
+/// `N` tensors of one dtype and shape.
+fn infer_add_n(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_min_inputs(1)?;
+    let n = ctx.attrs().int_or("N", ctx.num_inputs() as i64)?;
+    if n != ctx.num_inputs() as i64 {
+        return Err(format!(
+            "attr N is {n} but {} inputs were given",
+            ctx.num_inputs()
+        ));
+    }
+    let dt = ctx.same_dtype()?;
+    check_family(ctx, 0, Family::Number)?;
+    ctx.check_t_attr(dt)?;
+    let mut shape = ctx.shape(0).clone();
+    for i in 1..ctx.num_inputs() {
+        shape = shape
+            .merge(ctx.shape(i))
+            .map_err(|e| format!("all inputs must have the same shape, but input {i}: {e}"))?;
+    }
+    Ok(vec![TensorSpec::new(dt, shape)])
+}
+
+fn add_n_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(|k| {
+        let first = k.take_input(0)?;
+        let shape = first.shape().to_vec();
+        let mut acc = first.into_vec::<T>()?;
+        for i in 1..k.num_inputs() {
+            let x = k.input(i)?;
+            if x.shape() != shape.as_slice() {
+                return Err(Error::invalid(format!(
+                    "Inputs to operation AddN must have the same size and shape. \
+                     Input 0: {shape:?} != input {i}: {:?}",
+                    x.shape()
+                )));
+            }
+            acc.iter_mut()
+                .zip(x.as_slice::<T>()?)
+                .for_each(|(a, &b)| *a = a.add(b));
+        }
+        k.push_output(Tensor::from_parts(shape, acc));
+        Ok(())
+    }))
+}
+
+pub(super) fn register(r: &mut Registry) {
+    r.add(Op::new("AddV2", infer_add, add_kernel));
+    r.add(Op::new("Sub", infer_sub, sub_kernel));
+    r.add(Op::new("Mul", infer_mul, mul_kernel));
+    r.add(Op::new("RealDiv", infer_realdiv, realdiv_kernel));
+    // TensorFlow's FloorDiv gradient returns None for both inputs.
+    r.add(Op::new("FloorDiv", infer_floordiv, floordiv_kernel).no_grad());
+    r.add(Op::new("FloorMod", infer_floormod, floormod_kernel));
+    r.add(Op::new("Pow", infer_pow, pow_kernel));
+    r.add(Op::new("Maximum", infer_maximum, maximum_kernel));
+    r.add(Op::new("Minimum", infer_minimum, minimum_kernel));
+    r.add(Op::new("AddN", infer_add_n, add_n_kernel));
+}
+
+impl Graph {
+    /// `x + y` with broadcasting (`tf.add`, op AddV2).
+    pub fn add(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "AddV2", x, y)
+    }
+    /// `x - y` (`tf.subtract`).
+    pub fn sub(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "Sub", x, y)
+    }
+    /// `x * y` (`tf.multiply`).
+    pub fn mul(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "Mul", x, y)
+    }
+    /// `x / y` for floats (`tf.divide`, op RealDiv).
+    pub fn div(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "RealDiv", x, y)
+    }
+    /// `floor(x / y)` (`tf.math.floordiv`, op FloorDiv); integer division by zero fails at
+    /// run time.
+    pub fn floordiv(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "FloorDiv", x, y)
+    }
+    /// Python-style remainder with the sign of `y` (`tf.math.floormod`, op FloorMod), so that
+    /// `floordiv(x, y) * y + floormod(x, y) == x`.
+    pub fn floormod(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "FloorMod", x, y)
+    }
+    /// `x^y` (`tf.pow`); an integer raised to a negative power fails at run time.
+    pub fn pow(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "Pow", x, y)
+    }
+    /// Elementwise larger value; NaN wins (`tf.maximum`).
+    pub fn maximum(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "Maximum", x, y)
+    }
+    /// Elementwise smaller value; NaN wins (`tf.minimum`).
+    pub fn minimum(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "Minimum", x, y)
+    }
+    /// Sum of same-shaped tensors (`tf.math.add_n`, op AddN with attr `N`).
+    pub fn add_n(&mut self, inputs: &[Output]) -> Result<Output> {
+        let Some(&first) = inputs.first() else {
+            return Err(Error::invalid("add_n needs at least one input"));
+        };
+        let t = self.dtype(first);
+        self.op("AddN")
+            .inputs(inputs)
+            .attr("N", inputs.len() as i64)
+            .attr("T", t)
+            .build_output()
+    }
+}

@@ -1,5 +1,0 @@
-//! (filled in below)
-
-use super::Registry;
-
-pub(crate) fn register(_r: &mut Registry) {}

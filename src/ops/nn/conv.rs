@@ -1,0 +1,1148 @@
+//! 2-D convolution: Conv2D (input NHWC, filter HWIO) and its two backprops,
+//! Conv2DBackpropInput and Conv2DBackpropFilter. All three lower to matrix products with
+//! the crate's [`gemm`]: im2col turns a block of output pixels into a patch matrix
+//! `[pixels, k_h·k_w·in_c]` whose product with the filter `[k_h·k_w·in_c, out_c]` is the
+//! block of output rows; the input backprop scatters `dy · filterᵀ` back with col2im and
+//! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
+//! writes would overlap) are spread over the intra-op threads.
+
+use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
+use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
+use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_GEMM_WORK};
+use crate::graph::{Graph, Output, TensorSpec};
+use crate::ops::math::{InferResult, KernelResult};
+use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::tensor::{DType, Dim, Number, PartialShape, Tensor};
+use crate::{with_dtype, Error, Result};
+use std::ops::Range;
+
+/// Dtypes of Conv2D and Conv2DBackpropInput on CPU.
+const CONV_TYPES: &[DType] = &[DType::Float32, DType::Float64, DType::Int32];
+/// Dtypes of Conv2DBackpropFilter on CPU.
+const CONV_FILTER_GRAD_TYPES: &[DType] = &[DType::Float32, DType::Float64];
+
+/// Patch-matrix elements per block: big enough for an efficient product, small enough
+/// to stay in cache.
+const BLOCK_ELEMENTS: usize = 1 << 17;
+
+/// Rows of the patch matrix built at once for `k` columns.
+fn block_rows(k: usize) -> usize {
+    (BLOCK_ELEMENTS / k.max(1)).max(16)
+}
+
+/// Checks the filter's input depth against the input's channels; the message names both
+/// shapes.
+fn check_depth(
+    in_c: Dim,
+    filter_in: Dim,
+    input: &PartialShape,
+    filter: &PartialShape,
+) -> std::result::Result<(), String> {
+    match (in_c, filter_in) {
+        (Some(c), Some(f)) if c != f => {
+            if f == 0 || c % f != 0 {
+                Err(format!(
+                    "Depth of input ({c}) is not a multiple of input depth of filter ({f}): input shape {input}, filter shape {filter}"
+                ))
+            } else {
+                Err(format!(
+                    "grouped convolutions are not supported: input depth {c} is {} times the filter's input depth {f} (input shape {input}, filter shape {filter})",
+                    c / f
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The four dims of a rank-4 filter (`[k_h, k_w, in_c, out_c]`).
+fn filter_dims(shape: &PartialShape) -> std::result::Result<[Dim; 4], String> {
+    nhwc_dims(DataFormat::Nhwc, shape, "filter")
+}
+
+/// The output shape in the node's layout.
+fn layout_shape(format: DataFormat, dims: [Dim; 4]) -> PartialShape {
+    PartialShape::new(format.shape(dims).to_vec())
+}
+
+fn infer_conv2d(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(2)?;
+    let dt = ctx.same_dtype()?;
+    ctx.check_dtype(0, CONV_TYPES)?;
+    ctx.check_t_attr(dt)?;
+    let window = Window2d::conv(ctx.attrs())?;
+    let [n, h, w, c] = window.nhwc_dims(ctx.shape(0), "input")?;
+    let [kh, kw, fin, fout] = filter_dims(ctx.shape(1))?;
+    check_depth(c, fin, ctx.shape(0), ctx.shape(1))?;
+    let oh = window.out_dim(0, h, kh)?;
+    let ow = window.out_dim(1, w, kw)?;
+    Ok(vec![TensorSpec::new(
+        dt,
+        layout_shape(window.format, [n, oh, ow, fout]),
+    )])
+}
+
+/// A build-time-constant int32 sizes input (`input_sizes`, `filter_sizes`), as dims.
+fn constant_sizes(
+    ctx: &InferCtx<'_>,
+    i: usize,
+    name: &str,
+) -> std::result::Result<Option<Vec<usize>>, String> {
+    if ctx.dtype(i) != DType::Int32 {
+        return Err(format!("{name} must be int32, got {}", ctx.dtype(i)));
+    }
+    if let Some(r) = ctx.shape(i).rank() {
+        if r != 1 {
+            return Err(format!(
+                "{name} must be a vector, got shape {}",
+                ctx.shape(i)
+            ));
+        }
+    }
+    ctx.constant_ints(i)
+        .map(|v| sizes_from_ints(&v, name))
+        .transpose()
+}
+
+/// Sizes from int values, refusing negatives.
+fn sizes_from_ints(v: &[i64], name: &str) -> std::result::Result<Vec<usize>, String> {
+    v.iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("{name} must be non-negative, got {v:?}")))
+        .collect()
+}
+
+/// Merges a computed dim with a known one, naming what disagrees.
+fn merge_dim(a: Dim, b: Dim, what: &str) -> std::result::Result<Dim, String> {
+    match (a, b) {
+        (Some(x), Some(y)) if x != y => Err(format!("{what} do not match: {x} vs. {y}")),
+        _ => Ok(a.or(b)),
+    }
+}
+
+/// Checks that `out_backprop` has the size the forward convolution would produce.
+fn check_out_backprop(
+    window: &Window2d,
+    [n, h, w, _]: [Dim; 4],
+    [kh, kw, _, fout]: [Dim; 4],
+    dy: [Dim; 4],
+) -> std::result::Result<(), String> {
+    merge_dim(n, dy[0], "batch sizes of the input and out_backprop")?;
+    merge_dim(
+        window.out_dim(0, h, kh)?,
+        dy[1],
+        "out_backprop height and the height computed from the input and filter",
+    )?;
+    merge_dim(
+        window.out_dim(1, w, kw)?,
+        dy[2],
+        "out_backprop width and the width computed from the input and filter",
+    )?;
+    merge_dim(fout, dy[3], "filter output depth and out_backprop depth")?;
+    Ok(())
+}
+
+fn infer_conv2d_backprop_input(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(3)?;
+    let dt = ctx.dtype(1);
+    if ctx.dtype(2) != dt {
+        return Err(format!(
+            "filter is {dt} but out_backprop is {}; insert a Cast so they match",
+            ctx.dtype(2)
+        ));
+    }
+    ctx.check_dtype(1, CONV_TYPES)?;
+    ctx.check_t_attr(dt)?;
+    let window = Window2d::conv(ctx.attrs())?;
+    let filter = filter_dims(ctx.shape(1))?;
+    let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
+    let mut input = [dy[0], None, None, filter[2]];
+    if let Some(sizes) = constant_sizes(ctx, 0, "input_sizes")? {
+        let given = input_size_dims(&window, &sizes)?;
+        for (d, g) in input.iter_mut().zip(given) {
+            *d = merge_dim(*d, g, "input_sizes and the filter/out_backprop shapes")?;
+        }
+    }
+    check_out_backprop(&window, input, filter, dy)?;
+    Ok(vec![TensorSpec::new(
+        dt,
+        layout_shape(window.format, input),
+    )])
+}
+
+/// The (batch, height, width, channels) that `input_sizes` gives: 4 sizes in layout
+/// order, or just the 2 spatial sizes.
+fn input_size_dims(window: &Window2d, sizes: &[usize]) -> std::result::Result<[Dim; 4], String> {
+    match sizes.len() {
+        4 => Ok(window.format.axes().map(|a| Some(sizes[a]))),
+        2 => Ok([None, Some(sizes[0]), Some(sizes[1]), None]),
+        n => Err(format!(
+            "input_sizes must have 4 elements (or 2 spatial sizes), got {n}: {sizes:?}"
+        )),
+    }
+}
+
+fn infer_conv2d_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(3)?;
+    let dt = ctx.dtype(0);
+    if ctx.dtype(2) != dt {
+        return Err(format!(
+            "input is {dt} but out_backprop is {}; insert a Cast so they match",
+            ctx.dtype(2)
+        ));
+    }
+    ctx.check_dtype(0, CONV_FILTER_GRAD_TYPES)?;
+    ctx.check_t_attr(dt)?;
+    let window = Window2d::conv(ctx.attrs())?;
+    let input = window.nhwc_dims(ctx.shape(0), "input")?;
+    let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
+    let mut filter = [None, None, input[3], dy[3]];
+    if let Some(sizes) = constant_sizes(ctx, 1, "filter_sizes")? {
+        if sizes.len() != 4 {
+            return Err(format!("filter_sizes must have 4 elements, got {sizes:?}"));
+        }
+        for (d, &s) in filter.iter_mut().zip(&sizes) {
+            *d = merge_dim(
+                *d,
+                Some(s),
+                "filter_sizes and the input/out_backprop depths",
+            )?;
+        }
+        check_depth(
+            input[3],
+            filter[2],
+            ctx.shape(0),
+            &PartialShape::known(&sizes),
+        )?;
+    }
+    check_out_backprop(&window, input, filter, dy)?;
+    Ok(vec![TensorSpec::new(
+        dt,
+        PartialShape::new(filter.to_vec()),
+    )])
+}
+
+/// Resolves attrs once and refuses NCHW, which TensorFlow's CPU kernels do not run.
+fn nhwc_window(ctx: &KernelBuildCtx<'_>) -> std::result::Result<Window2d, String> {
+    let window = Window2d::conv(ctx.attrs())?;
+    if window.format != DataFormat::Nhwc {
+        return Err(format!(
+            "The {} op currently only supports the NHWC tensor format on the CPU. The op was given the format: NCHW",
+            ctx.node.op_type()
+        ));
+    }
+    Ok(window)
+}
+
+/// Four sizes from a runtime shape, or an error naming the tensor.
+fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(shape)
+        .map_err(|_| Error::invalid(format!("{what} must be 4-dimensional: {shape:?}")))
+}
+
+/// Runtime geometry from an NHWC input shape and an HWIO filter shape.
+fn runtime_geometry(window: &Window2d, input: &[usize], filter: &[usize]) -> Result<Geometry> {
+    let [n, h, w, c] = rank4(input, "input")?;
+    let [kh, kw, fin, fout] = rank4(filter, "filter")?;
+    if c != fin {
+        return Err(Error::invalid(format!(
+            "input depth must be evenly divisible by filter depth, and grouped convolutions are not supported: input {input:?}, filter {filter:?}"
+        )));
+    }
+    Geometry::new(window, [n, h, w, c], [kh, kw], fout).map_err(Error::invalid)
+}
+
+/// Checks `out_backprop` against the geometry's output shape.
+fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
+    if dy.shape() != g.out_shape().as_slice() {
+        return Err(Error::invalid(format!(
+            "out_backprop has shape {:?}, but the input and filter give an output of shape {:?}",
+            dy.shape(),
+            g.out_shape()
+        )));
+    }
+    Ok(())
+}
+
+/// Sizes from a runtime `input_sizes` / `filter_sizes` tensor.
+fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
+    if t.rank() != 1 {
+        return Err(Error::invalid(format!(
+            "{name} must be a vector, got shape {:?}",
+            t.shape()
+        )));
+    }
+    sizes_from_ints(&t.to_i64_vec()?, name).map_err(Error::invalid)
+}
+
+impl Geometry {
+    /// Columns of the patch matrix.
+    fn patch_len(&self) -> usize {
+        self.k_h * self.k_w * self.in_c
+    }
+
+    /// Rows of the patch matrix (output pixels).
+    fn pixels(&self) -> usize {
+        self.batch * self.out_h * self.out_w
+    }
+
+    /// A 1×1 window with stride 1 and no padding: the input already is the patch matrix.
+    fn is_pointwise(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && (self.out_h, self.out_w) == (self.in_h, self.in_w)
+    }
+
+    /// (image, output row, output column) of patch row `r`.
+    #[inline]
+    fn pixel(&self, r: usize) -> (usize, usize, usize) {
+        let per_image = self.out_h * self.out_w;
+        let (b, p) = (r / per_image, r % per_image);
+        (b, p / self.out_w, p % self.out_w)
+    }
+
+    /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding).
+    fn im2col<T: Number>(&self, input: &[T], rows: Range<usize>, patches: &mut Vec<T>) {
+        let (c, k) = (self.in_c, self.patch_len());
+        let span = self.k_w * c;
+        patches.resize(rows.len() * k, T::ZERO);
+        for (r, dst) in rows.zip(patches.chunks_exact_mut(k)) {
+            let (b, oy, ox) = self.pixel(r);
+            let image = &input[b * self.in_image()..(b + 1) * self.in_image()];
+            for (i, drow) in dst.chunks_exact_mut(span).enumerate() {
+                let Some(y) = self.in_row(oy, i) else {
+                    drow.fill(T::ZERO);
+                    continue;
+                };
+                let line = &image[y * self.in_w * c..(y + 1) * self.in_w * c];
+                // The whole row of taps inside the input: one copy.
+                if let (1, Some(x0), Some(_)) = (
+                    self.dilation[1],
+                    self.in_col(ox, 0),
+                    self.in_col(ox, self.k_w - 1),
+                ) {
+                    drow.copy_from_slice(&line[x0 * c..x0 * c + span]);
+                    continue;
+                }
+                for (j, d) in drow.chunks_exact_mut(c).enumerate() {
+                    match self.in_col(ox, j) {
+                        Some(x) => d.copy_from_slice(&line[x * c..(x + 1) * c]),
+                        None => d.fill(T::ZERO),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds patch rows `rows` back into the images they came from; `dx` holds the images
+    /// from `first_image` on.
+    fn col2im_add<T: Number>(
+        &self,
+        cols: &[T],
+        rows: Range<usize>,
+        dx: &mut [T],
+        first_image: usize,
+    ) {
+        let (c, k) = (self.in_c, self.patch_len());
+        for (r, src) in rows.zip(cols.chunks_exact(k)) {
+            let (b, oy, ox) = self.pixel(r);
+            let start = (b - first_image) * self.in_image();
+            let image = &mut dx[start..start + self.in_image()];
+            for (i, srow) in src.chunks_exact(self.k_w * c).enumerate() {
+                let Some(y) = self.in_row(oy, i) else {
+                    continue;
+                };
+                let line = &mut image[y * self.in_w * c..(y + 1) * self.in_w * c];
+                for (j, s) in srow.chunks_exact(c).enumerate() {
+                    if let Some(x) = self.in_col(ox, j) {
+                        for (d, &v) in line[x * c..(x + 1) * c].iter_mut().zip(s) {
+                            *d = d.add(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Threads over pieces of the work, and the threads left for each product.
+fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
+    let outer = threads_for(work, MIN_GEMM_WORK, units, threads);
+    (outer, (threads / outer).max(1))
+}
+
+/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC.
+fn conv2d_forward<T: GemmElement>(
+    g: &Geometry,
+    input: &[T],
+    filter: &[T],
+    threads: usize,
+) -> Vec<T> {
+    let (k, oc) = (g.patch_len(), g.out_c);
+    let mut out = zeroed::<T>(g.pixels() * oc);
+    if k == 0 {
+        return out;
+    }
+    let block = block_rows(k);
+    let (outer, inner) = split_threads(
+        g.pixels().saturating_mul(k).saturating_mul(oc),
+        g.pixels(),
+        threads,
+    );
+    for_each_units(&mut out, oc, outer, |rows, chunk| {
+        let mut patches = Vec::new();
+        for start in rows.clone().step_by(block) {
+            let end = (start + block).min(rows.end);
+            let dst = &mut chunk[(start - rows.start) * oc..(end - rows.start) * oc];
+            let a = if g.is_pointwise() {
+                &input[start * k..end * k]
+            } else {
+                g.im2col(input, start..end, &mut patches);
+                &patches
+            };
+            let dims = GemmDims {
+                m: end - start,
+                n: oc,
+                k,
+                trans_a: false,
+                trans_b: false,
+            };
+            gemm(dims, a, filter, dst, inner);
+        }
+    });
+    out
+}
+
+/// Gradient of conv2d with respect to its input: `col2im(dy · filterᵀ)`.
+fn conv2d_backprop_input<T: GemmElement>(
+    g: &Geometry,
+    filter: &[T],
+    dy: &[T],
+    threads: usize,
+) -> Vec<T> {
+    let (k, oc) = (g.patch_len(), g.out_c);
+    let per_image = g.out_h * g.out_w;
+    let mut dx = zeroed::<T>(g.batch * g.in_image());
+    let block = block_rows(k);
+    let (outer, inner) = split_threads(
+        g.pixels().saturating_mul(k).saturating_mul(oc),
+        g.batch,
+        threads,
+    );
+    for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
+        let mut cols = Vec::new();
+        let rows = images.start * per_image..images.end * per_image;
+        for start in rows.clone().step_by(block) {
+            let end = (start + block).min(rows.end);
+            cols.resize((end - start) * k, T::ZERO);
+            let dims = GemmDims {
+                m: end - start,
+                n: k,
+                k: oc,
+                trans_a: false,
+                trans_b: true,
+            };
+            gemm(dims, &dy[start * oc..end * oc], filter, &mut cols, inner);
+            g.col2im_add(&cols, start..end, chunk, images.start);
+        }
+    });
+    dx
+}
+
+/// Gradient of conv2d with respect to its filter: `Σ patchesᵀ · dy`, one partial sum
+/// per thread.
+fn conv2d_backprop_filter<T: GemmElement>(
+    g: &Geometry,
+    input: &[T],
+    dy: &[T],
+    threads: usize,
+) -> Vec<T> {
+    let (k, oc) = (g.patch_len(), g.out_c);
+    let size = k * oc;
+    if size == 0 {
+        return Vec::new();
+    }
+    let block = block_rows(k);
+    let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);
+    let mut partials = zeroed::<T>(outer * size);
+    for_each_units(&mut partials, size, outer, |parts, chunk| {
+        let (mut patches, mut tmp) = (Vec::new(), zeroed::<T>(size));
+        for (part, acc) in parts.zip(chunk.chunks_exact_mut(size)) {
+            let rows = split_range(g.pixels(), part, outer);
+            for start in rows.clone().step_by(block) {
+                let end = (start + block).min(rows.end);
+                let a = if g.is_pointwise() {
+                    &input[start * k..end * k]
+                } else {
+                    g.im2col(input, start..end, &mut patches);
+                    &patches
+                };
+                let dims = GemmDims {
+                    m: k,
+                    n: oc,
+                    k: end - start,
+                    trans_a: true,
+                    trans_b: false,
+                };
+                gemm(dims, a, &dy[start * oc..end * oc], &mut tmp, inner);
+                acc.iter_mut().zip(&tmp).for_each(|(x, &y)| *x = x.add(y));
+            }
+        }
+    });
+    let (first, rest) = partials.split_at_mut(size.min(outer * size));
+    for part in rest.chunks_exact(size.max(1)) {
+        first.iter_mut().zip(part).for_each(|(x, &y)| *x = x.add(y));
+    }
+    partials.truncate(size);
+    partials
+}
+
+fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let window = nhwc_window(ctx)?;
+    with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (input, filter) = (k.input(0)?, k.input(1)?);
+        let g = runtime_geometry(&window, input.shape(), filter.shape())?;
+        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(g.out_shape(), out));
+        Ok(())
+    }))
+}
+
+fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let window = nhwc_window(ctx)?;
+    with_dtype!(signed, ctx.input_dtype(1), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (sizes, filter, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let sizes = runtime_sizes(sizes, "input_sizes")?;
+        let [n, h, w, c] = match sizes.len() {
+            4 => [sizes[0], sizes[1], sizes[2], sizes[3]],
+            2 => [dy.shape().first().copied().unwrap_or(0), sizes[0], sizes[1], filter.shape().get(2).copied().unwrap_or(0)],
+            _ => return Err(Error::invalid(format!("input_sizes must have 4 elements (or 2 spatial sizes), got {sizes:?}"))),
+        };
+        let g = runtime_geometry(&window, &[n, h, w, c], filter.shape())?;
+        check_dy(&g, dy)?;
+        let dx = conv2d_backprop_input(&g, filter.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(vec![n, h, w, c], dx));
+        Ok(())
+    }))
+}
+
+fn conv2d_backprop_filter_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let window = nhwc_window(ctx)?;
+    with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (input, sizes, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let sizes = runtime_sizes(sizes, "filter_sizes")?;
+        let g = runtime_geometry(&window, input.shape(), &sizes)?;
+        check_dy(&g, dy)?;
+        let dw = conv2d_backprop_filter(&g, input.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(sizes, dw));
+        Ok(())
+    }))
+}
+
+/// The attrs TensorFlow declares with defaults for the convolution ops.
+pub(super) fn conv_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    vec![
+        ("use_cudnn_on_gpu", true.into()),
+        ("explicit_paddings", Vec::<i64>::new().into()),
+        ("data_format", "NHWC".into()),
+        ("dilations", vec![1i64; 4].into()),
+    ]
+}
+
+pub(super) fn register(r: &mut crate::ops::Registry) {
+    use crate::ops::{Cost, Op};
+    r.add(
+        Op::new("Conv2D", infer_conv2d, conv2d_kernel)
+            .cost(Cost::Expensive)
+            .defaults(conv_defaults),
+    );
+    r.add(
+        Op::new(
+            "Conv2DBackpropInput",
+            infer_conv2d_backprop_input,
+            conv2d_backprop_input_kernel,
+        )
+        .cost(Cost::Expensive)
+        .defaults(conv_defaults),
+    );
+    r.add(
+        Op::new(
+            "Conv2DBackpropFilter",
+            infer_conv2d_backprop_filter,
+            conv2d_backprop_filter_kernel,
+        )
+        .cost(Cost::Expensive)
+        .defaults(conv_defaults),
+    );
+}
+
+/// Adds a convolution-family node with TensorFlow's Python-wrapper attrs (NHWC).
+fn conv_op(
+    g: &mut Graph,
+    op: &str,
+    inputs: &[Output],
+    t: DType,
+    strides: &[i64],
+    padding: &str,
+    dilations: &[i64],
+) -> Result<Output> {
+    g.op(op)
+        .inputs(inputs)
+        .attr("T", t)
+        .attr("strides", strides.to_vec())
+        .attr("padding", padding)
+        .attr("dilations", dilations.to_vec())
+        .attr("data_format", "NHWC")
+        .attr("use_cudnn_on_gpu", true)
+        .attr("explicit_paddings", Vec::<i64>::new())
+        .build_output()
+}
+
+impl Graph {
+    /// 2-D convolution (`tf.nn.conv2d`, op Conv2D): `input` is NHWC, `filter` is
+    /// `[height, width, in_channels, out_channels]`; `strides` has 4 entries (batch and
+    /// channel strides 1) and `padding` is `"SAME"` or `"VALID"`.
+    pub fn conv2d(
+        &mut self,
+        input: Output,
+        filter: Output,
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        self.conv2d_dilated(input, filter, strides, padding, &[1; 4])
+    }
+
+    /// [`Graph::conv2d`] with dilation rates (4 entries, batch and channel 1).
+    pub fn conv2d_dilated(
+        &mut self,
+        input: Output,
+        filter: Output,
+        strides: &[i64],
+        padding: &str,
+        dilations: &[i64],
+    ) -> Result<Output> {
+        let t = self.dtype(input);
+        conv_op(
+            self,
+            "Conv2D",
+            &[input, filter],
+            t,
+            strides,
+            padding,
+            dilations,
+        )
+    }
+
+    /// Gradient of Conv2D with respect to its input (op Conv2DBackpropInput):
+    /// `input_sizes` is an int32 vector with the input's NHWC shape.
+    pub fn conv2d_backprop_input(
+        &mut self,
+        input_sizes: Output,
+        filter: Output,
+        out_backprop: Output,
+        strides: &[i64],
+        padding: &str,
+        dilations: &[i64],
+    ) -> Result<Output> {
+        let t = self.dtype(filter);
+        conv_op(
+            self,
+            "Conv2DBackpropInput",
+            &[input_sizes, filter, out_backprop],
+            t,
+            strides,
+            padding,
+            dilations,
+        )
+    }
+
+    /// Gradient of Conv2D with respect to its filter (op Conv2DBackpropFilter):
+    /// `filter_sizes` is an int32 vector with the filter's HWIO shape.
+    pub fn conv2d_backprop_filter(
+        &mut self,
+        input: Output,
+        filter_sizes: Output,
+        out_backprop: Output,
+        strides: &[i64],
+        padding: &str,
+        dilations: &[i64],
+    ) -> Result<Output> {
+        let t = self.dtype(input);
+        conv_op(
+            self,
+            "Conv2DBackpropFilter",
+            &[input, filter_sizes, out_backprop],
+            t,
+            strides,
+            padding,
+            dilations,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+
+    /// A direct convolution written from the definition (NHWC × HWIO), with TensorFlow's
+    /// SAME rule `pad_before = max((out-1)·s + (k-1)·d + 1 - in, 0) / 2`.
+    fn naive_conv(
+        x: &[f64],
+        [n, h, w, c]: [usize; 4],
+        f: &[f64],
+        [kh, kw, _, co]: [usize; 4],
+        s: [usize; 2],
+        d: [usize; 2],
+        same: bool,
+    ) -> (Vec<f64>, Vec<usize>) {
+        let size = |i: usize, k: usize, s: usize, d: usize| -> (usize, isize) {
+            let eff = (k - 1) * d + 1;
+            if same {
+                let o = i.div_ceil(s);
+                let total = ((o - 1) * s + eff).saturating_sub(i);
+                (o, (total / 2) as isize)
+            } else {
+                ((i + 1).saturating_sub(eff).div_ceil(s), 0)
+            }
+        };
+        let ((oh, ph), (ow, pw)) = (size(h, kh, s[0], d[0]), size(w, kw, s[1], d[1]));
+        let mut out = vec![0.0; n * oh * ow * co];
+        for b in 0..n {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    for o in 0..co {
+                        let mut acc = 0.0;
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let iy = (y * s[0] + i * d[0]) as isize - ph;
+                                let ix = (xx * s[1] + j * d[1]) as isize - pw;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                for ch in 0..c {
+                                    let xv = x[((b * h + iy as usize) * w + ix as usize) * c + ch];
+                                    acc += xv * f[((i * kw + j) * c + ch) * co + o];
+                                }
+                            }
+                        }
+                        out[((b * oh + y) * ow + xx) * co + o] = acc;
+                    }
+                }
+            }
+        }
+        (out, vec![n, oh, ow, co])
+    }
+
+    fn conv_graph(
+        x: &Tensor,
+        f: &Tensor,
+        s: [i64; 2],
+        d: [i64; 2],
+        padding: &str,
+    ) -> (Graph, Output) {
+        let mut g = Graph::new();
+        let (xi, fi) = (
+            g.constant(x.clone()).unwrap(),
+            g.constant(f.clone()).unwrap(),
+        );
+        let y = g
+            .conv2d_dilated(xi, fi, &[1, s[0], s[1], 1], padding, &[1, d[0], d[1], 1])
+            .unwrap();
+        (g, y)
+    }
+
+    #[test]
+    fn sums_of_windows_match_tensorflow() {
+        // tf.nn.conv2d(tf.reshape(tf.range(1., 37.), [1,6,6,1]), tf.ones([3,3,1,1]),
+        //              [1,2,2,1], "SAME" / "VALID")
+        let x = Tensor::new(&[1, 6, 6, 1], (1..=36).map(|v| v as f32).collect()).unwrap();
+        let f = Tensor::full(&[3, 3, 1, 1], 1f32);
+        let cases: [(&str, &[f64], [usize; 4]); 2] = [
+            (
+                "SAME",
+                &[72., 90., 69., 180., 198., 141., 174., 186., 130.],
+                [1, 3, 3, 1],
+            ),
+            ("VALID", &[72., 90., 180., 198.], [1, 2, 2, 1]),
+        ];
+        for (padding, want, shape) in cases {
+            let (g, y) = conv_graph(&x, &f, [2, 2], [1, 1], padding);
+            assert_eq!(g.shape(y), &PartialShape::known(&shape));
+            let out = run(&g, &[y]);
+            assert_eq!(out[0].shape(), shape);
+            assert_close(&f64s(&out[0]), want, 0.0);
+        }
+    }
+
+    #[test]
+    fn matches_a_direct_convolution() {
+        let (xs, fs) = ([2, 7, 6, 3], [3, 2, 3, 4]);
+        let (x, f) = (random(&xs, 1), random(&fs, 2));
+        for (s, d, same) in [
+            ([2, 2], [1, 1], true),
+            ([2, 2], [1, 1], false),
+            ([1, 2], [1, 1], true),
+            ([1, 1], [2, 1], true),
+            ([2, 1], [2, 2], false),
+            ([3, 3], [1, 1], true),
+        ] {
+            let padding = if same { "SAME" } else { "VALID" };
+            let (g, y) = conv_graph(&x, &f, s.map(|v| v as i64), d.map(|v| v as i64), padding);
+            let out = run(&g, &[y]);
+            let (want, shape) = naive_conv(&f64s(&x), xs, &f64s(&f), fs, s, d, same);
+            assert_eq!(out[0].shape(), shape.as_slice(), "{s:?} {d:?} {padding}");
+            assert_eq!(g.shape(y), &PartialShape::known(&shape));
+            assert_close(&f64s(&out[0]), &want, 1e-12);
+        }
+    }
+
+    #[test]
+    fn pointwise_float32_and_int32_convolutions() {
+        // 1×1 filters read the input directly as the patch matrix.
+        let (x, f) = (random(&[2, 3, 4, 5], 3), random(&[1, 1, 5, 2], 4));
+        let (want, _) = naive_conv(
+            &f64s(&x),
+            [2, 3, 4, 5],
+            &f64s(&f),
+            [1, 1, 5, 2],
+            [1, 1],
+            [1, 1],
+            true,
+        );
+        let (x32, f32_) = (
+            x.cast(DType::Float32).unwrap(),
+            f.cast(DType::Float32).unwrap(),
+        );
+        let (g, y) = conv_graph(&x32, &f32_, [1, 1], [1, 1], "VALID");
+        assert_close(&f64s(&run(&g, &[y])[0]), &want, 1e-5);
+        // int32: exact, small integers
+        let xi = Tensor::new(
+            &[1, 4, 4, 2],
+            (0..32).map(|v| v % 7 - 3).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        let fi = Tensor::new(
+            &[2, 2, 2, 3],
+            (0..24).map(|v| v % 5 - 2).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        let (g, y) = conv_graph(&xi, &fi, [2, 1], [1, 1], "SAME");
+        let out = run(&g, &[y]);
+        assert_eq!(out[0].dtype(), DType::Int32);
+        let (want, shape) = naive_conv(
+            &f64s(&xi),
+            [1, 4, 4, 2],
+            &f64s(&fi),
+            [2, 2, 2, 3],
+            [2, 1],
+            [1, 1],
+            true,
+        );
+        assert_eq!(out[0].shape(), shape.as_slice());
+        assert_eq!(f64s(&out[0]), want);
+    }
+
+    #[test]
+    fn explicit_padding() {
+        let (x, f) = (random(&[1, 4, 3, 2], 5), random(&[2, 2, 2, 1], 6));
+        let mut g = Graph::new();
+        let (xi, fi) = (
+            g.constant(x.clone()).unwrap(),
+            g.constant(f.clone()).unwrap(),
+        );
+        let y = g
+            .op("Conv2D")
+            .input(xi)
+            .input(fi)
+            .attr("T", DType::Float64)
+            .attr("strides", vec![1i64, 1, 1, 1])
+            .attr("padding", "EXPLICIT")
+            .attr("explicit_paddings", vec![0i64, 0, 1, 0, 0, 2, 0, 0])
+            .build_output()
+            .unwrap();
+        // Pad by hand (1 row on top, 2 columns on the right), then convolve VALID.
+        let xv = f64s(&x);
+        let mut padded = vec![0.0; 5 * 5 * 2];
+        for r in 0..4 {
+            for c in 0..3 {
+                for ch in 0..2 {
+                    padded[((r + 1) * 5 + c) * 2 + ch] = xv[(r * 3 + c) * 2 + ch];
+                }
+            }
+        }
+        let (want, shape) = naive_conv(
+            &padded,
+            [1, 5, 5, 2],
+            &f64s(&f),
+            [2, 2, 2, 1],
+            [1, 1],
+            [1, 1],
+            false,
+        );
+        assert_eq!(g.shape(y), &PartialShape::known(&shape));
+        assert_close(&f64s(&run(&g, &[y])[0]), &want, 1e-12);
+        // A 1×1 filter with padding only after the input is not a plain matrix product.
+        let f1 = g
+            .constant(Tensor::new(&[1, 1, 2, 1], vec![2.0f64, 3.0]).unwrap())
+            .unwrap();
+        let explicit = |g: &mut Graph, f: Output, pads: Vec<i64>| {
+            g.op("Conv2D")
+                .input(xi)
+                .input(f)
+                .attr("T", DType::Float64)
+                .attr("strides", vec![1i64, 1, 1, 1])
+                .attr("padding", "EXPLICIT")
+                .attr("explicit_paddings", pads)
+                .build_output()
+                .unwrap()
+        };
+        let y1 = explicit(&mut g, f1, vec![0, 0, 0, 1, 0, 2, 0, 0]);
+        let out = &run(&g, &[y1])[0];
+        assert_eq!(out.shape(), &[1, 5, 5, 1]);
+        let got = f64s(out);
+        for r in 0..5 {
+            for c in 0..5 {
+                let want = if r < 4 && c < 3 {
+                    2.0 * xv[(r * 3 + c) * 2] + 3.0 * xv[(r * 3 + c) * 2 + 1]
+                } else {
+                    0.0
+                };
+                assert!((got[r * 5 + c] - want).abs() < 1e-12);
+            }
+        }
+        // Padding that would make an impossible output is a run-time error, not a crash.
+        let huge = i32::MAX as i64;
+        let y2 = explicit(&mut g, f1, vec![0, 0, huge, huge, huge, huge, 0, 0]);
+        assert!(run_err(&g, y2).contains("too large"));
+    }
+
+    #[test]
+    fn threaded_blocks_match_a_single_thread() {
+        // Large enough to be split over threads and into several im2col blocks.
+        let (xs, fs) = ([4, 32, 32, 16], [3, 3, 16, 32]);
+        let (x, f) = (random(&xs, 7), random(&fs, 8));
+        for (s, same) in [([1, 1], true), ([2, 2], true)] {
+            let padding = if same { "SAME" } else { "VALID" };
+            let (g, y) = conv_graph(&x, &f, s.map(|v| v as i64), [1, 1], padding);
+            let (want, _) = naive_conv(&f64s(&x), xs, &f64s(&f), fs, s, [1, 1], same);
+            assert_close(&f64s(&run_with(&g, &[y], 4)[0]), &want, 1e-12);
+            // The backprops with threads agree with one thread.
+            let mut g2 = g.clone();
+            let dy = g2
+                .constant(random(g.shape(y).to_known().unwrap().as_slice(), 9))
+                .unwrap();
+            let xsz = g2.constant(Tensor::from(xs.map(|v| v as i32))).unwrap();
+            let fsz = g2.constant(Tensor::from(fs.map(|v| v as i32))).unwrap();
+            let (xi, fi) = (
+                g2.constant(x.clone()).unwrap(),
+                g2.constant(f.clone()).unwrap(),
+            );
+            let st = [1, s[0] as i64, s[1] as i64, 1];
+            let dx = g2
+                .conv2d_backprop_input(xsz, fi, dy, &st, padding, &[1; 4])
+                .unwrap();
+            let dw = g2
+                .conv2d_backprop_filter(xi, fsz, dy, &st, padding, &[1; 4])
+                .unwrap();
+            let (one, four) = (run(&g2, &[dx, dw]), run_with(&g2, &[dx, dw], 4));
+            assert_close(&f64s(&four[0]), &f64s(&one[0]), 1e-12);
+            assert_close(&f64s(&four[1]), &f64s(&one[1]), 1e-12);
+        }
+    }
+
+    /// Central finite differences of `L = Σ w · conv2d(x, f)` through the forward kernel.
+    fn fd_grads(g: &Geometry, x: &[f64], f: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let loss = |x: &[f64], f: &[f64]| -> f64 {
+            conv2d_forward(g, x, f, 1)
+                .iter()
+                .zip(w)
+                .map(|(a, b)| a * b)
+                .sum()
+        };
+        let eps = 1e-4;
+        let grad = |v: &[f64], at_x: bool| -> Vec<f64> {
+            (0..v.len())
+                .map(|i| {
+                    let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                    p[i] += eps;
+                    m[i] -= eps;
+                    let (lp, lm) = if at_x {
+                        (loss(&p, f), loss(&m, f))
+                    } else {
+                        (loss(x, &p), loss(x, &m))
+                    };
+                    (lp - lm) / (2.0 * eps)
+                })
+                .collect()
+        };
+        (grad(x, true), grad(f, false))
+    }
+
+    #[test]
+    fn backprops_match_finite_differences() {
+        let (xs, fs) = ([2, 5, 6, 3], [3, 2, 3, 2]);
+        let (x, f) = (random(&xs, 10), random(&fs, 11));
+        for (s, d, padding) in [
+            ([1, 1], [1, 1], "SAME"),
+            ([2, 2], [1, 1], "VALID"),
+            ([2, 2], [1, 1], "SAME"),
+            ([1, 1], [2, 2], "SAME"),
+            ([2, 1], [1, 2], "VALID"),
+        ] {
+            let attrs: crate::graph::Attrs = [
+                ("strides".to_string(), vec![1i64, s[0], s[1], 1].into()),
+                ("dilations".to_string(), vec![1i64, d[0], d[1], 1].into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            let geom = runtime_geometry(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
+            let w = values(geom.out_shape().iter().product(), 12);
+            let (want_dx, want_dw) = fd_grads(&geom, &f64s(&x), &f64s(&f), &w);
+
+            let mut g = Graph::new();
+            let (xi, fi) = (
+                g.constant(x.clone()).unwrap(),
+                g.constant(f.clone()).unwrap(),
+            );
+            let dy = g
+                .constant(Tensor::new(&geom.out_shape(), w).unwrap())
+                .unwrap();
+            let xsz = g.constant(Tensor::from(xs.map(|v| v as i32))).unwrap();
+            let fsz = g.constant(Tensor::from(fs.map(|v| v as i32))).unwrap();
+            let (st, dl) = ([1, s[0], s[1], 1], [1, d[0], d[1], 1]);
+            let dx = g
+                .conv2d_backprop_input(xsz, fi, dy, &st, padding, &dl)
+                .unwrap();
+            let dw = g
+                .conv2d_backprop_filter(xi, fsz, dy, &st, padding, &dl)
+                .unwrap();
+            assert_eq!(g.shape(dx), &PartialShape::known(&xs));
+            assert_eq!(g.shape(dw), &PartialShape::known(&fs));
+            let out = run(&g, &[dx, dw]);
+            assert_close(&f64s(&out[0]), &want_dx, 1e-7);
+            assert_close(&f64s(&out[1]), &want_dw, 1e-7);
+        }
+    }
+
+    #[test]
+    fn backprop_input_accepts_spatial_sizes_only() {
+        let mut g = Graph::new();
+        let f = g.constant(random(&[2, 2, 3, 4], 1)).unwrap();
+        let dy = g.constant(random(&[2, 3, 3, 4], 2)).unwrap();
+        let sizes = g.constant(Tensor::from([5i32, 6])).unwrap();
+        let dx = g
+            .conv2d_backprop_input(sizes, f, dy, &[1, 2, 2, 1], "SAME", &[1; 4])
+            .unwrap();
+        assert_eq!(g.shape(dx), &PartialShape::known(&[2, 5, 6, 3]));
+        assert_eq!(run(&g, &[dx])[0].shape(), &[2, 5, 6, 3]);
+        // out_backprop of the wrong size for these input sizes
+        let bad = g.constant(Tensor::from([9i32, 6])).unwrap();
+        let msg = g
+            .conv2d_backprop_input(bad, f, dy, &[1, 2, 2, 1], "VALID", &[1; 4])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("height"), "{msg}");
+    }
+
+    #[test]
+    fn channel_mismatch_is_a_build_error_naming_both_shapes() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [1, 5, 5, 3], "x").unwrap();
+        let f = g.placeholder(DType::Float32, [3, 3, 2, 4], "f").unwrap();
+        let msg = g
+            .conv2d(x, f, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("[1,5,5,3]") && msg.contains("[3,3,2,4]") && msg.contains("Depth"),
+            "{msg}"
+        );
+        let f2 = g.placeholder(DType::Float32, [3, 3, 1, 4], "f2").unwrap();
+        let msg = g
+            .conv2d(x, f2, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("grouped"), "{msg}");
+        let f3 = g.placeholder(DType::Float32, [3, 3, 4], "f3").unwrap();
+        let msg = g
+            .conv2d(x, f3, &[1, 1, 1, 1], "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("filter must be 4-dimensional"), "{msg}");
+        let fi = g.placeholder(DType::Int64, [3, 3, 3, 4], "fi").unwrap();
+        assert!(g.conv2d(x, fi, &[1, 1, 1, 1], "SAME").is_err());
+        let msg = g.conv2d(x, f, &[1, 1, 1], "SAME").unwrap_err().to_string();
+        assert!(msg.contains("strides"), "{msg}");
+        // Unknown dims stay unknown; known ones are computed.
+        let xu = g
+            .placeholder(DType::Float32, [None, Some(9), None, Some(3)], "xu")
+            .unwrap();
+        let f4 = g.placeholder(DType::Float32, [3, 3, 3, 8], "f4").unwrap();
+        let y = g.conv2d(xu, f4, &[1, 2, 2, 1], "VALID").unwrap();
+        assert_eq!(
+            g.shape(y),
+            &PartialShape::new(vec![None, Some(4), None, Some(8)])
+        );
+    }
+
+    #[test]
+    fn nchw_builds_but_does_not_run_on_cpu() {
+        let mut g = Graph::new();
+        let x = g.constant(random(&[1, 3, 5, 5], 1)).unwrap();
+        let f = g.constant(random(&[3, 3, 3, 2], 2)).unwrap();
+        let y = g
+            .op("Conv2D")
+            .input(x)
+            .input(f)
+            .attr("T", DType::Float64)
+            .attr("strides", vec![1i64, 1, 2, 2])
+            .attr("padding", "SAME")
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 3, 3]));
+        let msg = run_err(&g, y);
+        assert!(msg.contains("NHWC"), "{msg}");
+    }
+
+    #[test]
+    fn empty_inputs_give_empty_or_zero_outputs() {
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::zeros(DType::Float32, &[0, 4, 4, 2]))
+            .unwrap();
+        let f = g
+            .constant(random(&[2, 2, 2, 3], 1).cast(DType::Float32).unwrap())
+            .unwrap();
+        let y = g.conv2d(x, f, &[1, 1, 1, 1], "SAME").unwrap();
+        let x2 = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 4, 4, 0]))
+            .unwrap();
+        let f2 = g
+            .constant(Tensor::zeros(DType::Float32, &[2, 2, 0, 3]))
+            .unwrap();
+        let y2 = g.conv2d(x2, f2, &[1, 1, 1, 1], "VALID").unwrap();
+        let fsz = g.constant(Tensor::from([2i32, 2, 0, 3])).unwrap();
+        let dy = g
+            .constant(Tensor::zeros(DType::Float32, &[1, 3, 3, 3]))
+            .unwrap();
+        let dw = g
+            .conv2d_backprop_filter(x2, fsz, dy, &[1; 4], "VALID", &[1; 4])
+            .unwrap();
+        let xsz = g.constant(Tensor::from([1i32, 4, 4, 0])).unwrap();
+        let dx = g
+            .conv2d_backprop_input(xsz, f2, dy, &[1; 4], "VALID", &[1; 4])
+            .unwrap();
+        let out = run(&g, &[y, y2, dw, dx]);
+        assert_eq!(
+            (out[2].shape(), out[3].shape()),
+            (&[2, 2, 0, 3][..], &[1, 4, 4, 0][..])
+        );
+        assert_eq!(out[0].shape(), &[0, 4, 4, 3]);
+        assert_eq!(out[1].shape(), &[1, 3, 3, 3]);
+        assert!(f64s(&out[1]).iter().all(|&v| v == 0.0));
+    }
+}

@@ -1,0 +1,686 @@
+//! Spatial pooling over NHWC images: MaxPool, AvgPool and their gradients MaxPoolGrad
+//! and AvgPoolGrad. Windows are clipped to the input (SAME padding never contributes a
+//! value); AvgPool divides by the number of input elements in each window, and
+//! MaxPoolGrad routes each gradient to the first maximum of its window in row-major
+//! order, as TensorFlow's CPU kernels do.
+
+use super::window::{DataFormat, Geometry, Window2d};
+use crate::device::gemm::zeroed;
+use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
+use crate::graph::{Graph, Output, TensorSpec};
+use crate::ops::math::{check_family, Family, InferResult, KernelResult};
+use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::tensor::{DType, Dim, Float, Number, PartialShape, Tensor};
+use crate::{with_dtype, Error, Result};
+use std::ops::Range;
+
+/// Output dims (batch, height, width, channels) of a pooling window over `input`.
+fn pooled_dims(
+    window: &Window2d,
+    ksize: [usize; 2],
+    input: [Dim; 4],
+) -> std::result::Result<[Dim; 4], String> {
+    let [n, h, w, c] = input;
+    Ok([
+        n,
+        window.out_dim(0, h, Some(ksize[0]))?,
+        window.out_dim(1, w, Some(ksize[1]))?,
+        c,
+    ])
+}
+
+fn infer_pool(ctx: &InferCtx<'_>, family: Family) -> InferResult {
+    ctx.expect_inputs(1)?;
+    let dt = check_family(ctx, 0, family)?;
+    ctx.check_t_attr(dt)?;
+    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+    let out = pooled_dims(&window, ksize, window.nhwc_dims(ctx.shape(0), "input")?)?;
+    Ok(vec![TensorSpec::new(
+        dt,
+        PartialShape::new(window.format.shape(out).to_vec()),
+    )])
+}
+
+fn infer_max_pool(ctx: &InferCtx<'_>) -> InferResult {
+    infer_pool(ctx, Family::Number)
+}
+
+fn infer_avg_pool(ctx: &InferCtx<'_>) -> InferResult {
+    infer_pool(ctx, Family::Float)
+}
+
+/// Checks that `grad` (and `orig_output`) have the pooled shape of `input`.
+fn check_pooled(
+    ctx: &InferCtx<'_>,
+    window: &Window2d,
+    ksize: [usize; 2],
+    input: [Dim; 4],
+    grads: &[usize],
+) -> std::result::Result<(), String> {
+    let want = PartialShape::new(
+        window
+            .format
+            .shape(pooled_dims(window, ksize, input)?)
+            .to_vec(),
+    );
+    for &i in grads {
+        want.merge(ctx.shape(i)).map_err(|_| {
+            format!(
+                "input {i} has shape {}, but pooling the input gives shape {want}",
+                ctx.shape(i)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn infer_max_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(3)?;
+    let dt = ctx.same_dtype()?;
+    check_family(ctx, 0, Family::Number)?;
+    ctx.check_t_attr(dt)?;
+    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+    let input = window.nhwc_dims(ctx.shape(0), "orig_input")?;
+    check_pooled(ctx, &window, ksize, input, &[1, 2])?;
+    Ok(vec![ctx.input(0).clone()])
+}
+
+fn infer_avg_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(2)?;
+    if ctx.dtype(0) != DType::Int32 {
+        return Err(format!(
+            "orig_input_shape must be int32, got {}",
+            ctx.dtype(0)
+        ));
+    }
+    let dt = check_family(ctx, 1, Family::Float)?;
+    ctx.check_t_attr(dt)?;
+    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+    let grad = window.nhwc_dims(ctx.shape(1), "grad")?;
+    let input = match ctx.constant_ints(0) {
+        Some(v) if v.len() == 4 => {
+            let dims = window.format.axes().map(|a| usize::try_from(v[a]).ok());
+            if dims.iter().any(Option::is_none) {
+                return Err(format!("orig_input_shape must be non-negative, got {v:?}"));
+            }
+            dims
+        }
+        Some(v) => return Err(format!("orig_input_shape must have 4 elements, got {v:?}")),
+        None => [grad[0], None, None, grad[3]],
+    };
+    check_pooled(ctx, &window, ksize, input, &[1])?;
+    Ok(vec![TensorSpec::new(
+        dt,
+        PartialShape::new(window.format.shape(input).to_vec()),
+    )])
+}
+
+/// Resolves the pooling attrs once, refusing NCHW as TensorFlow's CPU kernels do.
+fn nhwc_pool(ctx: &KernelBuildCtx<'_>) -> std::result::Result<(Window2d, [usize; 2]), String> {
+    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+    if window.format != DataFormat::Nhwc {
+        return Err(format!(
+            "Default {} only supports NHWC on device type CPU",
+            ctx.node.op_type()
+        ));
+    }
+    Ok((window, ksize))
+}
+
+/// Runtime geometry of pooling an NHWC input of `shape`.
+fn geometry(window: &Window2d, ksize: [usize; 2], shape: &[usize], what: &str) -> Result<Geometry> {
+    let dims = <[usize; 4]>::try_from(shape)
+        .map_err(|_| Error::invalid(format!("{what} must be 4-dimensional: {shape:?}")))?;
+    Geometry::new(window, dims, ksize, dims[3]).map_err(Error::invalid)
+}
+
+/// Errors unless `t` has the pooled output shape.
+fn check_shape(g: &Geometry, t: &Tensor, what: &str) -> Result<()> {
+    if t.shape() != g.out_shape().as_slice() {
+        return Err(Error::invalid(format!(
+            "{what} has shape {:?}, but pooling the input gives shape {:?}",
+            t.shape(),
+            g.out_shape()
+        )));
+    }
+    Ok(())
+}
+
+/// Calls `f(output_element_offset, window_rows, window_cols)` for every output pixel of
+/// every image, one output row per work unit, spread over threads; `f` fills the
+/// `channels` outputs of one pixel.
+fn pool_forward<T: Number>(
+    g: &Geometry,
+    threads: usize,
+    f: impl Fn(&mut [T], usize, Range<usize>, Range<usize>) + Sync,
+) -> Vec<T> {
+    let c = g.in_c;
+    let mut out = zeroed::<T>(g.batch * g.out_h * g.out_w * c);
+    if out.is_empty() {
+        return out;
+    }
+    let work = out.len().saturating_mul(g.k_h * g.k_w);
+    let outer = threads_for(work, MIN_LOOP_WORK, g.batch * g.out_h, threads);
+    for_each_units(&mut out, g.out_w * c, outer, |units, chunk| {
+        for (u, orow) in units.zip(chunk.chunks_exact_mut(g.out_w * c)) {
+            let (b, oy) = (u / g.out_h, u % g.out_h);
+            for (ox, o) in orow.chunks_exact_mut(c).enumerate() {
+                f(o, b, g.row_taps(oy), g.col_taps(ox));
+            }
+        }
+    });
+    out
+}
+
+fn max_pool<T: Number>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
+    let c = g.in_c;
+    pool_forward(g, threads, |o: &mut [T], b, rows, cols| {
+        o.fill(T::LOWEST);
+        let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
+        for y in rows {
+            for xx in cols.clone() {
+                let src = &image[(y * g.in_w + xx) * c..(y * g.in_w + xx + 1) * c];
+                for (d, &v) in o.iter_mut().zip(src) {
+                    if v > *d {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn avg_pool<T: Float>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
+    let c = g.in_c;
+    pool_forward(g, threads, |o: &mut [T], b, rows, cols| {
+        let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
+        let count = T::lit((rows.len() * cols.len()) as f64);
+        for y in rows {
+            for xx in cols.clone() {
+                let src = &image[(y * g.in_w + xx) * c..(y * g.in_w + xx + 1) * c];
+                o.iter_mut().zip(src).for_each(|(d, &v)| *d = *d + v);
+            }
+        }
+        o.iter_mut().for_each(|d| *d = *d / count);
+    })
+}
+
+/// Calls `f(scratch, dx_image, image_index, output_pixel_offset, window_rows,
+/// window_cols)` for every output pixel, with the input gradient split by image over
+/// threads (windows of one image overlap, images do not); each thread has its own scratch.
+fn pool_backward<T: Number, S: Default>(
+    g: &Geometry,
+    threads: usize,
+    f: impl Fn(&mut S, &mut [T], usize, usize, Range<usize>, Range<usize>) + Sync,
+) -> Vec<T> {
+    let mut dx = zeroed::<T>(g.batch * g.in_image());
+    if dx.is_empty() {
+        return dx;
+    }
+    let work = (g.batch * g.out_h * g.out_w * g.in_c).saturating_mul(g.k_h * g.k_w);
+    let outer = threads_for(work, MIN_LOOP_WORK, g.batch, threads);
+    for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
+        let mut scratch = S::default();
+        for (b, dimg) in images.zip(chunk.chunks_exact_mut(g.in_image())) {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let at = ((b * g.out_h + oy) * g.out_w + ox) * g.in_c;
+                    f(&mut scratch, dimg, b, at, g.row_taps(oy), g.col_taps(ox));
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// Per-channel best value and its input offset, for MaxPoolGrad.
+type ArgMax<T> = (Vec<T>, Vec<usize>);
+
+fn max_pool_grad<T: Number>(g: &Geometry, x: &[T], dy: &[T], threads: usize) -> Vec<T> {
+    let c = g.in_c;
+    pool_backward(
+        g,
+        threads,
+        |best: &mut ArgMax<T>, dimg: &mut [T], b, at, rows, cols| {
+            let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
+            let (vals, args) = best;
+            vals.clear();
+            args.clear();
+            for y in rows {
+                for xx in cols.clone() {
+                    let base = (y * g.in_w + xx) * c;
+                    let src = &image[base..base + c];
+                    if vals.is_empty() {
+                        // The window's first tap starts every channel's maximum.
+                        vals.extend_from_slice(src);
+                        args.extend(base..base + c);
+                        continue;
+                    }
+                    for (ch, &v) in src.iter().enumerate() {
+                        if v > vals[ch] {
+                            vals[ch] = v;
+                            args[ch] = base + ch;
+                        }
+                    }
+                }
+            }
+            if args.len() == c {
+                for (&i, &gv) in args.iter().zip(&dy[at..at + c]) {
+                    dimg[i] = dimg[i].add(gv);
+                }
+            }
+        },
+    )
+}
+
+fn avg_pool_grad<T: Float>(g: &Geometry, dy: &[T], threads: usize) -> Vec<T> {
+    let c = g.in_c;
+    pool_backward(
+        g,
+        threads,
+        |_: &mut (), dimg: &mut [T], _b, at, rows, cols| {
+            let count = T::lit((rows.len() * cols.len()) as f64);
+            let grad = &dy[at..at + c];
+            for y in rows {
+                for xx in cols.clone() {
+                    let base = (y * g.in_w + xx) * c;
+                    for (d, &gv) in dimg[base..base + c].iter_mut().zip(grad) {
+                        *d = *d + gv / count;
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn max_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let (window, ksize) = nhwc_pool(ctx)?;
+    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let x = k.input(0)?;
+        let g = geometry(&window, ksize, x.shape(), "input")?;
+        let out = max_pool(&g, x.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(g.out_shape(), out));
+        Ok(())
+    }))
+}
+
+fn avg_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let (window, ksize) = nhwc_pool(ctx)?;
+    with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let x = k.input(0)?;
+        let g = geometry(&window, ksize, x.shape(), "value")?;
+        let out = avg_pool(&g, x.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(g.out_shape(), out));
+        Ok(())
+    }))
+}
+
+fn max_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let (window, ksize) = nhwc_pool(ctx)?;
+    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (x, y, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let g = geometry(&window, ksize, x.shape(), "orig_input")?;
+        check_shape(&g, y, "orig_output")?;
+        check_shape(&g, dy, "grad")?;
+        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(x.shape().to_vec(), dx));
+        Ok(())
+    }))
+}
+
+fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let (window, ksize) = nhwc_pool(ctx)?;
+    with_dtype!(float, ctx.input_dtype(1), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (shape, dy) = (k.input(0)?, k.input(1)?);
+        let shape = shape
+            .to_i64_vec()?
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<Vec<usize>, _>>()
+            .map_err(|_| Error::invalid(format!("orig_input_shape must be non-negative: {shape:?}")))?;
+        let g = geometry(&window, ksize, &shape, "orig_input_shape")?;
+        check_shape(&g, dy, "grad")?;
+        let dx = avg_pool_grad(&g, dy.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(shape, dx));
+        Ok(())
+    }))
+}
+
+pub(super) fn register(r: &mut crate::ops::Registry) {
+    use crate::ops::Op;
+    fn max_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+        vec![
+            ("T", DType::Float32.into()),
+            ("explicit_paddings", Vec::<i64>::new().into()),
+            ("data_format", "NHWC".into()),
+        ]
+    }
+    fn avg_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+        vec![("data_format", "NHWC".into())]
+    }
+    r.add(Op::new("MaxPool", infer_max_pool, max_pool_kernel).defaults(max_defaults));
+    r.add(Op::new("AvgPool", infer_avg_pool, avg_pool_kernel).defaults(avg_defaults));
+    r.add(Op::new("MaxPoolGrad", infer_max_pool_grad, max_pool_grad_kernel).defaults(max_defaults));
+    r.add(Op::new("AvgPoolGrad", infer_avg_pool_grad, avg_pool_grad_kernel).defaults(avg_defaults));
+}
+
+/// Adds a pooling-family node with the attrs TensorFlow's Python wrappers set (NHWC).
+fn pool_op(
+    g: &mut Graph,
+    op: &str,
+    inputs: &[Output],
+    t: DType,
+    ksize: &[i64],
+    strides: &[i64],
+    padding: &str,
+) -> Result<Output> {
+    g.op(op)
+        .inputs(inputs)
+        .attr("T", t)
+        .attr("ksize", ksize.to_vec())
+        .attr("strides", strides.to_vec())
+        .attr("padding", padding)
+        .attr("data_format", "NHWC")
+        .build_output()
+}
+
+impl Graph {
+    /// Max pooling over NHWC images (`tf.nn.max_pool2d`, op MaxPool): `ksize` and
+    /// `strides` have 4 entries (batch and channel 1), `padding` is `"SAME"` or `"VALID"`.
+    pub fn max_pool(
+        &mut self,
+        input: Output,
+        ksize: &[i64],
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        let t = self.dtype(input);
+        pool_op(self, "MaxPool", &[input], t, ksize, strides, padding)
+    }
+
+    /// Average pooling over NHWC images (`tf.nn.avg_pool2d`, op AvgPool); with SAME
+    /// padding each output averages only the input elements its window covers.
+    pub fn avg_pool(
+        &mut self,
+        value: Output,
+        ksize: &[i64],
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        let t = self.dtype(value);
+        pool_op(self, "AvgPool", &[value], t, ksize, strides, padding)
+    }
+
+    /// Gradient of MaxPool (op MaxPoolGrad): routes `grad` to the first maximum of each
+    /// window of `orig_input`.
+    pub fn max_pool_grad(
+        &mut self,
+        orig_input: Output,
+        orig_output: Output,
+        grad: Output,
+        ksize: &[i64],
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        let t = self.dtype(orig_input);
+        pool_op(
+            self,
+            "MaxPoolGrad",
+            &[orig_input, orig_output, grad],
+            t,
+            ksize,
+            strides,
+            padding,
+        )
+    }
+
+    /// Gradient of AvgPool (op AvgPoolGrad): `orig_input_shape` is an int32 vector with
+    /// the input's NHWC shape.
+    pub fn avg_pool_grad(
+        &mut self,
+        orig_input_shape: Output,
+        grad: Output,
+        ksize: &[i64],
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        let t = self.dtype(grad);
+        pool_op(
+            self,
+            "AvgPoolGrad",
+            &[orig_input_shape, grad],
+            t,
+            ksize,
+            strides,
+            padding,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+
+    fn ones4(v: i64) -> Vec<i64> {
+        vec![1, v, v, 1]
+    }
+
+    #[test]
+    fn pooling_matches_tensorflow_at_the_edges() {
+        // x5 = tf.reshape(tf.range(1., 26.), [1,5,5,1])
+        let x = Tensor::new(&[1, 5, 5, 1], (1..=25).map(|v| v as f32).collect()).unwrap();
+        let mut g = Graph::new();
+        let xi = g.constant(x).unwrap();
+        let cases = [
+            // tf.nn.max_pool2d(x5, 2, 2, "SAME")
+            (
+                "max",
+                2,
+                "SAME",
+                vec![7., 9., 10., 17., 19., 20., 22., 24., 25.],
+            ),
+            // tf.nn.max_pool2d(x5, 3, 2, "VALID")
+            ("max", 3, "VALID", vec![13., 15., 23., 25.]),
+            // tf.nn.avg_pool2d(x5, 2, 2, "SAME"): edge windows average only real elements
+            (
+                "avg",
+                2,
+                "SAME",
+                vec![4., 6., 7.5, 14., 16., 17.5, 21.5, 23.5, 25.],
+            ),
+            // tf.nn.avg_pool2d(x5, 3, 2, "SAME")
+            (
+                "avg",
+                3,
+                "SAME",
+                vec![4., 5.5, 7., 11.5, 13., 14.5, 19., 20.5, 22.],
+            ),
+        ];
+        for (kind, k, padding, want) in cases {
+            let y = if kind == "max" {
+                g.max_pool(xi, &ones4(k), &ones4(2), padding)
+            } else {
+                g.avg_pool(xi, &ones4(k), &ones4(2), padding)
+            }
+            .unwrap();
+            let side = if want.len() == 9 { 3 } else { 2 };
+            assert_eq!(g.shape(y), &PartialShape::known(&[1, side, side, 1]));
+            let out = run(&g, &[y]);
+            assert_eq!(out[0].dtype(), DType::Float32);
+            assert_close(&f64s(&out[0]), &want, 1e-6);
+        }
+    }
+
+    #[test]
+    fn max_pool_of_integers_and_channels() {
+        // Two channels pooled independently: channel 1 is the negation of channel 0.
+        let data: Vec<i32> = (0..16).flat_map(|v| [v, -v]).collect();
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::new(&[1, 4, 4, 2], data).unwrap())
+            .unwrap();
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let out = run(&g, &[y]);
+        // windows {0,1,4,5}, {2,3,6,7}, {8,9,12,13}, {10,11,14,15}
+        assert_eq!(
+            out[0],
+            Tensor::new(&[1, 2, 2, 2], vec![5, 0, 7, -2, 13, -8, 15, -10]).unwrap()
+        );
+    }
+
+    #[test]
+    fn max_pool_grad_routes_to_the_first_maximum() {
+        // t = [[1,3,3,2],[3,0,1,3]] as [1,2,4,1]
+        let t = Tensor::new(&[1, 2, 4, 1], vec![1f32, 3., 3., 2., 3., 0., 1., 3.]).unwrap();
+        let mut g = Graph::new();
+        let x = g.constant(t).unwrap();
+        // tf.raw_ops.MaxPoolGrad(orig_input=t, orig_output=max_pool2d(t,2,2,"VALID"),
+        //   grad=[[[[10.],[20.]]]], ksize=[1,2,2,1], strides=[1,2,2,1], padding="VALID")
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let dy = g
+            .constant(Tensor::new(&[1, 1, 2, 1], vec![10f32, 20.]).unwrap())
+            .unwrap();
+        let dx = g
+            .max_pool_grad(x, y, dy, &ones4(2), &ones4(2), "VALID")
+            .unwrap();
+        // the same with overlapping SAME windows, stride 1, grad = 1..8
+        let y1 = g.max_pool(x, &ones4(2), &ones4(1), "SAME").unwrap();
+        let dy1 = g
+            .constant(Tensor::new(&[1, 2, 4, 1], (1..=8).map(|v| v as f32).collect()).unwrap())
+            .unwrap();
+        let dx1 = g
+            .max_pool_grad(x, y1, dy1, &ones4(2), &ones4(1), "SAME")
+            .unwrap();
+        let out = run(&g, &[dx, y1, dx1]);
+        assert_eq!(f64s(&out[0]), vec![0., 10., 20., 0., 0., 0., 0., 0.]);
+        assert_eq!(f64s(&out[1]), vec![3., 3., 3., 3., 3., 1., 3., 3.]);
+        assert_eq!(f64s(&out[2]), vec![0., 3., 3., 0., 5., 0., 6., 19.]);
+    }
+
+    /// Central finite differences of `Σ w · pool(x)` through the forward kernel.
+    fn fd(f: impl Fn(&[f64]) -> Vec<f64>, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let loss = |x: &[f64]| -> f64 { f(x).iter().zip(w).map(|(a, b)| a * b).sum() };
+        let eps = 1e-6;
+        (0..x.len())
+            .map(|i| {
+                let (mut p, mut m) = (x.to_vec(), x.to_vec());
+                p[i] += eps;
+                m[i] -= eps;
+                (loss(&p) - loss(&m)) / (2.0 * eps)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pool_grads_match_finite_differences() {
+        let shape = [2, 5, 6, 3];
+        let x = random(&shape, 21);
+        for (k, s, padding) in [
+            ([3, 2], [2, 2], "SAME"),
+            ([3, 2], [2, 2], "VALID"),
+            ([2, 2], [1, 1], "SAME"),
+        ] {
+            let (ks, st) = ([1, k[0], k[1], 1], [1, s[0], s[1], 1]);
+            let attrs: crate::graph::Attrs = [
+                ("ksize".to_string(), ks.to_vec().into()),
+                ("strides".to_string(), st.to_vec().into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            let (window, ksize) = Window2d::pool(&attrs).unwrap();
+            let geom = geometry(&window, ksize, &shape, "input").unwrap();
+            let w = values(geom.out_shape().iter().product(), 22);
+            let want_max = fd(|v| max_pool(&geom, v, 1), &f64s(&x), &w);
+            let want_avg = fd(|v| avg_pool(&geom, v, 1), &f64s(&x), &w);
+
+            let mut g = Graph::new();
+            let xi = g.constant(x.clone()).unwrap();
+            let dy = g
+                .constant(Tensor::new(&geom.out_shape(), w).unwrap())
+                .unwrap();
+            let y = g.max_pool(xi, &ks, &st, padding).unwrap();
+            let dmax = g.max_pool_grad(xi, y, dy, &ks, &st, padding).unwrap();
+            let sz = g.constant(Tensor::from(shape.map(|v| v as i32))).unwrap();
+            let davg = g.avg_pool_grad(sz, dy, &ks, &st, padding).unwrap();
+            assert_eq!(g.shape(davg), &PartialShape::known(&shape));
+            let out = run(&g, &[dmax, davg]);
+            assert_close(&f64s(&out[0]), &want_max, 1e-6);
+            assert_close(&f64s(&out[1]), &want_avg, 1e-6);
+        }
+    }
+
+    #[test]
+    fn threaded_pooling_matches_one_thread() {
+        // Big enough to be split over threads.
+        let shape = [8, 32, 32, 16];
+        let mut g = Graph::new();
+        let x = g.constant(random(&shape, 31)).unwrap();
+        let (ks, st) = (ones4(3), ones4(1));
+        let y = g.max_pool(x, &ks, &st, "SAME").unwrap();
+        let a = g.avg_pool(x, &ks, &st, "SAME").unwrap();
+        let dy = g.constant(random(&shape, 32)).unwrap();
+        let dmax = g.max_pool_grad(x, y, dy, &ks, &st, "SAME").unwrap();
+        let sz = g.constant(Tensor::from(shape.map(|v| v as i32))).unwrap();
+        let davg = g.avg_pool_grad(sz, dy, &ks, &st, "SAME").unwrap();
+        let fetches = [y, a, dmax, davg];
+        let (one, four) = (run(&g, &fetches), run_with(&g, &fetches, 4));
+        for (o, f) in one.iter().zip(&four) {
+            assert_eq!(o, f);
+        }
+    }
+
+    #[test]
+    fn bad_pooling_is_refused() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [1, 4, 4, 2], "x").unwrap();
+        let msg = g
+            .max_pool(x, &[2, 2, 2, 1], &ones4(1), "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("batch and depth"), "{msg}");
+        let msg = g
+            .max_pool(x, &ones4(6), &ones4(1), "VALID")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("negative"), "{msg}");
+        let i = g.placeholder(DType::Int32, [1, 4, 4, 2], "i").unwrap();
+        let msg = g
+            .avg_pool(i, &ones4(2), &ones4(2), "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("Cast"), "{msg}");
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let wrong = g
+            .placeholder(DType::Float32, [1, 3, 3, 2], "wrong")
+            .unwrap();
+        let msg = g
+            .max_pool_grad(x, y, wrong, &ones4(2), &ones4(2), "VALID")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("[1,3,3,2]") && msg.contains("[1,2,2,2]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn nchw_pooling_builds_but_does_not_run_on_cpu() {
+        let mut g = Graph::new();
+        let x = g.constant(random(&[1, 2, 4, 4], 1)).unwrap();
+        let y = g
+            .op("MaxPool")
+            .input(x)
+            .attr("T", DType::Float64)
+            .attr("ksize", vec![1i64, 1, 2, 2])
+            .attr("strides", vec![1i64, 1, 2, 2])
+            .attr("padding", "VALID")
+            .attr("data_format", "NCHW")
+            .build_output()
+            .unwrap();
+        assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 2, 2]));
+        let msg = run_err(&g, y);
+        assert!(msg.contains("only supports NHWC"), "{msg}");
+    }
+}
