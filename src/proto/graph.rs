@@ -8,13 +8,14 @@
 //! nodes (see [`super::unsupported`]), so a graph loads whatever it holds.
 
 use super::attr::{attr_from_proto, attr_to_proto};
+use super::compat;
 use super::tensor::{dtype_name, shape_from_proto};
 use super::tf;
 use super::unsupported::{
     is_unsupported, tf_output_dtype, unsupported_attrs, unsupported_node, unsupported_op,
 };
 use crate::graph::{Attrs, Graph, Node, NodeId, NodeRequest, Output};
-use crate::ops::registry;
+use crate::ops::OpDef;
 use crate::tensor::{DType, PartialShape};
 use crate::{Error, Result};
 use prost::Message;
@@ -99,11 +100,8 @@ pub fn parse_graph_def(bytes: &[u8]) -> Result<tf::GraphDef> {
 /// Reads a `GraphDef` file: text format when the name ends in `.pbtxt` (or `.txt`), binary
 /// otherwise. Errors name the file.
 pub fn read_graph_def(path: &Path) -> Result<tf::GraphDef> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-    let text = path
-        .extension()
-        .is_some_and(|e| e == "pbtxt" || e == "txt");
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let text = path.extension().is_some_and(|e| e == "pbtxt" || e == "txt");
     let parsed = if text {
         std::str::from_utf8(&bytes)
             .map_err(|_| Error::Parse("text GraphDef is not valid UTF-8".into()))
@@ -221,8 +219,8 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
         let mut refs = Vec::with_capacity(nd.input.len());
         let mut ds = Vec::with_capacity(nd.input.len());
         for s in &nd.input {
-            let r = parse_input(s)
-                .map_err(|e| Error::invalid(format!("node '{}': {e}", nd.name)))?;
+            let r =
+                parse_input(s).map_err(|e| Error::invalid(format!("node '{}': {e}", nd.name)))?;
             let (InputRef::Data(src, _) | InputRef::Control(src)) = r;
             let &j = index.get(src).ok_or_else(|| {
                 Error::invalid(format!(
@@ -253,7 +251,10 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
         for (r, &j) in parsed[i].iter().zip(&deps[i]) {
             // Topological order: every producer was added before.
             let Some(id) = ids[j] else {
-                return Err(Error::invalid(format!("node '{}' was not imported", gd.node[j].name)));
+                return Err(Error::invalid(format!(
+                    "node '{}' was not imported",
+                    gd.node[j].name
+                )));
             };
             match *r {
                 InputRef::Control(_) => control_inputs.push(id),
@@ -281,7 +282,13 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
             device: nd.device.clone(),
         };
         let id = match supported_attrs(&g, nd, &req.inputs) {
-            Ok(attrs) => match g.add_node(NodeRequest { attrs, ..req.clone() }) {
+            Ok((op, attrs)) => match g.add_node_with_op(
+                op,
+                NodeRequest {
+                    attrs,
+                    ..req.clone()
+                },
+            ) {
                 Ok(id) => id,
                 Err(Error::Build { msg, .. }) => add_unsupported(
                     &mut g,
@@ -307,13 +314,13 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
     Ok(g)
 }
 
-/// The node's attrs when rustflow can run it; otherwise why not.
+/// The node's op and attrs when rustflow can run it; otherwise why not.
 fn supported_attrs(
     g: &Graph,
     nd: &tf::NodeDef,
     inputs: &[Output],
-) -> std::result::Result<Attrs, String> {
-    let op = registry::lookup(&nd.op).map_err(|_| "op type not registered".to_string())?;
+) -> std::result::Result<(&'static dyn OpDef, Attrs), String> {
+    let op = compat::lookup(&nd.op).ok_or_else(|| "op type not registered".to_string())?;
     for (j, &o) in inputs.iter().enumerate() {
         if is_unsupported(g.node(o.node)) {
             let t = tf_output_dtype(g, o);
@@ -321,7 +328,11 @@ fn supported_attrs(
                 return Err(format!(
                     "input {j} ('{}') has dtype {}, which rustflow does not support",
                     input_name(g, o),
-                    if t == 0 { "unknown".into() } else { dtype_name(t) }
+                    if t == 0 {
+                        "unknown".into()
+                    } else {
+                        dtype_name(t)
+                    }
                 ));
             }
         }
@@ -335,7 +346,8 @@ fn supported_attrs(
                 .map(|v| (k.clone(), v))
                 .map_err(|e| format!("attr '{k}': {e}"))
         })
-        .collect()
+        .collect::<std::result::Result<Attrs, String>>()
+        .map(|attrs| (op, attrs))
 }
 
 fn add_unsupported(
@@ -469,7 +481,12 @@ mod tests {
     }
 
     fn add(name: &str, a: &str, b: &str) -> tf::NodeDef {
-        node(name, "AddV2", &[a, b], &[("T", AttrValue::Type(DType::Float32))])
+        node(
+            name,
+            "AddV2",
+            &[a, b],
+            &[("T", AttrValue::Type(DType::Float32))],
+        )
     }
 
     fn gd(nodes: Vec<tf::NodeDef>) -> tf::GraphDef {
@@ -506,15 +523,25 @@ mod tests {
     #[test]
     fn structural_errors_are_clear() {
         let err = |nodes| import_graph_def(&gd(nodes), None).unwrap_err().to_string();
-        let e = err(vec![add("x", "y", "a"), add("y", "x", "a"), f32_const("a", 1.0)]);
-        assert!(e.contains("cycle") && e.contains('x') && e.contains('y'), "{e}");
+        let e = err(vec![
+            add("x", "y", "a"),
+            add("y", "x", "a"),
+            f32_const("a", 1.0),
+        ]);
+        assert!(
+            e.contains("cycle") && e.contains('x') && e.contains('y'),
+            "{e}"
+        );
         let e = err(vec![add("x", "nope", "nope")]);
         assert!(e.contains("no node named 'nope'"), "{e}");
         let e = err(vec![f32_const("a", 1.0), f32_const("a", 2.0)]);
         assert!(e.contains("duplicate node name 'a'"), "{e}");
         let e = err(vec![f32_const("a", 1.0), add("x", "a:3", "a")]);
         assert!(e.contains("output 3") && e.contains("1 outputs"), "{e}");
-        let e = err(vec![f32_const("a", 1.0), add("x", "a:99999999999999999999999", "a")]);
+        let e = err(vec![
+            f32_const("a", 1.0),
+            add("x", "a:99999999999999999999999", "a"),
+        ]);
         assert!(e.contains("bad output index"), "{e}");
         let mut g = gd(vec![]);
         g.versions = Some(tf::VersionDef {
@@ -551,7 +578,12 @@ mod tests {
         let graph_def = gd(vec![
             serialized,
             parse,
-            node("x", "Identity", &["parse"], &[("T", AttrValue::Type(DType::Float32))]),
+            node(
+                "x",
+                "Identity",
+                &["parse"],
+                &[("T", AttrValue::Type(DType::Float32))],
+            ),
             f32_const("a", 2.0),
             add("y", "a", "a"),
         ]);
@@ -572,7 +604,10 @@ mod tests {
         assert_eq!(g.dtype(x), DType::Float32);
         let serialized = g.node(g.node_by_name("serialized").unwrap());
         assert!(is_unsupported(serialized));
-        assert_eq!(tf_output_dtype(&g, g.output_by_name("serialized").unwrap()), 7);
+        assert_eq!(
+            tf_output_dtype(&g, g.output_by_name("serialized").unwrap()),
+            7
+        );
         let sess = Session::new(&g);
         assert_eq!(
             sess.run_by_name(&[], &["y"], &[]).unwrap()[0]
@@ -606,15 +641,42 @@ mod tests {
         let g = import_graph_def(
             &gd(vec![
                 node("mystery", "Mystery", &[], &[]),
-                node("x", "Identity", &["mystery"], &[("T", AttrValue::Type(DType::Float32))]),
+                node(
+                    "x",
+                    "Identity",
+                    &["mystery"],
+                    &[("T", AttrValue::Type(DType::Float32))],
+                ),
             ]),
             None,
         )
         .unwrap();
         let x = g.node(g.node_by_name("x").unwrap());
         let info = unsupported_node(x).unwrap();
-        assert!(info.reason.contains("input 0 ('mystery')"), "{}", info.reason);
+        assert!(
+            info.reason.contains("input 0 ('mystery')"),
+            "{}",
+            info.reason
+        );
         assert_eq!(info.output_types, [1]);
+    }
+
+    #[test]
+    fn tf1_add_runs_as_addv2_and_keeps_its_op_type() {
+        let graph_def = gd(vec![
+            f32_const("a", 1.0),
+            node(
+                "y",
+                "Add",
+                &["a", "a"],
+                &[("T", AttrValue::Type(DType::Float32))],
+            ),
+        ]);
+        let g = import_graph_def(&graph_def, None).unwrap();
+        let out = Session::new(&g).run_by_name(&[], &["y"], &[]).unwrap();
+        assert_eq!(out[0].as_slice::<f32>().unwrap(), &[2.0]);
+        assert_eq!(graph_to_proto(&g).node[1].op, "Add");
+        assert!(!is_unsupported(g.node(g.node_by_name("y").unwrap())));
     }
 
     #[test]

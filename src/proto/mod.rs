@@ -18,6 +18,7 @@ pub mod google {
 }
 
 mod attr;
+pub mod compat;
 mod graph;
 mod tensor;
 mod text;

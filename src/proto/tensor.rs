@@ -310,7 +310,10 @@ mod tests {
         };
         let t = tensor_from_proto(&p).unwrap();
         assert_eq!(t.shape(), &[2, 3]);
-        assert_eq!(t.as_slice::<f32>().unwrap(), &[1.0, 2.0, 2.0, 2.0, 2.0, 2.0]);
+        assert_eq!(
+            t.as_slice::<f32>().unwrap(),
+            &[1.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+        );
         let p = tf::TensorProto {
             dtype: 9,
             tensor_shape: Some(dims_to_proto(&[2])),
@@ -354,7 +357,10 @@ mod tests {
         let e = err(content(1, &[2, 2], vec![0; 15]));
         assert!(e.contains("15 bytes") && e.contains("needs 16"), "{e}");
         let e = err(content(7, &[1], vec![]));
-        assert!(e.contains("DT_STRING") && e.contains("not supported"), "{e}");
+        assert!(
+            e.contains("DT_STRING") && e.contains("not supported"),
+            "{e}"
+        );
         let e = err(content(1, &[-3], vec![]));
         assert!(e.contains("-3"), "{e}");
         let e = err(content(1, &[-1], vec![]));
@@ -396,8 +402,8 @@ mod tests {
         assert_eq!(
             p.encode_to_vec(),
             [
-                0x12, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-                0x12, 0x03, 0x08, 0x90, 0x06
+                0x12, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x12,
+                0x03, 0x08, 0x90, 0x06
             ]
         );
     }

@@ -143,7 +143,10 @@ impl<'a> Lexer<'a> {
                                     _ => break,
                                 }
                             }
-                            out.push(u8::try_from(v).map_err(|_| err(line, "octal escape above \\377"))?);
+                            out.push(
+                                u8::try_from(v)
+                                    .map_err(|_| err(line, "octal escape above \\377"))?,
+                            );
                         }
                         b'x' => {
                             let mut v = 0u32;
@@ -270,7 +273,10 @@ impl Field {
     fn bytes(&self) -> Result<Vec<u8>> {
         match &self.value {
             Value::Scalar(Token::Str(b)) => Ok(b.clone()),
-            _ => Err(err(self.line, format!("'{}' must be a quoted string", self.name))),
+            _ => Err(err(
+                self.line,
+                format!("'{}' must be a quoted string", self.name),
+            )),
         }
     }
 
@@ -285,11 +291,19 @@ impl Field {
             Some(d) => (true, d),
             None => (false, w),
         };
-        let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        let v = match digits
+            .strip_prefix("0x")
+            .or_else(|| digits.strip_prefix("0X"))
+        {
             Some(hex) => i128::from_str_radix(hex, 16),
             None => digits.parse::<i128>(),
         }
-        .map_err(|_| err(self.line, format!("'{}': '{w}' is not an integer", self.name)))?;
+        .map_err(|_| {
+            err(
+                self.line,
+                format!("'{}': '{w}' is not an integer", self.name),
+            )
+        })?;
         T::try_from(if neg { -v } else { v })
             .map_err(|_| err(self.line, format!("'{}': {w} is out of range", self.name)))
     }
@@ -315,7 +329,10 @@ impl Field {
         match self.word()? {
             "true" | "True" | "t" | "1" => Ok(true),
             "false" | "False" | "f" | "0" => Ok(false),
-            w => Err(err(self.line, format!("'{}': '{w}' is not a bool", self.name))),
+            w => Err(err(
+                self.line,
+                format!("'{}': '{w}' is not a bool", self.name),
+            )),
         }
     }
 
@@ -561,7 +578,10 @@ versions { producer: 1994 }  # a comment
             ("node { name: \"x\" }\n}", "line 2"),
             ("versions { producer: 99999999999 }", "out of range"),
             ("node { name: x }", "quoted string"),
-            ("node { attr { key: \"T\" value { type: DT_NOPE } } }", "DataType"),
+            (
+                "node { attr { key: \"T\" value { type: DT_NOPE } } }",
+                "DataType",
+            ),
             ("node { name \"x\" }", "expected ':'"),
             ("node { name: \"\\q\" }", "unknown escape"),
             ("node ?", "unexpected character"),

@@ -20,7 +20,7 @@
 
 use super::tf;
 use crate::graph::{AttrValue, Attrs, AttrsExt, Graph, Node, Output, TensorSpec};
-use crate::ops::{registry, Cost, InferCtx, Kernel, KernelBuildCtx, OpDef};
+use crate::ops::{Cost, InferCtx, Kernel, KernelBuildCtx, OpDef};
 use crate::tensor::{DType, PartialShape, Tensor};
 use prost::Message;
 use std::collections::HashMap;
@@ -57,12 +57,12 @@ impl OpDef for UnsupportedOp {
         Ok(types
             .iter()
             .zip(shapes)
-            .map(|(&t, shape)| {
-                match i32::try_from(t).ok().and_then(DType::from_tf_enum) {
+            .map(
+                |(&t, shape)| match i32::try_from(t).ok().and_then(DType::from_tf_enum) {
                     Some(dtype) => TensorSpec::new(dtype, shape),
                     None => TensorSpec::new(STAND_IN_DTYPE, PartialShape::unknown()),
-                }
-            })
+                },
+            )
             .collect())
     }
 
@@ -103,9 +103,9 @@ pub(crate) fn unsupported_op(op_type: &str) -> &'static dyn OpDef {
 
 /// True when the node is an unsupported node (see the module docs).
 pub fn is_unsupported(node: &Node) -> bool {
-    match registry::lookup(node.op_type()) {
-        Ok(op) => !std::ptr::addr_eq(op, node.op()),
-        Err(_) => true,
+    match super::compat::lookup(node.op_type()) {
+        Some(op) => !std::ptr::addr_eq(op, node.op()),
+        None => true,
     }
 }
 

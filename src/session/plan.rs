@@ -162,8 +162,8 @@ impl Plan {
             let op = node.op();
             // (An unsupported node kept from a GraphDef may carry the name; its kernel
             // explains why it cannot run.)
-            let is_placeholder = crate::ops::registry::lookup("Placeholder")
-                .is_ok_and(|p| std::ptr::addr_eq(p, op));
+            let is_placeholder =
+                crate::ops::registry::lookup("Placeholder").is_ok_and(|p| std::ptr::addr_eq(p, op));
             if is_placeholder {
                 let spec = &node.outputs()[0];
                 return Err(Error::FailedPrecondition(format!(
