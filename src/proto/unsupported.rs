@@ -184,3 +184,30 @@ pub(crate) fn unsupported_attrs(
     }
     attrs
 }
+
+/// Adds a node that only TensorFlow runs (such as the `SaveV2`/`RestoreV2` nodes a
+/// SavedModel needs), from its `NodeDef` (name, op, attrs, device; its inputs are given as
+/// graph outputs) and its outputs' TensorFlow dtypes.
+pub fn add_tensorflow_node(
+    g: &mut Graph,
+    node_def: &tf::NodeDef,
+    inputs: Vec<Output>,
+    control_inputs: Vec<crate::graph::NodeId>,
+    output_types: &[i32],
+) -> crate::Result<crate::graph::NodeId> {
+    let req = crate::graph::NodeRequest {
+        op_type: node_def.op.clone(),
+        name: Some(node_def.name.clone()),
+        exact_name: true,
+        inputs,
+        control_inputs,
+        attrs: unsupported_attrs(
+            "written for TensorFlow's loaders; rustflow does not run it",
+            node_def,
+            output_types,
+            None,
+        ),
+        device: node_def.device.clone(),
+    };
+    g.add_node_with_op(unsupported_op(&node_def.op), req)
+}
