@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{data_dir, glorot, Digits, RandomState, FEATURES};
+use common::{data_dir, mlp, Digits, RandomState, FEATURES};
 use rustflow::train::{Adam, GradientDescent, Optimizer};
 use rustflow::{DType, Graph, Output, Result, Session, SessionOptions, Tensor};
 use std::time::Instant;
@@ -71,35 +71,20 @@ fn build(optimizer: &mut dyn Optimizer) -> Result<Model> {
     let mut g = Graph::new();
     let x = g.placeholder(DType::Float32, [None, Some(FEATURES)], "x")?;
     let y = g.placeholder(DType::Int32, [None], "y")?;
-    let mut rng = RandomState::new(0);
-    let dense = |g: &mut Graph,
-                 rng: &mut RandomState,
-                 input: Output,
-                 fan_in: usize,
-                 fan_out: usize,
-                 name: &str| {
-        g.name_scope(name, |g| -> Result<Output> {
-            let w0 = g.constant(glorot(rng, fan_in, fan_out))?;
-            let w = g.variable(w0, "kernel")?;
-            let b0 = g.constant(Tensor::full(&[fan_out], 0f32))?;
-            let b = g.variable(b0, "bias")?;
-            let z = g.matmul(input, w.read)?;
-            g.bias_add(z, b.read)
-        })
-    };
-    let h = dense(&mut g, &mut rng, x, FEATURES, HIDDEN, "dense")?;
-    let h = g.relu(h)?;
-    let logits = dense(&mut g, &mut rng, h, HIDDEN, CLASSES, "dense_1")?;
-    let probs = g.name_scope("probs", |g| g.softmax(logits))?;
-    let (xent, _) = g.sparse_softmax_cross_entropy_with_logits(logits, y)?;
-    let loss = g.reduce_mean(xent, &[0], false)?;
-    let train = optimizer.minimize(&mut g, loss, None, None)?;
+    let net = mlp(
+        &mut g,
+        x,
+        y,
+        &[FEATURES, HIDDEN, CLASSES],
+        &mut RandomState::new(0),
+    )?;
+    let train = optimizer.minimize(&mut g, net.loss, None, None)?;
     let init = g.global_variables_initializer()?;
     Ok(Model {
         graph: g,
         x,
         y,
-        probs,
+        probs: net.probs,
         train,
         init,
     })

@@ -28,7 +28,14 @@ fn random_state_matches_numpy() {
     let w = glorot(&mut RandomState::new(0), 64, 128);
     let v = w.as_slice::<f32>().unwrap();
     let first: Vec<f64> = v[..3].iter().map(|&x| x as f64).collect();
-    assert_eq!(first, vec![0.017258180305361748, 0.07608093321323395, 0.03633233904838562]);
+    assert_eq!(
+        first,
+        vec![
+            0.017258180305361748,
+            0.07608093321323395,
+            0.03633233904838562
+        ]
+    );
     assert_eq!(v[64 * 128 - 1], 0.023_357_235_f32);
 }
 

@@ -3,7 +3,7 @@
 //! and JAX reference runs (`../shared/anchors/bench_anchors.py`).
 #![allow(dead_code)]
 
-use rustflow::{Error, Result, Tensor};
+use rustflow::{Error, Graph, Output, Result, Tensor};
 use std::path::{Path, PathBuf};
 
 /// The digits data set, split as scikit-learn's `train_test_split(test_size=0.2,
@@ -207,4 +207,52 @@ pub fn glorot(rng: &mut RandomState, fan_in: usize, fan_out: usize) -> Tensor {
         .map(|x| x as f32)
         .collect();
     Tensor::new(&[fan_in, fan_out], v).expect("sizes match")
+}
+
+/// The outputs of [`mlp`].
+pub struct Mlp {
+    /// Unscaled class scores.
+    pub logits: Output,
+    /// Softmax of the logits, as node `probs/Softmax`.
+    pub probs: Output,
+    /// Mean sparse softmax cross-entropy against the labels.
+    pub loss: Output,
+}
+
+/// A ReLU MLP with layer sizes `sizes` (input first), Glorot-uniform kernels drawn from
+/// `rng` layer by layer and zero biases, named as Keras names Dense layers (`dense`,
+/// `dense_1`, ...; variables `kernel` and `bias`).
+pub fn mlp(
+    g: &mut Graph,
+    x: Output,
+    labels: Output,
+    sizes: &[usize],
+    rng: &mut RandomState,
+) -> Result<Mlp> {
+    let mut h = x;
+    for (i, pair) in sizes.windows(2).enumerate() {
+        let (fan_in, fan_out) = (pair[0], pair[1]);
+        let name = if i == 0 {
+            "dense".to_string()
+        } else {
+            format!("dense_{i}")
+        };
+        let z = g.name_scope(&name, |g| -> Result<Output> {
+            let w0 = g.constant(glorot(rng, fan_in, fan_out))?;
+            let w = g.variable(w0, "kernel")?;
+            let b0 = g.constant(Tensor::full(&[fan_out], 0f32))?;
+            let b = g.variable(b0, "bias")?;
+            let z = g.matmul(h, w.read)?;
+            g.bias_add(z, b.read)
+        })?;
+        h = if i + 2 < sizes.len() { g.relu(z)? } else { z };
+    }
+    let probs = g.name_scope("probs", |g| g.softmax(h))?;
+    let (xent, _) = g.sparse_softmax_cross_entropy_with_logits(h, labels)?;
+    let loss = g.reduce_mean(xent, &[0], false)?;
+    Ok(Mlp {
+        logits: h,
+        probs,
+        loss,
+    })
 }

@@ -12,6 +12,8 @@ fn all_cases() -> Vec<GradCase> {
     cases.extend(crate::ops::math::gradient_cases());
     cases.extend(crate::ops::reduce::gradient_cases());
     cases.extend(crate::ops::array::gradient_cases());
+    cases.extend(crate::ops::nn::gradient_cases());
+    cases.extend(crate::ops::linalg::gradient_cases());
     cases
 }
 

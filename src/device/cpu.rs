@@ -75,15 +75,8 @@ pub fn zip<T: Element, U: Element>(
     mut b: Tensor,
     f: impl Fn(T, T) -> U,
 ) -> Result<Tensor> {
-    let out_shape = if a.shape() == b.shape() {
-        a.shape().to_vec()
-    } else {
-        broadcast_shape(a.shape(), b.shape())?
-    };
-    let n = num_elements(&out_shape);
     let same_type = T::DTYPE == U::DTYPE;
-
-    // Equal shapes: one straight loop.
+    // Equal shapes: one straight loop, in place when a buffer is free.
     if a.shape() == b.shape() {
         if same_type {
             if let Some(v) = a.unique_slice_mut::<T>() {
@@ -103,8 +96,10 @@ pub fn zip<T: Element, U: Element>(
         }
         let (xs, ys) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         let v: Vec<U> = xs.iter().zip(ys).map(|(&x, &y)| f(x, y)).collect();
-        return Ok(Tensor::from_parts(out_shape, v));
+        return Ok(Tensor::from_parts(a.shape(), v));
     }
+    let out_shape = broadcast_shape(a.shape(), b.shape())?;
+    let n = num_elements(&out_shape);
     // One side is a single element.
     if b.len() == 1 && a.len() == n {
         let y = b.as_slice::<T>()?[0];

@@ -487,6 +487,29 @@ impl Graph {
     }
 }
 
+/// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+    use crate::autodiff::check::{test_input, GradCase};
+    let (a, b) = (test_input(&[2, 3], 1), test_input(&[3, 4], 2));
+    vec![
+        GradCase::new("MatMul", vec![a.clone(), b.clone()], |g, x| {
+            g.matmul(x[0], x[1])
+        }),
+        GradCase::new(
+            "MatMul",
+            vec![test_input(&[3, 2], 3), test_input(&[4, 3], 4)],
+            |g, x| g.matmul_t(x[0], x[1], true, true),
+        ),
+        GradCase::new("MatMul", vec![a, test_input(&[4, 3], 5)], |g, x| {
+            g.matmul_t(x[0], x[1], false, true)
+        }),
+        GradCase::new("MatMul", vec![test_input(&[3, 2], 6), b], |g, x| {
+            g.matmul_t(x[0], x[1], true, false)
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,13 @@
 //! Tensors: an n-dimensional row-major array of one [`DType`], with storage shared on clone.
 
+mod dims;
 mod display;
 mod dtype;
 mod element;
 pub mod npy;
 mod shape;
 
+pub use dims::Dims;
 pub use dtype::DType;
 pub use element::{Element, Float, Number, UnsupportedDType};
 pub use shape::{Dim, PartialShape};
@@ -81,7 +83,7 @@ impl Buffer {
 /// nothing else holds (see [`Tensor::into_vec`]).
 #[derive(Clone, Debug)]
 pub struct Tensor {
-    shape: Vec<usize>,
+    shape: Dims,
     buffer: Buffer,
 }
 
@@ -104,13 +106,14 @@ impl Tensor {
             )));
         }
         Ok(Tensor {
-            shape: shape.to_vec(),
+            shape: Dims::from(shape),
             buffer: T::into_buffer(Arc::new(data)),
         })
     }
 
     /// Builds a tensor whose size is known to match (internal use by kernels).
-    pub(crate) fn from_parts<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Tensor {
+    pub(crate) fn from_parts<T: Element>(shape: impl Into<Dims>, data: Vec<T>) -> Tensor {
+        let shape = shape.into();
         debug_assert_eq!(num_elements(&shape), data.len());
         Tensor {
             shape,
@@ -120,17 +123,17 @@ impl Tensor {
 
     /// A rank-0 tensor.
     pub fn scalar<T: Element>(value: T) -> Tensor {
-        Tensor::from_parts(Vec::new(), vec![value])
+        Tensor::from_parts(Dims::SCALAR, vec![value])
     }
 
     /// A rank-1 tensor.
     pub fn vector<T: Element>(data: Vec<T>) -> Tensor {
-        Tensor::from_parts(vec![data.len()], data)
+        Tensor::from_parts([data.len()], data)
     }
 
     /// A tensor of `shape` filled with `value`.
     pub fn full<T: Element>(shape: &[usize], value: T) -> Tensor {
-        Tensor::from_parts(shape.to_vec(), vec![value; num_elements(shape)])
+        Tensor::from_parts(shape, vec![value; num_elements(shape)])
     }
 
     /// A tensor of zeros (false for bool).
@@ -260,7 +263,7 @@ impl Tensor {
             )));
         }
         Ok(Tensor {
-            shape: shape.to_vec(),
+            shape: Dims::from(shape),
             buffer: self.buffer.clone(),
         })
     }
