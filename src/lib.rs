@@ -19,6 +19,8 @@ pub mod device;
 mod error;
 pub mod graph;
 pub mod ops;
+pub mod proto;
+pub mod saved_model;
 pub mod session;
 pub mod tensor;
 pub mod train;

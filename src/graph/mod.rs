@@ -390,11 +390,18 @@ impl Graph {
     /// then inserts it. Errors name the node, the op and the inputs' dtypes and shapes.
     pub fn add_node(&mut self, req: NodeRequest) -> Result<NodeId> {
         let op = registry::lookup(&req.op_type)?;
+        self.add_node_with_op(op, req)
+    }
+
+    /// [`Graph::add_node`] with the op definition given instead of looked up by
+    /// `req.op_type` (which is ignored). GraphDef import uses it to keep nodes of op types
+    /// rustflow does not implement.
+    pub fn add_node_with_op(&mut self, op: &'static dyn OpDef, req: NodeRequest) -> Result<NodeId> {
         for (i, o) in req.inputs.iter().enumerate() {
             if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
                 return Err(Error::invalid(format!(
                     "input {i} of a new {} node refers to an output that is not in this graph",
-                    req.op_type
+                    op.name()
                 )));
             }
         }
@@ -402,7 +409,7 @@ impl Graph {
             if !self.contains(*c) {
                 return Err(Error::invalid(format!(
                     "a control input of a new {} node is not in this graph",
-                    req.op_type
+                    op.name()
                 )));
             }
         }

@@ -160,7 +160,11 @@ impl Plan {
         for (si, &n) in order.iter().enumerate() {
             let node = graph.node(n);
             let op = node.op();
-            if op.name() == "Placeholder" {
+            // (An unsupported node kept from a GraphDef may carry the name; its kernel
+            // explains why it cannot run.)
+            let is_placeholder =
+                crate::ops::registry::lookup("Placeholder").is_ok_and(|p| std::ptr::addr_eq(p, op));
+            if is_placeholder {
                 let spec = &node.outputs()[0];
                 return Err(Error::FailedPrecondition(format!(
                     "You must feed a value for placeholder tensor '{}' with dtype {} and shape {}",
