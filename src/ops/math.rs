@@ -153,6 +153,8 @@ mod compare;
 mod cwise_grad;
 #[cfg(test)]
 mod grad_cases;
+#[cfg(test)]
+mod grad_tests;
 mod select;
 mod unary;
 

@@ -7,6 +7,8 @@ mod engine;
 mod grad;
 #[cfg(test)]
 mod grad_cases;
+#[cfg(test)]
+mod grad_tests;
 mod scan;
 mod stitch;
 #[cfg(test)]
