@@ -173,7 +173,9 @@ fn build_gradients(
             let gs = grads.get(x).cloned().unwrap_or_default();
             match aggregate(g, &gs)? {
                 Some(s) => Ok(Some(s)),
-                None if opts.unconnected == Unconnected::Zero => Ok(Some(zeros_like(g, *x)?)),
+                None if opts.unconnected == Unconnected::Zero => {
+                    Ok(Some(unconnected_zeros(g, *x)?))
+                }
                 None => Ok(None),
             }
         })
@@ -253,6 +255,19 @@ fn aggregate(g: &mut Graph, grads: &[Output]) -> Result<Option<Output>> {
                 .build_output()
                 .map(Some)
         }
+    }
+}
+
+/// Zeros for an unconnected source: TensorFlow's `zeros_like(x)` (optimize=True) makes them
+/// from the static shape when it is fully known, so they do not depend on `x`'s value (an
+/// unfed placeholder), and from `ZerosLike(x)` otherwise.
+fn unconnected_zeros(g: &mut Graph, x: Output) -> Result<Output> {
+    match g.shape(x).to_known() {
+        Some(dims) => {
+            let dt = g.dtype(x);
+            g.zeros(dt, &dims)
+        }
+        None => zeros_like(g, x),
     }
 }
 

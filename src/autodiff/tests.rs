@@ -104,9 +104,10 @@ fn stop_gradient_and_missing_gradients() {
         .run(&[(x, Tensor::scalar(5f32))], &[dy], &[])
         .unwrap();
     assert_eq!(out[0].scalar_value::<f32>().unwrap(), 5.0);
-    // An op without a registered gradient on the path is an error naming it.
+    // An op without a registered gradient on the path is an error naming it (TensorFlow
+    // registers none for TruncateMod).
     let r = g
-        .op("FloorMod")
+        .op("TruncateMod")
         .input(x)
         .input(x)
         .attr("T", DType::Float32)

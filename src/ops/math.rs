@@ -5,7 +5,9 @@
 //!
 //! Submodules: `arith` (binary arithmetic, AddN), `unary` (unary functions), `activation`
 //! (Relu, Relu6, Elu, Softplus), `compare` (comparisons and logic), `select` (Select,
-//! SelectV2) and `cast`.
+//! SelectV2) and `cast`; for gradients, `broadcast` (BroadcastGradientArgs and the
+//! reduction of a broadcast operand's gradient) and `cwise_grad` (TanhGrad, ReluGrad and
+//! the other elementwise gradient kernels). Each op's gradient sits next to its kernel.
 
 use super::{kernel_fn, InferCtx, KernelBuildCtx, Registry};
 use crate::device::cpu;
@@ -145,8 +147,14 @@ macro_rules! fallible_binary_op {
 
 mod activation;
 mod arith;
+mod broadcast;
 mod cast;
 mod compare;
+mod cwise_grad;
+#[cfg(test)]
+mod grad_cases;
+#[cfg(test)]
+mod grad_tests;
 mod select;
 mod unary;
 
@@ -181,6 +189,8 @@ pub(crate) fn register(r: &mut Registry) {
     compare::register(r);
     select::register(r);
     cast::register(r);
+    broadcast::register(r);
+    cwise_grad::register(r);
 }
 
 /// Adds a binary op with the `T` attr set from `x`.
@@ -198,5 +208,5 @@ pub(crate) fn unary(g: &mut Graph, op: &str, x: Output) -> Result<Output> {
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
 pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    Vec::new()
+    grad_cases::cases()
 }

@@ -1,7 +1,16 @@
 //! Reductions: Sum, Mean, Max, Min, Prod over a set of axes (`reduction_indices`), and
-//! ArgMax / ArgMin along one dimension. The kernels share one engine (`engine`).
+//! ArgMax / ArgMin along one dimension. The kernels share one engine (`engine`); their
+//! gradients are in `grad`. Also the ops those gradients are built from: Cumsum and Cumprod
+//! (`scan`) and DynamicStitch (`stitch`).
 
 mod engine;
+mod grad;
+#[cfg(test)]
+mod grad_cases;
+#[cfg(test)]
+mod grad_tests;
+mod scan;
+mod stitch;
 #[cfg(test)]
 mod tests;
 
@@ -164,11 +173,11 @@ pub(crate) fn register(r: &mut Registry) {
     let reduction = |name: &'static str, kernel: KernelBuildFn| {
         Op::new(name, infer_reduction, kernel).defaults(reduction_defaults)
     };
-    r.add(reduction("Sum", reduction_kernel::<Sum>));
-    r.add(reduction("Mean", reduction_kernel::<Mean>));
-    r.add(reduction("Max", reduction_kernel::<Max>));
-    r.add(reduction("Min", reduction_kernel::<Min>));
-    r.add(reduction("Prod", reduction_kernel::<Prod>));
+    r.add(reduction("Sum", reduction_kernel::<Sum>).grad(grad::sum_grad));
+    r.add(reduction("Mean", reduction_kernel::<Mean>).grad(grad::mean_grad));
+    r.add(reduction("Max", reduction_kernel::<Max>).grad(grad::min_or_max_grad));
+    r.add(reduction("Min", reduction_kernel::<Min>).grad(grad::min_or_max_grad));
+    r.add(reduction("Prod", reduction_kernel::<Prod>).grad(grad::prod_grad));
     // TensorFlow's ArgMax/ArgMin gradients return None for both inputs.
     r.add(
         Op::new("ArgMax", infer_arg, argmax_kernel)
@@ -180,15 +189,29 @@ pub(crate) fn register(r: &mut Registry) {
             .no_grad()
             .defaults(arg_defaults),
     );
+    scan::register(r);
+    stitch::register(r);
 }
 
-/// An int32 constant holding `axes` (the `reduction_indices` TensorFlow's Python makes).
-fn axes_constant(g: &mut Graph, axes: &[i64]) -> Result<Output> {
-    let axes = axes
+/// `v` as an int32, or an error naming it.
+fn to_int32(v: i64) -> Result<i32> {
+    i32::try_from(v).map_err(|_| Error::invalid(format!("{v} does not fit in int32")))
+}
+
+/// An int32 vector constant: the `reduction_indices` TensorFlow's Python makes, and the
+/// shapes the gradients compute while building.
+fn int32_vector(g: &mut Graph, values: &[i64]) -> Result<Output> {
+    let v = values
         .iter()
-        .map(|&a| i32::try_from(a).map_err(|_| Error::invalid(format!("axis {a} is out of range"))))
+        .map(|&a| to_int32(a))
         .collect::<Result<Vec<i32>>>()?;
-    g.constant(Tensor::vector(axes))
+    g.constant(Tensor::vector(v))
+}
+
+/// An int32 scalar constant (an axis).
+fn int32_scalar(g: &mut Graph, value: i64) -> Result<Output> {
+    let v = to_int32(value)?;
+    g.constant(v)
 }
 
 /// Adds a reduction node with the attrs TensorFlow's Python wrapper sets.
@@ -205,9 +228,7 @@ fn reduction(g: &mut Graph, op: &str, x: Output, axes: Output, keep_dims: bool) 
 
 /// Adds ArgMax or ArgMin along `axis` (an int32 constant).
 fn arg(g: &mut Graph, op: &str, x: Output, axis: i64, output_type: DType) -> Result<Output> {
-    let axis =
-        i32::try_from(axis).map_err(|_| Error::invalid(format!("axis {axis} is out of range")))?;
-    let dim = g.constant(axis)?;
+    let dim = int32_scalar(g, axis)?;
     let t = g.dtype(x);
     g.op(op)
         .input(x)
@@ -223,7 +244,7 @@ impl Graph {
     /// every axis to reduce all), as `tf.reduce_sum` (op Sum). Integers wrap; float32 sums
     /// accumulate pairwise in float32.
     pub fn reduce_sum(&mut self, x: Output, axes: &[i64], keep_dims: bool) -> Result<Output> {
-        let axes = axes_constant(self, axes)?;
+        let axes = int32_vector(self, axes)?;
         self.reduce_sum_t(x, axes, keep_dims)
     }
     /// [`Graph::reduce_sum`] with the axes given by an int32/int64 tensor.
@@ -233,7 +254,7 @@ impl Graph {
     /// Mean over `axes` (`tf.reduce_mean`, op Mean): integer means divide truncating toward
     /// zero; the mean of nothing is NaN for floats and 0 for integers.
     pub fn reduce_mean(&mut self, x: Output, axes: &[i64], keep_dims: bool) -> Result<Output> {
-        let axes = axes_constant(self, axes)?;
+        let axes = int32_vector(self, axes)?;
         self.reduce_mean_t(x, axes, keep_dims)
     }
     /// [`Graph::reduce_mean`] with the axes given by a tensor.
@@ -243,7 +264,7 @@ impl Graph {
     /// Maximum over `axes` (`tf.reduce_max`, op Max); NaN propagates, the maximum of nothing
     /// is -inf (the lowest integer).
     pub fn reduce_max(&mut self, x: Output, axes: &[i64], keep_dims: bool) -> Result<Output> {
-        let axes = axes_constant(self, axes)?;
+        let axes = int32_vector(self, axes)?;
         self.reduce_max_t(x, axes, keep_dims)
     }
     /// [`Graph::reduce_max`] with the axes given by a tensor.
@@ -253,7 +274,7 @@ impl Graph {
     /// Minimum over `axes` (`tf.reduce_min`, op Min); NaN propagates, the minimum of nothing
     /// is +inf (the highest integer).
     pub fn reduce_min(&mut self, x: Output, axes: &[i64], keep_dims: bool) -> Result<Output> {
-        let axes = axes_constant(self, axes)?;
+        let axes = int32_vector(self, axes)?;
         self.reduce_min_t(x, axes, keep_dims)
     }
     /// [`Graph::reduce_min`] with the axes given by a tensor.
@@ -263,7 +284,7 @@ impl Graph {
     /// Product over `axes` (`tf.reduce_prod`, op Prod); integers wrap, the product of
     /// nothing is 1.
     pub fn reduce_prod(&mut self, x: Output, axes: &[i64], keep_dims: bool) -> Result<Output> {
-        let axes = axes_constant(self, axes)?;
+        let axes = int32_vector(self, axes)?;
         self.reduce_prod_t(x, axes, keep_dims)
     }
     /// [`Graph::reduce_prod`] with the axes given by a tensor.
@@ -284,5 +305,5 @@ impl Graph {
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
 pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    Vec::new()
+    grad_cases::cases()
 }

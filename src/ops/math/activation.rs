@@ -1,11 +1,12 @@
 //! Activation functions: Relu and Relu6 (every number type), Elu and Softplus (floats).
 //! Their input is named `features` in TensorFlow; the single input is all that matters here.
+//! Their gradients use the gradient kernels of `cwise_grad` (TensorFlow's `nn_grad.py`).
 
 use super::{
     cpu, infer_unary, kernel_fn, unary, Family, InferCtx, InferResult, KernelBuildCtx, KernelResult,
 };
 use crate::graph::{Graph, Output};
-use crate::ops::{Op, Registry};
+use crate::ops::{GradCtx, Op, Registry};
 use crate::tensor::{DType, Element, Float, Number};
 use crate::{with_dtype, Result};
 
@@ -77,11 +78,39 @@ fn softplus_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     })
 }
 
+type GradResult = Result<Vec<Option<Output>>>;
+
+/// TensorFlow's `_ReluGrad`: `ReluGrad(grad, y)`.
+fn relu_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (y, grad) = (ctx.output(0), ctx.grad(0));
+    Ok(vec![Some(ctx.graph.relu_grad(grad, y)?)])
+}
+
+/// TensorFlow's `_Relu6Grad`: `Relu6Grad(grad, y)` (the output is in (0, 6) exactly where
+/// the input is).
+fn relu6_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (y, grad) = (ctx.output(0), ctx.grad(0));
+    Ok(vec![Some(ctx.graph.relu6_grad(grad, y)?)])
+}
+
+/// TensorFlow's `_EluGrad`: `EluGrad(grad, y)`.
+fn elu_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (y, grad) = (ctx.output(0), ctx.grad(0));
+    Ok(vec![Some(ctx.graph.elu_grad(grad, y)?)])
+}
+
+/// TensorFlow 1's `_SoftplusGrad`: `SoftplusGrad(grad, x)` (TensorFlow 2 writes the same
+/// value as `grad * sigmoid(x)`).
+fn softplus_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    Ok(vec![Some(ctx.graph.softplus_grad(grad, x)?)])
+}
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("Relu", infer_relu, relu_kernel));
-    r.add(Op::new("Relu6", infer_relu6, relu6_kernel));
-    r.add(Op::new("Elu", infer_elu, elu_kernel));
-    r.add(Op::new("Softplus", infer_softplus, softplus_kernel));
+    r.add(Op::new("Relu", infer_relu, relu_kernel).grad(relu_grad));
+    r.add(Op::new("Relu6", infer_relu6, relu6_kernel).grad(relu6_grad));
+    r.add(Op::new("Elu", infer_elu, elu_kernel).grad(elu_grad));
+    r.add(Op::new("Softplus", infer_softplus, softplus_kernel).grad(softplus_grad));
 }
 
 impl Graph {

@@ -1,14 +1,18 @@
 //! Binary arithmetic with NumPy broadcasting (AddV2, Sub, Mul, RealDiv, FloorDiv, FloorMod,
-//! Pow, Maximum, Minimum) and AddN over a list of same-shaped tensors.
+//! TruncateMod, Pow, Maximum, Minimum) and AddN over a list of same-shaped tensors.
 //!
 //! Integer arithmetic wraps on overflow, as TensorFlow's C++ kernels do in practice.
+//!
+//! Gradients follow TensorFlow 1's `math_grad.py`: each side's gradient is summed over the
+//! axes broadcasting stretched and reshaped back (see `broadcast::reduce_to_operands`).
 
+use super::broadcast::{reduce_to_operands, shapes_fully_specified_and_equal};
 use super::{
     binary, check_family, cpu, infer_binary, kernel_fn, Family, InferCtx, InferResult,
     KernelBuildCtx, KernelResult,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::{Op, Registry};
+use crate::ops::{GradCtx, Op, Registry};
 use crate::tensor::{Number, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -19,6 +23,9 @@ trait FloorPow: Number {
     /// `x - floor(x / y) * y`, which has the sign of `y` (Python's `%`); `None` on integer
     /// division by zero.
     fn floor_mod(self, y: Self) -> Option<Self>;
+    /// `x - trunc(x / y) * y`, which has the sign of `x` (C's `%` and `fmod`); `None` on
+    /// integer division by zero.
+    fn truncate_mod(self, y: Self) -> Option<Self>;
     /// `x^y`; `None` for an integer raised to a negative power.
     fn power(self, y: Self) -> Option<Self>;
 }
@@ -65,6 +72,13 @@ macro_rules! floor_pow_signed {
                     m
                 })
             }
+            fn truncate_mod(self, y: Self) -> Option<Self> {
+                if y == 0 {
+                    None
+                } else {
+                    Some(self.wrapping_rem(y))
+                }
+            }
             fn power(self, y: Self) -> Option<Self> {
                 if y < 0 {
                     None
@@ -83,6 +97,9 @@ impl FloorPow for u8 {
         self.checked_div(y)
     }
     fn floor_mod(self, y: Self) -> Option<Self> {
+        self.checked_rem(y)
+    }
+    fn truncate_mod(self, y: Self) -> Option<Self> {
         self.checked_rem(y)
     }
     fn power(self, y: Self) -> Option<Self> {
@@ -104,6 +121,9 @@ macro_rules! floor_pow_float {
                 } else {
                     m
                 })
+            }
+            fn truncate_mod(self, y: Self) -> Option<Self> {
+                Some(self % y)
             }
             fn power(self, y: Self) -> Option<Self> {
                 Some(self.powf(y))
@@ -153,6 +173,14 @@ fallible_binary_op!(
     number,
     DIV_BY_ZERO,
     |x, y| x.floor_mod(y)
+);
+fallible_binary_op!(
+    infer_truncatemod,
+    truncatemod_kernel,
+    Signed,
+    signed,
+    DIV_BY_ZERO,
+    |x, y| x.truncate_mod(y)
 );
 fallible_binary_op!(
     infer_pow,
@@ -208,18 +236,147 @@ fn add_n_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+type GradResult = Result<Vec<Option<Output>>>;
+
+/// The node's two operands and the incoming gradient.
+fn operands(ctx: &GradCtx<'_>) -> (Output, Output, Output) {
+    (ctx.input(0), ctx.input(1), ctx.grad(0))
+}
+
+/// TensorFlow's `_AddGrad`: `grad` to both sides, summed over broadcast axes.
+fn add_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    if shapes_fully_specified_and_equal(g, x, y, grad) {
+        return Ok(vec![Some(grad), Some(grad)]);
+    }
+    reduce_to_operands(g, x, y, Some(grad), Some(grad), None)
+}
+
+/// TensorFlow's `_SubGrad`: `grad` and `-grad` (negated after the reduction, as TensorFlow 1
+/// writes it).
+fn sub_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    if shapes_fully_specified_and_equal(g, x, y, grad) {
+        return Ok(vec![Some(grad), Some(g.neg(grad)?)]);
+    }
+    reduce_to_operands(g, x, y, Some(grad), Some(grad), Some(Graph::neg))
+}
+
+/// TensorFlow's `_MulGrad`: `grad * y` and `x * grad`. TensorFlow takes the shortcut
+/// without the reduction for int32 and float32 only (the other dtypes it has include
+/// complex ones, which need a conjugate); here it applies to every dtype, all of them real,
+/// so that float64 gradients need no Reshape either.
+fn mul_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    if shapes_fully_specified_and_equal(g, x, y, grad) {
+        return Ok(vec![Some(g.mul(grad, y)?), Some(g.mul(grad, x)?)]);
+    }
+    let gx = g.mul(grad, y)?;
+    let gy = g.mul(x, grad)?;
+    reduce_to_operands(g, x, y, Some(gx), Some(gy), None)
+}
+
+/// TensorFlow's `_RealDivGrad`: `grad / y` and `grad * ((-x / y) / y)`.
+fn realdiv_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    let gx = g.div(grad, y)?;
+    let nx = g.neg(x)?;
+    let q = g.div(nx, y)?;
+    let q = g.div(q, y)?;
+    let gy = g.mul(grad, q)?;
+    reduce_to_operands(g, x, y, Some(gx), Some(gy), None)
+}
+
+/// TensorFlow's `_FloorModGrad`: `grad` and `grad * -floor_div(x, y)`.
+fn floormod_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    let q = g.floordiv(x, y)?;
+    let nq = g.neg(q)?;
+    let gy = g.mul(grad, nq)?;
+    reduce_to_operands(g, x, y, Some(grad), Some(gy), None)
+}
+
+/// TensorFlow's `_PowGrad`: `grad * y * x^(y-1)` and `grad * z * log(x)` where `x > 0`, 0
+/// elsewhere (log taken of a safe `x` so that no NaN reaches second derivatives).
+fn pow_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let z = ctx.output(0);
+    let g = &mut *ctx.graph;
+    let dt = g.dtype(x);
+    let t = g.mul(grad, y)?;
+    let one = g.scalar_like(dt, 1.0)?;
+    let ym1 = g.sub(y, one)?;
+    let p = g.pow(x, ym1)?;
+    let gx = g.mul(t, p)?;
+    let zero = g.scalar_like(dt, 0.0)?;
+    let mask = g.greater(x, zero)?;
+    let ones = g.ones_like(x)?;
+    let safe_x = g.select(mask, x, ones)?;
+    let log = g.log(safe_x)?;
+    let zeros = g.zeros_like(x)?;
+    let log_x = g.select(mask, log, zeros)?;
+    let t = g.mul(grad, z)?;
+    let gy = g.mul(t, log_x)?;
+    reduce_to_operands(g, x, y, Some(gx), Some(gy), None)
+}
+
+/// TensorFlow 1's `_MaximumMinimumGrad`: the gradient goes to `x` where `select(x, y)`
+/// holds (`x >= y` for Maximum, `x <= y` for Minimum, so ties go to `x`), to `y` elsewhere.
+fn maximum_minimum_grad(
+    ctx: &mut GradCtx<'_>,
+    select: fn(&mut Graph, Output, Output) -> Result<Output>,
+) -> GradResult {
+    let (x, y, grad) = operands(ctx);
+    let g = &mut *ctx.graph;
+    let shape = g.shape_of(grad)?;
+    let zero = g.scalar_like(g.dtype(grad), 0.0)?;
+    let zeros = g.fill(shape, zero)?;
+    let mask = select(g, x, y)?;
+    let gx = g.select(mask, grad, zeros)?;
+    let gy = g.select(mask, zeros, grad)?;
+    reduce_to_operands(g, x, y, Some(gx), Some(gy), None)
+}
+
+/// TensorFlow's `_MaximumGrad`.
+fn maximum_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    maximum_minimum_grad(ctx, Graph::greater_equal)
+}
+
+/// TensorFlow's `_MinimumGrad`.
+fn minimum_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    maximum_minimum_grad(ctx, Graph::less_equal)
+}
+
+/// TensorFlow's `_AddNGrad`: the gradient, unchanged, to every input.
+fn add_n_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let n = ctx.graph.node(ctx.node).inputs().len();
+    Ok(vec![Some(ctx.grad(0)); n])
+}
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("AddV2", infer_add, add_kernel));
-    r.add(Op::new("Sub", infer_sub, sub_kernel));
-    r.add(Op::new("Mul", infer_mul, mul_kernel));
-    r.add(Op::new("RealDiv", infer_realdiv, realdiv_kernel));
+    r.add(Op::new("AddV2", infer_add, add_kernel).grad(add_grad));
+    r.add(Op::new("Sub", infer_sub, sub_kernel).grad(sub_grad));
+    r.add(Op::new("Mul", infer_mul, mul_kernel).grad(mul_grad));
+    r.add(Op::new("RealDiv", infer_realdiv, realdiv_kernel).grad(realdiv_grad));
     // TensorFlow's FloorDiv gradient returns None for both inputs.
     r.add(Op::new("FloorDiv", infer_floordiv, floordiv_kernel).no_grad());
-    r.add(Op::new("FloorMod", infer_floormod, floormod_kernel));
-    r.add(Op::new("Pow", infer_pow, pow_kernel));
-    r.add(Op::new("Maximum", infer_maximum, maximum_kernel));
-    r.add(Op::new("Minimum", infer_minimum, minimum_kernel));
-    r.add(Op::new("AddN", infer_add_n, add_n_kernel));
+    r.add(Op::new("FloorMod", infer_floormod, floormod_kernel).grad(floormod_grad));
+    // TensorFlow registers no gradient for TruncateMod: differentiating through it is an
+    // error.
+    r.add(Op::new(
+        "TruncateMod",
+        infer_truncatemod,
+        truncatemod_kernel,
+    ));
+    r.add(Op::new("Pow", infer_pow, pow_kernel).grad(pow_grad));
+    r.add(Op::new("Maximum", infer_maximum, maximum_kernel).grad(maximum_grad));
+    r.add(Op::new("Minimum", infer_minimum, minimum_kernel).grad(minimum_grad));
+    r.add(Op::new("AddN", infer_add_n, add_n_kernel).grad(add_n_grad));
 }
 
 impl Graph {
@@ -248,6 +405,11 @@ impl Graph {
     /// `floordiv(x, y) * y + floormod(x, y) == x`.
     pub fn floormod(&mut self, x: Output, y: Output) -> Result<Output> {
         binary(self, "FloorMod", x, y)
+    }
+    /// C-style remainder with the sign of `x` (`tf.truncatemod`, op TruncateMod); integer
+    /// division by zero fails at run time. It has no gradient, as in TensorFlow.
+    pub fn truncatemod(&mut self, x: Output, y: Output) -> Result<Output> {
+        binary(self, "TruncateMod", x, y)
     }
     /// `x^y` (`tf.pow`); an integer raised to a negative power fails at run time.
     pub fn pow(&mut self, x: Output, y: Output) -> Result<Output> {

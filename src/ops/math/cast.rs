@@ -10,7 +10,7 @@
 
 use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::{Op, Registry};
+use crate::ops::{GradCtx, Op, Registry};
 use crate::tensor::{DType, Element, Tensor};
 use crate::{with_dtype, Result};
 
@@ -158,8 +158,25 @@ fn cast_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     })))
 }
 
+/// TensorFlow's `_CastGrad`: a float-to-float Cast passes the gradient back Cast to the
+/// source dtype; a Cast from or to any other dtype passes nothing.
+fn cast_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let (src, dst) = (g.dtype(x), g.dtype(grad));
+    if src.is_float() && dst.is_float() {
+        Ok(vec![Some(g.cast(grad, src)?)])
+    } else {
+        Ok(vec![None])
+    }
+}
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("Cast", infer_cast, cast_kernel).defaults(|| vec![("Truncate", false.into())]));
+    r.add(
+        Op::new("Cast", infer_cast, cast_kernel)
+            .grad(cast_grad)
+            .defaults(|| vec![("Truncate", false.into())]),
+    );
 }
 
 impl Graph {

@@ -1,10 +1,12 @@
 //! Select (TF1 `tf.where` with three arguments) and SelectV2 (`tf.where` with NumPy
 //! broadcasting of all three inputs): pick `t` where the condition is true, `e` elsewhere.
+//! The gradient goes to `t` where the condition holds and to `e` elsewhere (TensorFlow's
+//! `_SelectGrad`, `_SelectGradV2`).
 
 use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::{Op, Registry};
+use crate::ops::{GradCtx, Op, Registry};
 use crate::tensor::{num_elements, DType, Element, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -212,9 +214,45 @@ fn select_v2_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+type GradResult = Result<Vec<Option<Output>>>;
+
+/// TensorFlow's `_SelectGrad`: `(None, Select(c, grad, 0), Select(c, 0, grad))`.
+fn select_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (c, x, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let zeros = g.zeros_like(x)?;
+    let gx = g.select(c, grad, zeros)?;
+    let gy = g.select(c, zeros, grad)?;
+    Ok(vec![None, Some(gx), Some(gy)])
+}
+
+/// `grad` summed over the axes along which `x` was broadcast to the output `z`, reshaped to
+/// `x`'s shape (the tail of TensorFlow's `_SelectGradV2`).
+fn reduce_to(g: &mut Graph, grad: Output, x: Output, z: Output) -> Result<Output> {
+    let x_shape = g.shape_of(x)?;
+    let z_shape = g.shape_of(z)?;
+    let [reduce_x, _] = g.broadcast_gradient_args(x_shape, z_shape)?;
+    let s = g.reduce_sum_t(grad, reduce_x, true)?;
+    g.reshape_t(s, x_shape)
+}
+
+/// TensorFlow's `_SelectGradV2`: `SelectV2(c, grad, 0)` and `SelectV2(c, 0, grad)` reduced
+/// to the shapes of `x` and `y`.
+fn select_v2_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (c, x, y, grad) = (ctx.input(0), ctx.input(1), ctx.input(2), ctx.grad(0));
+    let z = ctx.output(0);
+    let g = &mut *ctx.graph;
+    let zero = g.scalar_like(g.dtype(grad), 0.0)?;
+    let gx = g.where_v2(c, grad, zero)?;
+    let gx = reduce_to(g, gx, x, z)?;
+    let gy = g.where_v2(c, zero, grad)?;
+    let gy = reduce_to(g, gy, y, z)?;
+    Ok(vec![None, Some(gx), Some(gy)])
+}
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("Select", infer_select, select_kernel));
-    r.add(Op::new("SelectV2", infer_select_v2, select_v2_kernel));
+    r.add(Op::new("Select", infer_select, select_kernel).grad(select_grad));
+    r.add(Op::new("SelectV2", infer_select_v2, select_v2_kernel).grad(select_v2_grad));
 }
 
 /// Adds Select or SelectV2 with the `T` attr set from `t`.

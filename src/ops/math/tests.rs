@@ -123,13 +123,40 @@ fn floordiv_floormod_match_python() {
 }
 
 #[test]
+fn truncatemod_matches_tensorflow() {
+    let mut g = Graph::new();
+    // tf.truncatemod(int32 [-7,7,-7,MIN,0], [3,-3,-3,-1,5]) = [-1,1,-1,0,0]
+    let x = g
+        .constant(Tensor::from([-7i32, 7, -7, i32::MIN, 0]))
+        .unwrap();
+    let y = g.constant(Tensor::from([3i32, -3, -3, -1, 5])).unwrap();
+    let m = g.truncatemod(x, y).unwrap();
+    assert_eq!(eval(&g, m), Tensor::from([-1i32, 1, -1, 0, 0]));
+    // tf.truncatemod(float32 [-7.5,7.5,0.5,-0,3], [2,-2,inf,1,0]) = [-1.5,1.5,0.5,-0,nan]
+    let a = g
+        .constant(Tensor::from([-7.5f32, 7.5, 0.5, -0.0, 3.0]))
+        .unwrap();
+    let b = g
+        .constant(Tensor::from([2.0f32, -2.0, f32::INFINITY, 1.0, 0.0]))
+        .unwrap();
+    let fm = g.truncatemod(a, b).unwrap();
+    let got = eval(&g, fm);
+    assert_close(&got, &[-1.5, 1.5, 0.5, 0.0, f64::NAN], 0.0);
+    assert!(got.as_slice::<f32>().unwrap()[3].is_sign_negative());
+    // Signed family only, as TensorFlow registers it.
+    let u = g.constant(Tensor::from([1u8])).unwrap();
+    assert!(g.truncatemod(u, u).is_err());
+}
+
+#[test]
 fn integer_division_by_zero_is_a_run_time_error() {
     let mut g = Graph::new();
     let x = g.constant(Tensor::from([7i32, 8])).unwrap();
     let y = g.constant(Tensor::from([1i32, 0])).unwrap();
     let q = g.floordiv(x, y).unwrap();
     let m = g.floormod(x, y).unwrap();
-    for o in [q, m] {
+    let t = g.truncatemod(x, y).unwrap();
+    for o in [q, m, t] {
         let msg = run_err(&g, o);
         assert!(msg.contains("Integer division by zero"), "{msg}");
     }

@@ -1,11 +1,12 @@
 //! Unary elementwise functions: Neg, Abs, Sign, Square (numbers) and Exp, Log, Log1p, Sqrt,
-//! Rsqrt, Tanh, Sigmoid (floats; integers must be Cast first, as in TensorFlow).
+//! Rsqrt, Reciprocal, Tanh, Sigmoid (floats; integers must be Cast first, as in TensorFlow),
+//! with their gradients (TensorFlow's `math_grad.py`).
 
 use super::{
     cpu, infer_unary, kernel_fn, unary, Family, InferCtx, InferResult, KernelBuildCtx, KernelResult,
 };
 use crate::graph::{Graph, Output};
-use crate::ops::{Op, Registry};
+use crate::ops::{GradCtx, Op, Registry};
 use crate::tensor::{Float, Number};
 use crate::{with_dtype, Result};
 
@@ -75,21 +76,98 @@ unary_op!(infer_log1p, log1p_kernel, Float, float, |x| x.ln_1p());
 unary_op!(infer_sqrt, sqrt_kernel, Float, float, |x| x.sqrt());
 unary_op!(infer_rsqrt, rsqrt_kernel, Float, float, |x| T::ONE
     / x.sqrt());
+unary_op!(
+    infer_reciprocal,
+    reciprocal_kernel,
+    Float,
+    float,
+    |x| T::ONE / x
+);
 unary_op!(infer_tanh, tanh_kernel, Float, float, |x| x.tanh());
 unary_op!(infer_sigmoid, sigmoid_kernel, Float, float, |x| sigmoid(x));
 
+type GradResult = Result<Vec<Option<Output>>>;
+
+/// TensorFlow's `_NegGrad`: `-grad`.
+fn neg_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let grad = ctx.grad(0);
+    Ok(vec![Some(ctx.graph.neg(grad)?)])
+}
+
+/// TensorFlow's `_AbsGrad`: `grad * sign(x)`.
+fn abs_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let s = ctx.graph.sign(x)?;
+    Ok(vec![Some(ctx.graph.mul(grad, s)?)])
+}
+
+/// TensorFlow's `_SignGrad`: `zeros_like(x)`.
+fn sign_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let x = ctx.input(0);
+    Ok(vec![Some(ctx.graph.zeros_like(x)?)])
+}
+
+/// TensorFlow's `_SquareGrad`: `grad * (x * 2)`.
+fn square_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let two = g.scalar_like(g.dtype(x), 2.0)?;
+    let x2 = g.mul(x, two)?;
+    Ok(vec![Some(g.mul(grad, x2)?)])
+}
+
+/// TensorFlow's `_ExpGrad`: `grad * y`.
+fn exp_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (y, grad) = (ctx.output(0), ctx.grad(0));
+    Ok(vec![Some(ctx.graph.mul(grad, y)?)])
+}
+
+/// TensorFlow's `_LogGrad`: `grad * reciprocal(x)`.
+fn log_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let r = ctx.graph.reciprocal(x)?;
+    Ok(vec![Some(ctx.graph.mul(grad, r)?)])
+}
+
+/// TensorFlow's `_Log1pGrad`: `grad * reciprocal(1 + x)`.
+fn log1p_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let one = g.scalar_like(g.dtype(x), 1.0)?;
+    let s = g.add(one, x)?;
+    let r = g.reciprocal(s)?;
+    Ok(vec![Some(g.mul(grad, r)?)])
+}
+
+/// The gradients that are one kernel of the output and the incoming gradient:
+/// TensorFlow's `_SqrtGrad`, `_RsqrtGrad`, `_ReciprocalGrad`, `_TanhGrad`, `_SigmoidGrad`.
+macro_rules! output_grad {
+    ($name:ident, $method:ident) => {
+        fn $name(ctx: &mut GradCtx<'_>) -> GradResult {
+            let (y, grad) = (ctx.output(0), ctx.grad(0));
+            Ok(vec![Some(ctx.graph.$method(y, grad)?)])
+        }
+    };
+}
+output_grad!(sqrt_grad, sqrt_grad);
+output_grad!(rsqrt_grad, rsqrt_grad);
+output_grad!(reciprocal_grad, reciprocal_grad);
+output_grad!(tanh_grad, tanh_grad);
+output_grad!(sigmoid_grad, sigmoid_grad);
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("Neg", infer_neg, neg_kernel));
-    r.add(Op::new("Abs", infer_abs, abs_kernel));
-    r.add(Op::new("Sign", infer_sign, sign_kernel));
-    r.add(Op::new("Square", infer_square, square_kernel));
-    r.add(Op::new("Exp", infer_exp, exp_kernel));
-    r.add(Op::new("Log", infer_log, log_kernel));
-    r.add(Op::new("Log1p", infer_log1p, log1p_kernel));
-    r.add(Op::new("Sqrt", infer_sqrt, sqrt_kernel));
-    r.add(Op::new("Rsqrt", infer_rsqrt, rsqrt_kernel));
-    r.add(Op::new("Tanh", infer_tanh, tanh_kernel));
-    r.add(Op::new("Sigmoid", infer_sigmoid, sigmoid_kernel));
+    r.add(Op::new("Neg", infer_neg, neg_kernel).grad(neg_grad));
+    r.add(Op::new("Abs", infer_abs, abs_kernel).grad(abs_grad));
+    r.add(Op::new("Sign", infer_sign, sign_kernel).grad(sign_grad));
+    r.add(Op::new("Square", infer_square, square_kernel).grad(square_grad));
+    r.add(Op::new("Exp", infer_exp, exp_kernel).grad(exp_grad));
+    r.add(Op::new("Log", infer_log, log_kernel).grad(log_grad));
+    r.add(Op::new("Log1p", infer_log1p, log1p_kernel).grad(log1p_grad));
+    r.add(Op::new("Sqrt", infer_sqrt, sqrt_kernel).grad(sqrt_grad));
+    r.add(Op::new("Rsqrt", infer_rsqrt, rsqrt_kernel).grad(rsqrt_grad));
+    r.add(Op::new("Reciprocal", infer_reciprocal, reciprocal_kernel).grad(reciprocal_grad));
+    r.add(Op::new("Tanh", infer_tanh, tanh_kernel).grad(tanh_grad));
+    r.add(Op::new("Sigmoid", infer_sigmoid, sigmoid_kernel).grad(sigmoid_grad));
 }
 
 impl Graph {
@@ -128,6 +206,10 @@ impl Graph {
     /// `1 / sqrt(x)` (`tf.math.rsqrt`).
     pub fn rsqrt(&mut self, x: Output) -> Result<Output> {
         unary(self, "Rsqrt", x)
+    }
+    /// `1 / x` for floats (`tf.math.reciprocal`, op Reciprocal).
+    pub fn reciprocal(&mut self, x: Output) -> Result<Output> {
+        unary(self, "Reciprocal", x)
     }
     /// Hyperbolic tangent (`tf.tanh`).
     pub fn tanh(&mut self, x: Output) -> Result<Output> {
