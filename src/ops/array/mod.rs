@@ -139,6 +139,11 @@ fn fmt_ints(values: &[i64]) -> String {
     format!("[{}]", parts.join(","))
 }
 
+/// Formats concrete dims as TensorFlow prints shapes: `[2,3]`.
+fn fmt_dims(dims: &[usize]) -> String {
+    fmt_ints(&dims.iter().map(|&d| d as i64).collect::<Vec<_>>())
+}
+
 /// Concrete dims as known partial dims.
 fn known_dims(dims: &[usize]) -> Vec<Dim> {
     dims.iter().map(|&d| Some(d)).collect()

@@ -3,7 +3,7 @@
 
 use super::gather::multi_index;
 use super::{
-    check_index, check_rank, checked_num_elements, index_tensor, rank_value, shape_value,
+    check_index, check_rank, checked_num_elements, fmt_dims, index_tensor, rank_value, shape_value,
     shaped_like,
 };
 use crate::graph::{Graph, Output, TensorSpec};
@@ -57,8 +57,8 @@ fn segment_sum<T: Number>(data: &Tensor, ids: &Tensor, n: usize) -> Result<Tenso
     let ds = data.shape();
     if !ds.starts_with(ids.shape()) {
         return Err(Error::invalid(prefix_error(
-            super::fmt_ints(&ds.iter().map(|&d| d as i64).collect::<Vec<_>>()),
-            super::fmt_ints(&ids.shape().iter().map(|&d| d as i64).collect::<Vec<_>>()),
+            fmt_dims(ds),
+            fmt_dims(ids.shape()),
         )));
     }
     let tail = &ds[ids.rank()..];

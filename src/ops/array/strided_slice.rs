@@ -9,7 +9,7 @@
 
 use super::layout::{strided_gather, strided_scatter, strides};
 use super::{
-    check_index, check_rank, checked_num_elements, concrete_dims, fmt_ints, index_const,
+    check_index, check_rank, checked_num_elements, concrete_dims, fmt_dims, fmt_ints, index_const,
     known_dims, read_ints, shape_value, shaped_like, to_dims,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, OpBuilder, Output, TensorSpec};
@@ -433,8 +433,9 @@ fn strided_slice_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let want = concrete_dims(p.final_shape.clone())?;
         if dy.shape() != want {
             return Err(Error::invalid(format!(
-                "shape of dy was {:?} instead of {want:?}",
-                dy.shape()
+                "shape of dy was {} instead of {}",
+                fmt_dims(dy.shape()),
+                fmt_dims(&want)
             )));
         }
         let out = scatter_slice::<T>(&shape, p, dy)?;
