@@ -1,4 +1,5 @@
-//! Linear algebra: MatMul, BatchMatMulV2, Svd.
+//! Linear algebra: MatMul, BatchMatMulV2, Svd, with TensorFlow's gradients (`math_grad.py`,
+//! `linalg_grad.py`).
 
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
