@@ -1,4 +1,5 @@
-//! Linear algebra: MatMul, BatchMatMulV2, Svd.
+//! Linear algebra: MatMul, BatchMatMulV2, Svd, with TensorFlow's gradients (`math_grad.py`,
+//! `linalg_grad.py`).
 
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
@@ -237,32 +238,137 @@ fn batch_matmul_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
     ])
 }
 
-/// TensorFlow's `_SvdGrad` for `compute_uv=false`: a fresh thin Svd of the input gives
-/// `u` and `v`, and the gradient is `u · diag(grad_s) · vᵀ` (the diagonal product built
-/// as a broadcast Mul scaling the columns of `u`). With `compute_uv=true` it is not
-/// implemented yet.
+/// TensorFlow's `_SvdGrad`. With `compute_uv=false` a fresh thin Svd of the input gives
+/// `u` and `v`, and the gradient is `u · diag(grad_s) · vᵀ`; with `compute_uv=true` it is
+/// TensorFlow's formula (Giles; Townsend for the thin case) through the node's own
+/// outputs, for inner dims known at build time (and `|m − n| ≤ 1` with full matrices).
+/// Products with diagonal matrices are built as broadcast Muls (`X · diag(s)` scales
+/// the columns of `X`), `diag(grad_s)` as an identity times `grad_s`, and TensorFlow's
+/// MatrixSetDiag of `f` is left out: `f`'s diagonal is already exactly 0.
 fn svd_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
-    let compute_uv = ctx
-        .attrs()
-        .bool_or("compute_uv", true)
+    let attrs = ctx.attrs();
+    let compute_uv = attrs.bool_or("compute_uv", true).map_err(Error::invalid)?;
+    let full = attrs
+        .bool_or("full_matrices", false)
         .map_err(Error::invalid)?;
-    if compute_uv {
+    let (a, grad_s) = (ctx.input(0), ctx.grad(0));
+    if !compute_uv {
+        let g = &mut *ctx.graph;
+        let (_, u, v) = g.svd(a, false, true)?;
+        let row = g.expand_dims(grad_s, -2)?;
+        let scaled = g.mul(u, row)?;
+        return Ok(vec![Some(matmul_any(
+            g,
+            scaled,
+            v,
+            [false, true],
+            [false, false],
+        )?)]);
+    }
+    let outputs = [ctx.output(0), ctx.output(1), ctx.output(2)];
+    let grads = [grad_s, ctx.grad(1), ctx.grad(2)];
+    let grad_a = svd_grad_with_vectors(ctx.graph, a, outputs, grads, full)?;
+    Ok(vec![Some(grad_a)])
+}
+
+/// The `compute_uv=true` part of [`svd_grad`].
+fn svd_grad_with_vectors(
+    g: &mut Graph,
+    a: Output,
+    [s, u, v]: [Output; 3],
+    [grad_s, grad_u, grad_v]: [Output; 3],
+    full: bool,
+) -> Result<Output> {
+    let dims = g.shape(a).dims().map(<[Dim]>::to_vec).unwrap_or_default();
+    let (Some(&Some(m)), Some(&Some(n))) = (dims.iter().rev().nth(1), dims.last()) else {
         return Err(Error::invalid(
-            "Svd gradient with compute_uv=true is not implemented",
+            "SVD gradient has not been implemented for input with unknown inner matrix shape.",
+        ));
+    };
+    // A tall input: differentiate Aᵀ = V·Sᵀ·Uᵀ and transpose at the end.
+    let adjoint = m > n;
+    let (m, n, u, v, grad_u, grad_v) = if adjoint {
+        (n, m, v, u, grad_v, grad_u)
+    } else {
+        (m, n, u, v, grad_u, grad_v)
+    };
+    if full && n - m > 1 {
+        return Err(Error::invalid(
+            "svd gradient is not implemented for abs(m - n) > 1 when full_matrices is True",
         ));
     }
-    let (a, grad_s) = (ctx.input(0), ctx.grad(0));
-    let g = &mut *ctx.graph;
-    let (_, u, v) = g.svd(a, false, true)?;
-    let row = g.expand_dims(grad_s, -2)?;
-    let scaled = g.mul(u, row)?;
-    Ok(vec![Some(matmul_any(
-        g,
-        scaled,
-        v,
-        [false, true],
-        [false, false],
-    )?)])
+    let rank = dims.len() as i64;
+    let perm: Vec<i64> = (0..rank - 2).chain([rank - 1, rank - 2]).collect();
+    let dt = g.dtype(a);
+    // _SafeReciprocal: x / (x² + 1e-20).
+    let eps = g.scalar_like(dt, 1e-20)?;
+    let safe_reciprocal = |g: &mut Graph, x: Output| -> Result<Output> {
+        let sq = g.mul(x, x)?;
+        let den = g.add(sq, eps)?;
+        g.div(x, den)
+    };
+    // v[..., :, lo:hi]
+    let columns = |g: &mut Graph, x: Output, lo: usize, hi: usize| {
+        let masks = crate::ops::array::StridedSliceMasks {
+            ellipsis: 0b001,
+            begin: 0b010,
+            end: 0b010,
+            ..Default::default()
+        };
+        g.strided_slice(x, &[0, 0, lo as i64], &[0, 0, hi as i64], &[1, 1, 1], masks)
+    };
+    let eye: Vec<f64> = (0..m * m)
+        .map(|i| if i % (m + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let eye = g.constant(Tensor::new(&[m, m], eye)?.cast(dt)?)?;
+    let s_row = g.expand_dims(s, -2)?;
+    let s_col = g.expand_dims(s, -1)?;
+    let s2 = g.mul(s, s)?;
+    let s2_row = g.expand_dims(s2, -2)?;
+    let s2_col = g.expand_dims(s2, -1)?;
+    let diff = g.sub(s2_row, s2_col)?;
+    let f = safe_reciprocal(g, diff)?;
+    let v1 = columns(g, v, 0, m)?;
+    let grad_v1 = columns(g, grad_v, 0, m)?;
+    let u_gu = matmul_any(g, u, grad_u, [true, false], [false, false])?;
+    let v_gv = matmul_any(g, v1, grad_v1, [true, false], [false, false])?;
+    let f_u = g.mul(f, u_gu)?;
+    let f_v = g.mul(f, v_gv)?;
+    // grad_s_mat + (f_u + f_uᵀ)·S + S·(f_v + f_vᵀ)
+    let gs_row = g.expand_dims(grad_s, -2)?;
+    let grad_s_mat = g.mul(eye, gs_row)?;
+    let f_ut = g.transpose(f_u, &perm)?;
+    let sym_u = g.add(f_u, f_ut)?;
+    let left = g.mul(sym_u, s_row)?;
+    let f_vt = g.transpose(f_v, &perm)?;
+    let sym_v = g.add(f_v, f_vt)?;
+    let right = g.mul(s_col, sym_v)?;
+    let sum = g.add(grad_s_mat, left)?;
+    let term1_nouv = g.add(sum, right)?;
+    let inner = matmul_any(g, term1_nouv, v1, [false, true], [false, false])?;
+    let mut grad_a = matmul_any(g, u, inner, [false, false], [false, false])?;
+    if m != n {
+        let gv1t = g.transpose(grad_v1, &perm)?;
+        let gv1t_v1 = matmul_any(g, gv1t, v1, [false, false], [false, false])?;
+        let proj = matmul_any(g, gv1t_v1, v1, [false, true], [false, false])?;
+        let mut term2_nous = g.sub(gv1t, proj)?;
+        if full {
+            let v2 = columns(g, v, m, n)?;
+            let grad_v2 = columns(g, grad_v, m, n)?;
+            let v1t_gv2 = matmul_any(g, v1, grad_v2, [true, false], [false, false])?;
+            let proj2 = matmul_any(g, v1t_gv2, v2, [false, true], [false, false])?;
+            term2_nous = g.sub(term2_nous, proj2)?;
+        }
+        let s_inv = safe_reciprocal(g, s)?;
+        let s_inv_row = g.expand_dims(s_inv, -2)?;
+        let u_s_inv = g.mul(u, s_inv_row)?;
+        let term2 = matmul_any(g, u_s_inv, term2_nous, [false, false], [false, false])?;
+        grad_a = g.add(grad_a, term2)?;
+    }
+    if adjoint {
+        grad_a = g.transpose(grad_a, &perm)?;
+    }
+    Ok(grad_a)
 }
 
 /// Splits a partial shape of rank >= 2 into its batch dims and its two matrix dims.
@@ -690,6 +796,31 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
         GradCase::new("Svd", vec![test_input(&[2, 2, 4], 16)], |g, x| {
             Ok(g.svd(x[0], false, false)?.0)
         }),
+        // compute_uv=true: each output alone, square, wide, tall, batched, and full
+        // matrices with |m - n| = 1. Inputs are picked where faer's sign choice for the
+        // singular vectors does not flip within the finite-difference step (for many
+        // tall inputs it does: all of u and v change sign between x - h and x + h).
+        GradCase::new("Svd", vec![test_input(&[3, 3], 17)], |g, x| {
+            Ok(g.svd(x[0], false, true)?.0)
+        }),
+        GradCase::new("Svd", vec![test_input(&[3, 3], 18)], |g, x| {
+            Ok(g.svd(x[0], false, true)?.1)
+        }),
+        GradCase::new("Svd", vec![test_input(&[2, 2, 4], 19)], |g, x| {
+            Ok(g.svd(x[0], false, true)?.2)
+        }),
+        GradCase::new("Svd", vec![test_input(&[4, 2], 22)], |g, x| {
+            Ok(g.svd(x[0], false, true)?.1)
+        }),
+        GradCase::new("Svd", vec![test_input(&[4, 2], 24)], |g, x| {
+            Ok(g.svd(x[0], false, true)?.2)
+        }),
+        GradCase::new("Svd", vec![test_input(&[2, 3], 22)], |g, x| {
+            Ok(g.svd(x[0], true, true)?.2)
+        }),
+        GradCase::new("Svd", vec![test_input(&[3, 2], 21)], |g, x| {
+            Ok(g.svd(x[0], true, true)?.1)
+        }),
     ]
 }
 
@@ -856,15 +987,16 @@ mod tests {
     }
 
     #[test]
-    fn svd_gradient_with_vectors_is_refused() {
+    fn svd_gradients_refused_as_in_tensorflow() {
         let mut g = Graph::new();
-        let x = g.placeholder(DType::Float64, [3, 2], "x").unwrap();
-        let (s, _, _) = g.svd(x, false, true).unwrap();
-        let msg = g.gradients(&[s], &[x]).unwrap_err().to_string();
-        assert!(
-            msg.contains("Svd gradient with compute_uv=true is not implemented"),
-            "{msg}"
-        );
+        let x = g.placeholder(DType::Float64, [2, 5], "x").unwrap();
+        let (_, u, _) = g.svd(x, true, true).unwrap();
+        let msg = g.gradients(&[u], &[x]).unwrap_err().to_string();
+        assert!(msg.contains("abs(m - n) > 1"), "{msg}");
+        let y = g.placeholder(DType::Float64, [None, Some(3)], "y").unwrap();
+        let (s, _, _) = g.svd(y, false, true).unwrap();
+        let msg = g.gradients(&[s], &[y]).unwrap_err().to_string();
+        assert!(msg.contains("unknown inner matrix shape"), "{msg}");
     }
 
     #[test]

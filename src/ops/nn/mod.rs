@@ -1,7 +1,9 @@
 //! Neural-network ops, named and attributed as in TensorFlow: BiasAdd, Softmax,
 //! LogSoftmax, the softmax cross-entropy losses, Conv2D, MaxPool, AvgPool, and the
 //! gradient kernels TensorFlow graphs use for them (BiasAddGrad, Conv2DBackpropInput,
-//! Conv2DBackpropFilter, MaxPoolGrad, AvgPoolGrad).
+//! Conv2DBackpropFilter, MaxPoolGrad, MaxPoolGradGrad, AvgPoolGrad). Every op has
+//! TensorFlow's symbolic gradient (`nn_grad.py`), built from graph ops so it can be
+//! differentiated again.
 
 mod bias;
 mod conv;
