@@ -7,6 +7,7 @@ tf.compat.v1 in graph mode, variables with get_variable, then frozen).
 
 Each fixture is a folder graphs/fixtures/<name>/ with
   model.pb          the frozen GraphDef (binary)
+  model.pbtxt       the same in text format
   io.txt            lines "input <tensor> <file>" and "output <tensor> <file>"
   <file>.npy        the inputs, and TensorFlow's outputs
 """
@@ -45,6 +46,7 @@ def write_fixture(name, build, feeds_np):
     os.makedirs(folder)
     with open(os.path.join(folder, "model.pb"), "wb") as f:
         f.write(frozen.SerializeToString())
+    tf.io.write_graph(frozen, folder, "model.pbtxt", as_text=True)
     lines = []
     for k, v in feeds_np.items():
         np.save(os.path.join(folder, "in_" + file_name(k)), v)

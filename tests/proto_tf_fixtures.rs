@@ -1,7 +1,7 @@
 //! Frozen GraphDefs written by TensorFlow 2.21 (`graphs/make_fixtures.py`) import without
 //! unsupported nodes, and compute TensorFlow's outputs on the same inputs (1e-5 relative).
 
-use rustflow::proto::{load_graph, unsupported};
+use rustflow::proto::{graph_to_bytes, load_graph, unsupported};
 use rustflow::tensor::npy::read_npy;
 use rustflow::{Session, Tensor};
 use std::path::{Path, PathBuf};
@@ -71,5 +71,19 @@ fn tensorflow_fixtures_compute_tensorflows_outputs() {
         for (g, (name, want)) in got.iter().zip(&expected) {
             close(&format!("{fixture}/{name}"), g, want);
         }
+    }
+}
+
+#[test]
+fn text_graph_defs_written_by_tensorflow_match_the_binary_ones() {
+    for dir in fixtures() {
+        let text = load_graph(&dir.join("model.pbtxt")).unwrap();
+        let binary = load_graph(&dir.join("model.pb")).unwrap();
+        assert_eq!(
+            graph_to_bytes(&text),
+            graph_to_bytes(&binary),
+            "{}",
+            dir.display()
+        );
     }
 }
