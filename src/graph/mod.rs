@@ -492,4 +492,21 @@ impl Graph {
             _ => None,
         }
     }
+
+    /// Refines the inferred shape of an output with a shape known from elsewhere
+    /// (TensorFlow's `Tensor.set_shape`): the two are merged, and a contradiction is an
+    /// error. Gradient functions use it where TensorFlow's shape inference would evaluate a
+    /// constant shape subgraph. The executor checks the refined shape at run time.
+    pub fn set_shape(&mut self, o: Output, shape: &PartialShape) -> Result<()> {
+        if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
+            return Err(Error::invalid("set_shape: the tensor is not in this graph"));
+        }
+        let name = self.output_name(o);
+        let spec = &mut self.inner[o.node.0].outputs[o.index];
+        spec.shape = spec
+            .shape
+            .merge(shape)
+            .map_err(|e| Error::invalid(format!("set_shape of '{name}' to {shape} failed: {e}")))?;
+        Ok(())
+    }
 }

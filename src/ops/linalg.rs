@@ -113,6 +113,158 @@ fn matmul_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
     Ok(vec![Some(ga), Some(gb)])
 }
 
+/// `tf.matmul` as TensorFlow's Python wrapper builds it: MatMul when both operands are
+/// known to be matrices, else BatchMatMulV2 with `adjoint` flags; `grad` sets its
+/// `grad_x`/`grad_y` hints (products made by a gradient).
+fn matmul_any(
+    g: &mut Graph,
+    a: Output,
+    b: Output,
+    adjoint: [bool; 2],
+    grad: [bool; 2],
+) -> Result<Output> {
+    if g.shape(a).rank() == Some(2) && g.shape(b).rank() == Some(2) {
+        return g.matmul_t(a, b, adjoint[0], adjoint[1]);
+    }
+    let t = g.dtype(a);
+    g.op("BatchMatMulV2")
+        .input(a)
+        .input(b)
+        .attr("T", t)
+        .attr("adj_x", adjoint[0])
+        .attr("adj_y", adjoint[1])
+        .attr("grad_x", grad[0])
+        .attr("grad_y", grad[1])
+        .build_output()
+}
+
+/// What BroadcastGradientArgs computes, for batch shapes known at build time: the axes
+/// of the broadcast shape that each operand's gradient is summed over (those where the
+/// operand, padded with leading 1s, has size 1).
+fn static_reduction_axes(a: &[usize], b: &[usize]) -> [Vec<i32>; 2] {
+    let rank = a.len().max(b.len());
+    let padded = |s: &[usize], i: usize| {
+        let lead = rank - s.len();
+        if i < lead {
+            1
+        } else {
+            s[i - lead]
+        }
+    };
+    [a, b].map(|s| {
+        (0..rank)
+            .filter(|&i| padded(s, i) == 1)
+            .map(|i| i as i32)
+            .collect()
+    })
+}
+
+/// `x[..., :-2]`-style prefix: the batch part of a shape vector.
+fn batch_part(g: &mut Graph, shape: Output) -> Result<Output> {
+    let masks = crate::ops::array::StridedSliceMasks {
+        begin: 1,
+        ..Default::default()
+    };
+    g.strided_slice(shape, &[0], &[-2], &[1], masks)
+}
+
+/// The batch dims of a shape when all of them are known.
+fn known_batch(shape: &PartialShape) -> Option<Vec<usize>> {
+    let dims = shape.dims()?;
+    let batch = dims.get(..dims.len().checked_sub(2)?)?;
+    batch.iter().copied().collect()
+}
+
+/// TensorFlow's `_BatchMatMulV2`: the four adjoint cases of the product rule, then, where
+/// the batch dims were broadcast, a Sum over the broadcast axes and a Reshape back to
+/// each operand's shape. The axes come from the batch shapes when both are known at
+/// build time, else from a BroadcastGradientArgs node.
+fn batch_matmul_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let attrs = ctx.attrs();
+    let adj_x = attrs.bool_or("adj_x", false).map_err(Error::invalid)?;
+    let adj_y = attrs.bool_or("adj_y", false).map_err(Error::invalid)?;
+    let (x, y, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let (gx, gy) = match (adj_x, adj_y) {
+        (false, false) => (
+            matmul_any(g, grad, y, [false, true], [true, false])?,
+            matmul_any(g, x, grad, [true, false], [false, true])?,
+        ),
+        (false, true) => (
+            matmul_any(g, grad, y, [false, false], [true, false])?,
+            matmul_any(g, grad, x, [true, false], [false, true])?,
+        ),
+        (true, false) => (
+            matmul_any(g, y, grad, [false, true], [true, false])?,
+            matmul_any(g, x, grad, [false, false], [false, true])?,
+        ),
+        (true, true) => (
+            matmul_any(g, y, grad, [true, true], [true, false])?,
+            matmul_any(g, grad, x, [true, true], [false, true])?,
+        ),
+    };
+    let (sx, sy) = (g.shape(x).clone(), g.shape(y).clone());
+    let may_have_batch = [&sx, &sy].iter().any(|s| s.rank().is_none_or(|r| r > 2));
+    let (bx, by) = (known_batch(&sx), known_batch(&sy));
+    if !may_have_batch || (bx.is_some() && bx == by) {
+        return Ok(vec![Some(gx), Some(gy)]);
+    }
+    let (shape_x, shape_y) = (g.shape_of(x)?, g.shape_of(y)?);
+    let (rx, ry) = match (bx, by) {
+        (Some(bx), Some(by)) => {
+            let [rx, ry] = static_reduction_axes(&bx, &by);
+            (
+                g.constant(Tensor::vector(rx))?,
+                g.constant(Tensor::vector(ry))?,
+            )
+        }
+        _ => {
+            let (px, py) = (batch_part(g, shape_x)?, batch_part(g, shape_y)?);
+            let args = g
+                .op("BroadcastGradientArgs")
+                .input(px)
+                .input(py)
+                .attr("T", DType::Int32)
+                .build()?;
+            (args.output(0), args.output(1))
+        }
+    };
+    let sum_x = g.reduce_sum_t(gx, rx, false)?;
+    let sum_y = g.reduce_sum_t(gy, ry, false)?;
+    Ok(vec![
+        Some(g.reshape_t(sum_x, shape_x)?),
+        Some(g.reshape_t(sum_y, shape_y)?),
+    ])
+}
+
+/// TensorFlow's `_SvdGrad` for `compute_uv=false`: a fresh thin Svd of the input gives
+/// `u` and `v`, and the gradient is `u · diag(grad_s) · vᵀ` (the diagonal product built
+/// as a broadcast Mul scaling the columns of `u`). With `compute_uv=true` it is not
+/// implemented yet.
+fn svd_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let compute_uv = ctx
+        .attrs()
+        .bool_or("compute_uv", true)
+        .map_err(Error::invalid)?;
+    if compute_uv {
+        return Err(Error::invalid(
+            "Svd gradient with compute_uv=true is not implemented",
+        ));
+    }
+    let (a, grad_s) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let (_, u, v) = g.svd(a, false, true)?;
+    let row = g.expand_dims(grad_s, -2)?;
+    let scaled = g.mul(u, row)?;
+    Ok(vec![Some(matmul_any(
+        g,
+        scaled,
+        v,
+        [false, true],
+        [false, false],
+    )?)])
+}
+
 /// Splits a partial shape of rank >= 2 into its batch dims and its two matrix dims.
 fn split_matrix_dims(
     shape: &PartialShape,
@@ -406,6 +558,7 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("BatchMatMulV2", infer_batch_matmul, batch_matmul_kernel)
             .cost(Cost::Expensive)
+            .grad(batch_matmul_grad)
             .defaults(|| {
                 vec![
                     ("adj_x", false.into()),
@@ -418,6 +571,7 @@ pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("Svd", infer_svd, svd_kernel)
             .cost(Cost::Expensive)
+            .grad(svd_grad)
             .defaults(|| vec![("compute_uv", true.into()), ("full_matrices", false.into())]),
     );
 }
@@ -506,6 +660,35 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
         }),
         GradCase::new("MatMul", vec![test_input(&[3, 2], 6), b], |g, x| {
             g.matmul_t(x[0], x[1], true, false)
+        }),
+        // Broadcast batch dims on both sides: [2,1] against [3].
+        GradCase::new(
+            "BatchMatMulV2",
+            vec![test_input(&[2, 1, 2, 3], 7), test_input(&[3, 3, 4], 8)],
+            |g, x| g.batch_matmul(x[0], x[1], false, false),
+        ),
+        // Equal batch dims, both adjoint.
+        GradCase::new(
+            "BatchMatMulV2",
+            vec![test_input(&[2, 3, 2], 9), test_input(&[2, 4, 3], 10)],
+            |g, x| g.batch_matmul(x[0], x[1], true, true),
+        ),
+        // A plain matrix against a batch, each adjoint flag alone.
+        GradCase::new(
+            "BatchMatMulV2",
+            vec![test_input(&[2, 2, 3], 11), test_input(&[4, 3], 12)],
+            |g, x| g.batch_matmul(x[0], x[1], false, true),
+        ),
+        GradCase::new(
+            "BatchMatMulV2",
+            vec![test_input(&[3, 2], 13), test_input(&[2, 3, 4], 14)],
+            |g, x| g.batch_matmul(x[0], x[1], true, false),
+        ),
+        GradCase::new("Svd", vec![test_input(&[3, 2], 15)], |g, x| {
+            Ok(g.svd(x[0], false, false)?.0)
+        }),
+        GradCase::new("Svd", vec![test_input(&[2, 2, 4], 16)], |g, x| {
+            Ok(g.svd(x[0], false, false)?.0)
         }),
     ]
 }
@@ -636,6 +819,52 @@ mod tests {
         // adj_x makes [2,2,3] a batch of 3×2 matrices: contracted 2 vs 2
         let ok = g.batch_matmul(a, c, true, false).unwrap();
         assert_eq!(g.shape(ok), &PartialShape::known(&[2, 3, 4]));
+    }
+
+    #[test]
+    fn static_reduction_axes_match_broadcast_gradient_args() {
+        // tf.raw_ops.BroadcastGradientArgs(s0=a, s1=b) for each pair
+        assert_eq!(static_reduction_axes(&[2, 1], &[3]), [vec![1], vec![0]]);
+        assert_eq!(
+            static_reduction_axes(&[1, 1], &[1]),
+            [vec![0, 1], vec![0, 1]]
+        );
+        assert_eq!(static_reduction_axes(&[], &[2, 3]), [vec![0, 1], vec![]]);
+        assert_eq!(static_reduction_axes(&[4, 2], &[4, 2]), [vec![], vec![]]);
+    }
+
+    #[test]
+    fn batch_matmul_gradient_sums_broadcast_batches() {
+        // d/dy sum(x · y) with x [2,1,2,3] broadcast against y [3,4]: every batch's
+        // xᵀ·1 summed, i.e. column sums of x over all batches, repeated over 4 columns.
+        let xv = random(&[2, 1, 2, 3], 1);
+        let mut g = Graph::new();
+        let x = g.constant(xv.clone()).unwrap();
+        let y = g.placeholder(DType::Float64, [3, 4], "y").unwrap();
+        let z = g.batch_matmul(x, y, false, false).unwrap();
+        let dy = g.gradients(&[z], &[y]).unwrap()[0].unwrap();
+        assert_eq!(g.shape(dy), &PartialShape::known(&[3, 4]));
+        let out = crate::Session::new(&g)
+            .run(&[(y, random(&[3, 4], 2))], &[dy], &[])
+            .unwrap();
+        let xs = f64s(&xv);
+        let col: Vec<f64> = (0..3)
+            .map(|k| (0..4).map(|r| xs[r * 3 + k]).sum())
+            .collect();
+        let want: Vec<f64> = col.iter().flat_map(|&c| [c; 4]).collect();
+        assert_close(&f64s(&out[0]), &want, 1e-12);
+    }
+
+    #[test]
+    fn svd_gradient_with_vectors_is_refused() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float64, [3, 2], "x").unwrap();
+        let (s, _, _) = g.svd(x, false, true).unwrap();
+        let msg = g.gradients(&[s], &[x]).unwrap_err().to_string();
+        assert!(
+            msg.contains("Svd gradient with compute_uv=true is not implemented"),
+            "{msg}"
+        );
     }
 
     #[test]

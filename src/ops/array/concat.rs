@@ -1,16 +1,17 @@
-//! Joining and splitting along an axis: ConcatV2, Pack (stack) and Unpack (unstack).
+//! Joining and splitting along an axis: ConcatV2, Pack (stack) and Unpack (unstack), and
+//! ConcatOffset, which ConcatV2's gradient uses.
 //!
 //! All three view their tensors as `[outer, inner]` rows around the axis and copy whole
 //! rows ([`interleave_rows`]).
 
 use super::layout::interleave_rows;
 use super::{
-    check_index, check_len_attr, check_rank, check_type_attr, normalize_axis, read_ints,
-    scalar_index_const,
+    check_index, check_len_attr, check_rank, check_type_attr, index_tensor, normalize_axis,
+    rank_value, read_ints, scalar_index_const, shape_value, shaped_like,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -264,13 +265,175 @@ fn unpack_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_ConcatGradHelper` for a dense gradient: each value's gradient is the
+/// slice of `grad` at its offset along the axis (`ConcatOffset`) with the value's shape.
+/// TensorFlow switches to `Split` above 16 values; the slices give the same result.
+fn concat_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let n = ctx.graph.node(ctx.node).inputs().len() - 1;
+    let values: Vec<Output> = (0..n).map(|i| ctx.input(i)).collect();
+    let (axis, grad) = (ctx.input(n), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    // concat_dim % rank(values[0]), in the axis dtype; ConcatOffset takes int32.
+    let axis_dt = g.dtype(axis);
+    let mut rank = rank_value(g, values[0])?;
+    if axis_dt != DType::Int32 {
+        rank = g.cast(rank, axis_dt)?;
+    }
+    let mut non_neg_axis = g.floormod(axis, rank)?;
+    if axis_dt != DType::Int32 {
+        non_neg_axis = g.cast(non_neg_axis, DType::Int32)?;
+    }
+    // `_ExtractInputShapes`: constants when every shape is known, ShapeN otherwise.
+    let sizes = if values.iter().all(|&v| g.shape(v).is_fully_defined()) {
+        values
+            .iter()
+            .map(|&v| shape_value(g, v, DType::Int32))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        g.shape_n(&values)?
+    };
+    let offsets = g.concat_offset(non_neg_axis, &sizes)?;
+    let mut grads = Vec::with_capacity(n + 1);
+    for ((&offset, &size), &v) in offsets.iter().zip(&sizes).zip(&values) {
+        let dv = g.slice_t(grad, offset, size)?;
+        grads.push(Some(shaped_like(g, dv, v)?));
+    }
+    grads.push(None);
+    Ok(grads)
+}
+
+/// TensorFlow's `_PackGrad`: the gradient unstacked along the axis.
+fn pack_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let n = ctx.graph.node(ctx.node).inputs().len();
+    let axis = ctx.attrs().int_or("axis", 0).map_err(Error::invalid)?;
+    let grads = ctx.graph.unstack(ctx.grad(0), Some(n), axis)?;
+    Ok(grads.into_iter().map(Some).collect())
+}
+
+/// TensorFlow's `_UnpackGrad`: the output gradients stacked along the axis (the gradient
+/// pass gives outputs without a gradient zeros).
+fn unpack_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let axis = ctx.attrs().int_or("axis", 0).map_err(Error::invalid)?;
+    let grads = ctx.grads.clone();
+    Ok(vec![Some(ctx.graph.stack(&grads, axis)?)])
+}
+
+fn infer_concat_offset(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_min_inputs(3)?;
+    let n = ctx.num_inputs() - 1;
+    check_len_attr(ctx, "N", n)?;
+    if ctx.dtype(0) != DType::Int32 {
+        return Err(format!("concat_dim must be int32, but is {}", ctx.dtype(0)));
+    }
+    check_rank(ctx, 0, 0, "concat_dim")?;
+    let dt = check_index(ctx, 1, "shape_type")?;
+    let mut len = PartialShape::with_rank(1);
+    for i in 1..=n {
+        if ctx.dtype(i) != dt {
+            return Err(format!(
+                "shape {} is {} but shape 0 is {dt}; they must have one dtype",
+                i - 1,
+                ctx.dtype(i)
+            ));
+        }
+        len = len.merge(ctx.shape(i)).map_err(|e| {
+            format!(
+                "every shape must be a vector of one length: shape {}: {e}",
+                i - 1
+            )
+        })?;
+    }
+    Ok(vec![TensorSpec::new(dt, len); n])
+}
+
+/// The offset of each shape along `axis` when tensors of `shapes` are concatenated there,
+/// with TensorFlow's checks and messages (`axis` may be negative).
+fn concat_offsets(axis: i64, shapes: &[Vec<i64>]) -> Result<Vec<Vec<i64>>> {
+    let dims = shapes[0].len();
+    let a = normalize_axis(axis, dims, "Concat dim")
+        .map_err(|_| Error::invalid(format!("Concat dim is out of range: {axis} vs. {dims}")))?;
+    let mut offset = 0i64;
+    let mut out = Vec::with_capacity(shapes.len());
+    for (i, s) in shapes.iter().enumerate() {
+        if s.len() != dims {
+            return Err(Error::invalid(format!(
+                "input {i} should contain {dims} elements, but got {}",
+                s.len()
+            )));
+        }
+        let mut o = vec![0i64; dims];
+        for j in 0..dims {
+            if j == a {
+                o[j] = offset;
+                offset = offset
+                    .checked_add(s[j])
+                    .ok_or_else(|| Error::invalid("concatenated size overflows"))?;
+            } else if s[j] != shapes[0][j] {
+                return Err(Error::invalid(format!(
+                    "All dimensions except {a} must match. Input {i} has shape {} and doesn't \
+                     match input 0 with shape {}.",
+                    super::fmt_ints(s),
+                    super::fmt_ints(&shapes[0])
+                )));
+            }
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+fn concat_offset_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let dt = ctx.output_dtype(0);
+    kernel_fn(move |k| {
+        let axis = k.input(0)?;
+        if axis.rank() != 0 {
+            return Err(Error::invalid(format!(
+                "Concat dim tensor should be a scalar integer, but got shape {:?}",
+                axis.shape()
+            )));
+        }
+        let axis = axis.to_i64_vec()?[0];
+        let shapes = (1..k.num_inputs())
+            .map(|i| {
+                let s = k.input(i)?;
+                if s.rank() != 1 {
+                    return Err(Error::invalid(format!(
+                        "input {i} should be a vector, but got shape {:?}",
+                        s.shape()
+                    )));
+                }
+                s.to_i64_vec()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for o in concat_offsets(axis, &shapes)? {
+            let len = o.len();
+            k.push_output(index_tensor(o, dt, &[len])?);
+        }
+        Ok(())
+    })
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("ConcatV2", infer_concat, concat_kernel)
+            .grad(concat_grad)
             .defaults(|| vec![("Tidx", DType::Int32.into())]),
     );
-    r.add(Op::new("Pack", infer_pack, pack_kernel).defaults(|| vec![("axis", 0i64.into())]));
-    r.add(Op::new("Unpack", infer_unpack, unpack_kernel).defaults(|| vec![("axis", 0i64.into())]));
+    r.add(
+        Op::new("Pack", infer_pack, pack_kernel)
+            .grad(pack_grad)
+            .defaults(|| vec![("axis", 0i64.into())]),
+    );
+    r.add(
+        Op::new("Unpack", infer_unpack, unpack_kernel)
+            .grad(unpack_grad)
+            .defaults(|| vec![("axis", 0i64.into())]),
+    );
+    r.add(
+        Op::new("ConcatOffset", infer_concat_offset, concat_offset_kernel)
+            .no_grad()
+            .defaults(|| vec![("shape_type", DType::Int32.into())]),
+    );
 }
 
 impl Graph {
@@ -307,6 +470,24 @@ impl Graph {
             .attr("T", t)
             .attr("axis", axis)
             .build_output()
+    }
+
+    /// Where each of the tensors of `shapes` (int32 or int64 vectors) starts when they are
+    /// concatenated along `concat_dim` (an int32 scalar; op ConcatOffset, used by ConcatV2's
+    /// gradient): zero except at the axis, where it is the running sum of the sizes.
+    pub fn concat_offset(&mut self, concat_dim: Output, shapes: &[Output]) -> Result<Vec<Output>> {
+        let Some(&first) = shapes.first() else {
+            return Err(Error::invalid("concat_offset needs at least one shape"));
+        };
+        let st = self.dtype(first);
+        let id = self
+            .op("ConcatOffset")
+            .input(concat_dim)
+            .inputs(shapes)
+            .attr("N", shapes.len() as i64)
+            .attr("shape_type", st)
+            .build()?;
+        Ok((0..shapes.len()).map(|i| id.output(i)).collect())
     }
 
     /// Splits `x` along `axis` into its slices (`tf.unstack`, op Unpack). `num` defaults to
@@ -472,5 +653,75 @@ mod tests {
         let three = Tensor::new(&[3, 2], vec![0u8; 6]).unwrap();
         let msg = run_err(&g, &[(p, three)], parts[0]);
         assert!(msg.contains("must equal 2"), "{msg}");
+    }
+
+    #[test]
+    fn concat_offset() {
+        let mut g = Graph::new();
+        let one = g.constant(1i32).unwrap();
+        let minus_two = g.constant(-2i32).unwrap();
+        let zero = g.constant(0i32).unwrap();
+        let a = g.constant(t(&[3], &[2, 3, 7])).unwrap();
+        let b = g.constant(t(&[3], &[2, 4, 7])).unwrap();
+        let c = g.constant(t(&[3], &[2, 1, 7])).unwrap();
+        let o = g.concat_offset(one, &[a, b, c]).unwrap();
+        assert_eq!(g.shape(o[2]).to_known(), Some(vec![3]));
+        let on = g.concat_offset(minus_two, &[a, b]).unwrap();
+        let d = g.constant(Tensor::from([2i64, 3])).unwrap();
+        let e = g.constant(Tensor::from([5i64, 3])).unwrap();
+        let o64 = g.concat_offset(zero, &[d, e]).unwrap();
+        assert_eq!(g.dtype(o64[1]), DType::Int64);
+        let out = run(&g, &[o[0], o[1], o[2], on[0], on[1], o64[0], o64[1]]);
+        // tf.raw_ops.ConcatOffset(concat_dim=1, shape=[[2,3,7],[2,4,7],[2,1,7]])
+        assert_eq!(out[0], t(&[3], &[0, 0, 0]));
+        assert_eq!(out[1], t(&[3], &[0, 3, 0]));
+        assert_eq!(out[2], t(&[3], &[0, 7, 0]));
+        // concat_dim=-2: [[0,0,0],[0,3,0]]; int64 shapes at 0: [[0,0],[2,0]]
+        assert_eq!(out[3], t(&[3], &[0, 0, 0]));
+        assert_eq!(out[4], t(&[3], &[0, 3, 0]));
+        assert_eq!(out[5], Tensor::from([0i64, 0]));
+        assert_eq!(out[6], Tensor::from([2i64, 0]));
+    }
+
+    #[test]
+    fn concat_offset_errors() {
+        let mut g = Graph::new();
+        let a = g.constant(t(&[3], &[2, 3, 7])).unwrap();
+        let d = g.constant(Tensor::from([2i64, 3, 7])).unwrap();
+        let one = g.constant(1i32).unwrap();
+        let msg = g.concat_offset(one, &[a, d]).unwrap_err().to_string();
+        assert!(msg.contains("one dtype"), "{msg}");
+        let msg = g.concat_offset(one, &[a]).unwrap_err().to_string();
+        assert!(msg.contains("at least 3 inputs"), "{msg}");
+        let one64 = g.constant(1i64).unwrap();
+        let msg = g.concat_offset(one64, &[a, a]).unwrap_err().to_string();
+        assert!(msg.contains("concat_dim must be int32"), "{msg}");
+        let short = g.constant(t(&[2], &[3, 4])).unwrap();
+        let msg = g.concat_offset(one, &[a, short]).unwrap_err().to_string();
+        assert!(msg.contains("one length"), "{msg}");
+        // run-time checks, with TensorFlow's messages
+        let dim = g
+            .placeholder(DType::Int32, PartialShape::scalar(), "dim")
+            .unwrap();
+        let p = g.placeholder(DType::Int32, [None], "p").unwrap();
+        let o = g.concat_offset(dim, &[a, p]).unwrap();
+        let feed = |d: i32, s: &[i32]| vec![(dim, Tensor::scalar(d)), (p, t(&[s.len()], s))];
+        let msg = run_err(&g, &feed(3, &[2, 4, 7]), o[0]);
+        assert!(msg.contains("Concat dim is out of range: 3 vs. 3"), "{msg}");
+        let msg = run_err(&g, &feed(1, &[3, 4, 7]), o[0]);
+        assert!(
+            msg.contains(
+                "All dimensions except 1 must match. Input 1 has shape [3,4,7] and doesn't \
+                 match input 0 with shape [2,3,7]."
+            ),
+            "{msg}"
+        );
+        let msg = run_err(&g, &feed(1, &[3, 4]), o[0]);
+        assert!(
+            msg.contains("input 1 should contain 3 elements, but got 2"),
+            "{msg}"
+        );
+        let out = run_fed(&g, &feed(-1, &[2, 3, 1]), &[o[1]]);
+        assert_eq!(out[0], t(&[3], &[0, 0, 7]));
     }
 }

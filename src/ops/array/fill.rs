@@ -4,7 +4,7 @@ use super::{check_index, check_rank, checked_num_elements, index_const, read_int
 use crate::device::cpu;
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Element, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -145,9 +145,27 @@ fn range_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_FillGrad`: the value's gradient is the sum of the gradient over every
+/// axis (`reduce_sum` with no axes: a constant `range(rank)` when the rank is known, a
+/// Range op otherwise); `dims` gets none.
+fn fill_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let grad = ctx.grad(0);
+    let g = &mut *ctx.graph;
+    let axes = match g.shape(grad).rank() {
+        Some(r) => index_const(g, &(0..r as i64).collect::<Vec<_>>())?,
+        None => {
+            let (zero, one) = (g.constant(0i32)?, g.constant(1i32)?);
+            let rank = g.rank(grad)?;
+            g.range(zero, rank, one)?
+        }
+    };
+    Ok(vec![None, Some(g.reduce_sum_t(grad, axes, false)?)])
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("Fill", infer_fill, fill_kernel)
+            .grad(fill_grad)
             .defaults(|| vec![("index_type", DType::Int32.into())]),
     );
     r.add(Op::new("ZerosLike", infer_like, zeros_like_kernel).no_grad());
@@ -352,6 +370,6 @@ mod tests {
             );
         }
         let fill = registry::lookup("Fill").unwrap();
-        assert!(matches!(fill.gradient(), Gradient::Missing));
+        assert!(matches!(fill.gradient(), Gradient::Defined(_)));
     }
 }

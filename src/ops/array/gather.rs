@@ -1,16 +1,17 @@
 //! Index lookups: GatherV2 (rows of `params` picked by `indices` along an axis) and OneHot.
 
 use super::{
-    check_index, check_rank, check_type_attr, normalize_axis, read_ints, scalar_index_const,
+    check_index, check_rank, check_type_attr, index_const, normalize_axis, read_ints,
+    scalar_index_const, shape_value, shaped_like, size_value, StridedSliceMasks,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Formats flat element `i` of a tensor of `shape` as a multi-index: `[1,0]`.
-fn multi_index(mut i: usize, shape: &[usize]) -> String {
+pub(super) fn multi_index(mut i: usize, shape: &[usize]) -> String {
     let mut idx = vec![0usize; shape.len()];
     for (slot, &d) in idx.iter_mut().zip(shape).rev() {
         if d > 0 {
@@ -119,6 +120,92 @@ fn gather_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// `v[begin:end]` (or `v[begin]` when `shrink`) of a vector, as TensorFlow's
+/// `Tensor.__getitem__` builds it: a StridedSlice whose `begin`/`end` (one-element int32
+/// vectors) are masked when `None`.
+fn vector_slice(
+    g: &mut Graph,
+    v: Output,
+    begin: Option<Output>,
+    end: Option<Output>,
+    shrink: bool,
+) -> Result<Output> {
+    let masks = StridedSliceMasks {
+        begin: i64::from(begin.is_none()),
+        end: i64::from(end.is_none()),
+        shrink_axis: i64::from(shrink),
+        ..StridedSliceMasks::default()
+    };
+    let zero = index_const(g, &[0])?;
+    let one = index_const(g, &[1])?;
+    g.strided_slice_t(v, begin.unwrap_or(zero), end.unwrap_or(zero), one, masks)
+}
+
+/// TensorFlow's `_GatherV2Grad` for `batch_dims = 0`, with the IndexedSlices made dense
+/// as `_IndexedSlicesToTensorNoWarning` does: the gradient rows are summed into the rows
+/// they were gathered from with UnsortedSegmentSum. For an axis other than a constant 0
+/// the gathered axis is first transposed to the front, and the sum transposed back (the
+/// permutations computed with Range and ConcatV2, as TensorFlow does; its empty batch
+/// pieces are left out).
+fn gather_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (params, indices, axis, grad) = (ctx.input(0), ctx.input(1), ctx.input(2), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let params_shape = shape_value(g, params, DType::Int32)?;
+    let size = size_value(g, indices)?;
+    let indices_size = g.expand_dims(size, 0)?;
+    let axis_static = g.constant_value(axis).and_then(|t| t.to_i64_vec().ok());
+    let dx = if axis_static.as_deref() == Some(&[0]) {
+        let one = index_const(g, &[1])?;
+        let tail = vector_slice(g, params_shape, Some(one), None, false)?;
+        let values_shape = g.concat(&[indices_size, tail], 0)?;
+        let values = g.reshape_t(grad, values_shape)?;
+        let flat = g.reshape_t(indices, indices_size)?;
+        let (zero, one) = (index_const(g, &[0])?, index_const(g, &[1])?);
+        let rows = vector_slice(g, params_shape, Some(zero), Some(one), true)?;
+        g.unsorted_segment_sum(values, flat, rows)?
+    } else {
+        let axis = if g.dtype(axis) == DType::Int32 {
+            axis
+        } else {
+            g.cast(axis, DType::Int32)?
+        };
+        let one = g.constant(1i32)?;
+        let axis_vec = g.stack(&[axis], 0)?;
+        let outer_shape = vector_slice(g, params_shape, None, Some(axis_vec), false)?;
+        let from_axis = vector_slice(g, params_shape, Some(axis_vec), None, false)?;
+        let one_vec = index_const(g, &[1])?;
+        let inner_shape = vector_slice(g, from_axis, Some(one_vec), None, false)?;
+        let minus_one = index_const(g, &[-1])?;
+        let values_shape = g.concat(&[outer_shape, minus_one, inner_shape], 0)?;
+        let values_dims = size_value(g, values_shape)?;
+        let axis_dims = size_value(g, outer_shape)?;
+        let zero = g.constant(0i32)?;
+        let batch_axis_indices = g.range(zero, axis_dims, one)?;
+        let after_axis = g.add(axis_dims, one)?;
+        let inner_axes_indices = g.range(after_axis, values_dims, one)?;
+        let values = g.reshape_t(grad, values_shape)?;
+        // Move values[axis] to the front.
+        let axis_dims_vec = g.stack(&[axis_dims], 0)?;
+        let transpose_dims =
+            g.concat(&[axis_dims_vec, batch_axis_indices, inner_axes_indices], 0)?;
+        let values_transpose = g.transpose_t(values, transpose_dims)?;
+        let axis_plus_one = g.add(axis, one)?;
+        let axis_end = g.stack(&[axis_plus_one], 0)?;
+        let gather_dim_size = vector_slice(g, params_shape, Some(axis_vec), Some(axis_end), true)?;
+        let flat = g.reshape_t(indices, indices_size)?;
+        let params_grad = g.unsorted_segment_sum(values_transpose, flat, gather_dim_size)?;
+        // Move the front dim back to `axis`.
+        let shifted = g.add(batch_axis_indices, one)?;
+        let front = index_const(g, &[0])?;
+        let invert_transpose_dims = g.concat(&[shifted, front, inner_axes_indices], 0)?;
+        let params_grad = g.transpose_t(params_grad, invert_transpose_dims)?;
+        // Prevents mismatches in shapes when some tensor dimensions are zero.
+        let shape = shape_value(g, params, DType::Int32)?;
+        g.reshape_t(params_grad, shape)?
+    };
+    Ok(vec![Some(shaped_like(g, dx, params)?), None, None])
+}
+
 /// TensorFlow's OneHot index dtypes (TI).
 const ONE_HOT_INDEX_TYPES: &[DType] = &[DType::UInt8, DType::Int32, DType::Int64];
 
@@ -204,6 +291,7 @@ fn one_hot_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("GatherV2", infer_gather, gather_kernel)
+            .grad(gather_grad)
             .defaults(|| vec![("batch_dims", 0i64.into())]),
     );
     r.add(

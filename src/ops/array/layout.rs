@@ -1,5 +1,5 @@
 //! Index arithmetic shared by the copying kernels: row-major strides, a strided gather
-//! (Transpose, Slice, StridedSlice), a row-block interleave (ConcatV2, Pack, Unpack) and a
+//! (Transpose, Slice, StridedSlice) and scatter (StridedSliceGrad), a row-block interleave (ConcatV2, Pack, Unpack) and a
 //! multi-index walk (Tile, Pad).
 
 use crate::tensor::Element;
@@ -13,25 +13,23 @@ pub(super) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// Copies an affine view of `src` into a new row-major buffer of shape `out_shape`: output
-/// element `idx` is `src[offset + Σ idx[d] * strides[d]]`.
+/// Calls `f(base, len, step)` for every innermost run of an affine view of shape `shape`:
+/// view element `idx` is at address `offset + Σ idx[d] * strides[d]`, and the runs, taken
+/// in order, visit the view in row-major order (`len` elements from `base`, `step` apart).
 ///
-/// Callers guarantee that every address is inside `src` (an out-of-bounds address would
-/// panic, never read past the buffer). Size-1 dims are dropped and dims contiguous with the
-/// next one are merged, so the inner loop runs over the longest possible run.
-pub(super) fn strided_gather<T: Element>(
-    src: &[T],
+/// Size-1 dims are dropped and dims contiguous with the next one are merged, so the runs
+/// are as long as possible. Nothing is called for an empty view.
+fn for_each_run(
     offset: isize,
-    out_shape: &[usize],
+    shape: &[usize],
     strides: &[isize],
-) -> Vec<T> {
-    let n: usize = out_shape.iter().product();
-    let mut out = Vec::with_capacity(n);
-    if n == 0 {
-        return out;
+    mut f: impl FnMut(isize, usize, isize),
+) {
+    if shape.contains(&0) {
+        return;
     }
-    let mut dims: Vec<(usize, isize)> = Vec::with_capacity(out_shape.len());
-    for (&d, &s) in out_shape.iter().zip(strides) {
+    let mut dims: Vec<(usize, isize)> = Vec::with_capacity(shape.len());
+    for (&d, &s) in shape.iter().zip(strides) {
         if d == 1 {
             continue;
         }
@@ -41,23 +39,18 @@ pub(super) fn strided_gather<T: Element>(
         }
     }
     let Some((inner, inner_stride)) = dims.pop() else {
-        out.push(src[offset as usize]);
-        return out;
+        f(offset, 1, 0);
+        return;
     };
     let mut index = vec![0usize; dims.len()];
     let mut base = offset;
     loop {
-        if inner_stride == 1 {
-            let b = base as usize;
-            out.extend_from_slice(&src[b..b + inner]);
-        } else {
-            out.extend((0..inner as isize).map(|k| src[(base + k * inner_stride) as usize]));
-        }
+        f(base, inner, inner_stride);
         // Advance the odometer over the outer dims.
         let mut axis = dims.len();
         loop {
             if axis == 0 {
-                return out;
+                return;
             }
             axis -= 1;
             let (d, s) = dims[axis];
@@ -70,6 +63,54 @@ pub(super) fn strided_gather<T: Element>(
             index[axis] = 0;
         }
     }
+}
+
+/// Copies an affine view of `src` (see [`for_each_run`]) into a new row-major buffer of
+/// shape `out_shape`.
+///
+/// Callers guarantee that every address is inside `src` (an out-of-bounds address would
+/// panic, never read past the buffer).
+pub(super) fn strided_gather<T: Element>(
+    src: &[T],
+    offset: isize,
+    out_shape: &[usize],
+    strides: &[isize],
+) -> Vec<T> {
+    let n: usize = out_shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    for_each_run(offset, out_shape, strides, |base, len, step| {
+        if step == 1 {
+            let b = base as usize;
+            out.extend_from_slice(&src[b..b + len]);
+        } else {
+            out.extend((0..len as isize).map(|k| src[(base + k * step) as usize]));
+        }
+    });
+    out
+}
+
+/// The inverse of [`strided_gather`]: writes the row-major `src` of shape `shape` into the
+/// affine view of `dst` (addresses inside `dst`, guaranteed by the caller).
+pub(super) fn strided_scatter<T: Element>(
+    dst: &mut [T],
+    offset: isize,
+    shape: &[usize],
+    strides: &[isize],
+    src: &[T],
+) {
+    let mut pos = 0;
+    for_each_run(offset, shape, strides, |base, len, step| {
+        let run = &src[pos..pos + len];
+        if step == 1 {
+            let b = base as usize;
+            dst[b..b + len].copy_from_slice(run);
+        } else {
+            for (k, &v) in run.iter().enumerate() {
+                dst[(base + k as isize * step) as usize] = v;
+            }
+        }
+        pos += len;
+    });
 }
 
 /// For each of `outer` rows, appends row `r` of every part in turn, where part `i` is
@@ -130,6 +171,22 @@ mod tests {
         assert_eq!(strided_gather(&src, 0, &[1, 2, 1, 3], &[0, 3, 7, 1]), src);
         assert_eq!(strided_gather(&src, 4, &[], &[]), vec![4]);
         assert!(strided_gather(&src, 0, &[2, 0], &[3, 1]).is_empty());
+    }
+
+    #[test]
+    fn strided_scatter_inverts_the_gather() {
+        // z = np.zeros(6); z.reshape(2,3)[::-1, ::-2] = [1,2,3,4] -> [4,0,3,2,0,1]
+        let mut dst = vec![0; 6];
+        strided_scatter(&mut dst, 5, &[2, 2], &[-3, -2], &[1, 2, 3, 4]);
+        assert_eq!(dst, vec![4, 0, 3, 2, 0, 1]);
+        // a transposed write and a scalar write
+        let mut dst = vec![0; 6];
+        strided_scatter(&mut dst, 0, &[3, 2], &[1, 3], &[0, 3, 1, 4, 2, 5]);
+        assert_eq!(dst, (0..6).collect::<Vec<i32>>());
+        strided_scatter(&mut dst, 4, &[], &[], &[9]);
+        assert_eq!(dst, vec![0, 1, 2, 3, 9, 5]);
+        strided_scatter(&mut dst, 0, &[0, 2], &[3, 1], &[]);
+        assert_eq!(dst, vec![0, 1, 2, 3, 9, 5]);
     }
 
     #[test]

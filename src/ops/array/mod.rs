@@ -8,6 +8,11 @@
 //! - `gather`: GatherV2, OneHot.
 //! - `fill`: Fill, ZerosLike, OnesLike, Range.
 //! - `tile_pad`: Tile, Pad, PadV2.
+//! - `segment`: UnsortedSegmentSum.
+//!
+//! Gradients follow TensorFlow's `array_grad.py` and are built from differentiable ops, so
+//! they can be differentiated again; the ops only gradients need (InvertPermutation,
+//! ConcatOffset, StridedSliceGrad, UnsortedSegmentSum) are ordinary ops here.
 //!
 //! Shape inference reads shape-, axis- and index-valued inputs with
 //! [`InferCtx::constant_ints`] when they are known at build time; every kernel re-checks
@@ -16,7 +21,10 @@
 mod concat;
 mod fill;
 mod gather;
+#[cfg(test)]
+mod grad_tests;
 mod layout;
+mod segment;
 mod shape;
 mod slice;
 mod strided_slice;
@@ -39,6 +47,7 @@ pub(crate) fn register(r: &mut Registry) {
     gather::register(r);
     fill::register(r);
     tile_pad::register(r);
+    segment::register(r);
 }
 
 /// The dtypes TensorFlow allows for shape-, axis- and index-valued inputs.
@@ -215,6 +224,47 @@ fn scalar_index_const(g: &mut Graph, value: i64) -> Result<Output> {
     }
 }
 
+/// The shape of `x` as an `out_type` (int32 or int64) vector, as TensorFlow's
+/// `array_ops.shape` makes it: a constant when the shape is fully known while building, a
+/// Shape op otherwise.
+fn shape_value(g: &mut Graph, x: Output, out_type: DType) -> Result<Output> {
+    match g.shape(x).to_known() {
+        Some(dims) => {
+            let v: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+            let t = index_tensor(v, out_type, &[dims.len()])?;
+            g.constant(t)
+        }
+        None => g.shape_of_as(x, out_type),
+    }
+}
+
+/// The rank of `x` as an int32 scalar: a constant when known (`array_ops.rank`), a Rank
+/// op otherwise.
+fn rank_value(g: &mut Graph, x: Output) -> Result<Output> {
+    match g.shape(x).rank() {
+        Some(r) => scalar_index_const(g, r as i64),
+        None => g.rank(x),
+    }
+}
+
+/// The number of elements of `x` as an int32 scalar: a constant when known
+/// (`array_ops.size`), a Size op otherwise.
+fn size_value(g: &mut Graph, x: Output) -> Result<Output> {
+    match g.shape(x).num_elements() {
+        Some(n) => g.constant(index_tensor(vec![n as i64], DType::Int32, &[])?),
+        None => g.size(x),
+    }
+}
+
+/// Gives the gradient `dx` the shape of `x`, which it always has: what TensorFlow's shape
+/// inference finds by evaluating the constant shape subgraphs a gradient is built from
+/// (or its explicit `set_shape`, as in `_TileGrad`).
+fn shaped_like(g: &mut Graph, dx: Output, x: Output) -> Result<Output> {
+    let shape = g.shape(x).clone();
+    g.set_shape(dx, &shape)?;
+    Ok(dx)
+}
+
 #[cfg(test)]
 mod test_util {
     use crate::{Graph, Output, Session, Tensor};
@@ -303,20 +353,38 @@ mod tests {
                 &["T", "Tpaddings"],
             ),
         ];
+        let masks: &[&str] = &[
+            "Index",
+            "T",
+            "begin_mask",
+            "ellipsis_mask",
+            "end_mask",
+            "new_axis_mask",
+            "shrink_axis_mask",
+        ];
         let ss = g
             .strided_slice(x, &[0], &[1], &[1], StridedSliceMasks::default())
             .unwrap();
+        built.push((ss, masks));
+        let v = |g: &mut Graph, x: &[i32]| g.constant(Tensor::from(x.to_vec())).unwrap();
+        let (b, e, s, shape) = (
+            v(&mut g, &[0]),
+            v(&mut g, &[2]),
+            v(&mut g, &[1]),
+            v(&mut g, &[2, 2]),
+        );
+        let ssg = g
+            .strided_slice_grad(shape, b, e, s, x, StridedSliceMasks::default())
+            .unwrap();
+        built.push((ssg, masks));
+        built.push((g.invert_permutation(i).unwrap(), &["T"]));
         built.push((
-            ss,
-            &[
-                "Index",
-                "T",
-                "begin_mask",
-                "ellipsis_mask",
-                "end_mask",
-                "new_axis_mask",
-                "shrink_axis_mask",
-            ],
+            g.concat_offset(d, &[dims, dims]).unwrap()[1],
+            &["N", "shape_type"],
+        ));
+        built.push((
+            g.unsorted_segment_sum(x, i, d).unwrap(),
+            &["T", "Tindices", "Tnumsegments"],
         ));
         for (o, want) in built {
             let node = g.node(o.node);
@@ -332,5 +400,157 @@ mod tests {
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
 pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    Vec::new()
+    use crate::autodiff::check::{test_input as x, GradCase};
+    /// `x[begin:end:strides]` of a `[2, 3, 4]` input with `[begin, end, ellipsis,
+    /// new_axis, shrink_axis]` masks.
+    fn ss(g: &mut Graph, v: Output, s: [&[i64]; 3], m: [i64; 5]) -> Result<Output> {
+        let masks = StridedSliceMasks {
+            begin: m[0],
+            end: m[1],
+            ellipsis: m[2],
+            new_axis: m[3],
+            shrink_axis: m[4],
+        };
+        g.strided_slice(v, s[0], s[1], s[2], masks)
+    }
+    vec![
+        GradCase::new("Reshape", vec![x(&[2, 3], 1)], |g, x| {
+            g.reshape(x[0], &[3, -1])
+        }),
+        GradCase::new("ExpandDims", vec![x(&[2, 3], 2)], |g, x| {
+            g.expand_dims(x[0], -1)
+        }),
+        GradCase::new("Squeeze", vec![x(&[2, 1, 3], 3)], |g, x| {
+            g.squeeze(x[0], &[1])
+        }),
+        GradCase::new("Squeeze", vec![x(&[1, 3, 1], 4)], |g, x| {
+            g.squeeze(x[0], &[])
+        }),
+        GradCase::new("Transpose", vec![x(&[2, 3, 4], 5)], |g, x| {
+            g.transpose(x[0], &[2, 0, 1])
+        }),
+        GradCase::new(
+            "ConcatV2",
+            vec![x(&[2, 1], 6), x(&[2, 3], 7), x(&[2, 2], 8)],
+            |g, x| g.concat(x, -1),
+        ),
+        GradCase::new("ConcatV2", vec![x(&[1, 3], 9), x(&[2, 3], 10)], |g, x| {
+            g.concat(x, 0)
+        }),
+        GradCase::new("Pack", vec![x(&[2, 3], 11), x(&[2, 3], 12)], |g, x| {
+            g.stack(x, 1)
+        }),
+        GradCase::new(
+            "Pack",
+            vec![x(&[2], 13), x(&[2], 14), x(&[2], 15)],
+            |g, x| g.stack(x, -1),
+        ),
+        // Only two of the three outputs are used: the third gets zeros.
+        GradCase::new("Unpack", vec![x(&[2, 3], 16)], |g, x| {
+            let parts = g.unstack(x[0], None, 1)?;
+            g.concat(&[parts[2], parts[0]], 0)
+        }),
+        GradCase::new("Slice", vec![x(&[3, 4], 17)], |g, x| {
+            g.slice(x[0], &[1, 1], &[2, -1])
+        }),
+        GradCase::new("Slice", vec![x(&[3, 4], 18)], |g, x| {
+            let b = g.constant(Tensor::from([0i64, 2]))?;
+            let s = g.constant(Tensor::from([2i64, 1]))?;
+            g.slice_t(x[0], b, s)
+        }),
+        // x[1:, ::-1, tf.newaxis, ..., 0]
+        GradCase::new("StridedSlice", vec![x(&[2, 3, 4], 19)], |g, x| {
+            ss(
+                g,
+                x[0],
+                [&[1, 0, 0, 0, 0], &[0, 0, 0, 0, 1], &[1, -1, 1, 1, 1]],
+                [2, 3, 8, 4, 16],
+            )
+        }),
+        // x[:, tf.newaxis, ..., tf.newaxis, 1]
+        GradCase::new("StridedSlice", vec![x(&[2, 3, 4], 20)], |g, x| {
+            ss(
+                g,
+                x[0],
+                [&[0, 0, 0, 0, 1], &[0, 0, 0, 0, 2], &[1; 5]],
+                [1, 1, 4, 10, 16],
+            )
+        }),
+        // x[::-1, 1:-1:1, 3:0:-2]
+        GradCase::new("StridedSlice", vec![x(&[2, 3, 4], 21)], |g, x| {
+            ss(
+                g,
+                x[0],
+                [&[0, 1, 3], &[0, -1, 0], &[-1, 1, -2]],
+                [1, 1, 0, 0, 0],
+            )
+        }),
+        // x[-1, ..., ::-3]
+        GradCase::new("StridedSlice", vec![x(&[2, 3, 4], 22)], |g, x| {
+            ss(
+                g,
+                x[0],
+                [&[-1, 0, 0], &[0, 0, 0], &[1, 1, -3]],
+                [4, 4, 2, 0, 1],
+            )
+        }),
+        // the gradient of x[1:, ::-1, tf.newaxis, ..., 0] for dy of shape [1, 3, 1]
+        GradCase::new("StridedSliceGrad", vec![x(&[1, 3, 1], 23)], |g, x| {
+            let shape = g.constant(Tensor::from([2i32, 3, 4]))?;
+            let b = g.constant(Tensor::from([1i32, 0, 0, 0, 0]))?;
+            let e = g.constant(Tensor::from([0i32, 0, 0, 0, 1]))?;
+            let s = g.constant(Tensor::from([1i32, -1, 1, 1, 1]))?;
+            let masks = StridedSliceMasks {
+                begin: 2,
+                end: 3,
+                ellipsis: 8,
+                new_axis: 4,
+                shrink_axis: 16,
+            };
+            g.strided_slice_grad(shape, b, e, s, x[0], masks)
+        }),
+        // repeated rows accumulate
+        GradCase::new("GatherV2", vec![x(&[4, 3], 24)], |g, x| {
+            let i = g.constant(Tensor::from([2i32, 0, 2, 3]))?;
+            g.gather(x[0], i, 0)
+        }),
+        GradCase::new("GatherV2", vec![x(&[2, 4, 3], 25)], |g, x| {
+            let i = g.constant(Tensor::from([[3i64, 0], [1, 3]]))?;
+            g.gather(x[0], i, 1)
+        }),
+        GradCase::new("GatherV2", vec![x(&[3, 4], 26)], |g, x| {
+            let i = g.constant(Tensor::from([1i32, 1, 0]))?;
+            g.gather(x[0], i, -1)
+        }),
+        GradCase::new("GatherV2", vec![x(&[3, 2], 27)], |g, x| {
+            let i = g.constant(2i32)?;
+            g.gather(x[0], i, 0)
+        }),
+        // a negative id drops its row
+        GradCase::new("UnsortedSegmentSum", vec![x(&[4, 3], 28)], |g, x| {
+            let ids = g.constant(Tensor::from([2i32, 0, 2, -1]))?;
+            let n = g.constant(3i32)?;
+            g.unsorted_segment_sum(x[0], ids, n)
+        }),
+        GradCase::new("UnsortedSegmentSum", vec![x(&[2, 2, 3], 29)], |g, x| {
+            let ids = g.constant(Tensor::from([[1i64, 0], [1, 1]]))?;
+            let n = g.constant(3i64)?;
+            g.unsorted_segment_sum(x[0], ids, n)
+        }),
+        GradCase::new("Tile", vec![x(&[2, 3], 30)], |g, x| g.tile(x[0], &[2, 3])),
+        GradCase::new("Tile", vec![x(&[2, 1, 3], 31)], |g, x| {
+            g.tile(x[0], &[1, 3, 2])
+        }),
+        GradCase::new("Pad", vec![x(&[2, 3], 32)], |g, x| {
+            g.pad(x[0], &[[1, 0], [0, 2]])
+        }),
+        GradCase::new("PadV2", vec![x(&[2, 3], 33)], |g, x| {
+            let v = g.constant(0.5f64)?;
+            g.pad_with(x[0], &[[0, 2], [1, 1]], v)
+        }),
+        GradCase::new("Fill", vec![x(&[], 34)], |g, x| {
+            let dims = g.constant(Tensor::from([2i32, 3]))?;
+            g.fill(dims, x[0])
+        }),
+    ]
 }

@@ -3,11 +3,11 @@
 
 use super::{
     check_index, check_len_attr, concrete_dims, fmt_ints, index_const, index_tensor, known_dims,
-    out_type_attr, read_ints, scalar_index_const,
+    out_type_attr, read_ints, scalar_index_const, shape_value,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, Cost, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Dim, PartialShape, Tensor};
 use crate::{Error, Result};
 
@@ -290,20 +290,55 @@ fn rank_kernel(_: &KernelBuildCtx<'_>) -> KernelResult {
     })
 }
 
+/// `grad` reshaped to the shape of input 0 (TensorFlow's `_ReshapeToInput`).
+fn reshape_to_input(ctx: &mut GradCtx<'_>) -> Result<Output> {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let shape = shape_value(ctx.graph, x, DType::Int32)?;
+    ctx.graph.reshape_t(grad, shape)
+}
+
+/// TensorFlow's `_ReshapeGrad`: the gradient reshaped back to the input's shape. When
+/// exactly one dim of a known rank is unknown (and no dim is 0), that dim becomes -1 so
+/// no Shape op is needed.
+fn reshape_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    if let Some(dims) = ctx.graph.shape(x).dims().map(<[Dim]>::to_vec) {
+        let unknown = dims.iter().filter(|d| d.is_none()).count();
+        if unknown == 1 && !dims.contains(&Some(0)) {
+            let spec: Vec<i64> = dims.iter().map(|d| d.map_or(-1, |d| d as i64)).collect();
+            return Ok(vec![Some(ctx.graph.reshape(grad, &spec)?), None]);
+        }
+    }
+    Ok(vec![Some(reshape_to_input(ctx)?), None])
+}
+
+/// TensorFlow's `_ExpandDimsGrad`: the gradient reshaped to the input's shape.
+fn expand_dims_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    Ok(vec![Some(reshape_to_input(ctx)?), None])
+}
+
+/// TensorFlow's `_SqueezeGrad`: the gradient reshaped to the input's shape.
+fn squeeze_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    Ok(vec![Some(reshape_to_input(ctx)?)])
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("Reshape", infer_reshape, reshape_kernel)
             .cost(Cost::Cheap)
+            .grad(reshape_grad)
             .defaults(|| vec![("Tshape", DType::Int32.into())]),
     );
     r.add(
         Op::new("ExpandDims", infer_expand_dims, expand_dims_kernel)
             .cost(Cost::Cheap)
+            .grad(expand_dims_grad)
             .defaults(|| vec![("Tdim", DType::Int32.into())]),
     );
     r.add(
         Op::new("Squeeze", infer_squeeze, squeeze_kernel)
             .cost(Cost::Cheap)
+            .grad(squeeze_grad)
             .defaults(|| vec![("squeeze_dims", Vec::<i64>::new().into())]),
     );
     let out_type = || vec![("out_type", DType::Int32.into())];

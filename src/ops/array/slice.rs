@@ -1,10 +1,13 @@
 //! Slice: a contiguous box `[begin, begin + size)` of every dim (size -1 = to the end).
 
 use super::layout::{strided_gather, strides};
-use super::{check_index, check_rank, fmt_ints, index_const, known_dims, read_ints};
+use super::{
+    check_index, check_rank, fmt_ints, index_const, known_dims, rank_value, read_ints, shape_value,
+    shaped_like,
+};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -109,8 +112,28 @@ fn slice_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_SliceGrad`: the gradient padded back to the input's shape, with
+/// `begin` zeros before and `shape(x) - shape(y) - begin` after along each dim.
+fn slice_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, begin, y, grad) = (ctx.input(0), ctx.input(1), ctx.output(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let index_dt = g.dtype(begin);
+    let input_rank = rank_value(g, x)?;
+    let slice_size = shape_value(g, y, index_dt)?;
+    let one = g.constant(1i32)?;
+    let column = g.stack(&[input_rank, one], 0)?;
+    let before = g.reshape_t(begin, column)?;
+    let input_shape = shape_value(g, x, index_dt)?;
+    let rest = g.sub(input_shape, slice_size)?;
+    let rest = g.sub(rest, begin)?;
+    let after = g.reshape_t(rest, column)?;
+    let paddings = g.concat(&[before, after], 1)?;
+    let dx = g.pad_t(grad, paddings)?;
+    Ok(vec![Some(shaped_like(g, dx, x)?), None, None])
+}
+
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("Slice", infer_slice, slice_kernel));
+    r.add(Op::new("Slice", infer_slice, slice_kernel).grad(slice_grad));
 }
 
 impl Graph {
@@ -126,11 +149,17 @@ impl Graph {
                 self.constant(Tensor::vector(size.to_vec()))?,
             )
         };
-        let (t, ti) = (self.dtype(x), self.dtype(b));
+        self.slice_t(x, b, s)
+    }
+
+    /// [`Graph::slice`] with `begin` and `size` given by tensors (int32 or int64 vectors of
+    /// one dtype).
+    pub fn slice_t(&mut self, x: Output, begin: Output, size: Output) -> Result<Output> {
+        let (t, ti) = (self.dtype(x), self.dtype(begin));
         self.op("Slice")
             .input(x)
-            .input(b)
-            .input(s)
+            .input(begin)
+            .input(size)
             .attr("T", t)
             .attr("Index", ti)
             .build_output()

@@ -1,16 +1,20 @@
 //! StridedSlice: NumPy-style basic indexing (`x[1:, ::-1, tf.newaxis, ..., 0]`), with
-//! TensorFlow's five masks, negative strides and clamping.
+//! TensorFlow's five masks, negative strides and clamping; and StridedSliceGrad, its
+//! gradient, which writes a slice's values back into zeros of the input's shape.
 //!
 //! [`plan`] follows TensorFlow's `ValidateStridedSliceOp`: the sparse spec (one entry per
 //! index in begin/end/strides) is expanded into a dense spec (one entry per input dim) by
 //! filling in the ellipsis, then every dense dim gets a canonical begin, stride and length.
 //! Shape inference runs the same function on partial shapes.
 
-use super::layout::{strided_gather, strides};
-use super::{check_index, check_rank, concrete_dims, fmt_ints, index_const, known_dims, read_ints};
-use crate::graph::{Attrs, AttrsExt, Graph, Output, TensorSpec};
+use super::layout::{strided_gather, strided_scatter, strides};
+use super::{
+    check_index, check_rank, checked_num_elements, concrete_dims, fmt_ints, index_const,
+    known_dims, read_ints, shape_value, shaped_like, to_dims,
+};
+use crate::graph::{Attrs, AttrsExt, Graph, OpBuilder, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::tensor::{Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -38,6 +42,15 @@ impl StridedSliceMasks {
             new_axis: attrs.int_or("new_axis_mask", 0)?,
             shrink_axis: attrs.int_or("shrink_axis_mask", 0)?,
         })
+    }
+
+    /// Sets the five mask attrs on a node being built.
+    fn set_attrs<'g>(&self, b: OpBuilder<'g>) -> OpBuilder<'g> {
+        b.attr("begin_mask", self.begin)
+            .attr("end_mask", self.end)
+            .attr("ellipsis_mask", self.ellipsis)
+            .attr("new_axis_mask", self.new_axis)
+            .attr("shrink_axis_mask", self.shrink_axis)
     }
 }
 
@@ -243,9 +256,12 @@ fn plan(
     Ok(Plan { dims, final_shape })
 }
 
-fn infer_strided_slice(ctx: &InferCtx<'_>) -> InferResult {
-    ctx.expect_inputs(4)?;
-    ctx.check_t_attr(ctx.dtype(0))?;
+/// Checks inputs 1, 2 and 3 (begin, end, strides: vectors of one index dtype and one
+/// length) and the masks; returns the slice's output shape for an input of shape `input`.
+fn check_spec(
+    ctx: &InferCtx<'_>,
+    input: &PartialShape,
+) -> std::result::Result<PartialShape, String> {
     let it = check_index(ctx, 1, "Index")?;
     for (i, name) in [(1, "begin"), (2, "end"), (3, "strides")] {
         if check_index(ctx, i, "Index")? != it {
@@ -262,20 +278,67 @@ fn infer_strided_slice(ctx: &InferCtx<'_>) -> InferResult {
         .and_then(|s| s.merge(ctx.shape(3)))
         .map_err(|e| format!("begin, end and strides must have one length: {e}"))?;
     let m = StridedSliceMasks::from_attrs(ctx.attrs())?;
-    let out = match (ctx.shape(0).dims(), ctx.constant_ints(3), lens.dim(0)) {
+    Ok(match (input.dims(), ctx.constant_ints(3), lens.dim(0)) {
         (Some(dims), Some(strides), Some(_)) => {
             let (b, e) = (ctx.constant_ints(1), ctx.constant_ints(2));
             PartialShape::new(plan(dims, b.as_deref(), e.as_deref(), &strides, m)?.final_shape)
         }
         _ => PartialShape::unknown(),
-    };
+    })
+}
+
+fn infer_strided_slice(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(4)?;
+    ctx.check_t_attr(ctx.dtype(0))?;
+    let out = check_spec(ctx, ctx.shape(0))?;
     Ok(vec![TensorSpec::new(ctx.dtype(0), out)])
+}
+
+/// A slice's elements as an affine view of a row-major buffer.
+struct View {
+    /// Per-dim lengths.
+    lens: Vec<usize>,
+    /// Address of the first element.
+    offset: isize,
+    /// Per-dim steps.
+    steps: Vec<isize>,
+}
+
+/// The view of the slice a plan describes in a buffer of `shape` (the plan's input
+/// shape); `None` when the slice is empty.
+fn view(plan: &Plan, shape: &[usize]) -> Result<Option<View>> {
+    let lens = concrete_dims(plan.dims.iter().map(|s| s.len).collect())?;
+    if lens.contains(&0) {
+        return Ok(None);
+    }
+    let st = strides(shape);
+    let offset: i64 = plan
+        .dims
+        .iter()
+        .zip(&st)
+        .map(|(s, &k)| s.begin * k as i64)
+        .sum();
+    // A dim of length 1 never steps (its stride may be huge: `x[::2**62]`); longer ones
+    // step at most across the dim, so the product fits.
+    let steps: Vec<isize> = plan
+        .dims
+        .iter()
+        .zip(&st)
+        .map(|(s, &k)| match s.len {
+            Some(len) if len > 1 => (s.stride * k as i64) as isize,
+            _ => 0,
+        })
+        .collect();
+    Ok(Some(View {
+        lens,
+        offset: offset as isize,
+        steps,
+    }))
 }
 
 /// Applies a plan made for `x`'s concrete shape.
 fn strided_slice<T: Element>(x: Tensor, plan: Plan) -> Result<Tensor> {
-    let out_shape = concrete_dims(plan.final_shape)?;
-    let lens = concrete_dims(plan.dims.iter().map(|s| s.len).collect())?;
+    let out_shape = concrete_dims(plan.final_shape.clone())?;
     let is_identity = plan
         .dims
         .iter()
@@ -284,61 +347,152 @@ fn strided_slice<T: Element>(x: Tensor, plan: Plan) -> Result<Tensor> {
     if is_identity {
         return x.reshape(&out_shape);
     }
-    let mut data = Vec::new();
-    if !lens.contains(&0) {
-        let st = strides(x.shape());
-        let offset: i64 = plan
-            .dims
-            .iter()
-            .zip(&st)
-            .map(|(s, &k)| s.begin * k as i64)
-            .sum();
-        // A dim of length 1 never steps (its stride may be huge: `x[::2**62]`); longer
-        // ones step at most across the dim, so the product fits.
-        let steps: Vec<isize> = plan
-            .dims
-            .iter()
-            .zip(&st)
-            .map(|(s, &k)| match s.len {
-                Some(len) if len > 1 => (s.stride * k as i64) as isize,
-                _ => 0,
-            })
-            .collect();
-        data = strided_gather(x.as_slice::<T>()?, offset as isize, &lens, &steps);
-    }
+    let data = match view(&plan, x.shape())? {
+        Some(v) => strided_gather(x.as_slice::<T>()?, v.offset, &v.lens, &v.steps),
+        None => Vec::new(),
+    };
     Tensor::new(&out_shape, data)
+}
+
+/// Zeros of `shape` with `dy` written into the slice a plan made for `shape` describes.
+fn scatter_slice<T: Element>(shape: &[usize], plan: Plan, dy: &Tensor) -> Result<Tensor> {
+    let mut out = vec![T::default(); checked_num_elements(shape)?];
+    if let Some(v) = view(&plan, shape)? {
+        strided_scatter(&mut out, v.offset, &v.lens, &v.steps, dy.as_slice::<T>()?);
+    }
+    Tensor::new(shape, out)
+}
+
+/// Reads run-time begin, end and strides (inputs 1 to 3) and plans the slice of a tensor
+/// of `shape`.
+fn run_plan(k: &KernelCtx<'_>, shape: &[usize], m: StridedSliceMasks) -> Result<Plan> {
+    let begin = read_ints(k.input(1)?, "begin", 1)?;
+    let end = read_ints(k.input(2)?, "end", 1)?;
+    let strides = read_ints(k.input(3)?, "strides", 1)?;
+    plan(&known_dims(shape), Some(&begin), Some(&end), &strides, m).map_err(|e| {
+        Error::invalid(format!(
+            "{e} (begin {}, end {}, strides {})",
+            fmt_ints(&begin),
+            fmt_ints(&end),
+            fmt_ints(&strides)
+        ))
+    })
 }
 
 fn strided_slice_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let m = StridedSliceMasks::from_attrs(ctx.attrs())?;
     with_dtype!(any, ctx.input_dtype(0), T => kernel_fn(move |k| {
-        let begin = read_ints(k.input(1)?, "begin", 1)?;
-        let end = read_ints(k.input(2)?, "end", 1)?;
-        let strides = read_ints(k.input(3)?, "strides", 1)?;
         let x = k.take_input(0)?;
-        let p = plan(&known_dims(x.shape()), Some(&begin), Some(&end), &strides, m)
-            .map_err(|e| Error::invalid(format!(
-                "{e} (begin {}, end {}, strides {})",
-                fmt_ints(&begin),
-                fmt_ints(&end),
-                fmt_ints(&strides)
-            )))?;
+        let p = run_plan(k, x.shape(), m)?;
         k.push_output(strided_slice::<T>(x, p)?);
         Ok(())
     }))
 }
 
+fn infer_strided_slice_grad(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(5)?;
+    let t = ctx.dtype(4);
+    ctx.check_t_attr(t)?;
+    check_index(ctx, 0, "Index")?;
+    check_rank(ctx, 0, 1, "shape")?;
+    if ctx.dtype(0) != ctx.dtype(1) {
+        return Err(format!(
+            "shape is {} but begin is {}; shape, begin, end and strides must have one dtype",
+            ctx.dtype(0),
+            ctx.dtype(1)
+        ));
+    }
+    let out = match ctx.constant_ints(0) {
+        Some(dims) => {
+            if let Some(d) = dims.iter().find(|&&d| d < 0) {
+                return Err(format!("shape {} has a negative dim {d}", fmt_ints(&dims)));
+            }
+            PartialShape::from_i64(&dims)
+        }
+        None => match ctx.shape(0).dim(0) {
+            Some(r) => PartialShape::with_rank(r),
+            None => PartialShape::unknown(),
+        },
+    };
+    let sliced = check_spec(ctx, &out)?;
+    if sliced.merge(ctx.shape(4)).is_err() {
+        return Err(format!(
+            "shape of dy was {} instead of {sliced}",
+            ctx.shape(4)
+        ));
+    }
+    Ok(vec![TensorSpec::new(t, out)])
+}
+
+fn strided_slice_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let m = StridedSliceMasks::from_attrs(ctx.attrs())?;
+    with_dtype!(any, ctx.input_dtype(4), T => kernel_fn(move |k| {
+        let shape = to_dims(&read_ints(k.input(0)?, "shape", 1)?, "shape")?;
+        let p = run_plan(k, &shape, m)?;
+        let dy = k.input(4)?;
+        let want = concrete_dims(p.final_shape.clone())?;
+        if dy.shape() != want {
+            return Err(Error::invalid(format!(
+                "shape of dy was {:?} instead of {want:?}",
+                dy.shape()
+            )));
+        }
+        let out = scatter_slice::<T>(&shape, p, dy)?;
+        k.push_output(out);
+        Ok(())
+    }))
+}
+
+/// TensorFlow's `_StridedSliceGrad`: StridedSliceGrad of the input's shape with the
+/// slice's begin, end, strides and masks writes the gradient back into zeros.
+fn strided_slice_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, begin, end, strides) = (ctx.input(0), ctx.input(1), ctx.input(2), ctx.input(3));
+    let (grad, m) = (
+        ctx.grad(0),
+        StridedSliceMasks::from_attrs(&ctx.attrs()).map_err(Error::invalid)?,
+    );
+    let g = &mut *ctx.graph;
+    let shape = shape_value(g, x, g.dtype(begin))?;
+    let dx = g.strided_slice_grad(shape, begin, end, strides, grad, m)?;
+    Ok(vec![Some(shaped_like(g, dx, x)?), None, None, None])
+}
+
+/// TensorFlow's `_StridedSliceGradGrad`: the same slice of the gradient, for `dy`.
+fn strided_slice_grad_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (begin, end, strides) = (ctx.input(1), ctx.input(2), ctx.input(3));
+    let (grad, m) = (
+        ctx.grad(0),
+        StridedSliceMasks::from_attrs(&ctx.attrs()).map_err(Error::invalid)?,
+    );
+    let ddy = ctx.graph.strided_slice_t(grad, begin, end, strides, m)?;
+    Ok(vec![None, None, None, None, Some(ddy)])
+}
+
+/// TensorFlow's default mask attrs.
+fn mask_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    vec![
+        ("begin_mask", 0i64.into()),
+        ("end_mask", 0i64.into()),
+        ("ellipsis_mask", 0i64.into()),
+        ("new_axis_mask", 0i64.into()),
+        ("shrink_axis_mask", 0i64.into()),
+    ]
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
-        Op::new("StridedSlice", infer_strided_slice, strided_slice_kernel).defaults(|| {
-            vec![
-                ("begin_mask", 0i64.into()),
-                ("end_mask", 0i64.into()),
-                ("ellipsis_mask", 0i64.into()),
-                ("new_axis_mask", 0i64.into()),
-                ("shrink_axis_mask", 0i64.into()),
-            ]
-        }),
+        Op::new("StridedSlice", infer_strided_slice, strided_slice_kernel)
+            .grad(strided_slice_grad)
+            .defaults(mask_defaults),
+    );
+    r.add(
+        Op::new(
+            "StridedSliceGrad",
+            infer_strided_slice_grad,
+            strided_slice_grad_kernel,
+        )
+        .grad(strided_slice_grad_grad)
+        .defaults(mask_defaults),
     );
 }
 
@@ -365,20 +519,54 @@ impl Graph {
             }
         };
         let (b, e, s) = (make(self, begin)?, make(self, end)?, make(self, strides)?);
-        let (t, ti) = (self.dtype(x), self.dtype(b));
-        self.op("StridedSlice")
+        self.strided_slice_t(x, b, e, s, masks)
+    }
+
+    /// [`Graph::strided_slice`] with begin, end and strides given by tensors (int32 or
+    /// int64 vectors of one dtype and length).
+    pub fn strided_slice_t(
+        &mut self,
+        x: Output,
+        begin: Output,
+        end: Output,
+        strides: Output,
+        masks: StridedSliceMasks,
+    ) -> Result<Output> {
+        let (t, ti) = (self.dtype(x), self.dtype(begin));
+        let b = self
+            .op("StridedSlice")
             .input(x)
-            .input(b)
-            .input(e)
-            .input(s)
+            .input(begin)
+            .input(end)
+            .input(strides)
             .attr("T", t)
-            .attr("Index", ti)
-            .attr("begin_mask", masks.begin)
-            .attr("end_mask", masks.end)
-            .attr("ellipsis_mask", masks.ellipsis)
-            .attr("new_axis_mask", masks.new_axis)
-            .attr("shrink_axis_mask", masks.shrink_axis)
-            .build_output()
+            .attr("Index", ti);
+        masks.set_attrs(b).build_output()
+    }
+
+    /// The gradient of a strided slice (op StridedSliceGrad): zeros of `shape` (an int32 or
+    /// int64 vector) with `dy` written where `x[begin:end:strides]` with these masks reads
+    /// from a tensor of that shape; `dy` must have the slice's shape.
+    pub fn strided_slice_grad(
+        &mut self,
+        shape: Output,
+        begin: Output,
+        end: Output,
+        strides: Output,
+        dy: Output,
+        masks: StridedSliceMasks,
+    ) -> Result<Output> {
+        let (t, ti) = (self.dtype(dy), self.dtype(shape));
+        let b = self
+            .op("StridedSliceGrad")
+            .input(shape)
+            .input(begin)
+            .input(end)
+            .input(strides)
+            .input(dy)
+            .attr("T", t)
+            .attr("Index", ti);
+        masks.set_attrs(b).build_output()
     }
 }
 
@@ -540,6 +728,82 @@ mod tests {
             assert_eq!(out[2 * i], want, "{expr}");
             assert_eq!(out[2 * i + 1], want, "{expr} (fed)");
         }
+    }
+
+    /// StridedSliceGrad writes each slice of `np.arange(24).reshape(2, 3, 4)` back into
+    /// zeros: the reference is `z = np.zeros(24); z[vals] = vals`, since every value of
+    /// `x` is its own flat index.
+    #[test]
+    fn grad_writes_slices_back() {
+        let mut g = Graph::new();
+        let shape = g.constant(Tensor::from([2i64, 3, 4])).unwrap();
+        let mut fetches = Vec::new();
+        for &(expr, b, e, s, m, out_shape, vals) in CASES {
+            let v = |g: &mut Graph, x: &[i64]| g.constant(Tensor::vector(x.to_vec())).unwrap();
+            let (b, e, s) = (v(&mut g, b), v(&mut g, e), v(&mut g, s));
+            let dy = g.constant(t(out_shape, vals)).unwrap();
+            let y = g.strided_slice_grad(shape, b, e, s, dy, masks(m)).unwrap();
+            assert_eq!(g.shape(y).to_known(), Some(vec![2, 3, 4]), "{expr}");
+            fetches.push(y);
+        }
+        let out = run(&g, &fetches);
+        for (o, &(expr, .., vals)) in out.iter().zip(CASES) {
+            let want: Vec<i32> = (0..24)
+                .map(|i| if vals.contains(&i) { i } else { 0 })
+                .collect();
+            assert_eq!(*o, t(&[2, 3, 4], &want), "{expr}");
+        }
+    }
+
+    #[test]
+    fn grad_floats_and_errors() {
+        let mut g = Graph::new();
+        let v = |g: &mut Graph, x: &[i32]| g.constant(t(&[x.len()], x)).unwrap();
+        let (shape, zero, minus_two) = (v(&mut g, &[5]), v(&mut g, &[0]), v(&mut g, &[-2]));
+        let dy = g.constant(Tensor::from([1.0f32, 2.0, 3.0])).unwrap();
+        let m = masks([1, 1, 0, 0, 0]);
+        let y = g
+            .strided_slice_grad(shape, zero, zero, minus_two, dy, m)
+            .unwrap();
+        // tf.raw_ops.StridedSliceGrad(shape=[5], begin=[0], end=[0], strides=[-2],
+        //     dy=[1.,2,3], begin_mask=1, end_mask=1)
+        assert_eq!(run(&g, &[y])[0], Tensor::from([3.0f32, 0.0, 2.0, 0.0, 1.0]));
+        // dy of the wrong shape: TensorFlow's message, at build time and at run time
+        let short = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
+        let msg = g
+            .strided_slice_grad(shape, zero, zero, minus_two, short, m)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("shape of dy was [2] instead of [3]"), "{msg}");
+        let p = g.placeholder(DType::Float32, [None], "p").unwrap();
+        let y = g
+            .strided_slice_grad(shape, zero, zero, minus_two, p, m)
+            .unwrap();
+        let msg = run_err(&g, &[(p, Tensor::from([1.0f32]))], y);
+        assert!(msg.contains("shape of dy was [1] instead of [3]"), "{msg}");
+        let neg = v(&mut g, &[-5]);
+        let msg = g
+            .strided_slice_grad(neg, zero, zero, minus_two, dy, m)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("negative dim -5"), "{msg}");
+        let wide = g.constant(Tensor::from([5i64])).unwrap();
+        let msg = g
+            .strided_slice_grad(wide, zero, zero, minus_two, dy, m)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("one dtype"), "{msg}");
+        // a run-time shape
+        let sp = g.placeholder(DType::Int32, [1], "sp").unwrap();
+        let y = g
+            .strided_slice_grad(sp, zero, zero, minus_two, dy, m)
+            .unwrap();
+        assert_eq!(g.shape(y).to_string(), "[?]");
+        let out = run_fed(&g, &[(sp, t(&[1], &[6]))], &[y]);
+        // np.zeros(6)[::-2] = [1, 2, 3]
+        assert_eq!(out[0], Tensor::from([0.0f32, 3.0, 0.0, 2.0, 0.0, 1.0]));
+        let msg = run_err(&g, &[(sp, t(&[1], &[-1]))], y);
+        assert!(msg.contains("shape[0] = -1 must be non-negative"), "{msg}");
     }
 
     #[test]

@@ -6,11 +6,11 @@
 use super::layout::{for_each_index, strides};
 use super::{
     check_index, check_rank, checked_num_elements, fmt_ints, index_const, index_const_shaped,
-    read_ints, to_dims,
+    rank_value, read_ints, shape_value, shaped_like, size_value, to_dims,
 };
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -227,16 +227,58 @@ fn pad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_TileGrad`: the gradient reshaped to the interleaved shape
+/// `[m0, d0, m1, d1, ...]` of multiples and input dims, summed over the multiples' axes
+/// `0, 2, 4, ...`.
+fn tile_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, multiples, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let input_shape = shape_value(g, x, g.dtype(multiples))?;
+    let stacked = g.stack(&[multiples, input_shape], 0)?;
+    let pairs = g.transpose(stacked, &[1, 0])?;
+    let split_shape = g.reshape(pairs, &[-1])?;
+    let (zero, two) = (g.constant(0i32)?, g.constant(2i32)?);
+    let n = size_value(g, split_shape)?;
+    let axes = g.range(zero, n, two)?;
+    let split = g.reshape_t(grad, split_shape)?;
+    let dx = g.reduce_sum_t(split, axes, false)?;
+    Ok(vec![Some(shaped_like(g, dx, x)?), None])
+}
+
+/// TensorFlow's `_PadGrad` (Pad and PadV2): the slice of the gradient that starts at the
+/// paddings' first column and has the input's shape. Paddings and PadV2's
+/// `constant_values` get no gradient.
+fn pad_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, paddings, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
+    let num_inputs = ctx.graph.node(ctx.node).inputs().len();
+    let g = &mut *ctx.graph;
+    let rank = rank_value(g, x)?;
+    let one = g.constant(1i32)?;
+    let column = g.stack(&[rank, one], 0)?;
+    let origin = index_const(g, &[0, 0])?;
+    let pad_before = g.slice_t(paddings, origin, column)?;
+    let begin = g.reshape(pad_before, &[-1])?;
+    let sizes = shape_value(g, x, g.dtype(begin))?;
+    let dx = g.slice_t(grad, begin, sizes)?;
+    let mut grads = vec![Some(shaped_like(g, dx, x)?)];
+    grads.resize(num_inputs, None);
+    Ok(grads)
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("Tile", infer_tile, tile_kernel)
+            .grad(tile_grad)
             .defaults(|| vec![("Tmultiples", DType::Int32.into())]),
     );
     r.add(
-        Op::new("Pad", infer_pad, pad_kernel).defaults(|| vec![("Tpaddings", DType::Int32.into())]),
+        Op::new("Pad", infer_pad, pad_kernel)
+            .grad(pad_grad)
+            .defaults(|| vec![("Tpaddings", DType::Int32.into())]),
     );
     r.add(
         Op::new("PadV2", infer_pad, pad_kernel)
+            .grad(pad_grad)
             .defaults(|| vec![("Tpaddings", DType::Int32.into())]),
     );
 }
@@ -258,10 +300,15 @@ impl Graph {
     /// (`tf.pad`, op Pad).
     pub fn pad(&mut self, x: Output, paddings: &[[i64; 2]]) -> Result<Output> {
         let p = self.paddings_const(paddings)?;
-        let (t, tp) = (self.dtype(x), self.dtype(p));
+        self.pad_t(x, p)
+    }
+
+    /// [`Graph::pad`] with the paddings given by an int32 or int64 `[rank, 2]` tensor.
+    pub fn pad_t(&mut self, x: Output, paddings: Output) -> Result<Output> {
+        let (t, tp) = (self.dtype(x), self.dtype(paddings));
         self.op("Pad")
             .input(x)
-            .input(p)
+            .input(paddings)
             .attr("T", t)
             .attr("Tpaddings", tp)
             .build_output()

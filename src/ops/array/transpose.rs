@@ -1,10 +1,11 @@
-//! Transpose: permutes dims with one strided copy.
+//! Transpose (permutes dims with one strided copy) and InvertPermutation, which its
+//! gradient uses.
 
 use super::layout::{strided_gather, strides};
-use super::{check_index, check_rank, fmt_ints, index_const, read_ints};
+use super::{check_index, check_rank, fmt_ints, index_const, index_tensor, read_ints, shaped_like};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::tensor::{DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -83,10 +84,71 @@ fn transpose_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_TransposeGrad`: the gradient transposed by the inverse permutation.
+fn transpose_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (x, perm, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
+    let inverse = ctx.graph.invert_permutation(perm)?;
+    let dx = ctx.graph.transpose_t(grad, inverse)?;
+    Ok(vec![Some(shaped_like(ctx.graph, dx, x)?), None])
+}
+
+/// The inverse of the permutation `x` of `0..n`, with TensorFlow's messages.
+fn invert_permutation(x: &[i64]) -> std::result::Result<Vec<i64>, String> {
+    let n = x.len();
+    let mut out = vec![-1i64; n];
+    for (i, &d) in x.iter().enumerate() {
+        let slot = usize::try_from(d)
+            .ok()
+            .filter(|&d| d < n)
+            .ok_or_else(|| format!("{d} is not between 0 and {n}"))?;
+        if out[slot] != -1 {
+            return Err(format!("{d} is duplicated in the input."));
+        }
+        out[slot] = i as i64;
+    }
+    Ok(out)
+}
+
+fn infer_invert_permutation(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(1)?;
+    check_index(ctx, 0, "T")?;
+    check_rank(ctx, 0, 1, "x")?;
+    if let Some(x) = ctx.constant_ints(0) {
+        invert_permutation(&x)?;
+    }
+    Ok(vec![TensorSpec::new(
+        ctx.dtype(0),
+        PartialShape::with_rank(1).merge(ctx.shape(0))?,
+    )])
+}
+
+fn invert_permutation_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let dt = ctx.input_dtype(0);
+    kernel_fn(move |k| {
+        let x = k.input(0)?;
+        if x.rank() != 1 {
+            return Err(Error::invalid("invert_permutation expects a 1D vector."));
+        }
+        let y = invert_permutation(&x.to_i64_vec()?).map_err(Error::invalid)?;
+        k.push_output(index_tensor(y, dt, &[x.len()])?);
+        Ok(())
+    })
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         Op::new("Transpose", infer_transpose, transpose_kernel)
+            .grad(transpose_grad)
             .defaults(|| vec![("Tperm", DType::Int32.into())]),
+    );
+    r.add(
+        Op::new(
+            "InvertPermutation",
+            infer_invert_permutation,
+            invert_permutation_kernel,
+        )
+        .no_grad()
+        .defaults(|| vec![("T", DType::Int32.into())]),
     );
 }
 
@@ -94,12 +156,27 @@ impl Graph {
     /// Permutes the dims of `x`: output dim `i` is input dim `perm[i]` (`tf.transpose`).
     pub fn transpose(&mut self, x: Output, perm: &[i64]) -> Result<Output> {
         let p = index_const(self, perm)?;
-        let (t, tp) = (self.dtype(x), self.dtype(p));
+        self.transpose_t(x, p)
+    }
+
+    /// [`Graph::transpose`] with the permutation given by a tensor (int32 or int64 vector).
+    pub fn transpose_t(&mut self, x: Output, perm: Output) -> Result<Output> {
+        let (t, tp) = (self.dtype(x), self.dtype(perm));
         self.op("Transpose")
             .input(x)
-            .input(p)
+            .input(perm)
             .attr("T", t)
             .attr("Tperm", tp)
+            .build_output()
+    }
+
+    /// The inverse of a permutation of `0..n` given as an int32 or int64 vector
+    /// (`tf.math.invert_permutation`): `y[x[i]] = i`.
+    pub fn invert_permutation(&mut self, x: Output) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("InvertPermutation")
+            .input(x)
+            .attr("T", t)
             .build_output()
     }
 }
@@ -178,5 +255,41 @@ mod tests {
         assert_eq!(out[0].shape(), &[2, 0]);
         let msg = run_err(&g, &[(x, v), (p, Tensor::from([1i64, 1]))], y);
         assert!(msg.contains("0 is missing"), "{msg}");
+    }
+
+    #[test]
+    fn invert_permutation() {
+        let mut g = Graph::new();
+        let p = g.constant(Tensor::from([2i32, 0, 3, 1])).unwrap();
+        let q = g.constant(Tensor::from([0i64])).unwrap();
+        let e = g.constant(Tensor::vector(Vec::<i32>::new())).unwrap();
+        let (ip, iq, ie) = (
+            g.invert_permutation(p).unwrap(),
+            g.invert_permutation(q).unwrap(),
+            g.invert_permutation(e).unwrap(),
+        );
+        assert_eq!(g.shape(ip).to_known(), Some(vec![4]));
+        let out = run(&g, &[ip, iq, ie]);
+        // tf.math.invert_permutation([2, 0, 3, 1])
+        assert_eq!(out[0], Tensor::from([1i32, 3, 0, 2]));
+        assert_eq!(out[1], Tensor::from([0i64]));
+        assert_eq!(out[2].shape(), &[0]);
+        // build-time errors for constants, run-time errors (TensorFlow's messages) for feeds
+        let dup = g.constant(Tensor::from([2i32, 0, 2, 1])).unwrap();
+        let msg = g.invert_permutation(dup).unwrap_err().to_string();
+        assert!(msg.contains("2 is duplicated in the input."), "{msg}");
+        let m = g.constant(Tensor::from([[0i32]])).unwrap();
+        let msg = g.invert_permutation(m).unwrap_err().to_string();
+        assert!(msg.contains("rank 1"), "{msg}");
+        let f = g.constant(Tensor::from([0.0f32])).unwrap();
+        assert!(g.invert_permutation(f).is_err());
+        let x = g.placeholder(DType::Int64, [None], "x").unwrap();
+        let y = g.invert_permutation(x).unwrap();
+        let msg = run_err(&g, &[(x, Tensor::from([2i64, 0, 4, 1]))], y);
+        assert!(msg.contains("4 is not between 0 and 4"), "{msg}");
+        let msg = run_err(&g, &[(x, Tensor::from([-1i64]))], y);
+        assert!(msg.contains("-1 is not between 0 and 1"), "{msg}");
+        let out = run_fed(&g, &[(x, Tensor::from([1i64, 2, 0]))], &[y]);
+        assert_eq!(out[0], Tensor::from([2i64, 0, 1]));
     }
 }

@@ -2,12 +2,14 @@
 //! axis but the channel axis). The channel axis is the last one for NHWC and axis 1 for
 //! NCHW.
 
+use super::op_with_attrs;
 use super::window::DataFormat;
 use crate::device::gemm::zeroed;
 use crate::graph::{Graph, Output, TensorSpec};
+use crate::ops::array::StridedSliceMasks;
 use crate::ops::math::{check_family, Family, InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
-use crate::tensor::{Number, PartialShape, Tensor};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::tensor::{DType, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// The channel axis of a tensor of rank `rank` (at least 2).
@@ -130,13 +132,77 @@ fn bias_add_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_BiasAddGrad`: the value gets `grad`, the bias `BiasAddGrad(grad)`.
+fn bias_add_grad_fn(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, g) = (ctx.attrs(), ctx.grad(0));
+    let db = op_with_attrs(
+        ctx.graph,
+        "BiasAddGrad",
+        &[g],
+        &attrs,
+        &["T", "data_format"],
+    )?;
+    Ok(vec![Some(g), Some(db)])
+}
+
+/// TensorFlow's `_BiasAddGradGrad`: the bias-shaped gradient reshaped to broadcast along
+/// the channel axis and tiled to `out_backprop`'s shape.
+fn bias_add_grad_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let format = DataFormat::from_attrs(&ctx.attrs()).map_err(Error::invalid)?;
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let shape = g.shape_of(x)?;
+    let bias_shape = g.shape_of(grad)?;
+    let slice = |g: &mut Graph, begin: i64, end: Option<i64>| {
+        let masks = StridedSliceMasks {
+            end: i64::from(end.is_none()),
+            ..Default::default()
+        };
+        g.strided_slice(shape, &[begin], &[end.unwrap_or(0)], &[1], masks)
+    };
+    let one = g.constant(Tensor::vector(vec![1i32]))?;
+    let (expanded_shape, tile_mults) = match format {
+        DataFormat::Nchw => {
+            let (head, tail) = (slice(g, 0, Some(1))?, slice(g, 2, None)?);
+            let (oh, ot) = (g.ones_like(head)?, g.ones_like(tail)?);
+            (
+                g.concat(&[oh, bias_shape, ot], 0)?,
+                g.concat(&[head, one, tail], 0)?,
+            )
+        }
+        DataFormat::Nhwc => {
+            let head = slice(g, 0, Some(-1))?;
+            let oh = g.ones_like(head)?;
+            (g.concat(&[oh, bias_shape], 0)?, g.concat(&[head, one], 0)?)
+        }
+    };
+    let expanded = g.reshape_t(grad, expanded_shape)?;
+    let t = g.dtype(expanded);
+    let tiled = g
+        .op("Tile")
+        .input(expanded)
+        .input(tile_mults)
+        .attr("T", t)
+        .attr("Tmultiples", DType::Int32)
+        .build_output()?;
+    Ok(vec![Some(tiled)])
+}
+
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::Op;
     fn defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
         vec![("data_format", "NHWC".into())]
     }
-    r.add(Op::new("BiasAdd", infer_bias_add, bias_add_kernel).defaults(defaults));
-    r.add(Op::new("BiasAddGrad", infer_bias_add_grad, bias_add_grad_kernel).defaults(defaults));
+    r.add(
+        Op::new("BiasAdd", infer_bias_add, bias_add_kernel)
+            .grad(bias_add_grad_fn)
+            .defaults(defaults),
+    );
+    r.add(
+        Op::new("BiasAddGrad", infer_bias_add_grad, bias_add_grad_kernel)
+            .grad(bias_add_grad_grad)
+            .defaults(defaults),
+    );
 }
 
 impl Graph {

@@ -6,12 +6,13 @@
 //! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
 //! writes would overlap) are spread over the intra-op threads.
 
+use super::op_with_attrs;
 use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
 use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_GEMM_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
 use crate::tensor::{DType, Dim, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
@@ -550,11 +551,83 @@ pub(super) fn conv_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
     ]
 }
 
+/// The attrs TensorFlow's convolution gradients pass through unchanged.
+const CONV_ATTRS: &[&str] = &[
+    "T",
+    "strides",
+    "padding",
+    "explicit_paddings",
+    "use_cudnn_on_gpu",
+    "data_format",
+    "dilations",
+];
+
+/// TensorFlow's `_Conv2DGrad`: `Conv2DBackpropInput(Shape(input), filter, g)` and
+/// `Conv2DBackpropFilter(input, Shape(filter), g)` with the forward attrs (the shapes from
+/// one ShapeN).
+fn conv2d_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, input, filter, dy) = (ctx.attrs(), ctx.input(0), ctx.input(1), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let shapes = g.shape_n(&[input, filter])?;
+    let dx = op_with_attrs(
+        g,
+        "Conv2DBackpropInput",
+        &[shapes[0], filter, dy],
+        &attrs,
+        CONV_ATTRS,
+    )?;
+    let df = op_with_attrs(
+        g,
+        "Conv2DBackpropFilter",
+        &[input, shapes[1], dy],
+        &attrs,
+        CONV_ATTRS,
+    )?;
+    Ok(vec![Some(dx), Some(df)])
+}
+
+/// TensorFlow's `_Conv2DBackpropInputGrad`: Conv2DBackpropInput is linear in the filter
+/// and in `out_backprop`; their gradients are `Conv2DBackpropFilter(g, Shape(filter),
+/// out_backprop)` and `Conv2D(g, filter)`. `input_sizes` gets none.
+fn conv2d_backprop_input_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, filter, dy, grad) = (ctx.attrs(), ctx.input(1), ctx.input(2), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let filter_shape = g.shape_of(filter)?;
+    let df = op_with_attrs(
+        g,
+        "Conv2DBackpropFilter",
+        &[grad, filter_shape, dy],
+        &attrs,
+        CONV_ATTRS,
+    )?;
+    let ddy = op_with_attrs(g, "Conv2D", &[grad, filter], &attrs, CONV_ATTRS)?;
+    Ok(vec![None, Some(df), Some(ddy)])
+}
+
+/// TensorFlow's `_Conv2DBackpropFilterGrad`: the input gets
+/// `Conv2DBackpropInput(Shape(input), g, out_backprop)`, `out_backprop` gets
+/// `Conv2D(input, g)`, `filter_sizes` none.
+fn conv2d_backprop_filter_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, input, dy, grad) = (ctx.attrs(), ctx.input(0), ctx.input(2), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let input_shape = g.shape_of(input)?;
+    let dx = op_with_attrs(
+        g,
+        "Conv2DBackpropInput",
+        &[input_shape, grad, dy],
+        &attrs,
+        CONV_ATTRS,
+    )?;
+    let ddy = op_with_attrs(g, "Conv2D", &[input, grad], &attrs, CONV_ATTRS)?;
+    Ok(vec![Some(dx), None, Some(ddy)])
+}
+
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::{Cost, Op};
     r.add(
         Op::new("Conv2D", infer_conv2d, conv2d_kernel)
             .cost(Cost::Expensive)
+            .grad(conv2d_grad)
             .defaults(conv_defaults),
     );
     r.add(
@@ -564,6 +637,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
             conv2d_backprop_input_kernel,
         )
         .cost(Cost::Expensive)
+        .grad(conv2d_backprop_input_grad)
         .defaults(conv_defaults),
     );
     r.add(
@@ -573,6 +647,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
             conv2d_backprop_filter_kernel,
         )
         .cost(Cost::Expensive)
+        .grad(conv2d_backprop_filter_grad)
         .defaults(conv_defaults),
     );
 }

@@ -1,15 +1,17 @@
-//! Spatial pooling over NHWC images: MaxPool, AvgPool and their gradients MaxPoolGrad
-//! and AvgPoolGrad. Windows are clipped to the input (SAME padding never contributes a
-//! value); AvgPool divides by the number of input elements in each window, and
-//! MaxPoolGrad routes each gradient to the first maximum of its window in row-major
-//! order, as TensorFlow's CPU kernels do.
+//! Spatial pooling over NHWC images: MaxPool, AvgPool, their gradients MaxPoolGrad and
+//! AvgPoolGrad, and MaxPoolGradGrad (the gradient of MaxPoolGrad). Windows are clipped to
+//! the input (SAME padding never contributes a value); AvgPool divides by the number of
+//! input elements in each window, and MaxPoolGrad routes each gradient to the first
+//! maximum of its window in row-major order, as TensorFlow's CPU kernels do;
+//! MaxPoolGradGrad reads the gradient at that same element.
 
+use super::op_with_attrs;
 use super::window::{DataFormat, Geometry, Window2d};
 use crate::device::gemm::zeroed;
 use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{check_family, Family, InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
 use crate::tensor::{DType, Dim, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
@@ -83,6 +85,26 @@ fn infer_max_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
     let input = window.nhwc_dims(ctx.shape(0), "orig_input")?;
     check_pooled(ctx, &window, ksize, input, &[1, 2])?;
     Ok(vec![ctx.input(0).clone()])
+}
+
+fn infer_max_pool_grad_grad(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(3)?;
+    let dt = ctx.same_dtype()?;
+    check_family(ctx, 0, Family::Number)?;
+    ctx.check_t_attr(dt)?;
+    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+    let input = window.nhwc_dims(ctx.shape(0), "orig_input")?;
+    check_pooled(ctx, &window, ksize, input, &[1])?;
+    ctx.shape(0).merge(ctx.shape(2)).map_err(|_| {
+        format!(
+            "grad has shape {}, but orig_input has shape {}",
+            ctx.shape(2),
+            ctx.shape(0)
+        )
+    })?;
+    let pooled = window.format.shape(pooled_dims(&window, ksize, input)?);
+    let out = PartialShape::new(pooled.to_vec()).merge(ctx.shape(1))?;
+    Ok(vec![TensorSpec::new(dt, out)])
 }
 
 fn infer_avg_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
@@ -273,6 +295,31 @@ fn max_pool_grad<T: Number>(g: &Geometry, x: &[T], dy: &[T], threads: usize) -> 
     )
 }
 
+/// For every output pixel and channel, `grad` at the first maximum of its window of `x`
+/// (row-major, as [`max_pool_grad`] picks it): MaxPoolGradGrad, the adjoint of
+/// MaxPoolGrad in its gradient.
+fn max_pool_grad_grad<T: Number>(g: &Geometry, x: &[T], grad: &[T], threads: usize) -> Vec<T> {
+    let c = g.in_c;
+    pool_forward(g, threads, |o: &mut [T], b, rows, cols| {
+        let image = b * g.in_image()..(b + 1) * g.in_image();
+        let (xs, gs) = (&x[image.clone()], &grad[image]);
+        for (ch, d) in o.iter_mut().enumerate() {
+            let mut best: Option<(T, usize)> = None;
+            for y in rows.clone() {
+                for xx in cols.clone() {
+                    let i = (y * g.in_w + xx) * c + ch;
+                    if best.is_none_or(|(v, _)| xs[i] > v) {
+                        best = Some((xs[i], i));
+                    }
+                }
+            }
+            if let Some((_, i)) = best {
+                *d = gs[i];
+            }
+        }
+    })
+}
+
 fn avg_pool_grad<T: Float>(g: &Geometry, dy: &[T], threads: usize) -> Vec<T> {
     let c = g.in_c;
     pool_backward(
@@ -346,6 +393,81 @@ fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+fn max_pool_grad_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let (window, ksize) = nhwc_pool(ctx)?;
+    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (x, y, grad) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let g = geometry(&window, ksize, x.shape(), "orig_input")?;
+        check_shape(&g, y, "orig_output")?;
+        if grad.shape() != x.shape() {
+            return Err(Error::invalid(format!(
+                "grad has shape {:?}, but orig_input has shape {:?}",
+                grad.shape(),
+                x.shape()
+            )));
+        }
+        let out = max_pool_grad_grad(&g, x.as_slice::<T>()?, grad.as_slice::<T>()?, k.intra_op_threads());
+        k.push_output(Tensor::from_parts(g.out_shape(), out));
+        Ok(())
+    }))
+}
+
+/// The attrs the pooling gradients pass through (TensorFlow's `_MaxPoolGrad`, `_AvgPoolGrad`).
+const POOL_ATTRS: &[&str] = &[
+    "T",
+    "ksize",
+    "strides",
+    "padding",
+    "explicit_paddings",
+    "data_format",
+];
+/// The attrs passed between MaxPoolGrad and MaxPoolGradGrad (no explicit paddings).
+const POOL_GRAD_GRAD_ATTRS: &[&str] = &["T", "ksize", "strides", "padding", "data_format"];
+
+/// TensorFlow's `_MaxPoolGrad`: `MaxPoolGrad(x, MaxPool(x), g)`.
+fn max_pool_gradient(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, inputs) = (ctx.attrs(), [ctx.input(0), ctx.output(0), ctx.grad(0)]);
+    let dx = op_with_attrs(ctx.graph, "MaxPoolGrad", &inputs, &attrs, POOL_ATTRS)?;
+    Ok(vec![Some(dx)])
+}
+
+/// The gradient of MaxPoolGrad (TensorFlow's `_MaxPoolGradGrad`) or of MaxPoolGradGrad
+/// (`_MaxPoolGradGradGrad`): zeros for the original input and output (the routing is
+/// piecewise constant in them) and `op(orig_input, orig_output, g)` for the gradient,
+/// where `op` is the other of the pair.
+fn max_pool_grad_pair_gradient(ctx: &mut GradCtx<'_>, op: &str) -> Result<Vec<Option<Output>>> {
+    let (attrs, x, y, grad) = (ctx.attrs(), ctx.input(0), ctx.input(1), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let (zx, zy) = (g.zeros_like(x)?, g.zeros_like(y)?);
+    let dgrad = op_with_attrs(g, op, &[x, y, grad], &attrs, POOL_GRAD_GRAD_ATTRS)?;
+    Ok(vec![Some(zx), Some(zy), Some(dgrad)])
+}
+
+fn max_pool_grad_gradient(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    max_pool_grad_pair_gradient(ctx, "MaxPoolGradGrad")
+}
+
+fn max_pool_grad_grad_gradient(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    max_pool_grad_pair_gradient(ctx, "MaxPoolGrad")
+}
+
+/// TensorFlow's `_AvgPoolGrad`: `AvgPoolGrad(Shape(x), g)`.
+fn avg_pool_gradient(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, x, grad) = (ctx.attrs(), ctx.input(0), ctx.grad(0));
+    let shape = ctx.graph.shape_of(x)?;
+    let dx = op_with_attrs(ctx.graph, "AvgPoolGrad", &[shape, grad], &attrs, POOL_ATTRS)?;
+    Ok(vec![Some(dx)])
+}
+
+/// TensorFlow's `_AvgPoolGradGrad`: AvgPoolGrad is linear in its gradient input, whose
+/// gradient is `AvgPool(g)`; the int32 shape input gets none (TensorFlow returns a
+/// stop-gradient of the shape itself there, which carries nothing).
+fn avg_pool_grad_gradient(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (attrs, grad) = (ctx.attrs(), ctx.grad(0));
+    let dgrad = op_with_attrs(ctx.graph, "AvgPool", &[grad], &attrs, POOL_ATTRS)?;
+    Ok(vec![None, Some(dgrad)])
+}
+
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::Op;
     fn max_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
@@ -355,13 +477,38 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
             ("data_format", "NHWC".into()),
         ]
     }
-    fn avg_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    fn format_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
         vec![("data_format", "NHWC".into())]
     }
-    r.add(Op::new("MaxPool", infer_max_pool, max_pool_kernel).defaults(max_defaults));
-    r.add(Op::new("AvgPool", infer_avg_pool, avg_pool_kernel).defaults(avg_defaults));
-    r.add(Op::new("MaxPoolGrad", infer_max_pool_grad, max_pool_grad_kernel).defaults(max_defaults));
-    r.add(Op::new("AvgPoolGrad", infer_avg_pool_grad, avg_pool_grad_kernel).defaults(avg_defaults));
+    r.add(
+        Op::new("MaxPool", infer_max_pool, max_pool_kernel)
+            .grad(max_pool_gradient)
+            .defaults(max_defaults),
+    );
+    r.add(
+        Op::new("AvgPool", infer_avg_pool, avg_pool_kernel)
+            .grad(avg_pool_gradient)
+            .defaults(format_defaults),
+    );
+    r.add(
+        Op::new("MaxPoolGrad", infer_max_pool_grad, max_pool_grad_kernel)
+            .grad(max_pool_grad_gradient)
+            .defaults(max_defaults),
+    );
+    r.add(
+        Op::new(
+            "MaxPoolGradGrad",
+            infer_max_pool_grad_grad,
+            max_pool_grad_grad_kernel,
+        )
+        .grad(max_pool_grad_grad_gradient)
+        .defaults(format_defaults),
+    );
+    r.add(
+        Op::new("AvgPoolGrad", infer_avg_pool_grad, avg_pool_grad_kernel)
+            .grad(avg_pool_grad_gradient)
+            .defaults(format_defaults),
+    );
 }
 
 /// Adds a pooling-family node with the attrs TensorFlow's Python wrappers set (NHWC).
@@ -426,6 +573,30 @@ impl Graph {
         pool_op(
             self,
             "MaxPoolGrad",
+            &[orig_input, orig_output, grad],
+            t,
+            ksize,
+            strides,
+            padding,
+        )
+    }
+
+    /// Gradient of MaxPoolGrad with respect to its `grad` input (op MaxPoolGradGrad):
+    /// for each pooled element, `grad` (shaped like `orig_input`) at the first maximum of
+    /// its window of `orig_input`.
+    pub fn max_pool_grad_grad(
+        &mut self,
+        orig_input: Output,
+        orig_output: Output,
+        grad: Output,
+        ksize: &[i64],
+        strides: &[i64],
+        padding: &str,
+    ) -> Result<Output> {
+        let t = self.dtype(orig_input);
+        pool_op(
+            self,
+            "MaxPoolGradGrad",
             &[orig_input, orig_output, grad],
             t,
             ksize,
@@ -663,6 +834,115 @@ mod tests {
             msg.contains("[1,3,3,2]") && msg.contains("[1,2,2,2]"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn max_pool_grad_grad_reads_the_first_maximum() {
+        // Ties in several windows; values from
+        // x = [[1,3,3,0],[3,2,1,5],[0,5,5,2],[4,1,2,5]] as [1,4,4,1],
+        // g = tf.reshape(tf.range(1., 17.), [1,4,4,1]) * 10,
+        // gen_nn_ops.max_pool_grad_grad(x, max_pool2d(x,k,s,p), g, [1,k,k,1], [1,s,s,1], p)
+        let xv = vec![
+            1f32, 3., 3., 0., 3., 2., 1., 5., 0., 5., 5., 2., 4., 1., 2., 5.,
+        ];
+        let mut g = Graph::new();
+        let x = g.constant(Tensor::new(&[1, 4, 4, 1], xv).unwrap()).unwrap();
+        let gv: Vec<f32> = (1..=16).map(|v| v as f32 * 10.).collect();
+        let gg = g.constant(Tensor::new(&[1, 4, 4, 1], gv).unwrap()).unwrap();
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let r = g
+            .max_pool_grad_grad(x, y, gg, &ones4(2), &ones4(2), "VALID")
+            .unwrap();
+        assert_eq!(g.shape(r), &PartialShape::known(&[1, 2, 2, 1]));
+        let y3 = g.max_pool(x, &ones4(3), &ones4(1), "SAME").unwrap();
+        let r3 = g
+            .max_pool_grad_grad(x, y3, gg, &ones4(3), &ones4(1), "SAME")
+            .unwrap();
+        let out = run(&g, &[r, r3]);
+        assert_eq!(f64s(&out[0]), vec![20., 80., 100., 110.]);
+        let want = [
+            20., 20., 80., 80., 100., 100., 80., 80., 100., 100., 80., 80., 100., 100., 100., 110.,
+        ];
+        assert_eq!(f64s(&out[1]), want);
+    }
+
+    #[test]
+    fn max_pool_grad_grad_is_the_adjoint_of_max_pool_grad() {
+        // <MaxPoolGrad(x, y, d), h> = <d, MaxPoolGradGrad(x, y, h)> for overlapping
+        // windows, over several images and channels, on 1 and 4 threads.
+        let (xv, d, h) = (
+            random(&[3, 7, 6, 4], 1),
+            random(&[3, 4, 3, 4], 2),
+            random(&[3, 7, 6, 4], 3),
+        );
+        let mut g = Graph::new();
+        let (x, d, h) = (
+            g.constant(xv).unwrap(),
+            g.constant(d).unwrap(),
+            g.constant(h).unwrap(),
+        );
+        let (k, s) = (ones4(3), ones4(2));
+        let y = g.max_pool(x, &k, &s, "SAME").unwrap();
+        let dx = g.max_pool_grad(x, y, d, &k, &s, "SAME").unwrap();
+        let hy = g.max_pool_grad_grad(x, y, h, &k, &s, "SAME").unwrap();
+        for threads in [1, 4] {
+            let out = run_with(&g, &[dx, h, d, hy], threads);
+            let dot = |a: &Tensor, b: &Tensor| -> f64 {
+                f64s(a).iter().zip(f64s(b)).map(|(p, q)| p * q).sum()
+            };
+            let (lhs, rhs) = (dot(&out[0], &out[1]), dot(&out[2], &out[3]));
+            assert!(
+                (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
+                "{lhs} vs {rhs}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_max_pool_grad_grad_is_refused() {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [1, 4, 4, 2], "x").unwrap();
+        let y = g.max_pool(x, &ones4(2), &ones4(2), "VALID").unwrap();
+        let small = g
+            .placeholder(DType::Float32, [1, 2, 2, 2], "small")
+            .unwrap();
+        let msg = g
+            .max_pool_grad_grad(x, y, small, &ones4(2), &ones4(2), "VALID")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("grad has shape [1,2,2,2]"), "{msg}");
+        let msg = g
+            .max_pool_grad_grad(x, small, x, &ones4(3), &ones4(1), "SAME")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("pooling the input gives shape"), "{msg}");
+        // At run time: fed tensors of the wrong shapes.
+        let (xa, ya, ga) = (
+            g.placeholder(DType::Float64, PartialShape::unknown(), "xa")
+                .unwrap(),
+            g.placeholder(DType::Float64, PartialShape::unknown(), "ya")
+                .unwrap(),
+            g.placeholder(DType::Float64, PartialShape::unknown(), "ga")
+                .unwrap(),
+        );
+        let r = g
+            .max_pool_grad_grad(xa, ya, ga, &ones4(2), &ones4(2), "VALID")
+            .unwrap();
+        let sess = crate::Session::new(&g);
+        let feed = |shapes: [&[usize]; 3]| {
+            let feeds: Vec<_> = [xa, ya, ga]
+                .into_iter()
+                .zip(shapes)
+                .map(|(p, s)| (p, random(s, 4)))
+                .collect();
+            sess.run(&feeds, &[r], &[]).unwrap_err().to_string()
+        };
+        let msg = feed([&[1, 4, 4, 1], &[1, 2, 2, 1], &[1, 4, 3, 1]]);
+        assert!(msg.contains("grad has shape [1, 4, 3, 1]"), "{msg}");
+        let msg = feed([&[1, 4, 4, 1], &[1, 3, 2, 1], &[1, 4, 4, 1]]);
+        assert!(msg.contains("orig_output has shape"), "{msg}");
+        let msg = feed([&[4, 4, 1], &[1, 2, 2, 1], &[4, 4, 1]]);
+        assert!(msg.contains("4-dimensional"), "{msg}");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! SoftmaxCrossEntropyWithLogits and SparseSoftmaxCrossEntropyWithLogits. Every row is
 //! shifted by its maximum first, so large logits never overflow.
 
+use super::grad_is_filled_zeros;
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::device::gemm::zeroed;
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::math::{check_family, Family, InferResult, KernelResult};
-use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
 use crate::tensor::{DType, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -226,21 +227,86 @@ fn sparse_xent_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// TensorFlow's `_SoftmaxGrad`: `(g − sum(g·y, -1, keepdims)) · y`.
+fn softmax_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (y, dy) = (ctx.output(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let prod = g.mul(dy, y)?;
+    let sum = g.reduce_sum(prod, &[-1], true)?;
+    let diff = g.sub(dy, sum)?;
+    Ok(vec![Some(g.mul(diff, y)?)])
+}
+
+/// TensorFlow's `_LogSoftmaxGrad`: `g − sum(g, -1, keepdims) · exp(y)`.
+fn log_softmax_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let (y, dy) = (ctx.output(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let softmax = g.exp(y)?;
+    let sum = g.reduce_sum(dy, &[-1], true)?;
+    let scaled = g.mul(sum, softmax)?;
+    Ok(vec![Some(g.sub(dy, scaled)?)])
+}
+
+/// `vec[..., newaxis] · mat` (TensorFlow's `_BroadcastMul`).
+fn broadcast_mul(g: &mut Graph, vec: Output, mat: Output) -> Result<Output> {
+    let v = g.expand_dims(vec, -1)?;
+    g.mul(v, mat)
+}
+
+/// The logits gradient shared by both cross-entropies (TensorFlow's
+/// `_SoftmaxCrossEntropyWithLogitsGrad`): `grad_loss[:, newaxis] · backprop`, plus, when
+/// the backprop output itself receives a gradient `gg`, the softmax derivative
+/// `(gg − gg·softmaxᵀ) · softmax` (so second derivatives work).
+fn xent_logits_grad(ctx: &mut GradCtx<'_>) -> Result<Output> {
+    let skip_second = grad_is_filled_zeros(ctx, 1);
+    let (logits, backprop) = (ctx.input(0), ctx.output(1));
+    let (grad_loss, grad_grad) = (ctx.grad(0), ctx.grad(1));
+    let g = &mut *ctx.graph;
+    let grad = broadcast_mul(g, grad_loss, backprop)?;
+    if skip_second {
+        return Ok(grad);
+    }
+    let softmax = g.softmax(logits)?;
+    let row = g.expand_dims(grad_grad, 1)?;
+    let col = g.expand_dims(softmax, 2)?;
+    let dot = g.batch_matmul(row, col, false, false)?;
+    let dot = g.squeeze(dot, &[1])?;
+    let diff = g.sub(grad_grad, dot)?;
+    let second = g.mul(diff, softmax)?;
+    g.add(grad, second)
+}
+
+/// TensorFlow's `_SoftmaxCrossEntropyWithLogitsGrad`; the labels get
+/// `grad_loss[:, newaxis] · −log_softmax(logits)` (as in TensorFlow, the gradient
+/// flowing into the backprop output does not reach the labels).
+fn xent_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let dlogits = xent_logits_grad(ctx)?;
+    let (logits, grad_loss) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let log_softmax = g.log_softmax(logits)?;
+    let neg = g.neg(log_softmax)?;
+    let dlabels = broadcast_mul(g, grad_loss, neg)?;
+    Ok(vec![Some(dlogits), Some(dlabels)])
+}
+
+/// TensorFlow's `_SparseSoftmaxCrossEntropyWithLogitsGrad`: the logits gradient of the
+/// dense loss; the integer labels get none.
+fn sparse_xent_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    Ok(vec![Some(xent_logits_grad(ctx)?), None])
+}
+
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::Op;
-    r.add(Op::new("Softmax", infer_softmax, softmax_kernel));
-    r.add(Op::new("LogSoftmax", infer_softmax, log_softmax_kernel));
-    r.add(Op::new(
-        "SoftmaxCrossEntropyWithLogits",
-        infer_xent,
-        xent_kernel,
-    ));
+    r.add(Op::new("Softmax", infer_softmax, softmax_kernel).grad(softmax_grad));
+    r.add(Op::new("LogSoftmax", infer_softmax, log_softmax_kernel).grad(log_softmax_grad));
+    r.add(Op::new("SoftmaxCrossEntropyWithLogits", infer_xent, xent_kernel).grad(xent_grad));
     r.add(
         Op::new(
             "SparseSoftmaxCrossEntropyWithLogits",
             infer_sparse_xent,
             sparse_xent_kernel,
         )
+        .grad(sparse_xent_grad)
         .defaults(|| vec![("Tlabels", DType::Int64.into())]),
     );
 }
@@ -298,6 +364,44 @@ impl Graph {
 mod tests {
     use super::*;
     use crate::ops::nn::test_util::{assert_close, f64s, run, run_err};
+
+    /// Gradient nodes of type `op`.
+    fn gradient_nodes(g: &Graph, op: &str) -> usize {
+        g.nodes()
+            .filter(|(_, n)| n.op_type() == op && n.name().starts_with("gradients"))
+            .count()
+    }
+
+    #[test]
+    fn xent_gradient_adds_the_second_order_term_only_when_needed() {
+        let mut g = Graph::new();
+        let logits = g.placeholder(DType::Float64, [2, 3], "logits").unwrap();
+        let labels = g
+            .constant(Tensor::from([[0.2f64, 0.3, 0.5], [1.0, 0.0, 0.0]]))
+            .unwrap();
+        let (loss, backprop) = g.softmax_cross_entropy_with_logits(logits, labels).unwrap();
+        let from_loss = g.gradients(&[loss], &[logits]).unwrap()[0].unwrap();
+        assert_eq!(gradient_nodes(&g, "BatchMatMulV2"), 0);
+        let from_backprop = g.gradients(&[backprop], &[logits]).unwrap()[0].unwrap();
+        assert_eq!(gradient_nodes(&g, "BatchMatMulV2"), 1);
+        let x = Tensor::from([[0.5f64, -1.0, 2.0], [0.0, 0.3, -0.2]]);
+        let out = crate::Session::new(&g)
+            .run(&[(logits, x)], &[from_loss, from_backprop], &[])
+            .unwrap();
+        // tf.gradients(softmax_cross_entropy_with_logits(labels=l, logits=x), x)
+        // = softmax(x) - l
+        let want = [[0.5f64, -1.0, 2.0], [0.0, 0.3, -0.2]]
+            .iter()
+            .zip([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+            .flat_map(|(row, l)| {
+                let sum: f64 = row.iter().map(|v| v.exp()).sum();
+                (0..3).map(move |j| row[j].exp() / sum - l[j])
+            })
+            .collect::<Vec<_>>();
+        assert_close(&f64s(&out[0]), &want, 1e-12);
+        // Every row of the backprop output sums to 0 whatever the logits.
+        assert_close(&f64s(&out[1]), &[0.0; 6], 1e-12);
+    }
 
     #[test]
     fn softmax_of_large_logits_does_not_overflow() {
