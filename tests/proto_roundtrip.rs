@@ -3,6 +3,7 @@
 //! values. `every_op_has_a_round_trip_case` fails (listing them) when an op is registered
 //! without a case here.
 
+use rustflow::ops::array::StridedSliceMasks;
 use rustflow::ops::registry;
 use rustflow::proto::{graph_to_bytes, import_graph_def, parse_graph_def, unsupported};
 use rustflow::{DType, Graph, NodeId, Output, Result, Session, Tensor};
@@ -188,6 +189,33 @@ fn layout() -> Result<Case> {
     Ok(Case::new(g, f))
 }
 
+fn gradient_helpers() -> Result<Case> {
+    let mut g = Graph::new();
+    let x = m23(&mut g)?;
+    let perm = i32s(&mut g, &[2, 0, 1])?;
+    let axis = g.constant(1i32)?;
+    let (s1, s2) = (i32s(&mut g, &[2, 3])?, i32s(&mut g, &[2, 5])?);
+    let ids = i32s(&mut g, &[1, 0])?;
+    let segments = g.constant(3i32)?;
+    let shape = i32s(&mut g, &[2, 3])?;
+    let (begin, end, strides) = (
+        i32s(&mut g, &[0, 1])?,
+        i32s(&mut g, &[2, 3])?,
+        i32s(&mut g, &[1, 1])?,
+    );
+    let dy = f32s(&mut g, &[2, 2], &[1.0, 2.0, 3.0, 4.0])?;
+    let image = nhwc(&mut g)?;
+    let pooled = g.max_pool(image, &[1, 2, 2, 1], &[1, 2, 2, 1], "VALID")?;
+    let mut f = vec![
+        g.invert_permutation(perm)?,
+        g.unsorted_segment_sum(x, ids, segments)?,
+        g.strided_slice_grad(shape, begin, end, strides, dy, StridedSliceMasks::default())?,
+        g.max_pool_grad_grad(image, pooled, image, &[1, 2, 2, 1], &[1, 2, 2, 1], "VALID")?,
+    ];
+    f.extend(g.concat_offset(axis, &[s1, s2])?);
+    Ok(Case::new(g, f))
+}
+
 fn generators() -> Result<Case> {
     let mut g = Graph::new();
     let dims = i32s(&mut g, &[2, 2])?;
@@ -355,6 +383,7 @@ const CASES: &[(&str, Builder)] = &[
     ("shapes", shapes),
     ("layout", layout),
     ("generators", generators),
+    ("gradient_helpers", gradient_helpers),
     ("linalg", linalg),
     ("nn", nn),
     ("variables", variables),

@@ -26,7 +26,7 @@ use std::path::Path;
 /// The GraphDef version written on export (TensorFlow 2.12's `TF_GRAPH_DEF_VERSION`).
 pub const PRODUCER: i32 = 1394;
 
-/// Largest `number_attr` count accepted when working out an unknown op's outputs.
+/// Largest output count (and output index) accepted for a node.
 const MAX_LIST_OUTPUTS: i64 = 1 << 16;
 
 /// The name TensorFlow uses for an output in a node's input list: `node` for output 0,
@@ -229,7 +229,13 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
                 ))
             })?;
             if let InputRef::Data(_, k) = r {
-                referenced[j] = referenced[j].max(k.saturating_add(1));
+                if k as i64 >= MAX_LIST_OUTPUTS {
+                    return Err(Error::invalid(format!(
+                        "node '{}' reads output {k} of '{src}'; no op has that many outputs",
+                        nd.name
+                    )));
+                }
+                referenced[j] = referenced[j].max(k + 1);
             }
             refs.push(r);
             ds.push(j);
@@ -659,6 +665,25 @@ mod tests {
             info.reason
         );
         assert_eq!(info.output_types, [1]);
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped() {
+        let mut bytes =
+            graph_to_bytes(&import_graph_def(&gd(vec![f32_const("a", 1.0)]), None).unwrap());
+        // GraphDef field 5 (debug_info) and an unknown varint field 99.
+        bytes.extend_from_slice(&[0x2a, 0x02, 0x08, 0x01, 0x98, 0x06, 0x07]);
+        let g = import_graph_def(&parse_graph_def(&bytes).unwrap(), None).unwrap();
+        assert_eq!(g.len(), 1);
+        let e = import_graph_def(
+            &gd(vec![
+                f32_const("a", 1.0),
+                node("m", "Mystery", &["a:70000"], &[]),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no op has that many outputs"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! Frozen GraphDefs written by TensorFlow 2.21 (`graphs/make_fixtures.py`) import without
+//! unsupported nodes, and compute TensorFlow's outputs on the same inputs (1e-5 relative).
+
+use rustflow::proto::{graph_to_bytes, load_graph, unsupported};
+use rustflow::tensor::npy::read_npy;
+use rustflow::{Session, Tensor};
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/fixtures");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("io.txt").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn close(name: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.dtype(), want.dtype(), "{name}: dtype");
+    assert_eq!(got.shape(), want.shape(), "{name}: shape");
+    for (i, (a, b)) in got.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
+        let tol = 1e-5 * b.abs() + 1e-6;
+        assert!(
+            (a - b).abs() <= tol,
+            "{name}[{i}]: rustflow {a}, TensorFlow {b}"
+        );
+    }
+}
+
+#[test]
+fn tensorflow_fixtures_compute_tensorflows_outputs() {
+    let dirs = fixtures();
+    assert!(
+        dirs.len() >= 5,
+        "fixtures missing: run graphs/make_fixtures.py"
+    );
+    for dir in dirs {
+        let fixture = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let graph = load_graph(&dir.join("model.pb")).unwrap();
+        for (_, n) in graph.nodes() {
+            assert!(
+                !unsupported::is_unsupported(n),
+                "{fixture}: node {} ({}) is unsupported: {:?}",
+                n.name(),
+                n.op_type(),
+                unsupported::unsupported_node(n).map(|u| u.reason)
+            );
+        }
+        let io = std::fs::read_to_string(dir.join("io.txt")).unwrap();
+        let mut feeds = Vec::new();
+        let mut fetches = Vec::new();
+        let mut expected = Vec::new();
+        for line in io.lines() {
+            let parts: Vec<&str> = line.split(' ').collect();
+            let [kind, tensor, file] = parts[..] else {
+                panic!("{fixture}: bad io.txt line '{line}'")
+            };
+            let value = read_npy(dir.join(file)).unwrap();
+            let o = graph.output_by_name(tensor).unwrap();
+            match kind {
+                "input" => feeds.push((o, value)),
+                _ => {
+                    fetches.push(o);
+                    expected.push((tensor.to_string(), value));
+                }
+            }
+        }
+        let got = Session::new(&graph).run(&feeds, &fetches, &[]).unwrap();
+        for (g, (name, want)) in got.iter().zip(&expected) {
+            close(&format!("{fixture}/{name}"), g, want);
+        }
+    }
+}
+
+#[test]
+fn text_graph_defs_written_by_tensorflow_match_the_binary_ones() {
+    for dir in fixtures() {
+        let text = load_graph(&dir.join("model.pbtxt")).unwrap();
+        let binary = load_graph(&dir.join("model.pb")).unwrap();
+        assert_eq!(
+            graph_to_bytes(&text),
+            graph_to_bytes(&binary),
+            "{}",
+            dir.display()
+        );
+    }
+}
