@@ -384,6 +384,7 @@ const CASES: &[(&str, Builder)] = &[
     ("layout", layout),
     ("generators", generators),
     ("gradient_helpers", gradient_helpers),
+    ("math_gradients", math_gradients),
     ("linalg", linalg),
     ("nn", nn),
     ("variables", variables),
@@ -418,6 +419,41 @@ fn run(g: &Graph, case: &Case, by_name: bool) -> Vec<Tensor> {
 }
 
 /// Builds a case; `None` when it uses an op not registered on this branch yet.
+/// Scans, stitching, reciprocal and truncated modulo, plus the elementwise gradient kernels
+/// and `BroadcastGradientArgs` as the gradient pass emits them.
+fn math_gradients() -> Result<Case> {
+    let mut g = Graph::new();
+    let x = m23(&mut g)?;
+    let p = pos23(&mut g)?;
+    let row = f32s(&mut g, &[3], &[0.5, -1.0, 2.0])?;
+    let ids = [i32s(&mut g, &[0, 2])?, i32s(&mut g, &[1])?];
+    let parts = [
+        f32s(&mut g, &[2], &[1.0, 3.0])?,
+        f32s(&mut g, &[1], &[2.0])?,
+    ];
+    let mut f = vec![
+        g.cumsum(x, 1, false, false)?,
+        g.cumprod(x, -1, true, true)?,
+        g.dynamic_stitch(&ids, &parts)?,
+        g.reciprocal(p)?,
+        g.truncatemod(x, p)?,
+    ];
+    let acts = [
+        g.relu(x)?,
+        g.relu6(x)?,
+        g.elu(x)?,
+        g.softplus(x)?,
+        g.tanh(x)?,
+        g.sigmoid(x)?,
+    ];
+    let roots = [g.sqrt(p)?, g.rsqrt(p)?, g.reciprocal(p)?];
+    let sum = g.add(x, row)?;
+    let mut ys: Vec<Output> = acts.iter().chain(&roots).copied().collect();
+    ys.push(sum);
+    f.extend(g.gradients(&ys, &[x, p, row])?.into_iter().flatten());
+    Ok(Case::new(g, f))
+}
+
 fn build(name: &str, builder: Builder) -> Option<Case> {
     match builder() {
         Ok(case) => Some(case),
