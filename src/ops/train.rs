@@ -78,29 +78,32 @@ fn scalar<T: crate::tensor::Element>(k: &KernelCtx<'_>, i: usize) -> Result<T> {
 }
 
 /// Reads the gradient and checks it against the variable's shape.
-fn grad_vec<T: crate::tensor::Element>(
-    k: &KernelCtx<'_>,
+/// The gradient input, checked against the variable's shape.
+fn grad_slice<'k, T: crate::tensor::Element>(
+    k: &'k KernelCtx<'_>,
     i: usize,
-    var: &Tensor,
-) -> Result<Vec<T>> {
+    var: &Variable,
+) -> Result<&'k [T]> {
     let g = k.input(i)?;
-    if g.shape() != var.shape() {
+    let v = var.read()?;
+    if g.shape() != v.shape() {
         return Err(Error::invalid(format!(
             "var and grad do not have the same shape: {:?} {:?}",
-            var.shape(),
+            v.shape(),
             g.shape()
         )));
     }
-    g.to_vec::<T>()
+    g.as_slice::<T>()
 }
 
-/// Updates a slot variable elementwise from the gradient and returns its new values.
+/// Updates a slot variable elementwise from the gradient; returns its new value, which
+/// the caller drops before the next step so the slot is updated in place again.
 fn update_slot<T: crate::tensor::Element>(
     slot: &Variable,
     grad: &[T],
     f: impl Fn(T, T) -> T,
-) -> Result<Vec<T>> {
-    let new = slot.update(|t| {
+) -> Result<Tensor> {
+    slot.update(|t| {
         if t.len() != grad.len() {
             return Err(Error::invalid(format!(
                 "slot {} has shape {:?}, which does not match the gradient",
@@ -109,16 +112,24 @@ fn update_slot<T: crate::tensor::Element>(
             )));
         }
         t.modify::<T>(|v| v.iter_mut().zip(grad).for_each(|(s, &g)| *s = f(*s, g)))
-    })?;
-    new.to_vec::<T>()
+    })
 }
 
-/// Updates the variable elementwise: `f(var, k)` for element `k`.
+/// Updates the variable in place: `var[i] = f(var[i], a[i], b[i])`.
 fn update_var<T: crate::tensor::Element>(
     var: &Variable,
-    f: impl Fn(T, usize) -> T,
+    a: &[T],
+    b: &[T],
+    f: impl Fn(T, T, T) -> T,
 ) -> Result<Tensor> {
-    var.update(|t| t.modify::<T>(|v| v.iter_mut().enumerate().for_each(|(k, x)| *x = f(*x, k))))
+    var.update(|t| {
+        t.modify::<T>(|v| {
+            v.iter_mut()
+                .zip(a)
+                .zip(b)
+                .for_each(|((x, &p), &q)| *x = f(*x, p, q))
+        })
+    })
 }
 
 fn variables(
@@ -136,8 +147,8 @@ fn gd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let var = ctx.variable(0)?;
     with_dtype!(float, ctx.input_dtype(1), T => kernel_fn(move |k| {
         let alpha: T = scalar(k, 1)?;
-        let grad = grad_vec::<T>(k, 2, &var.read()?)?;
-        k.push_output(update_var(&var, |x: T, i| x - alpha * grad[i])?);
+        let grad = grad_slice::<T>(k, 2, &var)?;
+        k.push_output(update_var(&var, grad, grad, |x: T, g, _| x - alpha * g)?);
         Ok(())
     }))
 }
@@ -153,12 +164,13 @@ fn momentum_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let (var, accum) = (&vars[0], &vars[1]);
         let lr: T = scalar(k, 2)?;
         let momentum: T = scalar(k, 4)?;
-        let grad = grad_vec::<T>(k, 3, &var.read()?)?;
-        let acc = update_slot(accum, &grad, |a, g| a * momentum + g)?;
+        let grad = grad_slice::<T>(k, 3, var)?;
+        let acc_t = update_slot(accum, grad, |a, g| a * momentum + g)?;
+        let acc = acc_t.as_slice::<T>()?;
         let out = if nesterov {
-            update_var(var, |x: T, i| x - (grad[i] * lr + acc[i] * momentum * lr))?
+            update_var(var, grad, acc, |x: T, g, a| x - (g * lr + a * momentum * lr))?
         } else {
-            update_var(var, |x: T, i| x - acc[i] * lr)?
+            update_var(var, grad, acc, |x: T, _, a| x - a * lr)?
         };
         k.push_output(out);
         Ok(())
@@ -177,14 +189,17 @@ fn adam_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let (b1p, b2p, lr): (T, T, T) = (scalar(k, 3)?, scalar(k, 4)?, scalar(k, 5)?);
         let (b1, b2, eps): (T, T, T) = (scalar(k, 6)?, scalar(k, 7)?, scalar(k, 8)?);
         let one: T = 1.0;
-        let grad = grad_vec::<T>(k, 9, &var.read()?)?;
+        let grad = grad_slice::<T>(k, 9, var)?;
         let alpha = lr * (one - b2p).sqrt() / (one - b1p);
-        let m_new = update_slot(m, &grad, |m, g| m + (g - m) * (one - b1))?;
-        let v_new = update_slot(v, &grad, |v, g| v + (g * g - v) * (one - b2))?;
+        let m_t = update_slot(m, grad, |m, g| m + (g - m) * (one - b1))?;
+        let v_t = update_slot(v, grad, |v, g| v + (g * g - v) * (one - b2))?;
+        let (m_new, v_new) = (m_t.as_slice::<T>()?, v_t.as_slice::<T>()?);
         let out = if nesterov {
-            update_var(var, |x: T, i| x - (m_new[i] * b1 + grad[i] * (one - b1)) * alpha / (v_new[i].sqrt() + eps))?
+            // TensorFlow's Nesterov Adam uses m·β1 + g·(1-β1) for the step.
+            let mg: Vec<T> = m_new.iter().zip(grad).map(|(&m, &g)| m * b1 + g * (one - b1)).collect();
+            update_var(var, &mg, v_new, |x: T, m, v| x - m * alpha / (v.sqrt() + eps))?
         } else {
-            update_var(var, |x: T, i| x - m_new[i] * alpha / (v_new[i].sqrt() + eps))?
+            update_var(var, m_new, v_new, |x: T, m, v| x - m * alpha / (v.sqrt() + eps))?
         };
         k.push_output(out);
         Ok(())
@@ -203,12 +218,14 @@ fn rmsprop_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let rho: T = scalar(k, 4)?;
         let momentum: T = scalar(k, 5)?;
         let eps: T = scalar(k, 6)?;
-        let grad = grad_vec::<T>(k, 7, &var.read()?)?;
+        let grad = grad_slice::<T>(k, 7, var)?;
         let one: T = 1.0;
-        let ms_new = update_slot(ms, &grad, |s, g| s + (g * g - s) * (one - rho))?;
-        let steps: Vec<T> = grad.iter().zip(&ms_new).map(|(&g, &s)| lr * g / (s + eps).sqrt()).collect();
-        let mom_new = update_slot(mom, &steps, |m, step| m * momentum + step)?;
-        k.push_output(update_var(var, |x: T, i| x - mom_new[i])?);
+        let ms_t = update_slot(ms, grad, |s, g| s + (g * g - s) * (one - rho))?;
+        let ms_new = ms_t.as_slice::<T>()?;
+        let steps: Vec<T> = grad.iter().zip(ms_new).map(|(&g, &s)| lr * g / (s + eps).sqrt()).collect();
+        let mom_t = update_slot(mom, &steps, |m, step| m * momentum + step)?;
+        let mom_new = mom_t.as_slice::<T>()?;
+        k.push_output(update_var(var, mom_new, mom_new, |x: T, m, _| x - m)?);
         Ok(())
     }))
 }
@@ -223,13 +240,14 @@ fn adagrad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(float, ctx.input_dtype(2), T => kernel_fn(move |k| {
         let (var, accum) = (&vars[0], &vars[1]);
         let lr: T = scalar(k, 2)?;
-        let grad = grad_vec::<T>(k, 3, &var.read()?)?;
-        let acc = if update_slots {
-            update_slot(accum, &grad, |a, g| a + g * g)?
+        let grad = grad_slice::<T>(k, 3, var)?;
+        let acc_t = if update_slots {
+            update_slot(accum, grad, |a, g| a + g * g)?
         } else {
-            accum.read()?.to_vec::<T>()?
+            accum.read()?
         };
-        k.push_output(update_var(var, |x: T, i| x - lr * grad[i] / acc[i].sqrt())?);
+        let acc = acc_t.as_slice::<T>()?;
+        k.push_output(update_var(var, grad, acc, |x: T, g, a| x - lr * g / a.sqrt())?);
         Ok(())
     }))
 }
