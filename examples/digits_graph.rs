@@ -4,14 +4,21 @@
 //!
 //! ```text
 //! cargo run --release --example digits_graph -- [--optimizer sgd|adam] [--lr LR]
-//!     [--epochs N] [--threads N] [--json]
+//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE]
 //! ```
+//!
+//! `--save DIR` writes the trained model as a TensorFlow 1 SavedModel (signature
+//! `serving_default`: input `x` → output `probs`) that `rustflow run` and TensorFlow load;
+//! `--export-test FILE` writes the first eight test images as a `.npy` file to feed it.
 
 mod common;
 
 use common::{data_dir, mlp, Digits, RandomState, FEATURES};
+use rustflow::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
+use rustflow::tensor::npy::write_npy;
 use rustflow::train::{Adam, GradientDescent, Optimizer};
 use rustflow::{DType, Graph, Output, Result, Session, SessionOptions, Tensor};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 const BATCH: usize = 32;
@@ -24,6 +31,8 @@ struct Args {
     epochs: usize,
     threads: usize,
     json: bool,
+    save: Option<String>,
+    export_test: Option<String>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -33,6 +42,8 @@ fn parse_args() -> std::result::Result<Args, String> {
         epochs: 20,
         threads: 1,
         json: false,
+        save: None,
+        export_test: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +56,8 @@ fn parse_args() -> std::result::Result<Args, String> {
                 a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
             }
             "--json" => a.json = true,
+            "--save" => a.save = Some(value()?),
+            "--export-test" => a.export_test = Some(value()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -147,6 +160,22 @@ fn run(args: &Args) -> Result<()> {
     }
     let probs = sess.run(&[(m.x, data.test_images())], &[m.probs], &[])?;
     let acc = accuracy(&probs[0], &data.test_y)?;
+    if let Some(dir) = &args.save {
+        let signature = Signature::predict(&m.graph, &[("x", m.x)], &[("probs", m.probs)]);
+        let signatures = BTreeMap::from([(DEFAULT_SIGNATURE.to_string(), signature)]);
+        saved_model::save(&sess, &m.graph, dir, &[SERVE_TAG], &signatures)?;
+    }
+    if let Some(file) = &args.export_test {
+        let n = 8;
+        let images = Tensor::new(&[n, FEATURES], data.test_x[..n * FEATURES].to_vec())?;
+        write_npy(file, &images)?;
+        if !args.json {
+            println!(
+                "wrote {n} test images to {file}; their labels are {:?}",
+                &data.test_y[..n]
+            );
+        }
+    }
     if args.json {
         let ms: Vec<String> = epoch_ms.iter().map(|v| format!("{v:.4}")).collect();
         println!(

@@ -8,15 +8,19 @@ use std::fmt;
 const SUMMARIZE_ABOVE: usize = 1000;
 const EDGE_ITEMS: usize = 3;
 
-fn format_float(v: f64, shortest: String, in_array: bool) -> String {
+fn format_special(v: f64) -> Option<String> {
     if v.is_nan() {
-        "nan".into()
+        Some("nan".into())
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
+        Some(if v > 0.0 { "inf" } else { "-inf" }.into())
+    } else {
+        None
+    }
+}
+
+fn format_float(v: f64, shortest: String, in_array: bool) -> String {
+    if let Some(s) = format_special(v) {
+        s
     } else if v.fract() == 0.0 && v.abs() < 1e16 {
         if in_array {
             format!("{v:.0}.")
@@ -28,8 +32,60 @@ fn format_float(v: f64, shortest: String, in_array: bool) -> String {
     }
 }
 
+/// NumPy switches an array to scientific notation when its finite non-zero magnitudes
+/// span more than 1e3 or reach below 1e-4 or above 1e16.
+fn wants_scientific(values: &[f64]) -> bool {
+    let mags: Vec<f64> = values
+        .iter()
+        .filter(|v| v.is_finite() && **v != 0.0)
+        .map(|v| v.abs())
+        .collect();
+    let (lo, hi) = mags
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+    !mags.is_empty() && (lo < 1e-4 || hi >= 1e16 || hi / lo > 1e3)
+}
+
+/// Scientific notation as NumPy prints it: one mantissa precision for the whole array
+/// (enough for each value's shortest round-trip digits) and two-digit exponents (`e-06`).
+fn scientific(values: &[f64], shortest: impl Fn(f64) -> String) -> Vec<String> {
+    let parts: Vec<Option<(String, i32)>> = values
+        .iter()
+        .map(|&v| {
+            if format_special(v).is_some() {
+                return None;
+            }
+            let s = shortest(v);
+            let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+            Some((m.to_string(), e.parse().unwrap_or(0)))
+        })
+        .collect();
+    let digits = parts
+        .iter()
+        .flatten()
+        .map(|(m, _)| m.split_once('.').map_or(0, |(_, f)| f.len()))
+        .max()
+        .unwrap_or(0);
+    values
+        .iter()
+        .zip(parts)
+        .map(|(&v, p)| match p {
+            None => format_special(v).unwrap_or_default(),
+            Some((m, e)) => {
+                let mantissa: f64 = m.parse().unwrap_or(0.0);
+                let sign = if e < 0 { '-' } else { '+' };
+                format!("{mantissa:.digits$}e{sign}{:02}", e.abs())
+            }
+        })
+        .collect()
+}
+
 fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
     match t.buffer() {
+        Buffer::F32(v) if in_array && wants_scientific(&t.to_f64_vec()) => {
+            scientific(&t.to_f64_vec(), |x| format!("{:e}", x as f32))
+        }
+        Buffer::F64(v) if in_array && wants_scientific(v) => scientific(v, |x| format!("{x:e}")),
         Buffer::F32(v) => v
             .iter()
             .map(|&x| format_float(x as f64, format!("{x}"), in_array))
@@ -161,6 +217,12 @@ mod tests {
         let f = Tensor::from([2.944439f32, 3.0910425, 1.0]);
         assert_eq!(f.format_values(), "[2.944439  3.0910425 1.       ]");
         assert_eq!(Tensor::from([true, false]).format_values(), "[ True False]");
+        // np.array([2.24543e-06, 0.99935, 1.0], dtype=np.float32)
+        let small = Tensor::from([2.24543e-06f32, 0.99935, 1.0]);
+        assert_eq!(
+            small.format_values(),
+            "[2.24543e-06 9.99350e-01 1.00000e+00]"
+        );
     }
 
     #[test]
