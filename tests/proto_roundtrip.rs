@@ -303,16 +303,19 @@ fn nn() -> Result<Case> {
 fn variables() -> Result<Case> {
     let mut g = Graph::new();
     let init = m23(&mut g)?;
+    // One variable per updating op: ops on a shared variable in one run have no order.
     let v = g.variable(init, "v")?;
     let w = g.variable(init, "w")?;
+    let u = g.variable(init, "u")?;
+    let r = g.variable(init, "r")?;
     let x = pos23(&mut g)?;
     let init_all = g.global_variables_initializer()?;
     let initialized = g.is_variable_initialized(v.var)?;
     let added = g.assign_add(v.var, x)?;
     let subbed = g.assign_sub(w.var, x)?;
     let with_default = g.placeholder_with_default(x, [None, Some(3)], "pwd")?;
-    let set = g.assign(v.var, with_default)?;
-    let mut case = Case::new(g, vec![initialized, added, subbed, set, v.read]);
+    let set = g.assign(u.var, with_default)?;
+    let mut case = Case::new(g, vec![initialized, added, subbed, set, r.read]);
     case.setup = vec![init_all];
     Ok(case)
 }
@@ -320,7 +323,10 @@ fn variables() -> Result<Case> {
 fn optimizers() -> Result<Case> {
     let mut g = Graph::new();
     let init = m23(&mut g)?;
-    let names = ["gd", "mom", "acc", "m", "vv", "ms", "mg", "ada", "ada_acc"];
+    // Every update op gets variables of its own: ops sharing one in a run have no order.
+    let names = [
+        "gd", "mom", "acc", "m", "vv", "ms", "rms", "rms_ms", "rms_mom", "ada", "ada_acc",
+    ];
     let mut vars = Vec::new();
     for n in names {
         vars.push(g.variable(init, n)?.var);
@@ -354,9 +360,9 @@ fn optimizers() -> Result<Case> {
         apply(
             &mut g,
             "ApplyRMSProp",
-            &[vars[6], vars[7], vars[5], lr, rho, mo, eps, grad],
+            &[vars[6], vars[7], vars[8], lr, rho, mo, eps, grad],
         )?,
-        apply(&mut g, "ApplyAdagrad", &[vars[7], vars[8], lr, grad])?,
+        apply(&mut g, "ApplyAdagrad", &[vars[9], vars[10], lr, grad])?,
     ];
     let mut case = Case::new(g, f);
     case.setup = vec![init_all];
@@ -465,6 +471,35 @@ fn build(name: &str, builder: Builder) -> Option<Case> {
     }
 }
 
+/// Writes one case for `graphs/tf_import_ours.py` (run by hand, not by CI): the GraphDef,
+/// a manifest of setup targets, feeds and fetches, and our outputs as `.npy`.
+fn export_for_tensorflow(
+    dir: &std::path::Path,
+    name: &str,
+    case: &Case,
+    bytes: &[u8],
+    want: &[Tensor],
+) {
+    use rustflow::tensor::npy::write_npy;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.pb")), bytes).unwrap();
+    let mut manifest = String::new();
+    for &n in &case.setup {
+        manifest.push_str(&format!("setup {}\n", case.graph.node(n).name()));
+    }
+    for (i, (o, t)) in case.feeds.iter().enumerate() {
+        let file = format!("{name}.feed{i}.npy");
+        write_npy(dir.join(&file), t).unwrap();
+        manifest.push_str(&format!("feed {} {file}\n", case.graph.output_name(*o)));
+    }
+    for (i, (o, t)) in case.fetches.iter().zip(want).enumerate() {
+        let file = format!("{name}.out{i}.npy");
+        write_npy(dir.join(&file), t).unwrap();
+        manifest.push_str(&format!("fetch {} {file}\n", case.graph.output_name(*o)));
+    }
+    std::fs::write(dir.join(format!("{name}.txt")), manifest).unwrap();
+}
+
 #[test]
 fn graphs_round_trip_byte_identically_and_compute_the_same() {
     for &(name, builder) in CASES {
@@ -489,6 +524,9 @@ fn graphs_round_trip_byte_identically_and_compute_the_same() {
         );
         let want = run(&case.graph, &case, false);
         let got = run(&imported, &case, true);
+        if let Some(dir) = std::env::var_os("RUSTFLOW_EXPORT_DIR") {
+            export_for_tensorflow(std::path::Path::new(&dir), name, &case, &bytes, &want);
+        }
         for (i, (a, b)) in want.iter().zip(&got).enumerate() {
             assert!(
                 a.dtype() == b.dtype()
