@@ -1,5 +1,6 @@
 //! Tensors: an n-dimensional row-major array of one [`DType`], with storage shared on clone.
 
+pub(crate) mod cast;
 mod dims;
 mod display;
 mod dtype;
@@ -298,26 +299,6 @@ impl Tensor {
                     self.dtype()
                 )))
             }
-        })
-    }
-
-    /// Converts every element to another dtype (TensorFlow `Cast` semantics).
-    pub fn cast(&self, dtype: DType) -> Result<Tensor> {
-        fn conv<S: Element, D: Element>(src: &[S]) -> Vec<D> {
-            if D::DTYPE.is_float() || S::DTYPE.is_float() {
-                src.iter().map(|x| D::from_f64(x.to_f64())).collect()
-            } else {
-                src.iter().map(|x| D::from_i64(x.to_i64())).collect()
-            }
-        }
-        if dtype == self.dtype() {
-            return Ok(self.clone());
-        }
-        crate::with_dtype!(any, self.dtype(), S => {
-            let src = self.as_slice::<S>()?;
-            crate::with_dtype!(any, dtype, D => {
-                Ok(Tensor::from_parts(self.shape.clone(), conv::<S, D>(src)))
-            })
         })
     }
 
