@@ -165,15 +165,24 @@ fn lit(g: &mut Graph, like: Output, v: f64) -> Result<Output> {
     g.scalar_like(dt, v)
 }
 
-/// TensorFlow's `_TanhGradGrad`: `(grad * -2 * dy * y, TanhGrad(y, grad))`.
-fn tanh_grad_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+/// The gradient of `TanhGrad(y, dy)` and `ReciprocalGrad(y, dy)`, which share a form
+/// (TensorFlow's `_TanhGradGrad`, `_ReciprocalGradGrad`): `(grad * -2 * dy * y, op(y, grad))`.
+fn minus_two_grad_grad(
+    ctx: &mut GradCtx<'_>,
+    op: fn(&mut Graph, Output, Output) -> Result<Output>,
+) -> GradResult {
     let (a, b, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
     let g = &mut *ctx.graph;
     let m2 = lit(g, grad, -2.0)?;
     let t = g.mul(grad, m2)?;
     let t = g.mul(t, b)?;
     let ga = g.mul(t, a)?;
-    Ok(vec![Some(ga), Some(g.tanh_grad(a, grad)?)])
+    Ok(vec![Some(ga), Some(op(g, a, grad)?)])
+}
+
+/// TensorFlow's `_TanhGradGrad`.
+fn tanh_grad_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    minus_two_grad_grad(ctx, Graph::tanh_grad)
 }
 
 /// TensorFlow's `_SigmoidGradGrad`: with `gb = grad * dy`, `(gb - 2 * gb * y,
@@ -214,15 +223,9 @@ fn rsqrt_grad_grad(ctx: &mut GradCtx<'_>) -> GradResult {
     Ok(vec![Some(ga), Some(g.rsqrt_grad(a, grad)?)])
 }
 
-/// TensorFlow's `_ReciprocalGradGrad`: `(grad * -2 * dy * y, ReciprocalGrad(y, grad))`.
+/// TensorFlow's `_ReciprocalGradGrad`.
 fn reciprocal_grad_grad(ctx: &mut GradCtx<'_>) -> GradResult {
-    let (a, b, grad) = (ctx.input(0), ctx.input(1), ctx.grad(0));
-    let g = &mut *ctx.graph;
-    let m2 = lit(g, grad, -2.0)?;
-    let t = g.mul(grad, m2)?;
-    let t = g.mul(t, b)?;
-    let ga = g.mul(t, a)?;
-    Ok(vec![Some(ga), Some(g.reciprocal_grad(a, grad)?)])
+    minus_two_grad_grad(ctx, Graph::reciprocal_grad)
 }
 
 /// TensorFlow's `_ReluGradGrad`: `(ReluGrad(grad, features), zeros_like(features))`.
