@@ -169,8 +169,9 @@ fn two_matmul_chains(g: &mut Graph, n: usize) -> (rustflow::Output, rustflow::Ou
 
 #[test]
 fn parallel_and_sequential_executors_agree() {
+    // Large enough (8 products of 256×256) for runs after the first to go to the pool.
     let mut g = Graph::new();
-    let (a, b) = two_matmul_chains(&mut g, 64);
+    let (a, b) = two_matmul_chains(&mut g, 256);
     let s = g.sub(a, b).unwrap();
     let seq = Session::with_options(
         &g,
@@ -200,7 +201,7 @@ fn one_session_runs_from_many_threads() {
         .placeholder(DType::Float32, PartialShape::scalar(), "x")
         .unwrap();
     let y = g.mul(x, x).unwrap();
-    let (a, b) = two_matmul_chains(&mut g, 32);
+    let (a, b) = two_matmul_chains(&mut g, 128);
     let sess = Arc::new(Session::with_options(&g, SessionOptions::with_threads(2)));
     let expect = sess.run(&[], &[a, b], &[]).unwrap();
     let handles: Vec<_> = (0..4)

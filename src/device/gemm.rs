@@ -5,7 +5,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 /// Products smaller than this many multiply-adds run on the calling thread: handing them
 /// to a pool costs more than the product.
-const PARALLEL_MIN_FLOPS: usize = 1 << 21;
+pub const PARALLEL_MIN_FLOPS: usize = 1 << 21;
 
 /// Sizes of one product `out[m×n] = op(a) · op(b)`: `a` is stored `m×k` (`k×m` when
 /// `trans_a`), `b` is stored `k×n` (`n×k` when `trans_b`), all row-major.
@@ -23,6 +23,13 @@ pub struct GemmDims {
     pub trans_b: bool,
 }
 
+impl GemmDims {
+    /// True when the product is large enough for several threads to pay off.
+    pub fn worth_threads(&self) -> bool {
+        self.m.saturating_mul(self.n).saturating_mul(self.k) >= PARALLEL_MIN_FLOPS
+    }
+}
+
 /// Writes `op(a) · op(b)` into `out` (length `m*n`), using up to `threads` threads.
 pub fn gemm<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], out: &mut [T], threads: usize) {
     debug_assert_eq!(a.len(), d.m * d.k);
@@ -38,7 +45,7 @@ pub trait GemmElement: Number {
 }
 
 fn par_for(d: GemmDims, threads: usize) -> Par {
-    if threads > 1 && d.m.saturating_mul(d.n).saturating_mul(d.k) >= PARALLEL_MIN_FLOPS {
+    if threads > 1 && d.worth_threads() {
         Par::rayon(threads)
     } else {
         Par::Seq

@@ -4,7 +4,7 @@
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
-use crate::device::gemm::{gemm, zeroed, GemmDims};
+use crate::device::gemm::{gemm, zeroed, GemmDims, PARALLEL_MIN_FLOPS};
 use crate::device::parallel::{for_each_units, threads_for, MIN_GEMM_WORK};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::tensor::Number;
@@ -76,7 +76,8 @@ fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         }
         let mut out = zeroed::<T>(m * n);
         let dims = GemmDims { m, n, k: ka, trans_a: ta, trans_b: tb };
-        gemm(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, &mut out, k.intra_op_threads());
+        let threads = k.threads_for_work(m * n * ka, PARALLEL_MIN_FLOPS);
+        gemm(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, &mut out, threads);
         k.push_output(Tensor::from_parts(vec![m, n], out));
         Ok(())
     }))
@@ -485,9 +486,10 @@ fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let (ox, oy) = (batch_offsets(bx, &batch), batch_offsets(by, &batch));
         let (xs, ys) = (x.as_slice::<T>()?, y.as_slice::<T>()?);
         let work = out.len().saturating_mul(kx);
-        let outer = threads_for(work, MIN_GEMM_WORK, ox.len(), k.intra_op_threads());
-        let inner = (k.intra_op_threads() / outer).max(1);
         let dims = GemmDims { m, n, k: kx, trans_a: adj_x, trans_b: adj_y };
+        let threads = k.threads_for_work(work, PARALLEL_MIN_FLOPS);
+        let outer = threads_for(work, MIN_GEMM_WORK, ox.len(), threads);
+        let inner = (threads / outer).max(1);
         for_each_units(&mut out, m * n, outer, |batches, chunk| {
             for (b, dst) in batches.zip(chunk.chunks_exact_mut(m * n)) {
                 let a = &xs[ox[b] * m * kx..(ox[b] + 1) * m * kx];
@@ -657,13 +659,13 @@ fn svd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
 pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("MatMul", infer_matmul, matmul_kernel)
-            .cost(Cost::Expensive)
+            .cost(Cost::Contraction)
             .grad(matmul_grad)
             .defaults(|| vec![("transpose_a", false.into()), ("transpose_b", false.into())]),
     );
     r.add(
         Op::new("BatchMatMulV2", infer_batch_matmul, batch_matmul_kernel)
-            .cost(Cost::Expensive)
+            .cost(Cost::Contraction)
             .grad(batch_matmul_grad)
             .defaults(|| {
                 vec![

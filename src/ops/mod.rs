@@ -19,7 +19,7 @@ pub mod state;
 pub mod train;
 
 use crate::graph::{Attrs, AttrsExt, Graph, Node, NodeId, Output, TensorSpec};
-use crate::session::{Resources, Variable};
+use crate::session::{Cores, Resources, Variable};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -31,7 +31,11 @@ pub enum Cost {
     Cheap,
     /// Linear in the data (elementwise, reductions, copies).
     Linear,
-    /// Superlinear work worth a thread of its own (MatMul, Conv2D, Svd).
+    /// A product contracting its first two inputs (MatMul, BatchMatMulV2, Conv2D): about
+    /// √(|a|·|b|·|output|) multiply-adds, exact for a matrix product.
+    Contraction,
+    /// Superlinear work worth a thread of its own whatever the size (Svd, convolution
+    /// backprops).
     Expensive,
 }
 
@@ -286,6 +290,7 @@ pub struct KernelCtx<'a> {
     inputs: &'a mut [Option<Tensor>],
     outputs: &'a mut Vec<Tensor>,
     intra_op_threads: usize,
+    cores: Option<&'a Cores<'a>>,
 }
 
 impl<'a> KernelCtx<'a> {
@@ -293,11 +298,13 @@ impl<'a> KernelCtx<'a> {
         inputs: &'a mut [Option<Tensor>],
         outputs: &'a mut Vec<Tensor>,
         intra_op_threads: usize,
+        cores: Option<&'a Cores<'a>>,
     ) -> Self {
         KernelCtx {
             inputs,
             outputs,
             intra_op_threads,
+            cores,
         }
     }
 
@@ -327,9 +334,25 @@ impl<'a> KernelCtx<'a> {
         self.outputs.push(t);
     }
 
-    /// Threads a kernel may use internally (matrix products, convolutions).
+    /// Threads a kernel may use internally (matrix products, convolutions): the session's
+    /// `intra_op_threads`. Call it only once the kernel knows its work is large enough to
+    /// split: it waits until the session has that many cores free for this kernel, and
+    /// they stay claimed until the kernel returns.
     pub fn intra_op_threads(&self) -> usize {
-        self.intra_op_threads
+        match self.cores {
+            Some(cores) => cores.claim(self.intra_op_threads),
+            None => 1,
+        }
+    }
+
+    /// [`intra_op_threads`](Self::intra_op_threads) when `work` reaches `min_work`, else 1
+    /// (without claiming cores).
+    pub fn threads_for_work(&self, work: usize, min_work: usize) -> usize {
+        if work >= min_work {
+            self.intra_op_threads()
+        } else {
+            1
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Runs a [`Plan`]: on the calling thread in plan order, or across the inter-op pool with
 //! per-step pending counts (cheap steps inline, expensive ones dispatched).
 
+use super::cores::CoreBudget;
 use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
 use crate::ops::KernelCtx;
@@ -24,18 +25,29 @@ fn node_error(step: &Step, e: Error) -> Error {
     }
 }
 
-/// Runs one step's kernel on gathered inputs and checks its outputs.
+/// Thread settings of one run: the session's core budget and how many threads one
+/// kernel may use.
+#[derive(Clone, Copy)]
+pub(crate) struct Threads<'a> {
+    pub(crate) budget: &'a CoreBudget,
+    pub(crate) intra_op: usize,
+}
+
+/// Runs one step's kernel on gathered inputs and checks its outputs. An expensive step
+/// computes while holding a core of the budget; a cheap one runs on one thread.
 fn compute(
     step: &Step,
     inputs: &mut [Option<Tensor>],
     outputs: &mut Vec<Tensor>,
-    intra_op_threads: usize,
+    threads: Threads<'_>,
 ) -> Result<()> {
     outputs.clear();
-    let mut ctx = KernelCtx::new(inputs, outputs, intra_op_threads);
+    let cores = (!step.cheap).then(|| threads.budget.acquire());
+    let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
     step.kernel
         .compute(&mut ctx)
         .map_err(|e| node_error(step, e))?;
+    drop(cores);
     if outputs.len() != step.output_specs.len() {
         return Err(node_error(
             step,
@@ -65,7 +77,7 @@ fn compute(
 pub(crate) fn run_sequential(
     plan: &Plan,
     feeds: Vec<Tensor>,
-    intra_op_threads: usize,
+    threads: Threads<'_>,
 ) -> Result<Vec<Tensor>> {
     let mut slots: Vec<Option<Tensor>> = Vec::with_capacity(plan.num_slots);
     slots.extend(feeds.into_iter().map(Some));
@@ -82,7 +94,7 @@ pub(crate) fn run_sequential(
                 InputSource::Ref => None,
             });
         }
-        compute(step, &mut inputs, &mut outputs, intra_op_threads)?;
+        compute(step, &mut inputs, &mut outputs, threads)?;
         while let Some(t) = outputs.pop() {
             let slot = step.out_start + outputs.len();
             if plan.slot_uses[slot] > 0 {
@@ -121,6 +133,7 @@ struct RunState {
     outstanding: AtomicUsize,
     error: Mutex<Option<Error>>,
     done: Sender<()>,
+    budget: Arc<CoreBudget>,
     intra_op_threads: usize,
 }
 
@@ -163,7 +176,11 @@ impl RunState {
             let result = if failed {
                 Err(Error::invalid("cancelled"))
             } else {
-                compute(step, &mut inputs, &mut outputs, self.intra_op_threads)
+                let threads = Threads {
+                    budget: &self.budget,
+                    intra_op: self.intra_op_threads,
+                };
+                compute(step, &mut inputs, &mut outputs, threads)
             };
             let mut readied = 0;
             match result {
@@ -197,11 +214,15 @@ impl RunState {
             if readied > 0 {
                 self.outstanding.fetch_add(readied, Ordering::AcqRel);
             }
+            // Most urgent last: kept on this thread when it has nothing else to do, else
+            // queued first.
+            expensive.sort_by_key(|&t| self.plan.steps[t].priority);
             let keep = if inline.is_empty() {
                 expensive.pop()
             } else {
                 None
             };
+            expensive.reverse();
             for t in expensive.drain(..) {
                 let state = Arc::clone(self);
                 let p = Arc::clone(pool);
@@ -223,6 +244,7 @@ pub(crate) fn run_parallel(
     plan: Arc<Plan>,
     feeds: Vec<Tensor>,
     pool: &Arc<Pool>,
+    budget: Arc<CoreBudget>,
     intra_op_threads: usize,
 ) -> Result<Vec<Tensor>> {
     let (done_tx, done_rx) = bounded::<()>(1);
@@ -247,6 +269,7 @@ pub(crate) fn run_parallel(
         outstanding: AtomicUsize::new(roots.len()),
         error: Mutex::new(None),
         done: done_tx,
+        budget,
         intra_op_threads,
     });
     let (cheap, expensive): (Vec<usize>, Vec<usize>) =

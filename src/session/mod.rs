@@ -1,6 +1,7 @@
 //! `Session`: runs fetches of a graph with fed values, TensorFlow 1 style. Variables live
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
+mod cores;
 mod executor;
 mod plan;
 mod pool;
@@ -12,12 +13,16 @@ use crate::graph::{Graph, NodeId, Output};
 use crate::ops::Kernel;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
+use cores::CoreBudget;
+pub(crate) use cores::Cores;
+use executor::Threads;
 use plan::Plan;
 use pool::Pool;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 /// Thread settings, as TensorFlow's `ConfigProto`.
 #[derive(Clone, Debug)]
@@ -62,6 +67,7 @@ pub struct Session {
     plans: RwLock<PlanCache>,
     stateful_kernels: Mutex<HashMap<NodeId, Arc<dyn Kernel>>>,
     pool: Option<Arc<Pool>>,
+    cores: Arc<CoreBudget>,
     options: SessionOptions,
 }
 
@@ -93,6 +99,9 @@ impl Session {
             plans: RwLock::new(HashMap::new()),
             stateful_kernels: Mutex::new(HashMap::new()),
             pool,
+            cores: Arc::new(CoreBudget::new(
+                options.inter_op_threads.max(options.intra_op_threads),
+            )),
             options,
         }
     }
@@ -214,10 +223,23 @@ impl Session {
                 )));
             }
         }
-        let intra = self.options.intra_op_threads;
+        let threads = Threads {
+            budget: &self.cores,
+            intra_op: self.options.intra_op_threads,
+        };
         match &self.pool {
-            Some(pool) if plan.parallel => executor::run_parallel(plan, feeds, pool, intra),
-            _ => executor::run_sequential(&plan, feeds, intra),
+            Some(pool) if plan.parallel => {
+                let start = Instant::now();
+                let result = if plan.worth_threads() {
+                    let budget = Arc::clone(&self.cores);
+                    executor::run_parallel(Arc::clone(&plan), feeds, pool, budget, threads.intra_op)
+                } else {
+                    executor::run_sequential(&plan, feeds, threads)
+                };
+                plan.record_run(start.elapsed());
+                result
+            }
+            _ => executor::run_sequential(&plan, feeds, threads),
         }
     }
 

@@ -7,7 +7,9 @@ use crate::ops::{Cost, Kernel};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a step reads one input from.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +46,9 @@ pub(crate) struct Step {
     pub pending: usize,
     /// Run inline in the parallel executor.
     pub cheap: bool,
+    /// Expensive steps on the longest path from this step to the end of the plan (itself
+    /// included): the parallel executor runs the readiest step with the most first.
+    pub priority: usize,
 }
 
 /// A pruned, ordered, compiled subgraph.
@@ -63,10 +68,19 @@ pub(crate) struct Plan {
     pub max_outputs: usize,
     /// True when some expensive steps are independent, so threads can help.
     pub parallel: bool,
+    /// How long the last run took, in nanoseconds (0 before the first).
+    last_run_nanos: AtomicU64,
 }
 
 /// Elements above which a linear-cost op is worth dispatching to another thread.
 const EXPENSIVE_ELEMENTS: usize = 1 << 15;
+
+/// Runs shorter than this stay on the calling thread (see [`Plan::worth_threads`]).
+const PARALLEL_MIN_RUN: Duration = Duration::from_micros(200);
+
+/// Multiply-adds above which a contraction is worth dispatching to another thread (some
+/// microseconds of work, more than the hand-over costs).
+const EXPENSIVE_PRODUCT: usize = 1 << 20;
 
 impl Plan {
     pub(crate) fn build(
@@ -190,14 +204,29 @@ impl Plan {
                     });
                 }
             }
+            let elements = |spec: &TensorSpec| spec.shape.num_elements();
             let expensive = match op.cost() {
                 Cost::Cheap => false,
                 Cost::Expensive => true,
-                Cost::Linear => node.outputs().iter().any(|s| {
-                    s.shape
-                        .num_elements()
-                        .is_none_or(|e| e >= EXPENSIVE_ELEMENTS)
-                }),
+                Cost::Linear => node
+                    .outputs()
+                    .iter()
+                    .any(|s| elements(s).is_none_or(|e| e >= EXPENSIVE_ELEMENTS)),
+                Cost::Contraction => {
+                    let sizes = [
+                        node.inputs().first().map(|&i| graph.spec(i)),
+                        node.inputs().get(1).map(|&i| graph.spec(i)),
+                        node.outputs().first(),
+                    ]
+                    .map(|spec| spec.and_then(elements));
+                    match sizes {
+                        [Some(a), Some(b), Some(out)] => {
+                            (a as f64) * (b as f64) * (out as f64)
+                                >= (EXPENSIVE_PRODUCT as f64).powi(2)
+                        }
+                        _ => true,
+                    }
+                }
             };
             steps.push(Step {
                 name: node.name().to_string(),
@@ -209,6 +238,7 @@ impl Plan {
                 out_edges: Vec::new(),
                 pending: 0,
                 cheap: !expensive,
+                priority: 0,
             });
         }
         // Edges between steps, for the parallel executor's pending counts.
@@ -228,6 +258,16 @@ impl Plan {
                     steps[si].pending += 1;
                 }
             }
+        }
+        // Steps are in topological order: a step's successors come after it.
+        for si in (0..steps.len()).rev() {
+            let after = steps[si]
+                .out_edges
+                .iter()
+                .map(|&t| steps[t].priority)
+                .max()
+                .unwrap_or(0);
+            steps[si].priority = after + usize::from(!steps[si].cheap);
         }
         let fetch_sources: Vec<FetchSource> = fetches.iter().map(source_of).collect();
         for src in &fetch_sources {
@@ -274,7 +314,24 @@ impl Plan {
             constants,
             slot_uses,
             parallel,
+            last_run_nanos: AtomicU64::new(0),
         })
+    }
+}
+
+impl Plan {
+    /// True when the parallel executor should run this plan: its last run took long
+    /// enough that handing steps to other threads can save more than the hand-over costs.
+    /// (Shapes fed at run time decide how much work a plan is: a batch of 32 rows through
+    /// a small network takes microseconds, and is fastest on the calling thread alone.)
+    pub(crate) fn worth_threads(&self) -> bool {
+        self.last_run_nanos.load(Ordering::Relaxed) >= PARALLEL_MIN_RUN.as_nanos() as u64
+    }
+
+    /// Records how long a run took, for [`Plan::worth_threads`].
+    pub(crate) fn record_run(&self, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.last_run_nanos.store(nanos, Ordering::Relaxed);
     }
 }
 
@@ -293,4 +350,67 @@ fn has_independent_expensive_steps(steps: &[Step]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SessionOptions;
+
+    fn independent_products(n: usize) -> (Graph, Output, Output) {
+        let mut g = Graph::new();
+        let m = g
+            .constant(Tensor::new(&[n, n], vec![1.0f32; n * n]).unwrap())
+            .unwrap();
+        let a = g.matmul(m, m).unwrap();
+        let b = g.matmul(m, m).unwrap();
+        (g, a, b)
+    }
+
+    fn plan_for(g: &Graph, fetches: &[Output]) -> Plan {
+        let sess = Session::with_options(g, SessionOptions::with_threads(2));
+        Plan::build(&sess, g, &[], fetches, &[]).unwrap()
+    }
+
+    #[test]
+    fn small_products_run_inline_and_large_ones_in_parallel() {
+        let (g, a, b) = independent_products(8);
+        let plan = plan_for(&g, &[a, b]);
+        assert!(plan.steps.iter().all(|s| s.cheap));
+        assert!(!plan.parallel);
+        let (g, a, b) = independent_products(128);
+        let plan = plan_for(&g, &[a, b]);
+        assert!(plan.steps.iter().all(|s| !s.cheap));
+        assert!(plan.parallel);
+    }
+
+    #[test]
+    fn only_runs_that_took_long_go_to_the_pool() {
+        let (g, a, b) = independent_products(128);
+        let plan = plan_for(&g, &[a, b]);
+        assert!(
+            !plan.worth_threads(),
+            "the first run is measured on one thread"
+        );
+        plan.record_run(PARALLEL_MIN_RUN * 2);
+        assert!(plan.worth_threads());
+        plan.record_run(PARALLEL_MIN_RUN / 2);
+        assert!(!plan.worth_threads());
+    }
+
+    #[test]
+    fn the_longest_chain_of_expensive_steps_goes_first() {
+        let mut g = Graph::new();
+        let m = g
+            .constant(Tensor::new(&[128, 128], vec![1.0f32; 128 * 128]).unwrap())
+            .unwrap();
+        let short = g.matmul(m, m).unwrap();
+        let long = g.matmul(m, m).unwrap();
+        let long = g.matmul(long, m).unwrap();
+        let plan = plan_for(&g, &[short, long]);
+        let priority = |name: &str| plan.steps.iter().find(|s| s.name == name).unwrap().priority;
+        assert_eq!(priority("MatMul"), 1);
+        assert_eq!(priority("MatMul_1"), 2);
+        assert_eq!(priority("MatMul_2"), 1);
+    }
 }

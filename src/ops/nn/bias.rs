@@ -89,7 +89,12 @@ fn bias_add_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         }
         let b = bias.as_slice::<T>()?;
         let mut v = value.into_vec::<T>()?;
-        if c > 0 && inner > 0 {
+        if inner == 1 {
+            // Channels last: one bias per element of each row (a loop that vectorizes).
+            for row in v.chunks_exact_mut(c.max(1)) {
+                row.iter_mut().zip(b).for_each(|(x, &bv)| *x = x.add(bv));
+            }
+        } else if c > 0 && inner > 0 {
             for block in v.chunks_exact_mut(c * inner) {
                 for (plane, &bv) in block.chunks_exact_mut(inner).zip(b) {
                     plane.iter_mut().for_each(|x| *x = x.add(bv));
@@ -120,7 +125,12 @@ fn bias_add_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let dy = k.input(0)?;
         let (_, c, inner) = split_at_channel(dy.shape(), format)?;
         let mut out = zeroed::<T>(c);
-        if c > 0 && inner > 0 {
+        if inner == 1 {
+            // Channels last: add each row into the sums (a loop that vectorizes).
+            for row in dy.as_slice::<T>()?.chunks_exact(c.max(1)) {
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o = o.add(x));
+            }
+        } else if c > 0 && inner > 0 {
             for block in dy.as_slice::<T>()?.chunks_exact(c * inner) {
                 for (o, plane) in out.iter_mut().zip(block.chunks_exact(inner)) {
                     *o = plane.iter().fold(*o, |s, &x| s.add(x));

@@ -8,7 +8,7 @@
 
 use super::op_with_attrs;
 use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
-use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
+use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement, PARALLEL_MIN_FLOPS};
 use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_GEMM_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{InferResult, KernelResult};
@@ -276,6 +276,16 @@ fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
 }
 
 impl Geometry {
+    /// Threads for this convolution (or either of its backprops, which do as many
+    /// multiply-adds): the session's intra-op threads when the work is worth splitting.
+    fn conv_threads(&self, k: &KernelCtx<'_>) -> usize {
+        let work = self
+            .pixels()
+            .saturating_mul(self.patch_len())
+            .saturating_mul(self.out_c);
+        k.threads_for_work(work, PARALLEL_MIN_FLOPS)
+    }
+
     /// Columns of the patch matrix.
     fn patch_len(&self) -> usize {
         self.k_h * self.k_w * self.in_c
@@ -504,7 +514,7 @@ fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, filter) = (k.input(0)?, k.input(1)?);
         let g = runtime_geometry(&window, input.shape(), filter.shape())?;
-        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, k.intra_op_threads());
+        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k));
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
@@ -522,7 +532,7 @@ fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         };
         let g = runtime_geometry(&window, &[n, h, w, c], filter.shape())?;
         check_dy(&g, dy)?;
-        let dx = conv2d_backprop_input(&g, filter.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        let dx = conv2d_backprop_input(&g, filter.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
         k.push_output(Tensor::from_parts(vec![n, h, w, c], dx));
         Ok(())
     }))
@@ -535,7 +545,7 @@ fn conv2d_backprop_filter_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let sizes = runtime_sizes(sizes, "filter_sizes")?;
         let g = runtime_geometry(&window, input.shape(), &sizes)?;
         check_dy(&g, dy)?;
-        let dw = conv2d_backprop_filter(&g, input.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        let dw = conv2d_backprop_filter(&g, input.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
         k.push_output(Tensor::from_parts(sizes, dw));
         Ok(())
     }))
@@ -626,7 +636,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::{Cost, Op};
     r.add(
         Op::new("Conv2D", infer_conv2d, conv2d_kernel)
-            .cost(Cost::Expensive)
+            .cost(Cost::Contraction)
             .grad(conv2d_grad)
             .defaults(conv_defaults),
     );

@@ -181,8 +181,7 @@ fn pool_forward<T: Number>(
     if out.is_empty() {
         return out;
     }
-    let work = out.len().saturating_mul(g.k_h * g.k_w);
-    let outer = threads_for(work, MIN_LOOP_WORK, g.batch * g.out_h, threads);
+    let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch * g.out_h, threads);
     for_each_units(&mut out, g.out_w * c, outer, |units, chunk| {
         for (u, orow) in units.zip(chunk.chunks_exact_mut(g.out_w * c)) {
             let (b, oy) = (u / g.out_h, u % g.out_h);
@@ -192,6 +191,18 @@ fn pool_forward<T: Number>(
         }
     });
     out
+}
+
+impl Geometry {
+    /// Loads and compares of a pooling pass (forward or backward) over every window.
+    fn work(&self) -> usize {
+        (self.batch * self.out_h * self.out_w * self.in_c).saturating_mul(self.k_h * self.k_w)
+    }
+
+    /// Threads for a pooling pass: the session's intra-op threads when it is worth splitting.
+    fn pool_threads(&self, k: &KernelCtx<'_>) -> usize {
+        k.threads_for_work(self.work(), MIN_LOOP_WORK)
+    }
 }
 
 fn max_pool<T: Number>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
@@ -239,8 +250,7 @@ fn pool_backward<T: Number, S: Default>(
     if dx.is_empty() {
         return dx;
     }
-    let work = (g.batch * g.out_h * g.out_w * g.in_c).saturating_mul(g.k_h * g.k_w);
-    let outer = threads_for(work, MIN_LOOP_WORK, g.batch, threads);
+    let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
     for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
         let mut scratch = S::default();
         for (b, dimg) in images.zip(chunk.chunks_exact_mut(g.in_image())) {
@@ -345,7 +355,7 @@ fn max_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let x = k.input(0)?;
         let g = geometry(&window, ksize, x.shape(), "input")?;
-        let out = max_pool(&g, x.as_slice::<T>()?, k.intra_op_threads());
+        let out = max_pool(&g, x.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
@@ -356,7 +366,7 @@ fn avg_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let x = k.input(0)?;
         let g = geometry(&window, ksize, x.shape(), "value")?;
-        let out = avg_pool(&g, x.as_slice::<T>()?, k.intra_op_threads());
+        let out = avg_pool(&g, x.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
@@ -369,7 +379,7 @@ fn max_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let g = geometry(&window, ksize, x.shape(), "orig_input")?;
         check_shape(&g, y, "orig_output")?;
         check_shape(&g, dy, "grad")?;
-        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, k.intra_op_threads());
+        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(x.shape().to_vec(), dx));
         Ok(())
     }))
@@ -387,7 +397,7 @@ fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             .map_err(|_| Error::invalid(format!("orig_input_shape must be non-negative: {shape:?}")))?;
         let g = geometry(&window, ksize, &shape, "orig_input_shape")?;
         check_shape(&g, dy, "grad")?;
-        let dx = avg_pool_grad(&g, dy.as_slice::<T>()?, k.intra_op_threads());
+        let dx = avg_pool_grad(&g, dy.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(shape, dx));
         Ok(())
     }))
@@ -406,7 +416,7 @@ fn max_pool_grad_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 x.shape()
             )));
         }
-        let out = max_pool_grad_grad(&g, x.as_slice::<T>()?, grad.as_slice::<T>()?, k.intra_op_threads());
+        let out = max_pool_grad_grad(&g, x.as_slice::<T>()?, grad.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
