@@ -4,9 +4,11 @@
     python3 benches/gemm_vs_numpy.py            # 1 and 2 threads, n = 256 and 1024
 
 numpy runs in a subprocess per thread count (OPENBLAS_NUM_THREADS set before import, and
-OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed as in ../shared/anchors); rustflow's figures come
-from `cargo bench --bench matmul` (criterion ids matmul_f32/256 and matmul_f32/1024) with
-RUSTFLOW_THREADS set to the same count.
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed) and is timed as ../shared/anchors times it: the
+median of 9 repetitions of ~0.2 s of `np.matmul(a, b, out=c)` on standard-normal data.
+rustflow's figures come from `cargo bench --bench matmul` (criterion ids matmul_f32/256 and
+matmul_f32/1024, criterion's mean estimate, a fresh output per product) with RUSTFLOW_THREADS
+set to the same count.
 """
 import os
 import re
@@ -15,18 +17,22 @@ import sys
 
 SIZES = (256, 1024)
 NUMPY_WORKER = r"""
-import sys, time, numpy as np
+import statistics, sys, time, numpy as np
 n = int(sys.argv[1])
-a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)
-a @ b
-reps = max(3, int(2e9 / (2 * n ** 3)))
-best = float("inf")
-for _ in range(5):
+rng = np.random.RandomState(0)
+a = rng.standard_normal((n, n)).astype(np.float32)
+b = rng.standard_normal((n, n)).astype(np.float32)
+c = np.empty((n, n), np.float32)
+np.matmul(a, b, out=c)
+t = time.perf_counter(); np.matmul(a, b, out=c); one = time.perf_counter() - t
+inner = max(1, int(0.2 / max(one, 1e-7)))
+times = []
+for _ in range(9):
     t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    best = min(best, (time.perf_counter() - t) / reps)
-print(2 * n ** 3 / best / 1e9)
+    for _ in range(inner):
+        np.matmul(a, b, out=c)
+    times.append((time.perf_counter() - t) / inner)
+print(2 * n ** 3 / statistics.median(times) / 1e9)
 """
 
 

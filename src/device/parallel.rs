@@ -1,5 +1,5 @@
-//! Splitting a kernel's output over a few scoped threads (intra-op parallelism for
-//! convolutions, pooling and batched matrix products).
+//! Splitting a kernel's output over a few threads (intra-op parallelism for matrix
+//! products, convolutions and pooling).
 
 use std::ops::Range;
 
@@ -31,8 +31,8 @@ pub fn split_range(n: usize, part: usize, parts: usize) -> Range<usize> {
 }
 
 /// Runs `f(units, chunk)` over `out`, viewed as `out.len() / unit_len` units of `unit_len`
-/// elements, on `threads` scoped threads (the calling thread included). Each call gets a
-/// consecutive range of unit indices and exactly those units' elements.
+/// elements, in `threads` parts on the rayon pool (the calling thread waits). Each call
+/// gets a consecutive range of unit indices and exactly those units' elements.
 pub fn for_each_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
 where
     T: Send,
@@ -44,18 +44,14 @@ where
         f(0..units, out);
         return;
     }
-    std::thread::scope(|s| {
+    rayon::scope(|s| {
         let f = &f;
         let mut rest = out;
         for part in 0..threads {
             let range = split_range(units, part, threads);
             let (chunk, tail) = rest.split_at_mut(range.len() * unit_len);
             rest = tail;
-            if part + 1 == threads {
-                f(range, chunk);
-            } else {
-                s.spawn(move || f(range, chunk));
-            }
+            s.spawn(move |_| f(range, chunk));
         }
     });
 }
