@@ -3,6 +3,7 @@
 use super::parallel::for_each_units;
 use crate::tensor::{Element, Number};
 use faer::{Accum, MatMut, MatRef, Par};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Products smaller than this many multiply-adds run on the calling thread: handing them
@@ -39,6 +40,27 @@ pub fn gemm<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], out: &mut [T], thread
     for_each_units(out, d.n, d.threads(threads), |rows, block| {
         T::product_rows(d, a, b, rows, block)
     });
+}
+
+/// `op(a) · op(b)` in a new buffer, using up to `threads` threads. Each thread zero-fills
+/// its own block of rows right before computing it (in parallel, and leaving the block
+/// in its cache) instead of the caller filling the whole buffer first.
+pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize) -> Vec<T> {
+    check_lengths(d, a, b);
+    let len = d.m * d.n;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    for_each_units(spare, d.n, d.threads(threads), |rows, block| {
+        block.fill(MaybeUninit::new(T::ZERO));
+        // SAFETY: every element of `block` was initialized just above, and
+        // `MaybeUninit<T>` has the layout of `T`.
+        let block = unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) };
+        T::product_rows(d, a, b, rows, block);
+    });
+    // SAFETY: the blocks cover all `len` elements (or `len` is 0), and each block was
+    // initialized by its call above.
+    unsafe { out.set_len(len) };
+    out
 }
 
 fn check_lengths<T>(d: GemmDims, a: &[T], b: &[T]) {
@@ -193,6 +215,7 @@ mod tests {
             for (o, w) in out.iter().zip(&want) {
                 assert!((o - w).abs() < 1e-12, "{d:?} on {threads} threads");
             }
+            assert_eq!(gemm_to_vec(d, x, y, threads), out);
             if threads > 1 {
                 continue;
             }

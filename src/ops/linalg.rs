@@ -4,7 +4,7 @@
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
-use crate::device::gemm::{gemm, zeroed, GemmDims, PARALLEL_MIN_FLOPS};
+use crate::device::gemm::{gemm, gemm_to_vec, zeroed, GemmDims, PARALLEL_MIN_FLOPS};
 use crate::device::parallel::{for_each_units, threads_for, MIN_GEMM_WORK};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::tensor::Number;
@@ -74,10 +74,9 @@ fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 "Matrix size-incompatible: In[0]: {sa:?}, In[1]: {sb:?}"
             )));
         }
-        let mut out = zeroed::<T>(m * n);
         let dims = GemmDims { m, n, k: ka, trans_a: ta, trans_b: tb };
         let threads = k.threads_for_work(m * n * ka, PARALLEL_MIN_FLOPS);
-        gemm(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, &mut out, threads);
+        let out = gemm_to_vec(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, threads);
         k.push_output(Tensor::from_parts(vec![m, n], out));
         Ok(())
     }))
