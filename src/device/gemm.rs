@@ -31,9 +31,19 @@ pub struct GemmDims {
 }
 
 impl GemmDims {
-    /// True when the product is large enough for several threads to pay off.
-    pub fn worth_threads(&self) -> bool {
-        self.m.saturating_mul(self.n).saturating_mul(self.k) >= PARALLEL_MIN_FLOPS
+    /// Multiply-adds of the product.
+    pub fn work(&self) -> usize {
+        self.m.saturating_mul(self.n).saturating_mul(self.k)
+    }
+
+    /// Threads for this product: `threads` when it has at least [`PARALLEL_MIN_FLOPS`]
+    /// multiply-adds, else 1.
+    fn threads(&self, threads: usize) -> usize {
+        if self.work() >= PARALLEL_MIN_FLOPS {
+            threads
+        } else {
+            1
+        }
     }
 }
 
@@ -70,17 +80,6 @@ pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize
 fn check_lengths<T>(d: GemmDims, a: &[T], b: &[T]) {
     assert_eq!(a.len(), d.m * d.k, "gemm lhs length");
     assert_eq!(b.len(), d.k * d.n, "gemm rhs length");
-}
-
-impl GemmDims {
-    /// Threads for this product: `threads` when it is large enough, else 1.
-    fn threads(&self, threads: usize) -> usize {
-        if self.worth_threads() {
-            threads
-        } else {
-            1
-        }
-    }
 }
 
 /// Element types with a matrix product.

@@ -75,7 +75,7 @@ fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             )));
         }
         let dims = GemmDims { m, n, k: ka, trans_a: ta, trans_b: tb };
-        let threads = k.threads_for_work(m * n * ka, PARALLEL_MIN_FLOPS);
+        let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
         let out = gemm_to_vec(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, threads);
         k.push_output(Tensor::from_parts(vec![m, n], out));
         Ok(())
