@@ -12,8 +12,19 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 /// Cores shared by every run of one session.
 pub(crate) struct CoreBudget {
     total: usize,
-    free: Mutex<usize>,
+    state: Mutex<Queue>,
     freed: Condvar,
+}
+
+/// Free cores and the line of waiting requests, served first come, first served: a claim
+/// for all the cores is not overtaken by later one-core requests, which would otherwise
+/// keep it waiting as long as there is anything else to run.
+struct Queue {
+    free: usize,
+    /// Ticket of the request served next.
+    serving: u64,
+    /// Ticket the next request gets.
+    next: u64,
 }
 
 impl CoreBudget {
@@ -21,27 +32,42 @@ impl CoreBudget {
     pub(crate) fn new(cores: usize) -> CoreBudget {
         CoreBudget {
             total: cores.max(1),
-            free: Mutex::new(cores.max(1)),
+            state: Mutex::new(Queue {
+                free: cores.max(1),
+                serving: 0,
+                next: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until `n` cores are free and takes them.
-    fn take(&self, mut free: MutexGuard<'_, usize>, n: usize) {
-        while *free < n {
-            free = self
+    /// Queues for `n` cores and takes them once every earlier request is served and `n`
+    /// are free.
+    fn take(&self, mut state: MutexGuard<'_, Queue>, n: usize) {
+        let ticket = state.next;
+        state.next += 1;
+        while state.serving != ticket || state.free < n {
+            state = self
                 .freed
-                .wait(free)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        *free -= n;
+        state.free -= n;
+        state.serving += 1;
+        self.freed.notify_all();
     }
 
-    /// Takes one core, waiting until one is free.
+    /// Gives back `n` cores.
+    fn give_back(&self, mut state: MutexGuard<'_, Queue>, n: usize) {
+        state.free += n;
+        self.freed.notify_all();
+    }
+
+    /// Takes one core, waiting for it in line.
     pub(crate) fn acquire(&self) -> Cores<'_> {
         self.take(self.lock(), 1);
         Cores {
@@ -59,20 +85,21 @@ pub(crate) struct Cores<'a> {
 
 impl Cores<'_> {
     /// Holds `want` cores (at most the whole budget) and returns how many are held. When
-    /// not enough are free, gives back the ones held and waits for `want` at once: two
-    /// steps each holding one core while waiting for a second would wait forever.
+    /// they are not free at once, gives back the ones held and waits in line for `want`:
+    /// two steps each holding one core while waiting for a second would wait forever.
     pub(crate) fn claim(&self, want: usize) -> usize {
         let want = want.min(self.budget.total);
         let held = self.held.get();
         if want > held {
-            let mut free = self.budget.lock();
-            if *free + held < want {
-                *free += held;
+            let mut state = self.budget.lock();
+            let nobody_waits = state.serving == state.next;
+            if nobody_waits && state.free + held >= want {
+                state.free -= want - held;
+            } else {
+                state.free += held;
                 self.held.set(0);
                 self.budget.freed.notify_all();
-                self.budget.take(free, want);
-            } else {
-                *free -= want - held;
+                self.budget.take(state, want);
             }
             self.held.set(want);
         }
@@ -82,8 +109,7 @@ impl Cores<'_> {
 
 impl Drop for Cores<'_> {
     fn drop(&mut self) {
-        *self.budget.lock() += self.held.get();
-        self.budget.freed.notify_all();
+        self.budget.give_back(self.budget.lock(), self.held.get());
     }
 }
 
@@ -125,7 +151,36 @@ mod tests {
                 });
             }
         });
-        assert_eq!(*budget.lock(), 2, "every core given back");
+        assert_eq!(budget.lock().free, 2, "every core given back");
+    }
+
+    #[test]
+    fn a_waiting_claim_is_not_overtaken_by_later_requests() {
+        let budget = CoreBudget::new(2);
+        let a = budget.acquire();
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            let (budget, claimed) = (&budget, tx.clone());
+            s.spawn(move || {
+                let b = budget.acquire();
+                assert_eq!(b.claim(2), 2);
+                claimed.send("claim").unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            });
+            // Tickets: a's, b's acquire, b's claim.
+            while budget.lock().next < 3 {
+                std::thread::yield_now();
+            }
+            s.spawn(move || {
+                let _c = budget.acquire();
+                tx.send("acquire").unwrap();
+            });
+            // One core is free, but the claim queued first.
+            assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+            drop(a);
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("claim"));
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("acquire"));
+        });
     }
 
     #[test]

@@ -44,9 +44,11 @@ fn compute(
     outputs.clear();
     let cores = (!step.cheap).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
-    step.kernel
-        .compute(&mut ctx)
-        .map_err(|e| node_error(step, e))?;
+    let result = step.kernel.compute(&mut ctx);
+    // Let go of the inputs now: a variable update further on writes in place only when
+    // no finished step still holds the old value.
+    inputs.iter_mut().for_each(|input| *input = None);
+    result.map_err(|e| node_error(step, e))?;
     drop(cores);
     if outputs.len() != step.output_specs.len() {
         return Err(node_error(
