@@ -47,12 +47,34 @@ impl GemmDims {
     }
 }
 
+/// How a product is written into its output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Store<T> {
+    /// `out = op(a) · op(b)`.
+    Replace,
+    /// `out += alpha · op(a) · op(b)` (a gradient step computed into the variable).
+    AddScaled(T),
+}
+
 /// Writes `op(a) · op(b)` into `out` (length `m*n`), using up to `threads` threads.
 pub fn gemm<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], out: &mut [T], threads: usize) {
+    gemm_store(d, a, b, out, Store::Replace, threads);
+}
+
+/// Stores `op(a) · op(b)` into `out` (length `m*n`) as `store` says, using up to
+/// `threads` threads.
+pub fn gemm_store<T: GemmElement>(
+    d: GemmDims,
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+    store: Store<T>,
+    threads: usize,
+) {
     check_lengths(d, a, b);
     assert_eq!(out.len(), d.m * d.n, "gemm output length");
     for_each_units(out, d.n, d.threads(threads), |rows, block| {
-        T::product_rows(d, a, b, rows, block)
+        T::product_rows(d, a, b, rows, block, store)
     });
 }
 
@@ -69,7 +91,7 @@ pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize
         // SAFETY: every element of `block` was initialized just above, and
         // `MaybeUninit<T>` has the layout of `T`.
         let block = unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) };
-        T::product_rows(d, a, b, rows, block);
+        T::product_rows(d, a, b, rows, block, Store::Replace);
     });
     // SAFETY: the blocks cover all `len` elements (or `len` is 0), and each block was
     // initialized by its call above.
@@ -84,9 +106,16 @@ fn check_lengths<T>(d: GemmDims, a: &[T], b: &[T]) {
 
 /// Element types with a matrix product.
 pub trait GemmElement: Number {
-    /// Writes rows `rows` of `op(a) · op(b)` into `block` (`rows.len() × n`, row-major),
-    /// on the calling thread.
-    fn product_rows(d: GemmDims, a: &[Self], b: &[Self], rows: Range<usize>, block: &mut [Self]);
+    /// Stores rows `rows` of `op(a) · op(b)` into `block` (`rows.len() × n`, row-major) as
+    /// `store` says, on the calling thread.
+    fn product_rows(
+        d: GemmDims,
+        a: &[Self],
+        b: &[Self],
+        rows: Range<usize>,
+        block: &mut [Self],
+        store: Store<Self>,
+    );
 }
 
 // Blocks of rows on separate threads, each a one-thread faer product: on two cores this
@@ -101,6 +130,7 @@ macro_rules! faer_gemm {
                 b: &[Self],
                 rows: Range<usize>,
                 block: &mut [Self],
+                store: Store<Self>,
             ) {
                 let GemmDims {
                     m,
@@ -121,7 +151,11 @@ macro_rules! faer_gemm {
                 };
                 let r = rows.len();
                 let lhs = lhs.subrows(rows.start, r);
-                // (With k = 0, faer writes zeros.)
+                let (accum, alpha) = match store {
+                    Store::Replace => (Accum::Replace, 1.0),
+                    Store::AddScaled(alpha) => (Accum::Add, alpha),
+                };
+                // (With k = 0, faer writes zeros, or adds nothing.)
                 if trans_a && (1..=NARROW_COLUMNS).contains(&n) {
                     // A narrow result from a column-major lhs (a weight gradient xᵀ·dy
                     // with few outputs): faer is much faster writing it column-major
@@ -131,12 +165,16 @@ macro_rules! faer_gemm {
                     faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
                     for (i, row) in block.chunks_exact_mut(n).enumerate() {
                         for (j, o) in row.iter_mut().enumerate() {
-                            *o = tmp[j * r + i];
+                            let p = tmp[j * r + i];
+                            *o = match store {
+                                Store::Replace => p,
+                                Store::AddScaled(alpha) => *o + alpha * p,
+                            };
                         }
                     }
                 } else {
                     let dst = MatMut::from_row_major_slice_mut(block, r, n);
-                    faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+                    faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
                 }
             }
         }
@@ -146,7 +184,14 @@ faer_gemm!(f32);
 faer_gemm!(f64);
 
 /// Integer product rows: i-k-j loop order so the inner loop streams rows of `b` and `out`.
-fn int_product_rows<T: Number>(d: GemmDims, a: &[T], b: &[T], rows: Range<usize>, block: &mut [T]) {
+fn int_product_rows<T: Number>(
+    d: GemmDims,
+    a: &[T],
+    b: &[T],
+    rows: Range<usize>,
+    block: &mut [T],
+    store: Store<T>,
+) {
     let GemmDims {
         m,
         n,
@@ -154,10 +199,16 @@ fn int_product_rows<T: Number>(d: GemmDims, a: &[T], b: &[T], rows: Range<usize>
         trans_a,
         trans_b,
     } = d;
-    block.fill(T::ZERO);
+    let scale = match store {
+        Store::Replace => {
+            block.fill(T::ZERO);
+            T::ONE
+        }
+        Store::AddScaled(alpha) => alpha,
+    };
     for (i, row) in rows.zip(block.chunks_exact_mut(n.max(1))) {
         for p in 0..k {
-            let av = if trans_a { a[p * m + i] } else { a[i * k + p] };
+            let av = scale.mul(if trans_a { a[p * m + i] } else { a[i * k + p] });
             if trans_b {
                 for (j, o) in row.iter_mut().enumerate() {
                     *o = o.add(av.mul(b[j * k + p]));
@@ -180,8 +231,9 @@ macro_rules! int_gemm {
                 b: &[Self],
                 rows: Range<usize>,
                 block: &mut [Self],
+                store: Store<Self>,
             ) {
-                int_product_rows(d, a, b, rows, block)
+                int_product_rows(d, a, b, rows, block, store)
             }
         }
     };
@@ -234,6 +286,15 @@ mod tests {
                 assert!((o - w).abs() < 1e-12, "{d:?} on {threads} threads");
             }
             assert_eq!(gemm_to_vec(d, x, y, threads), out);
+            let start: Vec<f64> = (0..m * n).map(|i| i as f64).collect();
+            let mut updated = start.clone();
+            gemm_store(d, x, y, &mut updated, Store::AddScaled(-0.5), threads);
+            for ((u, s), w) in updated.iter().zip(&start).zip(&want) {
+                assert!(
+                    (u - (s - 0.5 * w)).abs() < 1e-12 * s.abs().max(1.0),
+                    "{d:?} added on {threads} threads"
+                );
+            }
             if threads > 1 {
                 continue;
             }
@@ -246,6 +307,14 @@ mod tests {
             let yf: Vec<f64> = yi.iter().map(|&v| v as f64).collect();
             gemm(d, &xf, &yf, &mut of, 1);
             assert_eq!(oi, of.iter().map(|&v| v as i64).collect::<Vec<_>>());
+            let mut added: Vec<i64> = (0..m * n).map(|i| i as i64).collect();
+            gemm_store(d, &xi, &yi, &mut added, Store::AddScaled(-3), 1);
+            let want_added: Vec<i64> = oi
+                .iter()
+                .enumerate()
+                .map(|(i, v)| i as i64 - 3 * v)
+                .collect();
+            assert_eq!(added, want_added);
         }
     }
 

@@ -63,23 +63,36 @@ fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let tb = ctx.attrs().bool_or("transpose_b", false)?;
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k| {
         let (a, b) = (k.input(0)?, k.input(1)?);
-        let (sa, sb) = (a.shape(), b.shape());
-        if sa.len() != 2 || sb.len() != 2 {
-            return Err(Error::invalid(format!("In[0] and In[1] must be matrices: {sa:?}, {sb:?}")));
-        }
-        let (m, ka) = if ta { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
-        let (kb, n) = if tb { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
-        if ka != kb {
-            return Err(Error::invalid(format!(
-                "Matrix size-incompatible: In[0]: {sa:?}, In[1]: {sb:?}"
-            )));
-        }
-        let dims = GemmDims { m, n, k: ka, trans_a: ta, trans_b: tb };
+        let dims = matmul_dims(a.shape(), b.shape(), ta, tb)?;
         let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
         let out = gemm_to_vec(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, threads);
-        k.push_output(Tensor::from_parts(vec![m, n], out));
+        k.push_output(Tensor::from_parts(vec![dims.m, dims.n], out));
         Ok(())
     }))
+}
+
+/// The sizes of MatMul's product of matrices shaped `sa` and `sb` (TensorFlow's errors
+/// when they are not matrices or do not contract).
+pub(crate) fn matmul_dims(sa: &[usize], sb: &[usize], ta: bool, tb: bool) -> Result<GemmDims> {
+    if sa.len() != 2 || sb.len() != 2 {
+        return Err(Error::invalid(format!(
+            "In[0] and In[1] must be matrices: {sa:?}, {sb:?}"
+        )));
+    }
+    let (m, ka) = if ta { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+    let (kb, n) = if tb { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+    if ka != kb {
+        return Err(Error::invalid(format!(
+            "Matrix size-incompatible: In[0]: {sa:?}, In[1]: {sb:?}"
+        )));
+    }
+    Ok(GemmDims {
+        m,
+        n,
+        k: ka,
+        trans_a: ta,
+        trans_b: tb,
+    })
 }
 
 fn matmul_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {

@@ -4,6 +4,7 @@
 
 use super::math::{InferResult, KernelResult};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
+use crate::device::gemm::{gemm_store, Store, PARALLEL_MIN_FLOPS};
 use crate::graph::{AttrsExt, TensorSpec};
 use crate::session::Variable;
 use crate::tensor::Tensor;
@@ -149,6 +150,43 @@ fn gd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let alpha: T = scalar(k, 1)?;
         let grad = grad_slice::<T>(k, 2, &var)?;
         k.push_output(update_var(&var, grad, grad, |x: T, g, _| x - alpha * g)?);
+        Ok(())
+    }))
+}
+
+/// ApplyGradientDescent of a gradient that is a MatMul read by nothing else, computed as
+/// one product added into the variable: `var += (-alpha) · op(a) · op(b)`. The plan builds
+/// it in place of the pair (see `session::fusion`), sparing the gradient's buffer and a
+/// pass over the variable. Inputs: var (reference), alpha, then the MatMul's a and b;
+/// `update` is the ApplyGradientDescent node, `product` the MatMul.
+pub(crate) fn product_gradient_descent_kernel(
+    update: &KernelBuildCtx<'_>,
+    product: &crate::graph::Node,
+) -> KernelResult {
+    let var = update.variable(0)?;
+    let ta = product.attrs().bool_or("transpose_a", false)?;
+    let tb = product.attrs().bool_or("transpose_b", false)?;
+    let product_name = product.name().to_string();
+    with_dtype!(float, update.input_dtype(1), T => kernel_fn(move |k| {
+        let alpha: T = scalar(k, 1)?;
+        let (a, b) = (k.input(2)?, k.input(3)?);
+        let in_product = |e: Error| Error::invalid(format!("in its gradient {product_name}: {e}"));
+        let dims = super::linalg::matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
+        let (a, b) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
+        // Cores first, then the variable's lock: never wait for cores while holding it.
+        let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
+        let new_value = var.update(|t| {
+            if t.shape() != [dims.m, dims.n] {
+                return Err(Error::invalid(format!(
+                    "var and grad do not have the same shape: {:?} [{}, {}]",
+                    t.shape(),
+                    dims.m,
+                    dims.n
+                )));
+            }
+            t.modify::<T>(|v| gemm_store(dims, a, b, v, Store::AddScaled(-alpha), threads))
+        })?;
+        k.push_output(new_value);
         Ok(())
     }))
 }

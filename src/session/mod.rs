@@ -3,6 +3,7 @@
 
 mod cores;
 mod executor;
+mod fusion;
 mod plan;
 mod pool;
 mod resources;

@@ -152,6 +152,25 @@ impl Plan {
             }
         });
 
+        let fusions = super::fusion::find(session, graph, &order, &fed, fetches, targets)?;
+        let absorbed: HashSet<NodeId> = fusions.values().map(|f| f.absorbed).collect();
+        order.retain(|n| !absorbed.contains(n));
+        // Each step's inputs (`None` for a reference input), its own node's or its fusion's.
+        let step_inputs: Vec<Vec<Option<Output>>> = order
+            .iter()
+            .map(|n| match fusions.get(n) {
+                Some(f) => f.inputs.clone(),
+                None => {
+                    let node = graph.node(*n);
+                    let refs = node.op().ref_inputs();
+                    let inputs = node.inputs().iter().enumerate();
+                    inputs
+                        .map(|(i, &o)| (!refs.contains(&i)).then_some(o))
+                        .collect()
+                }
+            })
+            .collect();
+
         let step_of: HashMap<NodeId, usize> =
             order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut out_start = Vec::with_capacity(order.len());
@@ -187,13 +206,14 @@ impl Plan {
                     spec.shape
                 )));
             }
-            let kernel = session.kernel_for(graph, n)?;
-            let refs = op.ref_inputs();
-            let mut inputs = Vec::with_capacity(node.inputs().len());
-            for (i, inp) in node.inputs().iter().enumerate() {
-                if refs.contains(&i) {
-                    inputs.push(InputSource::Ref);
-                } else {
+            let fusion = fusions.get(&n);
+            let kernel = match fusion {
+                Some(f) => Arc::clone(&f.kernel),
+                None => session.kernel_for(graph, n)?,
+            };
+            let mut inputs = Vec::with_capacity(step_inputs[si].len());
+            for inp in &step_inputs[si] {
+                if let Some(inp) = inp {
                     inputs.push(match source_of(inp) {
                         FetchSource::Constant(c) => InputSource::Constant(c),
                         FetchSource::Slot(slot) => {
@@ -202,35 +222,38 @@ impl Plan {
                             InputSource::Slot { slot, last: false }
                         }
                     });
+                } else {
+                    inputs.push(InputSource::Ref);
                 }
             }
             let elements = |spec: &TensorSpec| spec.shape.num_elements();
-            let expensive = match op.cost() {
-                Cost::Cheap => false,
-                Cost::Expensive => true,
-                Cost::Linear => node
-                    .outputs()
-                    .iter()
-                    .any(|s| elements(s).is_none_or(|e| e >= EXPENSIVE_ELEMENTS)),
-                Cost::Contraction => {
-                    let sizes = [
-                        node.inputs().first().map(|&i| graph.spec(i)),
-                        node.inputs().get(1).map(|&i| graph.spec(i)),
-                        node.outputs().first(),
-                    ]
-                    .map(|spec| spec.and_then(elements));
-                    match sizes {
-                        [Some(a), Some(b), Some(out)] => {
-                            (a as f64) * (b as f64) * (out as f64)
-                                >= (EXPENSIVE_PRODUCT as f64).powi(2)
+            let expensive = fusion.is_some()
+                || match op.cost() {
+                    Cost::Cheap => false,
+                    Cost::Expensive => true,
+                    Cost::Linear => node
+                        .outputs()
+                        .iter()
+                        .any(|s| elements(s).is_none_or(|e| e >= EXPENSIVE_ELEMENTS)),
+                    Cost::Contraction => {
+                        let sizes = [
+                            node.inputs().first().map(|&i| graph.spec(i)),
+                            node.inputs().get(1).map(|&i| graph.spec(i)),
+                            node.outputs().first(),
+                        ]
+                        .map(|spec| spec.and_then(elements));
+                        match sizes {
+                            [Some(a), Some(b), Some(out)] => {
+                                (a as f64) * (b as f64) * (out as f64)
+                                    >= (EXPENSIVE_PRODUCT as f64).powi(2)
+                            }
+                            _ => true,
                         }
-                        _ => true,
                     }
-                }
-            };
+                };
             steps.push(Step {
                 name: node.name().to_string(),
-                op: op.name(),
+                op: fusion.map_or(op.name(), |f| f.op),
                 kernel,
                 inputs,
                 output_specs: node.outputs().to_vec(),
@@ -243,15 +266,12 @@ impl Plan {
         }
         // Edges between steps, for the parallel executor's pending counts.
         for (si, &n) in order.iter().enumerate() {
-            let node = graph.node(n);
-            let refs = node.op().ref_inputs();
-            let sources = node
-                .inputs()
+            let sources = step_inputs[si]
                 .iter()
-                .enumerate()
-                .filter(|(i, inp)| !refs.contains(i) && !fed.contains_key(inp))
-                .map(|(_, inp)| inp.node)
-                .chain(node.control_inputs().iter().copied());
+                .flatten()
+                .filter(|inp| !fed.contains_key(inp))
+                .map(|inp| inp.node)
+                .chain(graph.node(n).control_inputs().iter().copied());
             for src in sources {
                 if let Some(&from) = step_of.get(&src) {
                     steps[from].out_edges.push(si);

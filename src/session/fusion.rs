@@ -1,0 +1,221 @@
+//! Plan-time fusion: two nodes computed by one step, as TensorFlow's Grappler remapper
+//! does. The graph keeps TensorFlow's ops (it exports and differentiates as before); only
+//! the plan of one (feeds, fetches, targets) signature changes.
+//!
+//! The one fusion so far: `ApplyGradientDescent(var, alpha, MatMul(a, b))` whose product
+//! nobody else reads becomes one product added into the variable, `var += -alpha·a·b`.
+//! A dense layer's weight gradient is such a product; computing it in place spares its
+//! buffer (zero-filled, written, read back) and the separate pass over the variable.
+
+use super::Session;
+use crate::graph::{Graph, NodeId, Output};
+use crate::ops::{Kernel, KernelBuildCtx};
+use crate::{Error, Result};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// One step standing for two nodes: the node it is keyed by (which names the step and
+/// gives its outputs) and `absorbed`, whose output only that node reads.
+pub(crate) struct Fusion {
+    /// The node whose work the step also does; it gets no step of its own.
+    pub absorbed: NodeId,
+    /// The step's inputs in order; `None` for a reference input.
+    pub inputs: Vec<Option<Output>>,
+    /// The step's op name (a TensorFlow-style internal name, `_Fused…`).
+    pub op: &'static str,
+    pub kernel: Arc<dyn Kernel>,
+}
+
+/// Op name of the fused MatMul + ApplyGradientDescent step.
+pub(crate) const PRODUCT_GRADIENT_DESCENT: &str = "_FusedMatMulApplyGradientDescent";
+
+/// The fusions among the plan's nodes `order`, keyed by the node that keeps its step.
+/// A node is absorbed only when the plan reads its output nowhere else (no other reader,
+/// no fetch, no control edge, not a target) and it has no control inputs of its own.
+pub(crate) fn find(
+    session: &Session,
+    graph: &Graph,
+    order: &[NodeId],
+    fed: &HashMap<Output, usize>,
+    fetches: &[Output],
+    targets: &[NodeId],
+) -> Result<HashMap<NodeId, Fusion>> {
+    let in_plan: HashSet<NodeId> = order.iter().copied().collect();
+    let mut readers: HashMap<Output, usize> = HashMap::new();
+    let mut controls: HashSet<NodeId> = targets.iter().copied().collect();
+    for &n in order {
+        let node = graph.node(n);
+        for inp in node.inputs() {
+            *readers.entry(*inp).or_default() += 1;
+        }
+        controls.extend(node.control_inputs());
+    }
+    for f in fetches {
+        *readers.entry(*f).or_default() += 1;
+    }
+    let only_reader = |o: Output| {
+        in_plan.contains(&o.node)
+            && !fed.contains_key(&o)
+            && readers.get(&o) == Some(&1)
+            && !controls.contains(&o.node)
+            && graph.node(o.node).control_inputs().is_empty()
+    };
+
+    let mut fusions = HashMap::new();
+    for &n in order {
+        let node = graph.node(n);
+        if node.op_type() != "ApplyGradientDescent" {
+            continue;
+        }
+        let grad = node.inputs()[2];
+        let product = graph.node(grad.node);
+        if product.op_type() != "MatMul" || !only_reader(grad) {
+            continue;
+        }
+        let ctx = KernelBuildCtx {
+            node,
+            id: n,
+            graph,
+            resources: &session.resources,
+        };
+        let kernel =
+            crate::ops::train::product_gradient_descent_kernel(&ctx, product).map_err(|msg| {
+                Error::Run {
+                    node: node.name().to_string(),
+                    op: PRODUCT_GRADIENT_DESCENT.to_string(),
+                    msg,
+                }
+            })?;
+        let alpha = node.inputs()[1];
+        let (a, b) = (product.inputs()[0], product.inputs()[1]);
+        fusions.insert(
+            n,
+            Fusion {
+                absorbed: grad.node,
+                inputs: vec![None, Some(alpha), Some(a), Some(b)],
+                op: PRODUCT_GRADIENT_DESCENT,
+                kernel: Arc::from(kernel),
+            },
+        );
+    }
+    Ok(fusions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::plan::Plan;
+    use crate::train::{GradAndVar, GradientDescent, Optimizer};
+    use crate::{DType, SessionOptions, Tensor};
+
+    /// A linear model y = x·w + b on fed x (4×3) with a squared loss, its gradients, and
+    /// one GradientDescent step (learning rate 0.1) built from them.
+    struct Model {
+        g: Graph,
+        x: Output,
+        grads: Vec<GradAndVar>,
+        train: NodeId,
+        init: NodeId,
+    }
+
+    fn model() -> Model {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float64, [None, Some(3)], "x").unwrap();
+        let w0 = g
+            .constant(Tensor::new(&[3, 2], vec![0.5, -1.0, 0.25, 2.0, -0.75, 1.5]).unwrap())
+            .unwrap();
+        let w = g.variable(w0, "w").unwrap();
+        let b0 = g
+            .constant(Tensor::new(&[2], vec![0.1, -0.2]).unwrap())
+            .unwrap();
+        let b = g.variable(b0, "b").unwrap();
+        let y = g.matmul(x, w.read).unwrap();
+        let y = g.bias_add(y, b.read).unwrap();
+        let sq = g.square(y).unwrap();
+        let loss = g.reduce_sum(sq, &[0, 1], false).unwrap();
+        let mut opt = GradientDescent::new(0.1);
+        let grads = opt.compute_gradients(&mut g, loss, None).unwrap();
+        let train = opt.apply_gradients(&mut g, &grads, None).unwrap();
+        let init = g.global_variables_initializer().unwrap();
+        Model {
+            g,
+            x,
+            grads,
+            train,
+            init,
+        }
+    }
+
+    fn batch() -> Tensor {
+        Tensor::new(
+            &[4, 3],
+            (0..12).map(|i| (i as f64 * 0.7).sin()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    fn weight_gradient(m: &Model) -> Output {
+        let (grad, _) = m
+            .grads
+            .iter()
+            .find(|(_, v)| m.g.node(v.var.node).name() == "w")
+            .unwrap();
+        grad.unwrap()
+    }
+
+    #[test]
+    fn a_weight_update_computes_its_product_in_place() {
+        let m = model();
+        let sess = Session::new(&m.g);
+        let plan = Plan::build(&sess, &m.g, &[m.x], &[], &[m.train]).unwrap();
+        let fused: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.op == PRODUCT_GRADIENT_DESCENT)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(fused.len(), 1, "the weight update, not the bias update");
+        assert!(fused[0].ends_with("ApplyGradientDescent"));
+        let grad_step = m.g.node(weight_gradient(&m).node).name();
+        assert!(plan.steps.iter().all(|s| s.name != grad_step));
+
+        // Fetching the gradient gives its product a second reader: no fusion then.
+        let plan = Plan::build(&sess, &m.g, &[m.x], &[weight_gradient(&m)], &[m.train]).unwrap();
+        assert!(plan.steps.iter().all(|s| s.op != PRODUCT_GRADIENT_DESCENT));
+    }
+
+    #[test]
+    fn the_fused_update_matches_the_separate_ops() {
+        let m = model();
+        let grad = weight_gradient(&m);
+        let w = Output::from(m.g.node_by_name("w").unwrap());
+        for threads in [1, 2] {
+            let fused = Session::with_options(&m.g, SessionOptions::with_threads(threads));
+            let separate = Session::with_options(&m.g, SessionOptions::with_threads(threads));
+            for s in [&fused, &separate] {
+                s.run(&[], &[], &[m.init]).unwrap();
+            }
+            for _ in 0..3 {
+                let before = separate.run(&[], &[w], &[]).unwrap().remove(0);
+                let mut got = separate
+                    .run(&[(m.x, batch())], &[grad], &[m.train])
+                    .unwrap();
+                let g = got.remove(0);
+                fused.run(&[(m.x, batch())], &[], &[m.train]).unwrap();
+                let want: Vec<f64> = before
+                    .as_slice::<f64>()
+                    .unwrap()
+                    .iter()
+                    .zip(g.as_slice::<f64>().unwrap())
+                    .map(|(w, g)| w - 0.1 * g)
+                    .collect();
+                let after = separate.run(&[], &[w], &[]).unwrap().remove(0);
+                assert_eq!(after.as_slice::<f64>().unwrap(), want.as_slice());
+                let in_place = fused.run(&[], &[w], &[]).unwrap().remove(0);
+                for (a, b) in in_place.as_slice::<f64>().unwrap().iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "{a} vs {b}");
+                }
+            }
+        }
+    }
+}
