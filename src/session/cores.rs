@@ -25,6 +25,16 @@ struct Queue {
     serving: u64,
     /// Ticket the next request gets.
     next: u64,
+    /// Requests asleep waiting for their turn (waking nobody costs no system call).
+    sleeping: usize,
+}
+
+impl Queue {
+    fn wake_all(&self, freed: &Condvar) {
+        if self.sleeping > 0 {
+            freed.notify_all();
+        }
+    }
 }
 
 impl CoreBudget {
@@ -36,6 +46,7 @@ impl CoreBudget {
                 free: cores.max(1),
                 serving: 0,
                 next: 0,
+                sleeping: 0,
             }),
             freed: Condvar::new(),
         }
@@ -51,20 +62,22 @@ impl CoreBudget {
         let ticket = state.next;
         state.next += 1;
         while state.serving != ticket || state.free < n {
+            state.sleeping += 1;
             state = self
                 .freed
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.sleeping -= 1;
         }
         state.free -= n;
         state.serving += 1;
-        self.freed.notify_all();
+        state.wake_all(&self.freed);
     }
 
     /// Gives back `n` cores.
     fn give_back(&self, mut state: MutexGuard<'_, Queue>, n: usize) {
         state.free += n;
-        self.freed.notify_all();
+        state.wake_all(&self.freed);
     }
 
     /// Takes one core, waiting for it in line.
@@ -98,7 +111,7 @@ impl Cores<'_> {
             } else {
                 state.free += held;
                 self.held.set(0);
-                self.budget.freed.notify_all();
+                state.wake_all(&self.budget.freed);
                 self.budget.take(state, want);
             }
             self.held.set(want);
