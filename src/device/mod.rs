@@ -4,3 +4,4 @@
 pub mod cpu;
 pub mod gemm;
 pub mod parallel;
+pub mod workers;

@@ -1,7 +1,9 @@
 //! Splitting a kernel's output over a few threads (intra-op parallelism for matrix
 //! products, convolutions and pooling).
 
+use super::workers::run_parts;
 use std::ops::Range;
+use std::sync::Mutex;
 
 /// Elementwise work (loads, compares, adds) below which a loop stays on the calling
 /// thread: starting a thread costs more than it saves.
@@ -30,9 +32,13 @@ pub fn split_range(n: usize, part: usize, parts: usize) -> Range<usize> {
     start..start + len
 }
 
+/// A consecutive range of units and their elements.
+type UnitChunk<'a, T> = (Range<usize>, &'a mut [T]);
+
 /// Runs `f(units, chunk)` over `out`, viewed as `out.len() / unit_len` units of `unit_len`
-/// elements, in `threads` parts on the rayon pool (the calling thread waits). Each call
-/// gets a consecutive range of unit indices and exactly those units' elements.
+/// elements, in `threads` parts on the intra-op helpers (see
+/// [`run_parts`]). Each call gets a consecutive range of unit indices and exactly those
+/// units' elements.
 pub fn for_each_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
 where
     T: Send,
@@ -44,14 +50,20 @@ where
         f(0..units, out);
         return;
     }
-    rayon::scope(|s| {
-        let f = &f;
-        let mut rest = out;
-        for part in 0..threads {
+    let mut rest = out;
+    // Each part takes its own range and chunk out of its slot.
+    let chunks: Vec<Mutex<Option<UnitChunk<'_, T>>>> = (0..threads)
+        .map(|part| {
             let range = split_range(units, part, threads);
-            let (chunk, tail) = rest.split_at_mut(range.len() * unit_len);
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(range.len() * unit_len);
             rest = tail;
-            s.spawn(move |_| f(range, chunk));
+            Mutex::new(Some((range, chunk)))
+        })
+        .collect();
+    run_parts(threads, &|part| {
+        let taken = chunks[part].lock().map(|mut c| c.take());
+        if let Ok(Some((range, chunk))) = taken {
+            f(range, chunk);
         }
     });
 }
