@@ -42,9 +42,10 @@ fn compute(
     threads: Threads<'_>,
 ) -> Result<()> {
     outputs.clear();
-    let cores = (!step.cheap).then(|| threads.budget.acquire());
+    let cores = (!step.is_cheap()).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
     let result = step.kernel.compute(&mut ctx);
+    step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when
     // no finished step still holds the old value.
     inputs.iter_mut().for_each(|input| *input = None);
@@ -199,7 +200,7 @@ impl RunState {
                     for &t in &step.out_edges {
                         if self.pending[t].fetch_sub(1, Ordering::AcqRel) == 1 {
                             readied += 1;
-                            if self.plan.steps[t].cheap {
+                            if self.plan.steps[t].is_cheap() {
                                 inline.push(t);
                             } else {
                                 expensive.push(t);
@@ -275,7 +276,7 @@ pub(crate) fn run_parallel(
         intra_op_threads,
     });
     let (cheap, expensive): (Vec<usize>, Vec<usize>) =
-        roots.into_iter().partition(|&r| plan.steps[r].cheap);
+        roots.into_iter().partition(|&r| plan.steps[r].is_cheap());
     for &r in &expensive {
         let s = Arc::clone(&state);
         let p = Arc::clone(pool);

@@ -7,7 +7,7 @@ use crate::ops::{Cost, Kernel};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +44,11 @@ pub(crate) struct Step {
     pub out_edges: Vec<usize>,
     /// Number of in-edges from other steps.
     pub pending: usize,
-    /// Run inline in the parallel executor.
-    pub cheap: bool,
+    /// Run inline in the parallel executor, without holding a core (see [`Step::is_cheap`]).
+    cheap: AtomicBool,
+    /// For a step whose size was unknown when the plan was built (a batch dimension fed at
+    /// run time): the cost class `cheap` is judged by again after each run.
+    judged_at_run: Option<Cost>,
     /// Expensive steps on the longest path from this step to the end of the plan (itself
     /// included): the parallel executor runs the readiest step with the most first.
     pub priority: usize,
@@ -227,30 +230,15 @@ impl Plan {
                 }
             }
             let elements = |spec: &TensorSpec| spec.shape.num_elements();
-            let expensive = fusion.is_some()
-                || match op.cost() {
-                    Cost::Cheap => false,
-                    Cost::Expensive => true,
-                    Cost::Linear => node
-                        .outputs()
-                        .iter()
-                        .any(|s| elements(s).is_none_or(|e| e >= EXPENSIVE_ELEMENTS)),
-                    Cost::Contraction => {
-                        let sizes = [
-                            node.inputs().first().map(|&i| graph.spec(i)),
-                            node.inputs().get(1).map(|&i| graph.spec(i)),
-                            node.outputs().first(),
-                        ]
-                        .map(|spec| spec.and_then(elements));
-                        match sizes {
-                            [Some(a), Some(b), Some(out)] => {
-                                (a as f64) * (b as f64) * (out as f64)
-                                    >= (EXPENSIVE_PRODUCT as f64).powi(2)
-                            }
-                            _ => true,
-                        }
-                    }
-                };
+            let cost = if fusion.is_some() {
+                Cost::Expensive
+            } else {
+                op.cost()
+            };
+            let first_inputs =
+                [0, 1].map(|i| node.inputs().get(i).and_then(|&o| elements(graph.spec(o))));
+            let outputs: Vec<Option<usize>> = node.outputs().iter().map(elements).collect();
+            let judged = judge(cost, first_inputs, &outputs);
             steps.push(Step {
                 name: node.name().to_string(),
                 op: fusion.map_or(op.name(), |f| f.op),
@@ -260,7 +248,9 @@ impl Plan {
                 out_start: out_start[si],
                 out_edges: Vec::new(),
                 pending: 0,
-                cheap: !expensive,
+                // Unknown sizes count as large until a run shows them.
+                cheap: AtomicBool::new(judged == Some(false)),
+                judged_at_run: judged.is_none().then_some(cost),
                 priority: 0,
             });
         }
@@ -287,7 +277,7 @@ impl Plan {
                 .map(|&t| steps[t].priority)
                 .max()
                 .unwrap_or(0);
-            steps[si].priority = after + usize::from(!steps[si].cheap);
+            steps[si].priority = after + usize::from(!steps[si].is_cheap());
         }
         let fetch_sources: Vec<FetchSource> = fetches.iter().map(source_of).collect();
         for src in &fetch_sources {
@@ -339,6 +329,47 @@ impl Plan {
     }
 }
 
+/// Whether work of these sizes (element counts of the first two inputs and of the
+/// outputs) is worth handing to another thread; `None` when an unknown size decides.
+fn judge(cost: Cost, first_inputs: [Option<usize>; 2], outputs: &[Option<usize>]) -> Option<bool> {
+    match cost {
+        Cost::Cheap => Some(false),
+        Cost::Expensive => Some(true),
+        Cost::Linear => {
+            if outputs.iter().flatten().any(|&e| e >= EXPENSIVE_ELEMENTS) {
+                Some(true)
+            } else {
+                outputs.iter().all(Option::is_some).then_some(false)
+            }
+        }
+        Cost::Contraction => match (first_inputs, outputs.first().copied().flatten()) {
+            ([Some(a), Some(b)], Some(out)) => {
+                Some((a as f64) * (b as f64) * (out as f64) >= (EXPENSIVE_PRODUCT as f64).powi(2))
+            }
+            _ => None,
+        },
+    }
+}
+
+impl Step {
+    /// Whether the parallel executor runs this step inline, without holding a core.
+    pub(crate) fn is_cheap(&self) -> bool {
+        self.cheap.load(Ordering::Relaxed)
+    }
+
+    /// Judges a step whose size was unknown at build time again, from this run's inputs
+    /// and outputs, for its next run.
+    pub(crate) fn observe(&self, inputs: &[Option<Tensor>], outputs: &[Tensor]) {
+        if let Some(cost) = self.judged_at_run {
+            let first_inputs =
+                [0, 1].map(|i| inputs.get(i).and_then(Option::as_ref).map(Tensor::len));
+            let outputs: Vec<Option<usize>> = outputs.iter().map(|t| Some(t.len())).collect();
+            let expensive = judge(cost, first_inputs, &outputs).unwrap_or(true);
+            self.cheap.store(!expensive, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Plan {
     /// True when the parallel executor should run this plan: its last run took long
     /// enough that handing steps to other threads can save more than the hand-over costs.
@@ -361,10 +392,10 @@ fn has_independent_expensive_steps(steps: &[Step]) -> bool {
     let mut depth = vec![0usize; steps.len()];
     let mut seen_at_depth: HashSet<usize> = HashSet::new();
     for (i, s) in steps.iter().enumerate() {
-        if !s.cheap && !seen_at_depth.insert(depth[i]) {
+        if !s.is_cheap() && !seen_at_depth.insert(depth[i]) {
             return true;
         }
-        let next = depth[i] + usize::from(!s.cheap);
+        let next = depth[i] + usize::from(!s.is_cheap());
         for &t in &s.out_edges {
             depth[t] = depth[t].max(next);
         }
@@ -396,12 +427,31 @@ mod tests {
     fn small_products_run_inline_and_large_ones_in_parallel() {
         let (g, a, b) = independent_products(8);
         let plan = plan_for(&g, &[a, b]);
-        assert!(plan.steps.iter().all(|s| s.cheap));
+        assert!(plan.steps.iter().all(|s| s.is_cheap()));
         assert!(!plan.parallel);
         let (g, a, b) = independent_products(128);
         let plan = plan_for(&g, &[a, b]);
-        assert!(plan.steps.iter().all(|s| !s.cheap));
+        assert!(plan.steps.iter().all(|s| !s.is_cheap()));
         assert!(plan.parallel);
+    }
+
+    #[test]
+    fn steps_of_unknown_size_are_judged_by_their_last_run() {
+        let mut g = Graph::new();
+        let x = g
+            .placeholder(crate::DType::Float32, [None, Some(4)], "x")
+            .unwrap();
+        let y = g.relu(x).unwrap();
+        let sess = Session::new(&g);
+        let plan = Plan::build(&sess, &g, &[x], &[y], &[]).unwrap();
+        let relu = plan.steps.iter().find(|s| s.op == "Relu").unwrap();
+        assert!(!relu.is_cheap(), "unknown sizes count as large");
+        for (rows, cheap) in [(2, true), (EXPENSIVE_ELEMENTS, false), (3, true)] {
+            let input = Tensor::new(&[rows, 4], vec![1.0f32; rows * 4]).unwrap();
+            let output = Tensor::new(&[rows, 4], vec![1.0f32; rows * 4]).unwrap();
+            relu.observe(&[Some(input)], &[output]);
+            assert_eq!(relu.is_cheap(), cheap, "{rows} rows");
+        }
     }
 
     #[test]
