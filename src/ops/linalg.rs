@@ -632,6 +632,7 @@ where
         )
         .map_err(|_| Error::invalid("Svd: the SVD algorithm did not converge"))?;
     }
+    crate::device::gemm::clear_upper_vector_state();
     Ok(())
 }
 
