@@ -1,15 +1,13 @@
 //! Helper threads for intra-op parallelism that stay awake briefly between jobs.
 //!
-//! A kernel split into parts hands them to the helpers (one per core), each taking the
-//! next part not yet taken, and sleeps until the last one finishes. The caller does not
-//! compute a part itself: a helper woken while the caller computes may be queued on the
-//! caller's core and run only after it (measured: two 1 ms parts took 2 ms after the
-//! caller had slept 0.1 ms). A helper spins for [`SPIN`] after its last part before it
-//! sleeps, so back-to-back products (a training loop, a benchmark) find it awake:
-//! 256×256 products on two threads went from ~390 to ~450 GFLOP/s against sleeping
-//! rayon workers. The MLP 784-1024-1024-10 training step measured a little faster with
-//! 300 µs than with 50 µs or 1 ms (longer spins take the core from the single-threaded
-//! ops that run between a network's products).
+//! A kernel split into parts runs them on the calling thread and on helpers (one fewer
+//! than the machine's cores), each taking the next part not yet taken, so a helper that
+//! starts late leaves its part to the caller instead of making it wait. A helper spins for
+//! [`SPIN`] after its last part before it sleeps, so back-to-back products (a training
+//! loop, a benchmark) find it awake: 256×256 products on two threads went from ~390 to
+//! ~465 GFLOP/s against rayon's sleeping workers. The MLP 784-1024-1024-10 training step
+//! measured a little faster with 300 µs than with 50 µs or 1 ms (longer spins take the
+//! core from the single-threaded ops that run between a network's products).
 //!
 //! One job runs at a time; a kernel that finds the helpers busy (a part of another
 //! split kernel, or another session's product) runs its parts on its own thread.
@@ -31,8 +29,6 @@ struct Job {
     /// Parts not finished yet; the caller returns only at zero.
     unfinished: AtomicUsize,
     panicked: AtomicBool,
-    /// The calling thread, woken when the last part finishes.
-    caller: Thread,
     /// The caller's closure. Only dereferenced for a part taken below `parts`, and the
     /// caller waits for every part to finish, so it outlives each use; a helper arriving
     /// late finds no part left and never touches it.
@@ -56,9 +52,7 @@ impl Job {
             if catch_unwind(AssertUnwindSafe(|| f(part))).is_err() {
                 self.panicked.store(true, Ordering::Release);
             }
-            if self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.caller.unpark();
-            }
+            self.unfinished.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -114,7 +108,7 @@ impl Mailbox {
     }
 }
 
-/// The process's helpers: one per core.
+/// The process's helpers: one fewer than the machine's cores (the caller is the other).
 struct Helpers {
     mailboxes: Vec<Arc<Mailbox>>,
     /// Held while a job runs: one job at a time.
@@ -125,7 +119,7 @@ fn helpers() -> &'static Helpers {
     static HELPERS: OnceLock<Helpers> = OnceLock::new();
     HELPERS.get_or_init(|| {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
-        let mailboxes = (0..cores)
+        let mailboxes = (1..cores)
             .filter_map(|i| {
                 let mailbox = Arc::new(Mailbox {
                     job: Mutex::new(None),
@@ -149,8 +143,9 @@ fn helpers() -> &'static Helpers {
     })
 }
 
-/// Calls `f(part)` for every part in `0..parts` on up to `parts` helpers and returns when
-/// all are done. A panic in any part is raised here once every part has finished.
+/// Calls `f(part)` for every part in `0..parts`, on the calling thread and up to
+/// `parts - 1` helpers, and returns when all are done. A panic in any part is raised
+/// here once every part has finished.
 pub fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let pool = helpers();
     if parts <= 1 || pool.mailboxes.is_empty() {
@@ -174,14 +169,20 @@ pub fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         parts,
         unfinished: AtomicUsize::new(parts),
         panicked: AtomicBool::new(false),
-        caller: thread::current(),
         f,
     });
-    for mailbox in pool.mailboxes.iter().take(parts) {
+    for mailbox in pool.mailboxes.iter().take(parts - 1) {
         mailbox.post(&job);
     }
+    job.work();
+    let mut rounds = 0u32;
     while job.unfinished.load(Ordering::Acquire) > 0 {
-        thread::park();
+        rounds = rounds.wrapping_add(1);
+        if !rounds.is_multiple_of(64) {
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
+        }
     }
     if job.panicked.load(Ordering::Acquire) {
         resume_unwind(Box::new("a part of a split kernel panicked"));
