@@ -36,7 +36,7 @@ pub fn split_range(n: usize, part: usize, parts: usize) -> Range<usize> {
 type UnitChunk<'a, T> = (Range<usize>, &'a mut [T]);
 
 /// Runs `f(units, chunk)` over `out`, viewed as `out.len() / unit_len` units of `unit_len`
-/// elements, in `threads` parts on the intra-op helpers (see
+/// elements, in `threads` parts on the calling thread and the intra-op helpers (see
 /// [`run_parts`]). Each call gets a consecutive range of unit indices and exactly those
 /// units' elements.
 pub fn for_each_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
