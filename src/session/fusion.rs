@@ -21,6 +21,9 @@ pub(crate) struct Fusion {
     pub absorbed: NodeId,
     /// The step's inputs in order; `None` for a reference input.
     pub inputs: Vec<Option<Output>>,
+    /// Positions in `inputs` of the two operands the step contracts (its cost is judged
+    /// as a contraction of them).
+    pub operands: [usize; 2],
     /// The step's op name (a TensorFlow-style internal name, `_Fused…`).
     pub op: &'static str,
     pub kernel: Arc<dyn Kernel>,
@@ -93,6 +96,7 @@ pub(crate) fn find(
             Fusion {
                 absorbed: grad.node,
                 inputs: vec![None, Some(alpha), Some(a), Some(b)],
+                operands: [2, 3],
                 op: PRODUCT_GRADIENT_DESCENT,
                 kernel: Arc::from(kernel),
             },
@@ -178,6 +182,20 @@ mod tests {
         assert!(fused[0].ends_with("ApplyGradientDescent"));
         let grad_step = m.g.node(weight_gradient(&m).node).name();
         assert!(plan.steps.iter().all(|s| s.name != grad_step));
+        // Judged as a product of its operands (inputs 2 and 3): the fed batch leaves that
+        // unknown until a run shows a small product.
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.op == PRODUCT_GRADIENT_DESCENT)
+            .unwrap();
+        assert!(!step.is_cheap());
+        let t = |shape: &[usize]| Tensor::new(shape, vec![1.0f64; shape.iter().product()]).unwrap();
+        step.observe(
+            &[None, Some(t(&[])), Some(t(&[4, 3])), Some(t(&[4, 2]))],
+            &[t(&[3, 2])],
+        );
+        assert!(step.is_cheap());
 
         // Fetching the gradient gives its product a second reader: no fusion then.
         let plan = Plan::build(&sess, &m.g, &[m.x], &[weight_gradient(&m)], &[m.train]).unwrap();

@@ -49,6 +49,8 @@ pub(crate) struct Step {
     /// For a step whose size was unknown when the plan was built (a batch dimension fed at
     /// run time): the cost class `cheap` is judged by again after each run.
     judged_at_run: Option<Cost>,
+    /// Inputs whose sizes a contraction's cost is judged by.
+    operands: [usize; 2],
     /// Expensive steps on the longest path from this step to the end of the plan (itself
     /// included): the parallel executor runs the readiest step with the most first.
     pub priority: usize,
@@ -230,15 +232,16 @@ impl Plan {
                 }
             }
             let elements = |spec: &TensorSpec| spec.shape.num_elements();
-            let cost = if fusion.is_some() {
-                Cost::Expensive
-            } else {
-                op.cost()
+            let (cost, operands) = match fusion {
+                Some(f) => (Cost::Contraction, f.operands),
+                None => (op.cost(), [0, 1]),
             };
-            let first_inputs =
-                [0, 1].map(|i| node.inputs().get(i).and_then(|&o| elements(graph.spec(o))));
+            let operand_sizes = operands.map(|i| {
+                let input = step_inputs[si].get(i).copied().flatten();
+                input.and_then(|o| elements(graph.spec(o)))
+            });
             let outputs: Vec<Option<usize>> = node.outputs().iter().map(elements).collect();
-            let judged = judge(cost, first_inputs, &outputs);
+            let judged = judge(cost, operand_sizes, &outputs);
             steps.push(Step {
                 name: node.name().to_string(),
                 op: fusion.map_or(op.name(), |f| f.op),
@@ -251,6 +254,7 @@ impl Plan {
                 // Unknown sizes count as large until a run shows them.
                 cheap: AtomicBool::new(judged == Some(false)),
                 judged_at_run: judged.is_none().then_some(cost),
+                operands,
                 priority: 0,
             });
         }
@@ -329,9 +333,9 @@ impl Plan {
     }
 }
 
-/// Whether work of these sizes (element counts of the first two inputs and of the
+/// Whether work of these sizes (element counts of the two contracted operands and of the
 /// outputs) is worth handing to another thread; `None` when an unknown size decides.
-fn judge(cost: Cost, first_inputs: [Option<usize>; 2], outputs: &[Option<usize>]) -> Option<bool> {
+fn judge(cost: Cost, operands: [Option<usize>; 2], outputs: &[Option<usize>]) -> Option<bool> {
     match cost {
         Cost::Cheap => Some(false),
         Cost::Expensive => Some(true),
@@ -342,7 +346,7 @@ fn judge(cost: Cost, first_inputs: [Option<usize>; 2], outputs: &[Option<usize>]
                 outputs.iter().all(Option::is_some).then_some(false)
             }
         }
-        Cost::Contraction => match (first_inputs, outputs.first().copied().flatten()) {
+        Cost::Contraction => match (operands, outputs.first().copied().flatten()) {
             ([Some(a), Some(b)], Some(out)) => {
                 Some((a as f64) * (b as f64) * (out as f64) >= (EXPENSIVE_PRODUCT as f64).powi(2))
             }
@@ -361,10 +365,11 @@ impl Step {
     /// and outputs, for its next run.
     pub(crate) fn observe(&self, inputs: &[Option<Tensor>], outputs: &[Tensor]) {
         if let Some(cost) = self.judged_at_run {
-            let first_inputs =
-                [0, 1].map(|i| inputs.get(i).and_then(Option::as_ref).map(Tensor::len));
+            let operands = self
+                .operands
+                .map(|i| inputs.get(i).and_then(Option::as_ref).map(Tensor::len));
             let outputs: Vec<Option<usize>> = outputs.iter().map(|t| Some(t.len())).collect();
-            let expensive = judge(cost, first_inputs, &outputs).unwrap_or(true);
+            let expensive = judge(cost, operands, &outputs).unwrap_or(true);
             self.cheap.store(!expensive, Ordering::Relaxed);
         }
     }
