@@ -52,10 +52,40 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Stops the workers once their queued jobs are done and waits for them, except for
+    /// the worker running this drop: a job may hold the last handle to the pool (a run's
+    /// last step finishing after the session that started it is gone), and a thread
+    /// cannot wait for itself. That worker ends on its own after the job.
     fn drop(&mut self) {
         self.sender.take();
+        let current = std::thread::current().id();
         for w in self.workers.drain(..) {
-            let _ = w.join();
+            if w.thread().id() != current {
+                let _ = w.join();
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    #[test]
+    fn a_worker_may_drop_the_last_handle_to_its_pool() {
+        let pool = Arc::new(Pool::new(2));
+        let (go, wait_for_go) = mpsc::channel::<()>();
+        let (done, finished) = mpsc::channel();
+        let last = Arc::clone(&pool);
+        pool.submit(Box::new(move || {
+            wait_for_go.recv().unwrap();
+            drop(last);
+            done.send(()).unwrap();
+        }));
+        drop(pool);
+        go.send(()).unwrap();
+        assert!(finished.recv_timeout(Duration::from_secs(10)).is_ok());
     }
 }
