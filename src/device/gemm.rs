@@ -82,6 +82,19 @@ pub fn gemm_store<T: GemmElement>(
 /// its own block of rows right before computing it (in parallel, and leaving the block
 /// in its cache) instead of the caller filling the whole buffer first.
 pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize) -> Vec<T> {
+    gemm_to_vec_then(d, a, b, threads, |_| {})
+}
+
+/// [`gemm_to_vec`], then `finish` on each block of whole rows (`rows × n`, row-major) right
+/// after it is computed, on the thread that computed it and while the block is still in
+/// its cache: a bias and activation added this way cost no pass of their own.
+pub fn gemm_to_vec_then<T: GemmElement>(
+    d: GemmDims,
+    a: &[T],
+    b: &[T],
+    threads: usize,
+    finish: impl Fn(&mut [T]) + Sync,
+) -> Vec<T> {
     check_lengths(d, a, b);
     let len = d.m * d.n;
     let mut out: Vec<T> = Vec::with_capacity(len);
@@ -92,6 +105,7 @@ pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize
         // `MaybeUninit<T>` has the layout of `T`.
         let block = unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) };
         T::product_rows(d, a, b, rows, block, Store::Replace);
+        finish(block);
     });
     // SAFETY: the blocks cover all `len` elements (or `len` is 0), and each block was
     // initialized by its call above.

@@ -1,12 +1,15 @@
 //! Linear algebra: MatMul, BatchMatMulV2, Svd, with TensorFlow's gradients (`math_grad.py`,
 //! `linalg_grad.py`).
 
+use super::math::activation::{relu, relu6};
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
-use crate::device::gemm::{gemm, gemm_to_vec, zeroed, GemmDims, PARALLEL_MIN_FLOPS};
+use crate::device::gemm::{
+    gemm, gemm_to_vec, gemm_to_vec_then, zeroed, GemmDims, PARALLEL_MIN_FLOPS,
+};
 use crate::device::parallel::{for_each_units, threads_for, MIN_GEMM_WORK};
-use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
+use crate::graph::{AttrsExt, Graph, Node, Output, TensorSpec};
 use crate::tensor::Number;
 use crate::tensor::{num_elements, DType, Dim, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
@@ -69,6 +72,67 @@ fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         k.push_output(Tensor::from_parts(vec![dims.m, dims.n], out));
         Ok(())
     }))
+}
+
+/// The activation a fused product applies after its bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// None: MatMul + BiasAdd only.
+    Linear,
+    Relu,
+    Relu6,
+}
+
+/// `MatMul`, `BiasAdd` of its product, then `activation`, as one step (`_FusedMatMul`,
+/// built by the plan like TensorFlow's remapper; see `session::fusion`): each block of
+/// rows gets its bias and activation right after the product writes it, on the thread
+/// that wrote it, instead of in two more passes. Inputs: the MatMul's a and b, then the
+/// bias; `product` is the MatMul node and `dtype` its type.
+pub(crate) fn fused_matmul_kernel(
+    product: &Node,
+    dtype: DType,
+    activation: Activation,
+) -> KernelResult {
+    let ta = product.attrs().bool_or("transpose_a", false)?;
+    let tb = product.attrs().bool_or("transpose_b", false)?;
+    let product_name = product.name().to_string();
+    with_dtype!(number, dtype, T => kernel_fn(move |k| {
+        let (a, b, bias) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let in_product = |e: Error| Error::invalid(format!("in its product {product_name}: {e}"));
+        let dims = matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
+        if bias.shape() != [dims.n] {
+            return Err(Error::invalid(format!(
+                "Must provide as many biases as the channel dimension of the input tensor: {:?} vs. [{}, {}]",
+                bias.shape(),
+                dims.m,
+                dims.n
+            )));
+        }
+        let (a, b, bias) = (a.as_slice::<T>()?, b.as_slice::<T>()?, bias.as_slice::<T>()?);
+        let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
+        let out = match activation {
+            Activation::Linear => {
+                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, |x| x))
+            }
+            Activation::Relu => {
+                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, relu))
+            }
+            Activation::Relu6 => {
+                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, relu6))
+            }
+        };
+        k.push_output(Tensor::from_parts(vec![dims.m, dims.n], out));
+        Ok(())
+    }))
+}
+
+/// `row[j] = f(row[j] + bias[j])` for every row of `rows` (rows as long as `bias`).
+fn add_bias_then<T: Number>(rows: &mut [T], bias: &[T], f: impl Fn(T) -> T) {
+    for row in rows.chunks_exact_mut(bias.len().max(1)) {
+        row.iter_mut()
+            .zip(bias)
+            .for_each(|(x, &b)| *x = f(x.add(b)));
+    }
 }
 
 /// The sizes of MatMul's product of matrices shaped `sa` and `sb` (TensorFlow's errors

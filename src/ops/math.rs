@@ -145,7 +145,7 @@ macro_rules! fallible_binary_op {
     };
 }
 
-mod activation;
+pub(crate) mod activation;
 mod arith;
 mod broadcast;
 mod cast;

@@ -1,24 +1,29 @@
-//! Plan-time fusion: two nodes computed by one step, as TensorFlow's Grappler remapper
+//! Plan-time fusion: a few nodes computed by one step, as TensorFlow's Grappler remapper
 //! does. The graph keeps TensorFlow's ops (it exports and differentiates as before); only
-//! the plan of one (feeds, fetches, targets) signature changes.
+//! the plan of one (feeds, fetches, targets) signature changes. A node is absorbed into a
+//! step only when the plan reads its output nowhere else.
 //!
-//! The one fusion so far: `ApplyGradientDescent(var, alpha, MatMul(a, b))` whose product
-//! nobody else reads becomes one product added into the variable, `var += -alpha·a·b`.
-//! A dense layer's weight gradient is such a product; computing it in place spares its
-//! buffer (zero-filled, written, read back) and the separate pass over the variable.
+//! - `ApplyGradientDescent(var, alpha, MatMul(a, b))` becomes one product added into the
+//!   variable, `var += -alpha·a·b`. A dense layer's weight gradient is such a product;
+//!   computing it in place spares its buffer (zero-filled, written, read back) and the
+//!   separate pass over the variable.
+//! - `BiasAdd(MatMul(a, b), bias)`, optionally under `Relu` or `Relu6`, becomes one product
+//!   whose rows get their bias and activation while still in cache (a dense layer's
+//!   forward pass), sparing two passes over the activations.
 
 use super::Session;
-use crate::graph::{Graph, NodeId, Output};
+use crate::graph::{Graph, Node, NodeId, Output};
+use crate::ops::linalg::{fused_matmul_kernel, Activation};
 use crate::ops::{Kernel, KernelBuildCtx};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// One step standing for two nodes: the node it is keyed by (which names the step and
-/// gives its outputs) and `absorbed`, whose output only that node reads.
+/// One step standing for several nodes: the node it is keyed by (which names the step
+/// and gives its outputs) and `absorbed`, whose outputs only the step reads.
 pub(crate) struct Fusion {
-    /// The node whose work the step also does; it gets no step of its own.
-    pub absorbed: NodeId,
+    /// The nodes whose work the step also does; they get no step of their own.
+    pub absorbed: Vec<NodeId>,
     /// The step's inputs in order; `None` for a reference input.
     pub inputs: Vec<Option<Output>>,
     /// Positions in `inputs` of the two operands the step contracts (its cost is judged
@@ -31,6 +36,9 @@ pub(crate) struct Fusion {
 
 /// Op name of the fused MatMul + ApplyGradientDescent step.
 pub(crate) const PRODUCT_GRADIENT_DESCENT: &str = "_FusedMatMulApplyGradientDescent";
+
+/// Op name of the fused MatMul + BiasAdd (+ Relu or Relu6) step, TensorFlow's name for it.
+pub(crate) const FUSED_MATMUL: &str = "_FusedMatMul";
 
 /// The fusions among the plan's nodes `order`, keyed by the node that keeps its step.
 /// A node is absorbed only when the plan reads its output nowhere else (no other reader,
@@ -56,52 +64,91 @@ pub(crate) fn find(
     for f in fetches {
         *readers.entry(*f).or_default() += 1;
     }
-    let only_reader = |o: Output| {
-        in_plan.contains(&o.node)
+    // The node producing `o`, when `o` is read by its one reader only and may be absorbed.
+    let sole_source = |o: Output, op_type: &str| {
+        let node = graph.node(o.node);
+        let absorbable = node.op_type() == op_type
+            && in_plan.contains(&o.node)
             && !fed.contains_key(&o)
             && readers.get(&o) == Some(&1)
             && !controls.contains(&o.node)
-            && graph.node(o.node).control_inputs().is_empty()
+            && node.control_inputs().is_empty();
+        absorbable.then_some(node)
+    };
+    let kernel_error = |node: &Node, op: &str| {
+        let (node, op) = (node.name().to_string(), op.to_string());
+        move |msg| Error::Run { node, op, msg }
     };
 
     let mut fusions = HashMap::new();
     for &n in order {
         let node = graph.node(n);
-        if node.op_type() != "ApplyGradientDescent" {
-            continue;
-        }
-        let grad = node.inputs()[2];
-        let product = graph.node(grad.node);
-        if product.op_type() != "MatMul" || !only_reader(grad) {
-            continue;
-        }
-        let ctx = KernelBuildCtx {
-            node,
-            id: n,
-            graph,
-            resources: &session.resources,
-        };
-        let kernel =
-            crate::ops::train::product_gradient_descent_kernel(&ctx, product).map_err(|msg| {
-                Error::Run {
-                    node: node.name().to_string(),
-                    op: PRODUCT_GRADIENT_DESCENT.to_string(),
-                    msg,
+        match node.op_type() {
+            "ApplyGradientDescent" => {
+                let grad = node.inputs()[2];
+                let Some(product) = sole_source(grad, "MatMul") else {
+                    continue;
+                };
+                let ctx = KernelBuildCtx {
+                    node,
+                    id: n,
+                    graph,
+                    resources: &session.resources,
+                };
+                let kernel = crate::ops::train::product_gradient_descent_kernel(&ctx, product)
+                    .map_err(kernel_error(node, PRODUCT_GRADIENT_DESCENT))?;
+                let alpha = node.inputs()[1];
+                let (a, b) = (product.inputs()[0], product.inputs()[1]);
+                fusions.insert(
+                    n,
+                    Fusion {
+                        absorbed: vec![grad.node],
+                        inputs: vec![None, Some(alpha), Some(a), Some(b)],
+                        operands: [2, 3],
+                        op: PRODUCT_GRADIENT_DESCENT,
+                        kernel: Arc::from(kernel),
+                    },
+                );
+            }
+            "Relu" | "Relu6" | "BiasAdd" => {
+                let (bias_add, activation) = match node.op_type() {
+                    "BiasAdd" => (n, Activation::Linear),
+                    op => match sole_source(node.inputs()[0], "BiasAdd") {
+                        Some(_) if op == "Relu" => (node.inputs()[0].node, Activation::Relu),
+                        Some(_) => (node.inputs()[0].node, Activation::Relu6),
+                        None => continue,
+                    },
+                };
+                let bias_add_node = graph.node(bias_add);
+                let Some(product) = sole_source(bias_add_node.inputs()[0], "MatMul") else {
+                    continue;
+                };
+                let dtype = graph.dtype(bias_add_node.inputs()[0]);
+                let kernel = fused_matmul_kernel(product, dtype, activation)
+                    .map_err(kernel_error(node, FUSED_MATMUL))?;
+                let (a, b) = (product.inputs()[0], product.inputs()[1]);
+                let bias = bias_add_node.inputs()[1];
+                let mut absorbed = vec![bias_add_node.inputs()[0].node];
+                if bias_add != n {
+                    absorbed.push(bias_add);
                 }
-            })?;
-        let alpha = node.inputs()[1];
-        let (a, b) = (product.inputs()[0], product.inputs()[1]);
-        fusions.insert(
-            n,
-            Fusion {
-                absorbed: grad.node,
-                inputs: vec![None, Some(alpha), Some(a), Some(b)],
-                operands: [2, 3],
-                op: PRODUCT_GRADIENT_DESCENT,
-                kernel: Arc::from(kernel),
-            },
-        );
+                fusions.insert(
+                    n,
+                    Fusion {
+                        absorbed,
+                        inputs: vec![Some(a), Some(b), Some(bias)],
+                        operands: [0, 1],
+                        op: FUSED_MATMUL,
+                        kernel: Arc::from(kernel),
+                    },
+                );
+            }
+            _ => {}
+        }
     }
+    // A BiasAdd under a fused activation is that fusion's, not one of its own.
+    let absorbed: HashSet<NodeId> = fusions.values().flat_map(|f| f.absorbed.clone()).collect();
+    fusions.retain(|n, _| !absorbed.contains(n));
     Ok(fusions)
 }
 
@@ -235,5 +282,82 @@ mod tests {
                 }
             }
         }
+    }
+    /// `act(x·w + b)` for fed x, w and b (f64 or f32), `act` one of Relu, Relu6 or none.
+    fn dense_layer(dtype: DType, activation: Option<&str>) -> (Graph, [Output; 3], Output) {
+        let mut g = Graph::new();
+        let x = g.placeholder(dtype, [None, None], "x").unwrap();
+        let w = g.placeholder(dtype, [None, None], "w").unwrap();
+        let b = g.placeholder(dtype, [None], "b").unwrap();
+        let y = g.matmul(x, w).unwrap();
+        let mut y = g.bias_add(y, b).unwrap();
+        match activation {
+            Some("Relu") => y = g.relu(y).unwrap(),
+            Some("Relu6") => y = g.relu6(y).unwrap(),
+            _ => {}
+        }
+        (g, [x, w, b], y)
+    }
+
+    /// An `m×n` tensor of spread values (about half of them negative, some above 6).
+    fn values(dtype: DType, shape: &[usize], seed: f64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n)
+            .map(|i| 4.0 * (i as f64 * 0.37 + seed).sin())
+            .collect();
+        let t = Tensor::new(shape, v).unwrap();
+        t.cast(dtype).unwrap()
+    }
+
+    #[test]
+    fn a_dense_layer_runs_as_one_product_with_the_same_values() {
+        // 130·128·129 multiply-adds: split over 2 threads.
+        let (m, k, n) = (130, 128, 129);
+        for dtype in [DType::Float32, DType::Float64] {
+            for activation in [Some("Relu"), Some("Relu6"), None] {
+                let (g, [x, w, b], y) = dense_layer(dtype, activation);
+                let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+                let plan = Plan::build(&sess, &g, &[x, w, b], &[y], &[]).unwrap();
+                let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+                assert_eq!(ops, [FUSED_MATMUL], "{activation:?}");
+                assert_eq!(plan.steps[0].name, g.node(y.node).name());
+
+                let feeds = [
+                    (x, values(dtype, &[m, k], 0.0)),
+                    (w, values(dtype, &[k, n], 1.0)),
+                    (b, values(dtype, &[n], 2.0)),
+                ];
+                let fused = sess.run(&feeds, &[y], &[]).unwrap().remove(0);
+                // Fetching the product too gives it a second reader: separate steps.
+                let product = Output::from(g.node_by_name("MatMul").unwrap());
+                let plan = Plan::build(&sess, &g, &[x, w, b], &[y, product], &[]).unwrap();
+                assert!(plan.steps.iter().all(|s| s.op != FUSED_MATMUL));
+                let separate = sess.run(&feeds, &[y, product], &[]).unwrap().remove(0);
+                assert_eq!(fused.shape(), &[m, n]);
+                // Bit for bit: the same product, then the same sum and activation.
+                assert!(fused == separate, "{dtype} {activation:?}: values differ");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fused_layer_checks_its_bias_when_it_runs() {
+        let (g, [x, w, b], y) = dense_layer(DType::Float64, Some("Relu"));
+        let sess = Session::new(&g);
+        let feeds = [
+            (x, values(DType::Float64, &[2, 3], 0.0)),
+            (w, values(DType::Float64, &[3, 4], 1.0)),
+            (b, values(DType::Float64, &[5], 2.0)),
+        ];
+        let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
+        assert!(err.contains(g.node(y.node).name()), "{err}");
+        assert!(err.contains("[5] vs. [2, 4]"), "{err}");
+        let feeds = [
+            (x, values(DType::Float64, &[2, 3], 0.0)),
+            (w, values(DType::Float64, &[2, 4], 1.0)),
+            (b, values(DType::Float64, &[4], 2.0)),
+        ];
+        let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
+        assert!(err.contains("in its product MatMul"), "{err}");
     }
 }

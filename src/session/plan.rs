@@ -158,7 +158,10 @@ impl Plan {
         });
 
         let fusions = super::fusion::find(session, graph, &order, &fed, fetches, targets)?;
-        let absorbed: HashSet<NodeId> = fusions.values().map(|f| f.absorbed).collect();
+        let absorbed: HashSet<NodeId> = fusions
+            .values()
+            .flat_map(|f| f.absorbed.iter().copied())
+            .collect();
         order.retain(|n| !absorbed.contains(n));
         // Each step's inputs (`None` for a reference input), its own node's or its fusion's.
         let step_inputs: Vec<Vec<Option<Output>>> = order

@@ -11,7 +11,7 @@ use crate::tensor::{DType, Element, Float, Number};
 use crate::{with_dtype, Result};
 
 /// `max(x, 0)`; NaN stays NaN, as in TensorFlow.
-fn relu<T: Number>(x: T) -> T {
+pub(crate) fn relu<T: Number>(x: T) -> T {
     if x < T::ZERO {
         T::ZERO
     } else {
@@ -20,7 +20,7 @@ fn relu<T: Number>(x: T) -> T {
 }
 
 /// `min(max(x, 0), 6)`; NaN stays NaN.
-fn relu6<T: Number>(x: T) -> T {
+pub(crate) fn relu6<T: Number>(x: T) -> T {
     let six = T::from_i64(6);
     if x < T::ZERO {
         T::ZERO
