@@ -149,14 +149,14 @@ fn helpers() -> &'static Helpers {
 pub fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let pool = helpers();
     if parts <= 1 || pool.mailboxes.is_empty() {
-        (0..parts).for_each(f);
+        run_inline(parts, f);
         return;
     }
     let _busy = match pool.busy.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
         Err(TryLockError::WouldBlock) => {
-            (0..parts).for_each(f);
+            run_inline(parts, f);
             return;
         }
     };
@@ -186,6 +186,19 @@ pub fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     }
     if job.panicked.load(Ordering::Acquire) {
         resume_unwind(Box::new("a part of a split kernel panicked"));
+    }
+}
+
+/// Runs every part on the calling thread; a panic is raised after the last part.
+fn run_inline(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    let mut first_panic = None;
+    for part in 0..parts {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part))) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
     }
 }
 
@@ -241,5 +254,20 @@ mod tests {
             again.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(again.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_panicking_part_run_inline_is_raised_after_the_others_finish() {
+        let done = AtomicUsize::new(0);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            run_inline(3, &|p| {
+                if p == 0 {
+                    panic!("part 0 fails");
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            })
+        }));
+        assert!(result.is_err());
+        assert_eq!(done.load(Ordering::Relaxed), 2);
     }
 }
