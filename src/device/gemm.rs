@@ -132,22 +132,22 @@ pub fn gemm_to_vec<T: GemmElement>(d: GemmDims, a: &[T], b: &[T], threads: usize
     product_in_new_buffer(d, a, b, threads, None)
 }
 
-/// [`gemm_to_vec`], then `finish` on each block of whole rows (`rows × n`, row-major),
-/// right after the product wrote it where the product is split by rows: on the thread
-/// that computed it, while the block is still in its cache, so a bias and activation
-/// added this way cost no pass of their own.
+/// [`gemm_to_vec`], then `finish(rows, block)` on each block of whole rows (`block` holds
+/// rows `rows`, `rows.len() × n`, row-major), right after the product wrote it where the
+/// product is split by rows: on the thread that computed it, while the block is still in
+/// its cache, so a bias and activation added this way cost no pass of their own.
 pub fn gemm_to_vec_then<T: GemmElement>(
     d: GemmDims,
     a: &[T],
     b: &[T],
     threads: usize,
-    finish: impl Fn(&mut [T]) + Sync,
+    finish: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) -> Vec<T> {
     product_in_new_buffer(d, a, b, threads, Some(&finish))
 }
 
 /// A pass over each block of whole rows of a new product (see [`gemm_to_vec_then`]).
-type FinishRows<'a, T> = &'a (dyn Fn(&mut [T]) + Sync);
+type FinishRows<'a, T> = &'a (dyn Fn(Range<usize>, &mut [T]) + Sync);
 
 fn product_in_new_buffer<T: GemmElement>(
     d: GemmDims,
@@ -182,7 +182,7 @@ fn product_in_new_buffer<T: GemmElement>(
         // block was initialized by its call above.
         unsafe { out.set_len(len) };
         if let Some(finish) = finish {
-            for_each_units(&mut out, d.n, parts, |_, rows| finish(rows));
+            for_each_units(&mut out, d.n, parts, finish);
         }
         return out;
     }
@@ -191,9 +191,9 @@ fn product_in_new_buffer<T: GemmElement>(
         // SAFETY: every element of `block` was initialized just above, and
         // `MaybeUninit<T>` has the layout of `T`.
         let block = unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) };
-        T::product_rows(d, a, b, rows, block, Store::Replace);
+        T::product_rows(d, a, b, rows.clone(), block, Store::Replace);
         if let Some(finish) = finish {
-            finish(block);
+            finish(rows, block);
         }
     });
     // SAFETY: the blocks cover all `len` elements (or `len` is 0), and each block was
@@ -503,12 +503,15 @@ mod tests {
                 );
             }
             // A finishing pass sees every row once, after the product.
-            let finished = gemm_to_vec_then(d, x, y, threads, |rows| {
-                rows.iter_mut().for_each(|v| *v = 2.0 * *v + 1.0)
+            let finished = gemm_to_vec_then(d, x, y, threads, |rows, block| {
+                for (i, row) in rows.zip(block.chunks_exact_mut(n.max(1))) {
+                    row.iter_mut().for_each(|v| *v = 2.0 * *v + i as f64);
+                }
             });
+            let want_finished: Vec<f64> =
+                (0..m * n).map(|e| 2.0 * out[e] + (e / n) as f64).collect();
             assert_eq!(
-                finished,
-                out.iter().map(|v| 2.0 * v + 1.0).collect::<Vec<_>>(),
+                finished, want_finished,
                 "{d:?} finished on {threads} threads"
             );
             let xi: Vec<i64> = x.iter().map(|v| (v * 10.0) as i64).collect();

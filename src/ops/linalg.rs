@@ -2,6 +2,7 @@
 //! `linalg_grad.py`).
 
 use super::math::activation::{relu, relu6};
+use super::math::cwise_grad::{relu6_grad, relu_grad};
 use super::math::{check_family, Family, InferResult, KernelResult};
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
@@ -17,6 +18,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::svd::{svd_scratch, ComputeSvdVectors};
 use faer::traits::ComplexField;
 use faer::{ColMut, MatMut, MatRef, Par};
+use std::ops::Range;
 
 const MATMUL_TYPES: &[DType] = &[
     DType::Float32,
@@ -83,55 +85,104 @@ pub(crate) enum Activation {
     Relu6,
 }
 
-/// `MatMul`, `BiasAdd` of its product, then `activation`, as one step (`_FusedMatMul`,
-/// built by the plan like TensorFlow's remapper; see `session::fusion`): each block of
-/// rows gets its bias and activation right after the product writes it, on the thread
-/// that wrote it, instead of in two more passes. Inputs: the MatMul's a and b, then the
-/// bias; `product` is the MatMul node and `dtype` its type.
+/// What a fused product does to each block of rows it writes, with its third input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Epilogue {
+    /// `BiasAdd(product, bias)`, then the activation (a dense layer's forward pass).
+    BiasAdd(Activation),
+    /// `ReluGrad(product, features)` (backpropagation into a Relu layer).
+    ReluGrad,
+    /// `Relu6Grad(product, features)`.
+    Relu6Grad,
+}
+
+/// `MatMul` and the op that reads its product, as one step (built by the plan like
+/// TensorFlow's remapper; see `session::fusion`): each block of rows of the product gets
+/// `epilogue` right after the product writes it, on the thread that wrote it, instead of
+/// in passes of their own. Inputs: the MatMul's a and b, then the second input of the
+/// epilogue's op (the bias, or the features); `product` is the MatMul node and `dtype`
+/// its type.
 pub(crate) fn fused_matmul_kernel(
     product: &Node,
     dtype: DType,
-    activation: Activation,
+    epilogue: Epilogue,
 ) -> KernelResult {
     let ta = product.attrs().bool_or("transpose_a", false)?;
     let tb = product.attrs().bool_or("transpose_b", false)?;
     let product_name = product.name().to_string();
     with_dtype!(number, dtype, T => kernel_fn(move |k| {
-        let (a, b, bias) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let (a, b, other) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let in_product = |e: Error| Error::invalid(format!("in its product {product_name}: {e}"));
         let dims = matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
-        if bias.shape() != [dims.n] {
-            return Err(Error::invalid(format!(
-                "Must provide as many biases as the channel dimension of the input tensor: {:?} vs. [{}, {}]",
-                bias.shape(),
-                dims.m,
-                dims.n
-            )));
-        }
-        let (a, b, bias) = (a.as_slice::<T>()?, b.as_slice::<T>()?, bias.as_slice::<T>()?);
+        let (a, b) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
-        let out = match activation {
-            Activation::Linear => {
-                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, |x| x))
+        let (m, n) = (dims.m, dims.n);
+        let out = match epilogue {
+            Epilogue::BiasAdd(activation) => {
+                if other.shape() != [n] {
+                    return Err(Error::invalid(format!(
+                        "Must provide as many biases as the channel dimension of the input tensor: {:?} vs. [{m}, {n}]",
+                        other.shape(),
+                    )));
+                }
+                let bias = other.as_slice::<T>()?;
+                match activation {
+                    Activation::Linear => {
+                        gemm_to_vec_then(dims, a, b, threads, add_bias_then(bias, |x| x))
+                    }
+                    Activation::Relu => gemm_to_vec_then(dims, a, b, threads, add_bias_then(bias, relu)),
+                    Activation::Relu6 => {
+                        gemm_to_vec_then(dims, a, b, threads, add_bias_then(bias, relu6))
+                    }
+                }
             }
-            Activation::Relu => {
-                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, relu))
-            }
-            Activation::Relu6 => {
-                gemm_to_vec_then(dims, a, b, threads, |rows| add_bias_then(rows, bias, relu6))
+            Epilogue::ReluGrad | Epilogue::Relu6Grad => {
+                if other.shape() != [m, n] {
+                    return Err(Error::invalid(format!(
+                        "Incompatible shapes: [{m}, {n}] vs. {:?} (gradients and features)",
+                        other.shape()
+                    )));
+                }
+                let features = other.as_slice::<T>()?;
+                if epilogue == Epilogue::ReluGrad {
+                    gemm_to_vec_then(dims, a, b, threads, backprop_through(features, n, relu_grad))
+                } else {
+                    gemm_to_vec_then(dims, a, b, threads, backprop_through(features, n, relu6_grad))
+                }
             }
         };
-        k.push_output(Tensor::from_parts(vec![dims.m, dims.n], out));
+        k.push_output(Tensor::from_parts(vec![m, n], out));
         Ok(())
     }))
 }
 
-/// `row[j] = f(row[j] + bias[j])` for every row of `rows` (rows as long as `bias`).
-fn add_bias_then<T: Number>(rows: &mut [T], bias: &[T], f: impl Fn(T) -> T) {
-    for row in rows.chunks_exact_mut(bias.len().max(1)) {
-        row.iter_mut()
-            .zip(bias)
-            .for_each(|(x, &b)| *x = f(x.add(b)));
+/// A pass over rows of a product: `row[j] = f(row[j] + bias[j])`.
+fn add_bias_then<'a, T: Number>(
+    bias: &'a [T],
+    f: impl Fn(T) -> T + Sync + 'a,
+) -> impl Fn(Range<usize>, &mut [T]) + Sync + 'a {
+    move |_, rows| {
+        for row in rows.chunks_exact_mut(bias.len().max(1)) {
+            row.iter_mut()
+                .zip(bias)
+                .for_each(|(x, &b)| *x = f(x.add(b)));
+        }
+    }
+}
+
+/// A pass over rows of a product (the gradient of an activation's output, `n` columns
+/// wide): `grad = f(grad, features)` element by element, with the same rows of `features`.
+fn backprop_through<'a, T: Number>(
+    features: &'a [T],
+    n: usize,
+    f: impl Fn(T, T) -> T + Sync + 'a,
+) -> impl Fn(Range<usize>, &mut [T]) + Sync + 'a {
+    move |rows, grads| {
+        let features = &features[rows.start * n..rows.end * n];
+        grads
+            .iter_mut()
+            .zip(features)
+            .for_each(|(g, &x)| *g = f(*g, x));
     }
 }
 

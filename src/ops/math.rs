@@ -150,7 +150,7 @@ mod arith;
 mod broadcast;
 mod cast;
 mod compare;
-mod cwise_grad;
+pub(crate) mod cwise_grad;
 #[cfg(test)]
 mod grad_cases;
 #[cfg(test)]

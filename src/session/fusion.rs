@@ -10,10 +10,12 @@
 //! - `BiasAdd(MatMul(a, b), bias)`, optionally under `Relu` or `Relu6`, becomes one product
 //!   whose rows get their bias and activation while still in cache (a dense layer's
 //!   forward pass), sparing two passes over the activations.
+//! - `ReluGrad(MatMul(a, b), features)` (or `Relu6Grad`) becomes one product whose rows are
+//!   masked by the features as they are written (backpropagation into a Relu layer).
 
 use super::Session;
 use crate::graph::{Graph, Node, NodeId, Output};
-use crate::ops::linalg::{fused_matmul_kernel, Activation};
+use crate::ops::linalg::{fused_matmul_kernel, Activation, Epilogue};
 use crate::ops::{Kernel, KernelBuildCtx};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -39,6 +41,9 @@ pub(crate) const PRODUCT_GRADIENT_DESCENT: &str = "_FusedMatMulApplyGradientDesc
 
 /// Op name of the fused MatMul + BiasAdd (+ Relu or Relu6) step, TensorFlow's name for it.
 pub(crate) const FUSED_MATMUL: &str = "_FusedMatMul";
+
+/// Op name of the fused MatMul + ReluGrad (or Relu6Grad) step.
+pub(crate) const FUSED_MATMUL_ACTIVATION_GRAD: &str = "_FusedMatMulActivationGrad";
 
 /// The fusions among the plan's nodes `order`, keyed by the node that keeps its step.
 /// A node is absorbed only when the plan reads its output nowhere else (no other reader,
@@ -124,7 +129,7 @@ pub(crate) fn find(
                     continue;
                 };
                 let dtype = graph.dtype(bias_add_node.inputs()[0]);
-                let kernel = fused_matmul_kernel(product, dtype, activation)
+                let kernel = fused_matmul_kernel(product, dtype, Epilogue::BiasAdd(activation))
                     .map_err(kernel_error(node, FUSED_MATMUL))?;
                 let (a, b) = (product.inputs()[0], product.inputs()[1]);
                 let bias = bias_add_node.inputs()[1];
@@ -139,6 +144,30 @@ pub(crate) fn find(
                         inputs: vec![Some(a), Some(b), Some(bias)],
                         operands: [0, 1],
                         op: FUSED_MATMUL,
+                        kernel: Arc::from(kernel),
+                    },
+                );
+            }
+            "ReluGrad" | "Relu6Grad" => {
+                let (gradients, features) = (node.inputs()[0], node.inputs()[1]);
+                let Some(product) = sole_source(gradients, "MatMul") else {
+                    continue;
+                };
+                let epilogue = if node.op_type() == "ReluGrad" {
+                    Epilogue::ReluGrad
+                } else {
+                    Epilogue::Relu6Grad
+                };
+                let kernel = fused_matmul_kernel(product, graph.dtype(gradients), epilogue)
+                    .map_err(kernel_error(node, FUSED_MATMUL_ACTIVATION_GRAD))?;
+                let (a, b) = (product.inputs()[0], product.inputs()[1]);
+                fusions.insert(
+                    n,
+                    Fusion {
+                        absorbed: vec![gradients.node],
+                        inputs: vec![Some(a), Some(b), Some(features)],
+                        operands: [0, 1],
+                        op: FUSED_MATMUL_ACTIVATION_GRAD,
                         kernel: Arc::from(kernel),
                     },
                 );
@@ -359,5 +388,52 @@ mod tests {
         ];
         let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
         assert!(err.contains("in its product MatMul"), "{err}");
+    }
+    #[test]
+    fn backpropagation_into_a_relu_layer_runs_as_one_product_with_the_same_values() {
+        // dz·Wᵀ masked by the layer's output: 130·128·129 multiply-adds, split by columns
+        // over 2 threads (a transposed rhs).
+        let (m, k, n) = (130, 128, 129);
+        for dtype in [DType::Float32, DType::Float64] {
+            for op in ["ReluGrad", "Relu6Grad"] {
+                let mut g = Graph::new();
+                let dz = g.placeholder(dtype, [None, None], "dz").unwrap();
+                let w = g.placeholder(dtype, [None, None], "w").unwrap();
+                let y = g.placeholder(dtype, [None, None], "y").unwrap();
+                let dh = g.matmul_t(dz, w, false, true).unwrap();
+                let dx = match op {
+                    "ReluGrad" => g.relu_grad(dh, y).unwrap(),
+                    _ => g.relu6_grad(dh, y).unwrap(),
+                };
+                let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+                let plan = Plan::build(&sess, &g, &[dz, w, y], &[dx], &[]).unwrap();
+                let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+                assert_eq!(ops, [FUSED_MATMUL_ACTIVATION_GRAD], "{op}");
+
+                // Features in [-8, 8]: units off, on, and (for Relu6) saturated.
+                let features: Vec<f64> =
+                    (0..m * n).map(|i| 8.0 * (i as f64 * 0.29).sin()).collect();
+                let feeds = [
+                    (dz, values(dtype, &[m, k], 0.0)),
+                    (w, values(dtype, &[n, k], 1.0)),
+                    (
+                        y,
+                        Tensor::new(&[m, n], features).unwrap().cast(dtype).unwrap(),
+                    ),
+                ];
+                let fused = sess.run(&feeds, &[dx], &[]).unwrap().remove(0);
+                let separate = sess.run(&feeds, &[dx, dh], &[]).unwrap();
+                assert!(separate[1] != separate[0], "some units are off");
+                assert_eq!(fused.shape(), &[m, n]);
+                assert!(fused == separate[0], "{dtype} {op}: values differ");
+
+                // Features of the wrong shape: an error naming the step.
+                let mut bad = feeds.clone();
+                bad[2].1 = values(dtype, &[m, n + 1], 2.0);
+                let err = sess.run(&bad, &[dx], &[]).unwrap_err().to_string();
+                assert!(err.contains(g.node(dx.node).name()), "{err}");
+                assert!(err.contains("[130, 129] vs. [130, 130]"), "{err}");
+            }
+        }
     }
 }

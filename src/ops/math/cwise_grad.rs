@@ -15,7 +15,7 @@ use super::{
 };
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::{GradCtx, Op, Registry};
-use crate::tensor::{Element, Float, Number, Tensor};
+use crate::tensor::{Float, Number, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Two inputs of one dtype in the family and compatible shapes; the output has that shape.
@@ -123,14 +123,24 @@ grad_op!(
     same_size,
     |y, dy| -y * y * dy
 );
-// gradients * (features > 0): a NaN gradient stays NaN even where the unit is off.
+/// ReluGrad of one element: `gradients * (features > 0)`, so a NaN gradient stays NaN
+/// even where the unit is off.
+pub(crate) fn relu_grad<T: Number>(g: T, f: T) -> T {
+    g.mul(indicator::<T>(f > T::ZERO))
+}
+
+/// Relu6Grad of one element: `gradients * (0 < features < 6)`.
+pub(crate) fn relu6_grad<T: Number>(g: T, f: T) -> T {
+    g.mul(indicator::<T>(f > T::ZERO && f < T::from_i64(6)))
+}
+
 grad_op!(
     infer_relu_grad,
     relu_grad_kernel,
     Number,
     number,
     |a: &Tensor, b| same_shape("ReluGrad", a, b),
-    |g, f| g.mul(indicator::<T>(f > T::ZERO))
+    |g, f| relu_grad(g, f)
 );
 grad_op!(
     infer_relu6_grad,
@@ -138,7 +148,7 @@ grad_op!(
     Number,
     number,
     |a: &Tensor, b| same_shape("Relu6Grad", a, b),
-    |g, f| g.mul(indicator::<T>(f > T::ZERO && f < T::from_i64(6)))
+    |g, f| relu6_grad(g, f)
 );
 grad_op!(
     infer_elu_grad,
