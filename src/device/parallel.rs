@@ -32,13 +32,10 @@ pub fn split_range(n: usize, part: usize, parts: usize) -> Range<usize> {
     start..start + len
 }
 
-/// A consecutive range of units and their elements.
-type UnitChunk<'a, T> = (Range<usize>, &'a mut [T]);
-
-/// Runs `f(units, chunk)` over `out`, viewed as `out.len() / unit_len` units of `unit_len`
-/// elements, in `threads` parts on the calling thread and the intra-op helpers (see
-/// [`run_parts`]). Each call gets a consecutive range of unit indices and exactly those
-/// units' elements.
+/// Runs `f(unit_range, chunk)` over `out`, viewed as `out.len() / unit_len` units of
+/// `unit_len` elements, in `threads` parts on the calling thread and the intra-op helpers
+/// (see [`run_parts`]). Each call gets a consecutive range of unit indices and exactly
+/// those units' elements.
 pub fn for_each_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
 where
     T: Send,
@@ -51,19 +48,25 @@ where
         return;
     }
     let mut rest = out;
-    // Each part takes its own range and chunk out of its slot.
-    let chunks: Vec<Mutex<Option<UnitChunk<'_, T>>>> = (0..threads)
-        .map(|part| {
-            let range = split_range(units, part, threads);
-            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(range.len() * unit_len);
-            rest = tail;
-            Mutex::new(Some((range, chunk)))
-        })
-        .collect();
-    run_parts(threads, &|part| {
-        let taken = chunks[part].lock().map(|mut c| c.take());
-        if let Ok(Some((range, chunk))) = taken {
-            f(range, chunk);
+    let mut chunks = Vec::with_capacity(threads);
+    for part in 0..threads {
+        let range = split_range(units, part, threads);
+        let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(range.len() * unit_len);
+        rest = tail;
+        chunks.push((range, chunk));
+    }
+    for_each_piece(chunks, |(range, chunk)| f(range, chunk));
+}
+
+/// Runs `f(piece)` once for each of `pieces` (disjoint parts of one output), in turn on
+/// the calling thread and the intra-op helpers (see [`run_parts`]).
+pub fn for_each_piece<P: Send>(pieces: Vec<P>, f: impl Fn(P) + Sync) {
+    // Each part takes its own piece out of its slot.
+    let slots: Vec<Mutex<Option<P>>> = pieces.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    run_parts(slots.len(), &|part| {
+        let taken = slots[part].lock().map(|mut slot| slot.take());
+        if let Ok(Some(piece)) = taken {
+            f(piece);
         }
     });
 }
