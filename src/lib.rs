@@ -18,6 +18,7 @@ pub mod autodiff;
 pub mod device;
 mod error;
 pub mod graph;
+pub mod keras;
 pub mod ops;
 pub mod proto;
 pub mod saved_model;
