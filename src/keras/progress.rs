@@ -75,6 +75,11 @@ impl Progress {
         }
     }
 
+    /// Whether a bar shows each step (so the running logs are worth computing).
+    pub fn draws_steps(&self) -> bool {
+        self.bar.is_some()
+    }
+
     /// After batch `step` (1-based) with the running logs.
     pub fn update(&self, step: usize, logs: &Logs) {
         if let Some(bar) = &self.bar {

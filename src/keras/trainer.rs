@@ -429,7 +429,7 @@ fn fit_prepared<M: Trainable>(
             for (step, idx) in order.chunks(opts.batch_size).enumerate() {
                 let out = train_step(net, c, take_rows(&x, idx)?, take_rows(&y, idx)?)?;
                 totals.add(idx.len(), &out)?;
-                if opts.verbose == 1 {
+                if progress.draws_steps() {
                     progress.update(step + 1, &totals.logs(c, ""));
                 }
             }
