@@ -517,3 +517,74 @@ fn npy_files_as_slices() {
     assert!(Dataset::from_npy(&[&a]).is_err());
     std::fs::remove_file(&b).unwrap();
 }
+
+/// The i-th example of `tests/data/tfrecord/make_fixtures.py`.
+fn fixture_example(i: i64) -> ExampleBuilder {
+    let f = i as f32;
+    ExampleBuilder::new()
+        .float("x", &[f, f + 0.5, -f])
+        .int64("label", &[i])
+        .bytes("name", &[format!("rec{i}").as_bytes()])
+        .int64("tokens", &(0..i).collect::<Vec<_>>())
+}
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tfrecord")
+}
+
+#[test]
+fn tensorflow_written_tfrecords() {
+    let dir = fixture_dir();
+    let parser = ExampleParser::new()
+        .feature("x", FeatureSpec::fixed_len(DType::Float32, &[3]))
+        .feature("label", FeatureSpec::fixed_len(DType::Int64, &[]))
+        .feature("name", FeatureSpec::fixed_len(DType::UInt8, &[]))
+        .feature("tokens", FeatureSpec::var_len(DType::Int64));
+    let ds = Dataset::from_tfrecord(&[dir.join("tf_examples.tfrecord")])
+        .map(move |r| parser.parse_element(&r));
+    let rows = ds.collect().unwrap();
+    assert_eq!(rows.len(), 4);
+    for (i, e) in rows.iter().enumerate() {
+        let t = |k: &str| e.get(k).unwrap().tensor().unwrap().clone();
+        let f = i as f32;
+        assert_eq!(t("x"), Tensor::from([f, f + 0.5, -f]));
+        assert_eq!(t("label"), Tensor::scalar(i as i64));
+        assert_eq!(
+            t("name").to_vec::<u8>().unwrap(),
+            format!("rec{i}").into_bytes()
+        );
+        assert_eq!(
+            t("tokens"),
+            Tensor::vector((0..i as i64).collect::<Vec<_>>())
+        );
+    }
+    let raw: Vec<Vec<u8>> = TFRecordReader::open(dir.join("tf_raw.tfrecord"))
+        .unwrap()
+        .collect::<crate::Result<_>>()
+        .unwrap();
+    let mut third: Vec<u8> = (0..=255).collect();
+    third.extend([b'x'; 44]);
+    let fourth: Vec<u8> = (0..70000).map(|i| (i % 251) as u8).collect();
+    assert_eq!(raw, vec![vec![], b"a".to_vec(), third, fourth]);
+}
+
+#[test]
+fn rustflow_written_tfrecord_is_committed() {
+    // The committed file is what the writer makes now, so the script's check of it
+    // (tf.data reads it back) covers this writer.
+    let path = fixture_dir().join("rustflow_written.tfrecord");
+    let fresh = tmp("fixture.tfrecord");
+    let records: Vec<Vec<u8>> = (0..4).map(|i| fixture_example(i).to_bytes()).collect();
+    write_records(&fresh, &records);
+    let made = std::fs::read(&fresh).unwrap();
+    std::fs::remove_file(&fresh).unwrap();
+    if std::env::var_os("RUSTFLOW_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, &made).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        made,
+        "{} is stale",
+        path.display()
+    );
+}
