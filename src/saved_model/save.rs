@@ -19,7 +19,6 @@ use crate::{Error, Result};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const DT_STRING: i32 = 7;
 
@@ -310,7 +309,6 @@ fn variables_collection(
 /// after the rename; on any failure the temporary directory is removed and `dir` is left
 /// as it was.
 fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let io = |p: &Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));
     let name = dir
         .file_name()
@@ -322,35 +320,33 @@ fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> R
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let tmp = parent.join(format!(".{name}.tmp-{unique}"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
-    let result = fill(&tmp).and_then(|()| {
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io(&tmp, e))?;
-        if dir.exists() {
-            let old = parent.join(format!(".{name}.old-{unique}"));
-            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
-            if let Err(e) = std::fs::rename(&tmp, dir) {
-                let _ = std::fs::rename(&old, dir);
-                return Err(io(dir, e));
-            }
-            let _ = std::fs::remove_dir_all(&old);
-            Ok(())
-        } else {
-            std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))
+    // Removed on drop unless it was renamed into place.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempdir_in(&parent)
+        .map_err(|e| io(&parent, e))?;
+    fill(tmp.path())?;
+    std::fs::File::open(tmp.path())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(tmp.path(), e))?;
+    if dir.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(&format!(".{name}.old-"))
+            .tempdir_in(&parent)
+            .map_err(|e| io(&parent, e))?;
+        let aside = old.path().join(&name);
+        std::fs::rename(dir, &aside).map_err(|e| io(dir, e))?;
+        if let Err(e) = std::fs::rename(tmp.path(), dir) {
+            let _ = std::fs::rename(&aside, dir);
+            return Err(io(dir, e));
         }
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        // `old` (with the previous model inside) is removed on drop.
+    } else {
+        std::fs::rename(tmp.path(), dir).map_err(|e| io(dir, e))?;
     }
-    result
+    // The directory now lives at `dir`; nothing is left to remove.
+    let _ = tmp.keep();
+    Ok(())
 }
 
 #[cfg(test)]
