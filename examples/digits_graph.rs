@@ -1,6 +1,6 @@
 //! Trains the digits MLP (64 → 128 ReLU → 10, softmax cross-entropy) with the graph API
-//! only: placeholders, `minimize`, a Session loop. Same data split, initial weights and
-//! shuffling as the TensorFlow 1 / JAX reference runs.
+//! only: placeholders, `minimize`, a Session loop fed by a `rustflow::data` pipeline. Same
+//! data split, initial weights and shuffling as the TensorFlow 1 / JAX reference runs.
 //!
 //! ```text
 //! cargo run --release --example digits_graph -- [--optimizer sgd|adam] [--lr LR]
@@ -14,6 +14,7 @@
 mod common;
 
 use common::{data_dir, mlp, Digits, RandomState, FEATURES};
+use rustflow::data::DataLoader;
 use rustflow::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
 use rustflow::tensor::npy::write_npy;
 use rustflow::train::{Adam, GradientDescent, Optimizer};
@@ -145,13 +146,20 @@ fn run(args: &Args) -> Result<()> {
     let sess = Session::with_options(&m.graph, opts);
     sess.run(&[], &[], &[m.init])?;
     let step = sess.make_callable(&[m.x, m.y], &[], &[m.train])?;
+    // Epoch k visits the rows in the order `RandomState(k).permutation(1437)`, as the
+    // reference runs shuffle; the next batch is gathered on a background thread.
+    let n = data.train_len();
+    let batches = DataLoader::new(data.train_tensors(), BATCH)?
+        .sampler(move |epoch| RandomState::new(epoch as u32).permutation(n))
+        .dataset()
+        .prefetch(2);
     let mut epoch_ms = Vec::with_capacity(args.epochs);
     for epoch in 0..args.epochs {
-        let order = RandomState::new(epoch as u32).permutation(data.train_len());
         let start = Instant::now();
-        for idx in order.chunks(BATCH) {
-            let (bx, by) = data.batch(idx);
-            sess.run_callable(&step, vec![bx, by])?;
+        for batch in &batches {
+            let batch = batch?;
+            let (bx, by) = batch.pair()?;
+            sess.run_callable(&step, vec![bx.clone(), by.clone()])?;
         }
         epoch_ms.push(start.elapsed().as_secs_f64() * 1e3);
         if !args.json {
