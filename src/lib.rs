@@ -20,6 +20,7 @@ pub mod data;
 pub mod device;
 mod error;
 pub mod graph;
+pub mod keras;
 pub mod ops;
 pub mod proto;
 pub mod saved_model;
