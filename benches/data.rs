@@ -48,7 +48,9 @@ fn write_examples(path: &Path) {
     let mut written = 0u64;
     let mut i = 0u32;
     while written < FILE_BYTES {
-        let v: Vec<f32> = (0..FEATURE_LEN).map(|k| (i as f32) + k as f32 * 0.5).collect();
+        let v: Vec<f32> = (0..FEATURE_LEN)
+            .map(|k| (i as f32) + k as f32 * 0.5)
+            .collect();
         let record = ExampleBuilder::new()
             .float("a", &v)
             .float("b", &v)
@@ -67,9 +69,15 @@ fn check_crcs(bytes: &[u8]) -> usize {
     let word = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap());
     while at < bytes.len() {
         let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
-        assert_eq!(mask_crc(crc32c(&bytes[at..at + 8])), word(&bytes[at + 8..at + 12]));
+        assert_eq!(
+            mask_crc(crc32c(&bytes[at..at + 8])),
+            word(&bytes[at + 8..at + 12])
+        );
         let data = &bytes[at + 12..at + 12 + len];
-        assert_eq!(mask_crc(crc32c(data)), word(&bytes[at + 12 + len..at + 16 + len]));
+        assert_eq!(
+            mask_crc(crc32c(data)),
+            word(&bytes[at + 12 + len..at + 16 + len])
+        );
         at += 16 + len;
         n += 1;
     }
