@@ -84,9 +84,9 @@ def main():
     check(h.min < 0 < h.max and h.bucket_limit[-1] > h.max, "min < 0 < max <= last limit")
     # TensorBoard's Distributions tab derives from the same data.
     cmp = train.CompressedHistograms("dense/kernel")[-1].compressed_histogram_values
-    print("compressed (basis points -> value):", [(c.basis_point, round(c.value, 4))
-                                                  for c in cmp])
-    check(len(cmp) == 9 and cmp[0].value == h.min and cmp[-1].value == h.max,
+    cmp = [tuple(c) for c in cmp]  # (basis point, value) pairs
+    print("compressed (basis points -> value):", [(bp, round(float(v), 4)) for bp, v in cmp])
+    check(len(cmp) == 9 and cmp[0][1] == h.min and cmp[-1][1] == h.max,
           "compressed histogram spans min..max")
 
     # The graph.
