@@ -6,13 +6,19 @@ Usage: python3 graphs/tensorboard_check.py [LOGDIR]
 Without LOGDIR it trains the digits model for 5 epochs with TensorBoard logs:
     cargo run --release --example digits_graph -- --epochs 5 --logdir target/tb_check
 and checks target/tb_check. LOGDIR must hold `train/` and `validation/` as that example
-writes them. Exits non-zero on the first failed check.
+writes them. Then it starts the real `tensorboard --logdir LOGDIR` server and asks it, over
+HTTP, for the Graphs tab's graph, a scalar series and a histogram (skip with --no-serve).
+Exits non-zero on the first failed check.
 """
 import glob
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
@@ -36,9 +42,51 @@ def load(run_dir):
     return acc
 
 
+def serve_check(logdir):
+    """The real TensorBoard server shows our graph, scalars and histogram."""
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port),
+         "--load_fast=false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://localhost:{port}/data/plugin"
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            return r.read().decode()
+
+    try:
+        for _ in range(120):
+            try:
+                info = json.loads(get("/graphs/info"))
+                if info.get("train", {}).get("run_graph"):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        check(info.get("train", {}).get("run_graph") is True,
+              f"tensorboard server (port {port}): Graphs tab lists run 'train'")
+        pbtxt = get("/graphs/graph?run=train&conversions=false")
+        check('name: "dense/MatMul"' in pbtxt and 'op: "MatMul"' in pbtxt,
+              f"server's graph pbtxt ({len(pbtxt)} chars) has dense/MatMul")
+        acc = json.loads(get("/scalars/scalars?run=validation&tag=epoch_accuracy"))
+        print("server's validation epoch_accuracy [wall_time, step, value]:", acc[-1])
+        check(len(acc) >= 2 and acc[-1][2] > 0.8, "server's scalars: validation accuracy")
+        hist = json.loads(get("/histograms/histograms?run=train&tag=dense/kernel"))
+        counts = sum(b[2] for b in hist[-1][2])
+        check(counts == 64 * 128, f"server's histogram of dense/kernel holds {counts:.0f} values")
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main():
-    if len(sys.argv) > 1:
-        logdir = sys.argv[1]
+    args = [a for a in sys.argv[1:] if a != "--no-serve"]
+    if args:
+        logdir = args[0]
     else:
         logdir = os.path.join(ROOT, "target", "tb_check")
         shutil.rmtree(logdir, ignore_errors=True)
@@ -101,6 +149,8 @@ def main():
     x = next(n for n in graph.node if n.name == "x")
     shape = [d.size for d in x.attr["_output_shapes"].list.shape[0].dim]
     check(shape == [-1, 64], f"x's _output_shapes is {shape}")
+    if "--no-serve" not in sys.argv:
+        serve_check(logdir)
     print("all checks passed")
 
 
