@@ -60,15 +60,17 @@ fn write_scope(
     let pad = "  ".repeat(depth);
     for &id in by_scope.get(scope).into_iter().flatten() {
         let node = g.node(id);
+        // The name within its scope, and the op type where it differs ("kernel\nVariableV2").
+        let short = node.name().rsplit('/').next().unwrap_or_default();
+        let label = match node.op_type() {
+            op if op == short => op.to_string(),
+            op => format!("{short}\n{op}"),
+        };
         let _ = writeln!(
             out,
             "{pad}{} [label={}];",
             quote(node.name()),
-            quote(&format!(
-                "{}\n{}",
-                node.name().rsplit('/').next().unwrap_or_default(),
-                node.op_type()
-            ))
+            quote(&label)
         );
     }
     let children = by_scope.keys().filter(|s| {
@@ -132,6 +134,7 @@ mod tests {
             .control_dependencies(&[y.node], |g| g.constant(Tensor::scalar(1.0f32)))
             .unwrap();
         let dot = to_dot(&g);
+        assert!(dot.contains("\"x\" [label=\"x\\nPlaceholder\"];"), "{dot}");
         assert!(dot.starts_with("digraph G {"), "{dot}");
         let dense = dot
             .find("subgraph \"cluster_dense\" {")
@@ -141,7 +144,7 @@ mod tests {
             .expect("inner cluster");
         assert!(dense < inner, "{dot}");
         assert!(
-            dot.contains("\"dense/inner/MatMul\" [label=\"MatMul\\nMatMul\"];"),
+            dot.contains("\"dense/inner/MatMul\" [label=\"MatMul\"];"),
             "{dot}"
         );
         assert!(
