@@ -15,6 +15,8 @@
 //! ```
 
 pub mod autodiff;
+mod crc;
+pub mod data;
 pub mod device;
 mod error;
 pub mod graph;

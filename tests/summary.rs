@@ -3,8 +3,9 @@
 //! kernels wrote (`graphs/make_summary_fixtures.py`).
 
 use prost::Message;
+use rustflow::data::{write_framed, TFRecordReader};
 use rustflow::proto::{parse_graph_def, tf};
-use rustflow::summary::{self, record, FileWriter, Histogram, FILE_VERSION};
+use rustflow::summary::{self, FileWriter, Histogram, FILE_VERSION};
 use rustflow::tensor::npy::read_npy;
 use rustflow::{DType, Graph, Tensor};
 use std::path::{Path, PathBuf};
@@ -27,8 +28,10 @@ fn fixture_values() -> Vec<f64> {
 
 /// The events of a file, each record's checksums checked.
 fn events_of(path: &Path) -> Vec<tf::Event> {
-    let bytes = std::fs::read(path).unwrap();
-    let records = record::decode_records(&bytes, "test").unwrap();
+    let records: Vec<Vec<u8>> = TFRecordReader::open(path)
+        .unwrap()
+        .collect::<rustflow::Result<_>>()
+        .unwrap();
     let events = summary::read_events(path).unwrap();
     assert_eq!(records.len(), events.len());
     events
@@ -62,6 +65,24 @@ fn histogram_and_scalar_encode_as_tensorflow_does() {
         scalar.encode_to_vec(),
         std::fs::read(fixture("scalar.pb")).unwrap()
     );
+}
+
+#[test]
+fn file_version_record_is_framed_as_tensorflow_frames_it() {
+    // Event{file_version: "brain.Event:2"} in TFRecord framing, as TensorFlow writes it
+    // (the example record of /work/shared/ref/tensorflow-interop.md, section 3).
+    let event = tf::Event {
+        what: Some(tf::event::What::FileVersion(FILE_VERSION.into())),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    write_framed(&mut out, &event.encode_to_vec()).unwrap();
+    let mut expected = vec![
+        0x0f, 0, 0, 0, 0, 0, 0, 0, 0x6d, 0x53, 0x2b, 0x09, 0x1a, 0x0d,
+    ];
+    expected.extend_from_slice(b"brain.Event:2");
+    expected.extend_from_slice(&[0xfc, 0x98, 0x51, 0x29]);
+    assert_eq!(out, expected);
 }
 
 fn scoped_graph() -> Graph {
@@ -188,7 +209,7 @@ fn bad_input_is_an_error_naming_the_file() {
     std::fs::write(&torn, &bytes).unwrap();
     let err = summary::read_events(&torn).unwrap_err().to_string();
     assert!(
-        err.contains("events.out.tfevents.torn") && err.contains("truncated"),
+        err.contains("events.out.tfevents.torn") && err.contains("corrupt TFRecord"),
         "{err}"
     );
     let missing = summary::read_events(&dir.join("nope"))

@@ -2,8 +2,8 @@
 //! TensorBoard reads.
 
 use super::histogram::Histogram;
-use super::record::encode_record;
 use super::value;
+use crate::data::write_framed;
 use crate::graph::Graph;
 use crate::proto::{graph_to_proto, shape_to_proto, tf};
 use crate::{Error, Result, Tensor};
@@ -119,7 +119,8 @@ impl FileWriter {
                 .unwrap_or_default()
                 .as_secs_f64();
         }
-        encode_record(&event.encode_to_vec(), &mut self.pending);
+        write_framed(&mut self.pending, &event.encode_to_vec())
+            .expect("writing to a Vec cannot fail");
         self.queued += 1;
         if self.queued >= MAX_QUEUE || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush()?;

@@ -1,11 +1,13 @@
-//! CRC-32C (Castagnoli), as LevelDB and TensorFlow checkpoints use it, with their masking.
+//! CRC-32C (Castagnoli), as LevelDB, TensorFlow checkpoints and TFRecord files use it, with
+//! their masking.
 
-/// Extends a CRC-32C with more bytes (`extend(0, b)` is the CRC of `b`).
+/// Extends a CRC-32C with more bytes (`extend(0, b)` is the CRC of `b`); hardware CRC32C
+/// instructions where the CPU has them (the `crc32c` crate).
 pub fn extend(crc: u32, bytes: &[u8]) -> u32 {
     ::crc32c::crc32c_append(crc, bytes)
 }
 
-/// The CRC-32C of `bytes` (hardware-accelerated by the `crc32c` crate where the CPU has it).
+/// The CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
     ::crc32c::crc32c(bytes)
 }
