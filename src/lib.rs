@@ -25,6 +25,7 @@ pub mod ops;
 pub mod proto;
 pub mod saved_model;
 pub mod session;
+pub mod summary;
 pub mod tensor;
 pub mod train;
 mod util;

@@ -3,9 +3,11 @@
 
 mod attr;
 mod builder;
+mod dot;
 
 pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
+pub use dot::to_dot;
 
 use crate::ops::state::VariableHandle;
 use crate::ops::{registry, InferCtx, OpDef};
