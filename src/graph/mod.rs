@@ -3,12 +3,12 @@
 
 mod attr;
 mod builder;
+mod op;
 
 pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
+pub use op::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef, OpRegistry};
 
-use crate::ops::state::VariableHandle;
-use crate::ops::{registry, InferCtx, OpDef};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -46,6 +46,18 @@ impl From<NodeId> for Output {
     fn from(n: NodeId) -> Output {
         n.output(0)
     }
+}
+
+/// A variable made by [`Graph::variable`] (`tf.compat.v1.Variable`): its `VariableV2`
+/// node, its `read` snapshot and its initializer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariableHandle {
+    /// The `VariableV2` output: pass it as the reference input of `Assign` and friends.
+    pub var: Output,
+    /// The `<name>/read` Identity: use it wherever the variable's value is needed.
+    pub read: Output,
+    /// The `<name>/Assign` node that sets the initial value.
+    pub initializer: NodeId,
 }
 
 /// The dtype and (partial) shape of a tensor, as known when the graph is built.
@@ -167,8 +179,10 @@ pub struct NodeRequest {
 }
 
 /// A TensorFlow-1-style static graph.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Graph {
+    /// Where op types are looked up.
+    ops: &'static OpRegistry,
     inner: StableDiGraph<Node, Edge>,
     by_name: HashMap<String, NodeId>,
     name_counts: HashMap<String, usize>,
@@ -191,9 +205,25 @@ impl fmt::Debug for Graph {
 }
 
 impl Graph {
-    /// An empty graph.
-    pub fn new() -> Self {
-        Graph::default()
+    /// An empty graph whose nodes are looked up in `ops` ([`Graph::new`] gives every op
+    /// type of this crate).
+    pub fn with_ops(ops: &'static OpRegistry) -> Self {
+        Graph {
+            ops,
+            inner: StableDiGraph::default(),
+            by_name: HashMap::new(),
+            name_counts: HashMap::new(),
+            scopes: Vec::new(),
+            control_scopes: Vec::new(),
+            seed: None,
+            op_seed_counter: 0,
+            variables: Vec::new(),
+        }
+    }
+
+    /// The op types this graph's nodes are looked up in.
+    pub fn op_registry(&self) -> &'static OpRegistry {
+        self.ops
     }
 
     /// Sets the graph-level random seed (`tf.compat.v1.set_random_seed`).
@@ -389,7 +419,7 @@ impl Graph {
     /// Adds a node: looks up the op, checks inputs, runs dtype and shape inference, and only
     /// then inserts it. Errors name the node, the op and the inputs' dtypes and shapes.
     pub fn add_node(&mut self, req: NodeRequest) -> Result<NodeId> {
-        let op = registry::lookup(&req.op_type)?;
+        let op = self.ops.lookup(&req.op_type)?;
         self.add_node_with_op(op, req)
     }
 

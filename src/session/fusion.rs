@@ -15,8 +15,8 @@
 
 use super::Session;
 use crate::graph::{Graph, Node, NodeId, Output};
-use crate::ops::linalg::{fused_matmul_kernel, Activation, Epilogue};
-use crate::ops::{Kernel, KernelBuildCtx};
+use crate::kernel::{Kernel, KernelBuildCtx};
+use crate::ops::linalg::matmul::{fused_matmul_kernel, Activation, Epilogue};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -100,7 +100,7 @@ pub(crate) fn find(
                     graph,
                     resources: &session.resources,
                 };
-                let kernel = crate::ops::train::product_gradient_descent_kernel(&ctx, product)
+                let kernel = crate::ops::training::product_gradient_descent_kernel(&ctx, product)
                     .map_err(kernel_error(node, PRODUCT_GRADIENT_DESCENT))?;
                 let alpha = node.inputs()[1];
                 let (a, b) = (product.inputs()[0], product.inputs()[1]);

@@ -1,21 +1,18 @@
 //! `Session`: runs fetches of a graph with fed values, TensorFlow 1 style. Variables live
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
-mod cores;
 mod executor;
 mod fusion;
 mod plan;
 mod pool;
-mod resources;
 
-pub use resources::{Resources, Variable};
+pub use crate::kernel::resource::{Resources, Variable};
 
+use crate::device::cores::CoreBudget;
 use crate::graph::{Graph, NodeId, Output};
-use crate::ops::Kernel;
+use crate::kernel::Kernel;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
-use cores::CoreBudget;
-pub(crate) use cores::Cores;
 use executor::Threads;
 use plan::Plan;
 use pool::Pool;
@@ -274,13 +271,22 @@ impl Session {
         let node = graph.node(id);
         let op = node.op();
         let build = || -> Result<Arc<dyn Kernel>> {
-            let ctx = crate::ops::KernelBuildCtx {
+            let ctx = crate::kernel::KernelBuildCtx {
                 node,
                 id,
                 graph,
                 resources: &self.resources,
             };
-            op.kernel(&ctx).map(Arc::from).map_err(|msg| Error::Run {
+            let kernels = crate::ops::registry::kernels();
+            let dtype = crate::kernel::node_dtype(graph, node);
+            let def = kernels
+                .find(op.kernel_op(), crate::kernel::DEVICE_CPU, dtype)
+                .ok_or_else(|| Error::Run {
+                    node: node.name().to_string(),
+                    op: op.name().to_string(),
+                    msg: format!("no CPU kernel is registered for op {}", op.kernel_op()),
+                })?;
+            (def.build)(&ctx).map(Arc::from).map_err(|msg| Error::Run {
                 node: node.name().to_string(),
                 op: op.name().to_string(),
                 msg,

@@ -2,8 +2,9 @@
 //! ordered, with kernels created and every name resolved to a slot index.
 
 use super::Session;
+use crate::graph::Cost;
 use crate::graph::{AttrsExt, Graph, NodeId, Output, TensorSpec};
-use crate::ops::{Cost, Kernel};
+use crate::kernel::Kernel;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};

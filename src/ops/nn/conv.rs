@@ -8,11 +8,11 @@
 
 use super::op_with_attrs;
 use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
-use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement, PARALLEL_MIN_FLOPS};
-use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_GEMM_WORK};
+use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
+use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_PRODUCT_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
@@ -283,7 +283,7 @@ impl Geometry {
             .pixels()
             .saturating_mul(self.patch_len())
             .saturating_mul(self.out_c);
-        k.threads_for_work(work, PARALLEL_MIN_FLOPS)
+        k.threads_for_work(work, MIN_PRODUCT_WORK)
     }
 
     /// Columns of the patch matrix.
@@ -379,7 +379,7 @@ impl Geometry {
 
 /// Threads over pieces of the work, and the threads left for each product.
 fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
-    let outer = threads_for(work, MIN_GEMM_WORK, units, threads);
+    let outer = threads_for(work, MIN_PRODUCT_WORK, units, threads);
     (outer, (threads / outer).max(1))
 }
 
@@ -766,10 +766,65 @@ impl Graph {
     }
 }
 
+/// Gradient checks of Conv2D and its backprops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(super) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+    use crate::test_util::{test_input, GradCase};
+    vec![
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[2, 5, 5, 2], 19), test_input(&[3, 3, 2, 3], 20)],
+            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "SAME"),
+        ),
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[1, 6, 5, 2], 21), test_input(&[2, 3, 2, 2], 22)],
+            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "VALID"),
+        ),
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[1, 5, 6, 2], 23), test_input(&[2, 2, 2, 2], 24)],
+            |g, x| g.conv2d_dilated(x[0], x[1], &[1, 1, 1, 1], "SAME", &[1, 2, 2, 1]),
+        ),
+        GradCase::new(
+            "Conv2DBackpropInput",
+            vec![test_input(&[3, 3, 2, 3], 25), test_input(&[2, 3, 3, 3], 26)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([2i32, 5, 5, 2]))?;
+                g.conv2d_backprop_input(sizes, x[0], x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropInput",
+            vec![test_input(&[2, 2, 2, 2], 27), test_input(&[1, 3, 4, 2], 28)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([1i32, 5, 6, 2]))?;
+                g.conv2d_backprop_input(sizes, x[0], x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropFilter",
+            vec![test_input(&[2, 5, 5, 2], 29), test_input(&[2, 3, 3, 3], 30)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([3i32, 3, 2, 3]))?;
+                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropFilter",
+            vec![test_input(&[1, 5, 6, 2], 31), test_input(&[1, 3, 4, 2], 32)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([2i32, 2, 2, 2]))?;
+                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
+            },
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+    use crate::test_util::{assert_close, f64s, fetch_err, random, run, run_with, values};
 
     /// A direct convolution written from the definition (NHWC × HWIO), with TensorFlow's
     /// SAME rule `pad_before = max((out-1)·s + (k-1)·d + 1 - in, 0) / 2`.
@@ -1000,7 +1055,7 @@ mod tests {
         // Padding that would make an impossible output is a run-time error, not a crash.
         let huge = i32::MAX as i64;
         let y2 = explicit(&mut g, f1, vec![0, 0, huge, huge, huge, huge, 0, 0]);
-        assert!(run_err(&g, y2).contains("too large"));
+        assert!(fetch_err(&g, y2).contains("too large"));
     }
 
     #[test]
@@ -1189,7 +1244,7 @@ mod tests {
             .build_output()
             .unwrap();
         assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 3, 3]));
-        let msg = run_err(&g, y);
+        let msg = fetch_err(&g, y);
         assert!(msg.contains("NHWC"), "{msg}");
     }
 

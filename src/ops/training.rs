@@ -2,11 +2,12 @@
 //! ApplyMomentum, ApplyAdam, ApplyRMSProp, ApplyAdagrad. Input 0 (and the slot inputs) are
 //! variable references; hyper-parameters are scalar tensors; the output is the new value.
 
-use super::math::{InferResult, KernelResult};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
-use crate::device::gemm::{gemm_store, Store, PARALLEL_MIN_FLOPS};
+use crate::device::gemm::{gemm_store, Store};
+use crate::device::parallel::MIN_PRODUCT_WORK;
 use crate::graph::{AttrsExt, TensorSpec};
-use crate::session::Variable;
+use crate::kernel::resource::Variable;
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::Tensor;
 use crate::{with_dtype, Error, Result};
 use std::sync::Arc;
@@ -174,7 +175,7 @@ pub(crate) fn product_gradient_descent_kernel(
         let dims = super::linalg::matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
         let (a, b) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         // Cores first, then the variable's lock: never wait for cores while holding it.
-        let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
+        let threads = k.threads_for_work(dims.work(), MIN_PRODUCT_WORK);
         let new_value = var.update(|t| {
             if t.shape() != [dims.m, dims.n] {
                 return Err(Error::invalid(format!(
