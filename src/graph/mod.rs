@@ -16,10 +16,28 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Identifies a node of one [`Graph`].
+/// Identifies a node of one [`Graph`]. It remembers which graph made it: using it with
+/// another graph (or a session over another graph) is an error saying so, as TensorFlow's
+/// "Tensor must be from the same graph" is. Clones of a graph (a session's snapshot, a
+/// newer version passed to `Session::extend`) are the same graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub(crate) NodeIndex);
+pub struct NodeId {
+    graph: GraphId,
+    index: NodeIndex,
+}
+
+/// Which graph a handle belongs to: every [`Graph::new`] gets a new one; clones keep it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GraphId(u32);
+
+impl GraphId {
+    fn next() -> GraphId {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        GraphId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 impl NodeId {
     /// Output `index` of this node.
@@ -29,7 +47,12 @@ impl NodeId {
 
     /// A dense index (insertion order), handy for per-node tables.
     pub fn index(self) -> usize {
-        self.0.index()
+        self.index.index()
+    }
+
+    /// The graph this node belongs to.
+    pub fn graph(self) -> GraphId {
+        self.graph
     }
 }
 
@@ -181,6 +204,8 @@ pub struct NodeRequest {
 /// A TensorFlow-1-style static graph.
 #[derive(Clone)]
 pub struct Graph {
+    /// This graph's identity (shared by its clones).
+    id: GraphId,
     /// Where op types are looked up.
     ops: &'static OpRegistry,
     inner: StableDiGraph<Node, Edge>,
@@ -209,6 +234,7 @@ impl Graph {
     /// type of this crate).
     pub fn with_ops(ops: &'static OpRegistry) -> Self {
         Graph {
+            id: GraphId::next(),
             ops,
             inner: StableDiGraph::default(),
             by_name: HashMap::new(),
@@ -219,6 +245,53 @@ impl Graph {
             op_seed_counter: 0,
             variables: Vec::new(),
         }
+    }
+
+    /// This graph's identity, which its node handles carry.
+    pub fn id(&self) -> GraphId {
+        self.id
+    }
+
+    fn node_id(&self, index: NodeIndex) -> NodeId {
+        NodeId {
+            graph: self.id,
+            index,
+        }
+    }
+
+    /// Errors unless `o` is an output of a node of this graph: a handle of another graph
+    /// (whose index may well exist here too) is refused, naming `what` it was.
+    pub fn check_output(&self, o: Output, what: &str) -> Result<()> {
+        self.check_node(o.node, what)?;
+        let n = self.node(o.node);
+        if o.index >= n.outputs.len() {
+            return Err(Error::invalid(format!(
+                "{what} is output {} of node '{}' ({}), which has {} outputs",
+                o.index,
+                n.name,
+                n.op_type(),
+                n.outputs.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Errors unless `id` is a node of this graph (see [`Graph::check_output`]).
+    pub fn check_node(&self, id: NodeId, what: &str) -> Result<()> {
+        if id.graph != self.id {
+            return Err(Error::invalid(format!(
+                "{what} is from another graph: a tensor or node must be from the same graph \
+                 as the graph or session it is used with (TensorFlow: \"Tensor must be from \
+                 the same graph\")"
+            )));
+        }
+        if !self.inner.contains_node(id.index) {
+            return Err(Error::invalid(format!(
+                "{what} is a node this version of the graph does not have yet (call \
+                 Session::extend after adding nodes)"
+            )));
+        }
+        Ok(())
     }
 
     /// The op types this graph's nodes are looked up in.
@@ -275,21 +348,29 @@ impl Graph {
         self.len() == 0
     }
 
-    /// A node by id. Ids always come from this graph, so the node exists.
+    /// A node by id.
+    ///
+    /// # Panics
+    /// When `id` is a node of another graph (or of a newer version of this one); use
+    /// [`Graph::check_node`] to test a handle of unknown origin.
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.inner[id.0]
+        assert!(
+            id.graph == self.id,
+            "a NodeId of another graph was used with this graph (Tensor must be from the same graph)"
+        );
+        &self.inner[id.index]
     }
 
     /// Nodes in insertion order (a valid topological order for graphs built here).
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.inner
             .node_indices()
-            .map(move |i| (NodeId(i), &self.inner[i]))
+            .map(move |i| (self.node_id(i), &self.inner[i]))
     }
 
     /// True when `id` belongs to this graph.
     pub fn contains(&self, id: NodeId) -> bool {
-        self.inner.contains_node(id.0)
+        id.graph == self.id && self.inner.contains_node(id.index)
     }
 
     /// Looks a node up by name.
@@ -345,8 +426,8 @@ impl Graph {
     /// Nodes that read any output of `id` (data or control), with the edge kind.
     pub fn consumers(&self, id: NodeId) -> impl Iterator<Item = (NodeId, Edge)> + '_ {
         self.inner
-            .edges_directed(id.0, Direction::Outgoing)
-            .map(|e| (NodeId(e.target()), *e.weight()))
+            .edges_directed(id.index, Direction::Outgoing)
+            .map(|e| (self.node_id(e.target()), *e.weight()))
     }
 
     /// Runs `f` inside name scope `name` (`tf.name_scope`): nodes created inside are named
@@ -428,20 +509,10 @@ impl Graph {
     /// rustflow does not implement.
     pub fn add_node_with_op(&mut self, op: &'static dyn OpDef, req: NodeRequest) -> Result<NodeId> {
         for (i, o) in req.inputs.iter().enumerate() {
-            if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
-                return Err(Error::invalid(format!(
-                    "input {i} of a new {} node refers to an output that is not in this graph",
-                    op.name()
-                )));
-            }
+            self.check_output(*o, &format!("input {i} of a new {} node", op.name()))?;
         }
         for c in &req.control_inputs {
-            if !self.contains(*c) {
-                return Err(Error::invalid(format!(
-                    "a control input of a new {} node is not in this graph",
-                    op.name()
-                )));
-            }
+            self.check_node(*c, &format!("a control input of a new {} node", op.name()))?;
         }
         let name = match (&req.name, req.exact_name) {
             (Some(n), true) => {
@@ -486,11 +557,12 @@ impl Graph {
             outputs,
             device: req.device,
         };
-        let id = NodeId(self.inner.add_node(node));
+        let index = self.inner.add_node(node);
+        let id = self.node_id(index);
         for (i, o) in req.inputs.iter().enumerate() {
             self.inner.add_edge(
-                o.node.0,
-                id.0,
+                o.node.index,
+                id.index,
                 Edge::Data {
                     output: o.index,
                     input: i,
@@ -498,7 +570,7 @@ impl Graph {
             );
         }
         for c in control_inputs {
-            self.inner.add_edge(c.0, id.0, Edge::Control);
+            self.inner.add_edge(c.index, id.index, Edge::Control);
         }
         self.by_name.insert(name, id);
         Ok(id)
@@ -528,11 +600,9 @@ impl Graph {
     /// error. Gradient functions use it where TensorFlow's shape inference would evaluate a
     /// constant shape subgraph. The executor checks the refined shape at run time.
     pub fn set_shape(&mut self, o: Output, shape: &PartialShape) -> Result<()> {
-        if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
-            return Err(Error::invalid("set_shape: the tensor is not in this graph"));
-        }
+        self.check_output(o, "the tensor given to set_shape")?;
         let name = self.output_name(o);
-        let spec = &mut self.inner[o.node.0].outputs[o.index];
+        let spec = &mut self.inner[o.node.index].outputs[o.index];
         spec.shape = spec
             .shape
             .merge(shape)

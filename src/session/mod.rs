@@ -60,6 +60,8 @@ type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Plan>)>>;
 /// Executes a graph. Cheap to share: `run` takes `&self` and may be called from several
 /// threads at once.
 pub struct Session {
+    /// Tells this session's callables from other sessions'.
+    id: u64,
     graph: RwLock<Arc<Graph>>,
     resources: Arc<Resources>,
     plans: RwLock<PlanCache>,
@@ -91,7 +93,9 @@ impl Session {
         };
         let pool = (options.inter_op_threads > 1)
             .then(|| Arc::new(Pool::new(options.inter_op_threads - 1)));
+        static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Session {
+            id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             graph: RwLock::new(Arc::new(graph.clone())),
             resources: Arc::new(Resources::default()),
             plans: RwLock::new(HashMap::new()),
@@ -108,6 +112,11 @@ impl Session {
     /// the session was made). Variables and stateful kernels are kept.
     pub fn extend(&self, graph: &Graph) -> Result<()> {
         let mut current = self.graph.write().map_err(|_| poisoned())?;
+        if graph.id() != current.id() {
+            return Err(Error::invalid(
+                "Session::extend needs a newer version of the session's own graph, not another graph",
+            ));
+        }
         for (id, node) in current.nodes() {
             if !graph.contains(id) || graph.node(id).name() != node.name() {
                 return Err(Error::invalid(format!(
@@ -189,11 +198,19 @@ impl Session {
     ) -> Result<Callable> {
         Ok(Callable {
             plan: self.plan(feeds, fetches, targets)?,
+            session: self.id,
         })
     }
 
     /// Runs a callable made by this session with feed values in its feed order.
+    /// A callable of another session is an error (its plan holds that session's state).
     pub fn run_callable(&self, callable: &Callable, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        if callable.session != self.id {
+            return Err(Error::invalid(
+                "this callable was made by another session; make one with this session's \
+                 make_callable",
+            ));
+        }
         self.execute(Arc::clone(&callable.plan), feeds)
     }
 
@@ -312,4 +329,5 @@ fn poisoned() -> Error {
 /// A prepared signature of one session (see [`Session::make_callable`]).
 pub struct Callable {
     plan: Arc<Plan>,
+    session: u64,
 }

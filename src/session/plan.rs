@@ -96,20 +96,14 @@ impl Plan {
         fetches: &[Output],
         targets: &[NodeId],
     ) -> Result<Plan> {
-        for &o in feeds.iter().chain(fetches) {
-            if !graph.contains(o.node) || o.index >= graph.node(o.node).outputs().len() {
-                return Err(Error::invalid(
-                    "a feed or fetch refers to a tensor that is not in the session's graph \
-                     (call Session::extend after adding nodes)",
-                ));
-            }
+        for (i, &o) in feeds.iter().enumerate() {
+            graph.check_output(o, &format!("feed {i}"))?;
         }
-        for &t in targets {
-            if !graph.contains(t) {
-                return Err(Error::invalid(
-                    "a target is not in the session's graph (call Session::extend after adding nodes)",
-                ));
-            }
+        for (i, &o) in fetches.iter().enumerate() {
+            graph.check_output(o, &format!("fetch {i}"))?;
+        }
+        for (i, &t) in targets.iter().enumerate() {
+            graph.check_node(t, &format!("target {i}"))?;
         }
         let fed: HashMap<Output, usize> = feeds.iter().enumerate().map(|(i, &o)| (o, i)).collect();
         if fed.len() != feeds.len() {
