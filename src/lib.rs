@@ -22,6 +22,7 @@ mod error;
 pub mod graph;
 pub mod kernel;
 pub mod ops;
+pub mod passes;
 pub mod proto;
 pub mod saved_model;
 pub mod session;

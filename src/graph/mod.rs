@@ -213,6 +213,8 @@ pub struct Graph {
     name_counts: HashMap<String, usize>,
     scopes: Vec<String>,
     control_scopes: Vec<Vec<NodeId>>,
+    /// Devices of enclosing [`Graph::device`] scopes, innermost last.
+    device_scopes: Vec<String>,
     seed: Option<i64>,
     /// Random ops given no op seed while a graph seed was set (TensorFlow's per-graph
     /// counter in `random_seed.get_seed`).
@@ -241,6 +243,7 @@ impl Graph {
             name_counts: HashMap::new(),
             scopes: Vec::new(),
             control_scopes: Vec::new(),
+            device_scopes: Vec::new(),
             seed: None,
             op_seed_counter: 0,
             variables: Vec::new(),
@@ -462,6 +465,24 @@ impl Graph {
         self.scopes = scopes;
     }
 
+    /// Runs `f` with every node it creates requesting `device` (`with tf.device(...)`),
+    /// unless the node names a device of its own. The string is TensorFlow's
+    /// (`/device:GPU:0`, `/cpu:0`); the session's placement pass reads it, and runs a node
+    /// whose device has no kernel for it on the CPU (soft placement).
+    pub fn device<R>(&mut self, device: &str, f: impl FnOnce(&mut Graph) -> R) -> R {
+        self.device_scopes.push(device.to_string());
+        let r = f(self);
+        self.device_scopes.pop();
+        r
+    }
+
+    /// Sets the device a node requests (TensorFlow's `NodeDef.device`).
+    pub fn set_device(&mut self, id: NodeId, device: &str) -> Result<()> {
+        self.check_node(id, "the node given to set_device")?;
+        self.inner[id.index].device = device.to_string();
+        Ok(())
+    }
+
     /// Runs `f` with every node it creates depending on `deps` (`tf.control_dependencies`).
     pub fn control_dependencies<R>(
         &mut self,
@@ -555,7 +576,11 @@ impl Graph {
             control_inputs: control_inputs.clone(),
             attrs: req.attrs,
             outputs,
-            device: req.device,
+            device: if req.device.is_empty() {
+                self.device_scopes.last().cloned().unwrap_or_default()
+            } else {
+                req.device
+            },
         };
         let index = self.inner.add_node(node);
         let id = self.node_id(index);

@@ -7,9 +7,11 @@
 //! ([`KernelCtx`]), and the session state kernels use ([`resource`]: variables). The op
 //! families register their kernels here; the plan looks them up once, when it is built.
 
+pub mod fusion;
 pub mod resource;
 
 use crate::device::cores::Cores;
+use crate::device::Device;
 use crate::graph::{Attrs, AttrsExt, Graph, Node, NodeId};
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// TensorFlow's `DEVICE_CPU`: the device type of the host's kernels.
-pub const DEVICE_CPU: &str = "CPU";
+pub const DEVICE_CPU: &str = crate::device::CPU;
 
 /// A compiled, ready-to-run kernel for one node.
 pub trait Kernel: Send + Sync {
@@ -151,6 +153,8 @@ pub struct KernelBuildCtx<'a> {
     pub graph: &'a Graph,
     /// The session's state (variables).
     pub resources: &'a Arc<Resources>,
+    /// The device the kernel runs on.
+    pub device: &'a Arc<dyn Device>,
 }
 
 impl KernelBuildCtx<'_> {
@@ -228,6 +232,25 @@ impl<'a> KernelCtx<'a> {
     /// Appends the next output.
     pub fn push_output(&mut self, t: Tensor) {
         self.outputs.push(t);
+    }
+
+    /// Runs another kernel on `inputs` with this step's threads and returns its outputs: how
+    /// a device's kernel delegates to another (a device whose memory the host can map runs
+    /// a CPU kernel on it, say).
+    pub fn compute_with(
+        &self,
+        kernel: &dyn Kernel,
+        mut inputs: Vec<Option<Tensor>>,
+    ) -> Result<Vec<Tensor>> {
+        let mut outputs = Vec::new();
+        let mut ctx = KernelCtx {
+            inputs: &mut inputs,
+            outputs: &mut outputs,
+            intra_op_threads: self.intra_op_threads,
+            cores: self.cores,
+        };
+        kernel.compute(&mut ctx)?;
+        Ok(outputs)
     }
 
     /// Threads a kernel may use internally (matrix products, convolutions): the session's

@@ -30,6 +30,13 @@ pub use crate::kernel::{
 pub use registry::{register_kernel, Registry};
 
 use crate::graph::{AttrValue, Graph};
+use crate::kernel::fusion::FusionRule;
+
+/// Every plan-time fusion rule, each declared beside the fused kernel it makes: the table
+/// the fusion pass (`passes::Fuse`) tries at each node, in this order.
+pub fn fusion_rules() -> &'static [&'static [FusionRule]] {
+    &[linalg::matmul::fusion::FUSION_RULES, training::FUSION_RULES]
+}
 
 impl Graph {
     /// An empty graph whose nodes may use every op type of this crate (the standard

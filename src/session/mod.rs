@@ -2,15 +2,17 @@
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
 mod executor;
-mod fusion;
+#[cfg(test)]
+mod fusion_tests;
 mod plan;
 mod pool;
 
 pub use crate::kernel::resource::{Resources, Variable};
 
 use crate::device::cores::CoreBudget;
+use crate::device::DeviceSet;
 use crate::graph::{Graph, NodeId, Output};
-use crate::kernel::Kernel;
+use crate::passes::{PassCtx, StatefulKernels};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use executor::Threads;
@@ -65,7 +67,8 @@ pub struct Session {
     graph: RwLock<Arc<Graph>>,
     resources: Arc<Resources>,
     plans: RwLock<PlanCache>,
-    stateful_kernels: Mutex<HashMap<NodeId, Arc<dyn Kernel>>>,
+    stateful_kernels: StatefulKernels,
+    devices: DeviceSet,
     pool: Option<Arc<Pool>>,
     cores: Arc<CoreBudget>,
     options: SessionOptions,
@@ -100,6 +103,7 @@ impl Session {
             resources: Arc::new(Resources::default()),
             plans: RwLock::new(HashMap::new()),
             stateful_kernels: Mutex::new(HashMap::new()),
+            devices: DeviceSet::new(),
             pool,
             cores: Arc::new(CoreBudget::new(
                 options.inter_op_threads.max(options.intra_op_threads),
@@ -270,8 +274,7 @@ impl Session {
                 }
             }
         }
-        let graph = self.graph();
-        let plan = Arc::new(Plan::build(self, &graph, feeds, fetches, targets)?);
+        let plan = Arc::new(self.plan_of(feeds, fetches, targets)?);
         let key = (feeds.to_vec(), fetches.to_vec(), targets.to_vec());
         self.plans
             .write()
@@ -282,43 +285,28 @@ impl Session {
         Ok(plan)
     }
 
-    /// The kernel of a node: stateful ops keep one kernel for the session's lifetime (so
-    /// random generators advance across runs); others get a fresh one per plan.
-    fn kernel_for(&self, graph: &Graph, id: NodeId) -> Result<Arc<dyn Kernel>> {
-        let node = graph.node(id);
-        let op = node.op();
-        let build = || -> Result<Arc<dyn Kernel>> {
-            let ctx = crate::kernel::KernelBuildCtx {
-                node,
-                id,
-                graph,
-                resources: &self.resources,
-            };
-            let kernels = crate::ops::registry::kernels();
-            let dtype = crate::kernel::node_dtype(graph, node);
-            let def = kernels
-                .find(op.kernel_op(), crate::kernel::DEVICE_CPU, dtype)
-                .ok_or_else(|| Error::Run {
-                    node: node.name().to_string(),
-                    op: op.name().to_string(),
-                    msg: format!("no CPU kernel is registered for op {}", op.kernel_op()),
-                })?;
-            (def.build)(&ctx).map(Arc::from).map_err(|msg| Error::Run {
-                node: node.name().to_string(),
-                op: op.name().to_string(),
-                msg,
-            })
-        };
-        if !op.is_stateful() {
-            return build();
-        }
-        let mut cache = self.stateful_kernels.lock().map_err(|_| poisoned())?;
-        if let Some(k) = cache.get(&id) {
-            return Ok(Arc::clone(k));
-        }
-        let k = build()?;
-        cache.insert(id, Arc::clone(&k));
-        Ok(k)
+    /// Builds (without caching) the plan of one signature.
+    pub(crate) fn plan_of(
+        &self,
+        feeds: &[Output],
+        fetches: &[Output],
+        targets: &[NodeId],
+    ) -> Result<Plan> {
+        let graph = self.graph();
+        Plan::build(&PassCtx {
+            graph: &graph,
+            feeds,
+            fetches,
+            targets,
+            resources: &self.resources,
+            devices: &self.devices,
+            stateful_kernels: &self.stateful_kernels,
+        })
+    }
+
+    /// The session's devices: the CPU, then those of every registered device type.
+    pub fn devices(&self) -> &DeviceSet {
+        &self.devices
     }
 }
 

@@ -1,9 +1,8 @@
 //! MatMul: definition (shape inference, gradient, builder), with its CPU kernels in
-//! `cpu.rs`.
+//! `cpu.rs` and the plan-time fusion rules that end in them in `fusion.rs`.
 
 mod cpu;
-
-pub(crate) use cpu::{fused_matmul_kernel, Activation, Epilogue};
+pub(crate) mod fusion;
 
 use super::MATMUL_TYPES;
 use crate::device::gemm::GemmDims;
