@@ -17,9 +17,12 @@
 #![warn(missing_docs)]
 
 pub mod autodiff;
+mod crc;
+pub mod data;
 pub mod device;
 mod error;
 pub mod graph;
+pub mod keras;
 pub mod kernel;
 pub mod ops;
 pub mod passes;

@@ -10,7 +10,7 @@ use std::path::Path;
 /// Layers from the bottom up; a module may use any module of a lower layer.
 const LAYERS: &[&[&str]] = &[
     &["error"],
-    &["util"],
+    &["util", "crc"],
     &["tensor"],
     &["device"],
     &["graph"],
@@ -21,7 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["autodiff"],
     &["train"],
     &["proto"],
-    &["saved_model"],
+    &["saved_model", "data"],
+    &["keras"],
 ];
 
 /// Names the crate root re-exports, with the module that defines them.
