@@ -6,7 +6,7 @@
 //! differentiated again.
 
 mod bias;
-mod conv;
+mod conv2d;
 mod pool;
 mod softmax;
 mod window;
@@ -18,7 +18,7 @@ use crate::Result;
 pub(crate) fn register(r: &mut Registry) {
     bias::register(r);
     softmax::register(r);
-    conv::register(r);
+    conv2d::register(r);
     pool::register(r);
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     }
     /// Stride 2 in both spatial dims.
     const S2: [i64; 4] = [1, 2, 2, 1];
-    let mut cases = conv::gradient_cases();
+    let mut cases = conv2d::gradient_cases();
     cases.extend(vec![
         GradCase::new(
             "BiasAdd",
