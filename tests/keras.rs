@@ -533,3 +533,38 @@ fn dropout_is_active_only_in_training() {
     let loss = logs["loss"];
     assert!((loss - 1.0).abs() < 1e-6, "{loss}");
 }
+
+#[test]
+fn fit_evaluate_predict_take_a_dataset() {
+    use rustflow::data::{Dataset, Element};
+    set_random_seed(5);
+    let (x, y) = blobs(320);
+    let pairs = Element::from(vec![Element::from(x.clone()), Element::from(y.clone())]);
+    let ds = Dataset::from_tensor_slices(pairs)
+        .unwrap()
+        .shuffle(320, Some(1), true)
+        .batch(32, false);
+    let mut model = mlp();
+    model
+        .compile(
+            Optimizer::adam().learning_rate(0.01),
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+        )
+        .unwrap();
+    let history = model
+        .fit_dataset(&ds, FitOptions::new().epochs(10).verbose(0))
+        .unwrap();
+    let loss = history.get("loss").unwrap();
+    assert!(loss[9] < loss[0] * 0.7, "{loss:?}");
+    // evaluate on the dataset equals evaluate on the arrays (same samples).
+    let a = model.evaluate_dataset(&ds).unwrap();
+    let b = model.evaluate(&x, &y).unwrap();
+    assert!((a["accuracy"] - b["accuracy"]).abs() < 1e-6, "{a:?} {b:?}");
+    assert!((a["loss"] - b["loss"]).abs() < 1e-5, "{a:?} {b:?}");
+    let xs = Dataset::from_tensor_slices(x.clone())
+        .unwrap()
+        .batch(50, false);
+    let p = model.predict_dataset(&xs).unwrap();
+    assert_eq!(p.to_f64_vec(), model.predict(&x).unwrap().to_f64_vec());
+}

@@ -105,6 +105,20 @@ impl Iterator for TFRecordReader {
     }
 }
 
+/// Writes one record in TFRecord framing to `out`: length, its masked crc32c, the data,
+/// the data's masked crc32c. The one framing implementation, shared by [`TFRecordWriter`]
+/// and TensorBoard's event files (`summary::FileWriter`, which frames into a buffer of
+/// whole records).
+pub fn write_framed(out: &mut impl Write, record: &[u8]) -> std::io::Result<()> {
+    let len = (record.len() as u64).to_le_bytes();
+    let mut frame = [0u8; 12];
+    frame[..8].copy_from_slice(&len);
+    frame[8..].copy_from_slice(&crc::mask(crc::crc32c(&len)).to_le_bytes());
+    out.write_all(&frame)?;
+    out.write_all(record)?;
+    out.write_all(&crc::mask(crc::crc32c(record)).to_le_bytes())
+}
+
 /// Writes records in TFRecord framing (`tf.io.TFRecordWriter`, uncompressed).
 pub struct TFRecordWriter {
     path: PathBuf,
@@ -129,16 +143,7 @@ impl TFRecordWriter {
 
     /// Appends one record.
     pub fn write(&mut self, record: &[u8]) -> Result<()> {
-        let len = (record.len() as u64).to_le_bytes();
-        let mut frame = [0u8; 12];
-        frame[..8].copy_from_slice(&len);
-        frame[8..].copy_from_slice(&crc::mask(crc::crc32c(&len)).to_le_bytes());
-        let data_crc = crc::mask(crc::crc32c(record)).to_le_bytes();
-        self.out
-            .write_all(&frame)
-            .and_then(|_| self.out.write_all(record))
-            .and_then(|_| self.out.write_all(&data_crc))
-            .map_err(|e| self.io(e))
+        write_framed(&mut self.out, record).map_err(|e| self.io(e))
     }
 
     /// Flushes and closes the file, reporting any write error (dropping the writer

@@ -9,23 +9,41 @@ use serde_json::{json, Value};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Initializer {
     /// Uniform in `±sqrt(6 / (fan_in + fan_out))` (Keras's default for kernels).
-    GlorotUniform { seed: Option<i64> },
+    GlorotUniform {
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
+        seed: Option<i64>,
+    },
     /// Truncated normal with stddev `sqrt(2 / (fan_in + fan_out))`.
-    GlorotNormal { seed: Option<i64> },
+    GlorotNormal {
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
+        seed: Option<i64>,
+    },
     /// Truncated normal with stddev `sqrt(2 / fan_in)`.
-    HeNormal { seed: Option<i64> },
+    HeNormal {
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
+        seed: Option<i64>,
+    },
     /// Uniform in `±sqrt(6 / fan_in)`.
-    HeUniform { seed: Option<i64> },
+    HeUniform {
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
+        seed: Option<i64>,
+    },
     /// Normal with the given mean and stddev (Keras's defaults 0 and 0.05).
     RandomNormal {
+        /// Mean of the normal distribution.
         mean: f64,
+        /// Standard deviation of the normal distribution.
         stddev: f64,
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
         seed: Option<i64>,
     },
     /// Uniform in `[minval, maxval)` (Keras's defaults -0.05 and 0.05).
     RandomUniform {
+        /// Lower bound of the uniform range (inclusive).
         minval: f64,
+        /// Upper bound of the uniform range (exclusive).
         maxval: f64,
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
         seed: Option<i64>,
     },
     /// All zeros (Keras's default for biases).

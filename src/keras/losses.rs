@@ -16,17 +16,29 @@ pub const EPSILON: f64 = 1e-7;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Loss {
     /// Integer labels against class probabilities (or logits).
-    SparseCategoricalCrossentropy { from_logits: bool },
+    SparseCategoricalCrossentropy {
+        /// Whether predictions are logits (unnormalized) rather than probabilities.
+        from_logits: bool,
+    },
     /// One-hot labels against class probabilities (or logits).
-    CategoricalCrossentropy { from_logits: bool },
+    CategoricalCrossentropy {
+        /// Whether predictions are logits (unnormalized) rather than probabilities.
+        from_logits: bool,
+    },
     /// 0/1 labels against probabilities (or logits), averaged over the last axis.
-    BinaryCrossentropy { from_logits: bool },
+    BinaryCrossentropy {
+        /// Whether predictions are logits (unnormalized) rather than probabilities.
+        from_logits: bool,
+    },
     /// Mean of squared errors over the last axis.
     MeanSquaredError,
     /// Mean of absolute errors over the last axis.
     MeanAbsoluteError,
     /// Quadratic below `delta`, linear above (Keras's default delta 1).
-    Huber { delta: f64 },
+    Huber {
+        /// Where the loss turns from quadratic to linear.
+        delta: f64,
+    },
 }
 
 /// What `compile` takes as a loss: a [`Loss`] or Keras's name of one.

@@ -16,7 +16,10 @@ pub enum Metric {
     /// loss and the shapes as Keras picks it.
     Accuracy,
     /// Share of predictions on the right side of `threshold` (default 0.5).
-    BinaryAccuracy { threshold: f64 },
+    BinaryAccuracy {
+        /// Predictions above it count as positive.
+        threshold: f64,
+    },
     /// Share of samples whose arg-max matches the one-hot label's.
     CategoricalAccuracy,
     /// Share of samples whose arg-max equals the integer label.
@@ -26,9 +29,15 @@ pub enum Metric {
     /// Mean squared error.
     MeanSquaredError,
     /// `tp / (tp + fp)` of predictions above `threshold` (default 0.5).
-    Precision { threshold: f64 },
+    Precision {
+        /// Predictions above it count as positive.
+        threshold: f64,
+    },
     /// `tp / (tp + fn)` of predictions above `threshold` (default 0.5).
-    Recall { threshold: f64 },
+    Recall {
+        /// Predictions above it count as positive.
+        threshold: f64,
+    },
 }
 
 /// A metric and the name it is logged under (`accuracy`, `mae`, `precision`, …).

@@ -177,24 +177,38 @@ impl From<f64> for LearningRate {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rule {
     /// `SGD(momentum=0.0, nesterov=False)`.
-    Sgd { momentum: f64, nesterov: bool },
+    Sgd {
+        /// Momentum factor (0 for plain descent).
+        momentum: f64,
+        /// Whether to use Nesterov momentum.
+        nesterov: bool,
+    },
     /// `Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-7)`; with `weight_decay`, `AdamW`
     /// (default weight decay 0.004).
     Adam {
+        /// Decay rate of the first-moment estimates.
         beta_1: f64,
+        /// Decay rate of the second-moment estimates.
         beta_2: f64,
+        /// Small constant added to denominators for numerical stability.
         epsilon: f64,
+        /// Decoupled weight decay rate, if any (AdamW).
         weight_decay: Option<f64>,
     },
     /// `RMSprop(rho=0.9, momentum=0.0, epsilon=1e-7)`.
     RmsProp {
+        /// Decay rate of the moving average of squared gradients.
         rho: f64,
+        /// Momentum factor (0 for plain descent).
         momentum: f64,
+        /// Small constant added to denominators for numerical stability.
         epsilon: f64,
     },
     /// `Adagrad(initial_accumulator_value=0.1, epsilon=1e-7)`.
     Adagrad {
+        /// Starting value of the squared-gradient accumulators.
         initial_accumulator_value: f64,
+        /// Small constant added to denominators for numerical stability.
         epsilon: f64,
     },
 }

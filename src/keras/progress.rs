@@ -44,21 +44,22 @@ fn per_step(elapsed: Duration, steps: usize) -> String {
     }
 }
 
-/// The progress of one pass (an epoch, an evaluation, a prediction) over `steps` batches.
+/// The progress of one pass (an epoch, an evaluation, a prediction) over `steps` batches
+/// (unknown for some datasets).
 pub(crate) struct Progress {
     verbose: u8,
-    steps: usize,
+    steps: Option<usize>,
     start: Instant,
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// Starts a pass; `verbose` 0 prints nothing.
-    pub fn new(verbose: u8, steps: usize) -> Progress {
+    pub fn new(verbose: u8, steps: Option<usize>) -> Progress {
         let bar = (verbose == 1 && std::io::stdout().is_terminal()).then(|| {
-            let width = steps.to_string().len();
+            let width = steps.unwrap_or(1).to_string().len();
             let bar = ProgressBar::with_draw_target(
-                Some(steps as u64),
+                steps.map(|s| s as u64),
                 ProgressDrawTarget::stdout_with_hz(10),
             );
             let template = format!("{{pos:>{width}}}/{{len}} {{bar:20.bold/dim}} {{msg}}");
@@ -75,11 +76,17 @@ impl Progress {
         }
     }
 
+    /// Whether a bar shows each step (so the running logs are worth computing).
+    pub fn draws_steps(&self) -> bool {
+        self.bar.is_some()
+    }
+
     /// After batch `step` (1-based) with the running logs.
     pub fn update(&self, step: usize, logs: &Logs) {
         if let Some(bar) = &self.bar {
             let elapsed = self.start.elapsed();
-            let eta = elapsed.as_secs_f64() / step.max(1) as f64 * (self.steps - step) as f64;
+            let left = self.steps.map_or(0, |s| s.saturating_sub(step));
+            let eta = elapsed.as_secs_f64() / step.max(1) as f64 * left as f64;
             bar.set_position(step as u64);
             bar.set_message(format!(
                 "{eta:.0}s {}{}",
@@ -89,24 +96,24 @@ impl Progress {
         }
     }
 
-    /// Ends the pass with the final logs (validation metrics included).
-    pub fn finish(&self, logs: &Logs) {
+    /// Ends the pass after `done` steps with the final logs (validation metrics
+    /// included).
+    pub fn finish(&self, logs: &Logs, done: usize) {
         let elapsed = self.start.elapsed();
         let secs = elapsed.as_secs_f64().round();
         match &self.bar {
             Some(bar) => {
-                bar.set_position(self.steps as u64);
+                bar.set_length(done as u64);
+                bar.set_position(done as u64);
                 bar.finish_with_message(format!(
                     "{secs:.0}s {}{}",
-                    per_step(elapsed, self.steps),
+                    per_step(elapsed, done),
                     format_logs(logs)
                 ));
             }
             None if self.verbose > 0 => println!(
-                "{}/{} - {secs:.0}s - {}{}",
-                self.steps,
-                self.steps,
-                per_step(elapsed, self.steps),
+                "{done}/{done} - {secs:.0}s - {}{}",
+                per_step(elapsed, done),
                 format_logs(logs)
             ),
             None => {}

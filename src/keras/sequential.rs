@@ -2,6 +2,7 @@
 //! (`build`, the first call on data, or `fit`), or at once when it starts with an
 //! [`Input`].
 
+use crate::data::Dataset;
 use crate::graph::{Graph, NodeId, Output};
 use crate::keras::callbacks::{CallbackModel, History, Logs};
 use crate::keras::layer::{
@@ -407,6 +408,32 @@ impl Sequential {
     /// the history of each epoch's logs. Builds the model from `x`'s shape when needed.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
         trainer::fit(self, x, y, options)
+    }
+
+    /// `model.fit(dataset, epochs=...)`: trains on the `(x, y)` batches of a
+    /// [`Dataset`], one pass per epoch (batching and shuffling are the dataset's).
+    pub fn fit_dataset(&mut self, ds: &Dataset, options: FitOptions<'_>) -> Result<History> {
+        trainer::fit_dataset(self, ds, options)
+    }
+
+    /// `model.evaluate(dataset)`: the loss and metrics over a dataset's `(x, y)` batches.
+    pub fn evaluate_dataset(&mut self, ds: &Dataset) -> Result<Logs> {
+        trainer::evaluate_dataset(self, ds)
+    }
+
+    /// `model.predict(dataset)`: the outputs for every batch of a dataset of inputs (an
+    /// element may also be an `(x, y)` pair; `y` is ignored), stacked.
+    pub fn predict_dataset(&mut self, ds: &Dataset) -> Result<Tensor> {
+        let mut parts = Vec::new();
+        for e in ds {
+            let e = e?;
+            let x = match e.pair() {
+                Ok((x, _)) => x.clone(),
+                Err(_) => e.tensor()?.clone(),
+            };
+            parts.push(self.predict_batched(&x, usize::MAX)?);
+        }
+        trainer::stack_rows(&parts)
     }
 
     /// `model.evaluate(x, y)`: the loss and metrics over all samples (batches of 32,

@@ -5,6 +5,7 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
+use crate::data::{Cardinality, Dataset};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
 use crate::keras::layer::{next_seed, Weight};
@@ -380,30 +381,76 @@ pub(crate) fn fit<M: Trainable>(
                 let tail: Vec<usize> = (split..n).collect();
                 let head: Vec<usize> = (0..split).collect();
                 let val = (take_rows(&x, &tail)?, take_rows(&y, &tail)?);
-                let train = (take_rows(&x, &head)?, take_rows(&y, &head)?);
+                let train = Source::Arrays(take_rows(&x, &head)?, take_rows(&y, &head)?);
                 return fit_prepared(model, train, Some(val), opts);
             }
             None => None,
         };
         (x, y, val)
     };
-    fit_prepared(model, (x, y), val, opts)
+    fit_prepared(model, Source::Arrays(x, y), val, opts)
+}
+
+/// Where `fit` takes its batches from.
+enum Source<'d> {
+    /// Checked arrays, cut into batches (shuffled each epoch when asked).
+    Arrays(Tensor, Tensor),
+    /// A dataset of `(x, y)` batches, checked batch by batch.
+    Dataset(&'d Dataset),
+}
+
+impl Source<'_> {
+    /// Batches per epoch, when known.
+    fn steps(&self, batch_size: usize) -> Option<usize> {
+        match self {
+            Source::Arrays(x, _) => Some(x.shape()[0].div_ceil(batch_size)),
+            Source::Dataset(ds) => match ds.cardinality() {
+                Cardinality::Finite(n) => Some(n),
+                _ => None,
+            },
+        }
+    }
+
+    /// One epoch's batches: `(x, y, checked)`.
+    fn epoch(
+        &self,
+        batch_size: usize,
+        order: Option<Vec<usize>>,
+    ) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor, bool)>> + '_> {
+        match self {
+            Source::Arrays(x, y) => {
+                let n = x.shape()[0];
+                let order = order.unwrap_or_else(|| (0..n).collect());
+                Box::new((0..n.div_ceil(batch_size)).map(move |s| {
+                    let idx = &order[s * batch_size..((s + 1) * batch_size).min(n)];
+                    Ok((take_rows(x, idx)?, take_rows(y, idx)?, true))
+                }))
+            }
+            Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
+                let e = e?;
+                let (x, y) = e.pair()?;
+                Ok((x.clone(), y.clone(), false))
+            })),
+        }
+    }
 }
 
 fn fit_prepared<M: Trainable>(
     model: &mut M,
-    (x, y): (Tensor, Tensor),
+    source: Source<'_>,
     val: Option<(Tensor, Tensor)>,
     mut opts: FitOptions<'_>,
 ) -> Result<History> {
-    let n = x.shape()[0];
-    if n == 0 {
-        return Err(Error::invalid("fit: the training data has no samples"));
+    if let Source::Arrays(x, _) = &source {
+        if x.shape()[0] == 0 {
+            return Err(Error::invalid("fit: the training data has no samples"));
+        }
     }
     if opts.batch_size == 0 {
         return Err(Error::invalid("fit: batch_size must be positive"));
     }
-    let steps = n.div_ceil(opts.batch_size);
+    let first = model.first_layer_name();
+    let steps = source.steps(opts.batch_size);
     let mut rng = Shuffler(next_seed());
     let mut history = History::default();
     model.parts()?.0.stop_training = false;
@@ -417,27 +464,38 @@ fn fit_prepared<M: Trainable>(
         if opts.verbose > 0 {
             println!("Epoch {}/{}", epoch + 1, opts.epochs);
         }
-        let order: Vec<usize> = if opts.shuffle {
-            rng.permutation(n)
-        } else {
-            (0..n).collect()
+        let order = match &source {
+            Source::Arrays(x, _) if opts.shuffle => Some(rng.permutation(x.shape()[0])),
+            _ => None,
         };
         let mut logs = {
             let (net, c) = model.parts()?;
             let progress = Progress::new(opts.verbose, steps);
             let mut totals = Totals::new(c);
-            for (step, idx) in order.chunks(opts.batch_size).enumerate() {
-                let out = train_step(net, c, take_rows(&x, idx)?, take_rows(&y, idx)?)?;
-                totals.add(idx.len(), &out)?;
-                if opts.verbose == 1 {
-                    progress.update(step + 1, &totals.logs(c, ""));
+            let mut done = 0;
+            for batch in source.epoch(opts.batch_size, order) {
+                let (bx, by, checked) = batch?;
+                let (bx, by) = if checked {
+                    (bx, by)
+                } else {
+                    prepare(net, c, &first, &bx, &by)?
+                };
+                let n = bx.shape()[0];
+                let out = train_step(net, c, bx, by)?;
+                totals.add(n, &out)?;
+                done += 1;
+                if progress.draws_steps() {
+                    progress.update(done, &totals.logs(c, ""));
                 }
+            }
+            if done == 0 {
+                return Err(Error::invalid("fit: the dataset yielded no batches"));
             }
             let mut logs = totals.logs(c, "");
             if let Some((vx, vy)) = &val {
                 logs.extend(evaluate_prepared(net, c, vx, vy, opts.batch_size, "val_")?);
             }
-            progress.finish(&logs);
+            progress.finish(&logs, done);
             logs
         };
         for cb in opts.callbacks.iter_mut() {
@@ -452,6 +510,54 @@ fn fit_prepared<M: Trainable>(
         cb.on_train_end(model)?;
     }
     Ok(history)
+}
+
+/// `model.fit(dataset, ...)`: trains on the `(x, y)` batches of `ds`, one pass per
+/// epoch (`batch_size`, `shuffle` and `validation_split` are the dataset's business).
+pub(crate) fn fit_dataset<M: Trainable>(
+    model: &mut M,
+    ds: &Dataset,
+    mut opts: FitOptions<'_>,
+) -> Result<History> {
+    let first = ds
+        .iter()
+        .next()
+        .ok_or_else(|| Error::invalid("fit: the dataset yielded no batches"))??;
+    let (x0, _) = first.pair()?;
+    model.ensure_built(x0)?;
+    let name = model.first_layer_name();
+    let val = match opts.validation_data.take() {
+        Some((vx, vy)) => {
+            let (net, c) = model.parts()?;
+            Some(prepare(net, c, &name, &vx, &vy)?)
+        }
+        None => None,
+    };
+    fit_prepared(model, Source::Dataset(ds), val, opts)
+}
+
+/// `model.evaluate(dataset)`: the loss and metrics over the `(x, y)` batches of `ds`.
+pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Result<Logs> {
+    let name = model.first_layer_name();
+    let mut built = false;
+    let mut totals = None;
+    for e in ds {
+        let e = e?;
+        let (x, y) = e.pair()?;
+        if !built {
+            model.ensure_built(x)?;
+            built = true;
+        }
+        let (net, c) = model.parts()?;
+        let (x, y) = prepare(net, c, &name, x, y)?;
+        let n = x.shape()[0];
+        let out = net.session.run_callable(&c.eval_step, vec![x, y])?;
+        totals.get_or_insert_with(|| Totals::new(c)).add(n, &out)?;
+    }
+    let (_, c) = model.parts()?;
+    let totals =
+        totals.ok_or_else(|| Error::invalid("evaluate: the dataset yielded no batches"))?;
+    Ok(totals.logs(c, ""))
 }
 
 fn evaluate_prepared(
@@ -486,9 +592,10 @@ pub(crate) fn evaluate<M: Trainable>(
     let first = model.first_layer_name();
     let (net, c) = model.parts()?;
     let (x, y) = prepare(net, c, &first, x, y)?;
-    let progress = Progress::new(verbose, x.shape()[0].div_ceil(batch_size.max(1)));
+    let steps = x.shape()[0].div_ceil(batch_size.max(1));
+    let progress = Progress::new(verbose, Some(steps));
     let logs = evaluate_prepared(net, c, &x, &y, batch_size, "")?;
-    progress.finish(&logs);
+    progress.finish(&logs, steps);
     Ok(logs)
 }
 
@@ -520,16 +627,28 @@ pub(crate) fn predict(
             .remove(0));
     }
     let all: Vec<usize> = (0..n).collect();
-    let mut data: Vec<f32> = Vec::new();
-    let mut shape = Vec::new();
-    for idx in all.chunks(batch_size.max(1)) {
-        let out = net
-            .session
-            .run_callable(predict_step, vec![take_rows(x, idx)?])?
-            .remove(0);
-        shape = out.shape().to_vec();
-        data.extend_from_slice(out.as_slice::<f32>()?);
+    let parts = all
+        .chunks(batch_size.max(1))
+        .map(|idx| {
+            Ok(net
+                .session
+                .run_callable(predict_step, vec![take_rows(x, idx)?])?
+                .remove(0))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    stack_rows(&parts)
+}
+
+/// Float32 batches stacked along the first axis.
+pub(crate) fn stack_rows(parts: &[Tensor]) -> Result<Tensor> {
+    let first = parts
+        .first()
+        .ok_or_else(|| Error::invalid("predict: no batches to stack"))?;
+    let mut shape = first.shape().to_vec();
+    shape[0] = parts.iter().map(|p| p.shape()[0]).sum();
+    let mut data: Vec<f32> = Vec::with_capacity(shape.iter().product());
+    for p in parts {
+        data.extend_from_slice(p.as_slice::<f32>()?);
     }
-    shape[0] = n;
     Tensor::new(&shape, data)
 }
