@@ -1,6 +1,7 @@
 //! `tf.train.Example` records: decoding (`tf.io.parse_single_example`) into a dict element
 //! of tensors by a feature spec, and building them for writing.
 
+use super::wire::{self, Values};
 use super::Element;
 use crate::proto::tf;
 use crate::tensor::{DType, Tensor};
@@ -98,16 +99,17 @@ impl ExampleParser {
 
     /// Parses one serialized record.
     pub fn parse(&self, record: &[u8]) -> Result<Element> {
-        let mut example = decode_example(record)?;
-        let mut found = example
-            .features
-            .take()
-            .map(|f| f.feature)
-            .unwrap_or_default();
+        let bad = |m: String| Error::Parse(format!("not a serialized tf.train.Example: {m}"));
+        let mut found = vec![None; self.features.len()];
+        let names: Vec<&String> = self.features.keys().collect();
+        let slot = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).ok();
+        wire::find_features(record, slot, &mut found).map_err(bad)?;
         self.features
             .iter()
-            .map(|(name, spec)| {
-                let t = read_feature(found.remove(name), spec)
+            .zip(found)
+            .map(|((name, spec), feature)| {
+                let values = feature.map(wire::feature_values).transpose().map_err(bad)?;
+                let t = read_feature(values, spec)
                     .map_err(|m| Error::Parse(format!("tf.train.Example feature '{name}': {m}")))?;
                 Ok((name.clone(), Element::Tensor(t)))
             })
@@ -123,25 +125,22 @@ impl ExampleParser {
 }
 
 /// The values of a feature as a flat tensor of `dtype`, or a message saying why not.
-fn values(feature: tf::Feature, dtype: DType) -> std::result::Result<Tensor, String> {
-    use tf::feature::Kind;
-    match (feature.kind, dtype) {
-        (Some(Kind::FloatList(l)), DType::Float32) => Ok(Tensor::vector(l.value)),
-        (Some(Kind::Int64List(l)), DType::Int64) => Ok(Tensor::vector(l.value)),
-        (Some(Kind::BytesList(mut l)), DType::UInt8) if l.value.len() == 1 => {
-            Ok(Tensor::vector(l.value.remove(0)))
-        }
-        (Some(Kind::BytesList(l)), DType::UInt8) => Err(format!(
+fn values(feature: Option<Values>, dtype: DType) -> std::result::Result<Tensor, String> {
+    match (feature, dtype) {
+        (Some(Values::Float(v)), DType::Float32) => Ok(Tensor::vector(v)),
+        (Some(Values::Int64(v)), DType::Int64) => Ok(Tensor::vector(v)),
+        (Some(Values::Bytes(v)), DType::UInt8) if v.len() == 1 => Ok(Tensor::vector(v[0].to_vec())),
+        (Some(Values::Bytes(v)), DType::UInt8) => Err(format!(
             "a uint8 feature reads one byte string, the record has {}",
-            l.value.len()
+            v.len()
         )),
         (None, DType::Float32 | DType::Int64) => Ok(Tensor::zeros(dtype, &[0])),
         (None, DType::UInt8) => Err("the feature has no value list".into()),
         (Some(kind), DType::Float32 | DType::Int64 | DType::UInt8) => {
             let found = match kind {
-                Kind::BytesList(_) => "bytes_list",
-                Kind::FloatList(_) => "float_list",
-                Kind::Int64List(_) => "int64_list",
+                Values::Bytes(_) => "bytes_list",
+                Values::Float(_) => "float_list",
+                Values::Int64(_) => "int64_list",
             };
             Err(format!("expected {dtype} values, the record has a {found}"))
         }
@@ -152,7 +151,7 @@ fn values(feature: tf::Feature, dtype: DType) -> std::result::Result<Tensor, Str
 }
 
 fn read_feature(
-    feature: Option<tf::Feature>,
+    feature: Option<Option<Values>>,
     spec: &FeatureSpec,
 ) -> std::result::Result<Tensor, String> {
     match (spec, feature) {

@@ -30,6 +30,7 @@ mod shuffle;
 mod sources;
 mod tfrecord;
 mod transform;
+mod wire;
 
 pub use batch::Padding;
 pub use csv::CsvOptions;

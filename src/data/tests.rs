@@ -588,3 +588,53 @@ fn rustflow_written_tfrecord_is_committed() {
         path.display()
     );
 }
+
+#[test]
+fn example_wire_forms_prost_accepts_too() {
+    // Hand-made: an unknown varint field, then features {"f": unpacked floats 1.5, 2.5;
+    // "i": unpacked int64 -1, then packed 7}, and a later duplicate "f" holding 4.0.
+    let entry = |name: &[u8], feature: &[u8]| {
+        let mut e = vec![0x0a, name.len() as u8];
+        e.extend_from_slice(name);
+        e.extend([0x12, feature.len() as u8]);
+        e.extend_from_slice(feature);
+        let mut out = vec![0x0a, e.len() as u8];
+        out.extend(e);
+        out
+    };
+    let floats = |vals: &[f32]| {
+        let mut list = Vec::new();
+        for v in vals {
+            list.push(0x0d);
+            list.extend(v.to_le_bytes());
+        }
+        let mut f = vec![0x12, list.len() as u8];
+        f.extend(list);
+        f
+    };
+    let mut ints = vec![0x1a, 14, 0x08];
+    ints.extend([0xff; 9]);
+    ints.extend([0x01, 0x0a, 0x01, 0x07]);
+    let mut features = entry(b"f", &floats(&[1.5, 2.5]));
+    features.extend(entry(b"i", &ints));
+    features.extend(entry(b"f", &floats(&[4.0])));
+    let mut record = vec![0x10, 0x05, 0x0a, features.len() as u8];
+    record.extend(features);
+    let parser = ExampleParser::new()
+        .feature("f", FeatureSpec::var_len(DType::Float32))
+        .feature("i", FeatureSpec::var_len(DType::Int64));
+    let e = parser.parse(&record).unwrap();
+    assert_eq!(e.get("f").unwrap().tensor().unwrap(), &Tensor::from([4f32]));
+    assert_eq!(
+        e.get("i").unwrap().tensor().unwrap(),
+        &Tensor::from([-1i64, 7])
+    );
+    let proto = decode_example(&record).unwrap().features.unwrap().feature;
+    use crate::proto::tf::feature::Kind;
+    assert!(matches!(&proto["f"].kind, Some(Kind::FloatList(l)) if l.value == [4.0]));
+    assert!(matches!(&proto["i"].kind, Some(Kind::Int64List(l)) if l.value == [-1, 7]));
+    for cut in 1..record.len() {
+        let r = parser.parse(&record[..cut]);
+        assert!(r.is_err() || cut < 3, "cut at {cut} parsed");
+    }
+}
