@@ -21,6 +21,7 @@ pub mod graph;
 pub mod ops;
 pub mod proto;
 pub mod saved_model;
+pub mod serving;
 pub mod session;
 pub mod tensor;
 pub mod train;

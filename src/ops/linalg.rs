@@ -1091,7 +1091,10 @@ mod tests {
             [vec![0, 1], vec![0, 1]]
         );
         assert_eq!(static_reduction_axes(&[], &[2, 3]), [vec![0, 1], vec![]]);
-        assert_eq!(static_reduction_axes(&[4, 2], &[4, 2]), [vec![], vec![]]);
+        assert_eq!(
+            static_reduction_axes(&[4, 2], &[4, 2]),
+            [Vec::<i32>::new(), vec![]]
+        );
     }
 
     #[test]

@@ -110,9 +110,14 @@ impl Plan {
                 ));
             }
         }
-        let fed: HashMap<Output, usize> = feeds.iter().enumerate().map(|(i, &o)| (o, i)).collect();
-        if fed.len() != feeds.len() {
-            return Err(Error::invalid("the same tensor is fed twice"));
+        let mut fed: HashMap<Output, usize> = HashMap::with_capacity(feeds.len());
+        for (i, &o) in feeds.iter().enumerate() {
+            if fed.insert(o, i).is_some() {
+                return Err(Error::invalid(format!(
+                    "tensor '{}' is fed twice",
+                    graph.output_name(o)
+                )));
+            }
         }
 
         // Reverse reachability from fetches and targets; fed outputs cut the graph.
