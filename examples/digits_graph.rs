@@ -1,20 +1,25 @@
 //! Trains the digits MLP (64 → 128 ReLU → 10, softmax cross-entropy) with the graph API
-//! only: placeholders, `minimize`, a Session loop. Same data split, initial weights and
-//! shuffling as the TensorFlow 1 / JAX reference runs.
+//! only: placeholders, `minimize`, a Session loop fed by a `rustflow::data` pipeline. Same
+//! data split, initial weights and shuffling as the TensorFlow 1 / JAX reference runs.
 //!
 //! ```text
 //! cargo run --release --example digits_graph -- [--optimizer sgd|adam] [--lr LR]
-//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE]
+//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE] [--logdir DIR]
 //! ```
 //!
 //! `--save DIR` writes the trained model as a TensorFlow 1 SavedModel (signature
 //! `serving_default`: input `x` → output `probs`) that `rustflow run` and TensorFlow load;
 //! `--export-test FILE` writes the first eight test images as a `.npy` file to feed it.
+//! `--logdir DIR` writes TensorBoard logs as Keras's `TensorBoard` callback lays them out:
+//! `DIR/train` (the graph, per-epoch `epoch_loss` / `epoch_accuracy`, weight histograms) and
+//! `DIR/validation` (test-set `epoch_loss` / `epoch_accuracy`); `tensorboard --logdir DIR`.
 
 mod common;
 
 use common::{data_dir, mlp, Digits, RandomState, FEATURES};
+use rustflow::data::DataLoader;
 use rustflow::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
+use rustflow::summary::FileWriter;
 use rustflow::tensor::npy::write_npy;
 use rustflow::train::{Adam, GradientDescent, Optimizer};
 use rustflow::{DType, Graph, Output, Result, Session, SessionOptions, Tensor};
@@ -33,6 +38,7 @@ struct Args {
     json: bool,
     save: Option<String>,
     export_test: Option<String>,
+    logdir: Option<String>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -44,6 +50,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         json: false,
         save: None,
         export_test: None,
+        logdir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +65,7 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--json" => a.json = true,
             "--save" => a.save = Some(value()?),
             "--export-test" => a.export_test = Some(value()?),
+            "--logdir" => a.logdir = Some(value()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -76,6 +84,9 @@ struct Model {
     x: Output,
     y: Output,
     probs: Output,
+    loss: Output,
+    /// The layers' variables (not the optimizer's slots), for histograms.
+    weights: Vec<rustflow::VariableHandle>,
     train: rustflow::NodeId,
     init: rustflow::NodeId,
 }
@@ -91,6 +102,7 @@ fn build(optimizer: &mut dyn Optimizer) -> Result<Model> {
         &[FEATURES, HIDDEN, CLASSES],
         &mut RandomState::new(0),
     )?;
+    let weights = g.global_variables().to_vec();
     let train = optimizer.minimize(&mut g, net.loss, None, None)?;
     let init = g.global_variables_initializer()?;
     Ok(Model {
@@ -98,6 +110,8 @@ fn build(optimizer: &mut dyn Optimizer) -> Result<Model> {
         x,
         y,
         probs: net.probs,
+        loss: net.loss,
+        weights,
         train,
         init,
     })
@@ -145,15 +159,29 @@ fn run(args: &Args) -> Result<()> {
     let sess = Session::with_options(&m.graph, opts);
     sess.run(&[], &[], &[m.init])?;
     let step = sess.make_callable(&[m.x, m.y], &[], &[m.train])?;
+    // Epoch k visits the rows in the order `RandomState(k).permutation(1437)`, as the
+    // reference runs shuffle; the next batch is gathered on a background thread.
+    let n = data.train_len();
+    let batches = DataLoader::new(data.train_tensors(), BATCH)?
+        .sampler(move |epoch| RandomState::new(epoch as u32).permutation(n))
+        .dataset()
+        .prefetch(2);
+    let mut logs = match &args.logdir {
+        Some(dir) => Some(Logs::new(dir, &m.graph)?),
+        None => None,
+    };
     let mut epoch_ms = Vec::with_capacity(args.epochs);
     for epoch in 0..args.epochs {
-        let order = RandomState::new(epoch as u32).permutation(data.train_len());
         let start = Instant::now();
-        for idx in order.chunks(BATCH) {
-            let (bx, by) = data.batch(idx);
-            sess.run_callable(&step, vec![bx, by])?;
+        for batch in &batches {
+            let batch = batch?;
+            let (bx, by) = batch.pair()?;
+            sess.run_callable(&step, vec![bx.clone(), by.clone()])?;
         }
         epoch_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        if let Some(logs) = &mut logs {
+            logs.epoch(&sess, &m, &data, epoch as i64)?;
+        }
         if !args.json {
             println!("epoch {:>2}: {:.3} ms", epoch + 1, epoch_ms[epoch]);
         }
@@ -192,4 +220,48 @@ fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// TensorBoard logs laid out as Keras's `TensorBoard` callback writes them.
+struct Logs {
+    train: FileWriter,
+    validation: FileWriter,
+}
+
+impl Logs {
+    /// Opens `dir/train` (with the graph) and `dir/validation`.
+    fn new(dir: &str, g: &Graph) -> Result<Logs> {
+        let dir = std::path::Path::new(dir);
+        let mut train = FileWriter::new(dir.join("train"))?;
+        train.add_graph(g)?;
+        let validation = FileWriter::new(dir.join("validation"))?;
+        Ok(Logs { train, validation })
+    }
+
+    /// Logs loss and accuracy on the training and test sets, and the weights' histograms.
+    fn epoch(&mut self, sess: &Session, m: &Model, data: &Digits, epoch: i64) -> Result<()> {
+        let all: Vec<usize> = (0..data.train_len()).collect();
+        let (train_x, train_y) = data.batch(&all);
+        let test_y = Tensor::vector(data.test_y.clone());
+        for (w, x, y, labels) in [
+            (&mut self.train, train_x, train_y, &data.train_y),
+            (
+                &mut self.validation,
+                data.test_images(),
+                test_y,
+                &data.test_y,
+            ),
+        ] {
+            let out = sess.run(&[(m.x, x), (m.y, y)], &[m.loss, m.probs], &[])?;
+            w.add_scalar("epoch_loss", out[0].scalar_value::<f32>()?, epoch)?;
+            w.add_scalar("epoch_accuracy", accuracy(&out[1], labels)? as f32, epoch)?;
+            w.flush()?;
+        }
+        for v in &m.weights {
+            let value = sess.run(&[], &[v.read], &[])?;
+            let name = m.graph.node(v.var.node).name();
+            self.train.add_tensor_histogram(name, &value[0], epoch)?;
+        }
+        self.train.flush()
+    }
 }

@@ -1,9 +1,11 @@
-//! The seed article's snippets in rustflow: arrays (int32 MatMul, Log after a Cast, Svd)
-//! and autodiff (the gradient of x² at 3).
+//! The seed article's snippets in rustflow: arrays (int32 MatMul, Log after a Cast, Svd),
+//! autodiff (the gradient of x² at 3) and layers (a Keras `Sequential` built lazily).
 //!
 //! `cargo run --release --example seed`
 
 use rustflow::autodiff::GradientTape;
+use rustflow::keras::layers::Dense;
+use rustflow::keras::Sequential;
 use rustflow::{DType, Graph, Session, Tensor};
 
 fn main() -> rustflow::Result<()> {
@@ -41,5 +43,20 @@ fn main() -> rustflow::Result<()> {
     {
         println!("{name} =\n{t}\n");
     }
+
+    // Keras: Sequential([Dense(128, activation='relu'), Dense(10, activation='softmax')])
+    let mut model = Sequential::new(vec![
+        Dense::new(128).activation("relu").into(),
+        Dense::new(10).activation("softmax").into(),
+    ])?;
+    println!("model.layers = {:?}", model.layers());
+    model.build(&[None, Some(64)])?;
+    println!("{}", model.summary());
+    let mut g = Graph::new();
+    let normal = g.random_normal(&[1, 64], DType::Float32, Some(0))?;
+    let x = Session::new(&g).run(&[], &[normal], &[])?.remove(0);
+    let probs = model.call(&x)?;
+    let sum: f32 = probs.as_slice::<f32>()?.iter().sum();
+    println!("model(normal((1, 64))) =\n{probs}\nsum = {sum}");
     Ok(())
 }

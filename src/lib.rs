@@ -14,22 +14,32 @@
 //! assert_eq!(out[0].as_slice::<i32>().unwrap(), &[19, 22, 43, 50]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod autodiff;
+mod crc;
+pub mod data;
 pub mod device;
 mod error;
 pub mod graph;
+pub mod keras;
+pub mod kernel;
 pub mod ops;
+pub mod passes;
 pub mod proto;
 pub mod saved_model;
 pub mod serving;
 pub mod session;
+pub mod summary;
 pub mod tensor;
+#[cfg(test)]
+mod test_util;
 pub mod train;
 mod util;
 
 pub use error::{Error, Result};
+pub use graph::VariableHandle;
 pub use graph::{AttrValue, Graph, NodeId, Output, TensorSpec};
-pub use ops::state::VariableHandle;
 pub use session::{Session, SessionOptions};
 pub use tensor::{DType, PartialShape, Tensor};
 pub use util::atomic_write;

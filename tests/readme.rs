@@ -59,3 +59,50 @@ fn quick_start_training_lowers_the_loss() -> rustflow::Result<()> {
     assert!(after < before * 0.5, "loss {before} -> {after}");
     Ok(())
 }
+
+#[test]
+fn quick_start_keras() -> rustflow::Result<()> {
+    use rustflow::keras::layers::Dense;
+    use rustflow::keras::{FitOptions, Sequential};
+    let x = Tensor::new(
+        &[64, 64],
+        (0..64 * 64)
+            .map(|i| ((i * 37 % 17) as f32) / 17.0)
+            .collect(),
+    )?;
+    let y = Tensor::vector((0..64).map(|i| i % 10).collect::<Vec<i32>>());
+    let dir = std::env::temp_dir().join(format!("rustflow-readme-keras-{}", std::process::id()));
+
+    let mut model = Sequential::new(vec![
+        Dense::new(128).activation("relu").into(),
+        Dense::new(10).activation("softmax").into(),
+    ])?;
+    assert_eq!(
+        format!("{:?}", model.layers()),
+        "[<Dense name=dense, built=False>, <Dense name=dense_1, built=False>]"
+    );
+    model.build(&[None, Some(64)])?;
+    assert!(model
+        .summary()
+        .contains("│ dense (Dense)                   │ (None, 128)"));
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    let history = model.fit(
+        &x,
+        &y,
+        FitOptions::new()
+            .epochs(5)
+            .batch_size(32)
+            .validation_split(0.2)
+            .verbose(0),
+    )?;
+    let losses = history.get("loss").unwrap();
+    assert!(losses[4] < losses[0], "{losses:?}");
+    let logs = model.evaluate(&x, &y)?;
+    assert!(logs.contains_key("accuracy") && logs.contains_key("loss"));
+    let probs = model.predict(&x)?;
+    assert_eq!(probs.shape(), &[64, 10]);
+    model.save(&dir)?;
+    assert!(dir.join("saved_model.pb").exists() && dir.join("keras_model.json").exists());
+    std::fs::remove_dir_all(&dir).map_err(|e| rustflow::Error::Io(e.to_string()))?;
+    Ok(())
+}

@@ -354,3 +354,42 @@ fn bench_reports_latency_throughput_and_memory() {
     assert_fails(&["bench", &m, "-i", "q=2,1"], "has no input 'q'");
     assert_fails(&["bench", &m, "--runs", "0"], "--runs");
 }
+
+/// The main job's path: a Keras model saved with `model.save` runs with the runner
+/// through `serving_default` (input named after the input layer, output `output_0`) and
+/// gives what `predict` gives.
+#[test]
+fn keras_saved_model_runs_with_the_runner() {
+    use rustflow::keras::layers::{Dense, Input};
+    use rustflow::keras::Sequential;
+    let dir = tmp("keras");
+    let mut model = Sequential::new(vec![
+        Input::new(&[4]).into(),
+        Dense::new(8).activation("relu").into(),
+        Dense::new(3).activation("softmax").into(),
+    ])
+    .unwrap();
+    model
+        .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    let x = Tensor::new(&[2, 4], vec![0.1f32, 0.2, 0.3, 0.4, 1.0, -1.0, 0.5, 0.0]).unwrap();
+    let want = model.predict(&x).unwrap();
+    let saved = dir.join("model");
+    model.save(&saved).unwrap();
+    let xf = dir.join("x.npy");
+    write_npy(&xf, &x).unwrap();
+    let outdir = dir.join("out");
+    let o = rustflow(&[
+        "run",
+        &saved.display().to_string(),
+        "--input",
+        &format!("input_layer={}", xf.display()),
+        "--outdir",
+        &outdir.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_npy(outdir.join("output_0.npy")).unwrap();
+    assert_eq!(got.shape(), &[2, 3]);
+    assert_eq!(got.to_f64_vec(), want.to_f64_vec());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -83,3 +83,41 @@ fn autodiff_x_squared_at_three_is_six() {
         2.0
     );
 }
+
+#[test]
+fn layers_keras_sequential_lazy_build() {
+    use rustflow::keras::layers::Dense;
+    use rustflow::keras::Sequential;
+    // Keras: model = Sequential([Dense(128, activation='relu'),
+    //                            Dense(10, activation='softmax')])
+    let mut model = Sequential::new(vec![
+        Dense::new(128).activation("relu").into(),
+        Dense::new(10).activation("softmax").into(),
+    ])
+    .unwrap();
+    assert_eq!(
+        format!("{:?}", model.layers()),
+        "[<Dense name=dense, built=False>, <Dense name=dense_1, built=False>]"
+    );
+    // model.build(input_shape=(None, 64)); model(tf.random.normal((1, 64)))
+    model.build(&[None, Some(64)]).unwrap();
+    assert_eq!(
+        format!("{:?}", model.layers()),
+        "[<Dense name=dense, built=True>, <Dense name=dense_1, built=True>]"
+    );
+    // A normal sample by Box-Muller from a fixed sequence.
+    let sample: Vec<f32> = (0..64)
+        .map(|i| {
+            let u1 = (i as f32 + 0.5) / 64.0;
+            let u2 = ((i * 37 % 64) as f32 + 0.5) / 64.0;
+            (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+        })
+        .collect();
+    let x = Tensor::new(&[1, 64], sample).unwrap();
+    let probs = model.call(&x).unwrap();
+    assert_eq!(probs.shape(), &[1, 10]);
+    let p = probs.as_slice::<f32>().unwrap();
+    assert!(p.iter().all(|&v| v > 0.0 && v < 1.0), "{p:?}");
+    let sum: f32 = p.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+}

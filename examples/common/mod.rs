@@ -109,6 +109,14 @@ impl Digits {
         )
     }
 
+    /// All training images `[1437, 64]` and labels `[1437]`, in scikit-learn's order.
+    pub fn train_tensors(&self) -> (Tensor, Tensor) {
+        (
+            Tensor::new(&[self.train_len(), FEATURES], self.train_x.clone()).expect("sizes match"),
+            Tensor::vector(self.train_y.clone()),
+        )
+    }
+
     /// The test images as a `[360, 64]` tensor.
     pub fn test_images(&self) -> Tensor {
         Tensor::new(&[self.test_y.len(), FEATURES], self.test_x.clone()).expect("sizes match")

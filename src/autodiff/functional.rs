@@ -5,6 +5,25 @@ use crate::graph::{Graph, Output};
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 
+/// JAX's rule (and TensorFlow's: `tf.gradients` returns `None` for such a source): a
+/// derivative is only defined with respect to a float tensor, so an integer or bool source
+/// is an error rather than integer zeros.
+fn check_float_sources(g: &Graph, xs: &[Output], what: &str) -> Result<()> {
+    for (i, &x) in xs.iter().enumerate() {
+        g.check_output(x, &format!("{what}: source {i}"))?;
+        let dt = g.dtype(x);
+        if !dt.is_float() {
+            return Err(Error::invalid(format!(
+                "{what}: source '{}' has dtype {dt}; derivatives are defined only with respect \
+                 to float tensors (gradients() returns None for it, jax.grad raises a \
+                 TypeError); Cast it to a float first",
+                g.output_name(x)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn zero_opts(grad_ys: Option<Vec<Output>>) -> GradientOptions {
     GradientOptions {
         grad_ys,
@@ -15,13 +34,18 @@ fn zero_opts(grad_ys: Option<Vec<Output>>) -> GradientOptions {
 
 impl Graph {
     /// `jax.grad`: d(sum y)/dx, zeros when `y` does not depend on `x`.
+    /// An integer or bool `x` is an error, as in JAX (TensorFlow's `gradients` gives
+    /// `None` there).
     pub fn grad(&mut self, y: Output, x: Output) -> Result<Output> {
+        check_float_sources(self, &[x], "grad")?;
         let g = self.gradients_with(&[y], &[x], &zero_opts(None))?;
         Ok(g[0].expect("unconnected gradients are zeros"))
     }
 
     /// Reverse mode (`jax.vjp`): `vᵀ·J` for each source, where `v` holds one cotangent per y.
+    /// Integer or bool sources are an error (see [`Graph::grad`]).
     pub fn vjp(&mut self, ys: &[Output], xs: &[Output], v: &[Output]) -> Result<Vec<Output>> {
+        check_float_sources(self, xs, "vjp")?;
         let g = self.gradients_with(ys, xs, &zero_opts(Some(v.to_vec())))?;
         Ok(g.into_iter()
             .map(|o| o.expect("unconnected gradients are zeros"))

@@ -71,9 +71,18 @@ fn build_gradients(
     xs: &[Output],
     opts: &GradientOptions,
 ) -> Result<Vec<Option<Output>>> {
-    for &o in ys.iter().chain(xs).chain(&opts.stop_gradients) {
-        if !g.contains(o.node) || o.index >= g.node(o.node).outputs().len() {
-            return Err(Error::invalid("gradients: a tensor is not in this graph"));
+    for (what, list) in [
+        ("ys", ys),
+        ("xs", xs),
+        ("stop_gradients", &opts.stop_gradients),
+    ] {
+        for (i, &o) in list.iter().enumerate() {
+            g.check_output(o, &format!("gradients: {what}[{i}]"))?;
+        }
+    }
+    if let Some(grad_ys) = &opts.grad_ys {
+        for (i, &o) in grad_ys.iter().enumerate() {
+            g.check_output(o, &format!("gradients: grad_ys[{i}]"))?;
         }
     }
     let grad_ys = initial_grads(g, ys, opts.grad_ys.as_deref())?;

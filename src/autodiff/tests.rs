@@ -1,14 +1,15 @@
 //! The registry-wide gradient check, and tests of the gradient pass itself.
 
-use super::check::{check_gradients, GradCase};
+use super::check::check_gradients;
 use crate::ops::{registry, Gradient};
+use crate::test_util::GradCase;
 use crate::{DType, Graph, PartialShape, Session, Tensor};
 use std::collections::HashSet;
 
 /// Every family's cases.
 fn all_cases() -> Vec<GradCase> {
     let mut cases = Vec::new();
-    cases.extend(crate::ops::core::gradient_cases());
+    cases.extend(crate::ops::plumbing::gradient_cases());
     cases.extend(crate::ops::math::gradient_cases());
     cases.extend(crate::ops::reduce::gradient_cases());
     cases.extend(crate::ops::array::gradient_cases());

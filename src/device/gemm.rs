@@ -1,14 +1,10 @@
 //! Matrix products on row-major slices: faer for floats, a cache-friendly loop for integers.
 
-use super::parallel::{for_each_piece, for_each_units, split_range};
+use super::parallel::{for_each_piece, for_each_units, split_range, MIN_PRODUCT_WORK};
 use crate::tensor::{Element, Number};
 use faer::{Accum, MatMut, MatRef, Par};
 use std::mem::MaybeUninit;
 use std::ops::Range;
-
-/// Products smaller than this many multiply-adds run on the calling thread: handing them
-/// to a pool costs more than the product.
-pub const PARALLEL_MIN_FLOPS: usize = 1 << 21;
 
 /// Result widths up to which a product with a transposed lhs is computed column-major
 /// and transposed back (see the float `product_rows`).
@@ -39,10 +35,10 @@ impl GemmDims {
         self.m.saturating_mul(self.n).saturating_mul(self.k)
     }
 
-    /// Threads for this product: `threads` when it has at least [`PARALLEL_MIN_FLOPS`]
+    /// Threads for this product: `threads` when it has at least [`MIN_PRODUCT_WORK`]
     /// multiply-adds, else 1.
     fn threads(&self, threads: usize) -> usize {
-        if self.work() >= PARALLEL_MIN_FLOPS {
+        if self.work() >= MIN_PRODUCT_WORK {
             threads
         } else {
             1
@@ -538,10 +534,10 @@ mod tests {
 
     #[test]
     fn products_split_over_threads_match_a_naive_product() {
-        // Above PARALLEL_MIN_FLOPS, in two and three uneven parts of rows, or with a
+        // Above MIN_PRODUCT_WORK, in two and three uneven parts of rows, or with a
         // transposed rhs and enough columns, of columns.
         for (m, n, k) in [(151, 170, 90), (1, 5000, 500), (300, 10, 700)] {
-            assert!(m * n * k >= PARALLEL_MIN_FLOPS);
+            assert!(m * n * k >= MIN_PRODUCT_WORK);
             let d = |trans_b| GemmDims {
                 m,
                 n,

@@ -9,12 +9,14 @@ use std::sync::Mutex;
 /// thread: starting a thread costs more than it saves.
 pub const MIN_LOOP_WORK: usize = 1 << 20;
 
-/// Multiply-adds of matrix products below which they stay on the calling thread.
-pub const MIN_GEMM_WORK: usize = 1 << 22;
+/// Multiply-adds below which a matrix product (or a batch of them, a convolution) is not
+/// worth splitting and runs on the calling thread: handing it to other threads costs more
+/// than it saves. The one threshold for "a product worth splitting".
+pub const MIN_PRODUCT_WORK: usize = 1 << 21;
 
 /// How many threads a kernel should use for `work` operations split into `units`
 /// independent pieces, given `threads` available; `min_work` ([`MIN_LOOP_WORK`] or
-/// [`MIN_GEMM_WORK`]) is the size below which one thread is best.
+/// [`MIN_PRODUCT_WORK`]) is the size below which one thread is best.
 pub fn threads_for(work: usize, min_work: usize, units: usize, threads: usize) -> usize {
     if work < min_work {
         1

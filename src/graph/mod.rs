@@ -3,12 +3,14 @@
 
 mod attr;
 mod builder;
+mod dot;
+mod op;
 
 pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
+pub use dot::to_dot;
+pub use op::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef, OpRegistry};
 
-use crate::ops::state::VariableHandle;
-use crate::ops::{registry, InferCtx, OpDef};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -16,10 +18,28 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Identifies a node of one [`Graph`].
+/// Identifies a node of one [`Graph`]. It remembers which graph made it: using it with
+/// another graph (or a session over another graph) is an error saying so, as TensorFlow's
+/// "Tensor must be from the same graph" is. Clones of a graph (a session's snapshot, a
+/// newer version passed to `Session::extend`) are the same graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub(crate) NodeIndex);
+pub struct NodeId {
+    graph: GraphId,
+    index: NodeIndex,
+}
+
+/// Which graph a handle belongs to: every [`Graph::new`] gets a new one; clones keep it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GraphId(u32);
+
+impl GraphId {
+    fn next() -> GraphId {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        GraphId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 impl NodeId {
     /// Output `index` of this node.
@@ -29,7 +49,12 @@ impl NodeId {
 
     /// A dense index (insertion order), handy for per-node tables.
     pub fn index(self) -> usize {
-        self.0.index()
+        self.index.index()
+    }
+
+    /// The graph this node belongs to.
+    pub fn graph(self) -> GraphId {
+        self.graph
     }
 }
 
@@ -46,6 +71,18 @@ impl From<NodeId> for Output {
     fn from(n: NodeId) -> Output {
         n.output(0)
     }
+}
+
+/// A variable made by [`Graph::variable`] (`tf.compat.v1.Variable`): its `VariableV2`
+/// node, its `read` snapshot and its initializer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariableHandle {
+    /// The `VariableV2` output: pass it as the reference input of `Assign` and friends.
+    pub var: Output,
+    /// The `<name>/read` Identity: use it wherever the variable's value is needed.
+    pub read: Output,
+    /// The `<name>/Assign` node that sets the initial value.
+    pub initializer: NodeId,
 }
 
 /// The dtype and (partial) shape of a tensor, as known when the graph is built.
@@ -167,13 +204,19 @@ pub struct NodeRequest {
 }
 
 /// A TensorFlow-1-style static graph.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Graph {
+    /// This graph's identity (shared by its clones).
+    id: GraphId,
+    /// Where op types are looked up.
+    ops: &'static OpRegistry,
     inner: StableDiGraph<Node, Edge>,
     by_name: HashMap<String, NodeId>,
     name_counts: HashMap<String, usize>,
     scopes: Vec<String>,
     control_scopes: Vec<Vec<NodeId>>,
+    /// Devices of enclosing [`Graph::device`] scopes, innermost last.
+    device_scopes: Vec<String>,
     seed: Option<i64>,
     /// Random ops given no op seed while a graph seed was set (TensorFlow's per-graph
     /// counter in `random_seed.get_seed`).
@@ -191,9 +234,74 @@ impl fmt::Debug for Graph {
 }
 
 impl Graph {
-    /// An empty graph.
-    pub fn new() -> Self {
-        Graph::default()
+    /// An empty graph whose nodes are looked up in `ops` ([`Graph::new`] gives every op
+    /// type of this crate).
+    pub fn with_ops(ops: &'static OpRegistry) -> Self {
+        Graph {
+            id: GraphId::next(),
+            ops,
+            inner: StableDiGraph::default(),
+            by_name: HashMap::new(),
+            name_counts: HashMap::new(),
+            scopes: Vec::new(),
+            control_scopes: Vec::new(),
+            device_scopes: Vec::new(),
+            seed: None,
+            op_seed_counter: 0,
+            variables: Vec::new(),
+        }
+    }
+
+    /// This graph's identity, which its node handles carry.
+    pub fn id(&self) -> GraphId {
+        self.id
+    }
+
+    fn node_id(&self, index: NodeIndex) -> NodeId {
+        NodeId {
+            graph: self.id,
+            index,
+        }
+    }
+
+    /// Errors unless `o` is an output of a node of this graph: a handle of another graph
+    /// (whose index may well exist here too) is refused, naming `what` it was.
+    pub fn check_output(&self, o: Output, what: &str) -> Result<()> {
+        self.check_node(o.node, what)?;
+        let n = self.node(o.node);
+        if o.index >= n.outputs.len() {
+            return Err(Error::invalid(format!(
+                "{what} is output {} of node '{}' ({}), which has {} outputs",
+                o.index,
+                n.name,
+                n.op_type(),
+                n.outputs.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Errors unless `id` is a node of this graph (see [`Graph::check_output`]).
+    pub fn check_node(&self, id: NodeId, what: &str) -> Result<()> {
+        if id.graph != self.id {
+            return Err(Error::invalid(format!(
+                "{what} is from another graph: a tensor or node must be from the same graph \
+                 as the graph or session it is used with (TensorFlow: \"Tensor must be from \
+                 the same graph\")"
+            )));
+        }
+        if !self.inner.contains_node(id.index) {
+            return Err(Error::invalid(format!(
+                "{what} is a node this version of the graph does not have yet (call \
+                 Session::extend after adding nodes)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The op types this graph's nodes are looked up in.
+    pub fn op_registry(&self) -> &'static OpRegistry {
+        self.ops
     }
 
     /// Sets the graph-level random seed (`tf.compat.v1.set_random_seed`).
@@ -245,21 +353,29 @@ impl Graph {
         self.len() == 0
     }
 
-    /// A node by id. Ids always come from this graph, so the node exists.
+    /// A node by id.
+    ///
+    /// # Panics
+    /// When `id` is a node of another graph (or of a newer version of this one); use
+    /// [`Graph::check_node`] to test a handle of unknown origin.
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.inner[id.0]
+        assert!(
+            id.graph == self.id,
+            "a NodeId of another graph was used with this graph (Tensor must be from the same graph)"
+        );
+        &self.inner[id.index]
     }
 
     /// Nodes in insertion order (a valid topological order for graphs built here).
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.inner
             .node_indices()
-            .map(move |i| (NodeId(i), &self.inner[i]))
+            .map(move |i| (self.node_id(i), &self.inner[i]))
     }
 
     /// True when `id` belongs to this graph.
     pub fn contains(&self, id: NodeId) -> bool {
-        self.inner.contains_node(id.0)
+        id.graph == self.id && self.inner.contains_node(id.index)
     }
 
     /// Looks a node up by name.
@@ -315,8 +431,8 @@ impl Graph {
     /// Nodes that read any output of `id` (data or control), with the edge kind.
     pub fn consumers(&self, id: NodeId) -> impl Iterator<Item = (NodeId, Edge)> + '_ {
         self.inner
-            .edges_directed(id.0, Direction::Outgoing)
-            .map(|e| (NodeId(e.target()), *e.weight()))
+            .edges_directed(id.index, Direction::Outgoing)
+            .map(|e| (self.node_id(e.target()), *e.weight()))
     }
 
     /// Runs `f` inside name scope `name` (`tf.name_scope`): nodes created inside are named
@@ -349,6 +465,24 @@ impl Graph {
     /// Re-enters scopes left with [`Graph::take_name_scopes`].
     pub fn restore_name_scopes(&mut self, scopes: Vec<String>) {
         self.scopes = scopes;
+    }
+
+    /// Runs `f` with every node it creates requesting `device` (`with tf.device(...)`),
+    /// unless the node names a device of its own. The string is TensorFlow's
+    /// (`/device:GPU:0`, `/cpu:0`); the session's placement pass reads it, and runs a node
+    /// whose device has no kernel for it on the CPU (soft placement).
+    pub fn device<R>(&mut self, device: &str, f: impl FnOnce(&mut Graph) -> R) -> R {
+        self.device_scopes.push(device.to_string());
+        let r = f(self);
+        self.device_scopes.pop();
+        r
+    }
+
+    /// Sets the device a node requests (TensorFlow's `NodeDef.device`).
+    pub fn set_device(&mut self, id: NodeId, device: &str) -> Result<()> {
+        self.check_node(id, "the node given to set_device")?;
+        self.inner[id.index].device = device.to_string();
+        Ok(())
     }
 
     /// Runs `f` with every node it creates depending on `deps` (`tf.control_dependencies`).
@@ -389,7 +523,7 @@ impl Graph {
     /// Adds a node: looks up the op, checks inputs, runs dtype and shape inference, and only
     /// then inserts it. Errors name the node, the op and the inputs' dtypes and shapes.
     pub fn add_node(&mut self, req: NodeRequest) -> Result<NodeId> {
-        let op = registry::lookup(&req.op_type)?;
+        let op = self.ops.lookup(&req.op_type)?;
         self.add_node_with_op(op, req)
     }
 
@@ -398,20 +532,10 @@ impl Graph {
     /// rustflow does not implement.
     pub fn add_node_with_op(&mut self, op: &'static dyn OpDef, req: NodeRequest) -> Result<NodeId> {
         for (i, o) in req.inputs.iter().enumerate() {
-            if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
-                return Err(Error::invalid(format!(
-                    "input {i} of a new {} node refers to an output that is not in this graph",
-                    op.name()
-                )));
-            }
+            self.check_output(*o, &format!("input {i} of a new {} node", op.name()))?;
         }
         for c in &req.control_inputs {
-            if !self.contains(*c) {
-                return Err(Error::invalid(format!(
-                    "a control input of a new {} node is not in this graph",
-                    op.name()
-                )));
-            }
+            self.check_node(*c, &format!("a control input of a new {} node", op.name()))?;
         }
         let name = match (&req.name, req.exact_name) {
             (Some(n), true) => {
@@ -454,13 +578,18 @@ impl Graph {
             control_inputs: control_inputs.clone(),
             attrs: req.attrs,
             outputs,
-            device: req.device,
+            device: if req.device.is_empty() {
+                self.device_scopes.last().cloned().unwrap_or_default()
+            } else {
+                req.device
+            },
         };
-        let id = NodeId(self.inner.add_node(node));
+        let index = self.inner.add_node(node);
+        let id = self.node_id(index);
         for (i, o) in req.inputs.iter().enumerate() {
             self.inner.add_edge(
-                o.node.0,
-                id.0,
+                o.node.index,
+                id.index,
                 Edge::Data {
                     output: o.index,
                     input: i,
@@ -468,7 +597,7 @@ impl Graph {
             );
         }
         for c in control_inputs {
-            self.inner.add_edge(c.0, id.0, Edge::Control);
+            self.inner.add_edge(c.index, id.index, Edge::Control);
         }
         self.by_name.insert(name, id);
         Ok(id)
@@ -498,11 +627,9 @@ impl Graph {
     /// error. Gradient functions use it where TensorFlow's shape inference would evaluate a
     /// constant shape subgraph. The executor checks the refined shape at run time.
     pub fn set_shape(&mut self, o: Output, shape: &PartialShape) -> Result<()> {
-        if !self.contains(o.node) || o.index >= self.node(o.node).outputs.len() {
-            return Err(Error::invalid("set_shape: the tensor is not in this graph"));
-        }
+        self.check_output(o, "the tensor given to set_shape")?;
         let name = self.output_name(o);
-        let spec = &mut self.inner[o.node.0].outputs[o.index];
+        let spec = &mut self.inner[o.node.index].outputs[o.index];
         spec.shape = spec
             .shape
             .merge(shape)

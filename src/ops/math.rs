@@ -9,15 +9,12 @@
 //! reduction of a broadcast operand's gradient) and `cwise_grad` (TanhGrad, ReluGrad and
 //! the other elementwise gradient kernels). Each op's gradient sits next to its kernel.
 
-use super::{kernel_fn, InferCtx, KernelBuildCtx, Registry};
+use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult, Registry};
 use crate::device::cpu;
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::tensor::{DType, Element, Tensor};
 use crate::{Error, Result};
 use std::cell::Cell;
-
-pub(crate) type InferResult = std::result::Result<Vec<TensorSpec>, String>;
-pub(crate) type KernelResult = std::result::Result<Box<dyn super::Kernel>, String>;
 
 /// Dtype families an op accepts, as TensorFlow registers kernels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,6 +204,6 @@ pub(crate) fn unary(g: &mut Graph, op: &str, x: Output) -> Result<Output> {
 
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
-pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     grad_cases::cases()
 }

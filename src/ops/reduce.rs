@@ -14,9 +14,10 @@ mod stitch;
 #[cfg(test)]
 mod tests;
 
-use super::math::{check_family, Family, InferResult, KernelResult};
+use super::math::{check_family, Family};
 use super::{kernel_fn, InferCtx, KernelBuildCtx, KernelBuildFn, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, Output, TensorSpec};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use engine::{
@@ -304,6 +305,6 @@ impl Graph {
 
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
-pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
+pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     grad_cases::cases()
 }

@@ -1,30 +1,49 @@
-//! The op registry: TensorFlow op type name → its [`OpDef`].
+//! The standard registries: every op type of this crate in one
+//! [`OpRegistry`](crate::graph::OpRegistry) (what graphs look op types up in) and their
+//! kernels in one [`KernelRegistry`] (what plans look kernels up in), filled once, on
+//! first use, by each family's `register`.
 
-use super::OpDef;
-use crate::{Error, Result};
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use super::{KernelDef, Op, OpDef};
+use crate::graph::OpRegistry;
+use crate::kernel::KernelRegistry;
+use crate::Result;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
-/// Collects op definitions while the registry is first built.
+/// Collects op definitions and their kernels while the registries are first built.
 #[derive(Default)]
 pub struct Registry {
-    ops: HashMap<&'static str, &'static dyn OpDef>,
+    ops: OpRegistry,
+    kernels: KernelRegistry,
 }
 
 impl Registry {
-    /// Registers an op (each op type once).
-    pub fn add(&mut self, op: impl OpDef) {
-        let op: &'static dyn OpDef = Box::leak(Box::new(op));
-        let previous = self.ops.insert(op.name(), op);
-        assert!(previous.is_none(), "op {} registered twice", op.name());
+    /// Registers an op (each op type once) and its CPU kernel.
+    pub fn add(&mut self, op: Op) {
+        self.kernels.add(KernelDef::cpu(op.name(), op.cpu_kernel()));
+        self.ops.add(op);
+    }
+
+    /// Registers an op definition whose kernels are registered separately.
+    pub fn add_def(&mut self, op: impl OpDef) {
+        self.ops.add(op);
+    }
+
+    /// Registers one more kernel of an op (another device, or another dtype).
+    pub fn kernel(&mut self, def: KernelDef) {
+        self.kernels.add(def);
     }
 }
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+struct Standard {
+    ops: OpRegistry,
+    kernels: RwLock<KernelRegistry>,
+}
+
+fn standard() -> &'static Standard {
+    static REGISTRY: OnceLock<Standard> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let mut r = Registry::default();
-        super::core::register(&mut r);
+        super::plumbing::register(&mut r);
         super::math::register(&mut r);
         super::reduce::register(&mut r);
         super::array::register(&mut r);
@@ -32,23 +51,40 @@ fn registry() -> &'static Registry {
         super::nn::register(&mut r);
         super::random::register(&mut r);
         super::state::register(&mut r);
-        super::train::register(&mut r);
-        r
+        super::training::register(&mut r);
+        Standard {
+            ops: r.ops,
+            kernels: RwLock::new(r.kernels),
+        }
     })
+}
+
+/// The op definitions of every op of this crate.
+pub fn op_registry() -> &'static OpRegistry {
+    &standard().ops
+}
+
+/// The kernels of every op, by device. Read when plans are built (never per step).
+pub fn kernels() -> RwLockReadGuard<'static, KernelRegistry> {
+    standard().kernels.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a kernel at run time: how a device defined outside the op families (a test
+/// device, a backend behind a feature) adds its kernels. Plans built afterwards find it.
+pub fn register_kernel(def: KernelDef) {
+    standard()
+        .kernels
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .add(def);
 }
 
 /// The op registered under a TensorFlow op type name.
 pub fn lookup(op_type: &str) -> Result<&'static dyn OpDef> {
-    registry()
-        .ops
-        .get(op_type)
-        .copied()
-        .ok_or_else(|| Error::NotFound(format!("Op type not registered '{op_type}'")))
+    op_registry().lookup(op_type)
 }
 
 /// Every registered op, sorted by name.
 pub fn all_ops() -> Vec<&'static dyn OpDef> {
-    let mut v: Vec<_> = registry().ops.values().copied().collect();
-    v.sort_by_key(|o| o.name());
-    v
+    op_registry().all()
 }

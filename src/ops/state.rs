@@ -13,23 +13,14 @@
 //! The `container` attr is accepted and ignored (one container per session); variables
 //! with the same non-empty `shared_name` share storage within a session.
 
-use super::math::{check_family, Family, InferResult, KernelResult};
+use super::math::{check_family, Family};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, NodeRequest, Output, TensorSpec};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{Number, PartialShape};
 use crate::{with_dtype, Error, Result};
 
-/// A variable made by [`Graph::variable`] (`tf.compat.v1.Variable`): its `VariableV2`
-/// node, its `read` snapshot and its initializer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VariableHandle {
-    /// The `VariableV2` output: pass it as the reference input of `Assign` and friends.
-    pub var: Output,
-    /// The `<name>/read` Identity: use it wherever the variable's value is needed.
-    pub read: Output,
-    /// The `<name>/Assign` node that sets the initial value.
-    pub initializer: NodeId,
-}
+pub use crate::graph::VariableHandle;
 
 fn infer_variable(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(0)?;

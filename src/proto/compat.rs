@@ -6,7 +6,8 @@
 //!   since rustflow has no strings).
 
 use crate::graph::{AttrValue, TensorSpec};
-use crate::ops::{registry, Cost, Gradient, InferCtx, Kernel, KernelBuildCtx, OpDef};
+use crate::graph::{Cost, Gradient, InferCtx, OpDef};
+use crate::ops::registry;
 use std::sync::OnceLock;
 
 /// (TensorFlow op type, registered op that computes it).
@@ -25,8 +26,8 @@ impl OpDef for AliasOp {
     fn infer(&self, ctx: &InferCtx<'_>) -> Result<Vec<TensorSpec>, String> {
         self.target.infer(ctx)
     }
-    fn kernel(&self, ctx: &KernelBuildCtx<'_>) -> Result<Box<dyn Kernel>, String> {
-        self.target.kernel(ctx)
+    fn kernel_op(&self) -> &'static str {
+        self.target.kernel_op()
     }
     fn gradient(&self) -> Gradient {
         self.target.gradient()

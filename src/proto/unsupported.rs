@@ -20,7 +20,8 @@
 
 use super::tf;
 use crate::graph::{AttrValue, Attrs, AttrsExt, Graph, Node, Output, TensorSpec};
-use crate::ops::{Cost, InferCtx, Kernel, KernelBuildCtx, OpDef};
+use crate::graph::{Cost, InferCtx, OpDef};
+use crate::kernel::{KernelBuildCtx, KernelDef, KernelResult};
 use crate::tensor::{DType, PartialShape, Tensor};
 use prost::Message;
 use std::collections::HashMap;
@@ -66,15 +67,8 @@ impl OpDef for UnsupportedOp {
             .collect())
     }
 
-    fn kernel(&self, ctx: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn Kernel>, String> {
-        let reason = ctx
-            .attrs()
-            .string_or(REASON_ATTR, "op type not registered")?;
-        Err(format!(
-            "op {} cannot run in rustflow ({reason}); it was kept only so that the graph \
-             loads and re-exports",
-            self.name
-        ))
+    fn kernel_op(&self) -> &'static str {
+        UNSUPPORTED_KERNEL
     }
 
     fn is_stateful(&self) -> bool {
@@ -86,12 +80,30 @@ impl OpDef for UnsupportedOp {
     }
 }
 
+/// The kernel name of every unsupported op: its one (CPU) kernel explains why the node
+/// cannot run.
+const UNSUPPORTED_KERNEL: &str = "_RustflowUnsupported";
+
+fn unsupported_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let reason = ctx
+        .attrs()
+        .string_or(REASON_ATTR, "op type not registered")?;
+    Err(format!(
+        "op {} cannot run in rustflow ({reason}); it was kept only so that the graph \
+         loads and re-exports",
+        ctx.node.op_type()
+    ))
+}
+
 /// The op definition shared by the unsupported nodes of `op_type`. One small definition per
 /// distinct op type is leaked, like the registry's.
 pub(crate) fn unsupported_op(op_type: &str) -> &'static dyn OpDef {
     static OPS: OnceLock<Mutex<HashMap<String, &'static UnsupportedOp>>> = OnceLock::new();
     let mut ops = OPS
-        .get_or_init(Default::default)
+        .get_or_init(|| {
+            crate::ops::register_kernel(KernelDef::cpu(UNSUPPORTED_KERNEL, unsupported_kernel));
+            Mutex::default()
+        })
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     *ops.entry(op_type.to_string()).or_insert_with(|| {

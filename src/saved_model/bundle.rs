@@ -2,7 +2,8 @@
 //! tensor name to a `BundleEntryProto` (the empty key holds a `BundleHeaderProto`), and
 //! `<prefix>.data-SSSSS-of-NNNNN` files with the raw little-endian tensor bytes.
 
-use super::{crc32c, sstable};
+use super::sstable;
+use crate::crc as crc32c;
 use crate::proto::{self, tf};
 use crate::tensor::Tensor;
 use crate::{Error, Result};

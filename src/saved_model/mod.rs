@@ -6,12 +6,11 @@
 //! `variables/variables.data-00000-of-00001` (a tensor bundle), optional `assets/`.
 
 mod bundle;
-mod crc32c;
 mod save;
 mod sstable;
 
+pub use crate::crc::{crc32c, mask as mask_crc, unmask as unmask_crc};
 pub use bundle::{write_bundle, BundleReader};
-pub use crc32c::{crc32c, mask as mask_crc, unmask as unmask_crc};
 pub use save::save;
 
 use crate::graph::{Graph, NodeId, Output};

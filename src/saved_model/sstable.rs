@@ -5,7 +5,7 @@
 //! The reader checks every checksum, bound and key order and reports what is wrong; the
 //! writer emits uncompressed blocks with a restart point at every entry.
 
-use super::crc32c;
+use crate::crc as crc32c;
 use crate::{Error, Result};
 
 /// The footer's magic number.

@@ -3,6 +3,7 @@
 //! of a `SignatureDef` map as TensorFlow Serving's metadata endpoint writes it.
 
 use super::status::Status;
+use crate::proto::tf::error::Code;
 use crate::proto::{self, tf};
 use crate::tensor::{Buffer, DType, Tensor};
 use base64::Engine as _;
@@ -244,6 +245,10 @@ pub fn write_predict_response(
     format: Format,
     outputs: &[(String, Tensor)],
 ) -> Result<String, Status> {
+    for (k, t) in outputs {
+        t.expect_host()
+            .map_err(|e| Status::new(Code::Internal, format!("output '{k}': {e}")))?;
+    }
     let mut s =
         String::with_capacity(64 + outputs.iter().map(|(_, t)| t.len() * 12).sum::<usize>());
     match (format, outputs) {
@@ -372,6 +377,11 @@ fn write_element(s: &mut String, b: &Buffer, i: usize) {
         Buffer::I64(v) => write!(s, "{}", v[i]),
         Buffer::U8(v) => write!(s, "{}", v[i]),
         Buffer::Bool(v) => write!(s, "{}", v[i]),
+        // Excluded by `write_predict_response`, which refuses device tensors.
+        Buffer::Device(_) => {
+            s.push_str("null");
+            Ok(())
+        }
     };
 }
 

@@ -1,10 +1,10 @@
 //! Runs a [`Plan`]: on the calling thread in plan order, or across the inter-op pool with
 //! per-step pending counts (cheap steps inline, expensive ones dispatched).
 
-use super::cores::CoreBudget;
 use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
-use crate::ops::KernelCtx;
+use crate::device::cores::CoreBudget;
+use crate::kernel::KernelCtx;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, select, Sender};

@@ -1,21 +1,20 @@
 //! `Session`: runs fetches of a graph with fed values, TensorFlow 1 style. Variables live
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
-mod cores;
 mod executor;
-mod fusion;
+#[cfg(test)]
+mod fusion_tests;
 mod plan;
 mod pool;
-mod resources;
 
-pub use resources::{Resources, Variable};
+pub use crate::kernel::resource::{Resources, Variable};
 
+use crate::device::cores::CoreBudget;
+use crate::device::DeviceSet;
 use crate::graph::{Graph, NodeId, Output};
-use crate::ops::Kernel;
+use crate::passes::{PassCtx, StatefulKernels};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
-use cores::CoreBudget;
-pub(crate) use cores::Cores;
 use executor::Threads;
 use plan::Plan;
 use pool::Pool;
@@ -63,10 +62,13 @@ type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Plan>)>>;
 /// Executes a graph. Cheap to share: `run` takes `&self` and may be called from several
 /// threads at once.
 pub struct Session {
+    /// Tells this session's callables from other sessions'.
+    id: u64,
     graph: RwLock<Arc<Graph>>,
     resources: Arc<Resources>,
     plans: RwLock<PlanCache>,
-    stateful_kernels: Mutex<HashMap<NodeId, Arc<dyn Kernel>>>,
+    stateful_kernels: StatefulKernels,
+    devices: DeviceSet,
     pool: Option<Arc<Pool>>,
     cores: Arc<CoreBudget>,
     options: SessionOptions,
@@ -94,11 +96,14 @@ impl Session {
         };
         let pool = (options.inter_op_threads > 1)
             .then(|| Arc::new(Pool::new(options.inter_op_threads - 1)));
+        static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Session {
+            id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             graph: RwLock::new(Arc::new(graph.clone())),
             resources: Arc::new(Resources::default()),
             plans: RwLock::new(HashMap::new()),
             stateful_kernels: Mutex::new(HashMap::new()),
+            devices: DeviceSet::new(),
             pool,
             cores: Arc::new(CoreBudget::new(
                 options.inter_op_threads.max(options.intra_op_threads),
@@ -111,6 +116,11 @@ impl Session {
     /// the session was made). Variables and stateful kernels are kept.
     pub fn extend(&self, graph: &Graph) -> Result<()> {
         let mut current = self.graph.write().map_err(|_| poisoned())?;
+        if graph.id() != current.id() {
+            return Err(Error::invalid(
+                "Session::extend needs a newer version of the session's own graph, not another graph",
+            ));
+        }
         for (id, node) in current.nodes() {
             if !graph.contains(id) || graph.node(id).name() != node.name() {
                 return Err(Error::invalid(format!(
@@ -192,11 +202,19 @@ impl Session {
     ) -> Result<Callable> {
         Ok(Callable {
             plan: self.plan(feeds, fetches, targets)?,
+            session: self.id,
         })
     }
 
     /// Runs a callable made by this session with feed values in its feed order.
+    /// A callable of another session is an error (its plan holds that session's state).
     pub fn run_callable(&self, callable: &Callable, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        if callable.session != self.id {
+            return Err(Error::invalid(
+                "this callable was made by another session; make one with this session's \
+                 make_callable",
+            ));
+        }
         self.execute(Arc::clone(&callable.plan), feeds)
     }
 
@@ -256,8 +274,7 @@ impl Session {
                 }
             }
         }
-        let graph = self.graph();
-        let plan = Arc::new(Plan::build(self, &graph, feeds, fetches, targets)?);
+        let plan = Arc::new(self.plan_of(feeds, fetches, targets)?);
         let key = (feeds.to_vec(), fetches.to_vec(), targets.to_vec());
         self.plans
             .write()
@@ -268,34 +285,28 @@ impl Session {
         Ok(plan)
     }
 
-    /// The kernel of a node: stateful ops keep one kernel for the session's lifetime (so
-    /// random generators advance across runs); others get a fresh one per plan.
-    fn kernel_for(&self, graph: &Graph, id: NodeId) -> Result<Arc<dyn Kernel>> {
-        let node = graph.node(id);
-        let op = node.op();
-        let build = || -> Result<Arc<dyn Kernel>> {
-            let ctx = crate::ops::KernelBuildCtx {
-                node,
-                id,
-                graph,
-                resources: &self.resources,
-            };
-            op.kernel(&ctx).map(Arc::from).map_err(|msg| Error::Run {
-                node: node.name().to_string(),
-                op: op.name().to_string(),
-                msg,
-            })
-        };
-        if !op.is_stateful() {
-            return build();
-        }
-        let mut cache = self.stateful_kernels.lock().map_err(|_| poisoned())?;
-        if let Some(k) = cache.get(&id) {
-            return Ok(Arc::clone(k));
-        }
-        let k = build()?;
-        cache.insert(id, Arc::clone(&k));
-        Ok(k)
+    /// Builds (without caching) the plan of one signature.
+    pub(crate) fn plan_of(
+        &self,
+        feeds: &[Output],
+        fetches: &[Output],
+        targets: &[NodeId],
+    ) -> Result<Plan> {
+        let graph = self.graph();
+        Plan::build(&PassCtx {
+            graph: &graph,
+            feeds,
+            fetches,
+            targets,
+            resources: &self.resources,
+            devices: &self.devices,
+            stateful_kernels: &self.stateful_kernels,
+        })
+    }
+
+    /// The session's devices: the CPU, then those of every registered device type.
+    pub fn devices(&self) -> &DeviceSet {
+        &self.devices
     }
 }
 
@@ -306,4 +317,5 @@ fn poisoned() -> Error {
 /// A prepared signature of one session (see [`Session::make_callable`]).
 pub struct Callable {
     plan: Arc<Plan>,
+    session: u64,
 }

@@ -1,9 +1,11 @@
 //! Execution plans: the graph pruned to what one (feeds, fetches, targets) signature needs,
 //! ordered, with kernels created and every name resolved to a slot index.
 
-use super::Session;
-use crate::graph::{AttrsExt, Graph, NodeId, Output, TensorSpec};
-use crate::ops::{Cost, Kernel};
+use crate::graph::{Cost, NodeId, TensorSpec};
+use crate::kernel::Kernel;
+use crate::passes::{
+    self, Draft, FoldConstants, Fuse, InsertCopies, PassCtx, Place, SelectKernels, Source, StepKind,
+};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -88,197 +90,139 @@ const PARALLEL_MIN_RUN: Duration = Duration::from_micros(200);
 const EXPENSIVE_PRODUCT: usize = 1 << 20;
 
 impl Plan {
-    pub(crate) fn build(
-        session: &Session,
-        graph: &Graph,
-        feeds: &[Output],
-        fetches: &[Output],
-        targets: &[NodeId],
-    ) -> Result<Plan> {
-        for &o in feeds.iter().chain(fetches) {
-            if !graph.contains(o.node) || o.index >= graph.node(o.node).outputs().len() {
-                return Err(Error::invalid(
-                    "a feed or fetch refers to a tensor that is not in the session's graph \
-                     (call Session::extend after adding nodes)",
-                ));
-            }
-        }
-        for &t in targets {
-            if !graph.contains(t) {
-                return Err(Error::invalid(
-                    "a target is not in the session's graph (call Session::extend after adding nodes)",
-                ));
-            }
-        }
-        let mut fed: HashMap<Output, usize> = HashMap::with_capacity(feeds.len());
-        for (i, &o) in feeds.iter().enumerate() {
-            if fed.insert(o, i).is_some() {
-                return Err(Error::invalid(format!(
-                    "tensor '{}' is fed twice",
-                    graph.output_name(o)
-                )));
-            }
-        }
+    /// The plan of one signature: the passes' draft (see [`crate::passes`]), lowered to
+    /// slots and edges.
+    pub(crate) fn build(ctx: &PassCtx<'_>) -> Result<Plan> {
+        let mut draft = passes::prune(ctx)?;
+        passes::run_all(
+            &mut draft,
+            ctx,
+            &[&FoldConstants, &Place, &Fuse, &SelectKernels, &InsertCopies],
+        )?;
+        Plan::lower(ctx, draft)
+    }
 
-        // Reverse reachability from fetches and targets; fed outputs cut the graph.
-        let mut needed: HashSet<NodeId> = HashSet::new();
-        let mut stack: Vec<NodeId> = fetches
+    /// Numbers every value a slot, resolves each step's inputs to slots (or constants),
+    /// and counts the edges between steps and the readers of each slot.
+    fn lower(ctx: &PassCtx<'_>, draft: Draft) -> Result<Plan> {
+        let graph = ctx.graph;
+        let Draft {
+            steps: drafts,
+            fed,
+            constants,
+            fetches,
+            ..
+        } = draft;
+        let constant_of: HashMap<NodeId, usize> = constants
             .iter()
-            .filter(|o| !fed.contains_key(o))
-            .map(|o| o.node)
-            .chain(targets.iter().copied())
+            .enumerate()
+            .map(|(i, (n, _))| (*n, i))
             .collect();
-        while let Some(n) = stack.pop() {
-            if !needed.insert(n) {
-                continue;
-            }
-            let node = graph.node(n);
-            let refs = node.op().ref_inputs();
-            for (i, inp) in node.inputs().iter().enumerate() {
-                if !refs.contains(&i) && !fed.contains_key(inp) {
-                    stack.push(inp.node);
-                }
-            }
-            stack.extend(node.control_inputs().iter().copied());
-        }
-        // Node ids grow in insertion order, and inputs always exist before their consumers.
-        let mut order: Vec<NodeId> = needed.into_iter().collect();
-        order.sort();
-        // Constants without control inputs need no step: readers take their value directly.
-        let mut constants = Vec::new();
-        let mut constant_of: HashMap<NodeId, usize> = HashMap::new();
-        order.retain(|&n| {
-            let node = graph.node(n);
-            let foldable = node.op_type() == "Const"
-                && node.control_inputs().is_empty()
-                && !targets.contains(&n);
-            match node.attrs().tensor("value") {
-                Ok(value) if foldable => {
-                    constant_of.insert(n, constants.len());
-                    constants.push(value.clone());
-                    false
-                }
-                _ => true,
-            }
-        });
-
-        let fusions = super::fusion::find(session, graph, &order, &fed, fetches, targets)?;
-        let absorbed: HashSet<NodeId> = fusions
-            .values()
-            .flat_map(|f| f.absorbed.iter().copied())
-            .collect();
-        order.retain(|n| !absorbed.contains(n));
-        // Each step's inputs (`None` for a reference input), its own node's or its fusion's.
-        let step_inputs: Vec<Vec<Option<Output>>> = order
-            .iter()
-            .map(|n| match fusions.get(n) {
-                Some(f) => f.inputs.clone(),
-                None => {
-                    let node = graph.node(*n);
-                    let refs = node.op().ref_inputs();
-                    let inputs = node.inputs().iter().enumerate();
-                    inputs
-                        .map(|(i, &o)| (!refs.contains(&i)).then_some(o))
-                        .collect()
-                }
-            })
-            .collect();
-
-        let step_of: HashMap<NodeId, usize> =
-            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-        let mut out_start = Vec::with_capacity(order.len());
-        let mut num_slots = feeds.len();
-        for &n in &order {
+        let constants: Vec<Tensor> = constants.into_iter().map(|(_, t)| t).collect();
+        // The step producing each value, and the first slot of each step's outputs.
+        let mut producer: HashMap<Source, (usize, usize)> = HashMap::new();
+        let mut step_of_node: HashMap<NodeId, usize> = HashMap::new();
+        let mut out_start = Vec::with_capacity(drafts.len());
+        let mut num_slots = ctx.feeds.len();
+        for (si, s) in drafts.iter().enumerate() {
             out_start.push(num_slots);
-            num_slots += graph.node(n).outputs().len();
+            match s.kind {
+                StepKind::Node(n) => {
+                    step_of_node.insert(n, si);
+                    for i in 0..s.outputs.len() {
+                        producer.insert(Source::Output(n.output(i)), (si, num_slots + i));
+                    }
+                }
+                StepKind::Copy { id, .. } => {
+                    producer.insert(Source::Copy(id), (si, num_slots));
+                }
+            }
+            num_slots += s.outputs.len();
         }
-        let source_of = |o: &Output| -> FetchSource {
-            match (fed.get(o), constant_of.get(&o.node)) {
-                (Some(&f), _) => FetchSource::Slot(f),
-                (None, Some(&c)) => FetchSource::Constant(c),
-                (None, None) => FetchSource::Slot(out_start[step_of[&o.node]] + o.index),
+        let source_of = |src: &Source| -> Result<FetchSource> {
+            if let Source::Output(o) = src {
+                if let Some(&f) = fed.get(o) {
+                    return Ok(FetchSource::Slot(f));
+                }
+                if let Some(&c) = constant_of.get(&o.node) {
+                    return Ok(FetchSource::Constant(c));
+                }
+            }
+            producer
+                .get(src)
+                .map(|&(_, slot)| FetchSource::Slot(slot))
+                .ok_or_else(|| Error::invalid(format!("the plan has no producer of {src:?}")))
+        };
+        let spec_of = |src: &Source| -> &TensorSpec {
+            match src {
+                Source::Output(o) => graph.spec(*o),
+                Source::Copy(_) => &drafts[producer[src].0].outputs[0],
             }
         };
 
-        let mut steps = Vec::with_capacity(order.len());
+        let mut steps = Vec::with_capacity(drafts.len());
         let mut slot_uses = vec![0usize; num_slots];
         let mut last_reader = vec![usize::MAX; num_slots];
-        for (si, &n) in order.iter().enumerate() {
-            let node = graph.node(n);
-            let op = node.op();
-            // (An unsupported node kept from a GraphDef may carry the name; its kernel
-            // explains why it cannot run.)
-            let is_placeholder =
-                crate::ops::registry::lookup("Placeholder").is_ok_and(|p| std::ptr::addr_eq(p, op));
-            if is_placeholder {
-                let spec = &node.outputs()[0];
-                return Err(Error::FailedPrecondition(format!(
-                    "You must feed a value for placeholder tensor '{}' with dtype {} and shape {}",
-                    node.name(),
-                    spec.dtype,
-                    spec.shape
-                )));
-            }
-            let fusion = fusions.get(&n);
-            let kernel = match fusion {
-                Some(f) => Arc::clone(&f.kernel),
-                None => session.kernel_for(graph, n)?,
-            };
-            let mut inputs = Vec::with_capacity(step_inputs[si].len());
-            for inp in &step_inputs[si] {
-                if let Some(inp) = inp {
-                    inputs.push(match source_of(inp) {
+        for (si, d) in drafts.iter().enumerate() {
+            let mut inputs = Vec::with_capacity(d.inputs.len());
+            for inp in &d.inputs {
+                inputs.push(match inp {
+                    Some(src) => match source_of(src)? {
                         FetchSource::Constant(c) => InputSource::Constant(c),
                         FetchSource::Slot(slot) => {
                             slot_uses[slot] += 1;
                             last_reader[slot] = si;
                             InputSource::Slot { slot, last: false }
                         }
-                    });
-                } else {
-                    inputs.push(InputSource::Ref);
-                }
+                    },
+                    None => InputSource::Ref,
+                });
             }
             let elements = |spec: &TensorSpec| spec.shape.num_elements();
-            let (cost, operands) = match fusion {
-                Some(f) => (Cost::Contraction, f.operands),
-                None => (op.cost(), [0, 1]),
-            };
-            let operand_sizes = operands.map(|i| {
-                let input = step_inputs[si].get(i).copied().flatten();
-                input.and_then(|o| elements(graph.spec(o)))
+            let operand_sizes = d.operands.map(|i| {
+                let input = d.inputs.get(i).copied().flatten();
+                input.and_then(|src| elements(spec_of(&src)))
             });
-            let outputs: Vec<Option<usize>> = node.outputs().iter().map(elements).collect();
-            let judged = judge(cost, operand_sizes, &outputs);
+            let outputs: Vec<Option<usize>> = d.outputs.iter().map(elements).collect();
+            let judged = judge(d.cost, operand_sizes, &outputs);
+            let kernel = d.kernel.clone().ok_or_else(|| Error::Run {
+                node: d.name.clone(),
+                op: d.op.to_string(),
+                msg: "no pass gave the step a kernel".into(),
+            })?;
             steps.push(Step {
-                name: node.name().to_string(),
-                op: fusion.map_or(op.name(), |f| f.op),
+                name: d.name.clone(),
+                op: d.op,
                 kernel,
                 inputs,
-                output_specs: node.outputs().to_vec(),
+                output_specs: d.outputs.clone(),
                 out_start: out_start[si],
                 out_edges: Vec::new(),
                 pending: 0,
                 // Unknown sizes count as large until a run shows them.
                 cheap: AtomicBool::new(judged == Some(false)),
-                judged_at_run: judged.is_none().then_some(cost),
-                operands,
+                judged_at_run: judged.is_none().then_some(d.cost),
+                operands: d.operands,
                 priority: 0,
             });
         }
-        // Edges between steps, for the parallel executor's pending counts.
-        for (si, &n) in order.iter().enumerate() {
-            let sources = step_inputs[si]
+        // Edges between steps, for the parallel executor's pending counts: one per input
+        // read from another step, and one per control input.
+        for (si, d) in drafts.iter().enumerate() {
+            let mut from: Vec<usize> = d
+                .inputs
                 .iter()
                 .flatten()
-                .filter(|inp| !fed.contains_key(inp))
-                .map(|inp| inp.node)
-                .chain(graph.node(n).control_inputs().iter().copied());
-            for src in sources {
-                if let Some(&from) = step_of.get(&src) {
-                    steps[from].out_edges.push(si);
-                    steps[si].pending += 1;
-                }
+                .filter(|src| !matches!(src, Source::Output(o) if fed.contains_key(o)))
+                .filter_map(|src| producer.get(src).map(|&(s, _)| s))
+                .collect();
+            if let StepKind::Node(n) = d.kind {
+                let controls = graph.node(n).control_inputs();
+                from.extend(controls.iter().filter_map(|c| step_of_node.get(c).copied()));
+            }
+            for f in from {
+                steps[f].out_edges.push(si);
+                steps[si].pending += 1;
             }
         }
         // Steps are in topological order: a step's successors come after it.
@@ -291,7 +235,8 @@ impl Plan {
                 .unwrap_or(0);
             steps[si].priority = after + usize::from(!steps[si].is_cheap());
         }
-        let fetch_sources: Vec<FetchSource> = fetches.iter().map(source_of).collect();
+        let fetch_sources: Vec<FetchSource> =
+            fetches.iter().map(source_of).collect::<Result<_>>()?;
         for src in &fetch_sources {
             if let FetchSource::Slot(s) = *src {
                 slot_uses[s] += 1;
@@ -316,7 +261,8 @@ impl Plan {
                 }
             }
         }
-        let feed_slots = feeds
+        let feed_slots = ctx
+            .feeds
             .iter()
             .enumerate()
             .map(|(i, &o)| (i, graph.spec(o).clone(), graph.output_name(o)))
@@ -419,6 +365,8 @@ fn has_independent_expensive_steps(steps: &[Step]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::{Graph, Output};
+    use crate::Session;
     use crate::SessionOptions;
 
     fn independent_products(n: usize) -> (Graph, Output, Output) {
@@ -433,7 +381,7 @@ mod tests {
 
     fn plan_for(g: &Graph, fetches: &[Output]) -> Plan {
         let sess = Session::with_options(g, SessionOptions::with_threads(2));
-        Plan::build(&sess, g, &[], fetches, &[]).unwrap()
+        sess.plan_of(&[], fetches, &[]).unwrap()
     }
 
     #[test]
@@ -456,7 +404,7 @@ mod tests {
             .unwrap();
         let y = g.relu(x).unwrap();
         let sess = Session::new(&g);
-        let plan = Plan::build(&sess, &g, &[x], &[y], &[]).unwrap();
+        let plan = sess.plan_of(&[x], &[y], &[]).unwrap();
         let relu = plan.steps.iter().find(|s| s.op == "Relu").unwrap();
         assert!(!relu.is_cheap(), "unknown sizes count as large");
         for (rows, cheap) in [(2, true), (EXPENSIVE_ELEMENTS, false), (3, true)] {

@@ -101,6 +101,8 @@ fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
             .iter()
             .map(|&x| if x { "True" } else { "False" }.to_string())
             .collect(),
+        // Not readable here: every element shows where the tensor is.
+        Buffer::Device(m) => vec![format!("<on {}>", m.device()); t.len()],
     }
 }
 

@@ -5,8 +5,24 @@ use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Sub};
 use std::sync::Arc;
 
-/// A Rust type that can be stored in a [`Tensor`](super::Tensor).
-pub trait Element: Copy + Send + Sync + PartialEq + PartialOrd + Debug + Default + 'static {
+mod sealed {
+    /// Implemented by exactly the six element types: kernels (`device::cpu::map`) rely on
+    /// each dtype having one Rust type, so no other crate may add one.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for i32 {}
+    impl Sealed for i64 {}
+    impl Sealed for u8 {}
+    impl Sealed for bool {}
+}
+
+/// A Rust type that can be stored in a [`Tensor`](super::Tensor): `f32`, `f64`, `i32`,
+/// `i64`, `u8` and `bool`, one per [`DType`]. The trait is sealed: code may rely on
+/// `T::DTYPE == U::DTYPE` meaning `T` and `U` are the same type.
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + PartialEq + PartialOrd + Debug + Default + 'static
+{
     /// The dtype this type stores as.
     const DTYPE: DType;
     /// Wraps a vector as a tensor buffer.

@@ -14,7 +14,28 @@ pub use element::{Element, Float, Number, UnsupportedDType};
 pub use shape::{Dim, PartialShape};
 
 use crate::{Error, Result};
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
+
+/// Elements held in the memory of a device other than the host (a GPU's): an opaque handle
+/// that only its device's kernels and copies understand. The host cannot read it: the
+/// host-only accessors of [`Tensor`] ([`Tensor::as_slice`] and friends) fail on it, saying
+/// which device holds the tensor; a session copies fetched values to the host.
+pub trait DeviceMemory: Send + Sync + fmt::Debug + 'static {
+    /// The device holding it, as TensorFlow names devices (`/device:GPU:0`).
+    fn device(&self) -> &str;
+    /// Element type.
+    fn dtype(&self) -> DType;
+    /// Number of elements.
+    fn len(&self) -> usize;
+    /// True when it holds no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The concrete type, for the device's own kernels.
+    fn as_any(&self) -> &dyn Any;
+}
 
 /// Typed, reference-counted element storage. Cloning shares the elements.
 #[derive(Clone, Debug)]
@@ -31,6 +52,8 @@ pub enum Buffer {
     U8(Arc<Vec<u8>>),
     /// bool elements
     Bool(Arc<Vec<bool>>),
+    /// Elements in a device's memory (not readable from the host).
+    Device(Arc<dyn DeviceMemory>),
 }
 
 impl Buffer {
@@ -42,6 +65,7 @@ impl Buffer {
             Buffer::I64(_) => DType::Int64,
             Buffer::U8(_) => DType::UInt8,
             Buffer::Bool(_) => DType::Bool,
+            Buffer::Device(m) => m.dtype(),
         }
     }
 
@@ -53,6 +77,7 @@ impl Buffer {
             Buffer::I64(v) => v.len(),
             Buffer::U8(v) => v.len(),
             Buffer::Bool(v) => v.len(),
+            Buffer::Device(m) => m.len(),
         }
     }
 
@@ -64,6 +89,7 @@ impl Buffer {
             Buffer::I64(v) => Arc::strong_count(v) == 1,
             Buffer::U8(v) => Arc::strong_count(v) == 1,
             Buffer::Bool(v) => Arc::strong_count(v) == 1,
+            Buffer::Device(m) => Arc::strong_count(m) == 1,
         }
     }
 
@@ -75,6 +101,7 @@ impl Buffer {
             (Buffer::I64(a), Buffer::I64(b)) => Arc::ptr_eq(a, b),
             (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -119,6 +146,70 @@ impl Tensor {
         Tensor {
             shape,
             buffer: T::into_buffer(Arc::new(data)),
+        }
+    }
+
+    /// A tensor whose elements live in a device's memory; `shape` must hold as many
+    /// elements as `memory`.
+    pub fn from_device(shape: &[usize], memory: Arc<dyn DeviceMemory>) -> Result<Tensor> {
+        if num_elements(shape) != memory.len() {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} needs {} elements but the device memory on {} holds {}",
+                num_elements(shape),
+                memory.device(),
+                memory.len()
+            )));
+        }
+        Ok(Tensor {
+            shape: Dims::from(shape),
+            buffer: Buffer::Device(memory),
+        })
+    }
+
+    /// True when the elements are in host memory (readable with [`Tensor::as_slice`]).
+    pub fn is_host(&self) -> bool {
+        !matches!(self.buffer, Buffer::Device(_))
+    }
+
+    /// The device memory holding the elements, unless they are in host memory.
+    pub fn device_memory(&self) -> Option<&Arc<dyn DeviceMemory>> {
+        match &self.buffer {
+            Buffer::Device(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Where the elements are: `host`, or the device's name.
+    pub fn location(&self) -> &str {
+        match &self.buffer {
+            Buffer::Device(m) => m.device(),
+            _ => "host",
+        }
+    }
+
+    /// The error of a host-only accessor used on device memory (or with the wrong type).
+    fn host_access_error(&self, requested: DType) -> Error {
+        match &self.buffer {
+            Buffer::Device(m) => Error::FailedPrecondition(format!(
+                "the tensor ({} {:?}) is in the memory of device {}, which the host cannot \
+                 read; copy it to the host first (a session's fetches are copied for you)",
+                self.dtype(),
+                self.shape(),
+                m.device()
+            )),
+            _ => Error::invalid(format!(
+                "tensor has dtype {} but {requested} was requested",
+                self.dtype()
+            )),
+        }
+    }
+
+    /// Errors unless the elements are in host memory.
+    pub fn expect_host(&self) -> Result<&Tensor> {
+        if self.is_host() {
+            Ok(self)
+        } else {
+            Err(self.host_access_error(self.dtype()))
         }
     }
 
@@ -193,13 +284,7 @@ impl Tensor {
     pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
         T::from_buffer(&self.buffer)
             .map(|v| v.as_slice())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "tensor has dtype {} but {} was requested",
-                    self.dtype(),
-                    T::DTYPE
-                ))
-            })
+            .ok_or_else(|| self.host_access_error(T::DTYPE))
     }
 
     /// A copy of the elements as a vector.
@@ -209,13 +294,9 @@ impl Tensor {
 
     /// The elements as an owned vector, without copying when nothing else shares them.
     pub fn into_vec<T: Element>(self) -> Result<Vec<T>> {
-        let dtype = self.dtype();
-        let arc = T::from_buffer(&self.buffer).cloned().ok_or_else(|| {
-            Error::invalid(format!(
-                "tensor has dtype {dtype} but {} was requested",
-                T::DTYPE
-            ))
-        })?;
+        let arc = T::from_buffer(&self.buffer)
+            .cloned()
+            .ok_or_else(|| self.host_access_error(T::DTYPE))?;
         drop(self);
         Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
     }
@@ -270,6 +351,9 @@ impl Tensor {
     }
 
     /// Elements converted to f64 (bool as 0/1), for tests and printing.
+    ///
+    /// # Panics
+    /// When the elements are in a device's memory (see [`Tensor::expect_host`]).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         fn conv<T: Element>(v: &[T]) -> Vec<f64> {
             v.iter().map(|x| x.to_f64()).collect()
@@ -281,6 +365,7 @@ impl Tensor {
             Buffer::I64(v) => conv(v),
             Buffer::U8(v) => conv(v),
             Buffer::Bool(v) => conv(v),
+            Buffer::Device(_) => panic!("{}", self.host_access_error(DType::Float64)),
         }
     }
 
@@ -293,6 +378,7 @@ impl Tensor {
             Buffer::I32(v) => conv(v),
             Buffer::I64(v) => conv(v),
             Buffer::U8(v) => conv(v),
+            Buffer::Device(_) => return Err(self.host_access_error(DType::Int64)),
             _ => {
                 return Err(Error::invalid(format!(
                     "expected an integer tensor, got {}",
@@ -312,6 +398,7 @@ impl Tensor {
                 (Buffer::I64(a), Buffer::I64(b)) => a == b,
                 (Buffer::U8(a), Buffer::U8(b)) => a == b,
                 (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
+                (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
                 _ => false,
             }
     }

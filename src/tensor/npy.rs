@@ -18,6 +18,9 @@ fn descr(dtype: DType) -> &'static str {
 }
 
 /// Encodes a tensor as the bytes of a `.npy` file (version 1.0).
+///
+/// # Panics
+/// When the tensor is in a device's memory ([`write_npy`] returns an error instead).
 pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
     let shape = match t.shape() {
         [d] => format!("({d},)"),
@@ -57,12 +60,17 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Buffer::U8(v) => out.extend_from_slice(v),
         Buffer::Bool(v) => out.extend(v.iter().map(|&b| b as u8)),
+        Buffer::Device(m) => panic!(
+            "to_npy_bytes needs a tensor in host memory; this one is on {}",
+            m.device()
+        ),
     }
     out
 }
 
 /// Writes a tensor to a `.npy` file, atomically (temporary file, then rename).
 pub fn write_npy(path: impl AsRef<Path>, t: &Tensor) -> Result<()> {
+    t.expect_host()?;
     crate::util::atomic_write(path.as_ref(), &to_npy_bytes(t))
 }
 

@@ -6,6 +6,7 @@
 
 mod optimizers;
 
+pub(crate) use optimizers::update_op;
 pub use optimizers::{Adagrad, Adam, GradientDescent, Momentum, RMSProp};
 
 use crate::graph::{Graph, NodeId, Output};

@@ -7,7 +7,7 @@ use crate::Result;
 
 /// Adds an update op: `op_type` over the variable (and slot) references, hyper-parameters
 /// and the gradient, in TensorFlow's input order.
-fn update_op(
+pub(crate) fn update_op(
     g: &mut Graph,
     op_type: &str,
     inputs: &[Output],

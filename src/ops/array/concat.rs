@@ -10,8 +10,8 @@ use super::{
     rank_value, read_ints, scalar_index_const, shape_value, shaped_like,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -520,7 +520,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, PartialShape, Tensor};
 
     #[test]

@@ -3,8 +3,8 @@
 use super::{check_index, check_rank, checked_num_elements, index_const, read_ints, to_dims};
 use crate::device::cpu;
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Element, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -237,7 +237,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{run, run_err, run_fed, t};
+    use crate::test_util::{run, run_err, run_fed, t};
     use crate::{DType, Graph, PartialShape, Tensor};
 
     #[test]

@@ -5,8 +5,8 @@ use super::{
     scalar_index_const, shape_value, shaped_like, size_value, StridedSliceMasks,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -348,7 +348,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, Tensor};
 
     #[test]

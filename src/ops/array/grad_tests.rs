@@ -3,8 +3,8 @@
 //! through two reverse passes) through the linear ops.
 
 use super::StridedSliceMasks;
-use crate::autodiff::check::test_input;
 use crate::autodiff::GradientOptions;
+use crate::test_util::test_input;
 use crate::{DType, Graph, Output, PartialShape, Result, Session, Tensor};
 
 type Build = fn(&mut Graph, Output) -> Result<Output>;

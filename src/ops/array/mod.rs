@@ -270,142 +270,10 @@ fn shaped_like(g: &mut Graph, dx: Output, x: Output) -> Result<Output> {
     Ok(dx)
 }
 
-#[cfg(test)]
-mod test_util {
-    use crate::{Graph, Output, Session, Tensor};
-
-    /// Runs the graph and returns the fetched values.
-    pub(super) fn run(g: &Graph, fetches: &[Output]) -> Vec<Tensor> {
-        Session::new(g).run(&[], fetches, &[]).unwrap()
-    }
-
-    /// Runs the graph with feeds and returns the fetched values.
-    pub(super) fn run_fed(
-        g: &Graph,
-        feeds: &[(Output, Tensor)],
-        fetches: &[Output],
-    ) -> Vec<Tensor> {
-        Session::new(g).run(feeds, fetches, &[]).unwrap()
-    }
-
-    /// Runs the graph with feeds and returns the error message.
-    pub(super) fn run_err(g: &Graph, feeds: &[(Output, Tensor)], fetch: Output) -> String {
-        Session::new(g)
-            .run(feeds, &[fetch], &[])
-            .unwrap_err()
-            .to_string()
-    }
-
-    /// A tensor of `shape` holding 0, 1, 2, ... (`np.arange(n).reshape(shape)`).
-    pub(super) fn iota(shape: &[usize]) -> Tensor {
-        let n: usize = shape.iter().product();
-        Tensor::new(shape, (0..n as i32).collect::<Vec<i32>>()).unwrap()
-    }
-
-    /// A tensor of `shape` from i32 values.
-    pub(super) fn t(shape: &[usize], v: &[i32]) -> Tensor {
-        Tensor::new(shape, v.to_vec()).unwrap()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::StridedSliceMasks;
-    use crate::{DType, Graph, Output, Tensor};
-
-    /// Every builder sets exactly the attrs of TensorFlow's OpDef (the lists below are
-    /// `op_def_registry.get(name).attr` names from TensorFlow 2.21), as its Python wrappers do.
-    #[test]
-    fn builders_set_tensorflow_attrs() {
-        let mut g = Graph::new();
-        let x = g
-            .constant(Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]))
-            .unwrap();
-        let i = g.constant(Tensor::from([0i32, 1])).unwrap();
-        let (one, zero) = (g.constant(1.0f32).unwrap(), g.constant(0.0f32).unwrap());
-        let (s, l) = (g.constant(0i32).unwrap(), g.constant(3i32).unwrap());
-        let d = g.constant(1i32).unwrap();
-        let dims = g.constant(Tensor::from([2i32])).unwrap();
-        let mut built: Vec<(Output, &[&str])> = vec![
-            (g.reshape(x, &[4]).unwrap(), &["T", "Tshape"]),
-            (g.transpose(x, &[1, 0]).unwrap(), &["T", "Tperm"]),
-            (g.expand_dims(x, 0).unwrap(), &["T", "Tdim"]),
-            (g.squeeze(x, &[]).unwrap(), &["T", "squeeze_dims"]),
-            (g.concat(&[x, x], 0).unwrap(), &["N", "T", "Tidx"]),
-            (g.stack(&[x, x], 0).unwrap(), &["N", "T", "axis"]),
-            (g.unstack(x, None, 0).unwrap()[0], &["T", "axis", "num"]),
-            (g.slice(x, &[0, 0], &[1, 1]).unwrap(), &["Index", "T"]),
-            (
-                g.gather(x, i, 0).unwrap(),
-                &["Taxis", "Tindices", "Tparams", "batch_dims"],
-            ),
-            (g.tile(x, &[1, 2]).unwrap(), &["T", "Tmultiples"]),
-            (g.fill(dims, one).unwrap(), &["T", "index_type"]),
-            (g.zeros_like(x).unwrap(), &["T"]),
-            (g.ones_like(x).unwrap(), &["T"]),
-            (g.shape_of(x).unwrap(), &["T", "out_type"]),
-            (g.shape_n(&[x, x]).unwrap()[1], &["N", "T", "out_type"]),
-            (g.size(x).unwrap(), &["T", "out_type"]),
-            (g.rank(x).unwrap(), &["T"]),
-            (
-                g.one_hot(i, 3, one, zero, -1).unwrap(),
-                &["T", "TI", "axis"],
-            ),
-            (g.range(s, l, d).unwrap(), &["Tidx"]),
-            (g.pad(x, &[[0, 1], [1, 0]]).unwrap(), &["T", "Tpaddings"]),
-            (
-                g.pad_with(x, &[[0, 1], [1, 0]], one).unwrap(),
-                &["T", "Tpaddings"],
-            ),
-        ];
-        let masks: &[&str] = &[
-            "Index",
-            "T",
-            "begin_mask",
-            "ellipsis_mask",
-            "end_mask",
-            "new_axis_mask",
-            "shrink_axis_mask",
-        ];
-        let ss = g
-            .strided_slice(x, &[0], &[1], &[1], StridedSliceMasks::default())
-            .unwrap();
-        built.push((ss, masks));
-        let v = |g: &mut Graph, x: &[i32]| g.constant(Tensor::from(x.to_vec())).unwrap();
-        let (b, e, s, shape) = (
-            v(&mut g, &[0]),
-            v(&mut g, &[2]),
-            v(&mut g, &[1]),
-            v(&mut g, &[2, 2]),
-        );
-        let ssg = g
-            .strided_slice_grad(shape, b, e, s, x, StridedSliceMasks::default())
-            .unwrap();
-        built.push((ssg, masks));
-        built.push((g.invert_permutation(i).unwrap(), &["T"]));
-        built.push((
-            g.concat_offset(d, &[dims, dims]).unwrap()[1],
-            &["N", "shape_type"],
-        ));
-        built.push((
-            g.unsorted_segment_sum(x, i, d).unwrap(),
-            &["T", "Tindices", "Tnumsegments"],
-        ));
-        for (o, want) in built {
-            let node = g.node(o.node);
-            let keys: Vec<&str> = node.attrs().keys().map(|k| k.as_str()).collect();
-            assert_eq!(keys, want, "{}", node.op_type());
-        }
-        let z = g.zeros(DType::UInt8, &[2, 1]).unwrap();
-        assert_eq!(g.node(z.node).op_type(), "Fill");
-        assert_eq!(g.shape(z).to_known(), Some(vec![2, 1]));
-    }
-}
-
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
-pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    use crate::autodiff::check::{test_input as x, GradCase};
+pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+    use crate::test_util::{test_input as x, GradCase};
     /// `x[begin:end:strides]` of a `[2, 3, 4]` input with `[begin, end, ellipsis,
     /// new_axis, shrink_axis]` masks.
     fn ss(g: &mut Graph, v: Output, s: [&[i64]; 3], m: [i64; 5]) -> Result<Output> {
@@ -558,4 +426,98 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
             g.fill(dims, x[0])
         }),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StridedSliceMasks;
+    use crate::{DType, Graph, Output, Tensor};
+
+    /// Every builder sets exactly the attrs of TensorFlow's OpDef (the lists below are
+    /// `op_def_registry.get(name).attr` names from TensorFlow 2.21), as its Python wrappers do.
+    #[test]
+    fn builders_set_tensorflow_attrs() {
+        let mut g = Graph::new();
+        let x = g
+            .constant(Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]))
+            .unwrap();
+        let i = g.constant(Tensor::from([0i32, 1])).unwrap();
+        let (one, zero) = (g.constant(1.0f32).unwrap(), g.constant(0.0f32).unwrap());
+        let (s, l) = (g.constant(0i32).unwrap(), g.constant(3i32).unwrap());
+        let d = g.constant(1i32).unwrap();
+        let dims = g.constant(Tensor::from([2i32])).unwrap();
+        let mut built: Vec<(Output, &[&str])> = vec![
+            (g.reshape(x, &[4]).unwrap(), &["T", "Tshape"]),
+            (g.transpose(x, &[1, 0]).unwrap(), &["T", "Tperm"]),
+            (g.expand_dims(x, 0).unwrap(), &["T", "Tdim"]),
+            (g.squeeze(x, &[]).unwrap(), &["T", "squeeze_dims"]),
+            (g.concat(&[x, x], 0).unwrap(), &["N", "T", "Tidx"]),
+            (g.stack(&[x, x], 0).unwrap(), &["N", "T", "axis"]),
+            (g.unstack(x, None, 0).unwrap()[0], &["T", "axis", "num"]),
+            (g.slice(x, &[0, 0], &[1, 1]).unwrap(), &["Index", "T"]),
+            (
+                g.gather(x, i, 0).unwrap(),
+                &["Taxis", "Tindices", "Tparams", "batch_dims"],
+            ),
+            (g.tile(x, &[1, 2]).unwrap(), &["T", "Tmultiples"]),
+            (g.fill(dims, one).unwrap(), &["T", "index_type"]),
+            (g.zeros_like(x).unwrap(), &["T"]),
+            (g.ones_like(x).unwrap(), &["T"]),
+            (g.shape_of(x).unwrap(), &["T", "out_type"]),
+            (g.shape_n(&[x, x]).unwrap()[1], &["N", "T", "out_type"]),
+            (g.size(x).unwrap(), &["T", "out_type"]),
+            (g.rank(x).unwrap(), &["T"]),
+            (
+                g.one_hot(i, 3, one, zero, -1).unwrap(),
+                &["T", "TI", "axis"],
+            ),
+            (g.range(s, l, d).unwrap(), &["Tidx"]),
+            (g.pad(x, &[[0, 1], [1, 0]]).unwrap(), &["T", "Tpaddings"]),
+            (
+                g.pad_with(x, &[[0, 1], [1, 0]], one).unwrap(),
+                &["T", "Tpaddings"],
+            ),
+        ];
+        let masks: &[&str] = &[
+            "Index",
+            "T",
+            "begin_mask",
+            "ellipsis_mask",
+            "end_mask",
+            "new_axis_mask",
+            "shrink_axis_mask",
+        ];
+        let ss = g
+            .strided_slice(x, &[0], &[1], &[1], StridedSliceMasks::default())
+            .unwrap();
+        built.push((ss, masks));
+        let v = |g: &mut Graph, x: &[i32]| g.constant(Tensor::from(x.to_vec())).unwrap();
+        let (b, e, s, shape) = (
+            v(&mut g, &[0]),
+            v(&mut g, &[2]),
+            v(&mut g, &[1]),
+            v(&mut g, &[2, 2]),
+        );
+        let ssg = g
+            .strided_slice_grad(shape, b, e, s, x, StridedSliceMasks::default())
+            .unwrap();
+        built.push((ssg, masks));
+        built.push((g.invert_permutation(i).unwrap(), &["T"]));
+        built.push((
+            g.concat_offset(d, &[dims, dims]).unwrap()[1],
+            &["N", "shape_type"],
+        ));
+        built.push((
+            g.unsorted_segment_sum(x, i, d).unwrap(),
+            &["T", "Tindices", "Tnumsegments"],
+        ));
+        for (o, want) in built {
+            let node = g.node(o.node);
+            let keys: Vec<&str> = node.attrs().keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, want, "{}", node.op_type());
+        }
+        let z = g.zeros(DType::UInt8, &[2, 1]).unwrap();
+        assert_eq!(g.node(z.node).op_type(), "Fill");
+        assert_eq!(g.shape(z).to_known(), Some(vec![2, 1]));
+    }
 }

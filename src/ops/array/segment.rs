@@ -7,8 +7,9 @@ use super::{
     shaped_like,
 };
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{check_family, Family, InferResult, KernelResult};
+use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -171,7 +172,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{run, run_err, run_fed, t};
+    use crate::test_util::{run, run_err, run_fed, t};
     use crate::{DType, Graph, PartialShape, Tensor};
 
     #[test]

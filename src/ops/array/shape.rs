@@ -6,8 +6,8 @@ use super::{
     out_type_attr, read_ints, scalar_index_const, shape_value,
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, PartialShape, Tensor};
 use crate::{Error, Result};
 
@@ -459,7 +459,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, PartialShape, Tensor};
 
     #[test]

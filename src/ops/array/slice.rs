@@ -6,8 +6,8 @@ use super::{
     shaped_like,
 };
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -168,7 +168,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, Tensor};
 
     #[test]

@@ -13,8 +13,8 @@ use super::{
     known_dims, read_ints, shape_value, shaped_like, to_dims,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, OpBuilder, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -573,8 +573,8 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
     use super::StridedSliceMasks;
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, PartialShape, Tensor};
 
     /// `[begin, end, ellipsis, new_axis, shrink_axis]` masks.

@@ -9,8 +9,8 @@ use super::{
     rank_value, read_ints, shape_value, shaped_like, size_value, to_dims,
 };
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -336,7 +336,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed, t};
+    use crate::test_util::{iota, run, run_err, run_fed, t};
     use crate::{DType, Graph, Tensor};
 
     #[test]

@@ -4,8 +4,8 @@
 use super::layout::{strided_gather, strides};
 use super::{check_index, check_rank, fmt_ints, index_const, index_tensor, read_ints, shaped_like};
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -183,7 +183,7 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{iota, run, run_err, run_fed};
+    use crate::test_util::{iota, run, run_err, run_fed};
     use crate::{DType, Graph, Tensor};
 
     #[test]

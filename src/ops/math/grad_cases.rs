@@ -3,7 +3,7 @@
 //! for Log/Sqrt/Pow, no ties for Maximum/Minimum, away from the kinks of Relu/Abs), and the
 //! binary ops are checked with equal shapes and with each kind of broadcast.
 
-use crate::autodiff::check::{test_input, GradCase};
+use crate::test_util::{test_input, GradCase};
 use crate::{Graph, Output, Result, Tensor};
 
 /// `test_input` made positive: values in [0.15, 1).

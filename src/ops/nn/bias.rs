@@ -7,8 +7,9 @@ use super::window::DataFormat;
 use crate::device::gemm::zeroed;
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::array::StridedSliceMasks;
-use crate::ops::math::{check_family, Family, InferResult, KernelResult};
+use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -242,8 +243,8 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nn::test_util::{f64s, run};
     use crate::tensor::DType;
+    use crate::test_util::{f64s, run};
 
     #[test]
     fn bias_add_on_the_channel_axis() {

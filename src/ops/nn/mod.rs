@@ -6,7 +6,7 @@
 //! differentiated again.
 
 mod bias;
-mod conv;
+mod conv2d;
 mod pool;
 mod softmax;
 mod window;
@@ -18,7 +18,7 @@ use crate::Result;
 pub(crate) fn register(r: &mut Registry) {
     bias::register(r);
     softmax::register(r);
-    conv::register(r);
+    conv2d::register(r);
     pool::register(r);
 }
 
@@ -55,8 +55,8 @@ pub(crate) fn grad_is_filled_zeros(ctx: &mut GradCtx<'_>, i: usize) -> bool {
 
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
-pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    use crate::autodiff::check::{test_input, GradCase};
+pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+    use crate::test_util::{test_input, GradCase};
     use crate::{DType, Tensor};
     /// The NCHW variant of a bias op on `inputs`.
     fn nchw(g: &mut Graph, op: &str, inputs: &[Output]) -> Result<Output> {
@@ -68,7 +68,8 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
     }
     /// Stride 2 in both spatial dims.
     const S2: [i64; 4] = [1, 2, 2, 1];
-    vec![
+    let mut cases = conv2d::gradient_cases();
+    cases.extend(vec![
         GradCase::new(
             "BiasAdd",
             vec![test_input(&[2, 3], 1), test_input(&[3], 2)],
@@ -149,53 +150,6 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
                 Ok(g.sparse_softmax_cross_entropy_with_logits(x[0], labels)?.1)
             },
         ),
-        GradCase::new(
-            "Conv2D",
-            vec![test_input(&[2, 5, 5, 2], 19), test_input(&[3, 3, 2, 3], 20)],
-            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "SAME"),
-        ),
-        GradCase::new(
-            "Conv2D",
-            vec![test_input(&[1, 6, 5, 2], 21), test_input(&[2, 3, 2, 2], 22)],
-            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "VALID"),
-        ),
-        GradCase::new(
-            "Conv2D",
-            vec![test_input(&[1, 5, 6, 2], 23), test_input(&[2, 2, 2, 2], 24)],
-            |g, x| g.conv2d_dilated(x[0], x[1], &[1, 1, 1, 1], "SAME", &[1, 2, 2, 1]),
-        ),
-        GradCase::new(
-            "Conv2DBackpropInput",
-            vec![test_input(&[3, 3, 2, 3], 25), test_input(&[2, 3, 3, 3], 26)],
-            |g, x| {
-                let sizes = g.constant(Tensor::from([2i32, 5, 5, 2]))?;
-                g.conv2d_backprop_input(sizes, x[0], x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
-            },
-        ),
-        GradCase::new(
-            "Conv2DBackpropInput",
-            vec![test_input(&[2, 2, 2, 2], 27), test_input(&[1, 3, 4, 2], 28)],
-            |g, x| {
-                let sizes = g.constant(Tensor::from([1i32, 5, 6, 2]))?;
-                g.conv2d_backprop_input(sizes, x[0], x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
-            },
-        ),
-        GradCase::new(
-            "Conv2DBackpropFilter",
-            vec![test_input(&[2, 5, 5, 2], 29), test_input(&[2, 3, 3, 3], 30)],
-            |g, x| {
-                let sizes = g.constant(Tensor::from([3i32, 3, 2, 3]))?;
-                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
-            },
-        ),
-        GradCase::new(
-            "Conv2DBackpropFilter",
-            vec![test_input(&[1, 5, 6, 2], 31), test_input(&[1, 3, 4, 2], 32)],
-            |g, x| {
-                let sizes = g.constant(Tensor::from([2i32, 2, 2, 2]))?;
-                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
-            },
-        ),
         // Overlapping 3×3 windows at stride 2 (the inputs have no ties).
         GradCase::new("MaxPool", vec![test_input(&[2, 5, 5, 2], 33)], |g, x| {
             g.max_pool(x[0], &[1, 3, 3, 1], &S2, "SAME")
@@ -236,72 +190,6 @@ pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
                 g.avg_pool_grad(shape, x[0], &[1, 3, 3, 1], &S2, "SAME")
             },
         ),
-    ]
-}
-
-/// Helpers shared by the nn and linalg unit tests.
-#[cfg(test)]
-pub(crate) mod test_util {
-    use crate::{Graph, Output, Session, SessionOptions, Tensor};
-
-    /// Runs `fetches` on a session with `threads` intra- and inter-op threads.
-    pub(crate) fn run_with(g: &Graph, fetches: &[Output], threads: usize) -> Vec<Tensor> {
-        Session::with_options(g, SessionOptions::with_threads(threads))
-            .run(&[], fetches, &[])
-            .unwrap()
-    }
-
-    /// Runs `fetches` on a single-threaded session.
-    pub(crate) fn run(g: &Graph, fetches: &[Output]) -> Vec<Tensor> {
-        run_with(g, fetches, 1)
-    }
-
-    /// Runs one fetch and returns the run error's message.
-    pub(crate) fn run_err(g: &Graph, fetch: Output) -> String {
-        Session::new(g)
-            .run(&[], &[fetch], &[])
-            .unwrap_err()
-            .to_string()
-    }
-
-    /// `n` deterministic values in [-1, 1) (a linear congruential sequence).
-    pub(crate) fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    /// A float64 tensor of deterministic values.
-    pub(crate) fn random(shape: &[usize], seed: u64) -> Tensor {
-        let n = shape.iter().product();
-        Tensor::new(shape, values(n, seed)).unwrap()
-    }
-
-    /// Asserts elementwise `|a - b| <= tol · max(1, |b|)`.
-    pub(crate) fn assert_close(a: &[f64], b: &[f64], tol: f64) {
-        assert_eq!(a.len(), b.len(), "lengths differ");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * y.abs().max(1.0),
-                "element {i}: {x} vs {y}\n got {a:?}\nwant {b:?}"
-            );
-        }
-    }
-
-    /// A tensor's elements as f64 (any numeric dtype).
-    pub(crate) fn f64s(t: &Tensor) -> Vec<f64> {
-        t.cast(crate::DType::Float64)
-            .unwrap()
-            .as_slice::<f64>()
-            .unwrap()
-            .to_vec()
-    }
+    ]);
+    cases
 }

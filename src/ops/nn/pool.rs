@@ -10,8 +10,9 @@ use super::window::{DataFormat, Geometry, Window2d};
 use crate::device::gemm::zeroed;
 use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{check_family, Family, InferResult, KernelResult};
+use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
@@ -641,7 +642,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+    use crate::test_util::{assert_close, f64s, fetch_err, random, run, run_with, values};
 
     fn ones4(v: i64) -> Vec<i64> {
         vec![1, v, v, 1]
@@ -970,7 +971,7 @@ mod tests {
             .build_output()
             .unwrap();
         assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 2, 2]));
-        let msg = run_err(&g, y);
+        let msg = fetch_err(&g, y);
         assert!(msg.contains("only supports NHWC"), "{msg}");
     }
 }

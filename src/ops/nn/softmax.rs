@@ -6,8 +6,9 @@ use super::grad_is_filled_zeros;
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::device::gemm::zeroed;
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
-use crate::ops::math::{check_family, Family, InferResult, KernelResult};
+use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
@@ -363,7 +364,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nn::test_util::{assert_close, f64s, run, run_err};
+    use crate::test_util::{assert_close, f64s, fetch_err, run};
 
     /// Gradient nodes of type `op`.
     fn gradient_nodes(g: &Graph, op: &str) -> usize {
@@ -555,19 +556,19 @@ mod tests {
         let bad = g.constant(Tensor::from([0i32, 5])).unwrap();
         let (loss, _) = g.sparse_softmax_cross_entropy_with_logits(f, bad).unwrap();
         assert_eq!(
-            run_err(&g, loss),
+            fetch_err(&g, loss),
             "node 'SparseSoftmaxCrossEntropyWithLogits' (op SparseSoftmaxCrossEntropyWithLogits) failed: \
              Received a label value of 5 which is outside the valid range of [0, 3).  Label values: 0 5"
         );
         let neg = g.constant(Tensor::from([-1i64, 0])).unwrap();
         let (loss, _) = g.sparse_softmax_cross_entropy_with_logits(f, neg).unwrap();
-        assert!(run_err(&g, loss).contains("label value of -1"));
+        assert!(fetch_err(&g, loss).contains("label value of -1"));
         let none = g.constant(Tensor::zeros(DType::Float32, &[2, 0])).unwrap();
         let ok = g.constant(Tensor::from([0i32, 0])).unwrap();
         let (loss, _) = g
             .sparse_softmax_cross_entropy_with_logits(none, ok)
             .unwrap();
-        assert!(run_err(&g, loss).contains("at least one class"));
+        assert!(fetch_err(&g, loss).contains("at least one class"));
         // build time: batch mismatch, float labels, Tlabels disagreeing with the labels
         let three = g.constant(Tensor::from([0i32, 1, 2])).unwrap();
         let msg = g

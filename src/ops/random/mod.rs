@@ -10,9 +10,10 @@
 
 pub mod philox;
 
-use super::math::{Family, InferResult, KernelResult};
+use super::math::Family;
 use super::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, Output, TensorSpec};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use philox::{Distribution, Philox};

@@ -3,7 +3,7 @@
 //! (the constant-shape paths), and with the shape or the axes hidden behind a
 //! PlaceholderWithDefault (the run-time `reduced_shape` path).
 
-use crate::autodiff::check::{test_input, GradCase};
+use crate::test_util::{test_input, GradCase};
 use crate::{Graph, Output, PartialShape, Result, Tensor};
 
 /// `x` behind a PlaceholderWithDefault of the given (less known) shape.

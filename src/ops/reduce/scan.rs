@@ -1,10 +1,11 @@
 //! Cumulative sums and products along one axis (Cumsum, Cumprod) with TensorFlow's
 //! `exclusive` and `reverse` attrs. The Prod gradient is built from exclusive Cumprods.
 
-use super::super::math::{check_family, Family, InferResult, KernelResult};
+use super::super::math::{check_family, Family};
 use super::super::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use super::check_index_input;
 use crate::graph::{AttrValue, AttrsExt, Graph, Output};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Number, Tensor};
 use crate::{with_dtype, Error, Result};
 

@@ -2,9 +2,9 @@
 //! gradients build TensorFlow's `reduced_shape` (the keep-dims shape of a reduction) with it
 //! when shapes or axes are only known at run time, which is why it lives here.
 
-use super::super::math::{InferResult, KernelResult};
 use super::super::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{num_elements, DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 

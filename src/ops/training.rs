@@ -2,11 +2,13 @@
 //! ApplyMomentum, ApplyAdam, ApplyRMSProp, ApplyAdagrad. Input 0 (and the slot inputs) are
 //! variable references; hyper-parameters are scalar tensors; the output is the new value.
 
-use super::math::{InferResult, KernelResult};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
-use crate::device::gemm::{gemm_store, Store, PARALLEL_MIN_FLOPS};
-use crate::graph::{AttrsExt, TensorSpec};
-use crate::session::Variable;
+use crate::device::gemm::{gemm_store, Store};
+use crate::device::parallel::MIN_PRODUCT_WORK;
+use crate::graph::{AttrsExt, NodeId, TensorSpec};
+use crate::kernel::fusion::{Fusion, FusionRule, FusionSite};
+use crate::kernel::resource::Variable;
+use crate::ops::{InferResult, KernelResult};
 use crate::tensor::Tensor;
 use crate::{with_dtype, Error, Result};
 use std::sync::Arc;
@@ -154,9 +156,52 @@ fn gd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// Op name of the fused MatMul + ApplyGradientDescent step.
+pub(crate) const PRODUCT_GRADIENT_DESCENT: &str = "_FusedMatMulApplyGradientDescent";
+
+/// Plan-time fusion rules whose kernels are here (run by `passes::Fuse`).
+pub(crate) const FUSION_RULES: &[FusionRule] = &[FusionRule {
+    root: &["ApplyGradientDescent"],
+    op: PRODUCT_GRADIENT_DESCENT,
+    fuse: fuse_product_gradient_descent,
+}];
+
+/// `ApplyGradientDescent(var, alpha, MatMul(a, b))` becomes one product added into the
+/// variable, `var += -alpha·a·b`. A dense layer's weight gradient is such a product;
+/// computing it in place spares its buffer (zero-filled, written, read back) and the
+/// separate pass over the variable.
+fn fuse_product_gradient_descent(
+    site: &dyn FusionSite,
+    n: NodeId,
+) -> std::result::Result<Option<Fusion>, String> {
+    let graph = site.graph();
+    let node = graph.node(n);
+    let grad = node.inputs()[2];
+    let Some(product) = site.sole_source(grad, "MatMul", n) else {
+        return Ok(None);
+    };
+    let ctx = KernelBuildCtx {
+        node,
+        id: n,
+        graph,
+        resources: site.resources(),
+        device: site.device(),
+    };
+    let kernel = product_gradient_descent_kernel(&ctx, product)?;
+    let alpha = node.inputs()[1];
+    let (a, b) = (product.inputs()[0], product.inputs()[1]);
+    Ok(Some(Fusion {
+        absorbed: vec![grad.node],
+        inputs: vec![None, Some(alpha), Some(a), Some(b)],
+        operands: [2, 3],
+        op: PRODUCT_GRADIENT_DESCENT,
+        kernel: Arc::from(kernel),
+    }))
+}
+
 /// ApplyGradientDescent of a gradient that is a MatMul read by nothing else, computed as
 /// one product added into the variable: `var += (-alpha) · op(a) · op(b)`. The plan builds
-/// it in place of the pair (see `session::fusion`), sparing the gradient's buffer and a
+/// it in place of the pair (see [`FUSION_RULES`]), sparing the gradient's buffer and a
 /// pass over the variable. Inputs: var (reference), alpha, then the MatMul's a and b;
 /// `update` is the ApplyGradientDescent node, `product` the MatMul.
 pub(crate) fn product_gradient_descent_kernel(
@@ -174,7 +219,7 @@ pub(crate) fn product_gradient_descent_kernel(
         let dims = super::linalg::matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
         let (a, b) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         // Cores first, then the variable's lock: never wait for cores while holding it.
-        let threads = k.threads_for_work(dims.work(), PARALLEL_MIN_FLOPS);
+        let threads = k.threads_for_work(dims.work(), MIN_PRODUCT_WORK);
         let new_value = var.update(|t| {
             if t.shape() != [dims.m, dims.n] {
                 return Err(Error::invalid(format!(

@@ -1,38 +1,15 @@
-//! CRC-32C (Castagnoli), as LevelDB and TensorFlow checkpoints use it, with their masking.
+//! CRC-32C (Castagnoli), as LevelDB, TensorFlow checkpoints and TFRecord files use it, with
+//! their masking.
 
-/// The byte-wise lookup table of the reflected polynomial 0x82F63B78.
-const TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-/// Extends a CRC-32C with more bytes (`extend(0, b)` is the CRC of `b`).
+/// Extends a CRC-32C with more bytes (`extend(0, b)` is the CRC of `b`); hardware CRC32C
+/// instructions where the CPU has them (the `crc32c` crate).
 pub fn extend(crc: u32, bytes: &[u8]) -> u32 {
-    let mut c = !crc;
-    for &b in bytes {
-        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    ::crc32c::crc32c_append(crc, bytes)
 }
 
 /// The CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    extend(0, bytes)
+    ::crc32c::crc32c(bytes)
 }
 
 const MASK_DELTA: u32 = 0xa282_ead8;

@@ -6,31 +6,19 @@
 //! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
 //! writes would overlap) are spread over the intra-op threads.
 
+mod cpu;
+
 use super::op_with_attrs;
-use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
-use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement, PARALLEL_MIN_FLOPS};
-use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_GEMM_WORK};
+use super::window::{nhwc_dims, DataFormat, Window2d};
 use crate::graph::{Graph, Output, TensorSpec};
-use crate::ops::math::{InferResult, KernelResult};
-use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
-use crate::tensor::{DType, Dim, Number, PartialShape, Tensor};
-use crate::{with_dtype, Error, Result};
-use std::ops::Range;
+use crate::ops::{GradCtx, InferCtx, InferResult};
+use crate::tensor::{DType, Dim, PartialShape};
+use crate::Result;
 
 /// Dtypes of Conv2D and Conv2DBackpropInput on CPU.
 const CONV_TYPES: &[DType] = &[DType::Float32, DType::Float64, DType::Int32];
 /// Dtypes of Conv2DBackpropFilter on CPU.
 const CONV_FILTER_GRAD_TYPES: &[DType] = &[DType::Float32, DType::Float64];
-
-/// Patch-matrix elements per block: big enough for an efficient product, small enough
-/// to stay in cache.
-const BLOCK_ELEMENTS: usize = 1 << 17;
-
-/// Rows of the patch matrix built at once for `k` columns.
-fn block_rows(k: usize) -> usize {
-    (BLOCK_ELEMENTS / k.max(1)).max(16)
-}
-
 /// Checks the filter's input depth against the input's channels; the message names both
 /// shapes.
 fn check_depth(
@@ -106,7 +94,7 @@ fn constant_sizes(
 }
 
 /// Sizes from int values, refusing negatives.
-fn sizes_from_ints(v: &[i64], name: &str) -> std::result::Result<Vec<usize>, String> {
+pub(super) fn sizes_from_ints(v: &[i64], name: &str) -> std::result::Result<Vec<usize>, String> {
     v.iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("{name} must be non-negative, got {v:?}")))
         .collect()
@@ -222,335 +210,6 @@ fn infer_conv2d_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
     )])
 }
 
-/// Resolves attrs once and refuses NCHW, which TensorFlow's CPU kernels do not run.
-fn nhwc_window(ctx: &KernelBuildCtx<'_>) -> std::result::Result<Window2d, String> {
-    let window = Window2d::conv(ctx.attrs())?;
-    if window.format != DataFormat::Nhwc {
-        return Err(format!(
-            "The {} op currently only supports the NHWC tensor format on the CPU. The op was given the format: NCHW",
-            ctx.node.op_type()
-        ));
-    }
-    Ok(window)
-}
-
-/// Four sizes from a runtime shape, or an error naming the tensor.
-fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(shape)
-        .map_err(|_| Error::invalid(format!("{what} must be 4-dimensional: {shape:?}")))
-}
-
-/// Runtime geometry from an NHWC input shape and an HWIO filter shape.
-fn runtime_geometry(window: &Window2d, input: &[usize], filter: &[usize]) -> Result<Geometry> {
-    let [n, h, w, c] = rank4(input, "input")?;
-    let [kh, kw, fin, fout] = rank4(filter, "filter")?;
-    if c != fin {
-        return Err(Error::invalid(format!(
-            "input depth must be evenly divisible by filter depth, and grouped convolutions are not supported: input {input:?}, filter {filter:?}"
-        )));
-    }
-    Geometry::new(window, [n, h, w, c], [kh, kw], fout).map_err(Error::invalid)
-}
-
-/// Checks `out_backprop` against the geometry's output shape.
-fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
-    if dy.shape() != g.out_shape().as_slice() {
-        return Err(Error::invalid(format!(
-            "out_backprop has shape {:?}, but the input and filter give an output of shape {:?}",
-            dy.shape(),
-            g.out_shape()
-        )));
-    }
-    Ok(())
-}
-
-/// Sizes from a runtime `input_sizes` / `filter_sizes` tensor.
-fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
-    if t.rank() != 1 {
-        return Err(Error::invalid(format!(
-            "{name} must be a vector, got shape {:?}",
-            t.shape()
-        )));
-    }
-    sizes_from_ints(&t.to_i64_vec()?, name).map_err(Error::invalid)
-}
-
-impl Geometry {
-    /// Threads for this convolution (or either of its backprops, which do as many
-    /// multiply-adds): the session's intra-op threads when the work is worth splitting.
-    fn conv_threads(&self, k: &KernelCtx<'_>) -> usize {
-        let work = self
-            .pixels()
-            .saturating_mul(self.patch_len())
-            .saturating_mul(self.out_c);
-        k.threads_for_work(work, PARALLEL_MIN_FLOPS)
-    }
-
-    /// Columns of the patch matrix.
-    fn patch_len(&self) -> usize {
-        self.k_h * self.k_w * self.in_c
-    }
-
-    /// Rows of the patch matrix (output pixels).
-    fn pixels(&self) -> usize {
-        self.batch * self.out_h * self.out_w
-    }
-
-    /// A 1×1 window with stride 1 and no padding: the input already is the patch matrix.
-    fn is_pointwise(&self) -> bool {
-        self.k_h == 1
-            && self.k_w == 1
-            && self.stride == [1, 1]
-            && self.pad == [0, 0]
-            && (self.out_h, self.out_w) == (self.in_h, self.in_w)
-    }
-
-    /// (image, output row, output column) of patch row `r`.
-    #[inline]
-    fn pixel(&self, r: usize) -> (usize, usize, usize) {
-        let per_image = self.out_h * self.out_w;
-        let (b, p) = (r / per_image, r % per_image);
-        (b, p / self.out_w, p % self.out_w)
-    }
-
-    /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding).
-    fn im2col<T: Number>(&self, input: &[T], rows: Range<usize>, patches: &mut Vec<T>) {
-        let (c, k) = (self.in_c, self.patch_len());
-        let span = self.k_w * c;
-        patches.resize(rows.len() * k, T::ZERO);
-        for (r, dst) in rows.zip(patches.chunks_exact_mut(k)) {
-            let (b, oy, ox) = self.pixel(r);
-            let image = &input[b * self.in_image()..(b + 1) * self.in_image()];
-            for (i, drow) in dst.chunks_exact_mut(span).enumerate() {
-                let Some(y) = self.in_row(oy, i) else {
-                    drow.fill(T::ZERO);
-                    continue;
-                };
-                let line = &image[y * self.in_w * c..(y + 1) * self.in_w * c];
-                // The whole row of taps inside the input: one copy.
-                if let (1, Some(x0), Some(_)) = (
-                    self.dilation[1],
-                    self.in_col(ox, 0),
-                    self.in_col(ox, self.k_w - 1),
-                ) {
-                    drow.copy_from_slice(&line[x0 * c..x0 * c + span]);
-                    continue;
-                }
-                for (j, d) in drow.chunks_exact_mut(c).enumerate() {
-                    match self.in_col(ox, j) {
-                        Some(x) => d.copy_from_slice(&line[x * c..(x + 1) * c]),
-                        None => d.fill(T::ZERO),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds patch rows `rows` back into the images they came from; `dx` holds the images
-    /// from `first_image` on.
-    fn col2im_add<T: Number>(
-        &self,
-        cols: &[T],
-        rows: Range<usize>,
-        dx: &mut [T],
-        first_image: usize,
-    ) {
-        let (c, k) = (self.in_c, self.patch_len());
-        for (r, src) in rows.zip(cols.chunks_exact(k)) {
-            let (b, oy, ox) = self.pixel(r);
-            let start = (b - first_image) * self.in_image();
-            let image = &mut dx[start..start + self.in_image()];
-            for (i, srow) in src.chunks_exact(self.k_w * c).enumerate() {
-                let Some(y) = self.in_row(oy, i) else {
-                    continue;
-                };
-                let line = &mut image[y * self.in_w * c..(y + 1) * self.in_w * c];
-                for (j, s) in srow.chunks_exact(c).enumerate() {
-                    if let Some(x) = self.in_col(ox, j) {
-                        for (d, &v) in line[x * c..(x + 1) * c].iter_mut().zip(s) {
-                            *d = d.add(v);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Threads over pieces of the work, and the threads left for each product.
-fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
-    let outer = threads_for(work, MIN_GEMM_WORK, units, threads);
-    (outer, (threads / outer).max(1))
-}
-
-/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC.
-fn conv2d_forward<T: GemmElement>(
-    g: &Geometry,
-    input: &[T],
-    filter: &[T],
-    threads: usize,
-) -> Vec<T> {
-    let (k, oc) = (g.patch_len(), g.out_c);
-    let mut out = zeroed::<T>(g.pixels() * oc);
-    if k == 0 {
-        return out;
-    }
-    let block = block_rows(k);
-    let (outer, inner) = split_threads(
-        g.pixels().saturating_mul(k).saturating_mul(oc),
-        g.pixels(),
-        threads,
-    );
-    for_each_units(&mut out, oc, outer, |rows, chunk| {
-        let mut patches = Vec::new();
-        for start in rows.clone().step_by(block) {
-            let end = (start + block).min(rows.end);
-            let dst = &mut chunk[(start - rows.start) * oc..(end - rows.start) * oc];
-            let a = if g.is_pointwise() {
-                &input[start * k..end * k]
-            } else {
-                g.im2col(input, start..end, &mut patches);
-                &patches
-            };
-            let dims = GemmDims {
-                m: end - start,
-                n: oc,
-                k,
-                trans_a: false,
-                trans_b: false,
-            };
-            gemm(dims, a, filter, dst, inner);
-        }
-    });
-    out
-}
-
-/// Gradient of conv2d with respect to its input: `col2im(dy · filterᵀ)`.
-fn conv2d_backprop_input<T: GemmElement>(
-    g: &Geometry,
-    filter: &[T],
-    dy: &[T],
-    threads: usize,
-) -> Vec<T> {
-    let (k, oc) = (g.patch_len(), g.out_c);
-    let per_image = g.out_h * g.out_w;
-    let mut dx = zeroed::<T>(g.batch * g.in_image());
-    let block = block_rows(k);
-    let (outer, inner) = split_threads(
-        g.pixels().saturating_mul(k).saturating_mul(oc),
-        g.batch,
-        threads,
-    );
-    for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
-        let mut cols = Vec::new();
-        let rows = images.start * per_image..images.end * per_image;
-        for start in rows.clone().step_by(block) {
-            let end = (start + block).min(rows.end);
-            cols.resize((end - start) * k, T::ZERO);
-            let dims = GemmDims {
-                m: end - start,
-                n: k,
-                k: oc,
-                trans_a: false,
-                trans_b: true,
-            };
-            gemm(dims, &dy[start * oc..end * oc], filter, &mut cols, inner);
-            g.col2im_add(&cols, start..end, chunk, images.start);
-        }
-    });
-    dx
-}
-
-/// Gradient of conv2d with respect to its filter: `Σ patchesᵀ · dy`, one partial sum
-/// per thread.
-fn conv2d_backprop_filter<T: GemmElement>(
-    g: &Geometry,
-    input: &[T],
-    dy: &[T],
-    threads: usize,
-) -> Vec<T> {
-    let (k, oc) = (g.patch_len(), g.out_c);
-    let size = k * oc;
-    if size == 0 {
-        return Vec::new();
-    }
-    let block = block_rows(k);
-    let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);
-    let mut partials = zeroed::<T>(outer * size);
-    for_each_units(&mut partials, size, outer, |parts, chunk| {
-        let (mut patches, mut tmp) = (Vec::new(), zeroed::<T>(size));
-        for (part, acc) in parts.zip(chunk.chunks_exact_mut(size)) {
-            let rows = split_range(g.pixels(), part, outer);
-            for start in rows.clone().step_by(block) {
-                let end = (start + block).min(rows.end);
-                let a = if g.is_pointwise() {
-                    &input[start * k..end * k]
-                } else {
-                    g.im2col(input, start..end, &mut patches);
-                    &patches
-                };
-                let dims = GemmDims {
-                    m: k,
-                    n: oc,
-                    k: end - start,
-                    trans_a: true,
-                    trans_b: false,
-                };
-                gemm(dims, a, &dy[start * oc..end * oc], &mut tmp, inner);
-                acc.iter_mut().zip(&tmp).for_each(|(x, &y)| *x = x.add(y));
-            }
-        }
-    });
-    let (first, rest) = partials.split_at_mut(size.min(outer * size));
-    for part in rest.chunks_exact(size.max(1)) {
-        first.iter_mut().zip(part).for_each(|(x, &y)| *x = x.add(y));
-    }
-    partials.truncate(size);
-    partials
-}
-
-fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
-    with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
-        let (input, filter) = (k.input(0)?, k.input(1)?);
-        let g = runtime_geometry(&window, input.shape(), filter.shape())?;
-        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k));
-        k.push_output(Tensor::from_parts(g.out_shape(), out));
-        Ok(())
-    }))
-}
-
-fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
-    with_dtype!(signed, ctx.input_dtype(1), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
-        let (sizes, filter, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
-        let sizes = runtime_sizes(sizes, "input_sizes")?;
-        let [n, h, w, c] = match sizes.len() {
-            4 => [sizes[0], sizes[1], sizes[2], sizes[3]],
-            2 => [dy.shape().first().copied().unwrap_or(0), sizes[0], sizes[1], filter.shape().get(2).copied().unwrap_or(0)],
-            _ => return Err(Error::invalid(format!("input_sizes must have 4 elements (or 2 spatial sizes), got {sizes:?}"))),
-        };
-        let g = runtime_geometry(&window, &[n, h, w, c], filter.shape())?;
-        check_dy(&g, dy)?;
-        let dx = conv2d_backprop_input(&g, filter.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
-        k.push_output(Tensor::from_parts(vec![n, h, w, c], dx));
-        Ok(())
-    }))
-}
-
-fn conv2d_backprop_filter_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
-    with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
-        let (input, sizes, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
-        let sizes = runtime_sizes(sizes, "filter_sizes")?;
-        let g = runtime_geometry(&window, input.shape(), &sizes)?;
-        check_dy(&g, dy)?;
-        let dw = conv2d_backprop_filter(&g, input.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
-        k.push_output(Tensor::from_parts(sizes, dw));
-        Ok(())
-    }))
-}
-
 /// The attrs TensorFlow declares with defaults for the convolution ops.
 pub(super) fn conv_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
     vec![
@@ -635,7 +294,7 @@ fn conv2d_backprop_filter_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Outpu
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::{Cost, Op};
     r.add(
-        Op::new("Conv2D", infer_conv2d, conv2d_kernel)
+        Op::new("Conv2D", infer_conv2d, cpu::conv2d_kernel)
             .cost(Cost::Contraction)
             .grad(conv2d_grad)
             .defaults(conv_defaults),
@@ -644,7 +303,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
         Op::new(
             "Conv2DBackpropInput",
             infer_conv2d_backprop_input,
-            conv2d_backprop_input_kernel,
+            cpu::conv2d_backprop_input_kernel,
         )
         .cost(Cost::Expensive)
         .grad(conv2d_backprop_input_grad)
@@ -654,7 +313,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
         Op::new(
             "Conv2DBackpropFilter",
             infer_conv2d_backprop_filter,
-            conv2d_backprop_filter_kernel,
+            cpu::conv2d_backprop_filter_kernel,
         )
         .cost(Cost::Expensive)
         .grad(conv2d_backprop_filter_grad)
@@ -766,10 +425,69 @@ impl Graph {
     }
 }
 
+/// Gradient checks of Conv2D and its backprops (run by `autodiff::tests`).
+#[cfg(test)]
+pub(super) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+    use crate::test_util::{test_input, GradCase};
+    use crate::Tensor;
+    vec![
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[2, 5, 5, 2], 19), test_input(&[3, 3, 2, 3], 20)],
+            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "SAME"),
+        ),
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[1, 6, 5, 2], 21), test_input(&[2, 3, 2, 2], 22)],
+            |g, x| g.conv2d(x[0], x[1], &[1, 2, 2, 1], "VALID"),
+        ),
+        GradCase::new(
+            "Conv2D",
+            vec![test_input(&[1, 5, 6, 2], 23), test_input(&[2, 2, 2, 2], 24)],
+            |g, x| g.conv2d_dilated(x[0], x[1], &[1, 1, 1, 1], "SAME", &[1, 2, 2, 1]),
+        ),
+        GradCase::new(
+            "Conv2DBackpropInput",
+            vec![test_input(&[3, 3, 2, 3], 25), test_input(&[2, 3, 3, 3], 26)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([2i32, 5, 5, 2]))?;
+                g.conv2d_backprop_input(sizes, x[0], x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropInput",
+            vec![test_input(&[2, 2, 2, 2], 27), test_input(&[1, 3, 4, 2], 28)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([1i32, 5, 6, 2]))?;
+                g.conv2d_backprop_input(sizes, x[0], x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropFilter",
+            vec![test_input(&[2, 5, 5, 2], 29), test_input(&[2, 3, 3, 3], 30)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([3i32, 3, 2, 3]))?;
+                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1, 2, 2, 1], "SAME", &[1; 4])
+            },
+        ),
+        GradCase::new(
+            "Conv2DBackpropFilter",
+            vec![test_input(&[1, 5, 6, 2], 31), test_input(&[1, 3, 4, 2], 32)],
+            |g, x| {
+                let sizes = g.constant(Tensor::from([2i32, 2, 2, 2]))?;
+                g.conv2d_backprop_filter(x[0], sizes, x[1], &[1; 4], "VALID", &[1, 2, 2, 1])
+            },
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
+    use super::cpu::{conv2d_forward, runtime_geometry};
     use super::*;
-    use crate::ops::nn::test_util::{assert_close, f64s, random, run, run_err, run_with, values};
+    use crate::ops::nn::window::Geometry;
+    use crate::tensor::Tensor;
+    use crate::test_util::{assert_close, f64s, fetch_err, random, run, run_with, values};
 
     /// A direct convolution written from the definition (NHWC × HWIO), with TensorFlow's
     /// SAME rule `pad_before = max((out-1)·s + (k-1)·d + 1 - in, 0) / 2`.
@@ -1000,7 +718,7 @@ mod tests {
         // Padding that would make an impossible output is a run-time error, not a crash.
         let huge = i32::MAX as i64;
         let y2 = explicit(&mut g, f1, vec![0, 0, huge, huge, huge, huge, 0, 0]);
-        assert!(run_err(&g, y2).contains("too large"));
+        assert!(fetch_err(&g, y2).contains("too large"));
     }
 
     #[test]
@@ -1189,7 +907,7 @@ mod tests {
             .build_output()
             .unwrap();
         assert_eq!(g.shape(y), &PartialShape::known(&[1, 2, 3, 3]));
-        let msg = run_err(&g, y);
+        let msg = fetch_err(&g, y);
         assert!(msg.contains("NHWC"), "{msg}");
     }
 

@@ -5,7 +5,7 @@ use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, Output, TensorSpec};
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
 
-type InferResult = std::result::Result<Vec<TensorSpec>, String>;
+use super::{InferResult, KernelResult};
 
 fn infer_const(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(0)?;
@@ -23,7 +23,7 @@ fn infer_const(ctx: &InferCtx<'_>) -> InferResult {
     )])
 }
 
-fn const_kernel(ctx: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+fn const_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let value = ctx.attrs().tensor("value")?.clone();
     kernel_fn(move |k| {
         k.push_output(value.clone());
@@ -39,9 +39,7 @@ fn infer_placeholder(ctx: &InferCtx<'_>) -> InferResult {
     )])
 }
 
-fn placeholder_kernel(
-    ctx: &KernelBuildCtx<'_>,
-) -> std::result::Result<Box<dyn super::Kernel>, String> {
+fn placeholder_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let spec = ctx.node.outputs()[0].clone();
     let name = ctx.node.name().to_string();
     kernel_fn(move |_| {
@@ -80,7 +78,7 @@ fn infer_identity(ctx: &InferCtx<'_>) -> InferResult {
     Ok(vec![ctx.input(0).clone()])
 }
 
-fn identity_kernel(_: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+fn identity_kernel(_: &KernelBuildCtx<'_>) -> KernelResult {
     kernel_fn(|k| {
         let t = k.take_input(0)?;
         k.push_output(t);
@@ -96,7 +94,7 @@ fn infer_noop(_: &InferCtx<'_>) -> InferResult {
     Ok(Vec::new())
 }
 
-fn noop_kernel(_: &KernelBuildCtx<'_>) -> std::result::Result<Box<dyn super::Kernel>, String> {
+fn noop_kernel(_: &KernelBuildCtx<'_>) -> KernelResult {
     kernel_fn(|_| Ok(()))
 }
 
@@ -214,8 +212,8 @@ impl Graph {
 
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
 #[cfg(test)]
-pub(crate) fn gradient_cases() -> Vec<crate::autodiff::check::GradCase> {
-    use crate::autodiff::check::{test_input, GradCase};
+pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+    use crate::test_util::{test_input, GradCase};
     vec![
         GradCase::new("Identity", vec![test_input(&[2, 3], 1)], |g, x| {
             g.identity(x[0])

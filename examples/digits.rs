@@ -1,0 +1,208 @@
+//! Trains the digits MLP (64 → 128 ReLU → 10 softmax) with Keras's `Sequential`: the
+//! bundled data and split of `examples/digits_graph.rs`, its initial weights, its flags,
+//! progress bars while training, the test accuracy at the end.
+//!
+//! ```text
+//! cargo run --release --example digits -- [--optimizer sgd|adam] [--lr LR]
+//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE]
+//! ```
+//!
+//! The Python Keras it mirrors:
+//!
+//! ```python
+//! model = keras.Sequential([keras.Input((64,)),
+//!                           layers.Dense(128, activation="relu"),
+//!                           layers.Dense(10, activation="softmax")])
+//! model.compile(optimizer=keras.optimizers.SGD(0.1),
+//!               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+//! model.fit(x_train, y_train, epochs=20, batch_size=32)
+//! model.evaluate(x_test, y_test)
+//! model.save(...)   # here: a SavedModel directory
+//! ```
+//!
+//! `--save DIR` writes the trained model with `model.save` (a SavedModel whose
+//! `serving_default` maps `input_layer` to `output_0`, plus its Keras config), which
+//! `rustflow run` and TensorFlow load; `--export-test FILE` writes the first eight test
+//! images as a `.npy` file to feed it. `--json` prints one line with `test_accuracy`,
+//! `epochs`, `epoch_ms` (per epoch, as digits_graph prints it) and `params`.
+
+mod common;
+
+use common::{data_dir, glorot, Digits, RandomState, FEATURES};
+use rustflow::keras::callbacks::{Callback, CallbackModel};
+use rustflow::keras::layers::{Dense, Input};
+use rustflow::keras::optimizers::Optimizer;
+use rustflow::keras::{set_random_seed, set_session_options, FitOptions, Sequential};
+use rustflow::tensor::npy::write_npy;
+use rustflow::{Result, SessionOptions, Tensor};
+use std::time::Instant;
+
+const BATCH: usize = 32;
+const HIDDEN: usize = 128;
+const CLASSES: usize = 10;
+
+struct Args {
+    optimizer: String,
+    lr: Option<f64>,
+    epochs: usize,
+    threads: usize,
+    json: bool,
+    save: Option<String>,
+    export_test: Option<String>,
+}
+
+fn parse_args() -> std::result::Result<Args, String> {
+    let mut a = Args {
+        optimizer: "sgd".into(),
+        lr: None,
+        epochs: 20,
+        threads: 1,
+        json: false,
+        save: None,
+        export_test: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--optimizer" => a.optimizer = value()?,
+            "--lr" => a.lr = Some(value()?.parse().map_err(|_| "--lr needs a number")?),
+            "--epochs" => a.epochs = value()?.parse().map_err(|_| "--epochs needs an integer")?,
+            "--threads" => {
+                a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
+            }
+            "--json" => a.json = true,
+            "--save" => a.save = Some(value()?),
+            "--export-test" => a.export_test = Some(value()?),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.optimizer != "sgd" && a.optimizer != "adam" {
+        return Err(format!(
+            "--optimizer must be sgd or adam, not {}",
+            a.optimizer
+        ));
+    }
+    Ok(a)
+}
+
+/// Times each epoch of `fit` (from its start to its logs).
+#[derive(Default)]
+struct EpochTimer {
+    start: Option<Instant>,
+    ms: Vec<f64>,
+}
+
+impl Callback for EpochTimer {
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut dyn CallbackModel) -> Result<()> {
+        self.start = Some(Instant::now());
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        _logs: &mut rustflow::keras::Logs,
+        _model: &mut dyn CallbackModel,
+    ) -> Result<()> {
+        if let Some(start) = self.start {
+            self.ms.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    let data = Digits::load(&data_dir())?;
+    set_session_options(SessionOptions::with_threads(args.threads));
+    set_random_seed(0);
+    let mut model = Sequential::new(vec![
+        Input::new(&[FEATURES]).into(),
+        Dense::new(HIDDEN).activation("relu").into(),
+        Dense::new(CLASSES).activation("softmax").into(),
+    ])?;
+    // The initial weights of digits_graph and the TensorFlow 1 / JAX reference runs.
+    let mut rng = RandomState::new(0);
+    let k0 = glorot(&mut rng, FEATURES, HIDDEN);
+    let k1 = glorot(&mut rng, HIDDEN, CLASSES);
+    model.set_weights(&[
+        k0,
+        Tensor::full(&[HIDDEN], 0f32),
+        k1,
+        Tensor::full(&[CLASSES], 0f32),
+    ])?;
+    let optimizer = match args.optimizer.as_str() {
+        "adam" => Optimizer::adam().learning_rate(args.lr.unwrap_or(1e-3)),
+        _ => Optimizer::sgd().learning_rate(args.lr.unwrap_or(0.1)),
+    };
+    model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])?;
+    if !args.json {
+        print!("{}", model.summary());
+    }
+    let x_train = Tensor::new(&[data.train_len(), FEATURES], data.train_x.clone())?;
+    let y_train = Tensor::vector(data.train_y.clone());
+    let x_test = data.test_images();
+    let y_test = Tensor::vector(data.test_y.clone());
+    let mut timer = EpochTimer::default();
+    model.fit(
+        &x_train,
+        &y_train,
+        FitOptions::new()
+            .epochs(args.epochs)
+            .batch_size(BATCH)
+            .verbose(if args.json { 0 } else { 1 })
+            .callback(&mut timer),
+    )?;
+    let logs = model.evaluate(&x_test, &y_test)?;
+    let acc = logs["accuracy"];
+    if let Some(dir) = &args.save {
+        model.save(dir)?;
+        if !args.json {
+            println!("saved the model to {dir} (model.save: SavedModel + keras_model.json)");
+        }
+    }
+    if let Some(file) = &args.export_test {
+        let n = 8;
+        let images = Tensor::new(&[n, FEATURES], data.test_x[..n * FEATURES].to_vec())?;
+        write_npy(file, &images)?;
+        if !args.json {
+            println!(
+                "wrote {n} test images to {file}; their labels are {:?}",
+                &data.test_y[..n]
+            );
+        }
+    }
+    if args.json {
+        let ms: Vec<String> = timer.ms.iter().map(|v| format!("{v:.4}")).collect();
+        println!(
+            "{{\"optimizer\": \"{}\", \"threads\": {}, \"test_accuracy\": {acc:.4}, \"epochs\": {}, \"epoch_ms\": [{}], \"params\": {}}}",
+            args.optimizer,
+            args.threads,
+            timer.ms.len(),
+            ms.join(", "),
+            model.count_params()
+        );
+    } else {
+        println!(
+            "test accuracy: {acc:.4} ({} of {}), test loss: {:.4}",
+            (acc * data.test_y.len() as f64).round(),
+            data.test_y.len(),
+            logs["loss"]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Row-level tensor helpers the pipeline is built from: one row of a tensor, a gather of
+//! rows, a stack of equal-shaped tensors and a padded stack.
+
+use crate::tensor::{self, DType, Element as Scalar, Tensor};
+use crate::{Error, Result};
+
+/// Runs `$body` with `$T` bound to the Rust type of `$dtype`.
+macro_rules! with_type {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            DType::Float32 => {
+                type $T = f32;
+                $body
+            }
+            DType::Float64 => {
+                type $T = f64;
+                $body
+            }
+            DType::Int32 => {
+                type $T = i32;
+                $body
+            }
+            DType::Int64 => {
+                type $T = i64;
+                $body
+            }
+            DType::UInt8 => {
+                type $T = u8;
+                $body
+            }
+            DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+
+/// Elements in one row (the product of all dimensions but the first).
+fn row_len(t: &Tensor) -> usize {
+    tensor::num_elements(&t.shape()[1..])
+}
+
+/// Rows `idx` of `t` (rank >= 1) stacked in that order: `[idx.len(), ...]`.
+pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
+    fn typed<T: Scalar>(t: &Tensor, idx: &[usize], len: usize) -> Result<Vec<T>> {
+        let data = t.as_slice::<T>()?;
+        let mut out = Vec::with_capacity(idx.len() * len);
+        for &i in idx {
+            let row = data.get(i * len..(i + 1) * len).ok_or_else(|| {
+                Error::invalid(format!(
+                    "row {i} is out of range for a tensor of shape {:?}",
+                    t.shape()
+                ))
+            })?;
+            out.extend_from_slice(row);
+        }
+        Ok(out)
+    }
+    if t.rank() == 0 {
+        return Err(Error::invalid("cannot take rows of a scalar"));
+    }
+    let len = row_len(t);
+    let mut shape = t.shape().to_vec();
+    shape[0] = idx.len();
+    if len == 0 {
+        if let Some(&i) = idx.iter().find(|&&i| i >= t.shape()[0]) {
+            return Err(Error::invalid(format!(
+                "row {i} is out of range for a tensor of shape {:?}",
+                t.shape()
+            )));
+        }
+    }
+    with_type!(t.dtype(), T => Tensor::new(&shape, typed::<T>(t, idx, len)?))
+}
+
+/// Row `i` of `t` (rank >= 1), with the first dimension dropped.
+pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
+    gather_rows(t, &[i])?.reshape(&t.shape()[1..])
+}
+
+/// Stacks tensors of one dtype and shape along a new first dimension.
+pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
+    fn typed<T: Scalar>(parts: &[&Tensor]) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(parts.len() * parts[0].len());
+        for p in parts {
+            out.extend_from_slice(p.as_slice::<T>()?);
+        }
+        Ok(out)
+    }
+    let first = parts
+        .first()
+        .ok_or_else(|| Error::invalid("cannot stack zero tensors"))?;
+    for p in parts {
+        if p.shape() != first.shape() || p.dtype() != first.dtype() {
+            return Err(Error::invalid(format!(
+                "cannot batch elements of different shapes or dtypes: {} {:?} and {} {:?} \
+                 (use padded_batch for varying shapes)",
+                first.dtype(),
+                first.shape(),
+                p.dtype(),
+                p.shape()
+            )));
+        }
+    }
+    let mut shape = vec![parts.len()];
+    shape.extend_from_slice(first.shape());
+    with_type!(first.dtype(), T => Tensor::new(&shape, typed::<T>(parts)?))
+}
+
+/// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
+/// dimension of each part must be at most the target's).
+pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Tensor> {
+    fn typed<T: Scalar>(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Vec<T>> {
+        let size = tensor::num_elements(shape);
+        let mut out = vec![T::from_f64(value); parts.len() * size];
+        for (k, p) in parts.iter().enumerate() {
+            let src = p.as_slice::<T>()?;
+            let dst = &mut out[k * size..(k + 1) * size];
+            copy_padded(src, p.shape(), dst, shape);
+        }
+        Ok(out)
+    }
+    let first = parts
+        .first()
+        .ok_or_else(|| Error::invalid("cannot stack zero tensors"))?;
+    for p in parts {
+        let fits = p.rank() == shape.len() && p.shape().iter().zip(shape).all(|(a, b)| a <= b);
+        if p.dtype() != first.dtype() || !fits {
+            return Err(Error::invalid(format!(
+                "padded_batch: a component of dtype {} and shape {:?} does not fit the padded \
+                 shape {shape:?} of dtype {}",
+                p.dtype(),
+                p.shape(),
+                first.dtype()
+            )));
+        }
+    }
+    let mut out_shape = vec![parts.len()];
+    out_shape.extend_from_slice(shape);
+    with_type!(first.dtype(), T => Tensor::new(&out_shape, typed::<T>(parts, shape, value)?))
+}
+
+/// Copies a row-major block of shape `src_shape` into the top-left corner of `dst`, a block
+/// of shape `dst_shape` (same rank, each dimension at least as large).
+fn copy_padded<T: Copy>(src: &[T], src_shape: &[usize], dst: &mut [T], dst_shape: &[usize]) {
+    match src_shape {
+        [] => dst[..src.len()].copy_from_slice(src),
+        [_] => dst[..src.len()].copy_from_slice(src),
+        [n, rest @ ..] => {
+            let s = tensor::num_elements(rest);
+            let d = tensor::num_elements(&dst_shape[1..]);
+            for i in 0..*n {
+                copy_padded(
+                    &src[i * s..(i + 1) * s],
+                    rest,
+                    &mut dst[i * d..(i + 1) * d],
+                    &dst_shape[1..],
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_stack_and_pad() {
+        let t = Tensor::from([[1i32, 2], [3, 4], [5, 6]]);
+        assert_eq!(row(&t, 1).unwrap(), Tensor::from([3i32, 4]));
+        assert_eq!(
+            gather_rows(&t, &[2, 0]).unwrap(),
+            Tensor::from([[5i32, 6], [1, 2]])
+        );
+        assert!(row(&t, 3).is_err());
+        let a = Tensor::from([1f32, 2.]);
+        let b = Tensor::from([3f32]);
+        assert!(stack(&[&a, &b]).is_err());
+        assert_eq!(
+            pad_stack(&[&a, &b], &[3], -1.0).unwrap(),
+            Tensor::from([[1f32, 2., -1.], [3., -1., -1.]])
+        );
+        let m = Tensor::from([[1u8, 2], [3, 4]]);
+        let p = pad_stack(&[&m], &[3, 3], 0.0).unwrap();
+        assert_eq!(p.shape(), &[1, 3, 3]);
+        assert_eq!(p.to_vec::<u8>().unwrap(), vec![1, 2, 0, 3, 4, 0, 0, 0, 0]);
+        assert!(pad_stack(&[&m], &[1, 3], 0.0).is_err());
+    }
+}

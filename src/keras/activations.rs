@@ -1,0 +1,104 @@
+//! Keras's activations by name (`keras.activations.get`), composed from graph ops as
+//! Keras's TensorFlow backend composes them.
+
+use crate::graph::{Graph, Output};
+use crate::{Error, Result};
+
+/// One of Keras's activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Identity (`None` / `"linear"`).
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// Softmax over the last axis.
+    Softmax,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// `x` above 0, `exp(x) - 1` below.
+    Elu,
+    /// Scaled ELU with Keras's constants.
+    Selu,
+    /// `log(1 + exp(x))`.
+    Softplus,
+    /// `x * sigmoid(x)` (also called silu).
+    Swish,
+}
+
+const NAMES: &[(&str, Activation)] = &[
+    ("linear", Activation::Linear),
+    ("relu", Activation::Relu),
+    ("relu6", Activation::Relu6),
+    ("softmax", Activation::Softmax),
+    ("sigmoid", Activation::Sigmoid),
+    ("tanh", Activation::Tanh),
+    ("elu", Activation::Elu),
+    ("selu", Activation::Selu),
+    ("softplus", Activation::Softplus),
+    ("swish", Activation::Swish),
+    ("silu", Activation::Swish),
+];
+
+impl Activation {
+    /// The activation Keras knows by `name`; an error lists the known names.
+    pub fn get(name: &str) -> Result<Activation> {
+        NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                let known: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                Error::invalid(format!(
+                    "Could not interpret activation function identifier: '{name}' (known: {})",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// Keras's name of the activation, as written in a model config.
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("linear")
+    }
+
+    /// Applies the activation to `x`.
+    pub fn apply(self, g: &mut Graph, x: Output) -> Result<Output> {
+        match self {
+            Activation::Linear => Ok(x),
+            Activation::Relu => g.relu(x),
+            Activation::Relu6 => g.relu6(x),
+            Activation::Softmax => g.softmax(x),
+            Activation::Sigmoid => g.sigmoid(x),
+            Activation::Tanh => g.tanh(x),
+            Activation::Elu => g.elu(x),
+            Activation::Softplus => g.softplus(x),
+            Activation::Selu => {
+                // scale * (relu(x) + alpha * min(elu(x), 0)): elu's negative part is
+                // exp(x) - 1.
+                const ALPHA: f64 = 1.673_263_242_354_377_3;
+                const SCALE: f64 = 1.050_700_987_355_480_5;
+                let dt = g.dtype(x);
+                let pos = g.relu(x)?;
+                let elu = g.elu(x)?;
+                let zero = g.scalar_like(dt, 0.0)?;
+                let neg = g.minimum(elu, zero)?;
+                let alpha = g.scalar_like(dt, ALPHA)?;
+                let neg = g.mul(alpha, neg)?;
+                let sum = g.add(pos, neg)?;
+                let scale = g.scalar_like(dt, SCALE)?;
+                g.mul(scale, sum)
+            }
+            Activation::Swish => {
+                let s = g.sigmoid(x)?;
+                g.mul(x, s)
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The graph and session behind a built model: the input placeholder, the outputs of
+//! the forward pass (for inference and for training), and the session the variables live
+//! in. Layers add nodes to the graph; [`Network::sync`] hands the grown graph to the
+//! session and initializes the variables created since.
+
+use crate::graph::{Graph, NodeId, Output};
+use crate::keras::layer::{format_shape, Shape, Weight};
+use crate::session::{Session, SessionOptions};
+use crate::tensor::{DType, Tensor};
+use crate::{Error, Result};
+
+/// A built model's graph state.
+pub(crate) struct Network {
+    pub graph: Graph,
+    pub session: Session,
+    /// Global variables already initialized in the session.
+    initialized: usize,
+    /// Graph length the session last saw.
+    synced_len: usize,
+    /// The input placeholder and its Keras shape (batch first).
+    pub input: Output,
+    pub input_shape: Shape,
+    /// Name of the input (the input layer's name).
+    pub input_name: String,
+    /// Forward pass in inference mode.
+    pub output: Output,
+    /// Forward pass in training mode (the same tensor when no layer behaves differently).
+    pub train_output: Output,
+    /// Keras shape of the output.
+    pub output_shape: Shape,
+    /// Ops each training step must also run (moving statistics).
+    pub updates: Vec<NodeId>,
+    /// Scalar losses the layers add (regularization).
+    pub layer_losses: Vec<Output>,
+    /// Set by a callback to end `fit` after the current epoch.
+    pub stop_training: bool,
+}
+
+impl Network {
+    /// A graph holding only the input placeholder `name` of shape `input_shape`, and a
+    /// session over it.
+    pub fn start(
+        input_shape: &[Option<usize>],
+        name: &str,
+        options: SessionOptions,
+        seed: Option<i64>,
+    ) -> Result<(Graph, Output, Session)> {
+        let mut graph = Graph::new();
+        if let Some(s) = seed {
+            graph.set_seed(s);
+        }
+        let mut batch = input_shape.to_vec();
+        if let Some(b) = batch.first_mut() {
+            *b = None;
+        }
+        let input = graph.placeholder(DType::Float32, batch, name)?;
+        let session = Session::with_options(&graph, options);
+        Ok((graph, input, session))
+    }
+
+    /// Assembles a network from a graph whose forward pass has been added.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assemble(
+        graph: Graph,
+        session: Session,
+        input: Output,
+        input_shape: Shape,
+        input_name: String,
+        output: Output,
+        train_output: Output,
+        output_shape: Shape,
+        updates: Vec<NodeId>,
+        layer_losses: Vec<Output>,
+        synced: (usize, usize),
+    ) -> Result<Network> {
+        let mut net = Network {
+            graph,
+            session,
+            initialized: synced.0,
+            synced_len: synced.1,
+            input,
+            input_shape,
+            input_name,
+            output,
+            train_output,
+            output_shape,
+            updates,
+            layer_losses,
+            stop_training: false,
+        };
+        net.sync()?;
+        Ok(net)
+    }
+
+    /// How far the session has caught up with the graph: (initialized variables, graph
+    /// length), to carry over when the forward pass is rebuilt in the same graph.
+    pub fn synced(&self) -> (usize, usize) {
+        (self.initialized, self.synced_len)
+    }
+
+    /// Hands the grown graph to the session and initializes new variables.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.graph.len() != self.synced_len {
+            self.session.extend(&self.graph)?;
+            self.synced_len = self.graph.len();
+        }
+        let fresh: Vec<NodeId> = self.graph.global_variables()[self.initialized..]
+            .iter()
+            .map(|v| v.initializer)
+            .collect();
+        if !fresh.is_empty() {
+            self.session.run(&[], &[], &fresh)?;
+            self.initialized += fresh.len();
+        }
+        Ok(())
+    }
+
+    /// Current values of `weights`.
+    pub fn read(&self, weights: &[Weight]) -> Result<Vec<Tensor>> {
+        weights.iter().map(|w| self.read_var(&w.path)).collect()
+    }
+
+    /// The value of the variable named `name`.
+    pub fn read_var(&self, name: &str) -> Result<Tensor> {
+        self.session
+            .resources()
+            .variable(name)
+            .ok_or_else(|| Error::NotFound(format!("variable '{name}' is not in the session")))?
+            .read()
+    }
+
+    /// Sets the variable named `name` (same dtype and shape).
+    pub fn write_var(&self, name: &str, value: Tensor) -> Result<()> {
+        let var =
+            self.session.resources().variable(name).ok_or_else(|| {
+                Error::NotFound(format!("variable '{name}' is not in the session"))
+            })?;
+        let old = var.read()?;
+        if old.shape() != value.shape() || old.dtype() != value.dtype() {
+            return Err(Error::invalid(format!(
+                "variable '{name}' has shape {:?} and dtype {}, not {:?} and {}",
+                old.shape(),
+                old.dtype(),
+                value.shape(),
+                value.dtype()
+            )));
+        }
+        var.assign(value, true)?;
+        Ok(())
+    }
+
+    /// Sets `weights` to `values`, in order, after checking every shape.
+    pub fn write(&self, weights: &[Weight], values: &[Tensor]) -> Result<()> {
+        if weights.len() != values.len() {
+            return Err(Error::invalid(format!(
+                "set_weights: the model has {} weights, but {} values were given",
+                weights.len(),
+                values.len()
+            )));
+        }
+        for (w, v) in weights.iter().zip(values) {
+            if v.shape() != w.shape.as_slice() {
+                return Err(Error::invalid(format!(
+                    "set_weights: weight '{}' has shape {:?}, but the value has shape {:?}",
+                    w.path,
+                    w.shape,
+                    v.shape()
+                )));
+            }
+        }
+        for (w, v) in weights.iter().zip(values) {
+            let v = if v.dtype() == DType::Float32 {
+                v.clone()
+            } else {
+                v.cast(DType::Float32)?
+            };
+            self.write_var(&w.path, v)?;
+        }
+        Ok(())
+    }
+
+    /// `x` as a float32 batch for the input, or an error naming the first layer and
+    /// both shapes when its inner shape does not fit.
+    pub fn check_input(&self, x: &Tensor, first_layer: &str) -> Result<Tensor> {
+        let want = &self.input_shape;
+        let fits = x.rank() == want.len()
+            && x.shape()
+                .iter()
+                .zip(want)
+                .skip(1)
+                .all(|(d, w)| w.is_none_or(|w| w == *d));
+        if !fits {
+            let got: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+            return Err(Error::invalid(format!(
+                "Input 0 of layer \"{first_layer}\" is incompatible with the layer: expected \
+                 shape={}, found shape={}",
+                format_shape(want),
+                format_shape(&got)
+            )));
+        }
+        if x.dtype() == DType::Float32 {
+            Ok(x.clone())
+        } else {
+            x.cast(DType::Float32)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `model.summary()`: Keras 3's table, as it prints when the output is not a terminal.
+
+use crate::keras::layer::{format_shape, Layer, Shape};
+
+/// Inner widths of the three columns (padding included), as Keras 3 draws them.
+const WIDTHS: [usize; 3] = [33, 24, 15];
+
+/// Keras's readable size: `37.54 KB`.
+fn readable_size(bytes: f64) -> String {
+    let mut size = bytes;
+    for unit in ["B", "KB", "MB", "GB", "TB"] {
+        if size / 1024.0 < 1.0 {
+            return format!("{size:.2} {unit}");
+        }
+        size /= 1024.0;
+    }
+    format!("{size:.2} PB")
+}
+
+fn rule(left: char, fill: char, mid: char, right: char) -> String {
+    let parts: Vec<String> = WIDTHS.iter().map(|&w| fill.to_string().repeat(w)).collect();
+    format!("{left}{}{right}\n", parts.join(&mid.to_string()))
+}
+
+fn row(sep: char, cells: [&str; 3]) -> String {
+    format!(
+        "{sep} {:<a$} {sep} {:<b$} {sep} {:>c$} {sep}\n",
+        cells[0],
+        cells[1],
+        cells[2],
+        a = WIDTHS[0] - 2,
+        b = WIDTHS[1] - 2,
+        c = WIDTHS[2] - 2
+    )
+}
+
+/// Formats a parameter count with thousands separators: `8,320`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The summary of a sequential model: one row per layer (`shapes[i]` is the layer's
+/// output shape, `None` when unbuilt), then the parameter totals; `optimizer` is the
+/// optimizer's variable count and bytes once compiled.
+pub(crate) fn summary(
+    name: &str,
+    layers: &[Box<dyn Layer>],
+    shapes: &[Option<Shape>],
+    optimizer: Option<(usize, usize)>,
+) -> String {
+    let mut s = format!("Model: \"{name}\"\n");
+    s += &rule('┏', '━', '┳', '┓');
+    s += &row('┃', ["Layer (type)", "Output Shape", "Param #"]);
+    s += &rule('┡', '━', '╇', '┩');
+    for (i, layer) in layers.iter().enumerate() {
+        let title = format!("{} ({})", layer.name(), layer.class_name());
+        let shape = shapes
+            .get(i)
+            .and_then(|s| s.as_ref())
+            .map_or("?".to_string(), |s| format_shape(s));
+        let params = if layer.built() {
+            thousands(layer.count_params())
+        } else {
+            "0 (unbuilt)".to_string()
+        };
+        s += &row('│', [&title, &shape, &params]);
+        if i + 1 < layers.len() {
+            s += &rule('├', '─', '┼', '┤');
+        }
+    }
+    s += &rule('└', '─', '┴', '┘');
+    let (mut trainable, mut frozen) = (0, 0);
+    for w in layers.iter().flat_map(|l| l.weights()) {
+        if w.trainable {
+            trainable += w.size();
+        } else {
+            frozen += w.size();
+        }
+    }
+    let (opt, opt_bytes) = optimizer.unwrap_or((0, 0));
+    let line = |label: &str, n: usize, bytes: usize| {
+        format!(
+            " {label}: {} ({})\n",
+            thousands(n),
+            readable_size(bytes as f64)
+        )
+    };
+    let total = trainable + frozen + opt;
+    s += &line("Total params", total, (trainable + frozen) * 4 + opt_bytes);
+    s += &line("Trainable params", trainable, trainable * 4);
+    s += &line("Non-trainable params", frozen, frozen * 4);
+    if optimizer.is_some() {
+        s += &line("Optimizer params", opt, opt_bytes);
+    }
+    s
+}

@@ -1,0 +1,259 @@
+//! Plan-time fusion (`passes::Fuse` with the rules of `ops::linalg::matmul::fusion` and
+//! `ops::training`): the plans it makes and their values against the separate ops.
+
+use crate::graph::{Graph, NodeId, Output};
+use crate::ops::linalg::matmul::fusion::{FUSED_MATMUL, FUSED_MATMUL_ACTIVATION_GRAD};
+use crate::ops::training::PRODUCT_GRADIENT_DESCENT;
+use crate::train::{GradAndVar, GradientDescent, Optimizer};
+use crate::Session;
+use crate::{DType, SessionOptions, Tensor};
+
+/// A linear model y = x·w + b on fed x (4×3) with a squared loss, its gradients, and
+/// one GradientDescent step (learning rate 0.1) built from them.
+struct Model {
+    g: Graph,
+    x: Output,
+    grads: Vec<GradAndVar>,
+    train: NodeId,
+    init: NodeId,
+}
+
+fn model() -> Model {
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float64, [None, Some(3)], "x").unwrap();
+    let w0 = g
+        .constant(Tensor::new(&[3, 2], vec![0.5, -1.0, 0.25, 2.0, -0.75, 1.5]).unwrap())
+        .unwrap();
+    let w = g.variable(w0, "w").unwrap();
+    let b0 = g
+        .constant(Tensor::new(&[2], vec![0.1, -0.2]).unwrap())
+        .unwrap();
+    let b = g.variable(b0, "b").unwrap();
+    let y = g.matmul(x, w.read).unwrap();
+    let y = g.bias_add(y, b.read).unwrap();
+    let sq = g.square(y).unwrap();
+    let loss = g.reduce_sum(sq, &[0, 1], false).unwrap();
+    let mut opt = GradientDescent::new(0.1);
+    let grads = opt.compute_gradients(&mut g, loss, None).unwrap();
+    let train = opt.apply_gradients(&mut g, &grads, None).unwrap();
+    let init = g.global_variables_initializer().unwrap();
+    Model {
+        g,
+        x,
+        grads,
+        train,
+        init,
+    }
+}
+
+fn batch() -> Tensor {
+    Tensor::new(
+        &[4, 3],
+        (0..12).map(|i| (i as f64 * 0.7).sin()).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+fn weight_gradient(m: &Model) -> Output {
+    let (grad, _) = m
+        .grads
+        .iter()
+        .find(|(_, v)| m.g.node(v.var.node).name() == "w")
+        .unwrap();
+    grad.unwrap()
+}
+
+#[test]
+fn a_weight_update_computes_its_product_in_place() {
+    let m = model();
+    let sess = Session::new(&m.g);
+    let plan = sess.plan_of(&[m.x], &[], &[m.train]).unwrap();
+    let fused: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.op == PRODUCT_GRADIENT_DESCENT)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(fused.len(), 1, "the weight update, not the bias update");
+    assert!(fused[0].ends_with("ApplyGradientDescent"));
+    let grad_step = m.g.node(weight_gradient(&m).node).name();
+    assert!(plan.steps.iter().all(|s| s.name != grad_step));
+    // Judged as a product of its operands (inputs 2 and 3): the fed batch leaves that
+    // unknown until a run shows a small product.
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.op == PRODUCT_GRADIENT_DESCENT)
+        .unwrap();
+    assert!(!step.is_cheap());
+    let t = |shape: &[usize]| Tensor::new(shape, vec![1.0f64; shape.iter().product()]).unwrap();
+    step.observe(
+        &[None, Some(t(&[])), Some(t(&[4, 3])), Some(t(&[4, 2]))],
+        &[t(&[3, 2])],
+    );
+    assert!(step.is_cheap());
+
+    // Fetching the gradient gives its product a second reader: no fusion then.
+    let plan = sess
+        .plan_of(&[m.x], &[weight_gradient(&m)], &[m.train])
+        .unwrap();
+    assert!(plan.steps.iter().all(|s| s.op != PRODUCT_GRADIENT_DESCENT));
+}
+
+#[test]
+fn the_fused_update_matches_the_separate_ops() {
+    let m = model();
+    let grad = weight_gradient(&m);
+    let w = Output::from(m.g.node_by_name("w").unwrap());
+    for threads in [1, 2] {
+        let fused = Session::with_options(&m.g, SessionOptions::with_threads(threads));
+        let separate = Session::with_options(&m.g, SessionOptions::with_threads(threads));
+        for s in [&fused, &separate] {
+            s.run(&[], &[], &[m.init]).unwrap();
+        }
+        for _ in 0..3 {
+            let before = separate.run(&[], &[w], &[]).unwrap().remove(0);
+            let mut got = separate
+                .run(&[(m.x, batch())], &[grad], &[m.train])
+                .unwrap();
+            let g = got.remove(0);
+            fused.run(&[(m.x, batch())], &[], &[m.train]).unwrap();
+            let want: Vec<f64> = before
+                .as_slice::<f64>()
+                .unwrap()
+                .iter()
+                .zip(g.as_slice::<f64>().unwrap())
+                .map(|(w, g)| w - 0.1 * g)
+                .collect();
+            let after = separate.run(&[], &[w], &[]).unwrap().remove(0);
+            assert_eq!(after.as_slice::<f64>().unwrap(), want.as_slice());
+            let in_place = fused.run(&[], &[w], &[]).unwrap().remove(0);
+            for (a, b) in in_place.as_slice::<f64>().unwrap().iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+}
+/// `act(x·w + b)` for fed x, w and b (f64 or f32), `act` one of Relu, Relu6 or none.
+fn dense_layer(dtype: DType, activation: Option<&str>) -> (Graph, [Output; 3], Output) {
+    let mut g = Graph::new();
+    let x = g.placeholder(dtype, [None, None], "x").unwrap();
+    let w = g.placeholder(dtype, [None, None], "w").unwrap();
+    let b = g.placeholder(dtype, [None], "b").unwrap();
+    let y = g.matmul(x, w).unwrap();
+    let mut y = g.bias_add(y, b).unwrap();
+    match activation {
+        Some("Relu") => y = g.relu(y).unwrap(),
+        Some("Relu6") => y = g.relu6(y).unwrap(),
+        _ => {}
+    }
+    (g, [x, w, b], y)
+}
+
+/// An `m×n` tensor of spread values (about half of them negative, some above 6).
+fn values(dtype: DType, shape: &[usize], seed: f64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n)
+        .map(|i| 4.0 * (i as f64 * 0.37 + seed).sin())
+        .collect();
+    let t = Tensor::new(shape, v).unwrap();
+    t.cast(dtype).unwrap()
+}
+
+#[test]
+fn a_dense_layer_runs_as_one_product_with_the_same_values() {
+    // 130·128·129 multiply-adds: split over 2 threads.
+    let (m, k, n) = (130, 128, 129);
+    for dtype in [DType::Float32, DType::Float64] {
+        for activation in [Some("Relu"), Some("Relu6"), None] {
+            let (g, [x, w, b], y) = dense_layer(dtype, activation);
+            let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+            let plan = sess.plan_of(&[x, w, b], &[y], &[]).unwrap();
+            let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+            assert_eq!(ops, [FUSED_MATMUL], "{activation:?}");
+            assert_eq!(plan.steps[0].name, g.node(y.node).name());
+
+            let feeds = [
+                (x, values(dtype, &[m, k], 0.0)),
+                (w, values(dtype, &[k, n], 1.0)),
+                (b, values(dtype, &[n], 2.0)),
+            ];
+            let fused = sess.run(&feeds, &[y], &[]).unwrap().remove(0);
+            // Fetching the product too gives it a second reader: separate steps.
+            let product = Output::from(g.node_by_name("MatMul").unwrap());
+            let plan = sess.plan_of(&[x, w, b], &[y, product], &[]).unwrap();
+            assert!(plan.steps.iter().all(|s| s.op != FUSED_MATMUL));
+            let separate = sess.run(&feeds, &[y, product], &[]).unwrap().remove(0);
+            assert_eq!(fused.shape(), &[m, n]);
+            // Bit for bit: the same product, then the same sum and activation.
+            assert!(fused == separate, "{dtype} {activation:?}: values differ");
+        }
+    }
+}
+
+#[test]
+fn a_fused_layer_checks_its_bias_when_it_runs() {
+    let (g, [x, w, b], y) = dense_layer(DType::Float64, Some("Relu"));
+    let sess = Session::new(&g);
+    let feeds = [
+        (x, values(DType::Float64, &[2, 3], 0.0)),
+        (w, values(DType::Float64, &[3, 4], 1.0)),
+        (b, values(DType::Float64, &[5], 2.0)),
+    ];
+    let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
+    assert!(err.contains(g.node(y.node).name()), "{err}");
+    assert!(err.contains("[5] vs. [2, 4]"), "{err}");
+    let feeds = [
+        (x, values(DType::Float64, &[2, 3], 0.0)),
+        (w, values(DType::Float64, &[2, 4], 1.0)),
+        (b, values(DType::Float64, &[4], 2.0)),
+    ];
+    let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
+    assert!(err.contains("in its product MatMul"), "{err}");
+}
+#[test]
+fn backpropagation_into_a_relu_layer_runs_as_one_product_with_the_same_values() {
+    // dz·Wᵀ masked by the layer's output: 130·128·129 multiply-adds, split by columns
+    // over 2 threads (a transposed rhs).
+    let (m, k, n) = (130, 128, 129);
+    for dtype in [DType::Float32, DType::Float64] {
+        for op in ["ReluGrad", "Relu6Grad"] {
+            let mut g = Graph::new();
+            let dz = g.placeholder(dtype, [None, None], "dz").unwrap();
+            let w = g.placeholder(dtype, [None, None], "w").unwrap();
+            let y = g.placeholder(dtype, [None, None], "y").unwrap();
+            let dh = g.matmul_t(dz, w, false, true).unwrap();
+            let dx = match op {
+                "ReluGrad" => g.relu_grad(dh, y).unwrap(),
+                _ => g.relu6_grad(dh, y).unwrap(),
+            };
+            let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+            let plan = sess.plan_of(&[dz, w, y], &[dx], &[]).unwrap();
+            let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+            assert_eq!(ops, [FUSED_MATMUL_ACTIVATION_GRAD], "{op}");
+
+            // Features in [-8, 8]: units off, on, and (for Relu6) saturated.
+            let features: Vec<f64> = (0..m * n).map(|i| 8.0 * (i as f64 * 0.29).sin()).collect();
+            let feeds = [
+                (dz, values(dtype, &[m, k], 0.0)),
+                (w, values(dtype, &[n, k], 1.0)),
+                (
+                    y,
+                    Tensor::new(&[m, n], features).unwrap().cast(dtype).unwrap(),
+                ),
+            ];
+            let fused = sess.run(&feeds, &[dx], &[]).unwrap().remove(0);
+            let separate = sess.run(&feeds, &[dx, dh], &[]).unwrap();
+            assert!(separate[1] != separate[0], "some units are off");
+            assert_eq!(fused.shape(), &[m, n]);
+            assert!(fused == separate[0], "{dtype} {op}: values differ");
+
+            // Features of the wrong shape: an error naming the step.
+            let mut bad = feeds.clone();
+            bad[2].1 = values(dtype, &[m, n + 1], 2.0);
+            let err = sess.run(&bad, &[dx], &[]).unwrap_err().to_string();
+            assert!(err.contains(g.node(dx.node).name()), "{err}");
+            assert!(err.contains("[130, 129] vs. [130, 130]"), "{err}");
+        }
+    }
+}
