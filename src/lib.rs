@@ -28,6 +28,7 @@ pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod saved_model;
+pub mod serving;
 pub mod session;
 pub mod summary;
 pub mod tensor;

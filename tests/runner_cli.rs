@@ -185,8 +185,174 @@ fn errors_are_one_line_and_fail() {
     assert_fails(&["run", "/no/such/model"], "no such SavedModel directory");
     let o = rustflow(&["run"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("usage: rustflow run MODEL"));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("usage: rustflow run <MODEL>"));
+    // A saved_model.pb of 0 bytes, a GraphDef that is not one.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("saved_model.pb"), b"").unwrap();
+    assert_fails(
+        &["run", &empty.display().to_string()],
+        "saved_model.pb holds no MetaGraphDef (is the file empty or truncated?)",
+    );
+    let bad_pb = dir.join("bad.pb");
+    std::fs::write(&bad_pb, b"\xff\xff\xff").unwrap();
+    let o = rustflow(&["run", &bad_pb.display().to_string(), "-o", "y"]);
+    let e = stderr(&o);
+    assert_eq!(e.matches("parse error").count(), 1, "{e}");
+    assert!(e.contains("bad.pb: not a GraphDef"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn help_and_version() {
+    let o = rustflow(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["run", "show", "bench", "serve"] {
+        assert!(out.contains(cmd), "{out}");
+    }
+    let o = rustflow(&["help", "run"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--outdir <DIR>"));
+    let o = rustflow(&["--version"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("rustflow {}", env!("CARGO_PKG_VERSION"))
+    );
+    let o = rustflow(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn show_as_saved_model_cli() {
+    let m = model("saved_model_half_plus_two_cpu");
+    let out = |args: &[&str]| {
+        let o = rustflow(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(
+        out(&["show", &m]),
+        "The given SavedModel contains the following tag-sets:\n'serve'\n"
+    );
+    let keys = out(&["show", &m, "--tag-set", "serve"]);
+    assert!(keys.starts_with(
+        "The given SavedModel MetaGraphDef contains SignatureDefs with the following keys:\n"
+    ));
+    for k in ["classify_x_to_y", "regress_x2_to_y3", "serving_default"] {
+        assert!(
+            keys.contains(&format!("SignatureDef key: \"{k}\"\n")),
+            "{keys}"
+        );
+    }
+    assert_eq!(
+        out(&[
+            "show",
+            &m,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default"
+        ]),
+        "The given SavedModel SignatureDef contains the following input(s):
+  inputs['x'] tensor_info:
+      dtype: DT_FLOAT
+      shape: (-1, 1)
+      name: x:0
+The given SavedModel SignatureDef contains the following output(s):
+  outputs['y'] tensor_info:
+      dtype: DT_FLOAT
+      shape: (-1, 1)
+      name: y:0
+Method name is: tensorflow/serving/predict
+"
+    );
+    let all = out(&["show", &m, "--all"]);
+    assert!(
+        all.contains("MetaGraphDef with tag-set: 'serve' contains the following SignatureDefs:")
+    );
+    assert!(all.contains("signature_def['classify_x_to_y']:\n  The given SavedModel SignatureDef"));
+    assert!(all.contains("      dtype: DT_STRING"));
+    let j: serde_json::Value =
+        serde_json::from_str(&out(&["show", &m, "--all", "--json"])).unwrap();
+    let sig = &j["meta_graphs"][0]["signature_def"]["serving_default"];
+    assert_eq!(sig["inputs"]["x"]["tensor_shape"]["dim"][0]["size"], "-1");
+    assert_eq!(j["meta_graphs"][0]["tags"][0], "serve");
+    assert_fails(
+        &["show", &m, "--tag-set", "gpu"],
+        "no MetaGraphDef with tag-set 'gpu'",
+    );
+    assert_fails(
+        &["show", &m, "--tag-set", "serve", "--signature_def", "zz"],
+        "no signature 'zz'",
+    );
+    assert_fails(&["show", "/no/such"], "no such SavedModel directory");
+}
+
+#[test]
+fn show_graph_def_summary() {
+    let dir = tmp("showgd");
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None, Some(2)], "x").unwrap();
+    let w = g
+        .constant(Tensor::from([[1.0f32, -1.0], [0.5, 2.0]]))
+        .unwrap();
+    let z = g.matmul(x, w).unwrap();
+    let p = g.softmax(z).unwrap();
+    let pb = dir.join("model.pb");
+    write_graph(&g, &pb).unwrap();
+    let o = rustflow(&["show", &pb.display().to_string(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["nodes"], 4);
+    assert_eq!(j["placeholders"][0]["name"], "x");
+    assert_eq!(j["placeholders"][0]["dtype"], "DT_FLOAT");
+    assert_eq!(j["placeholders"][0]["shape"], "(-1, 2)");
+    assert_eq!(j["op_counts"]["MatMul"], 1);
+    let outs = j["candidate_outputs"].as_array().unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!(outs[0]["name"], g.node(p.node).name());
+    let o = rustflow(&["show", &pb.display().to_string()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("  x:0 dtype: DT_FLOAT shape: (-1, 2)"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bench_reports_latency_throughput_and_memory() {
+    let m = model("saved_model_half_plus_two_cpu");
+    let o = rustflow(&[
+        "bench", &m, "--runs", "50", "--warmup", "5", "--batch", "4", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["runs"], 50);
+    assert_eq!(j["batch"], 4);
+    assert_eq!(j["inputs"]["x"]["shape"], serde_json::json!([4, 1]));
+    let l = &j["latency_us"];
+    let v = |k: &str| l[k].as_f64().unwrap();
+    assert!(v("min") > 0.0 && v("min") <= v("median") && v("median") <= v("p90"));
+    assert!(v("p90") <= v("p99") && v("p99") <= v("max"));
+    let runs = j["runs_per_second"].as_f64().unwrap();
+    assert!((j["samples_per_second"].as_f64().unwrap() - 4.0 * runs).abs() < 1e-6 * runs);
+    assert!(j["peak_memory_bytes"].as_u64().unwrap() > 1 << 20);
+
+    let o = rustflow(&["bench", &m, "--runs", "5", "-i", "x=2,1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("input x: float32 [2, 1]") && text.contains("latency (us): min "),
+        "{text}"
+    );
+    assert_fails(&["bench", &m, "-i", "x=2,2"], "must have shape [?,1]");
+    assert_fails(&["bench", &m, "-i", "q=2,1"], "has no input 'q'");
+    assert_fails(&["bench", &m, "--runs", "0"], "--runs");
 }
 
 /// The main job's path: a Keras model saved with `model.save` runs with the runner

@@ -109,7 +109,10 @@ pub fn read_graph_def(path: &Path) -> Result<tf::GraphDef> {
     } else {
         parse_graph_def(&bytes)
     };
-    parsed.map_err(|e| Error::Parse(format!("{}: {e}", path.display())))
+    parsed.map_err(|e| match e {
+        Error::Parse(m) => Error::Parse(format!("{}: {m}", path.display())),
+        e => e,
+    })
 }
 
 /// Reads and imports a `GraphDef` file (see [`read_graph_def`], [`import_graph_def`]).

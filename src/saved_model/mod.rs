@@ -292,6 +292,12 @@ pub fn variables_prefix(dir: &Path) -> PathBuf {
 pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Result<LoadedModel> {
     let dir = dir.as_ref();
     let model = read_saved_model(dir)?;
+    if model.meta_graphs.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: saved_model.pb holds no MetaGraphDef (is the file empty or truncated?)",
+            dir.display()
+        )));
+    }
     let want: BTreeSet<&str> = tags.iter().copied().collect();
     let tag_set = |m: &tf::MetaGraphDef| -> BTreeSet<String> {
         m.meta_info_def

@@ -1,86 +1,44 @@
-//! `rustflow`: runs a TensorFlow model from the command line.
+//! `rustflow run`: runs a SavedModel signature or GraphDef tensors on `.npy` inputs.
 //!
-//! ```text
-//! rustflow run MODEL --input NAME=FILE.npy ... [--output NAME ...] [--signature KEY] [--outdir DIR]
-//! ```
-//!
-//! MODEL is a SavedModel directory (tag `serve`) or a GraphDef file (`.pb`, or text
-//! `.pbtxt`). For a SavedModel, NAMEs are keys of the signature (default
-//! `serving_default`) and the outputs default to all of the signature's; for a GraphDef,
-//! NAMEs are tensor names (`x` or `x:0`) and at least one `--output` is needed. Outputs are
-//! printed, or written to `DIR/<name>.npy` with every character outside `[A-Za-z0-9_.-]` of
-//! the name replaced by `_`. Errors are one line on stderr and a non-zero exit status.
+//! For a SavedModel, NAMEs are keys of the signature (default `serving_default`) and the
+//! outputs default to all of the signature's; for a GraphDef, NAMEs are tensor names (`x` or
+//! `x:0`) and at least one `--output` is needed. Outputs are printed, or written to
+//! `DIR/<name>.npy` with every character outside `[A-Za-z0-9_.-]` of the name replaced by `_`.
 
+use crate::{run_err, Failure};
 use rustflow::proto::{load_graph, unsupported};
 use rustflow::saved_model::{self, DEFAULT_SIGNATURE, SERVE_TAG};
 use rustflow::tensor::npy::{read_npy, write_npy};
 use rustflow::{DType, Session, SessionOptions, Tensor};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-const USAGE: &str = "usage: rustflow run MODEL --input NAME=FILE.npy ... [--output NAME ...] \
-                     [--signature KEY] [--outdir DIR]";
-
-/// The parsed command line of `rustflow run`.
-#[derive(Debug, Default)]
-struct Args {
-    model: PathBuf,
-    inputs: Vec<(String, PathBuf)>,
-    outputs: Vec<String>,
-    signature: Option<String>,
-    outdir: Option<PathBuf>,
+/// Runs a model on inputs from `.npy` files and prints or saves the outputs.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A SavedModel directory (tag `serve`) or a GraphDef file (`.pb`, text `.pbtxt`).
+    pub model: PathBuf,
+    /// An input: a signature input key (SavedModel) or a tensor name (GraphDef), and the
+    /// `.npy` file holding its value. Repeat for each input.
+    #[arg(short, long = "input", value_name = "NAME=FILE.npy", value_parser = parse_input)]
+    pub inputs: Vec<(String, PathBuf)>,
+    /// An output to fetch: a signature output key or a tensor name (default: every output
+    /// of the signature; required for a GraphDef). Repeat for several.
+    #[arg(short, long = "output", value_name = "NAME")]
+    pub outputs: Vec<String>,
+    /// The signature to run (SavedModel only).
+    #[arg(short, long, value_name = "KEY")]
+    pub signature: Option<String>,
+    /// Write each output to DIR/<name>.npy instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    pub outdir: Option<PathBuf>,
 }
 
-/// A failure: a usage error (exit status 2) or a run error (exit status 1).
-enum Failure {
-    Usage(String),
-    Run(String),
-}
-
-fn run_err(e: impl std::fmt::Display) -> Failure {
-    Failure::Run(e.to_string())
-}
-
-fn parse_args(argv: &[String]) -> Result<Args, Failure> {
-    let usage = |msg: &str| Failure::Usage(format!("{msg}\n{USAGE}"));
-    let mut it = argv.iter();
-    match it.next().map(String::as_str) {
-        Some("run") => {}
-        Some(cmd) => return Err(usage(&format!("unknown command '{cmd}'"))),
-        None => return Err(usage("missing command")),
-    }
-    let mut args = Args::default();
-    let mut model = None;
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(&format!("{flag} needs a value")))
-        };
-        match flag {
-            "--input" | "-i" => {
-                let v = value()?;
-                let (name, file) = v
-                    .split_once('=')
-                    .filter(|(n, f)| !n.is_empty() && !f.is_empty())
-                    .ok_or_else(|| usage(&format!("--input wants NAME=FILE.npy, got '{v}'")))?;
-                args.inputs.push((name.to_string(), PathBuf::from(file)));
-            }
-            "--output" | "-o" => args.outputs.push(value()?),
-            "--signature" | "-s" => args.signature = Some(value()?),
-            "--outdir" => args.outdir = Some(PathBuf::from(value()?)),
-            f if f.starts_with('-') => return Err(usage(&format!("unknown option '{f}'"))),
-            _ if model.is_none() => model = Some(PathBuf::from(arg)),
-            _ => return Err(usage(&format!("unexpected argument '{arg}'"))),
-        }
-    }
-    args.model = model.ok_or_else(|| usage("missing MODEL"))?;
-    Ok(args)
+/// Parses `NAME=FILE`.
+pub fn parse_input(v: &str) -> Result<(String, PathBuf), String> {
+    v.split_once('=')
+        .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+        .map(|(n, f)| (n.to_string(), PathBuf::from(f)))
+        .ok_or_else(|| format!("wants NAME=FILE.npy, got '{v}'"))
 }
 
 /// The file name an output is written to: `probs:0` → `probs_0.npy`.
@@ -136,9 +94,11 @@ fn run_graph_def(args: &Args) -> Result<Vec<(String, Tensor)>, Failure> {
         ));
     }
     if args.outputs.is_empty() {
-        return Err(Failure::Usage(format!(
-            "a GraphDef has no signature: name the tensors to fetch with --output NAME\n{USAGE}"
-        )));
+        return Err(Failure::Usage(
+            "a GraphDef has no signature: name the tensors to fetch with --output NAME \
+             (usage: rustflow run MODEL --input NAME=FILE.npy ... --output NAME ...)"
+                .to_string(),
+        ));
     }
     let graph = load_graph(&args.model).map_err(run_err)?;
     let mut feeds = Vec::new();
@@ -165,7 +125,8 @@ fn run_graph_def(args: &Args) -> Result<Vec<(String, Tensor)>, Failure> {
     Ok(args.outputs.iter().cloned().zip(values).collect())
 }
 
-fn run(args: &Args) -> Result<(), Failure> {
+/// `rustflow run`.
+pub fn run(args: &Args) -> Result<(), Failure> {
     let results = if args.model.is_dir() {
         run_saved_model(args)?
     } else if args.model.is_file() {
@@ -193,39 +154,24 @@ fn run(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let result = parse_args(&argv).and_then(|args| run(&args));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => {
-            eprintln!("rustflow: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(msg)) => {
-            // One line: messages that span lines are joined.
-            eprintln!("rustflow: error: {}", msg.replace('\n', " "));
-            ExitCode::from(1)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(s: &[&str]) -> Result<Args, Failure> {
-        parse_args(&s.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(s: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("run").chain(s.iter().copied())).map(|c| c.args)
     }
 
     #[test]
     fn parses_flags_in_both_forms() {
         let a = args(&[
-            "run",
             "m",
             "--input",
             "x=a.npy",
@@ -234,7 +180,6 @@ mod tests {
             "p:0",
             "--outdir=out",
         ])
-        .ok()
         .unwrap();
         assert_eq!(a.model, PathBuf::from("m"));
         assert_eq!(
@@ -247,14 +192,13 @@ mod tests {
         assert_eq!(a.outputs, ["p:0"]);
         assert_eq!(a.outdir, Some(PathBuf::from("out")));
         for bad in [
-            &["run"][..],
-            &["go", "m"],
-            &["run", "m", "--input", "x"],
-            &["run", "m", "--input"],
-            &["run", "m", "--bogus"],
-            &["run", "m", "extra"],
+            &[][..],
+            &["m", "--input", "x"],
+            &["m", "--input"],
+            &["m", "--bogus"],
+            &["m", "extra"],
         ] {
-            assert!(matches!(args(bad), Err(Failure::Usage(_))), "{bad:?}");
+            assert!(args(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -1,0 +1,101 @@
+//! `rustflow serve`: TensorFlow Serving's REST and gRPC APIs for one model.
+
+use crate::Failure;
+use rustflow::serving::{self, ServeConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Serves a model over TensorFlow Serving's REST API (and gRPC API with --grpc-port) until
+/// SIGINT or SIGTERM.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A SavedModel directory, or (as TensorFlow Serving's --model_base_path) a directory
+    /// of numeric version folders: the highest version that loads is served, and a newer
+    /// one that appears later is loaded and swapped in.
+    pub model: PathBuf,
+    /// The model's name in request paths (/v1/models/NAME); default: the directory's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The REST API's port (0: any free port; the one chosen is printed).
+    #[arg(long, default_value_t = 8501)]
+    pub port: u16,
+    /// Also serve the gRPC API on this port (0: any free port).
+    #[arg(long = "grpc-port")]
+    pub grpc_port: Option<u16>,
+    /// Threads that handle requests (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Threads one model run may use.
+    #[arg(long = "session-threads", default_value_t = 1)]
+    pub session_threads: usize,
+    /// Seconds between checks of the base path for a newer version.
+    #[arg(long = "poll-interval", default_value_t = 1.0, value_name = "SECONDS")]
+    pub poll_interval: f64,
+    /// Seconds a request may take before it is answered 504 / DEADLINE_EXCEEDED.
+    #[arg(
+        long = "request-timeout",
+        default_value_t = 30.0,
+        value_name = "SECONDS"
+    )]
+    pub request_timeout: f64,
+    /// The largest REST request body, in bytes.
+    #[arg(long = "max-body-bytes", default_value_t = 64 << 20)]
+    pub max_body_bytes: usize,
+    /// Don't write one log line per request on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn seconds(flag: &str, s: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--{flag} wants a positive number of seconds, got {s}"
+            ))
+        })
+}
+
+/// `rustflow serve`.
+pub fn serve(args: Args) -> Result<(), Failure> {
+    let name = match args.name {
+        Some(n) => n,
+        None => std::fs::canonicalize(&args.model)
+            .ok()
+            .and_then(|p| {
+                // A SavedModel directory named by its version: the model is its parent.
+                let dir = if p.join("saved_model.pb").exists()
+                    && p.file_name()?.to_str()?.parse::<i64>().is_ok()
+                {
+                    p.parent()?.to_path_buf()
+                } else {
+                    p
+                };
+                Some(dir.file_name()?.to_str()?.to_string())
+            })
+            .unwrap_or_else(|| "default".to_string()),
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let config = ServeConfig {
+        model_path: args.model,
+        name,
+        host: args.host,
+        port: args.port,
+        grpc_port: args.grpc_port,
+        threads,
+        session_threads: args.session_threads.max(1),
+        poll_interval: seconds("poll-interval", args.poll_interval)?,
+        request_timeout: seconds("request-timeout", args.request_timeout)?,
+        max_body_bytes: args.max_body_bytes,
+        access_log: !args.quiet,
+    };
+    serving::serve(config).map_err(Failure::Run)
+}

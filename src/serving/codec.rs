@@ -1,0 +1,602 @@
+//! TensorFlow Serving's REST JSON (`api_rest.md`) ⇄ tensors: the `instances` (row) and
+//! `inputs` (columnar) request formats, the `predictions` / `outputs` answers, and the JSON
+//! of a `SignatureDef` map as TensorFlow Serving's metadata endpoint writes it.
+
+use super::status::Status;
+use crate::proto::tf::error::Code;
+use crate::proto::{self, tf};
+use crate::tensor::{Buffer, DType, Tensor};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Which format a predict request used; the answer uses the matching one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `{"instances": [...]}` answered with `{"predictions": [...]}`.
+    Row,
+    /// `{"inputs": ...}` answered with `{"outputs": ...}`.
+    Columnar,
+}
+
+/// A decoded predict request.
+#[derive(Debug)]
+pub struct PredictRequest {
+    /// The signature to run (`serving_default` when the request names none).
+    pub signature_name: Option<String>,
+    /// The request's format.
+    pub format: Format,
+    /// The input values, still JSON: per input key (`None` for the single unnamed input)
+    /// the rows (row format) or the whole value (columnar).
+    pub inputs: Inputs,
+}
+
+/// The inputs of a request before they are typed by the signature.
+#[derive(Debug)]
+pub enum Inputs {
+    /// One unnamed input (the signature must have exactly one).
+    Single(Value),
+    /// Inputs by key.
+    Named(BTreeMap<String, Value>),
+}
+
+/// Parses a predict request body.
+pub fn parse_predict(body: &[u8]) -> Result<PredictRequest, Status> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Status::invalid(format!("JSON parse error: {e}")))?;
+    let Value::Object(mut obj) = v else {
+        return Err(Status::invalid("the request body must be a JSON object"));
+    };
+    let signature_name = match obj.remove("signature_name") {
+        None => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(Status::invalid("'signature_name' must be a string")),
+    };
+    let (format, value) = match (obj.remove("instances"), obj.remove("inputs")) {
+        (Some(_), Some(_)) => {
+            return Err(Status::invalid(
+                "the request has both 'instances' and 'inputs'; use one",
+            ))
+        }
+        (Some(v), None) => (Format::Row, v),
+        (None, Some(v)) => (Format::Columnar, v),
+        (None, None) => {
+            return Err(Status::invalid(
+                "missing 'instances' or 'inputs' in the request",
+            ))
+        }
+    };
+    if let Some(k) = obj.keys().next() {
+        return Err(Status::invalid(format!("unknown key '{k}' in the request")));
+    }
+    let inputs = match format {
+        Format::Columnar => match value {
+            Value::Object(m) if !is_b64(&m) => Inputs::Named(m.into_iter().collect()),
+            v => Inputs::Single(v),
+        },
+        Format::Row => row_inputs(value)?,
+    };
+    Ok(PredictRequest {
+        signature_name,
+        format,
+        inputs,
+    })
+}
+
+/// Row format: a list of values (one input) or of objects keyed by input, regrouped per
+/// input as a list of rows.
+fn row_inputs(value: Value) -> Result<Inputs, Status> {
+    let Value::Array(rows) = value else {
+        return Err(Status::invalid("'instances' must be a list"));
+    };
+    let named = matches!(rows.first(), Some(Value::Object(m)) if !is_b64(m));
+    if !named {
+        return Ok(Inputs::Single(Value::Array(rows)));
+    }
+    let n = rows.len();
+    let mut by_key: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let Value::Object(m) = row else {
+            return Err(Status::invalid(format!(
+                "instance {i} is not an object like instance 0 (every instance must name its inputs)"
+            )));
+        };
+        if i > 0 && m.len() != by_key.len() {
+            return Err(Status::invalid(format!(
+                "instance {i} has {} inputs, instance 0 has {}",
+                m.len(),
+                by_key.len()
+            )));
+        }
+        for (k, v) in m {
+            if i > 0 && !by_key.contains_key(&k) {
+                return Err(Status::invalid(format!(
+                    "instance {i} has input '{k}', which instance 0 lacks"
+                )));
+            }
+            by_key
+                .entry(k)
+                .or_insert_with(|| Vec::with_capacity(n))
+                .push(v);
+        }
+    }
+    Ok(Inputs::Named(
+        by_key
+            .into_iter()
+            .map(|(k, v)| (k, Value::Array(v)))
+            .collect(),
+    ))
+}
+
+fn is_b64(m: &Map<String, Value>) -> bool {
+    m.len() == 1 && m.contains_key("b64")
+}
+
+/// Converts a JSON value (nested lists of numbers or booleans) to a tensor of `dtype`;
+/// `what` names the input in errors.
+pub fn json_to_tensor(v: &Value, dtype: DType, what: &str) -> Result<Tensor, Status> {
+    let mut shape = Vec::new();
+    let mut leaves = Vec::new();
+    let mut leaf_depth = None;
+    flatten(v, 0, &mut shape, &mut leaf_depth, &mut leaves)
+        .map_err(|e| Status::invalid(format!("input '{what}': {e}")))?;
+    if leaf_depth.is_none() {
+        // Only empty lists: the innermost dimension is 0.
+        leaf_depth = Some(shape.len());
+    }
+    shape.truncate(leaf_depth.unwrap_or(0));
+    let bad = |i: usize, want: &str| {
+        Status::invalid(format!(
+            "input '{what}' must be {dtype} ({want}), got {} at element {i}",
+            leaves[i]
+        ))
+    };
+    macro_rules! collect {
+        ($f:expr, $want:expr) => {{
+            let mut out = Vec::with_capacity(leaves.len());
+            for (i, l) in leaves.iter().enumerate() {
+                out.push($f(*l).ok_or_else(|| bad(i, $want))?);
+            }
+            Tensor::new(&shape, out)
+        }};
+    }
+    let int = |l: &Value| l.as_i64();
+    let t = match dtype {
+        DType::Float32 => collect!(|l: &Value| l.as_f64().map(|x| x as f32), "numbers"),
+        DType::Float64 => collect!(|l: &Value| l.as_f64(), "numbers"),
+        DType::Int32 => collect!(
+            |l: &Value| int(l).and_then(|x| i32::try_from(x).ok()),
+            "integers in int32's range"
+        ),
+        DType::Int64 => collect!(int, "integers"),
+        DType::UInt8 => collect!(
+            |l: &Value| int(l).and_then(|x| u8::try_from(x).ok()),
+            "integers 0..=255"
+        ),
+        DType::Bool => collect!(|l: &Value| l.as_bool(), "true or false"),
+    };
+    t.map_err(|e| Status::invalid(format!("input '{what}': {e}")))
+}
+
+fn flatten<'a>(
+    v: &'a Value,
+    depth: usize,
+    shape: &mut Vec<usize>,
+    leaf_depth: &mut Option<usize>,
+    leaves: &mut Vec<&'a Value>,
+) -> Result<(), String> {
+    match v {
+        Value::Array(items) => {
+            if leaf_depth.is_some_and(|d| depth >= d) {
+                return Err(format!("a list at depth {depth}, where values were"));
+            }
+            if depth == shape.len() {
+                shape.push(items.len());
+            } else if shape[depth] != items.len() {
+                return Err(format!(
+                    "lists at depth {depth} have different lengths ({} and {}): the value is not a tensor",
+                    shape[depth],
+                    items.len()
+                ));
+            }
+            for item in items {
+                flatten(item, depth + 1, shape, leaf_depth, leaves)?;
+            }
+            Ok(())
+        }
+        Value::Object(m) if is_b64(m) => {
+            let Some(Value::String(s)) = m.get("b64") else {
+                return Err("'b64' must be a string".into());
+            };
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| format!("bad base64 in {{\"b64\": ...}}: {e}"))?;
+            Err("binary strings ({\"b64\": ...}) feed DT_STRING inputs, which rustflow does not support yet".into())
+        }
+        Value::Object(_) => Err("an object where a value or a list was expected".into()),
+        Value::String(_) => Err(
+            "a string where a number was expected (binary data is written {\"b64\": \"...\"})"
+                .into(),
+        ),
+        Value::Null => Err("null where a number was expected".into()),
+        Value::Number(_) | Value::Bool(_) => {
+            match *leaf_depth {
+                None => *leaf_depth = Some(depth),
+                Some(d) if d != depth => {
+                    return Err(format!(
+                        "values at depths {d} and {depth}: the value is not a tensor"
+                    ))
+                }
+                Some(_) => {}
+            }
+            if depth < shape.len() {
+                return Err(format!("a value at depth {depth}, where lists were"));
+            }
+            leaves.push(v);
+            Ok(())
+        }
+    }
+}
+
+/// Writes a predict answer: `{"predictions": ...}` (row) or `{"outputs": ...}`
+/// (columnar); a bare value when there is one output, an object by key otherwise.
+pub fn write_predict_response(
+    format: Format,
+    outputs: &[(String, Tensor)],
+) -> Result<String, Status> {
+    for (k, t) in outputs {
+        t.expect_host()
+            .map_err(|e| Status::new(Code::Internal, format!("output '{k}': {e}")))?;
+    }
+    let mut s =
+        String::with_capacity(64 + outputs.iter().map(|(_, t)| t.len() * 12).sum::<usize>());
+    match (format, outputs) {
+        (Format::Columnar, [(_, t)]) => {
+            s.push_str("{\"outputs\": ");
+            write_tensor(&mut s, t, 0, 0, t.len());
+        }
+        (Format::Columnar, _) => {
+            s.push_str("{\"outputs\": {");
+            for (i, (k, t)) in outputs.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                write_key(&mut s, k);
+                write_tensor(&mut s, t, 0, 0, t.len());
+            }
+            s.push('}');
+        }
+        (Format::Row, _) => {
+            let batch = row_batch(outputs)?;
+            s.push_str("{\"predictions\": [");
+            for r in 0..batch {
+                if r > 0 {
+                    s.push_str(", ");
+                }
+                if let [(_, t)] = outputs {
+                    write_row(&mut s, t, r);
+                } else {
+                    s.push('{');
+                    for (i, (k, t)) in outputs.iter().enumerate() {
+                        if i > 0 {
+                            s.push_str(", ");
+                        }
+                        write_key(&mut s, k);
+                        write_row(&mut s, t, r);
+                    }
+                    s.push('}');
+                }
+            }
+            s.push(']');
+        }
+    }
+    s.push('}');
+    Ok(s)
+}
+
+/// The batch size every output shares (row format needs one).
+fn row_batch(outputs: &[(String, Tensor)]) -> Result<usize, Status> {
+    let mut batch = None;
+    for (k, t) in outputs {
+        let Some(&n) = t.shape().first() else {
+            return Err(Status::invalid(format!(
+                "output '{k}' is a scalar, which the row format (\"instances\") cannot answer; \
+                 use the columnar format (\"inputs\")"
+            )));
+        };
+        match batch {
+            None => batch = Some(n),
+            Some(b) if b != n => {
+                return Err(Status::invalid(format!(
+                    "output '{k}' has batch size {n}, another output {b}: the row format \
+                     (\"instances\") needs one; use the columnar format (\"inputs\")"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(batch.unwrap_or(0))
+}
+
+fn write_key(s: &mut String, k: &str) {
+    s.push_str(&Value::String(k.to_string()).to_string());
+    s.push_str(": ");
+}
+
+/// Row `r` of a tensor (its elements below dimension 0).
+fn write_row(s: &mut String, t: &Tensor, r: usize) {
+    let inner: usize = t.shape()[1..].iter().product();
+    write_tensor(s, t, 1, r * inner, (r + 1) * inner);
+}
+
+/// The elements `lo..hi` of a tensor as nested lists from dimension `dim` down.
+fn write_tensor(s: &mut String, t: &Tensor, dim: usize, lo: usize, hi: usize) {
+    if dim == t.rank() {
+        write_element(s, t.buffer(), lo);
+        return;
+    }
+    let n = t.shape()[dim];
+    let step = if n == 0 { 0 } else { (hi - lo) / n };
+    s.push('[');
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        write_tensor(s, t, dim + 1, lo + i * step, lo + (i + 1) * step);
+    }
+    s.push(']');
+}
+
+/// One element; non-finite floats as TensorFlow Serving writes them (`NaN`, `Infinity`).
+fn write_element(s: &mut String, b: &Buffer, i: usize) {
+    fn float(s: &mut String, x: f64, shortest: impl std::fmt::Display) {
+        if x.is_nan() {
+            s.push_str("NaN");
+        } else if x.is_infinite() {
+            s.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        } else {
+            let start = s.len();
+            let _ = write!(s, "{shortest}");
+            // Keep floats recognisable as floats: 2 -> 2.0 (Display never uses exponents).
+            if !s[start..].contains('.') {
+                s.push_str(".0");
+            }
+        }
+    }
+    let _ = match b {
+        Buffer::F32(v) => {
+            float(s, v[i] as f64, v[i]);
+            Ok(())
+        }
+        Buffer::F64(v) => {
+            float(s, v[i], v[i]);
+            Ok(())
+        }
+        Buffer::I32(v) => write!(s, "{}", v[i]),
+        Buffer::I64(v) => write!(s, "{}", v[i]),
+        Buffer::U8(v) => write!(s, "{}", v[i]),
+        Buffer::Bool(v) => write!(s, "{}", v[i]),
+        // Excluded by `write_predict_response`, which refuses device tensors.
+        Buffer::Device(_) => {
+            s.push_str("null");
+            Ok(())
+        }
+    };
+}
+
+/// One `TensorInfo` in TensorFlow Serving's JSON (proto field names, int64 as strings).
+fn tensor_info_json(info: &tf::TensorInfo) -> Value {
+    let mut m = Map::new();
+    m.insert("dtype".into(), json!(proto::dtype_name(info.dtype)));
+    if let Some(shape) = &info.tensor_shape {
+        let dims: Vec<Value> = shape
+            .dim
+            .iter()
+            .map(|d| json!({"size": d.size.to_string(), "name": d.name}))
+            .collect();
+        m.insert(
+            "tensor_shape".into(),
+            json!({"dim": dims, "unknown_rank": shape.unknown_rank}),
+        );
+    }
+    match &info.encoding {
+        Some(tf::tensor_info::Encoding::Name(n)) => {
+            m.insert("name".into(), json!(n));
+        }
+        Some(tf::tensor_info::Encoding::CooSparse(c)) => {
+            m.insert(
+                "coo_sparse".into(),
+                json!({
+                    "values_tensor_name": c.values_tensor_name,
+                    "indices_tensor_name": c.indices_tensor_name,
+                    "dense_shape_tensor_name": c.dense_shape_tensor_name,
+                }),
+            );
+        }
+        Some(tf::tensor_info::Encoding::CompositeTensor(_)) => {
+            m.insert("composite_tensor".into(), json!({}));
+        }
+        None => {}
+    }
+    Value::Object(m)
+}
+
+/// A `SignatureDef` in TensorFlow Serving's JSON.
+pub fn signature_def_json(sig: &tf::SignatureDef) -> Value {
+    let infos = |m: &BTreeMap<String, tf::TensorInfo>| -> Value {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), tensor_info_json(v)))
+                .collect(),
+        )
+    };
+    json!({
+        "inputs": infos(&sig.inputs),
+        "outputs": infos(&sig.outputs),
+        "method_name": sig.method_name,
+    })
+}
+
+/// A `SignatureDefMap` (`{"signature_def": {KEY: SignatureDef}}`) in TensorFlow Serving's JSON.
+pub fn signature_def_map_json(sigs: &BTreeMap<String, tf::SignatureDef>) -> Value {
+    json!({
+        "signature_def": Value::Object(
+            sigs.iter()
+                .map(|(k, v)| (k.clone(), signature_def_json(v)))
+                .collect()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn single(body: &str) -> Value {
+        match parse_predict(body.as_bytes()).unwrap().inputs {
+            Inputs::Single(v) => v,
+            i => panic!("{i:?}"),
+        }
+    }
+
+    #[test]
+    fn row_and_columnar_requests() {
+        let r = parse_predict(br#"{"instances": [[1, 2], [3, 4.5]]}"#).unwrap();
+        assert_eq!(r.format, Format::Row);
+        let Inputs::Single(v) = &r.inputs else {
+            panic!()
+        };
+        let t = json_to_tensor(v, DType::Float32, "x").unwrap();
+        assert_eq!(t.shape(), &[2, 2]);
+        assert_eq!(t.as_slice::<f32>().unwrap(), &[1.0, 2.0, 3.0, 4.5]);
+
+        let r = parse_predict(
+            br#"{"signature_name": "s", "instances": [{"a": 1, "b": [true]}, {"a": 2, "b": [false]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.signature_name.as_deref(), Some("s"));
+        let Inputs::Named(m) = &r.inputs else {
+            panic!()
+        };
+        let a = json_to_tensor(&m["a"], DType::Int64, "a").unwrap();
+        assert_eq!(
+            (a.shape(), a.as_slice::<i64>().unwrap()),
+            (&[2][..], &[1i64, 2][..])
+        );
+        let b = json_to_tensor(&m["b"], DType::Bool, "b").unwrap();
+        assert_eq!(b.shape(), &[2, 1]);
+
+        let r = parse_predict(br#"{"inputs": {"a": [[1]], "b": 7}}"#).unwrap();
+        assert_eq!(r.format, Format::Columnar);
+        let Inputs::Named(m) = &r.inputs else {
+            panic!()
+        };
+        assert_eq!(
+            json_to_tensor(&m["b"], DType::Int32, "b").unwrap().shape(),
+            &[] as &[usize]
+        );
+        let t =
+            json_to_tensor(&single(r#"{"inputs": [[[]], [[]]]}"#), DType::Float32, "x").unwrap();
+        assert_eq!(t.shape(), &[2, 1, 0]);
+    }
+
+    #[test]
+    fn bad_requests_are_invalid_argument() {
+        for (body, want) in [
+            ("{", "JSON parse error"),
+            ("[1]", "must be a JSON object"),
+            (r#"{"x": 1}"#, "missing 'instances' or 'inputs'"),
+            (r#"{"instances": [1], "inputs": [1]}"#, "both"),
+            (r#"{"instances": 1}"#, "must be a list"),
+            (r#"{"instances": [1], "extra": 2}"#, "unknown key 'extra'"),
+            (
+                r#"{"instances": [{"a": 1}, 2]}"#,
+                "instance 1 is not an object",
+            ),
+            (
+                r#"{"instances": [{"a": 1}, {"b": 2}]}"#,
+                "which instance 0 lacks",
+            ),
+            (r#"{"signature_name": 3, "inputs": 1}"#, "must be a string"),
+        ] {
+            let e = parse_predict(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code, crate::proto::tf::error::Code::InvalidArgument);
+            assert!(e.message.contains(want), "{body}: {e}");
+        }
+        for (body, dtype, want) in [
+            (
+                r#"{"inputs": [[1, 2], [3]]}"#,
+                DType::Float32,
+                "different lengths",
+            ),
+            (r#"{"inputs": [[1], 2]}"#, DType::Float32, "depth"),
+            (r#"{"inputs": [1.5]}"#, DType::Int32, "must be int32"),
+            (r#"{"inputs": [3000000000]}"#, DType::Int32, "int32's range"),
+            (r#"{"inputs": [256]}"#, DType::UInt8, "0..=255"),
+            (r#"{"inputs": ["a"]}"#, DType::Float32, "a string"),
+            (r#"{"inputs": [null]}"#, DType::Float32, "null"),
+            (
+                r#"{"inputs": [{"b64": "!!"}]}"#,
+                DType::Float32,
+                "bad base64",
+            ),
+            (
+                r#"{"inputs": [{"b64": "aGk="}]}"#,
+                DType::Float32,
+                "DT_STRING",
+            ),
+            (r#"{"inputs": [1]}"#, DType::Bool, "true or false"),
+        ] {
+            let e = json_to_tensor(&single(body), dtype, "x").unwrap_err();
+            assert!(e.message.contains(want), "{body}: {e}");
+        }
+        // Deep nesting is refused by the parser, not the stack.
+        let deep = format!(
+            "{{\"inputs\": {}1{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(parse_predict(deep.as_bytes())
+            .unwrap_err()
+            .message
+            .contains("recursion"));
+    }
+
+    #[test]
+    fn responses_in_both_formats() {
+        let y = Tensor::new(&[2, 1], vec![2.5f32, 3.0]).unwrap();
+        let c = Tensor::new(&[2], vec![1i64, -7]).unwrap();
+        let one = [("y".to_string(), y.clone())];
+        let two = [("y".to_string(), y), ("c".to_string(), c)];
+        assert_eq!(
+            write_predict_response(Format::Row, &one).unwrap(),
+            r#"{"predictions": [[2.5], [3.0]]}"#
+        );
+        assert_eq!(
+            write_predict_response(Format::Columnar, &one).unwrap(),
+            r#"{"outputs": [[2.5], [3.0]]}"#
+        );
+        assert_eq!(
+            write_predict_response(Format::Row, &two).unwrap(),
+            r#"{"predictions": [{"y": [2.5], "c": 1}, {"y": [3.0], "c": -7}]}"#
+        );
+        assert_eq!(
+            write_predict_response(Format::Columnar, &two).unwrap(),
+            r#"{"outputs": {"y": [[2.5], [3.0]], "c": [1, -7]}}"#
+        );
+        let odd = Tensor::new(&[3], vec![f32::NAN, f32::INFINITY, 1e-7]).unwrap();
+        let s = write_predict_response(Format::Columnar, &[("o".into(), odd)]).unwrap();
+        assert_eq!(s, r#"{"outputs": [NaN, Infinity, 0.0000001]}"#);
+        let scalar = [("s".to_string(), Tensor::scalar(1.0f32))];
+        assert!(write_predict_response(Format::Row, &scalar).is_err());
+        let mixed = [
+            ("a".to_string(), Tensor::vector(vec![1i32])),
+            ("b".to_string(), Tensor::vector(vec![1i32, 2])),
+        ];
+        assert!(write_predict_response(Format::Row, &mixed)
+            .unwrap_err()
+            .message
+            .contains("batch size"));
+    }
+}

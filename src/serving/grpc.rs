@@ -1,0 +1,213 @@
+//! TensorFlow Serving's gRPC API on tonic: `tensorflow.serving.PredictionService`
+//! (`Predict`, `GetModelMetadata`) and `tensorflow.serving.ModelService`
+//! (`GetModelStatus`), with TensorFlow Serving's messages, so its clients
+//! (`PredictionServiceStub`) work unchanged.
+
+use super::engine::Engine;
+use super::metrics::Api;
+use super::status::Status;
+use crate::proto::google::protobuf::{Any, Int64Value};
+use crate::proto::tf::error::Code;
+use crate::proto::tf::serving::{
+    self as tfs, model_service_server::ModelService, model_service_server::ModelServiceServer,
+    prediction_service_server::PredictionService,
+    prediction_service_server::PredictionServiceServer,
+};
+use crate::proto::{tensor_from_proto, tensor_to_proto};
+use crate::saved_model::DEFAULT_SIGNATURE;
+use prost::Message;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response};
+
+/// The gRPC services over an engine.
+#[derive(Clone, Debug)]
+pub struct Services {
+    engine: Arc<Engine>,
+}
+
+/// Serves both services on `listener` until `stop` completes.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let s = Services { engine };
+    tonic::transport::Server::builder()
+        .add_service(PredictionServiceServer::new(s.clone()))
+        .add_service(ModelServiceServer::new(s))
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), stop)
+        .await
+}
+
+/// The version a `ModelSpec` asks for; labels are not supported.
+fn spec_version(spec: &tfs::ModelSpec) -> Result<Option<i64>, Status> {
+    match &spec.version_choice {
+        None => Ok(None),
+        Some(tfs::model_spec::VersionChoice::Version(v)) => Ok(Some(v.value)),
+        Some(tfs::model_spec::VersionChoice::VersionLabel(l)) => Err(Status::invalid(format!(
+            "version labels are not supported (got '{l}'); ask for a version number or none"
+        ))),
+    }
+}
+
+fn spec(name: &str, version: i64, signature: &str) -> tfs::ModelSpec {
+    tfs::ModelSpec {
+        name: name.to_string(),
+        version_choice: Some(tfs::model_spec::VersionChoice::Version(Int64Value {
+            value: version,
+        })),
+        signature_name: signature.to_string(),
+    }
+}
+
+impl Services {
+    /// Runs a handler, recording its outcome in the metrics.
+    fn timed<T>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce() -> Result<T, Status>,
+    ) -> Result<Response<T>, tonic::Status> {
+        let start = Instant::now();
+        let r = f();
+        let code = match &r {
+            Ok(_) => "OK",
+            Err(s) => s.code_name(),
+        };
+        self.engine.metrics.record(
+            Api {
+                entrypoint: "GRPC",
+                method,
+            },
+            code,
+            start.elapsed(),
+        );
+        r.map(Response::new).map_err(tonic::Status::from)
+    }
+
+    fn predict_now(&self, req: tfs::PredictRequest) -> Result<tfs::PredictResponse, Status> {
+        let model_spec = req
+            .model_spec
+            .ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+        self.engine.model.check_name(&model_spec.name)?;
+        let servable = self.engine.model.get(spec_version(&model_spec)?)?;
+        let key = if model_spec.signature_name.is_empty() {
+            DEFAULT_SIGNATURE
+        } else {
+            &model_spec.signature_name
+        };
+        let mut inputs = Vec::with_capacity(req.inputs.len());
+        for (k, p) in &req.inputs {
+            let t =
+                tensor_from_proto(p).map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
+            inputs.push((k.as_str(), t));
+        }
+        let outputs = self
+            .engine
+            .run(&servable, key, inputs, &req.output_filter)?;
+        Ok(tfs::PredictResponse {
+            model_spec: Some(spec(&self.engine.model.name, servable.version, key)),
+            outputs: outputs
+                .iter()
+                .map(|(k, t)| (k.clone(), tensor_to_proto(t)))
+                .collect(),
+        })
+    }
+
+    fn metadata_now(
+        &self,
+        req: tfs::GetModelMetadataRequest,
+    ) -> Result<tfs::GetModelMetadataResponse, Status> {
+        let model_spec = req
+            .model_spec
+            .ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+        self.engine.model.check_name(&model_spec.name)?;
+        if req.metadata_field.is_empty() {
+            return Err(Status::invalid(
+                "GetModelMetadataRequest must specify at least one metadata_field",
+            ));
+        }
+        if let Some(f) = req.metadata_field.iter().find(|f| *f != "signature_def") {
+            return Err(Status::invalid(format!(
+                "Metadata field {f} is not supported"
+            )));
+        }
+        let servable = self.engine.model.get(spec_version(&model_spec)?)?;
+        let map = tfs::SignatureDefMap {
+            signature_def: servable.signature_defs.clone(),
+        };
+        let any = Any {
+            type_url: "type.googleapis.com/tensorflow.serving.SignatureDefMap".to_string(),
+            value: map.encode_to_vec(),
+        };
+        Ok(tfs::GetModelMetadataResponse {
+            model_spec: Some(spec(&self.engine.model.name, servable.version, "")),
+            metadata: [("signature_def".to_string(), any)].into(),
+        })
+    }
+
+    fn status_now(
+        &self,
+        req: tfs::GetModelStatusRequest,
+    ) -> Result<tfs::GetModelStatusResponse, Status> {
+        let model_spec = req
+            .model_spec
+            .ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+        self.engine.model.check_name(&model_spec.name)?;
+        let statuses = self.engine.model.statuses(spec_version(&model_spec)?)?;
+        Ok(tfs::GetModelStatusResponse {
+            model_version_status: statuses
+                .into_iter()
+                .map(|(version, s)| tfs::ModelVersionStatus {
+                    version,
+                    state: s.state as i32,
+                    status: Some(tfs::StatusProto {
+                        error_code: s.error.as_ref().map_or(Code::Ok, |e| e.code) as i32,
+                        error_message: s.error.map(|e| e.message).unwrap_or_default(),
+                    }),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl PredictionService for Services {
+    async fn predict(
+        &self,
+        request: Request<tfs::PredictRequest>,
+    ) -> Result<Response<tfs::PredictResponse>, tonic::Status> {
+        let this = self.clone();
+        let req = request.into_inner();
+        let timeout = self.engine.request_timeout;
+        let run =
+            tokio::task::spawn_blocking(move || this.timed("predict", || this.predict_now(req)));
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(Status::new(Code::Internal, format!("the run failed: {e}")).into()),
+            Err(_) => Err(Status::new(
+                Code::DeadlineExceeded,
+                format!("the request took longer than the server's limit of {timeout:?}"),
+            )
+            .into()),
+        }
+    }
+
+    async fn get_model_metadata(
+        &self,
+        request: Request<tfs::GetModelMetadataRequest>,
+    ) -> Result<Response<tfs::GetModelMetadataResponse>, tonic::Status> {
+        self.timed("metadata", || self.metadata_now(request.into_inner()))
+    }
+}
+
+#[tonic::async_trait]
+impl ModelService for Services {
+    async fn get_model_status(
+        &self,
+        request: Request<tfs::GetModelStatusRequest>,
+    ) -> Result<Response<tfs::GetModelStatusResponse>, tonic::Status> {
+        self.timed("status", || self.status_now(request.into_inner()))
+    }
+}

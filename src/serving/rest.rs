@@ -1,0 +1,365 @@
+//! TensorFlow Serving's REST API (`api_rest.md`) on axum: model status, metadata and
+//! predict under `/v1/models/NAME[/versions/N]`, and `/monitoring/prometheus/metrics`.
+//! Errors are `{"error": "..."}` with TensorFlow Serving's HTTP status codes.
+
+use super::codec::{self, Inputs};
+use super::engine::Engine;
+use super::metrics::Api;
+use super::model::Servable;
+use super::status::Status;
+use crate::proto::tf::error::Code;
+use crate::Tensor;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The REST router over an engine.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/v1/models/{*rest}", any(models))
+        .route("/monitoring/prometheus/metrics", get(prometheus))
+        .fallback(unknown_path)
+        .layer(middleware::from_fn_with_state(engine.clone(), access_log))
+        .with_state(engine)
+}
+
+/// One line per request on stderr: method, path, status, microseconds.
+async fn access_log(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response {
+    if !engine.access_log {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    eprintln!(
+        "{method} {path} {} {}us",
+        response.status().as_u16(),
+        start.elapsed().as_micros()
+    );
+    response
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_response(s: &Status) -> Response {
+    json_response(s.http_status(), json!({ "error": s.message }).to_string())
+}
+
+async fn unknown_path(req: Request) -> Response {
+    error_response(&Status::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.uri().path()
+    )))
+}
+
+async fn prometheus(State(engine): State<Arc<Engine>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        engine.metrics.render(),
+    )
+        .into_response()
+}
+
+/// What a `/v1/models/...` path asks for.
+#[derive(Debug, PartialEq)]
+struct Target<'a> {
+    name: &'a str,
+    version: Option<i64>,
+    what: What<'a>,
+}
+
+#[derive(Debug, PartialEq)]
+enum What<'a> {
+    Status,
+    Metadata,
+    /// `:predict`, `:classify`, `:regress`.
+    Verb(&'a str),
+}
+
+/// Parses `NAME[/versions/N][/metadata]` or `NAME[/versions/N]:VERB`.
+fn parse_target(rest: &str) -> Option<Target<'_>> {
+    let (path, verb) = match rest.rsplit_once(':') {
+        Some((p, v)) if !v.contains('/') => (p, Some(v)),
+        _ => (rest, None),
+    };
+    let mut parts = path.split('/');
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let mut version = None;
+    let mut metadata = false;
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (None, ..) => {}
+        (Some("metadata"), None, ..) => metadata = true,
+        (Some("versions"), Some(v), m, None) => {
+            version = Some(v.parse::<i64>().ok().filter(|v| *v >= 0)?);
+            match m {
+                None => {}
+                Some("metadata") => metadata = true,
+                Some(_) => return None,
+            }
+        }
+        _ => return None,
+    }
+    let what = match (verb, metadata) {
+        (None, false) => What::Status,
+        (None, true) => What::Metadata,
+        (Some(v), false) => What::Verb(v),
+        (Some(_), true) => return None,
+    };
+    Some(Target {
+        name,
+        version,
+        what,
+    })
+}
+
+async fn models(
+    State(engine): State<Arc<Engine>>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    method: Method,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let target = parse_target(&rest);
+    let api_method = match &target {
+        Some(Target {
+            what: What::Verb(v),
+            ..
+        }) => match *v {
+            "predict" => "predict",
+            "classify" => "classify",
+            "regress" => "regress",
+            _ => "other",
+        },
+        Some(Target {
+            what: What::Metadata,
+            ..
+        }) => "metadata",
+        Some(_) => "status",
+        None => "other",
+    };
+    let work = async {
+        let t = target.ok_or_else(|| {
+            Status::invalid(format!("Malformed request: {method} /v1/models/{rest}"))
+        })?;
+        match (&method, &t.what) {
+            (&Method::GET, What::Status) => status(&engine, &t),
+            (&Method::GET, What::Metadata) => metadata(&engine, &t),
+            (&Method::POST, What::Verb("predict")) => {
+                let body = read_body(body, engine.max_body_bytes).await?;
+                predict(&engine, &t, body).await
+            }
+            (&Method::POST, What::Verb(v @ ("classify" | "regress"))) => {
+                engine.model.check_name(t.name)?;
+                engine.model.get(t.version)?;
+                Err(Status::new(
+                    Code::Unimplemented,
+                    format!(
+                        ":{v} feeds serialized tf.Example protos to a DT_STRING input through \
+                         ParseExample, which rustflow does not support yet; use :predict"
+                    ),
+                ))
+            }
+            _ => Err(Status::invalid(format!(
+                "Malformed request: {method} /v1/models/{rest}"
+            ))),
+        }
+    };
+    let result = match tokio::time::timeout(engine.request_timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Status::new(
+            Code::DeadlineExceeded,
+            format!(
+                "the request took longer than the server's limit of {:?}",
+                engine.request_timeout
+            ),
+        )),
+    };
+    let (response, code) = match result {
+        Ok(body) => (json_response(200, body), "OK"),
+        Err(s) => (error_response(&s), s.code_name()),
+    };
+    engine.metrics.record(
+        Api {
+            entrypoint: "REST",
+            method: api_method,
+        },
+        code,
+        start.elapsed(),
+    );
+    response
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Status> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_big = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_big {
+            Status::new(
+                Code::ResourceExhausted,
+                format!("the request body is larger than the server's limit of {limit} bytes"),
+            )
+        } else {
+            Status::invalid(format!("could not read the request body: {e}"))
+        }
+    })
+}
+
+fn status(engine: &Engine, t: &Target<'_>) -> Result<String, Status> {
+    engine.model.check_name(t.name)?;
+    let versions: Vec<serde_json::Value> = engine
+        .model
+        .statuses(t.version)?
+        .into_iter()
+        .map(|(v, s)| {
+            let (code, message) = match &s.error {
+                None => ("OK", ""),
+                Some(e) => (e.code_name(), e.message.as_str()),
+            };
+            json!({
+                "version": v.to_string(),
+                "state": s.state.as_str_name(),
+                "status": {"error_code": code, "error_message": message},
+            })
+        })
+        .collect();
+    Ok(json!({ "model_version_status": versions }).to_string())
+}
+
+fn metadata(engine: &Engine, t: &Target<'_>) -> Result<String, Status> {
+    engine.model.check_name(t.name)?;
+    let s = engine.model.get(t.version)?;
+    Ok(json!({
+        "model_spec": {
+            "name": engine.model.name,
+            "signature_name": "",
+            "version": s.version.to_string(),
+        },
+        "metadata": {"signature_def": codec::signature_def_map_json(&s.signature_defs)},
+    })
+    .to_string())
+}
+
+async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<String, Status> {
+    engine.model.check_name(t.name)?;
+    let servable = engine.model.get(t.version)?;
+    let request = codec::parse_predict(&body)?;
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || run_predict(&engine, &servable, request))
+        .await
+        .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+}
+
+/// Types a decoded request by its signature, runs it and writes the answer.
+fn run_predict(
+    engine: &Engine,
+    servable: &Servable,
+    request: codec::PredictRequest,
+) -> Result<String, Status> {
+    let key = request
+        .signature_name
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or(crate::saved_model::DEFAULT_SIGNATURE);
+    let sig = servable.model.signature(key).map_err(|_| {
+        Status::invalid(format!(
+            "Serving signature name: \"{key}\" not found in signature def"
+        ))
+    })?;
+    let typed = |k: &str, v: &serde_json::Value| -> Result<Tensor, Status> {
+        let info = sig.inputs.get(k).ok_or_else(|| {
+            Status::invalid(format!(
+                "signature '{key}' has no input '{k}'; its inputs: {}",
+                sig.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let dtype = info.dtype().ok_or_else(|| {
+            Status::invalid(format!(
+                "input '{k}' of signature '{key}' has dtype {}, which rustflow does not support",
+                crate::proto::dtype_name(info.tf_dtype)
+            ))
+        })?;
+        codec::json_to_tensor(v, dtype, k)
+    };
+    let inputs: Vec<(String, Tensor)> = match &request.inputs {
+        Inputs::Single(v) => {
+            let mut keys = sig.inputs.keys();
+            match (keys.next(), keys.next()) {
+                (Some(k), None) => vec![(k.clone(), typed(k, v)?)],
+                _ => {
+                    return Err(Status::invalid(format!(
+                        "signature '{key}' has {} inputs ({}): name each input",
+                        sig.inputs.len(),
+                        sig.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )))
+                }
+            }
+        }
+        Inputs::Named(m) => m
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), typed(k, v)?)))
+            .collect::<Result<_, Status>>()?,
+    };
+    let feeds: Vec<(&str, Tensor)> = inputs
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.clone()))
+        .collect();
+    let outputs = engine.run(servable, key, feeds, &[])?;
+    codec::write_predict_response(request.format, &outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_as_tf_serving_parses_them() {
+        let t = |name, version, what| {
+            Some(Target {
+                name,
+                version,
+                what,
+            })
+        };
+        assert_eq!(parse_target("m"), t("m", None, What::Status));
+        assert_eq!(parse_target("m/versions/3"), t("m", Some(3), What::Status));
+        assert_eq!(parse_target("m/metadata"), t("m", None, What::Metadata));
+        assert_eq!(
+            parse_target("m/versions/3/metadata"),
+            t("m", Some(3), What::Metadata)
+        );
+        assert_eq!(
+            parse_target("m:predict"),
+            t("m", None, What::Verb("predict"))
+        );
+        assert_eq!(
+            parse_target("m/versions/7:regress"),
+            t("m", Some(7), What::Verb("regress"))
+        );
+        for bad in [
+            "",
+            "m/versions",
+            "m/versions/x",
+            "m/versions/-1",
+            "m/versions/1/2",
+            "m/metadata:predict",
+            "m/labels/stable",
+            "m/other",
+        ] {
+            assert_eq!(parse_target(bad), None, "{bad}");
+        }
+    }
+}
