@@ -72,9 +72,11 @@ impl Server {
         });
         let mut grpc = None;
         loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server did not start");
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start");
+            };
             if let Some(a) = line.strip_prefix("rustflow: gRPC API at ") {
                 grpc = Some(a.to_string());
             }
@@ -321,7 +323,8 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
             "POST",
             predict.clone(),
             huge,
-            413,
+            // RESOURCE_EXHAUSTED, which TensorFlow Serving's REST API answers with 429.
+            429,
             "larger than the server's limit of 100000 bytes",
         ),
         (

@@ -337,7 +337,7 @@ fn write_tensor(s: &mut String, t: &Tensor, dim: usize, lo: usize, hi: usize) {
         return;
     }
     let n = t.shape()[dim];
-    let step = if n == 0 { 0 } else { (hi - lo) / n };
+    let step = (hi - lo).checked_div(n).unwrap_or(0);
     s.push('[');
     for i in 0..n {
         if i > 0 {
