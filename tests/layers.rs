@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["train"],
     &["proto"],
     &["saved_model", "data"],
-    &["keras"],
+    &["keras", "summary"],
 ];
 
 /// Names the crate root re-exports, with the module that defines them.
