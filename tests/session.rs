@@ -238,3 +238,18 @@ fn extend_sees_new_nodes() {
         9.0
     );
 }
+
+#[test]
+fn feeding_one_tensor_twice_is_an_error_naming_it() {
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [Some(2)], "x").unwrap();
+    let y = g.square(x).unwrap();
+    let sess = Session::new(&g);
+    let a = Tensor::from([1.0f32, 2.0]);
+    let b = Tensor::from([3.0f32, 4.0]);
+    let err = sess
+        .run(&[(x, a), (x, b)], &[y], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'x:0' is fed twice"), "{err}");
+}

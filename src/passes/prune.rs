@@ -21,7 +21,15 @@ pub fn prune(ctx: &PassCtx<'_>) -> Result<Draft> {
     for (i, &t) in ctx.targets.iter().enumerate() {
         graph.check_node(t, &format!("target {i}"))?;
     }
-    let fed: HashMap<Output, usize> = ctx.feeds.iter().enumerate().map(|(i, &o)| (o, i)).collect();
+    let mut fed: HashMap<Output, usize> = HashMap::with_capacity(ctx.feeds.len());
+    for (i, &o) in ctx.feeds.iter().enumerate() {
+        if let Some(first) = fed.insert(o, i) {
+            return Err(Error::invalid(format!(
+                "tensor '{}' is fed twice (feeds {first} and {i})",
+                graph.output_name(o)
+            )));
+        }
+    }
     let mut needed: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = ctx
         .fetches
