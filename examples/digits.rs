@@ -28,7 +28,7 @@
 
 mod common;
 
-use common::{data_dir, glorot, Digits, RandomState, FEATURES};
+use common::{data_dir, glorot, parse_args, Args, Digits, RandomState, FEATURES};
 use rustflow::keras::callbacks::{Callback, CallbackModel};
 use rustflow::keras::layers::{Dense, Input};
 use rustflow::keras::optimizers::Optimizer;
@@ -40,51 +40,6 @@ use std::time::Instant;
 const BATCH: usize = 32;
 const HIDDEN: usize = 128;
 const CLASSES: usize = 10;
-
-struct Args {
-    optimizer: String,
-    lr: Option<f64>,
-    epochs: usize,
-    threads: usize,
-    json: bool,
-    save: Option<String>,
-    export_test: Option<String>,
-}
-
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut a = Args {
-        optimizer: "sgd".into(),
-        lr: None,
-        epochs: 20,
-        threads: 1,
-        json: false,
-        save: None,
-        export_test: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--optimizer" => a.optimizer = value()?,
-            "--lr" => a.lr = Some(value()?.parse().map_err(|_| "--lr needs a number")?),
-            "--epochs" => a.epochs = value()?.parse().map_err(|_| "--epochs needs an integer")?,
-            "--threads" => {
-                a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
-            }
-            "--json" => a.json = true,
-            "--save" => a.save = Some(value()?),
-            "--export-test" => a.export_test = Some(value()?),
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    if a.optimizer != "sgd" && a.optimizer != "adam" {
-        return Err(format!(
-            "--optimizer must be sgd or adam, not {}",
-            a.optimizer
-        ));
-    }
-    Ok(a)
-}
 
 /// Times each epoch of `fit` (from its start to its logs).
 #[derive(Default)]
@@ -113,7 +68,7 @@ impl Callback for EpochTimer {
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match parse_args(false) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{data_dir, mlp, Digits, RandomState, FEATURES};
+use common::{data_dir, mlp, parse_args, Args, Digits, RandomState, FEATURES};
 use rustflow::data::DataLoader;
 use rustflow::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
 use rustflow::summary::FileWriter;
@@ -29,54 +29,6 @@ use std::time::Instant;
 const BATCH: usize = 32;
 const HIDDEN: usize = 128;
 const CLASSES: usize = 10;
-
-struct Args {
-    optimizer: String,
-    lr: Option<f64>,
-    epochs: usize,
-    threads: usize,
-    json: bool,
-    save: Option<String>,
-    export_test: Option<String>,
-    logdir: Option<String>,
-}
-
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut a = Args {
-        optimizer: "sgd".into(),
-        lr: None,
-        epochs: 20,
-        threads: 1,
-        json: false,
-        save: None,
-        export_test: None,
-        logdir: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--optimizer" => a.optimizer = value()?,
-            "--lr" => a.lr = Some(value()?.parse().map_err(|_| "--lr needs a number")?),
-            "--epochs" => a.epochs = value()?.parse().map_err(|_| "--epochs needs an integer")?,
-            "--threads" => {
-                a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
-            }
-            "--json" => a.json = true,
-            "--save" => a.save = Some(value()?),
-            "--export-test" => a.export_test = Some(value()?),
-            "--logdir" => a.logdir = Some(value()?),
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    if a.optimizer != "sgd" && a.optimizer != "adam" {
-        return Err(format!(
-            "--optimizer must be sgd or adam, not {}",
-            a.optimizer
-        ));
-    }
-    Ok(a)
-}
 
 /// The model's graph: inputs, outputs and the train op.
 struct Model {
@@ -132,7 +84,7 @@ fn accuracy(probs: &Tensor, labels: &[i32]) -> Result<f64> {
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match parse_args(true) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");

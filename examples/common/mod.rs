@@ -264,3 +264,53 @@ pub fn mlp(
         loss,
     })
 }
+
+/// The flags both digits examples take.
+pub struct Args {
+    pub optimizer: String,
+    pub lr: Option<f64>,
+    pub epochs: usize,
+    pub threads: usize,
+    pub json: bool,
+    pub save: Option<String>,
+    pub export_test: Option<String>,
+    pub logdir: Option<String>,
+}
+
+/// Parses the command line; `--logdir` is accepted only where `with_logdir` is set.
+pub fn parse_args(with_logdir: bool) -> std::result::Result<Args, String> {
+    let mut a = Args {
+        optimizer: "sgd".into(),
+        lr: None,
+        epochs: 20,
+        threads: 1,
+        json: false,
+        save: None,
+        export_test: None,
+        logdir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--optimizer" => a.optimizer = value()?,
+            "--lr" => a.lr = Some(value()?.parse().map_err(|_| "--lr needs a number")?),
+            "--epochs" => a.epochs = value()?.parse().map_err(|_| "--epochs needs an integer")?,
+            "--threads" => {
+                a.threads = value()?.parse().map_err(|_| "--threads needs an integer")?
+            }
+            "--json" => a.json = true,
+            "--save" => a.save = Some(value()?),
+            "--export-test" => a.export_test = Some(value()?),
+            "--logdir" if with_logdir => a.logdir = Some(value()?),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.optimizer != "sgd" && a.optimizer != "adam" {
+        return Err(format!(
+            "--optimizer must be sgd or adam, not {}",
+            a.optimizer
+        ));
+    }
+    Ok(a)
+}
