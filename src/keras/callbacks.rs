@@ -103,6 +103,35 @@ fn mode_is_max(mode: &str, monitor: &str) -> Result<bool> {
     }
 }
 
+/// The worst possible value of a monitored quantity: where tracking its best starts.
+fn worst(max: bool) -> f64 {
+    if max {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Whether `current` beats `best` by more than `min_delta` in the direction `max` says.
+fn improves(max: bool, current: f64, best: f64, min_delta: f64) -> bool {
+    if max {
+        current > best + min_delta
+    } else {
+        current < best - min_delta
+    }
+}
+
+/// The value of `monitor` in this epoch's logs, or an error naming the callback and the
+/// keys that are there.
+fn monitored(logs: &Logs, monitor: &str, callback: &str) -> Result<f64> {
+    logs.get(monitor).copied().ok_or_else(|| {
+        Error::invalid(format!(
+            "{callback}: monitor '{monitor}' is not in the logs (available: {})",
+            logs.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
 /// `EarlyStopping`: stops when `monitor` has not improved by `min_delta` for `patience`
 /// epochs; with `restore_best_weights`, puts back the weights of the best epoch.
 #[derive(Debug)]
@@ -177,11 +206,7 @@ impl Callback for EarlyStopping {
         self.stopped_epoch = 0;
         self.best_epoch = 0;
         self.best_weights = None;
-        self.best = if max {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        };
+        self.best = worst(max);
         Ok(())
     }
 
@@ -191,23 +216,13 @@ impl Callback for EarlyStopping {
         logs: &mut Logs,
         model: &mut dyn CallbackModel,
     ) -> Result<()> {
-        let Some(&current) = logs.get(&self.monitor) else {
-            return Err(Error::invalid(format!(
-                "EarlyStopping: monitor '{}' is not in the logs (available: {})",
-                self.monitor,
-                logs.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        };
+        let current = monitored(logs, &self.monitor, "EarlyStopping")?;
         let max = mode_is_max(&self.mode, &self.monitor)?;
         if self.restore_best_weights && self.best_weights.is_none() {
             self.best_weights = Some(model.get_weights()?);
         }
         self.wait += 1;
-        let improved = if max {
-            current - self.min_delta > self.best
-        } else {
-            current + self.min_delta < self.best
-        };
+        let improved = improves(max, current, self.best, self.min_delta);
         if improved {
             self.best = current;
             self.best_epoch = epoch;
@@ -292,18 +307,9 @@ impl Callback for ModelCheckpoint {
         model: &mut dyn CallbackModel,
     ) -> Result<()> {
         if self.save_best_only {
-            let Some(&current) = logs.get(&self.monitor) else {
-                return Err(Error::invalid(format!(
-                    "ModelCheckpoint: monitor '{}' is not in the logs",
-                    self.monitor
-                )));
-            };
+            let current = monitored(logs, &self.monitor, "ModelCheckpoint")?;
             let max = mode_is_max(&self.mode, &self.monitor)?;
-            let better = match self.best {
-                None => true,
-                Some(b) if max => current > b,
-                Some(b) => current < b,
-            };
+            let better = self.best.is_none_or(|b| improves(max, current, b, 0.0));
             if !better {
                 return Ok(());
             }
@@ -396,11 +402,7 @@ impl Callback for ReduceLROnPlateau {
             )));
         }
         let max = mode_is_max(&self.mode, &self.monitor)?;
-        self.best = if max {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        };
+        self.best = worst(max);
         self.wait = 0;
         self.cooldown_counter = 0;
         Ok(())
@@ -414,23 +416,14 @@ impl Callback for ReduceLROnPlateau {
     ) -> Result<()> {
         let lr = model.learning_rate()?;
         logs.insert("learning_rate".into(), lr);
-        let Some(&current) = logs.get(&self.monitor) else {
-            return Err(Error::invalid(format!(
-                "ReduceLROnPlateau: monitor '{}' is not in the logs",
-                self.monitor
-            )));
-        };
+        let current = monitored(logs, &self.monitor, "ReduceLROnPlateau")?;
         let max = mode_is_max(&self.mode, &self.monitor)?;
         let in_cooldown = self.cooldown_counter > 0;
         if in_cooldown {
             self.cooldown_counter -= 1;
             self.wait = 0;
         }
-        let improved = if max {
-            current > self.best + self.min_delta
-        } else {
-            current < self.best - self.min_delta
-        };
+        let improved = improves(max, current, self.best, self.min_delta);
         if improved {
             self.best = current;
             self.wait = 0;
