@@ -434,6 +434,19 @@ fn max_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     }))
 }
 
+/// A `finish` for [`max_pool_grad`]: image `b`'s gradient through the activation
+/// gradient `f` with the image's features (`image` elements an image), element by element.
+fn through<'a, T: Number>(
+    features: &'a [T],
+    image: usize,
+    f: impl Fn(T, T) -> T + Sync + 'a,
+) -> impl Fn(usize, &mut [T]) + Sync + 'a {
+    move |b, dimg| {
+        let feats = &features[b * image..(b + 1) * image];
+        dimg.iter_mut().zip(feats).for_each(|(d, &x)| *d = f(*d, x));
+    }
+}
+
 /// `MaxPoolGrad` and the ReluGrad (or Relu6Grad) that reads it as one step (built by the
 /// plan; see `fusion.rs`): each image's input gradient goes through the activation's
 /// gradient as soon as it is complete, while in cache. Inputs: the MaxPoolGrad's three,
@@ -456,17 +469,14 @@ pub(super) fn fused_max_pool_grad_kernel(
                 features.shape()
             )));
         }
-        let features = features.as_slice::<T>()?;
-        let f = match activation_grad {
-            ActivationGrad::Relu => relu_grad::<T>,
-            ActivationGrad::Relu6 => relu6_grad::<T>,
+        let shape = x.shape().to_vec();
+        let (x, dy, features) = (x.as_slice::<T>()?, dy.as_slice::<T>()?, features.as_slice::<T>()?);
+        let threads = g.pool_threads(k);
+        let dx = match activation_grad {
+            ActivationGrad::Relu => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu_grad::<T>)),
+            ActivationGrad::Relu6 => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu6_grad::<T>)),
         };
-        let finish = |b: usize, dimg: &mut [T]| {
-            let feats = &features[b * g.in_image()..(b + 1) * g.in_image()];
-            dimg.iter_mut().zip(feats).for_each(|(d, &x)| *d = f(*d, x));
-        };
-        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, g.pool_threads(k), finish);
-        k.push_output(Tensor::from_parts(x.shape().to_vec(), dx));
+        k.push_output(Tensor::from_parts(shape, dx));
         Ok(())
     }))
 }
