@@ -7,31 +7,15 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod threads;
 
 use common::{glorot, RandomState};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::train::{GradientDescent, Optimizer};
-use rustflow::{DType, Graph, Output, Result, Session, SessionOptions, Tensor};
+use rustflow::{DType, Graph, Output, Result, Tensor};
+use threads::session;
 
 const BATCH: usize = 64;
-
-fn threads() -> usize {
-    std::env::var("RUSTFLOW_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-}
-
-fn session(g: &Graph) -> Session {
-    let t = threads();
-    Session::with_options(
-        g,
-        SessionOptions {
-            inter_op_threads: t,
-            intra_op_threads: t,
-        },
-    )
-}
 
 /// `n` floats drawn uniformly from `[low, high)` as a tensor of `shape`.
 fn uniform(rng: &mut RandomState, shape: &[usize], low: f64, high: f64) -> Tensor {

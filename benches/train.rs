@@ -5,29 +5,13 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod threads;
 
 use common::{data_dir, mlp, Digits, RandomState, FEATURES};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::train::{GradientDescent, Optimizer};
-use rustflow::{DType, Graph, Session, SessionOptions, Tensor};
-
-fn threads() -> usize {
-    std::env::var("RUSTFLOW_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-}
-
-fn session(g: &Graph) -> Session {
-    let t = threads();
-    Session::with_options(
-        g,
-        SessionOptions {
-            inter_op_threads: t,
-            intra_op_threads: t,
-        },
-    )
-}
+use rustflow::{DType, Graph, Tensor};
+use threads::session;
 
 fn train(c: &mut Criterion) {
     let mut group = c.benchmark_group("train");

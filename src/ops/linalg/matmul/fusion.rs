@@ -106,19 +106,52 @@ fn fuse_dense_layer(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, 
     }))
 }
 
-fn fuse_activation_grad(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, String> {
+/// A matched `ReluGrad(gradients, features)` or `Relu6Grad(...)` whose gradients only the
+/// pattern reads.
+pub(crate) struct ActivationGradOf<'a> {
+    /// The node producing the gradients.
+    pub source: &'a Node,
+    /// The gradients input.
+    pub gradients: Output,
+    /// The features input.
+    pub features: Output,
+    /// Whether the op is Relu6Grad (else ReluGrad).
+    pub relu6: bool,
+    /// The element type of the gradients.
+    pub dtype: DType,
+}
+
+/// Matches `ReluGrad` / `Relu6Grad` at node `n` with gradients from a node of op type
+/// `source_op` (backpropagation into a Relu layer through a product or a pooling).
+pub(crate) fn activation_grad_of<'a>(
+    site: &'a dyn FusionSite,
+    n: NodeId,
+    source_op: &str,
+) -> Option<ActivationGradOf<'a>> {
     let graph = site.graph();
     let node = graph.node(n);
     let (gradients, features) = (node.inputs()[0], node.inputs()[1]);
-    let Some(product) = site.sole_source(gradients, "MatMul", n) else {
+    let source = site.sole_source(gradients, source_op, n)?;
+    Some(ActivationGradOf {
+        source,
+        gradients,
+        features,
+        relu6: node.op_type() == "Relu6Grad",
+        dtype: graph.dtype(gradients),
+    })
+}
+
+fn fuse_activation_grad(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, String> {
+    let Some(grad) = activation_grad_of(site, n, "MatMul") else {
         return Ok(None);
     };
-    let epilogue = if node.op_type() == "ReluGrad" {
-        Epilogue::ReluGrad
-    } else {
+    let epilogue = if grad.relu6 {
         Epilogue::Relu6Grad
+    } else {
+        Epilogue::ReluGrad
     };
-    let kernel = fused_matmul_kernel(product, graph.dtype(gradients), epilogue)?;
+    let (product, gradients, features) = (grad.source, grad.gradients, grad.features);
+    let kernel = fused_matmul_kernel(product, grad.dtype, epilogue)?;
     let (a, b) = (product.inputs()[0], product.inputs()[1]);
     Ok(Some(Fusion {
         absorbed: vec![gradients.node],

@@ -8,6 +8,7 @@
 use super::fused_max_pool_grad_kernel;
 use crate::graph::NodeId;
 use crate::kernel::fusion::{Fusion, FusionRule, FusionSite};
+use crate::ops::linalg::matmul::fusion::activation_grad_of;
 use std::sync::Arc;
 
 /// Op name of the fused MaxPoolGrad + ReluGrad (or Relu6Grad) step.
@@ -30,18 +31,16 @@ pub(crate) const FUSION_RULES: &[FusionRule] = &[FusionRule {
 }];
 
 fn fuse_pool_activation_grad(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, String> {
-    let graph = site.graph();
-    let node = graph.node(n);
-    let (gradients, features) = (node.inputs()[0], node.inputs()[1]);
-    let Some(pool) = site.sole_source(gradients, "MaxPoolGrad", n) else {
+    let Some(grad) = activation_grad_of(site, n, "MaxPoolGrad") else {
         return Ok(None);
     };
-    let activation_grad = if node.op_type() == "ReluGrad" {
-        ActivationGrad::Relu
-    } else {
+    let activation_grad = if grad.relu6 {
         ActivationGrad::Relu6
+    } else {
+        ActivationGrad::Relu
     };
-    let kernel = fused_max_pool_grad_kernel(pool, graph.dtype(gradients), activation_grad)?;
+    let (pool, gradients, features) = (grad.source, grad.gradients, grad.features);
+    let kernel = fused_max_pool_grad_kernel(pool, grad.dtype, activation_grad)?;
     let [x, y, dy] = [0, 1, 2].map(|i| Some(pool.inputs()[i]));
     Ok(Some(Fusion {
         absorbed: vec![gradients.node],
