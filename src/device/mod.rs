@@ -9,11 +9,13 @@
 //! crosses devices, so the executor never needs to know about devices.
 //!
 //! The CPU device's compute helpers live here too: [`cpu`] (broadcasting and elementwise
-//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads).
+//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads),
+//! [`memory`] (keeping freed kernel buffers in the heap).
 
 pub(crate) mod cores;
 pub mod cpu;
 pub mod gemm;
+pub mod memory;
 pub mod parallel;
 pub mod workers;
 

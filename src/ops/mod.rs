@@ -37,7 +37,12 @@ use crate::kernel::fusion::FusionRule;
 /// Every plan-time fusion rule, each declared beside the fused kernel it makes: the table
 /// the fusion pass (`passes::Fuse`) tries at each node, in this order.
 pub fn fusion_rules() -> &'static [&'static [FusionRule]] {
-    &[linalg::matmul::fusion::FUSION_RULES, training::FUSION_RULES]
+    &[
+        linalg::matmul::fusion::FUSION_RULES,
+        nn::conv2d::fusion::FUSION_RULES,
+        nn::pool::fusion::FUSION_RULES,
+        training::FUSION_RULES,
+    ]
 }
 
 impl Graph {

@@ -90,6 +90,7 @@ impl Session {
 
     /// A session with explicit thread settings.
     pub fn with_options(graph: &Graph, options: SessionOptions) -> Session {
+        crate::device::memory::keep_freed_buffers();
         let options = SessionOptions {
             inter_op_threads: options.inter_op_threads.max(1),
             intra_op_threads: options.intra_op_threads.max(1),

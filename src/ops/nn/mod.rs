@@ -6,8 +6,8 @@
 //! differentiated again.
 
 mod bias;
-mod conv2d;
-mod pool;
+pub(crate) mod conv2d;
+pub(crate) mod pool;
 mod softmax;
 mod window;
 
