@@ -107,6 +107,7 @@ fn run(args: &Args) -> Result<()> {
     let opts = SessionOptions {
         inter_op_threads: args.threads,
         intra_op_threads: args.threads,
+        ..SessionOptions::default()
     };
     let sess = Session::with_options(&m.graph, opts);
     sess.run(&[], &[], &[m.init])?;

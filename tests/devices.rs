@@ -232,3 +232,45 @@ fn device_strings_in_every_spelling_are_understood() {
     }
     assert!(DeviceSpec::parse("/device:GPU:x").is_err());
 }
+
+#[test]
+fn without_soft_placement_a_missing_device_or_kernel_is_an_error_naming_the_node() {
+    let _serial = setup();
+    let strict = rustflow::SessionOptions {
+        allow_soft_placement: false,
+        ..rustflow::SessionOptions::default()
+    };
+    // A GPU the session lacks (no `cuda` feature, no GPU, or not that many GPUs).
+    let mut g = Graph::new();
+    let a = g.constant(Tensor::from([1.0f32, -2.0])).unwrap();
+    let far = g.device("/device:GPU:9", |g| g.neg(a)).unwrap();
+    let err = Session::with_options(&g, strict.clone())
+        .run(&[], &[far], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(g.node(far.node).name())
+            && err.contains("/device:GPU:9")
+            && err.contains("no such device")
+            && err.contains("/device:CPU:0")
+            && err.contains("soft placement"),
+        "{err}"
+    );
+    // With soft placement (the default) the same graph runs on the CPU.
+    let out = Session::new(&g).run(&[], &[far], &[]).unwrap();
+    assert_eq!(out[0], Tensor::from([-1.0f32, 2.0]));
+
+    // A device that exists but has no kernel for the op (no Relu on TEST).
+    let mut g = Graph::new();
+    let a = g.constant(Tensor::from([1.0f32, -2.0])).unwrap();
+    let r = g.device(NAME, |g| g.relu(a)).unwrap();
+    let err = Session::with_options(&g, strict)
+        .run(&[], &[r], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(g.node(r.node).name()) && err.contains("no TEST kernel of op Relu"),
+        "{err}"
+    );
+    assert_eq!(copies(), (0, 0));
+}

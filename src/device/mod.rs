@@ -11,6 +11,7 @@
 //! The CPU device's compute helpers live here too: [`cpu`] (broadcasting and elementwise
 //! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads).
 
+pub mod alloc;
 pub(crate) mod cores;
 pub mod cpu;
 pub mod gemm;

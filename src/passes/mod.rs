@@ -53,6 +53,9 @@ pub struct PassCtx<'a> {
     /// Kernels of stateful nodes, kept for the session's lifetime (random generators
     /// advance across runs), by node and device.
     pub stateful_kernels: &'a StatefulKernels,
+    /// Whether placement may move a node whose device is missing, or has no kernel for
+    /// it, to the CPU (else that is an error).
+    pub allow_soft_placement: bool,
 }
 
 /// Kernels of stateful nodes by (node, device), kept by a session for its lifetime.
