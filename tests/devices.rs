@@ -111,13 +111,19 @@ fn setup() -> MutexGuard<'static, ()> {
         );
         register_kernel(KernelDef::new("AddV2", "TEST", test_add));
         // Kernels that never read elements run on any memory as they are.
-        for op in ["VariableV2", "Assign", "Identity"] {
-            let cpu = rustflow::ops::registry::kernels()
+        let cpu = |op| {
+            rustflow::ops::registry::kernels()
                 .find(op, "CPU", None)
                 .copied()
-                .unwrap();
-            register_kernel(KernelDef::new(op, "TEST", cpu.build));
+                .unwrap()
+                .build
+        };
+        for op in ["VariableV2", "Assign", "Identity"] {
+            register_kernel(KernelDef::new(op, "TEST", cpu(op)));
         }
+        // Shape writes host memory; Reshape reads its shape from host memory.
+        register_kernel(KernelDef::new("Shape", "TEST", cpu("Shape")).host_outputs());
+        register_kernel(KernelDef::new("Reshape", "TEST", cpu("Reshape")).host_memory(&[1]));
     });
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     COPIES_IN.store(0, Ordering::SeqCst);
@@ -273,4 +279,30 @@ fn without_soft_placement_a_missing_device_or_kernel_is_an_error_naming_the_node
         "{err}"
     );
     assert_eq!(copies(), (0, 0));
+}
+
+#[test]
+fn host_memory_inputs_and_outputs_of_device_kernels_are_not_copied_to_the_device() {
+    let _serial = setup();
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [2, 3], "x").unwrap();
+    let (s, r) = g.device(NAME, |g| {
+        let y = g.add(x, x).unwrap();
+        let s = g.shape_of(y).unwrap();
+        let r = g.reshape(y, &[6]).unwrap();
+        let back = g.reshape_t(r, s).unwrap();
+        (s, back)
+    });
+    let feed = Tensor::new(&[2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let out = Session::new(&g)
+        .run(&[(x, feed.clone())], &[r, s], &[])
+        .unwrap();
+    assert_eq!(
+        out[0],
+        Tensor::new(&[2, 3], vec![2.0f32, 4.0, 6.0, 8.0, 10.0, 12.0]).unwrap()
+    );
+    assert_eq!(out[1], Tensor::vector(vec![2i32, 3]));
+    // Only x went onto the device and only the result came off it: the shapes (a constant
+    // and Shape's output) stayed on the host, and fetching Shape's output copied nothing.
+    assert_eq!(copies(), (1, 1));
 }
