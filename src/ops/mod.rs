@@ -13,6 +13,8 @@
 //! (variables) and `training` (the optimizers' in-place updates).
 
 pub mod array;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod linalg;
 pub mod math;
 pub mod nn;

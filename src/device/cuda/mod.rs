@@ -228,6 +228,19 @@ impl Gpu {
         Ok((Tensor::from_device(shape, Arc::new(memory))?, address))
     }
 
+    /// A new copy of a tensor on this GPU (queued on the stream).
+    pub fn duplicate(self: &Arc<Self>, t: &Tensor) -> Result<Tensor> {
+        let (out, dst) = self.alloc(t.dtype(), t.shape())?;
+        let bytes = t.len() * t.dtype().size();
+        if bytes > 0 {
+            let src = self.address(t)?;
+            // SAFETY: both chunks hold `bytes` bytes on this context; stream-ordered.
+            unsafe { drv::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }
+                .map_err(|e| cuda_error("cuMemcpyDtoDAsync", e))?;
+        }
+        Ok(out)
+    }
+
     /// The address of a tensor's elements on this GPU; an error when it is elsewhere.
     pub fn address(&self, t: &Tensor) -> Result<u64> {
         let m = t
