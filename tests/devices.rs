@@ -306,3 +306,33 @@ fn host_memory_inputs_and_outputs_of_device_kernels_are_not_copied_to_the_device
     // and Shape's output) stayed on the host, and fetching Shape's output copied nothing.
     assert_eq!(copies(), (1, 1));
 }
+
+#[test]
+fn a_device_variable_is_read_back_through_its_session_and_saved_from_there() {
+    let _serial = setup();
+    let mut g = Graph::new();
+    let w0 = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
+    g.device(NAME, |g| g.variable(w0, "w")).unwrap();
+    let init = g.global_variables_initializer().unwrap();
+    let sess = Session::new(&g);
+    sess.run(&[], &[], &[init]).unwrap();
+    let value = sess.resources().variable("w").unwrap().read().unwrap();
+    assert_eq!(value.location(), NAME);
+    assert_eq!(sess.to_host(&value).unwrap(), Tensor::from([1.0f32, 2.0]));
+    // A SavedModel of a session whose variable lives on the device holds its value.
+    let dir = tempfile::tempdir().unwrap();
+    let signatures = std::collections::BTreeMap::new();
+    rustflow::saved_model::save(&sess, &g, dir.path(), &["serve"], &signatures).unwrap();
+    let loaded = rustflow::saved_model::load(dir.path(), &["serve"], Default::default()).unwrap();
+    let restored = loaded
+        .session
+        .resources()
+        .variable("w")
+        .unwrap()
+        .read()
+        .unwrap();
+    assert_eq!(
+        loaded.session.to_host(&restored).unwrap(),
+        Tensor::from([1.0f32, 2.0])
+    );
+}

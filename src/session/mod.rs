@@ -316,6 +316,26 @@ impl Session {
     pub fn devices(&self) -> &DeviceSet {
         &self.devices
     }
+
+    /// `t` in host memory: itself when it is there, else a copy from the session's device
+    /// holding it (a variable's value on a GPU, say).
+    pub fn to_host(&self, t: &Tensor) -> Result<Tensor> {
+        if t.is_host() {
+            return Ok(t.clone());
+        }
+        let device = self
+            .devices
+            .devices()
+            .iter()
+            .find(|d| d.name() == t.location())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "the tensor is on {}, which is not a device of this session",
+                    t.location()
+                ))
+            })?;
+        device.copy_to_host(t)
+    }
 }
 
 fn poisoned() -> Error {

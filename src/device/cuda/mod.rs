@@ -113,7 +113,9 @@ impl RawMemory for DriverMemory {
         unsafe { drv::malloc_sync(bytes) }.map_err(|e| cuda_error("cuMemAlloc", e))
     }
     fn free(&mut self, address: u64) {
-        if self.ctx.bind_to_thread().is_ok() {
+        // Regions go back only when nothing in them is in use on the host (out of memory,
+        // or the session's end); work queued before may still read them: wait for it.
+        if self.ctx.bind_to_thread().is_ok() && self.ctx.synchronize().is_ok() {
             // SAFETY: `address` came from `allocate` and the allocator frees it once.
             let _ = unsafe { drv::free_sync(address) };
         }
