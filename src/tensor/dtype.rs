@@ -17,15 +17,21 @@ pub enum DType {
     UInt8,
     /// `tf.bool`
     Bool,
+    /// `tf.string`: each element is a byte string (TensorFlow strings are bytes, not
+    /// necessarily UTF-8). Not an [`Element`](super::Element): read and build with
+    /// [`Tensor::as_strings`](super::Tensor::as_strings) and
+    /// [`Tensor::from_strings`](super::Tensor::from_strings).
+    String,
 }
 
 impl DType {
     /// Every dtype, in TensorFlow enum order.
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
         DType::Float32,
         DType::Float64,
         DType::Int32,
         DType::UInt8,
+        DType::String,
         DType::Int64,
         DType::Bool,
     ];
@@ -39,6 +45,7 @@ impl DType {
             DType::Int64 => "int64",
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
+            DType::String => "string",
         }
     }
 
@@ -51,16 +58,19 @@ impl DType {
             "int64" => DType::Int64,
             "uint8" => DType::UInt8,
             "bool" => DType::Bool,
+            "string" => DType::String,
             _ => return None,
         })
     }
 
-    /// Size of one element in bytes.
+    /// Size of one element in bytes; for `string`, the size of one element's handle (its
+    /// bytes are held apart and counted by length).
     pub fn size(self) -> usize {
         match self {
             DType::Float32 | DType::Int32 => 4,
             DType::Float64 | DType::Int64 => 8,
             DType::UInt8 | DType::Bool => 1,
+            DType::String => std::mem::size_of::<Vec<u8>>(),
         }
     }
 
@@ -74,9 +84,9 @@ impl DType {
         matches!(self, DType::Int32 | DType::Int64 | DType::UInt8)
     }
 
-    /// True for every dtype but bool.
+    /// True for every dtype but bool and string.
     pub fn is_numeric(self) -> bool {
-        self != DType::Bool
+        !matches!(self, DType::Bool | DType::String)
     }
 
     /// TensorFlow's `DataType` enum value (`DT_FLOAT` = 1, ...).
@@ -86,6 +96,7 @@ impl DType {
             DType::Float64 => 2,
             DType::Int32 => 3,
             DType::UInt8 => 4,
+            DType::String => 7,
             DType::Int64 => 9,
             DType::Bool => 10,
         }
@@ -99,6 +110,7 @@ impl DType {
             2 => DType::Float64,
             3 => DType::Int32,
             4 => DType::UInt8,
+            7 => DType::String,
             9 => DType::Int64,
             10 => DType::Bool,
             _ => return None,
