@@ -14,6 +14,8 @@
 //! (the optimizers' in-place updates).
 
 pub mod array;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod linalg;
 pub mod math;
 pub mod nn;
