@@ -13,12 +13,5 @@ pub fn threads() -> usize {
 
 /// A session of `g` with [`threads`] inter-op and intra-op threads.
 pub fn session(g: &Graph) -> Session {
-    let t = threads();
-    Session::with_options(
-        g,
-        SessionOptions {
-            inter_op_threads: t,
-            intra_op_threads: t,
-        },
-    )
+    Session::with_options(g, SessionOptions::with_threads(threads()))
 }

@@ -10,9 +10,12 @@
 //!
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
 //! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
-//! (variables) and `training` (the optimizers' in-place updates).
+//! (variables), `summary` (ScalarSummary, HistogramSummary, MergeSummary) and `training`
+//! (the optimizers' in-place updates).
 
 pub mod array;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod linalg;
 pub mod math;
 pub mod nn;
@@ -21,6 +24,7 @@ pub mod random;
 pub mod reduce;
 pub mod registry;
 pub mod state;
+pub mod summary;
 pub mod training;
 
 pub use crate::graph::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef};

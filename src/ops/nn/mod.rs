@@ -9,7 +9,7 @@ mod bias;
 pub(crate) mod conv2d;
 pub(crate) mod pool;
 mod softmax;
-mod window;
+pub(crate) mod window;
 
 use super::{GradCtx, Registry};
 use crate::graph::{Attrs, Graph, Output};
