@@ -1,40 +1,8 @@
 //! Row-level tensor helpers the pipeline is built from: one row of a tensor, a gather of
 //! rows, a stack of equal-shaped tensors and a padded stack.
 
-use crate::tensor::{self, DType, Element as Scalar, Tensor};
+use crate::tensor::{self, Element as Scalar, Tensor};
 use crate::{Error, Result};
-
-/// Runs `$body` with `$T` bound to the Rust type of `$dtype`.
-macro_rules! with_type {
-    ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            DType::Float32 => {
-                type $T = f32;
-                $body
-            }
-            DType::Float64 => {
-                type $T = f64;
-                $body
-            }
-            DType::Int32 => {
-                type $T = i32;
-                $body
-            }
-            DType::Int64 => {
-                type $T = i64;
-                $body
-            }
-            DType::UInt8 => {
-                type $T = u8;
-                $body
-            }
-            DType::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
-    };
-}
 
 /// Elements in one row (the product of all dimensions but the first).
 fn row_len(t: &Tensor) -> usize {
@@ -71,7 +39,7 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
             )));
         }
     }
-    with_type!(t.dtype(), T => Tensor::new(&shape, typed::<T>(t, idx, len)?))
+    crate::with_dtype!(any, t.dtype(), T => Tensor::new(&shape, typed::<T>(t, idx, len)?))
 }
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
@@ -105,7 +73,7 @@ pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
     }
     let mut shape = vec![parts.len()];
     shape.extend_from_slice(first.shape());
-    with_type!(first.dtype(), T => Tensor::new(&shape, typed::<T>(parts)?))
+    crate::with_dtype!(any, first.dtype(), T => Tensor::new(&shape, typed::<T>(parts)?))
 }
 
 /// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
@@ -138,7 +106,7 @@ pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Resul
     }
     let mut out_shape = vec![parts.len()];
     out_shape.extend_from_slice(shape);
-    with_type!(first.dtype(), T => Tensor::new(&out_shape, typed::<T>(parts, shape, value)?))
+    crate::with_dtype!(any, first.dtype(), T => Tensor::new(&out_shape, typed::<T>(parts, shape, value)?))
 }
 
 /// Copies a row-major block of shape `src_shape` into the top-left corner of `dst`, a block

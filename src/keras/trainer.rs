@@ -191,14 +191,7 @@ pub(crate) fn take_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
     }
     let mut shape = t.shape().to_vec();
     shape[0] = idx.len();
-    match t.dtype() {
-        DType::Float32 => gather::<f32>(t, idx, &shape),
-        DType::Float64 => gather::<f64>(t, idx, &shape),
-        DType::Int32 => gather::<i32>(t, idx, &shape),
-        DType::Int64 => gather::<i64>(t, idx, &shape),
-        DType::UInt8 => gather::<u8>(t, idx, &shape),
-        DType::Bool => gather::<bool>(t, idx, &shape),
-    }
+    crate::with_dtype!(any, t.dtype(), T => gather::<T>(t, idx, &shape))
 }
 
 /// A model `fit` and friends can drive: its network, its compiled state, and what

@@ -10,7 +10,7 @@
 //!
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
 //! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
-//! (variables) and `training` (the optimizers' in-place updates).
+//! (variables), `resource` (TensorFlow 2 resource variables) and `training` (the optimizers' in-place updates).
 
 pub mod array;
 pub mod linalg;
@@ -20,6 +20,7 @@ pub mod plumbing;
 pub mod random;
 pub mod reduce;
 pub mod registry;
+mod resource;
 pub mod state;
 pub mod training;
 

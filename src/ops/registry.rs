@@ -51,6 +51,7 @@ fn standard() -> &'static Standard {
         super::nn::register(&mut r);
         super::random::register(&mut r);
         super::state::register(&mut r);
+        super::resource::register(&mut r);
         super::training::register(&mut r);
         Standard {
             ops: r.ops,

@@ -128,6 +128,8 @@ pub fn tensor_to_proto(t: &Tensor) -> tf::TensorProto {
             }
             DType::Int64 => p.int64_val = t.to_vec::<i64>().unwrap_or_default(),
             DType::Bool => p.bool_val = t.to_vec::<bool>().unwrap_or_default(),
+            // Handles are session state: only the dtype and shape are written.
+            DType::Resource => {}
         }
     } else if t.len() > 1 {
         p.tensor_content = tensor_bytes(t);
@@ -149,12 +151,16 @@ pub fn tensor_bytes(t: &Tensor) -> Vec<u8> {
         DType::Int64 => le::<i64, 8>(t, i64::to_le_bytes),
         DType::UInt8 => le::<u8, 1>(t, |x| [x]),
         DType::Bool => le::<bool, 1>(t, |x| [u8::from(x)]),
+        DType::Resource => Vec::new(),
     }
 }
 
 /// Builds a tensor from raw little-endian bytes, which must be exactly as many as `dims`
-/// of `dtype` need. Bools must be 0 or 1.
+/// of `dtype` need. Bools must be 0 or 1; resource handles cannot be decoded.
 pub fn tensor_from_bytes(dtype: DType, dims: &[usize], bytes: &[u8]) -> Result<Tensor> {
+    if dtype == DType::Resource {
+        return Err(resource_error());
+    }
     let n = checked_num_elements(dims)?;
     let needed = n
         .checked_mul(dtype.size())
@@ -194,7 +200,15 @@ pub fn tensor_from_bytes(dtype: DType, dims: &[usize], bytes: &[u8]) -> Result<T
             }
             decode(dims, bytes, |[b]: [u8; 1]| b != 0)
         }
+        DType::Resource => Err(resource_error()),
     }
+}
+
+fn resource_error() -> Error {
+    Error::invalid(
+        "a resource handle cannot be built from serialized data; it refers to a session's \
+         state (read the variable instead)",
+    )
 }
 
 /// Decodes a `TensorProto` (see the module docs for the rules).
@@ -229,6 +243,7 @@ pub fn tensor_from_proto(p: &tf::TensorProto) -> Result<Tensor> {
         DType::UInt8 => expand(&dims, &p.int_val, n, |&x| {
             u8::try_from(x).map_err(|_| Error::invalid(format!("uint8 value {x} out of range")))
         }),
+        DType::Resource => Err(resource_error()),
     }
 }
 

@@ -103,6 +103,7 @@ fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
             .collect(),
         // Not readable here: every element shows where the tensor is.
         Buffer::Device(m) => vec![format!("<on {}>", m.device()); t.len()],
+        Buffer::Resource(v) => v.iter().map(|h| format!("<{h:?}>")).collect(),
     }
 }
 

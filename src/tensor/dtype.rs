@@ -17,6 +17,9 @@ pub enum DType {
     UInt8,
     /// `tf.bool`
     Bool,
+    /// `tf.resource`: handles to session state (a resource variable), not numbers. Not in
+    /// [`DType::ALL`]: no arithmetic kernel takes it.
+    Resource,
 }
 
 impl DType {
@@ -39,6 +42,7 @@ impl DType {
             DType::Int64 => "int64",
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
+            DType::Resource => "resource",
         }
     }
 
@@ -51,6 +55,7 @@ impl DType {
             "int64" => DType::Int64,
             "uint8" => DType::UInt8,
             "bool" => DType::Bool,
+            "resource" => DType::Resource,
             _ => return None,
         })
     }
@@ -61,6 +66,7 @@ impl DType {
             DType::Float32 | DType::Int32 => 4,
             DType::Float64 | DType::Int64 => 8,
             DType::UInt8 | DType::Bool => 1,
+            DType::Resource => std::mem::size_of::<usize>(),
         }
     }
 
@@ -74,9 +80,9 @@ impl DType {
         matches!(self, DType::Int32 | DType::Int64 | DType::UInt8)
     }
 
-    /// True for every dtype but bool.
+    /// True for every dtype but bool and resource.
     pub fn is_numeric(self) -> bool {
-        self != DType::Bool
+        !matches!(self, DType::Bool | DType::Resource)
     }
 
     /// TensorFlow's `DataType` enum value (`DT_FLOAT` = 1, ...).
@@ -88,6 +94,7 @@ impl DType {
             DType::UInt8 => 4,
             DType::Int64 => 9,
             DType::Bool => 10,
+            DType::Resource => 20,
         }
     }
 
@@ -101,6 +108,7 @@ impl DType {
             4 => DType::UInt8,
             9 => DType::Int64,
             10 => DType::Bool,
+            20 => DType::Resource,
             _ => return None,
         })
     }

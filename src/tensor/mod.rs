@@ -6,11 +6,13 @@ mod display;
 mod dtype;
 mod element;
 pub mod npy;
+mod resource;
 mod shape;
 
 pub use dims::Dims;
 pub use dtype::DType;
 pub use element::{Element, Float, Number, UnsupportedDType};
+pub use resource::ResourceHandle;
 pub use shape::{Dim, PartialShape};
 
 use crate::{Error, Result};
@@ -52,6 +54,8 @@ pub enum Buffer {
     U8(Arc<Vec<u8>>),
     /// bool elements
     Bool(Arc<Vec<bool>>),
+    /// resource handles
+    Resource(Arc<Vec<ResourceHandle>>),
     /// Elements in a device's memory (not readable from the host).
     Device(Arc<dyn DeviceMemory>),
 }
@@ -65,6 +69,7 @@ impl Buffer {
             Buffer::I64(_) => DType::Int64,
             Buffer::U8(_) => DType::UInt8,
             Buffer::Bool(_) => DType::Bool,
+            Buffer::Resource(_) => DType::Resource,
             Buffer::Device(m) => m.dtype(),
         }
     }
@@ -77,6 +82,7 @@ impl Buffer {
             Buffer::I64(v) => v.len(),
             Buffer::U8(v) => v.len(),
             Buffer::Bool(v) => v.len(),
+            Buffer::Resource(v) => v.len(),
             Buffer::Device(m) => m.len(),
         }
     }
@@ -89,6 +95,7 @@ impl Buffer {
             Buffer::I64(v) => Arc::strong_count(v) == 1,
             Buffer::U8(v) => Arc::strong_count(v) == 1,
             Buffer::Bool(v) => Arc::strong_count(v) == 1,
+            Buffer::Resource(v) => Arc::strong_count(v) == 1,
             Buffer::Device(m) => Arc::strong_count(m) == 1,
         }
     }
@@ -101,6 +108,7 @@ impl Buffer {
             (Buffer::I64(a), Buffer::I64(b)) => Arc::ptr_eq(a, b),
             (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Resource(a), Buffer::Resource(b)) => Arc::ptr_eq(a, b),
             (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -237,6 +245,7 @@ impl Tensor {
             DType::Int64 => Tensor::full(shape, 0i64),
             DType::UInt8 => Tensor::full(shape, 0u8),
             DType::Bool => Tensor::full(shape, false),
+            DType::Resource => Tensor::null_handles(shape),
         }
     }
 
@@ -350,7 +359,8 @@ impl Tensor {
         })
     }
 
-    /// Elements converted to f64 (bool as 0/1), for tests and printing.
+    /// Elements converted to f64 (bool as 0/1, resource handles as NaN), for tests and
+    /// printing.
     ///
     /// # Panics
     /// When the elements are in a device's memory (see [`Tensor::expect_host`]).
@@ -365,6 +375,7 @@ impl Tensor {
             Buffer::I64(v) => conv(v),
             Buffer::U8(v) => conv(v),
             Buffer::Bool(v) => conv(v),
+            Buffer::Resource(v) => vec![f64::NAN; v.len()],
             Buffer::Device(_) => panic!("{}", self.host_access_error(DType::Float64)),
         }
     }
@@ -398,6 +409,7 @@ impl Tensor {
                 (Buffer::I64(a), Buffer::I64(b)) => a == b,
                 (Buffer::U8(a), Buffer::U8(b)) => a == b,
                 (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
+                (Buffer::Resource(a), Buffer::Resource(b)) => resource::handles_eq(a, b),
                 (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
                 _ => false,
             }
