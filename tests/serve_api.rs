@@ -332,7 +332,7 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
             predict.clone(),
             r#"{"instances": [["a"]]}"#.into(),
             400,
-            "a string where a number",
+            "must be float32 (numbers), got \"a\"",
         ),
         (
             "POST",
@@ -367,7 +367,7 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
             predict.clone(),
             r#"{"signature_name": "classify_x_to_y", "inputs": [{"b64": "aGk="}]}"#.into(),
             400,
-            "DT_STRING",
+            "(op ParseExample) failed",
         ),
         (
             "POST",

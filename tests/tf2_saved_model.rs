@@ -86,6 +86,16 @@ fn tf_serving_half_plus_two_runs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("graphs/tf_serving/saved_model_half_plus_two_tf2_cpu/00000123");
     let model = load(dir, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    // The init op stored the asset's path (fed as TensorFlow's loader feeds it).
+    let asset = model
+        .session
+        .resources()
+        .variables()
+        .iter()
+        .filter_map(|v| v.read().ok()?.as_strings().ok().map(<[Vec<u8>]>::to_vec))
+        .flatten()
+        .find(|s| s.ends_with(b"assets/foo.txt"));
+    assert!(asset.is_some(), "no variable holds the asset path");
     let x = Tensor::from([1f32]);
     let y = model
         .run_signature(DEFAULT_SIGNATURE, &[("x", x.clone())])

@@ -25,7 +25,7 @@ mod example;
 mod loader;
 mod npy;
 mod parallel;
-mod rows;
+pub(crate) mod rows;
 mod shuffle;
 mod sources;
 mod tfrecord;

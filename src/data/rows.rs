@@ -1,8 +1,83 @@
 //! Row-level tensor helpers the pipeline is built from: one row of a tensor, a gather of
 //! rows, a stack of equal-shaped tensors and a padded stack.
 
-use crate::tensor::{self, Element as Scalar, Tensor};
+use crate::tensor::{self, DType, Element as Scalar, Tensor};
 use crate::{Error, Result};
+
+/// What the row helpers need of an element type: every [`Scalar`] dtype and strings.
+trait RowValue: Clone {
+    /// The tensor's elements, when its dtype is this type's.
+    fn slice(t: &Tensor) -> Result<&[Self]>;
+    /// A tensor of `shape` holding `data`.
+    fn tensor(shape: &[usize], data: Vec<Self>) -> Result<Tensor>;
+    /// The padding element `value` stands for (strings pad with the empty string).
+    fn pad(value: f64) -> Self;
+}
+
+impl<T: Scalar> RowValue for T {
+    fn slice(t: &Tensor) -> Result<&[T]> {
+        t.as_slice::<T>()
+    }
+    fn tensor(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
+        Tensor::new(shape, data)
+    }
+    fn pad(value: f64) -> T {
+        T::from_f64(value)
+    }
+}
+
+impl RowValue for Vec<u8> {
+    fn slice(t: &Tensor) -> Result<&[Vec<u8>]> {
+        t.as_strings()
+    }
+    fn tensor(shape: &[usize], data: Vec<Vec<u8>>) -> Result<Tensor> {
+        Tensor::from_strings(shape, data)
+    }
+    fn pad(_: f64) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+/// Runs `$body` with `$T` bound to the Rust type of `$dtype`.
+macro_rules! with_type {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            DType::Float32 => {
+                type $T = f32;
+                $body
+            }
+            DType::Float64 => {
+                type $T = f64;
+                $body
+            }
+            DType::Int32 => {
+                type $T = i32;
+                $body
+            }
+            DType::Int64 => {
+                type $T = i64;
+                $body
+            }
+            DType::UInt8 => {
+                type $T = u8;
+                $body
+            }
+            DType::Bool => {
+                type $T = bool;
+                $body
+            }
+            DType::String => {
+                type $T = Vec<u8>;
+                $body
+            }
+            DType::Resource => {
+                return Err(Error::invalid(
+                    "resource handles cannot be taken apart or batched",
+                ))
+            }
+        }
+    };
+}
 
 /// Elements in one row (the product of all dimensions but the first).
 fn row_len(t: &Tensor) -> usize {
@@ -11,8 +86,8 @@ fn row_len(t: &Tensor) -> usize {
 
 /// Rows `idx` of `t` (rank >= 1) stacked in that order: `[idx.len(), ...]`.
 pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
-    fn typed<T: Scalar>(t: &Tensor, idx: &[usize], len: usize) -> Result<Vec<T>> {
-        let data = t.as_slice::<T>()?;
+    fn typed<T: RowValue>(t: &Tensor, idx: &[usize], len: usize) -> Result<Vec<T>> {
+        let data = T::slice(t)?;
         let mut out = Vec::with_capacity(idx.len() * len);
         for &i in idx {
             let row = data.get(i * len..(i + 1) * len).ok_or_else(|| {
@@ -39,7 +114,7 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
             )));
         }
     }
-    crate::with_dtype!(any, t.dtype(), T => Tensor::new(&shape, typed::<T>(t, idx, len)?))
+    with_type!(t.dtype(), T => T::tensor(&shape, typed::<T>(t, idx, len)?))
 }
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
@@ -49,10 +124,10 @@ pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
 
 /// Stacks tensors of one dtype and shape along a new first dimension.
 pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
-    fn typed<T: Scalar>(parts: &[&Tensor]) -> Result<Vec<T>> {
+    fn typed<T: RowValue>(parts: &[&Tensor]) -> Result<Vec<T>> {
         let mut out = Vec::with_capacity(parts.len() * parts[0].len());
         for p in parts {
-            out.extend_from_slice(p.as_slice::<T>()?);
+            out.extend_from_slice(T::slice(p)?);
         }
         Ok(out)
     }
@@ -73,17 +148,17 @@ pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
     }
     let mut shape = vec![parts.len()];
     shape.extend_from_slice(first.shape());
-    crate::with_dtype!(any, first.dtype(), T => Tensor::new(&shape, typed::<T>(parts)?))
+    with_type!(first.dtype(), T => T::tensor(&shape, typed::<T>(parts)?))
 }
 
 /// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
 /// dimension of each part must be at most the target's).
 pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Tensor> {
-    fn typed<T: Scalar>(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Vec<T>> {
+    fn typed<T: RowValue>(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Vec<T>> {
         let size = tensor::num_elements(shape);
-        let mut out = vec![T::from_f64(value); parts.len() * size];
+        let mut out = vec![T::pad(value); parts.len() * size];
         for (k, p) in parts.iter().enumerate() {
-            let src = p.as_slice::<T>()?;
+            let src = T::slice(p)?;
             let dst = &mut out[k * size..(k + 1) * size];
             copy_padded(src, p.shape(), dst, shape);
         }
@@ -106,15 +181,14 @@ pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Resul
     }
     let mut out_shape = vec![parts.len()];
     out_shape.extend_from_slice(shape);
-    crate::with_dtype!(any, first.dtype(), T => Tensor::new(&out_shape, typed::<T>(parts, shape, value)?))
+    with_type!(first.dtype(), T => T::tensor(&out_shape, typed::<T>(parts, shape, value)?))
 }
 
 /// Copies a row-major block of shape `src_shape` into the top-left corner of `dst`, a block
 /// of shape `dst_shape` (same rank, each dimension at least as large).
-fn copy_padded<T: Copy>(src: &[T], src_shape: &[usize], dst: &mut [T], dst_shape: &[usize]) {
+fn copy_padded<T: Clone>(src: &[T], src_shape: &[usize], dst: &mut [T], dst_shape: &[usize]) {
     match src_shape {
-        [] => dst[..src.len()].copy_from_slice(src),
-        [_] => dst[..src.len()].copy_from_slice(src),
+        [] | [_] => dst[..src.len()].clone_from_slice(src),
         [n, rest @ ..] => {
             let s = tensor::num_elements(rest);
             let d = tensor::num_elements(&dst_shape[1..]);
@@ -155,5 +229,17 @@ mod tests {
         assert_eq!(p.shape(), &[1, 3, 3]);
         assert_eq!(p.to_vec::<u8>().unwrap(), vec![1, 2, 0, 3, 4, 0, 0, 0, 0]);
         assert!(pad_stack(&[&m], &[1, 3], 0.0).is_err());
+    }
+
+    #[test]
+    fn rows_of_strings() {
+        let t = Tensor::from_strings(&[3], vec!["a", "bc", "d"]).unwrap();
+        assert_eq!(row(&t, 1).unwrap(), Tensor::string_scalar("bc"));
+        let s = Tensor::from_strings(&[1], vec!["x"]).unwrap();
+        assert_eq!(
+            pad_stack(&[&t, &s], &[3], 7.0).unwrap(),
+            Tensor::from_strings(&[2, 3], vec!["a", "bc", "d", "x", "", ""]).unwrap()
+        );
+        assert!(stack(&[&t, &Tensor::from([1i32, 2, 3])]).is_err());
     }
 }

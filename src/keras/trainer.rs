@@ -5,6 +5,7 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
+use crate::data::rows::gather_rows;
 use crate::data::{Cardinality, Dataset};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
@@ -15,7 +16,7 @@ use crate::keras::network::Network;
 use crate::keras::optimizers::Optimizer;
 use crate::keras::progress::Progress;
 use crate::session::Callable;
-use crate::tensor::{DType, Element, Tensor};
+use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 
 /// A compiled model's training graph and prepared steps.
@@ -176,22 +177,6 @@ impl Totals {
         }
         logs
     }
-}
-
-/// The rows `idx` of `t` (first axis).
-pub(crate) fn take_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
-    fn gather<T: Element>(t: &Tensor, idx: &[usize], shape: &[usize]) -> Result<Tensor> {
-        let row: usize = t.shape()[1..].iter().product();
-        let src = t.as_slice::<T>()?;
-        let mut v = Vec::with_capacity(idx.len() * row);
-        for &i in idx {
-            v.extend_from_slice(&src[i * row..(i + 1) * row]);
-        }
-        Tensor::new(shape, v)
-    }
-    let mut shape = t.shape().to_vec();
-    shape[0] = idx.len();
-    crate::with_dtype!(any, t.dtype(), T => gather::<T>(t, idx, &shape))
 }
 
 /// A model `fit` and friends can drive: its network, its compiled state, and what
@@ -373,8 +358,8 @@ pub(crate) fn fit<M: Trainable>(
                 let split = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
                 let tail: Vec<usize> = (split..n).collect();
                 let head: Vec<usize> = (0..split).collect();
-                let val = (take_rows(&x, &tail)?, take_rows(&y, &tail)?);
-                let train = Source::Arrays(take_rows(&x, &head)?, take_rows(&y, &head)?);
+                let val = (gather_rows(&x, &tail)?, gather_rows(&y, &tail)?);
+                let train = Source::Arrays(gather_rows(&x, &head)?, gather_rows(&y, &head)?);
                 return fit_prepared(model, train, Some(val), opts);
             }
             None => None,
@@ -416,7 +401,7 @@ impl Source<'_> {
                 let order = order.unwrap_or_else(|| (0..n).collect());
                 Box::new((0..n.div_ceil(batch_size)).map(move |s| {
                     let idx = &order[s * batch_size..((s + 1) * batch_size).min(n)];
-                    Ok((take_rows(x, idx)?, take_rows(y, idx)?, true))
+                    Ok((gather_rows(x, idx)?, gather_rows(y, idx)?, true))
                 }))
             }
             Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
@@ -565,9 +550,10 @@ fn evaluate_prepared(
     let mut totals = Totals::new(c);
     let all: Vec<usize> = (0..n).collect();
     for idx in all.chunks(batch_size.max(1)) {
-        let out = net
-            .session
-            .run_callable(&c.eval_step, vec![take_rows(x, idx)?, take_rows(y, idx)?])?;
+        let out = net.session.run_callable(
+            &c.eval_step,
+            vec![gather_rows(x, idx)?, gather_rows(y, idx)?],
+        )?;
         totals.add(idx.len(), &out)?;
     }
     Ok(totals.logs(c, prefix))
@@ -625,7 +611,7 @@ pub(crate) fn predict(
         .map(|idx| {
             Ok(net
                 .session
-                .run_callable(predict_step, vec![take_rows(x, idx)?])?
+                .run_callable(predict_step, vec![gather_rows(x, idx)?])?
                 .remove(0))
         })
         .collect::<Result<Vec<_>>>()?;

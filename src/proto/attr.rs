@@ -202,17 +202,17 @@ mod tests {
     #[test]
     fn unrepresentable_values_explain_why() {
         let v = |value| tf::AttrValue { value: Some(value) };
-        let e = attr_from_proto(&v(Value::Type(7)), None).unwrap_err();
-        assert!(e.contains("DT_STRING"), "{e}");
+        let e = attr_from_proto(&v(Value::Type(19)), None).unwrap_err();
+        assert!(e.contains("DT_HALF"), "{e}");
         let e = attr_from_proto(&v(Value::Type(101)), None).unwrap_err();
         assert!(e.contains("reference"), "{e}");
         assert!(attr_from_proto(&v(Value::S(vec![0xff])), None).is_err());
         assert!(attr_from_proto(&tf::AttrValue { value: None }, None).is_err());
-        let strings = tf::TensorProto {
-            dtype: 7,
-            string_val: vec![b"x".to_vec()],
+        let halves = tf::TensorProto {
+            dtype: 19,
+            half_val: vec![0x3c00],
             ..Default::default()
         };
-        assert!(attr_from_proto(&v(Value::Tensor(strings)), None).is_err());
+        assert!(attr_from_proto(&v(Value::Tensor(halves)), None).is_err());
     }
 }

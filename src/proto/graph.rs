@@ -581,7 +581,7 @@ mod tests {
         serialized.attr.insert(
             "dtype".into(),
             tf::AttrValue {
-                value: Some(tf::attr_value::Value::Type(7)),
+                value: Some(tf::attr_value::Value::Type(19)),
             },
         );
         let graph_def = gd(vec![
@@ -615,7 +615,7 @@ mod tests {
         assert!(is_unsupported(serialized));
         assert_eq!(
             tf_output_dtype(&g, g.output_by_name("serialized").unwrap()),
-            7
+            19
         );
         let sess = Session::new(&g);
         assert_eq!(
@@ -626,7 +626,7 @@ mod tests {
         );
         let e = sess.run_by_name(&[], &["x"], &[]).unwrap_err().to_string();
         assert!(
-            e.contains("'serialized' (op Placeholder)") && e.contains("DT_STRING"),
+            e.contains("'serialized' (op Placeholder)") && e.contains("DT_HALF"),
             "{e}"
         );
         let e = sess

@@ -30,12 +30,12 @@ pub fn dtype_to_proto(d: DType) -> i32 {
 }
 
 /// The dtype of a `DataType` enum value; reference types (`DT_FLOAT_REF`) map to their base
-/// type. Dtypes rustflow lacks (`DT_STRING`, `DT_HALF`, ...) are an error naming them.
+/// type. Dtypes rustflow lacks (`DT_HALF`, `DT_COMPLEX64`, ...) are an error naming them.
 pub fn dtype_from_proto(v: i32) -> Result<DType> {
     DType::from_tf_enum(v).ok_or_else(|| {
         Error::invalid(format!(
             "dtype {} is not supported by rustflow (supported: float32, float64, int32, int64, \
-             uint8, bool)",
+             uint8, bool, string)",
             dtype_name(v)
         ))
     })
@@ -114,7 +114,11 @@ pub fn tensor_to_proto(t: &Tensor) -> tf::TensorProto {
         tensor_shape: Some(dims_to_proto(t.shape())),
         ..Default::default()
     };
-    if t.len() == 1 {
+    if let Ok(strings) = t.as_strings() {
+        // TensorFlow writes every string in `string_val` (its `tensor_content` encoding of
+        // strings is only for internal transfers).
+        p.string_val = strings.to_vec();
+    } else if t.len() == 1 {
         // `as_slice` cannot fail: the dtype is matched.
         match t.dtype() {
             DType::Float32 => p.float_val = t.to_vec::<f32>().unwrap_or_default(),
@@ -130,34 +134,53 @@ pub fn tensor_to_proto(t: &Tensor) -> tf::TensorProto {
             DType::Bool => p.bool_val = t.to_vec::<bool>().unwrap_or_default(),
             // Handles are session state: only the dtype and shape are written.
             DType::Resource => {}
+            DType::String => unreachable!("string tensors are encoded above"),
         }
     } else if t.len() > 1 {
-        p.tensor_content = tensor_bytes(t);
+        // Cannot fail: strings are encoded above.
+        p.tensor_content = tensor_bytes(t).unwrap_or_default();
     }
     p
 }
 
-/// The raw little-endian row-major bytes of a tensor's elements (bool as one byte).
-pub fn tensor_bytes(t: &Tensor) -> Vec<u8> {
+/// The raw little-endian row-major bytes of a tensor's elements (bool as one byte); an
+/// error for strings, which have no such layout.
+pub fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
     fn le<T: Element, const N: usize>(t: &Tensor, f: fn(T) -> [u8; N]) -> Vec<u8> {
         t.as_slice::<T>()
             .map(|v| v.iter().flat_map(|&x| f(x)).collect())
             .unwrap_or_default()
     }
-    match t.dtype() {
+    Ok(match t.dtype() {
         DType::Float32 => le::<f32, 4>(t, f32::to_le_bytes),
         DType::Float64 => le::<f64, 8>(t, f64::to_le_bytes),
         DType::Int32 => le::<i32, 4>(t, i32::to_le_bytes),
         DType::Int64 => le::<i64, 8>(t, i64::to_le_bytes),
         DType::UInt8 => le::<u8, 1>(t, |x| [x]),
         DType::Bool => le::<bool, 1>(t, |x| [u8::from(x)]),
-        DType::Resource => Vec::new(),
-    }
+        DType::String => return Err(no_raw_strings()),
+        DType::Resource => return Err(resource_error()),
+    })
+}
+
+fn no_raw_strings() -> Error {
+    Error::invalid("string tensors have no raw byte layout (TensorFlow writes them in string_val)")
+}
+
+fn resource_error() -> Error {
+    Error::invalid(
+        "a resource handle has no serialized form here; it refers to a session's state \
+         (read the variable instead)",
+    )
 }
 
 /// Builds a tensor from raw little-endian bytes, which must be exactly as many as `dims`
-/// of `dtype` need. Bools must be 0 or 1; resource handles cannot be decoded.
+/// of `dtype` need. Bools must be 0 or 1; strings and resource handles are an error (they
+/// have no raw layout).
 pub fn tensor_from_bytes(dtype: DType, dims: &[usize], bytes: &[u8]) -> Result<Tensor> {
+    if dtype == DType::String {
+        return Err(no_raw_strings());
+    }
     if dtype == DType::Resource {
         return Err(resource_error());
     }
@@ -201,14 +224,8 @@ pub fn tensor_from_bytes(dtype: DType, dims: &[usize], bytes: &[u8]) -> Result<T
             decode(dims, bytes, |[b]: [u8; 1]| b != 0)
         }
         DType::Resource => Err(resource_error()),
+        DType::String => Err(no_raw_strings()),
     }
-}
-
-fn resource_error() -> Error {
-    Error::invalid(
-        "a resource handle cannot be built from serialized data; it refers to a session's \
-         state (read the variable instead)",
-    )
 }
 
 /// Decodes a `TensorProto` (see the module docs for the rules).
@@ -244,6 +261,20 @@ pub fn tensor_from_proto(p: &tf::TensorProto) -> Result<Tensor> {
             u8::try_from(x).map_err(|_| Error::invalid(format!("uint8 value {x} out of range")))
         }),
         DType::Resource => Err(resource_error()),
+        DType::String => {
+            // Bounded by the input: the repeated value is at most the proto's size.
+            let fill = p.string_val.last().cloned().unwrap_or_default();
+            let budget = n.saturating_mul(fill.len().max(1));
+            if budget > MAX_EXPANDED_BYTES {
+                return Err(Error::invalid(format!(
+                    "a string TensorProto of shape {dims:?} would expand to more than \
+                     {MAX_EXPANDED_BYTES} bytes"
+                )));
+            }
+            let mut data: Vec<Vec<u8>> = p.string_val.iter().take(n).cloned().collect();
+            data.resize(n, fill);
+            Tensor::from_strings(&dims, data)
+        }
     }
 }
 
@@ -371,11 +402,10 @@ mod tests {
         let err = |p: tf::TensorProto| tensor_from_proto(&p).unwrap_err().to_string();
         let e = err(content(1, &[2, 2], vec![0; 15]));
         assert!(e.contains("15 bytes") && e.contains("needs 16"), "{e}");
-        let e = err(content(7, &[1], vec![]));
-        assert!(
-            e.contains("DT_STRING") && e.contains("not supported"),
-            "{e}"
-        );
+        let e = err(content(19, &[1], vec![]));
+        assert!(e.contains("DT_HALF") && e.contains("not supported"), "{e}");
+        let e = err(content(7, &[1], vec![1]));
+        assert!(e.contains("string tensors have no raw byte layout"), "{e}");
         let e = err(content(1, &[-3], vec![]));
         assert!(e.contains("-3"), "{e}");
         let e = err(content(1, &[-1], vec![]));

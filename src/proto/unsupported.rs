@@ -1,7 +1,7 @@
 //! Nodes rustflow cannot run, kept so that a TensorFlow graph still loads and re-exports.
 //!
-//! Real TensorFlow graphs hold ops rustflow lacks (`ParseExample`, `SaveV2`, string ops)
-//! and values of dtypes it lacks (`DT_STRING`). GraphDef import turns each such node into
+//! Real TensorFlow graphs hold ops rustflow lacks (`ParseExample`, `SaveV2`, most string
+//! ops) and values of dtypes it lacks (`DT_HALF`, `DT_COMPLEX64`, ...). GraphDef import turns each such node into
 //! an *unsupported node*: its op type is the original one, its original attrs are kept
 //! byte for byte (for re-export), and it declares the original output dtypes. Only running
 //! it fails, with an error naming the node, its op type and the reason.

@@ -5,7 +5,7 @@
 use super::sstable;
 use crate::crc as crc32c;
 use crate::proto::{self, tf};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -136,7 +136,14 @@ impl BundleReader {
         let mut bytes = vec![0u8; size as usize];
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
         file.read_exact(&mut bytes).map_err(io)?;
-        let crc = crc32c::mask(crc32c::crc32c(&bytes));
+        let (tensor, crc) = if dtype == DType::String {
+            let n = proto::checked_num_elements(&dims).map_err(|err| bad(err.to_string()))?;
+            let (strings, crc) = decode_strings(&bytes, n).map_err(bad)?;
+            (Tensor::from_strings(&dims, strings), crc)
+        } else {
+            let crc = crc32c::mask(crc32c::crc32c(&bytes));
+            (proto::tensor_from_bytes(dtype, &dims, &bytes), crc)
+        };
         if crc != e.crc32c {
             return Err(bad(format!(
                 "bad checksum in {} (stored {:#010x}, computed {crc:#010x})",
@@ -144,7 +151,7 @@ impl BundleReader {
                 e.crc32c
             )));
         }
-        proto::tensor_from_bytes(dtype, &dims, &bytes).map_err(|err| bad(err.to_string()))
+        tensor.map_err(|err| bad(err.to_string()))
     }
 }
 
@@ -161,14 +168,21 @@ pub fn write_bundle(prefix: &Path, tensors: &BTreeMap<String, Tensor>) -> Result
     };
     let mut index: Vec<(Vec<u8>, Vec<u8>)> = vec![(Vec::new(), header.encode_to_vec())];
     for (name, t) in tensors {
-        let bytes = proto::tensor_bytes(t);
+        let (bytes, crc) = match t.as_strings() {
+            Ok(strings) => encode_strings(strings),
+            Err(_) => {
+                let bytes = proto::tensor_bytes(t)?;
+                let crc = crc32c::mask(crc32c::crc32c(&bytes));
+                (bytes, crc)
+            }
+        };
         let entry = tf::BundleEntryProto {
             dtype: proto::dtype_to_proto(t.dtype()),
             shape: Some(proto::dims_to_proto(t.shape())),
             shard_id: 0,
             offset: data.len() as i64,
             size: bytes.len() as i64,
-            crc32c: crc32c::mask(crc32c::crc32c(&bytes)),
+            crc32c: crc,
             slices: Vec::new(),
         };
         data.extend_from_slice(&bytes);
@@ -181,6 +195,104 @@ pub fn write_bundle(prefix: &Path, tensors: &BTreeMap<String, Tensor>) -> Result
     let table = sstable::write_table(&refs)?;
     write_synced(&data_path(prefix, 0, 1), &data)?;
     write_synced(&index_path(prefix), &table)
+}
+
+/// The checksum TensorFlow keeps of one string length: over its 4 little-endian bytes, or 8
+/// when it does not fit in 32 bits (`WriteStringTensor`, kept for backward compatibility).
+fn extend_with_length(crc: u32, len: u64) -> u32 {
+    match u32::try_from(len) {
+        Ok(l) => crc32c::extend(crc, &l.to_le_bytes()),
+        Err(_) => crc32c::extend(crc, &len.to_le_bytes()),
+    }
+}
+
+/// A string tensor as a bundle stores it (TensorFlow's `WriteStringTensor`): each length as
+/// a varint64, the masked checksum of the lengths (4 bytes), then the bytes of each string.
+/// Returns the bytes and the entry's masked checksum, which covers the lengths (as
+/// [`extend_with_length`] feeds them), the length checksum and the strings.
+fn encode_strings(strings: &[Vec<u8>]) -> (Vec<u8>, u32) {
+    let mut out = Vec::new();
+    let mut crc = 0;
+    for s in strings {
+        let mut len = s.len() as u64;
+        crc = extend_with_length(crc, len);
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+    }
+    let length_checksum = crc32c::mask(crc).to_le_bytes();
+    out.extend_from_slice(&length_checksum);
+    crc = crc32c::extend(crc, &length_checksum);
+    for s in strings {
+        out.extend_from_slice(s);
+        crc = crc32c::extend(crc, s);
+    }
+    (out, crc32c::mask(crc))
+}
+
+/// Reads `n` strings written by [`encode_strings`], checking the length checksum and that
+/// the lengths account for every byte; returns them with the entry checksum they give.
+fn decode_strings(bytes: &[u8], n: usize) -> std::result::Result<(Vec<Vec<u8>>, u32), String> {
+    // Each length takes at least one byte: a larger `n` cannot be right (and must not
+    // size an allocation).
+    if n > bytes.len() {
+        return Err(format!(
+            "{n} strings cannot be encoded in {} bytes",
+            bytes.len()
+        ));
+    }
+    let mut at = 0;
+    let mut crc = 0;
+    let mut lengths = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut len = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *bytes
+                .get(at)
+                .ok_or_else(|| format!("the length of string {i} runs past the data"))?;
+            at += 1;
+            if shift > 63 {
+                return Err(format!("the length of string {i} is not a valid varint"));
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        crc = extend_with_length(crc, len);
+        lengths.push(len);
+    }
+    let stored = bytes
+        .get(at..at + 4)
+        .ok_or("the data ends before the checksum of the string lengths")?;
+    if u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]) != crc32c::mask(crc) {
+        return Err("bad checksum of the string lengths".into());
+    }
+    crc = crc32c::extend(crc, stored);
+    at += 4;
+    let total = lengths
+        .iter()
+        .try_fold(0u64, |acc, &l| acc.checked_add(l))
+        .filter(|&t| t == (bytes.len() - at) as u64)
+        .ok_or_else(|| {
+            format!(
+                "the string lengths do not add up to the {} bytes that follow them",
+                bytes.len() - at
+            )
+        })?;
+    debug_assert_eq!(total as usize, bytes.len() - at);
+    let mut strings = Vec::with_capacity(n);
+    for len in lengths {
+        let s = &bytes[at..at + len as usize];
+        crc = crc32c::extend(crc, s);
+        strings.push(s.to_vec());
+        at += len as usize;
+    }
+    Ok((strings, crc32c::mask(crc)))
 }
 
 /// Writes a file and flushes it to disk.
@@ -229,6 +341,64 @@ mod tests {
         let e = r.read("nope").unwrap_err().to_string();
         assert!(e.contains("not in the checkpoint"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reads_and_writes_string_tensors_as_tensorflow() {
+        // Written by graphs/make_string_fixtures.py (tf.train.Checkpoint).
+        let prefix =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/fixtures/strings/checkpoint/ckpt-1");
+        let r = BundleReader::open(&prefix).unwrap();
+        let words = r.read("words/.ATTRIBUTES/VARIABLE_VALUE").unwrap();
+        let expected = Tensor::from_strings(&[3], vec![&b"ab"[..], b"", b"xyz\x00\xff"]).unwrap();
+        assert_eq!(words, expected);
+        let graph = r.read("_CHECKPOINTABLE_OBJECT_GRAPH").unwrap();
+        assert_eq!(graph.shape(), &[] as &[usize]);
+        assert!(!graph.as_strings().unwrap()[0].is_empty());
+        assert_eq!(
+            r.read("x/.ATTRIBUTES/VARIABLE_VALUE").unwrap(),
+            Tensor::from([1.5f32, -2.0])
+        );
+        // Our encoding is TensorFlow's, byte for byte and checksum for checksum.
+        let tf_entry = r.entry("words/.ATTRIBUTES/VARIABLE_VALUE").unwrap().clone();
+        let (bytes, crc) = encode_strings(words.as_strings().unwrap());
+        assert_eq!(crc, tf_entry.crc32c);
+        assert_eq!(bytes.len() as i64, tf_entry.size);
+        let dir = tmp("strings");
+        let mut tensors = BTreeMap::new();
+        tensors.insert("w".to_string(), words.clone());
+        tensors.insert(
+            "empty".to_string(),
+            Tensor::from_strings::<Vec<u8>>(&[0], vec![]).unwrap(),
+        );
+        tensors.insert("long".to_string(), Tensor::string_scalar(vec![7u8; 300]));
+        write_bundle(&dir.join("v"), &tensors).unwrap();
+        let back = BundleReader::open(&dir.join("v")).unwrap();
+        for (k, t) in &tensors {
+            assert_eq!(&back.read(k).unwrap(), t, "{k}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_string_data_is_reported() {
+        let (good, _) = encode_strings(&[b"ab".to_vec(), b"c".to_vec()]);
+        assert!(decode_strings(&good, 2).is_ok());
+        // More strings than bytes, a length past the data, a bad length checksum, lengths
+        // that do not add up, an endless varint.
+        let e = decode_strings(&good, 1 << 40).unwrap_err();
+        assert!(e.contains("cannot be encoded"), "{e}");
+        let mut bad = good.clone();
+        bad[0] = 9;
+        assert!(decode_strings(&bad, 2).unwrap_err().contains("checksum"));
+        assert!(decode_strings(&good[..good.len() - 1], 2)
+            .unwrap_err()
+            .contains("do not add up"));
+        assert!(decode_strings(&good[..3], 2)
+            .unwrap_err()
+            .contains("checksum"));
+        let e = decode_strings(&[0xff; 12], 1).unwrap_err();
+        assert!(e.contains("varint"), "{e}");
     }
 
     #[test]
@@ -287,7 +457,7 @@ mod tests {
         tensors.insert("w".to_string(), Tensor::vector(vec![1.0f32, 2.0, 3.0]));
         type Edit = fn(&mut tf::BundleEntryProto);
         let cases: [(Edit, &str); 6] = [
-            (|e| e.dtype = 7, "DT_STRING is not supported"),
+            (|e| e.dtype = 19, "DT_HALF is not supported"),
             (|e| e.dtype = 99, "DataType 99"),
             (
                 |e| e.shape = Some(proto::dims_to_proto(&[4])),

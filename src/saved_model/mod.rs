@@ -370,7 +370,10 @@ pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Re
         restore(&session, &graph, &graph_def, &prefix)?;
     }
     let skipped_init = match init_op {
-        Some(name) => run_init_op(&session, &graph, &name).map_err(in_dir)?,
+        Some(name) => {
+            let feeds = asset_feeds(dir, meta, &graph);
+            run_init_op(&session, &graph, &name, &feeds).map_err(in_dir)?
+        }
         None => Vec::new(),
     };
     let mut signatures = BTreeMap::new();
@@ -535,9 +538,35 @@ fn init_op_name(meta: &tf::MetaGraphDef) -> Option<String> {
         })
 }
 
-/// Runs the init op. Unsupported nodes among its control inputs (followed through
-/// `NoOp` groups) are skipped and returned by name; everything else runs.
-fn run_init_op(session: &Session, graph: &Graph, name: &str) -> Result<Vec<String>> {
+/// What TensorFlow's loader feeds the init op: each `asset_file_def` tensor (a string
+/// placeholder) gets its asset's path, `DIR/assets/<filename>`. Tensors the graph lacks or
+/// cannot hold (unsupported nodes) are left out.
+fn asset_feeds(dir: &Path, meta: &tf::MetaGraphDef, graph: &Graph) -> Vec<(Output, Tensor)> {
+    meta.asset_file_def
+        .iter()
+        .filter_map(|a| {
+            let Some(tf::tensor_info::Encoding::Name(name)) = &a.tensor_info.as_ref()?.encoding
+            else {
+                return None;
+            };
+            let o = graph.output_by_name(name).ok()?;
+            let usable =
+                graph.dtype(o) == DType::String && !unsupported::is_unsupported(graph.node(o.node));
+            let path = dir.join("assets").join(&a.filename);
+            usable.then(|| (o, Tensor::string_scalar(path.display().to_string())))
+        })
+        .collect()
+}
+
+/// Runs the init op with `feeds` (the asset paths). Unsupported nodes among its control
+/// inputs (followed through `NoOp` groups) are skipped and returned by name; everything
+/// else runs.
+fn run_init_op(
+    session: &Session,
+    graph: &Graph,
+    name: &str,
+    feeds: &[(Output, Tensor)],
+) -> Result<Vec<String>> {
     let id = graph
         .node_by_name(
             name.strip_prefix('^')
@@ -565,7 +594,7 @@ fn run_init_op(session: &Session, graph: &Graph, name: &str) -> Result<Vec<Strin
         }
     }
     if !targets.is_empty() {
-        session.run(&[], &[], &targets)?;
+        session.run(feeds, &[], &targets)?;
     }
     Ok(skipped)
 }

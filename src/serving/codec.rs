@@ -180,8 +180,30 @@ pub fn json_to_tensor(v: &Value, dtype: DType, what: &str) -> Result<Tensor, Sta
                 "input '{what}': a resource handle cannot be fed"
             )))
         }
+        DType::String => {
+            let mut out = Vec::with_capacity(leaves.len());
+            for (i, l) in leaves.iter().enumerate() {
+                out.push(json_bytes(l).ok_or_else(|| bad(i, "strings or {\"b64\": ...}"))??);
+            }
+            Tensor::from_strings(&shape, out)
+        }
     };
     t.map_err(|e| Status::invalid(format!("input '{what}': {e}")))
+}
+
+/// The bytes of a string element: a JSON string's UTF-8, or `{"b64": ...}` decoded; `None`
+/// for other values.
+fn json_bytes(v: &Value) -> Option<Result<Vec<u8>, Status>> {
+    match v {
+        Value::String(s) => Some(Ok(s.as_bytes().to_vec())),
+        Value::Object(m) if is_b64(m) => Some(match m.get("b64") {
+            Some(Value::String(s)) => base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| Status::invalid(format!("bad base64 in {{\"b64\": ...}}: {e}"))),
+            _ => Err(Status::invalid("'b64' must be a string")),
+        }),
+        _ => None,
+    }
 }
 
 fn flatten<'a>(
@@ -210,38 +232,37 @@ fn flatten<'a>(
             }
             Ok(())
         }
-        Value::Object(m) if is_b64(m) => {
-            let Some(Value::String(s)) = m.get("b64") else {
-                return Err("'b64' must be a string".into());
-            };
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| format!("bad base64 in {{\"b64\": ...}}: {e}"))?;
-            Err("binary strings ({\"b64\": ...}) feed DT_STRING inputs, which rustflow does not support yet".into())
-        }
+        Value::Object(m) if is_b64(m) => leaf(v, depth, shape, leaf_depth, leaves),
         Value::Object(_) => Err("an object where a value or a list was expected".into()),
-        Value::String(_) => Err(
-            "a string where a number was expected (binary data is written {\"b64\": \"...\"})"
-                .into(),
-        ),
         Value::Null => Err("null where a number was expected".into()),
-        Value::Number(_) | Value::Bool(_) => {
-            match *leaf_depth {
-                None => *leaf_depth = Some(depth),
-                Some(d) if d != depth => {
-                    return Err(format!(
-                        "values at depths {d} and {depth}: the value is not a tensor"
-                    ))
-                }
-                Some(_) => {}
-            }
-            if depth < shape.len() {
-                return Err(format!("a value at depth {depth}, where lists were"));
-            }
-            leaves.push(v);
-            Ok(())
+        Value::Number(_) | Value::Bool(_) | Value::String(_) => {
+            leaf(v, depth, shape, leaf_depth, leaves)
         }
     }
+}
+
+/// Records one element (a number, a boolean, a string or `{"b64": ...}`) found at `depth`.
+fn leaf<'a>(
+    v: &'a Value,
+    depth: usize,
+    shape: &[usize],
+    leaf_depth: &mut Option<usize>,
+    leaves: &mut Vec<&'a Value>,
+) -> Result<(), String> {
+    match *leaf_depth {
+        None => *leaf_depth = Some(depth),
+        Some(d) if d != depth => {
+            return Err(format!(
+                "values at depths {d} and {depth}: the value is not a tensor"
+            ))
+        }
+        Some(_) => {}
+    }
+    if depth < shape.len() {
+        return Err(format!("a value at depth {depth}, where lists were"));
+    }
+    leaves.push(v);
+    Ok(())
 }
 
 /// Writes a predict answer: `{"predictions": ...}` (row) or `{"outputs": ...}`
@@ -382,6 +403,17 @@ fn write_element(s: &mut String, b: &Buffer, i: usize) {
         Buffer::I64(v) => write!(s, "{}", v[i]),
         Buffer::U8(v) => write!(s, "{}", v[i]),
         Buffer::Bool(v) => write!(s, "{}", v[i]),
+        // Text as a JSON string; other bytes as TensorFlow Serving writes binary data.
+        Buffer::Bytes(v) => {
+            match std::str::from_utf8(&v[i]) {
+                Ok(text) => s.push_str(&Value::String(text.to_string()).to_string()),
+                Err(_) => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&v[i]);
+                    let _ = write!(s, "{{\"b64\": \"{b64}\"}}");
+                }
+            }
+            Ok(())
+        }
         // Excluded by `write_predict_response`, which refuses device tensors; signatures
         // never output handles.
         Buffer::Device(_) | Buffer::Resource(_) => {
@@ -508,6 +540,19 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_text_or_base64_both_ways() {
+        // TensorFlow Serving's REST API: text as JSON strings, bytes as {"b64": ...}.
+        let body = r#"{"inputs": [["hi", {"b64": "/wA="}]]}"#;
+        let t = json_to_tensor(&single(body), DType::String, "x").unwrap();
+        assert_eq!(
+            t,
+            Tensor::from_strings(&[1, 2], vec![&b"hi"[..], b"\xff\x00"]).unwrap()
+        );
+        let out = write_predict_response(Format::Columnar, &[("y".into(), t)]).unwrap();
+        assert_eq!(out, r#"{"outputs": [["hi", {"b64": "/wA="}]]}"#);
+    }
+
+    #[test]
     fn bad_requests_are_invalid_argument() {
         for (body, want) in [
             ("{", "JSON parse error"),
@@ -540,17 +585,22 @@ mod tests {
             (r#"{"inputs": [1.5]}"#, DType::Int32, "must be int32"),
             (r#"{"inputs": [3000000000]}"#, DType::Int32, "int32's range"),
             (r#"{"inputs": [256]}"#, DType::UInt8, "0..=255"),
-            (r#"{"inputs": ["a"]}"#, DType::Float32, "a string"),
+            (
+                r#"{"inputs": ["a"]}"#,
+                DType::Float32,
+                "must be float32 (numbers), got \"a\"",
+            ),
+            (r#"{"inputs": [1]}"#, DType::String, "must be string"),
             (r#"{"inputs": [null]}"#, DType::Float32, "null"),
             (
                 r#"{"inputs": [{"b64": "!!"}]}"#,
-                DType::Float32,
+                DType::String,
                 "bad base64",
             ),
             (
                 r#"{"inputs": [{"b64": "aGk="}]}"#,
                 DType::Float32,
-                "DT_STRING",
+                "must be float32",
             ),
             (r#"{"inputs": [1]}"#, DType::Bool, "true or false"),
         ] {

@@ -112,6 +112,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     let local = |l: &tokio::net::TcpListener| -> Result<SocketAddr, String> {
         l.local_addr().map_err(|e| e.to_string())
     };
+    let mut signals = StopSignals::listen()?;
     if let Some(l) = &grpc_listener {
         eprintln!("rustflow: gRPC API at {}", local(l)?);
     }
@@ -145,7 +146,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         stop_rx.clone(),
     ));
 
-    wait_for_signal().await?;
+    signals.wait().await?;
     eprintln!("rustflow: shutting down (in-flight requests finish)");
     let _ = stop_tx.send(true);
     let grace = config.request_timeout + Duration::from_secs(1);
@@ -200,19 +201,41 @@ async fn poll_versions(engine: Arc<Engine>, interval: Duration, mut stop: watch:
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_signal() -> Result<(), String> {
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from creation on: made before the server says
+/// where it listens, so a signal sent as soon as it has said so is not lost (or fatal).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| e.to_string()),
-            _ = term.recv() => Ok(()),
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<StopSignals, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                int: signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
+                term: signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+
+    /// Waits for either signal.
+    async fn wait(&mut self) -> Result<(), String> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => Ok(()),
+                _ = self.term.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+        }
     }
 }

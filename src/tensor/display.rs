@@ -1,7 +1,7 @@
 //! Printing in TensorFlow's style: `Tensor([[19 22] [43 50]], shape=(2, 2), dtype=int32)` with
 //! NumPy's element formatting and line breaks.
 
-use super::{Buffer, Tensor};
+use super::{Buffer, DType, Tensor};
 use std::fmt;
 
 /// Above this many elements only the first and last few of each axis are printed.
@@ -101,10 +101,39 @@ fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
             .iter()
             .map(|&x| if x { "True" } else { "False" }.to_string())
             .collect(),
+        Buffer::Bytes(v) => v.iter().map(|b| python_bytes_literal(b)).collect(),
         // Not readable here: every element shows where the tensor is.
         Buffer::Device(m) => vec![format!("<on {}>", m.device()); t.len()],
         Buffer::Resource(v) => v.iter().map(|h| format!("<{h:?}>")).collect(),
     }
+}
+
+/// A byte string as Python's `repr` prints a `bytes` value: `b'abc'`, or `b"it's"` when it
+/// holds a single quote and no double quote; backslash, the quote, tab, newline and carriage
+/// return escaped, other bytes outside printable ASCII as `\xNN`.
+fn python_bytes_literal(bytes: &[u8]) -> String {
+    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = format!("b{}", quote as char);
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ if b == quote => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push(quote as char);
+    out
 }
 
 struct Printer<'a> {
@@ -166,7 +195,11 @@ impl Tensor {
             return items[0].clone();
         }
         let left_align = self.dtype().is_float();
-        let width = items.iter().map(|s| s.len()).max().unwrap_or(0);
+        // NumPy pads numbers to one width but prints strings as they are.
+        let width = match self.dtype() {
+            DType::String => 0,
+            _ => items.iter().map(|s| s.len()).max().unwrap_or(0),
+        };
         let mut out = String::new();
         Printer {
             items: &items,
@@ -225,6 +258,19 @@ mod tests {
         assert_eq!(
             small.format_values(),
             "[2.24543e-06 9.99350e-01 1.00000e+00]"
+        );
+    }
+
+    #[test]
+    fn prints_strings_as_python_bytes() {
+        // np.array([b'ab', b"it's\n\x01"]) and repr(b'a\'b"c') in Python.
+        let t = Tensor::from_strings(&[2], vec![b"ab".to_vec(), b"it's\n\x01".to_vec()]).unwrap();
+        assert_eq!(t.format_values(), r#"[b'ab' b"it's\n\x01"]"#);
+        let q = Tensor::from_strings(&[2, 1], vec!["a'b\"c", "defg"]).unwrap();
+        assert_eq!(q.format_values(), "[[b'a\\'b\"c']\n [b'defg']]");
+        assert_eq!(
+            Tensor::string_scalar("x").to_string(),
+            "Tensor(b'x', shape=(), dtype=string)"
         );
     }
 

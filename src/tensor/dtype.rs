@@ -20,15 +20,21 @@ pub enum DType {
     /// `tf.resource`: handles to session state (a resource variable), not numbers. Not in
     /// [`DType::ALL`]: no arithmetic kernel takes it.
     Resource,
+    /// `tf.string`: each element is a byte string (TensorFlow strings are bytes, not
+    /// necessarily UTF-8). Not an [`Element`](super::Element): read and build with
+    /// [`Tensor::as_strings`](super::Tensor::as_strings) and
+    /// [`Tensor::from_strings`](super::Tensor::from_strings).
+    String,
 }
 
 impl DType {
     /// Every dtype, in TensorFlow enum order.
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
         DType::Float32,
         DType::Float64,
         DType::Int32,
         DType::UInt8,
+        DType::String,
         DType::Int64,
         DType::Bool,
     ];
@@ -43,6 +49,7 @@ impl DType {
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
             DType::Resource => "resource",
+            DType::String => "string",
         }
     }
 
@@ -56,17 +63,20 @@ impl DType {
             "uint8" => DType::UInt8,
             "bool" => DType::Bool,
             "resource" => DType::Resource,
+            "string" => DType::String,
             _ => return None,
         })
     }
 
-    /// Size of one element in bytes.
+    /// Size of one element in bytes; for `string`, the size of one element's handle (its
+    /// bytes are held apart and counted by length).
     pub fn size(self) -> usize {
         match self {
             DType::Float32 | DType::Int32 => 4,
             DType::Float64 | DType::Int64 => 8,
             DType::UInt8 | DType::Bool => 1,
             DType::Resource => std::mem::size_of::<usize>(),
+            DType::String => std::mem::size_of::<Vec<u8>>(),
         }
     }
 
@@ -80,9 +90,9 @@ impl DType {
         matches!(self, DType::Int32 | DType::Int64 | DType::UInt8)
     }
 
-    /// True for every dtype but bool and resource.
+    /// True for every dtype but bool, string and resource.
     pub fn is_numeric(self) -> bool {
-        !matches!(self, DType::Bool | DType::Resource)
+        !matches!(self, DType::Bool | DType::String | DType::Resource)
     }
 
     /// TensorFlow's `DataType` enum value (`DT_FLOAT` = 1, ...).
@@ -92,6 +102,7 @@ impl DType {
             DType::Float64 => 2,
             DType::Int32 => 3,
             DType::UInt8 => 4,
+            DType::String => 7,
             DType::Int64 => 9,
             DType::Bool => 10,
             DType::Resource => 20,
@@ -106,6 +117,7 @@ impl DType {
             2 => DType::Float64,
             3 => DType::Int32,
             4 => DType::UInt8,
+            7 => DType::String,
             9 => DType::Int64,
             10 => DType::Bool,
             20 => DType::Resource,

@@ -56,6 +56,8 @@ pub enum Buffer {
     Bool(Arc<Vec<bool>>),
     /// resource handles
     Resource(Arc<Vec<ResourceHandle>>),
+    /// string elements (byte strings)
+    Bytes(Arc<Vec<Vec<u8>>>),
     /// Elements in a device's memory (not readable from the host).
     Device(Arc<dyn DeviceMemory>),
 }
@@ -70,6 +72,7 @@ impl Buffer {
             Buffer::U8(_) => DType::UInt8,
             Buffer::Bool(_) => DType::Bool,
             Buffer::Resource(_) => DType::Resource,
+            Buffer::Bytes(_) => DType::String,
             Buffer::Device(m) => m.dtype(),
         }
     }
@@ -83,6 +86,7 @@ impl Buffer {
             Buffer::U8(v) => v.len(),
             Buffer::Bool(v) => v.len(),
             Buffer::Resource(v) => v.len(),
+            Buffer::Bytes(v) => v.len(),
             Buffer::Device(m) => m.len(),
         }
     }
@@ -96,6 +100,7 @@ impl Buffer {
             Buffer::U8(v) => Arc::strong_count(v) == 1,
             Buffer::Bool(v) => Arc::strong_count(v) == 1,
             Buffer::Resource(v) => Arc::strong_count(v) == 1,
+            Buffer::Bytes(v) => Arc::strong_count(v) == 1,
             Buffer::Device(m) => Arc::strong_count(m) == 1,
         }
     }
@@ -109,6 +114,7 @@ impl Buffer {
             (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
             (Buffer::Resource(a), Buffer::Resource(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Bytes(a), Buffer::Bytes(b)) => Arc::ptr_eq(a, b),
             (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -128,19 +134,25 @@ pub fn num_elements(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// Errors unless `shape` holds exactly `len` elements (without overflowing); `what` names
+/// them in the message.
+fn check_len(shape: &[usize], len: usize, what: &str) -> Result<()> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows")))?;
+    if n != len {
+        return Err(Error::invalid(format!(
+            "shape {shape:?} needs {n} {what} but {len} were given"
+        )));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// Builds a tensor from row-major data and a shape; errors if the sizes differ.
     pub fn new<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
-        let n = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows")))?;
-        if n != data.len() {
-            return Err(Error::invalid(format!(
-                "shape {shape:?} needs {n} elements but {} were given",
-                data.len()
-            )));
-        }
+        check_len(shape, data.len(), "elements")?;
         Ok(Tensor {
             shape: Dims::from(shape),
             buffer: T::into_buffer(Arc::new(data)),
@@ -154,6 +166,32 @@ impl Tensor {
         Tensor {
             shape,
             buffer: T::into_buffer(Arc::new(data)),
+        }
+    }
+
+    /// A string tensor (`tf.string`) from row-major byte strings and a shape; errors if the
+    /// sizes differ.
+    pub fn from_strings<S: Into<Vec<u8>>>(shape: &[usize], data: Vec<S>) -> Result<Tensor> {
+        check_len(shape, data.len(), "strings")?;
+        Ok(Tensor {
+            shape: Dims::from(shape),
+            buffer: Buffer::Bytes(Arc::new(data.into_iter().map(Into::into).collect())),
+        })
+    }
+
+    /// A rank-0 string tensor.
+    pub fn string_scalar(value: impl Into<Vec<u8>>) -> Tensor {
+        Tensor {
+            shape: Dims::SCALAR,
+            buffer: Buffer::Bytes(Arc::new(vec![value.into()])),
+        }
+    }
+
+    /// The elements of a string tensor, row-major; errors for other dtypes.
+    pub fn as_strings(&self) -> Result<&[Vec<u8>]> {
+        match &self.buffer {
+            Buffer::Bytes(v) => Ok(v),
+            _ => Err(self.host_access_error(DType::String)),
         }
     }
 
@@ -236,7 +274,7 @@ impl Tensor {
         Tensor::from_parts(shape, vec![value; num_elements(shape)])
     }
 
-    /// A tensor of zeros (false for bool).
+    /// A tensor of zeros (false for bool, empty for string).
     pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
         match dtype {
             DType::Float32 => Tensor::full(shape, 0f32),
@@ -246,6 +284,10 @@ impl Tensor {
             DType::UInt8 => Tensor::full(shape, 0u8),
             DType::Bool => Tensor::full(shape, false),
             DType::Resource => Tensor::null_handles(shape),
+            DType::String => Tensor {
+                shape: Dims::from(shape),
+                buffer: Buffer::Bytes(Arc::new(vec![Vec::new(); num_elements(shape)])),
+            },
         }
     }
 
@@ -363,7 +405,8 @@ impl Tensor {
     /// printing.
     ///
     /// # Panics
-    /// When the elements are in a device's memory (see [`Tensor::expect_host`]).
+    /// When the elements are in a device's memory (see [`Tensor::expect_host`]) or are
+    /// strings.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         fn conv<T: Element>(v: &[T]) -> Vec<f64> {
             v.iter().map(|x| x.to_f64()).collect()
@@ -376,6 +419,7 @@ impl Tensor {
             Buffer::U8(v) => conv(v),
             Buffer::Bool(v) => conv(v),
             Buffer::Resource(v) => vec![f64::NAN; v.len()],
+            Buffer::Bytes(_) => panic!("a string tensor has no numeric values"),
             Buffer::Device(_) => panic!("{}", self.host_access_error(DType::Float64)),
         }
     }
@@ -410,6 +454,7 @@ impl Tensor {
                 (Buffer::U8(a), Buffer::U8(b)) => a == b,
                 (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
                 (Buffer::Resource(a), Buffer::Resource(b)) => resource::handles_eq(a, b),
+                (Buffer::Bytes(a), Buffer::Bytes(b)) => a == b,
                 (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
                 _ => false,
             }

@@ -6,17 +6,27 @@ use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-fn descr(dtype: DType) -> &'static str {
-    match dtype {
-        DType::Float32 => "<f4",
-        DType::Float64 => "<f8",
-        DType::Int32 => "<i4",
-        DType::Int64 => "<i8",
-        DType::UInt8 => "|u1",
-        DType::Bool => "|b1",
-        // NumPy's object dtype: there is no way to store a handle.
-        DType::Resource => "|O",
+/// NumPy's type string of a tensor; strings are fixed-width `|S<n>` bytes, `n` the longest
+/// (at least 1, as NumPy makes it).
+fn descr(t: &Tensor) -> String {
+    match t.buffer() {
+        Buffer::Bytes(v) => format!("|S{}", string_width(v)),
+        _ => match t.dtype() {
+            DType::Float32 => "<f4",
+            DType::Float64 => "<f8",
+            DType::Int32 => "<i4",
+            DType::Int64 => "<i8",
+            DType::UInt8 => "|u1",
+            DType::Bool | DType::String => "|b1",
+            // NumPy's object dtype: there is no way to store a handle.
+            DType::Resource => "|O",
+        }
+        .to_string(),
     }
+}
+
+fn string_width(strings: &[Vec<u8>]) -> usize {
+    strings.iter().map(Vec::len).max().unwrap_or(0).max(1)
 }
 
 /// Encodes a tensor as the bytes of a `.npy` file (version 1.0).
@@ -37,7 +47,7 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
     };
     let mut header = format!(
         "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
-        descr(t.dtype())
+        descr(t)
     );
     // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
@@ -63,6 +73,13 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Buffer::U8(v) => out.extend_from_slice(v),
         Buffer::Bool(v) => out.extend(v.iter().map(|&b| b as u8)),
+        Buffer::Bytes(v) => {
+            let width = string_width(v);
+            for x in v.iter() {
+                out.extend_from_slice(x);
+                out.resize(out.len() + width - x.len(), 0);
+            }
+        }
         Buffer::Device(m) => panic!(
             "to_npy_bytes needs a tensor in host memory; this one is on {}",
             m.device()
@@ -161,7 +178,16 @@ pub fn from_npy_bytes(bytes: &[u8]) -> Result<Tensor> {
         Some(b'<') | Some(b'|') | Some(b'=') => (false, &descr[1..]),
         _ => (false, descr),
     };
+    // `S<n>`: byte strings of n bytes, NUL-padded (NumPy drops trailing NULs on reading).
+    let string_width = match code.strip_prefix('S') {
+        Some(w) => Some(
+            w.parse::<usize>()
+                .map_err(|_| parse_err(format!("bad string dtype '{code}'")))?,
+        ),
+        None => None,
+    };
     let dtype = match code {
+        _ if string_width.is_some() => DType::String,
         "f4" => DType::Float32,
         "f8" => DType::Float64,
         "i4" => DType::Int32,
@@ -176,7 +202,7 @@ pub fn from_npy_bytes(bytes: &[u8]) -> Result<Tensor> {
         .ok_or_else(|| parse_err(format!("shape {shape:?} overflows")))?;
     let data = &bytes[data_start..];
     let needed = n
-        .checked_mul(dtype.size())
+        .checked_mul(string_width.unwrap_or(dtype.size()))
         .ok_or_else(|| parse_err("shape overflows"))?;
     if data.len() != needed {
         return Err(parse_err(format!(
@@ -208,6 +234,20 @@ pub fn from_npy_bytes(bytes: &[u8]) -> Result<Tensor> {
         DType::UInt8 => Tensor::from_parts(shape, data.to_vec()),
         DType::Bool => Tensor::from_parts(shape, data.iter().map(|&b| b != 0).collect()),
         DType::Resource => return Err(parse_err("resource handles cannot be read")),
+        DType::String => {
+            let width = string_width.unwrap_or(1);
+            let strings = if width == 0 {
+                vec![Vec::new(); n]
+            } else {
+                data.chunks_exact(width)
+                    .map(|c| {
+                        let end = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                        c[..end].to_vec()
+                    })
+                    .collect()
+            };
+            Tensor::from_strings(&shape, strings)?
+        }
     };
     debug_assert_eq!(num_elements(t.shape()), t.len());
     Ok(t)
@@ -227,12 +267,29 @@ mod tests {
             Tensor::from([0u8, 255]),
             Tensor::from([true, false, true]),
             Tensor::new::<f32>(&[0, 3], vec![]).unwrap(),
+            Tensor::from_strings(&[2, 2], vec!["ab", "", "c", "xyz"]).unwrap(),
         ];
         for t in ts {
             let bytes = to_npy_bytes(&t);
-            assert_eq!((bytes.len() - t.len() * t.dtype().size()) % 64, 0);
             assert_eq!(from_npy_bytes(&bytes).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn reads_numpy_byte_strings() {
+        // np.save of np.array([b'hi', b'', b'abc']): dtype |S3, NUL-padded.
+        let mut bytes = b"\x93NUMPY\x01\x00v\x00".to_vec();
+        let mut header = "{'descr': '|S3', 'fortran_order': False, 'shape': (3,), }".to_string();
+        header.push_str(&" ".repeat(128 - 10 - header.len() - 1));
+        header.push('\n');
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(b"hi\0\0\0\0abc");
+        let t = from_npy_bytes(&bytes).unwrap();
+        assert_eq!(
+            t,
+            Tensor::from_strings(&[3], vec!["hi", "", "abc"]).unwrap()
+        );
+        assert_eq!(to_npy_bytes(&t), bytes);
     }
 
     #[test]

@@ -75,6 +75,10 @@ fn generated(dtype: DType, shape: &[usize]) -> Tensor {
         DType::Bool => Tensor::new(shape, values.iter().map(|&v| v < 0.5).collect()),
         // Signatures take no resource handles; zeros are handles to nothing.
         DType::Resource => Ok(Tensor::zeros(dtype, shape)),
+        // Text of the numbers: enough for string inputs that are not parsed further.
+        DType::String => {
+            Tensor::from_strings(shape, values.iter().map(|v| v.to_string()).collect())
+        }
     };
     t.expect("the shape matches the values")
 }
