@@ -25,6 +25,7 @@ fn matmul(c: &mut Criterion) {
             SessionOptions {
                 inter_op_threads: 1,
                 intra_op_threads: t,
+                ..SessionOptions::default()
             },
         );
         let x = Tensor::new(&[n, n], (0..n * n).map(|i| (i % 13) as f32 * 0.1).collect()).unwrap();

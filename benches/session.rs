@@ -11,6 +11,7 @@ fn single_thread() -> SessionOptions {
     SessionOptions {
         inter_op_threads: 1,
         intra_op_threads: 1,
+        ..SessionOptions::default()
     }
 }
 
@@ -72,6 +73,7 @@ fn dispatch(c: &mut Criterion) {
             SessionOptions {
                 inter_op_threads: threads,
                 intra_op_threads: 1,
+                ..SessionOptions::default()
             },
         );
         group.sample_size(20);

@@ -25,6 +25,7 @@ fn session(g: &Graph) -> Session {
         SessionOptions {
             inter_op_threads: t,
             intra_op_threads: t,
+            ..SessionOptions::default()
         },
     )
 }

@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release --example digits_graph -- [--optimizer sgd|adam] [--lr LR]
 //!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE] [--logdir DIR]
+//!     [--device /device:GPU:0]
 //! ```
+//!
+//! `--device DEV` builds the model and its training ops under `Graph::device(DEV)`: with
+//! `/device:GPU:0` (and the `cuda` feature) it trains on the GPU; without a GPU it says so
+//! once and runs on the CPU (soft placement).
 //!
 //! `--save DIR` writes the trained model as a TensorFlow 1 SavedModel (signature
 //! `serving_default`: input `x` → output `probs`) that `rustflow run` and TensorFlow load;
@@ -43,19 +48,26 @@ struct Model {
     init: rustflow::NodeId,
 }
 
-fn build(optimizer: &mut dyn Optimizer) -> Result<Model> {
+fn build(optimizer: &mut dyn Optimizer, device: Option<&str>) -> Result<Model> {
     let mut g = Graph::new();
     let x = g.placeholder(DType::Float32, [None, Some(FEATURES)], "x")?;
     let y = g.placeholder(DType::Int32, [None], "y")?;
-    let net = mlp(
-        &mut g,
-        x,
-        y,
-        &[FEATURES, HIDDEN, CLASSES],
-        &mut RandomState::new(0),
-    )?;
-    let weights = g.global_variables().to_vec();
-    let train = optimizer.minimize(&mut g, net.loss, None, None)?;
+    let mut body = |g: &mut Graph| -> Result<_> {
+        let net = mlp(
+            g,
+            x,
+            y,
+            &[FEATURES, HIDDEN, CLASSES],
+            &mut RandomState::new(0),
+        )?;
+        let weights = g.global_variables().to_vec();
+        let train = optimizer.minimize(g, net.loss, None, None)?;
+        Ok((net, weights, train))
+    };
+    let (net, weights, train) = match device {
+        Some(d) => g.device(d, body)?,
+        None => body(&mut g)?,
+    };
     let init = g.global_variables_initializer()?;
     Ok(Model {
         graph: g,
@@ -103,10 +115,11 @@ fn run(args: &Args) -> Result<()> {
         "adam" => Box::new(Adam::new(args.lr.unwrap_or(1e-3)).with_epsilon(1e-7)),
         _ => Box::new(GradientDescent::new(args.lr.unwrap_or(0.1))),
     };
-    let m = build(optimizer.as_mut())?;
+    let m = build(optimizer.as_mut(), args.device.as_deref())?;
     let opts = SessionOptions {
         inter_op_threads: args.threads,
         intra_op_threads: args.threads,
+        ..SessionOptions::default()
     };
     let sess = Session::with_options(&m.graph, opts);
     sess.run(&[], &[], &[m.init])?;

@@ -42,6 +42,12 @@ pub enum Error {
     /// A file or buffer is not in the expected format.
     #[error("parse error: {0}")]
     Parse(String),
+    /// Out of memory or another resource (a device's memory).
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
+    /// A device or its driver failed (a CUDA call returned an error).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

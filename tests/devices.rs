@@ -111,13 +111,19 @@ fn setup() -> MutexGuard<'static, ()> {
         );
         register_kernel(KernelDef::new("AddV2", "TEST", test_add));
         // Kernels that never read elements run on any memory as they are.
-        for op in ["VariableV2", "Assign", "Identity"] {
-            let cpu = rustflow::ops::registry::kernels()
+        let cpu = |op| {
+            rustflow::ops::registry::kernels()
                 .find(op, "CPU", None)
                 .copied()
-                .unwrap();
-            register_kernel(KernelDef::new(op, "TEST", cpu.build));
+                .unwrap()
+                .build
+        };
+        for op in ["VariableV2", "Assign", "Identity"] {
+            register_kernel(KernelDef::new(op, "TEST", cpu(op)));
         }
+        // Shape writes host memory; Reshape reads its shape from host memory.
+        register_kernel(KernelDef::new("Shape", "TEST", cpu("Shape")).host_outputs());
+        register_kernel(KernelDef::new("Reshape", "TEST", cpu("Reshape")).host_memory(&[1]));
     });
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     COPIES_IN.store(0, Ordering::SeqCst);
@@ -231,4 +237,102 @@ fn device_strings_in_every_spelling_are_understood() {
         assert_eq!(spec.index, i, "{s}");
     }
     assert!(DeviceSpec::parse("/device:GPU:x").is_err());
+}
+
+#[test]
+fn without_soft_placement_a_missing_device_or_kernel_is_an_error_naming_the_node() {
+    let _serial = setup();
+    let strict = rustflow::SessionOptions {
+        allow_soft_placement: false,
+        ..rustflow::SessionOptions::default()
+    };
+    // A GPU the session lacks (no `cuda` feature, no GPU, or not that many GPUs).
+    let mut g = Graph::new();
+    let a = g.constant(Tensor::from([1.0f32, -2.0])).unwrap();
+    let far = g.device("/device:GPU:9", |g| g.neg(a)).unwrap();
+    let err = Session::with_options(&g, strict.clone())
+        .run(&[], &[far], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(g.node(far.node).name())
+            && err.contains("/device:GPU:9")
+            && err.contains("no such device")
+            && err.contains("/device:CPU:0")
+            && err.contains("soft placement"),
+        "{err}"
+    );
+    // With soft placement (the default) the same graph runs on the CPU.
+    let out = Session::new(&g).run(&[], &[far], &[]).unwrap();
+    assert_eq!(out[0], Tensor::from([-1.0f32, 2.0]));
+
+    // A device that exists but has no kernel for the op (no Relu on TEST).
+    let mut g = Graph::new();
+    let a = g.constant(Tensor::from([1.0f32, -2.0])).unwrap();
+    let r = g.device(NAME, |g| g.relu(a)).unwrap();
+    let err = Session::with_options(&g, strict)
+        .run(&[], &[r], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(g.node(r.node).name()) && err.contains("no TEST kernel of op Relu"),
+        "{err}"
+    );
+    assert_eq!(copies(), (0, 0));
+}
+
+#[test]
+fn host_memory_inputs_and_outputs_of_device_kernels_are_not_copied_to_the_device() {
+    let _serial = setup();
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [2, 3], "x").unwrap();
+    let (s, r) = g.device(NAME, |g| {
+        let y = g.add(x, x).unwrap();
+        let s = g.shape_of(y).unwrap();
+        let r = g.reshape(y, &[6]).unwrap();
+        let back = g.reshape_t(r, s).unwrap();
+        (s, back)
+    });
+    let feed = Tensor::new(&[2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let out = Session::new(&g)
+        .run(&[(x, feed.clone())], &[r, s], &[])
+        .unwrap();
+    assert_eq!(
+        out[0],
+        Tensor::new(&[2, 3], vec![2.0f32, 4.0, 6.0, 8.0, 10.0, 12.0]).unwrap()
+    );
+    assert_eq!(out[1], Tensor::vector(vec![2i32, 3]));
+    // Only x went onto the device and only the result came off it: the shapes (a constant
+    // and Shape's output) stayed on the host, and fetching Shape's output copied nothing.
+    assert_eq!(copies(), (1, 1));
+}
+
+#[test]
+fn a_device_variable_is_read_back_through_its_session_and_saved_from_there() {
+    let _serial = setup();
+    let mut g = Graph::new();
+    let w0 = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
+    g.device(NAME, |g| g.variable(w0, "w")).unwrap();
+    let init = g.global_variables_initializer().unwrap();
+    let sess = Session::new(&g);
+    sess.run(&[], &[], &[init]).unwrap();
+    let value = sess.resources().variable("w").unwrap().read().unwrap();
+    assert_eq!(value.location(), NAME);
+    assert_eq!(sess.to_host(&value).unwrap(), Tensor::from([1.0f32, 2.0]));
+    // A SavedModel of a session whose variable lives on the device holds its value.
+    let dir = tempfile::tempdir().unwrap();
+    let signatures = std::collections::BTreeMap::new();
+    rustflow::saved_model::save(&sess, &g, dir.path(), &["serve"], &signatures).unwrap();
+    let loaded = rustflow::saved_model::load(dir.path(), &["serve"], Default::default()).unwrap();
+    let restored = loaded
+        .session
+        .resources()
+        .variable("w")
+        .unwrap()
+        .read()
+        .unwrap();
+    assert_eq!(
+        loaded.session.to_host(&restored).unwrap(),
+        Tensor::from([1.0f32, 2.0])
+    );
 }

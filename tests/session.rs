@@ -178,6 +178,7 @@ fn parallel_and_sequential_executors_agree() {
         SessionOptions {
             inter_op_threads: 1,
             intra_op_threads: 1,
+            ..SessionOptions::default()
         },
     );
     let par = Session::with_options(
@@ -185,6 +186,7 @@ fn parallel_and_sequential_executors_agree() {
         SessionOptions {
             inter_op_threads: 2,
             intra_op_threads: 1,
+            ..SessionOptions::default()
         },
     );
     let x = seq.run(&[], &[a, b, s], &[]).unwrap();

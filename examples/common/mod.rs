@@ -22,9 +22,13 @@ pub struct Digits {
 /// Pixels per image.
 pub const FEATURES: usize = 64;
 
-/// The folder holding `digits.csv` and the split files.
+/// The folder holding `digits.csv` and the split files: `$DIGITS_DATA` when set (a binary
+/// run away from its checkout, as on the lent GPU machine), else the checkout's.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
+    match std::env::var_os("DIGITS_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data"),
+    }
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -275,10 +279,12 @@ pub struct Args {
     pub save: Option<String>,
     pub export_test: Option<String>,
     pub logdir: Option<String>,
+    pub device: Option<String>,
 }
 
-/// Parses the command line; `--logdir` is accepted only where `with_logdir` is set.
-pub fn parse_args(with_logdir: bool) -> std::result::Result<Args, String> {
+/// Parses the command line; `--logdir` and `--device` are accepted only where
+/// `graph_example` is set (the graph-API example).
+pub fn parse_args(graph_example: bool) -> std::result::Result<Args, String> {
     let mut a = Args {
         optimizer: "sgd".into(),
         lr: None,
@@ -288,6 +294,7 @@ pub fn parse_args(with_logdir: bool) -> std::result::Result<Args, String> {
         save: None,
         export_test: None,
         logdir: None,
+        device: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -302,7 +309,8 @@ pub fn parse_args(with_logdir: bool) -> std::result::Result<Args, String> {
             "--json" => a.json = true,
             "--save" => a.save = Some(value()?),
             "--export-test" => a.export_test = Some(value()?),
-            "--logdir" if with_logdir => a.logdir = Some(value()?),
+            "--logdir" if graph_example => a.logdir = Some(value()?),
+            "--device" if graph_example => a.device = Some(value()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }

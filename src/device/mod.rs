@@ -9,11 +9,18 @@
 //! crosses devices, so the executor never needs to know about devices.
 //!
 //! The CPU device's compute helpers live here too: [`cpu`] (broadcasting and elementwise
-//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads).
+//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads),
+//! [`memory`] (keeping freed kernel buffers in the heap). [`alloc`] is the caching allocator
+//! of device memory; `cuda` (feature `cuda`) the GPU device, registered as the built-in
+//! factory of device type `GPU`.
 
+pub mod alloc;
 pub(crate) mod cores;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod gemm;
+pub mod memory;
 pub mod parallel;
 pub mod workers;
 
@@ -36,6 +43,10 @@ pub trait Device: Send + Sync + fmt::Debug {
     /// Whether its memory is the host's (CPU kernels can read its tensors as they are).
     fn is_host(&self) -> bool {
         false
+    }
+    /// The concrete device, for its own kernels (a backend returns `Some(self)`).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
     }
     /// A copy of `t` (in host memory) in this device's memory.
     fn copy_from_host(&self, t: &Tensor) -> Result<Tensor>;
@@ -87,7 +98,13 @@ pub type DeviceFactory = fn() -> Vec<Arc<dyn Device>>;
 
 fn factories() -> &'static RwLock<Vec<(&'static str, DeviceFactory)>> {
     static FACTORIES: OnceLock<RwLock<Vec<(&'static str, DeviceFactory)>>> = OnceLock::new();
-    FACTORIES.get_or_init(Default::default)
+    FACTORIES.get_or_init(|| {
+        let builtin: Vec<(&'static str, DeviceFactory)> = vec![
+            #[cfg(feature = "cuda")]
+            (cuda::GPU, cuda::devices),
+        ];
+        RwLock::new(builtin)
+    })
 }
 
 /// Registers a device type: sessions made afterwards get its devices. Registering the same

@@ -122,11 +122,13 @@ impl Network {
 
     /// The value of the variable named `name`.
     pub fn read_var(&self, name: &str) -> Result<Tensor> {
-        self.session
+        let value = self
+            .session
             .resources()
             .variable(name)
             .ok_or_else(|| Error::NotFound(format!("variable '{name}' is not in the session")))?
-            .read()
+            .read()?;
+        self.session.to_host(&value)
     }
 
     /// Sets the variable named `name` (same dtype and shape).

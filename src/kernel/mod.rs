@@ -63,6 +63,11 @@ pub struct KernelDef {
     pub dtypes: &'static [DType],
     /// Builds the kernel of one node.
     pub build: KernelBuildFn,
+    /// Inputs the kernel reads in host memory although it runs on a device (TensorFlow's
+    /// `HostMemory`: a reduction's axes, a reshape's shape); copies bring them to the host.
+    pub host_inputs: &'static [usize],
+    /// Whether its outputs are in host memory although it runs on a device (`Shape`).
+    pub host_outputs: bool,
 }
 
 impl KernelDef {
@@ -73,6 +78,8 @@ impl KernelDef {
             device_type,
             dtypes: &[],
             build,
+            host_inputs: &[],
+            host_outputs: false,
         }
     }
 
@@ -84,6 +91,18 @@ impl KernelDef {
     /// Restricts the kernel to nodes of these dtypes (TensorFlow's `TypeConstraint`).
     pub fn type_constraint(mut self, dtypes: &'static [DType]) -> KernelDef {
         self.dtypes = dtypes;
+        self
+    }
+
+    /// Marks inputs the kernel reads in host memory (TensorFlow's `HostMemory("axis")`).
+    pub fn host_memory(mut self, inputs: &'static [usize]) -> KernelDef {
+        self.host_inputs = inputs;
+        self
+    }
+
+    /// Marks the kernel's outputs as made in host memory.
+    pub fn host_outputs(mut self) -> KernelDef {
+        self.host_outputs = true;
         self
     }
 

@@ -3,7 +3,7 @@
 //! gradients are in `grad`. Also the ops those gradients are built from: Cumsum and Cumprod
 //! (`scan`) and DynamicStitch (`stitch`).
 
-mod engine;
+pub(crate) mod engine;
 mod grad;
 #[cfg(test)]
 mod grad_cases;

@@ -32,6 +32,16 @@ impl Registry {
     pub fn kernel(&mut self, def: KernelDef) {
         self.kernels.add(def);
     }
+
+    /// The build function of an op's CPU kernel registered so far (a device whose kernel
+    /// of the op never reads elements reuses it).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cpu_kernel(&self, op: &str) -> crate::kernel::KernelBuildFn {
+        self.kernels
+            .find(op, crate::kernel::DEVICE_CPU, None)
+            .unwrap_or_else(|| panic!("op {op} has no CPU kernel"))
+            .build
+    }
 }
 
 struct Standard {
@@ -52,7 +62,10 @@ fn standard() -> &'static Standard {
         super::random::register(&mut r);
         super::state::register(&mut r);
         super::resource::register(&mut r);
+        super::summary::register(&mut r);
         super::training::register(&mut r);
+        #[cfg(feature = "cuda")]
+        super::cuda::register(&mut r);
         Standard {
             ops: r.ops,
             kernels: RwLock::new(r.kernels),

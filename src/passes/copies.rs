@@ -1,7 +1,9 @@
 //! Copies between devices: wherever a step reads a value that lives on another device (a
 //! fed value or a constant on the host read on a device, a device's output read on the
 //! host), a copy step moves it first, once per (value, device); fetched values on a device
-//! are copied to the host. With only the CPU there is nothing to do.
+//! are copied to the host. A device kernel's host-memory inputs (a reduction's axes) are
+//! copied to the host; a device kernel's host-memory outputs (`Shape`'s) count as on the
+//! host. With only the CPU there is nothing to do.
 
 use super::{Draft, DraftStep, Pass, PassCtx, Source, StepKind};
 use crate::device::{copy_between, Device, DeviceSet};
@@ -63,6 +65,8 @@ impl Pass for InsertCopies {
                 device: to,
                 kernel: Some(copy_kernel(Arc::clone(src_dev), Arc::clone(dst_dev))),
                 absorbed: Vec::new(),
+                host_inputs: &[],
+                host_outputs: false,
             });
             specs.insert(copied, spec);
             on.insert(copied, to);
@@ -70,8 +74,15 @@ impl Pass for InsertCopies {
             copied
         };
         for mut step in steps {
-            for input in step.inputs.iter_mut().flatten() {
-                *input = copy(*input, step.device, &mut out);
+            for (i, input) in step.inputs.iter_mut().enumerate() {
+                if let Some(input) = input {
+                    let to = if step.host_inputs.contains(&i) {
+                        DeviceSet::HOST
+                    } else {
+                        step.device
+                    };
+                    *input = copy(*input, to, &mut out);
+                }
             }
             out.push(step);
         }

@@ -5,7 +5,7 @@
 
 use super::{Draft, Pass, PassCtx, StepKind};
 use crate::graph::NodeId;
-use crate::kernel::{node_dtype, Kernel, KernelBuildCtx};
+use crate::kernel::{node_dtype, Kernel, KernelBuildCtx, KernelDef};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -23,14 +23,22 @@ impl Pass for SelectKernels {
                 continue;
             }
             if let StepKind::Node(n) = step.kind {
-                step.kernel = Some(kernel_for(ctx, n, step.device)?);
+                let (kernel, def) = kernel_for(ctx, n, step.device)?;
+                step.kernel = Some(kernel);
+                step.host_inputs = def.host_inputs;
+                step.host_outputs = def.host_outputs;
             }
         }
         Ok(())
     }
 }
 
-fn kernel_for(ctx: &PassCtx<'_>, id: NodeId, device: usize) -> Result<Arc<dyn Kernel>> {
+/// The node's kernel on `device` and the registration it came from.
+fn kernel_for(
+    ctx: &PassCtx<'_>,
+    id: NodeId,
+    device: usize,
+) -> Result<(Arc<dyn Kernel>, KernelDef)> {
     let graph = ctx.graph;
     let node = graph.node(id);
     let op = node.op();
@@ -40,17 +48,17 @@ fn kernel_for(ctx: &PassCtx<'_>, id: NodeId, device: usize) -> Result<Arc<dyn Ke
         op: op.name().to_string(),
         msg,
     };
+    let def = crate::ops::registry::kernels()
+        .find(op.kernel_op(), dev.device_type(), node_dtype(graph, node))
+        .copied()
+        .ok_or_else(|| {
+            failed(format!(
+                "no kernel of op {} is registered for device {} and this dtype",
+                op.kernel_op(),
+                dev.name()
+            ))
+        })?;
     let build = || -> Result<Arc<dyn Kernel>> {
-        let def = crate::ops::registry::kernels()
-            .find(op.kernel_op(), dev.device_type(), node_dtype(graph, node))
-            .copied()
-            .ok_or_else(|| {
-                failed(format!(
-                    "no kernel of op {} is registered for device {} and this dtype",
-                    op.kernel_op(),
-                    dev.name()
-                ))
-            })?;
         let ctx = KernelBuildCtx {
             node,
             id,
@@ -61,16 +69,16 @@ fn kernel_for(ctx: &PassCtx<'_>, id: NodeId, device: usize) -> Result<Arc<dyn Ke
         (def.build)(&ctx).map(Arc::from).map_err(failed)
     };
     if !op.is_stateful() {
-        return build();
+        return Ok((build()?, def));
     }
     let mut cache = ctx
         .stateful_kernels
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     if let Some(k) = cache.get(&(id, device)) {
-        return Ok(Arc::clone(k));
+        return Ok((Arc::clone(k), def));
     }
     let k = build()?;
     cache.insert((id, device), Arc::clone(&k));
-    Ok(k)
+    Ok((k, def))
 }

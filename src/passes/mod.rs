@@ -53,6 +53,9 @@ pub struct PassCtx<'a> {
     /// Kernels of stateful nodes, kept for the session's lifetime (random generators
     /// advance across runs), by node and device.
     pub stateful_kernels: &'a StatefulKernels,
+    /// Whether placement may move a node whose device is missing, or has no kernel for
+    /// it, to the CPU (else that is an error).
+    pub allow_soft_placement: bool,
 }
 
 /// Kernels of stateful nodes by (node, device), kept by a session for its lifetime.
@@ -111,6 +114,10 @@ pub struct DraftStep {
     pub kernel: Option<Arc<dyn Kernel>>,
     /// Nodes whose work it also does (a fusion's), which get no step of their own.
     pub absorbed: Vec<NodeId>,
+    /// Inputs its kernel reads in host memory wherever it runs (from its `KernelDef`).
+    pub host_inputs: &'static [usize],
+    /// Whether its kernel leaves its outputs in host memory wherever it runs.
+    pub host_outputs: bool,
 }
 
 impl DraftStep {
@@ -138,15 +145,21 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// The device (index in the session's set) each value lives on: its step's device; fed
-    /// values and folded constants are on the host.
+    /// The device (index in the session's set) each value lives on: its step's device
+    /// (the host for a kernel with host outputs); fed values and folded constants are on
+    /// the host.
     pub fn devices_of_values(&self) -> HashMap<Source, usize> {
         let mut on = HashMap::new();
         for step in &self.steps {
             match step.kind {
                 StepKind::Node(n) => {
+                    let device = if step.host_outputs {
+                        DeviceSet::HOST
+                    } else {
+                        step.device
+                    };
                     for i in 0..step.outputs.len() {
-                        on.insert(Source::Output(n.output(i)), step.device);
+                        on.insert(Source::Output(n.output(i)), device);
                     }
                 }
                 StepKind::Copy { id, .. } => {

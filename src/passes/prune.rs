@@ -87,6 +87,8 @@ pub fn prune(ctx: &PassCtx<'_>) -> Result<Draft> {
             device: DeviceSet::HOST,
             kernel: None,
             absorbed: Vec::new(),
+            host_inputs: &[],
+            host_outputs: false,
         });
     }
     Ok(Draft {

@@ -58,6 +58,7 @@ fn save_with_hook(
                 node.name()
             ))
         })?;
+        let value = session.to_host(&value)?;
         vars.push((node.name().to_string(), value.dtype(), id));
         values.insert(node.name().to_string(), value);
     }
@@ -364,6 +365,7 @@ mod tests {
             .filter(|(_, n)| n.op_type() == "VariableV2" && !unsupported::is_unsupported(n))
             .filter_map(|(_, n)| {
                 let v = session.resources().variable_for(n).read().ok()?;
+                let v = session.to_host(&v).ok()?;
                 Some((n.name().to_string(), v))
             })
             .collect()

@@ -70,12 +70,14 @@ impl fmt::Display for Status {
 impl From<Error> for Status {
     /// An engine error as TensorFlow reports it: a bad feed or a failing kernel is
     /// `INVALID_ARGUMENT`, an unknown name `INVALID_ARGUMENT` too (a request naming a
-    /// signature, input or output the model lacks), a file problem `INTERNAL`.
+    /// signature, input or output the model lacks), a file or device problem `INTERNAL`, device memory
+    /// running out `RESOURCE_EXHAUSTED`.
     fn from(e: Error) -> Status {
         match e {
             Error::InvalidArgument(m) | Error::NotFound(m) => Status::invalid(m),
             Error::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
-            Error::Io(m) | Error::Parse(m) => Status::new(Code::Internal, m),
+            Error::Io(m) | Error::Parse(m) | Error::Internal(m) => Status::new(Code::Internal, m),
+            Error::ResourceExhausted(m) => Status::new(Code::ResourceExhausted, m),
             e @ (Error::Build { .. } | Error::Run { .. }) => Status::invalid(e.to_string()),
         }
     }

@@ -24,13 +24,17 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-/// Thread settings, as TensorFlow's `ConfigProto`.
+/// Thread and placement settings, as TensorFlow's `ConfigProto`.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// Threads that run independent ops at once (the caller counts as one).
     pub inter_op_threads: usize,
     /// Threads one op (a matrix product, a convolution) may use internally.
     pub intra_op_threads: usize,
+    /// TensorFlow's `allow_soft_placement` (on by default here, as in TensorFlow 2): a node
+    /// asking for a device the session lacks, or one without a kernel for it, runs on the
+    /// CPU with one warning; off, building its plan fails naming the node and the device.
+    pub allow_soft_placement: bool,
 }
 
 impl Default for SessionOptions {
@@ -41,6 +45,7 @@ impl Default for SessionOptions {
         SessionOptions {
             inter_op_threads: cores,
             intra_op_threads: cores,
+            allow_soft_placement: true,
         }
     }
 }
@@ -51,6 +56,7 @@ impl SessionOptions {
         SessionOptions {
             inter_op_threads: threads.max(1),
             intra_op_threads: threads.max(1),
+            allow_soft_placement: true,
         }
     }
 }
@@ -90,9 +96,11 @@ impl Session {
 
     /// A session with explicit thread settings.
     pub fn with_options(graph: &Graph, options: SessionOptions) -> Session {
+        crate::device::memory::keep_freed_buffers();
         let options = SessionOptions {
             inter_op_threads: options.inter_op_threads.max(1),
             intra_op_threads: options.intra_op_threads.max(1),
+            ..options
         };
         let pool = (options.inter_op_threads > 1)
             .then(|| Arc::new(Pool::new(options.inter_op_threads - 1)));
@@ -301,6 +309,7 @@ impl Session {
             resources: &self.resources,
             devices: &self.devices,
             stateful_kernels: &self.stateful_kernels,
+            allow_soft_placement: self.options.allow_soft_placement,
         })?;
         // Handles are session state, as in TensorFlow 2's signatures: never fed or fetched.
         for (what, list) in [("feed", feeds), ("fetch", fetches)] {
@@ -321,6 +330,26 @@ impl Session {
     /// The session's devices: the CPU, then those of every registered device type.
     pub fn devices(&self) -> &DeviceSet {
         &self.devices
+    }
+
+    /// `t` in host memory: itself when it is there, else a copy from the session's device
+    /// holding it (a variable's value on a GPU, say).
+    pub fn to_host(&self, t: &Tensor) -> Result<Tensor> {
+        if t.is_host() {
+            return Ok(t.clone());
+        }
+        let device = self
+            .devices
+            .devices()
+            .iter()
+            .find(|d| d.name() == t.location())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "the tensor is on {}, which is not a device of this session",
+                    t.location()
+                ))
+            })?;
+        device.copy_to_host(t)
     }
 }
 

@@ -9,12 +9,12 @@
 
 mod batch_norm;
 mod bias;
-mod conv2d;
+pub(crate) mod conv2d;
 mod depthwise;
-mod pool;
+pub(crate) mod pool;
 mod resize;
 mod softmax;
-mod window;
+pub(crate) mod window;
 
 use super::{GradCtx, Registry};
 use crate::graph::{Attrs, Graph, Output};

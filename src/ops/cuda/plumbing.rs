@@ -1,0 +1,34 @@
+//! GPU kernels that never read elements, so the CPU kernels serve: variables (their value
+//! stays in device memory), Identity, the reshapes (their shape inputs in host memory),
+//! and Shape/Size/Rank (their outputs in host memory).
+
+use super::GPU;
+use crate::kernel::KernelDef;
+use crate::ops::registry::Registry;
+
+/// Ops whose CPU kernel runs on device tensors as they are, and their host-memory inputs.
+const AS_IS: &[(&str, &[usize])] = &[
+    ("VariableV2", &[]),
+    ("Assign", &[]),
+    ("Identity", &[]),
+    ("StopGradient", &[]),
+    ("NoOp", &[]),
+    ("Reshape", &[1]),
+    ("ExpandDims", &[1]),
+    ("Squeeze", &[]),
+];
+
+/// Ops that only read shapes: outputs in host memory.
+const SHAPES: &[&str] = &["Shape", "Size", "Rank"];
+
+pub(super) fn register(r: &mut Registry) {
+    let cpu = |r: &Registry, op: &str| r.cpu_kernel(op);
+    for &(op, host) in AS_IS {
+        let build = cpu(r, op);
+        r.kernel(KernelDef::new(op, GPU, build).host_memory(host));
+    }
+    for &op in SHAPES {
+        let build = cpu(r, op);
+        r.kernel(KernelDef::new(op, GPU, build).host_outputs());
+    }
+}
