@@ -24,13 +24,7 @@ fn threads() -> usize {
 
 fn session(g: &Graph) -> Session {
     let t = threads();
-    Session::with_options(
-        g,
-        SessionOptions {
-            inter_op_threads: t,
-            intra_op_threads: t,
-        },
-    )
+    Session::with_options(g, SessionOptions::with_threads(t))
 }
 
 /// `n` floats drawn uniformly from `[low, high)` as a tensor of `shape`.
