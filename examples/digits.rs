@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example digits -- [--optimizer sgd|adam] [--lr LR]
-//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE]
+//!     [--epochs N] [--threads N] [--json] [--save DIR] [--export-test FILE] [--logdir DIR]
 //! ```
 //!
 //! The Python Keras it mirrors:
@@ -25,11 +25,13 @@
 //! `rustflow run` and TensorFlow load; `--export-test FILE` writes the first eight test
 //! images as a `.npy` file to feed it. `--json` prints one line with `test_accuracy`,
 //! `epochs`, `epoch_ms` (per epoch, as digits_graph prints it) and `params`.
+//! `--logdir DIR` adds Keras's `TensorBoard(DIR, histogram_freq=1)` callback, with the test
+//! set as validation data: `tensorboard --logdir DIR`.
 
 mod common;
 
 use common::{data_dir, glorot, parse_args, Args, Digits, RandomState, FEATURES};
-use rustflow::keras::callbacks::{Callback, CallbackModel};
+use rustflow::keras::callbacks::{Callback, CallbackModel, TensorBoard};
 use rustflow::keras::layers::{Dense, Input};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::{set_random_seed, set_session_options, FitOptions, Sequential};
@@ -68,7 +70,7 @@ impl Callback for EpochTimer {
 }
 
 fn main() {
-    let args = match parse_args(false) {
+    let args = match parse_args(true) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -113,15 +115,21 @@ fn run(args: &Args) -> Result<()> {
     let x_test = data.test_images();
     let y_test = Tensor::vector(data.test_y.clone());
     let mut timer = EpochTimer::default();
-    model.fit(
-        &x_train,
-        &y_train,
-        FitOptions::new()
-            .epochs(args.epochs)
-            .batch_size(BATCH)
-            .verbose(if args.json { 0 } else { 1 })
-            .callback(&mut timer),
-    )?;
+    let mut options = FitOptions::new()
+        .epochs(args.epochs)
+        .batch_size(BATCH)
+        .verbose(if args.json { 0 } else { 1 })
+        .callback(&mut timer);
+    let mut tensorboard = args
+        .logdir
+        .as_ref()
+        .map(|dir| TensorBoard::new(dir).histogram_freq(1));
+    if let Some(tb) = tensorboard.as_mut() {
+        options = options
+            .validation_data(x_test.clone(), y_test.clone())
+            .callback(tb);
+    }
+    model.fit(&x_train, &y_train, options)?;
     let logs = model.evaluate(&x_test, &y_test)?;
     let acc = logs["accuracy"];
     if let Some(dir) = &args.save {
@@ -129,6 +137,9 @@ fn run(args: &Args) -> Result<()> {
         if !args.json {
             println!("saved the model to {dir} (model.save: SavedModel + keras_model.json)");
         }
+    }
+    if let (Some(dir), false) = (&args.logdir, args.json) {
+        println!("wrote TensorBoard logs to {dir} (tensorboard --logdir {dir})");
     }
     if let Some(file) = &args.export_test {
         let n = 8;

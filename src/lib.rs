@@ -26,6 +26,7 @@ pub mod keras;
 pub mod kernel;
 pub mod ops;
 pub mod passes;
+pub mod pb;
 pub mod proto;
 pub mod saved_model;
 pub mod serving;

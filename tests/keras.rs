@@ -3,7 +3,7 @@
 
 use rustflow::keras::callbacks::{
     CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
-    ReduceLROnPlateau,
+    ReduceLROnPlateau, TensorBoard,
 };
 use rustflow::keras::layers::{Dense, Dropout, Flatten, Input};
 use rustflow::keras::losses::Loss;
@@ -567,4 +567,106 @@ fn fit_evaluate_predict_take_a_dataset() {
         .batch(50, false);
     let p = model.predict_dataset(&xs).unwrap();
     assert_eq!(p.to_f64_vec(), model.predict(&x).unwrap().to_f64_vec());
+}
+
+/// What one TensorBoard event file holds: `(tag, step, simple_value)` of every scalar,
+/// `(tag, step)` of every histogram, and whether a graph was written.
+#[derive(Default)]
+struct Logged {
+    scalars: Vec<(String, i64, f32)>,
+    histograms: Vec<(String, i64)>,
+    graph: bool,
+}
+
+/// The events of the one event file in `dir`.
+fn tensorboard_events(dir: &std::path::Path) -> Logged {
+    use rustflow::proto::tf::{event::What, summary::value::Value};
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut logged = Logged::default();
+    for e in rustflow::summary::read_events(&files[0]).unwrap() {
+        match e.what {
+            Some(What::GraphDef(_)) => logged.graph = true,
+            Some(What::Summary(s)) => {
+                for v in s.value {
+                    match v.value {
+                        Some(Value::SimpleValue(x)) => logged.scalars.push((v.tag, e.step, x)),
+                        Some(Value::Histo(_)) => logged.histograms.push((v.tag, e.step)),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    logged
+}
+
+#[test]
+fn tensorboard_callback_writes_keras_layout() {
+    set_random_seed(5);
+    let (x, y) = blobs(120);
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = mlp();
+    model
+        .compile(
+            Optimizer::sgd().learning_rate(0.1),
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+        )
+        .unwrap();
+    let mut tb = TensorBoard::new(dir.path()).histogram_freq(2);
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .epochs(3)
+                .validation_split(0.25)
+                .verbose(0)
+                .callback(&mut tb),
+        )
+        .unwrap();
+    let train = tensorboard_events(&dir.path().join("train"));
+    assert!(train.graph);
+    let series = |events: &[(String, i64, f32)], tag: &str| -> Vec<(i64, f32)> {
+        events
+            .iter()
+            .filter(|e| e.0 == tag)
+            .map(|e| (e.1, e.2))
+            .collect()
+    };
+    let from_history = |key: &str| -> Vec<(i64, f32)> {
+        let h = history.get(key).unwrap();
+        h.iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64, v as f32))
+            .collect()
+    };
+    assert_eq!(series(&train.scalars, "epoch_loss"), from_history("loss"));
+    assert_eq!(
+        series(&train.scalars, "epoch_accuracy"),
+        from_history("accuracy")
+    );
+    let lr: Vec<(i64, f32)> = (0..3).map(|i| (i, 0.1f32)).collect();
+    assert_eq!(series(&train.scalars, "epoch_learning_rate"), lr);
+    let validation = tensorboard_events(&dir.path().join("validation"));
+    assert!(validation.histograms.is_empty() && !validation.graph);
+    let val = &validation.scalars;
+    assert_eq!(series(val, "epoch_loss"), from_history("val_loss"));
+    assert_eq!(series(val, "epoch_accuracy"), from_history("val_accuracy"));
+    // Every weight at epochs 0 and 2 (histogram_freq 2), named by its path.
+    let paths: Vec<String> = model.weights().into_iter().map(|w| w.path).collect();
+    assert!(paths.contains(&"dense/kernel".to_string()), "{paths:?}");
+    let mut want: Vec<(String, i64)> = [0, 2]
+        .iter()
+        .flat_map(|&step| paths.iter().map(move |p| (format!("{p}/histogram"), step)))
+        .collect();
+    let mut got = train.histograms;
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
 }

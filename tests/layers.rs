@@ -10,7 +10,7 @@ use std::path::Path;
 /// Layers from the bottom up; a module may use any module of a lower layer.
 const LAYERS: &[&[&str]] = &[
     &["error"],
-    &["util", "crc"],
+    &["util", "crc", "pb"],
     &["tensor"],
     &["device"],
     &["graph"],
@@ -22,7 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["train"],
     &["proto"],
     &["saved_model", "data"],
-    &["keras", "summary"],
+    &["summary"],
+    &["keras"],
     &["serving"],
 ];
 

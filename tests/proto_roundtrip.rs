@@ -6,7 +6,7 @@
 use rustflow::ops::array::StridedSliceMasks;
 use rustflow::ops::registry;
 use rustflow::proto::{graph_to_bytes, import_graph_def, parse_graph_def, unsupported};
-use rustflow::{DType, Graph, NodeId, Output, Result, Session, Tensor};
+use rustflow::{DType, Graph, NodeId, Output, PartialShape, Result, Session, Tensor};
 use std::collections::BTreeSet;
 
 /// One graph to round-trip: what to fetch, what to feed, and targets to run first.
@@ -381,6 +381,18 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
+fn summaries() -> Result<Case> {
+    let mut g = Graph::new();
+    let loss = g.placeholder(DType::Float32, PartialShape::scalar(), "loss")?;
+    let w = g.constant(Tensor::from([0.5f32, -1.0, 2.0]))?;
+    let s = g.scalar_summary("loss_summary", loss)?;
+    let h = g.histogram_summary("w", w)?;
+    let merged = g.merge_summary(&[s, h])?;
+    let mut case = Case::new(g, vec![merged]);
+    case.feeds = vec![(loss, Tensor::scalar(0.25f32))];
+    Ok(case)
+}
+
 const CASES: &[(&str, Builder)] = &[
     ("unary_math", unary_math),
     ("binary_math", binary_math),
@@ -396,6 +408,7 @@ const CASES: &[(&str, Builder)] = &[
     ("variables", variables),
     ("optimizers", optimizers),
     ("control", control),
+    ("summaries", summaries),
 ];
 
 fn run(g: &Graph, case: &Case, by_name: bool) -> Vec<Tensor> {
@@ -528,13 +541,16 @@ fn graphs_round_trip_byte_identically_and_compute_the_same() {
             export_for_tensorflow(std::path::Path::new(&dir), name, &case, &bytes, &want);
         }
         for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+            let same_bits = |a: &Tensor, b: &Tensor| match a.dtype() {
+                DType::String => a == b,
+                _ => a
+                    .to_f64_vec()
+                    .iter()
+                    .zip(b.to_f64_vec())
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+            };
             assert!(
-                a.dtype() == b.dtype()
-                    && a.shape() == b.shape()
-                    && a.to_f64_vec()
-                        .iter()
-                        .zip(b.to_f64_vec())
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                a.dtype() == b.dtype() && a.shape() == b.shape() && same_bits(a, b),
                 "case {name}, fetch {i}: {a:?} != {b:?}"
             );
         }

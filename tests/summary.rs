@@ -68,6 +68,43 @@ fn histogram_and_scalar_encode_as_tensorflow_does() {
 }
 
 #[test]
+fn summary_ops_in_a_graph_give_tensorflows_bytes() {
+    // The graph graphs/make_summary_fixtures.py ran in TensorFlow: scalar, histogram, merge.
+    let mut g = Graph::new();
+    let values = g
+        .constant(read_npy(fixture("values.npy")).unwrap())
+        .unwrap();
+    let loss = g.constant(0.25f32).unwrap();
+    let h = g.histogram_summary("weights", values).unwrap();
+    let s = g.scalar_summary("loss", loss).unwrap();
+    let m = g.merge_summary(&[s, h]).unwrap();
+    let all = g.merge_all_summaries().unwrap().unwrap();
+    let out = rustflow::Session::new(&g)
+        .run(&[], &[h, s, m, all], &[])
+        .unwrap();
+    let bytes = |t: &Tensor| t.as_strings().unwrap()[0].clone();
+    assert_eq!(
+        bytes(&out[0]),
+        std::fs::read(fixture("histogram.pb")).unwrap()
+    );
+    assert_eq!(bytes(&out[1]), std::fs::read(fixture("scalar.pb")).unwrap());
+    assert_eq!(bytes(&out[2]), std::fs::read(fixture("merged.pb")).unwrap());
+    // merge_all takes them in creation order: histogram, then scalar.
+    let all = tf::Summary::decode(bytes(&out[3]).as_slice()).unwrap();
+    let tags: Vec<&str> = all.value.iter().map(|v| v.tag.as_str()).collect();
+    assert_eq!(tags, ["weights", "loss"]);
+    // A fetched summary goes into an event file as it is.
+    let dir = temp_logdir("ops");
+    let mut w = FileWriter::new(&dir).unwrap();
+    w.add_summary_bytes(&bytes(&out[2]), 7).unwrap();
+    w.flush().unwrap();
+    let events = events_of(w.path());
+    assert_eq!(events[1].step, 7);
+    assert_eq!(summary_of(&events[1]).value.len(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn file_version_record_is_framed_as_tensorflow_frames_it() {
     // Event{file_version: "brain.Event:2"} in TFRecord framing, as TensorFlow writes it
     // (the example record of /work/shared/ref/tensorflow-interop.md, section 3).

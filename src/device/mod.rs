@@ -9,9 +9,10 @@
 //! crosses devices, so the executor never needs to know about devices.
 //!
 //! The CPU device's compute helpers live here too: [`cpu`] (broadcasting and elementwise
-//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads).
-//! [`alloc`] is the caching allocator of device memory; `cuda` (feature `cuda`) the GPU
-//! device, registered as the built-in factory of device type `GPU`.
+//! loops), [`gemm`] (matrix products), [`parallel`] and [`workers`] (intra-op threads),
+//! [`memory`] (keeping freed kernel buffers in the heap). [`alloc`] is the caching allocator
+//! of device memory; `cuda` (feature `cuda`) the GPU device, registered as the built-in
+//! factory of device type `GPU`.
 
 pub mod alloc;
 pub(crate) mod cores;
@@ -19,6 +20,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod gemm;
+pub mod memory;
 pub mod parallel;
 pub mod workers;
 

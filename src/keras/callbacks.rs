@@ -1,13 +1,16 @@
 //! Callbacks for `fit` (`keras.callbacks`): `EarlyStopping`, `ModelCheckpoint`,
-//! `ReduceLROnPlateau`, `LearningRateScheduler`, `CSVLogger`, the [`History`] `fit`
-//! returns, and the [`Callback`] trait for your own.
+//! `ReduceLROnPlateau`, `LearningRateScheduler`, `CSVLogger`, `TensorBoard`, the
+//! [`History`] `fit` returns, and the [`Callback`] trait for your own.
 
+use crate::graph::Graph;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use super::tensorboard::TensorBoard;
 
 /// Metric values by name (`loss`, `accuracy`, `val_loss`, …), sorted as Keras logs them.
 pub type Logs = BTreeMap<String, f64>;
@@ -26,6 +29,10 @@ pub trait CallbackModel {
     fn stop_training(&mut self);
     /// Saves the model (`model.save`).
     fn save(&self, dir: &Path) -> Result<()>;
+    /// Each weight's path (`dense/kernel`) and value, in Keras's order.
+    fn named_weights(&self) -> Result<Vec<(String, Tensor)>>;
+    /// The graph the model runs in, once built.
+    fn graph(&self) -> Option<&Graph>;
 }
 
 /// A hook into `fit`. Every method has a default that does nothing.

@@ -36,6 +36,7 @@ mod progress;
 mod saving;
 mod sequential;
 mod summary;
+mod tensorboard;
 mod trainer;
 
 pub use activations::Activation;

@@ -575,4 +575,14 @@ impl CallbackModel for Sequential {
     fn save(&self, dir: &Path) -> Result<()> {
         Sequential::save(self, dir)
     }
+
+    fn named_weights(&self) -> Result<Vec<(String, Tensor)>> {
+        let weights = self.weights();
+        let values = self.net()?.read(&weights)?;
+        Ok(weights.into_iter().map(|w| w.path).zip(values).collect())
+    }
+
+    fn graph(&self) -> Option<&Graph> {
+        self.net.as_ref().map(|net| &net.graph)
+    }
 }

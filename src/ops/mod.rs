@@ -10,7 +10,8 @@
 //!
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
 //! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
-//! (variables) and `training` (the optimizers' in-place updates).
+//! (variables), `resource` (TensorFlow 2 resource variables), `summary` (ScalarSummary,
+//! HistogramSummary, MergeSummary) and `training` (the optimizers' in-place updates).
 
 pub mod array;
 #[cfg(feature = "cuda")]
@@ -22,7 +23,9 @@ pub mod plumbing;
 pub mod random;
 pub mod reduce;
 pub mod registry;
+mod resource;
 pub mod state;
+pub mod summary;
 pub mod training;
 
 pub use crate::graph::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef};
@@ -37,7 +40,12 @@ use crate::kernel::fusion::FusionRule;
 /// Every plan-time fusion rule, each declared beside the fused kernel it makes: the table
 /// the fusion pass (`passes::Fuse`) tries at each node, in this order.
 pub fn fusion_rules() -> &'static [&'static [FusionRule]] {
-    &[linalg::matmul::fusion::FUSION_RULES, training::FUSION_RULES]
+    &[
+        linalg::matmul::fusion::FUSION_RULES,
+        nn::conv2d::fusion::FUSION_RULES,
+        nn::pool::fusion::FUSION_RULES,
+        training::FUSION_RULES,
+    ]
 }
 
 impl Graph {

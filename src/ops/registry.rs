@@ -61,6 +61,8 @@ fn standard() -> &'static Standard {
         super::nn::register(&mut r);
         super::random::register(&mut r);
         super::state::register(&mut r);
+        super::resource::register(&mut r);
+        super::summary::register(&mut r);
         super::training::register(&mut r);
         #[cfg(feature = "cuda")]
         super::cuda::register(&mut r);

@@ -3,6 +3,8 @@
 
 use crate::graph::{Graph, NodeId, Output};
 use crate::ops::linalg::matmul::fusion::{FUSED_MATMUL, FUSED_MATMUL_ACTIVATION_GRAD};
+use crate::ops::nn::conv2d::fusion::FUSED_CONV2D;
+use crate::ops::nn::pool::fusion::FUSED_MAX_POOL_GRAD;
 use crate::ops::training::PRODUCT_GRADIENT_DESCENT;
 use crate::train::{GradAndVar, GradientDescent, Optimizer};
 use crate::Session;
@@ -211,6 +213,115 @@ fn a_fused_layer_checks_its_bias_when_it_runs() {
     let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
     assert!(err.contains("in its product MatMul"), "{err}");
 }
+
+#[test]
+fn a_convolutional_layer_runs_as_one_step_with_the_same_values() {
+    // Batch 3 of 11×12×5 images, 3×3×5×17 filter: SAME (split over 2 threads) and VALID
+    // with stride 2, for every activation, f32, f64 and i32.
+    for dtype in [DType::Float32, DType::Float64, DType::Int32] {
+        for (strides, padding) in [([1i64, 1, 1, 1], "SAME"), ([1, 2, 2, 1], "VALID")] {
+            for activation in [Some("Relu"), Some("Relu6"), None] {
+                let mut g = Graph::new();
+                let x = g.placeholder(dtype, [None; 4], "x").unwrap();
+                let f = g.placeholder(dtype, [None; 4], "f").unwrap();
+                let b = g.placeholder(dtype, [None], "b").unwrap();
+                let z = g.conv2d(x, f, &strides, padding).unwrap();
+                let mut y = g.bias_add(z, b).unwrap();
+                match activation {
+                    Some("Relu") => y = g.relu(y).unwrap(),
+                    Some("Relu6") => y = g.relu6(y).unwrap(),
+                    _ => {}
+                }
+                let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+                let plan = sess.plan_of(&[x, f, b], &[y], &[]).unwrap();
+                let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+                assert_eq!(ops, [FUSED_CONV2D], "{activation:?}");
+                assert_eq!(plan.steps[0].name, g.node(y.node).name());
+                let feeds = [
+                    (x, values(dtype, &[3, 11, 12, 5], 0.0)),
+                    (f, values(dtype, &[3, 3, 5, 17], 1.0)),
+                    (b, values(dtype, &[17], 2.0)),
+                ];
+                let fused = sess.run(&feeds, &[y], &[]).unwrap().remove(0);
+                // Fetching the convolution too gives it a second reader: separate steps.
+                let plan = sess.plan_of(&[x, f, b], &[y, z], &[]).unwrap();
+                assert!(plan.steps.iter().all(|s| s.op != FUSED_CONV2D));
+                let separate = sess.run(&feeds, &[y, z], &[]).unwrap().remove(0);
+                assert_eq!(fused.shape(), separate.shape());
+                assert!(
+                    fused == separate,
+                    "{dtype} {padding} {activation:?}: values differ"
+                );
+            }
+        }
+    }
+    // A bias of the wrong size is refused when the step runs, naming the step.
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float64, [None; 4], "x").unwrap();
+    let f = g.placeholder(DType::Float64, [None; 4], "f").unwrap();
+    let b = g.placeholder(DType::Float64, [None], "b").unwrap();
+    let z = g.conv2d(x, f, &[1; 4], "VALID").unwrap();
+    let y = g.bias_add(z, b).unwrap();
+    let sess = Session::new(&g);
+    let feeds = [
+        (x, values(DType::Float64, &[1, 4, 4, 2], 0.0)),
+        (f, values(DType::Float64, &[2, 2, 2, 3], 1.0)),
+        (b, values(DType::Float64, &[4], 2.0)),
+    ];
+    let err = sess.run(&feeds, &[y], &[]).unwrap_err().to_string();
+    assert!(err.contains(g.node(y.node).name()), "{err}");
+    assert!(err.contains("[4] vs. [1, 3, 3, 3]"), "{err}");
+}
+
+#[test]
+fn backpropagation_through_pooling_into_a_relu_runs_as_one_step_with_the_same_values() {
+    // MaxPoolGrad then ReluGrad / Relu6Grad by the pooled features (ties and zeros
+    // included): 2x2/2 VALID and 3x3/1 SAME (split over 2 threads), f32, f64 and i32.
+    for dtype in [DType::Float32, DType::Float64, DType::Int32] {
+        for (k, s, padding) in [(2i64, 2i64, "VALID"), (3, 1, "SAME")] {
+            for op in ["ReluGrad", "Relu6Grad"] {
+                let mut g = Graph::new();
+                let x = g.placeholder(dtype, [None; 4], "x").unwrap();
+                let dy = g.placeholder(dtype, [None; 4], "dy").unwrap();
+                let (ks, st) = ([1, k, k, 1], [1, s, s, 1]);
+                let y = g.max_pool(x, &ks, &st, padding).unwrap();
+                let dp = g.max_pool_grad(x, y, dy, &ks, &st, padding).unwrap();
+                let dx = match op {
+                    "ReluGrad" => g.relu_grad(dp, x).unwrap(),
+                    _ => g.relu6_grad(dp, x).unwrap(),
+                };
+                let sess = Session::with_options(&g, SessionOptions::with_threads(2));
+                let plan = sess.plan_of(&[x, dy], &[dx], &[]).unwrap();
+                let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+                assert_eq!(ops, ["MaxPool", FUSED_MAX_POOL_GRAD], "{op}");
+                let shape = [4, 32, 30, 16];
+                // Rounded features from [-8, 8]: ties, zeros, units above 6.
+                let features = values(DType::Float64, &shape, 0.5);
+                let features = Tensor::new(
+                    &shape,
+                    features
+                        .as_slice::<f64>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| (2.0 * v).round())
+                        .collect::<Vec<f64>>(),
+                )
+                .unwrap()
+                .cast(dtype)
+                .unwrap();
+                let pooled = sess.run(&[(x, features.clone())], &[y], &[]).unwrap();
+                let feeds = [(x, features), (dy, values(dtype, pooled[0].shape(), 1.0))];
+                let fused = sess.run(&feeds, &[dx], &[]).unwrap().remove(0);
+                let plan = sess.plan_of(&[x, dy], &[dx, dp], &[]).unwrap();
+                assert!(plan.steps.iter().all(|s| s.op != FUSED_MAX_POOL_GRAD));
+                let separate = sess.run(&feeds, &[dx, dp], &[]).unwrap().remove(0);
+                assert_eq!(fused.shape(), &shape);
+                assert!(fused == separate, "{dtype} {padding} {op}: values differ");
+            }
+        }
+    }
+}
+
 #[test]
 fn backpropagation_into_a_relu_layer_runs_as_one_product_with_the_same_values() {
     // dz·Wᵀ masked by the layer's output: 130·128·129 multiply-adds, split by columns

@@ -96,6 +96,7 @@ impl Session {
 
     /// A session with explicit thread settings.
     pub fn with_options(graph: &Graph, options: SessionOptions) -> Session {
+        crate::device::memory::keep_freed_buffers();
         let options = SessionOptions {
             inter_op_threads: options.inter_op_threads.max(1),
             intra_op_threads: options.intra_op_threads.max(1),
@@ -300,7 +301,7 @@ impl Session {
         targets: &[NodeId],
     ) -> Result<Plan> {
         let graph = self.graph();
-        Plan::build(&PassCtx {
+        let plan = Plan::build(&PassCtx {
             graph: &graph,
             feeds,
             fetches,
@@ -309,7 +310,21 @@ impl Session {
             devices: &self.devices,
             stateful_kernels: &self.stateful_kernels,
             allow_soft_placement: self.options.allow_soft_placement,
-        })
+        })?;
+        // Handles are session state, as in TensorFlow 2's signatures: never fed or fetched.
+        for (what, list) in [("feed", feeds), ("fetch", fetches)] {
+            if let Some(&o) = list
+                .iter()
+                .find(|&&o| graph.dtype(o) == crate::DType::Resource)
+            {
+                return Err(Error::invalid(format!(
+                    "cannot {what} '{}': it is a resource handle, which refers to a variable \
+                     of the session; {what} the variable's value (ReadVariableOp) instead",
+                    graph.output_name(o)
+                )));
+            }
+        }
+        Ok(plan)
     }
 
     /// The session's devices: the CPU, then those of every registered device type.

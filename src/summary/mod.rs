@@ -5,11 +5,10 @@
 //! "brain.Event:2"`, then scalars, histograms with TensorFlow's buckets ([`Histogram`]),
 //! text and the graph. `tensorboard --logdir DIR` shows them; [`read_events`] reads them back.
 
-mod histogram;
 mod reader;
-pub mod value;
 mod writer;
 
-pub use histogram::{default_bucket_limits, Histogram};
+pub use crate::ops::summary::histogram::{default_bucket_limits, Histogram};
+pub use crate::ops::summary::value;
 pub use reader::read_events;
 pub use writer::{FileWriter, FILE_VERSION};

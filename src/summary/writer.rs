@@ -1,10 +1,10 @@
 //! [`FileWriter`]: TensorFlow 1's `tf.summary.FileWriter`, writing an event file that
 //! TensorBoard reads.
 
-use super::histogram::Histogram;
-use super::value;
 use crate::data::write_framed;
 use crate::graph::Graph;
+use crate::ops::summary::histogram::Histogram;
+use crate::ops::summary::value;
 use crate::proto::{graph_to_proto, shape_to_proto, tf};
 use crate::{Error, Result, Tensor};
 use prost::Message;

@@ -106,7 +106,7 @@ pub(crate) fn fused_matmul_kernel(
 }
 
 /// A pass over rows of a product: `row[j] = f(row[j] + bias[j])`.
-fn add_bias_then<'a, T: Number>(
+pub(crate) fn add_bias_then<'a, T: Number>(
     bias: &'a [T],
     f: impl Fn(T) -> T + Sync + 'a,
 ) -> impl Fn(Range<usize>, &mut [T]) + Sync + 'a {

@@ -9,8 +9,9 @@
 //!   masked by the features as they are written (backpropagation into a Relu layer).
 
 use super::cpu::{fused_matmul_kernel, Activation, Epilogue};
-use crate::graph::NodeId;
+use crate::graph::{Node, NodeId, Output};
 use crate::kernel::fusion::{Fusion, FusionRule, FusionSite};
+use crate::tensor::DType;
 use std::sync::Arc;
 
 /// Op name of the fused MatMul + BiasAdd (+ Relu or Relu6) step, TensorFlow's name for it.
@@ -33,32 +34,72 @@ pub(crate) const FUSION_RULES: &[FusionRule] = &[
     },
 ];
 
-fn fuse_dense_layer(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, String> {
+/// A matched `BiasAdd(product, bias)` (optionally under `Relu` or `Relu6`) whose product
+/// and BiasAdd only the pattern reads.
+pub(crate) struct BiasActivation<'a> {
+    /// The product node (MatMul, Conv2D).
+    pub product: &'a Node,
+    /// The bias input of the BiasAdd.
+    pub bias: Output,
+    /// The activation over the sum.
+    pub activation: Activation,
+    /// The element type of the product.
+    pub dtype: DType,
+    /// The nodes the fused step absorbs: the product, and the BiasAdd when the pattern
+    /// ends in an activation.
+    pub absorbed: Vec<NodeId>,
+}
+
+/// Matches `BiasAdd(product, bias)` or `Relu(BiasAdd(...))` / `Relu6(BiasAdd(...))` at
+/// node `n` with a product of op type `product_op` (the dense and convolutional layers'
+/// forward pass).
+pub(crate) fn bias_activation<'a>(
+    site: &'a dyn FusionSite,
+    n: NodeId,
+    product_op: &str,
+) -> Option<BiasActivation<'a>> {
     let graph = site.graph();
     let node = graph.node(n);
     let (bias_add, activation) = match node.op_type() {
         "BiasAdd" => (n, Activation::Linear),
-        op => match site.sole_source(node.inputs()[0], "BiasAdd", n) {
-            Some(_) if op == "Relu" => (node.inputs()[0].node, Activation::Relu),
-            Some(_) => (node.inputs()[0].node, Activation::Relu6),
-            None => return Ok(None),
-        },
+        op => {
+            site.sole_source(node.inputs()[0], "BiasAdd", n)?;
+            let activation = if op == "Relu" {
+                Activation::Relu
+            } else {
+                Activation::Relu6
+            };
+            (node.inputs()[0].node, activation)
+        }
     };
     let bias_add_node = graph.node(bias_add);
-    let Some(product) = site.sole_source(bias_add_node.inputs()[0], "MatMul", n) else {
-        return Ok(None);
-    };
-    let dtype = graph.dtype(bias_add_node.inputs()[0]);
-    let kernel = fused_matmul_kernel(product, dtype, Epilogue::BiasAdd(activation))?;
-    let (a, b) = (product.inputs()[0], product.inputs()[1]);
-    let bias = bias_add_node.inputs()[1];
+    let product = site.sole_source(bias_add_node.inputs()[0], product_op, n)?;
     let mut absorbed = vec![bias_add_node.inputs()[0].node];
     if bias_add != n {
         absorbed.push(bias_add);
     }
-    Ok(Some(Fusion {
+    Some(BiasActivation {
+        product,
+        bias: bias_add_node.inputs()[1],
+        activation,
+        dtype: graph.dtype(bias_add_node.inputs()[0]),
         absorbed,
-        inputs: vec![Some(a), Some(b), Some(bias)],
+    })
+}
+
+fn fuse_dense_layer(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, String> {
+    let Some(layer) = bias_activation(site, n, "MatMul") else {
+        return Ok(None);
+    };
+    let kernel = fused_matmul_kernel(
+        layer.product,
+        layer.dtype,
+        Epilogue::BiasAdd(layer.activation),
+    )?;
+    let (a, b) = (layer.product.inputs()[0], layer.product.inputs()[1]);
+    Ok(Some(Fusion {
+        absorbed: layer.absorbed,
+        inputs: vec![Some(a), Some(b), Some(layer.bias)],
         operands: [0, 1],
         op: FUSED_MATMUL,
         kernel: Arc::from(kernel),

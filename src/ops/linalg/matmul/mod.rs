@@ -1,7 +1,7 @@
 //! MatMul: definition (shape inference, gradient, builder), with its CPU kernels in
 //! `cpu.rs` and the plan-time fusion rules that end in them in `fusion.rs`.
 
-mod cpu;
+pub(crate) mod cpu;
 pub(crate) mod fusion;
 
 use super::MATMUL_TYPES;

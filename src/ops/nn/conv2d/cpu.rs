@@ -4,9 +4,12 @@
 use super::sizes_from_ints;
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
 use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_PRODUCT_WORK};
+use crate::graph::Node;
+use crate::ops::linalg::matmul::cpu::{add_bias_then, Activation};
+use crate::ops::math::activation::{relu, relu6};
 use crate::ops::nn::window::{DataFormat, Geometry, Window2d};
 use crate::ops::{kernel_fn, KernelBuildCtx, KernelCtx, KernelResult};
-use crate::tensor::{Number, Tensor};
+use crate::tensor::{DType, Number, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
 
@@ -19,13 +22,14 @@ fn block_rows(k: usize) -> usize {
     (BLOCK_ELEMENTS / k.max(1)).max(16)
 }
 
-/// Resolves attrs once and refuses NCHW, which TensorFlow's CPU kernels do not run.
-fn nhwc_window(ctx: &KernelBuildCtx<'_>) -> std::result::Result<Window2d, String> {
-    let window = Window2d::conv(ctx.attrs())?;
+/// Resolves a convolution node's attrs once and refuses NCHW, which TensorFlow's CPU
+/// kernels do not run.
+fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
+    let window = Window2d::conv(node.attrs())?;
     if window.format != DataFormat::Nhwc {
         return Err(format!(
             "The {} op currently only supports the NHWC tensor format on the CPU. The op was given the format: NCHW",
-            ctx.node.op_type()
+            node.op_type()
         ));
     }
     Ok(window)
@@ -134,12 +138,12 @@ impl Geometry {
                     self.in_col(ox, 0),
                     self.in_col(ox, self.k_w - 1),
                 ) {
-                    drow.copy_from_slice(&line[x0 * c..x0 * c + span]);
+                    copy_span(drow, &line[x0 * c..x0 * c + span]);
                     continue;
                 }
                 for (j, d) in drow.chunks_exact_mut(c).enumerate() {
                     match self.in_col(ox, j) {
-                        Some(x) => d.copy_from_slice(&line[x * c..(x + 1) * c]),
+                        Some(x) => copy_span(d, &line[x * c..(x + 1) * c]),
                         None => d.fill(T::ZERO),
                     }
                 }
@@ -178,18 +182,43 @@ impl Geometry {
     }
 }
 
+/// `dst.copy_from_slice(src)`, with the short spans of few-channel inputs (a first
+/// convolution's 3 taps of 1 channel) copied inline rather than by a `memcpy` call each.
+#[inline(always)]
+fn copy_span<T: Copy>(dst: &mut [T], src: &[T]) {
+    /// Copies `N` elements, a length the compiler knows.
+    #[inline(always)]
+    fn fixed<const N: usize, T: Copy>(dst: &mut [T], src: &[T]) {
+        dst[..N].copy_from_slice(&src[..N]);
+    }
+    match dst.len() {
+        1 => fixed::<1, T>(dst, src),
+        2 => fixed::<2, T>(dst, src),
+        3 => fixed::<3, T>(dst, src),
+        4 => fixed::<4, T>(dst, src),
+        6 => fixed::<6, T>(dst, src),
+        8 => fixed::<8, T>(dst, src),
+        9 => fixed::<9, T>(dst, src),
+        12 => fixed::<12, T>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Threads over pieces of the work, and the threads left for each product.
 fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
     let outer = threads_for(work, MIN_PRODUCT_WORK, units, threads);
     (outer, (threads / outer).max(1))
 }
 
-/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC.
+/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC; `epilogue(pixels, rows)` is
+/// called on each block of output rows (pixels) right after the product writes it, on
+/// the thread that wrote it.
 pub(super) fn conv2d_forward<T: GemmElement>(
     g: &Geometry,
     input: &[T],
     filter: &[T],
     threads: usize,
+    epilogue: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
     let mut out = zeroed::<T>(g.pixels() * oc);
@@ -221,6 +250,7 @@ pub(super) fn conv2d_forward<T: GemmElement>(
                 trans_b: false,
             };
             gemm(dims, a, filter, dst, inner);
+            epilogue(start..end, dst);
         }
     });
     out
@@ -311,18 +341,52 @@ fn conv2d_backprop_filter<T: GemmElement>(
 }
 
 pub(super) fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
+    let window = nhwc_window(ctx.node)?;
     with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, filter) = (k.input(0)?, k.input(1)?);
         let g = runtime_geometry(&window, input.shape(), filter.shape())?;
-        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k));
+        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k), |_, _| {});
+        k.push_output(Tensor::from_parts(g.out_shape(), out));
+        Ok(())
+    }))
+}
+
+/// `Conv2D` and the BiasAdd (and activation) that reads it as one step (built by the
+/// plan like TensorFlow's remapper; see `fusion.rs`): each block of output pixels gets
+/// its bias and activation right after the product writes it. Inputs: the Conv2D's input
+/// and filter, then the bias; `product` is the Conv2D node and `dtype` its type.
+pub(super) fn fused_conv2d_kernel(
+    product: &Node,
+    dtype: DType,
+    activation: Activation,
+) -> KernelResult {
+    let window = nhwc_window(product)?;
+    let product_name = product.name().to_string();
+    with_dtype!(signed, dtype, T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (input, filter, bias) = (k.input(0)?, k.input(1)?, k.input(2)?);
+        let in_product = |e: Error| Error::invalid(format!("in its product {product_name}: {e}"));
+        let g = runtime_geometry(&window, input.shape(), filter.shape()).map_err(in_product)?;
+        if bias.shape() != [g.out_c] {
+            return Err(Error::invalid(format!(
+                "Must provide as many biases as the channel dimension of the input tensor: {:?} vs. {:?}",
+                bias.shape(),
+                g.out_shape()
+            )));
+        }
+        let (input, filter, bias) = (input.as_slice::<T>()?, filter.as_slice::<T>()?, bias.as_slice::<T>()?);
+        let threads = g.conv_threads(k);
+        let out = match activation {
+            Activation::Linear => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, |x| x)),
+            Activation::Relu => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, relu)),
+            Activation::Relu6 => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, relu6)),
+        };
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
 }
 
 pub(super) fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
+    let window = nhwc_window(ctx.node)?;
     with_dtype!(signed, ctx.input_dtype(1), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (sizes, filter, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let sizes = runtime_sizes(sizes, "input_sizes")?;
@@ -340,7 +404,7 @@ pub(super) fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelRe
 }
 
 pub(super) fn conv2d_backprop_filter_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let window = nhwc_window(ctx)?;
+    let window = nhwc_window(ctx.node)?;
     with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, sizes, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let sizes = runtime_sizes(sizes, "filter_sizes")?;

@@ -7,6 +7,7 @@
 //! writes would overlap) are spread over the intra-op threads.
 
 mod cpu;
+pub(crate) mod fusion;
 
 use super::op_with_attrs;
 use super::window::{nhwc_dims, DataFormat, Window2d};
@@ -758,7 +759,7 @@ mod tests {
     /// Central finite differences of `L = Σ w · conv2d(x, f)` through the forward kernel.
     fn fd_grads(g: &Geometry, x: &[f64], f: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let loss = |x: &[f64], f: &[f64]| -> f64 {
-            conv2d_forward(g, x, f, 1)
+            conv2d_forward(g, x, f, 1, |_, _| {})
                 .iter()
                 .zip(w)
                 .map(|(a, b)| a * b)

@@ -5,16 +5,20 @@
 //! maximum of its window in row-major order, as TensorFlow's CPU kernels do;
 //! MaxPoolGradGrad reads the gradient at that same element.
 
+pub(crate) mod fusion;
+
 use super::op_with_attrs;
 use super::window::{DataFormat, Geometry, Window2d};
 use crate::device::gemm::zeroed;
 use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
-use crate::graph::{Graph, Output, TensorSpec};
+use crate::graph::{Graph, Node, Output, TensorSpec};
+use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
 use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
+use fusion::ActivationGrad;
 use std::ops::Range;
 
 /// Output dims (batch, height, width, channels) of a pooling window over `input`.
@@ -138,13 +142,13 @@ fn infer_avg_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
     )])
 }
 
-/// Resolves the pooling attrs once, refusing NCHW as TensorFlow's CPU kernels do.
-fn nhwc_pool(ctx: &KernelBuildCtx<'_>) -> std::result::Result<(Window2d, [usize; 2]), String> {
-    let (window, ksize) = Window2d::pool(ctx.attrs())?;
+/// Resolves a pooling node's attrs once, refusing NCHW as TensorFlow's CPU kernels do.
+fn nhwc_pool(node: &Node) -> std::result::Result<(Window2d, [usize; 2]), String> {
+    let (window, ksize) = Window2d::pool(node.attrs())?;
     if window.format != DataFormat::Nhwc {
         return Err(format!(
             "Default {} only supports NHWC on device type CPU",
-            ctx.node.op_type()
+            node.op_type()
         ));
     }
     Ok((window, ksize))
@@ -206,19 +210,36 @@ impl Geometry {
     }
 }
 
+/// `out[c] = max(out[c], src[c])`, keeping `out[c]` unless `src[c]` is greater (NaN never
+/// is), as a select the compiler turns into vector compares and blends.
+#[inline(always)]
+fn max_into<T: Number>(out: &mut [T], src: &[T]) {
+    for (d, &v) in out.iter_mut().zip(src) {
+        *d = if v > *d { v } else { *d };
+    }
+}
+
+/// The rows `rows` of one image, each cut to the columns `cols` of a window: one slice of
+/// `cols.len() * channels` elements per row.
+#[inline(always)]
+fn window_rows<'a, T>(
+    g: &Geometry,
+    image: &'a [T],
+    rows: Range<usize>,
+    cols: &Range<usize>,
+) -> impl Iterator<Item = &'a [T]> {
+    let (c, w, lo, hi) = (g.in_c, g.in_w, cols.start, cols.end);
+    rows.map(move |y| &image[(y * w + lo) * c..(y * w + hi) * c])
+}
+
 fn max_pool<T: Number>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
     let c = g.in_c;
     pool_forward(g, threads, |o: &mut [T], b, rows, cols| {
         o.fill(T::LOWEST);
         let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
-        for y in rows {
-            for xx in cols.clone() {
-                let src = &image[(y * g.in_w + xx) * c..(y * g.in_w + xx + 1) * c];
-                for (d, &v) in o.iter_mut().zip(src) {
-                    if v > *d {
-                        *d = v;
-                    }
-                }
+        for line in window_rows(g, image, rows, &cols) {
+            for src in line.chunks_exact(c) {
+                max_into(o, src);
             }
         }
     })
@@ -229,9 +250,8 @@ fn avg_pool<T: Float>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
     pool_forward(g, threads, |o: &mut [T], b, rows, cols| {
         let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
         let count = T::lit((rows.len() * cols.len()) as f64);
-        for y in rows {
-            for xx in cols.clone() {
-                let src = &image[(y * g.in_w + xx) * c..(y * g.in_w + xx + 1) * c];
+        for line in window_rows(g, image, rows, &cols) {
+            for src in line.chunks_exact(c) {
                 o.iter_mut().zip(src).for_each(|(d, &v)| *d = *d + v);
             }
         }
@@ -242,10 +262,12 @@ fn avg_pool<T: Float>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
 /// Calls `f(scratch, dx_image, image_index, output_pixel_offset, window_rows,
 /// window_cols)` for every output pixel, with the input gradient split by image over
 /// threads (windows of one image overlap, images do not); each thread has its own scratch.
+/// `finish(image_index, dx_image)` then gets each image's gradient while it is in cache.
 fn pool_backward<T: Number, S: Default>(
     g: &Geometry,
     threads: usize,
     f: impl Fn(&mut S, &mut [T], usize, usize, Range<usize>, Range<usize>) + Sync,
+    finish: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
     let mut dx = zeroed::<T>(g.batch * g.in_image());
     if dx.is_empty() {
@@ -261,48 +283,71 @@ fn pool_backward<T: Number, S: Default>(
                     f(&mut scratch, dimg, b, at, g.row_taps(oy), g.col_taps(ox));
                 }
             }
+            finish(b, dimg);
         }
     });
     dx
 }
 
-/// Per-channel best value and its input offset, for MaxPoolGrad.
-type ArgMax<T> = (Vec<T>, Vec<usize>);
+/// Per-channel best value of a window and the index of its first maximum among the
+/// window's taps (row-major), for MaxPoolGrad.
+type ArgMax<T> = (Vec<T>, Vec<u32>);
 
-fn max_pool_grad<T: Number>(g: &Geometry, x: &[T], dy: &[T], threads: usize) -> Vec<T> {
+/// MaxPoolGrad: each output gradient goes to the first maximum of its window, found per
+/// channel in one vectorised pass over the taps (a tap replaces the best only when
+/// greater, so ties and NaNs keep the earlier tap), then added to every tap's gradient
+/// row where the tap is the argmax (zero elsewhere) in a second pass. `finish(image,
+/// dx_image)` gets each image's gradient when it is complete (see [`pool_backward`]).
+fn max_pool_grad<T: Number>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    threads: usize,
+    finish: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
     let c = g.in_c;
     pool_backward(
         g,
         threads,
         |best: &mut ArgMax<T>, dimg: &mut [T], b, at, rows, cols| {
+            if rows.is_empty() || cols.is_empty() {
+                return;
+            }
             let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
             let (vals, args) = best;
             vals.clear();
+            vals.resize(c, T::LOWEST);
             args.clear();
-            for y in rows {
-                for xx in cols.clone() {
-                    let base = (y * g.in_w + xx) * c;
-                    let src = &image[base..base + c];
-                    if vals.is_empty() {
-                        // The window's first tap starts every channel's maximum.
-                        vals.extend_from_slice(src);
-                        args.extend(base..base + c);
-                        continue;
-                    }
-                    for (ch, &v) in src.iter().enumerate() {
-                        if v > vals[ch] {
-                            vals[ch] = v;
-                            args[ch] = base + ch;
-                        }
-                    }
+            args.resize(c, 0);
+            let taps = window_rows(g, image, rows.clone(), &cols).flat_map(|l| l.chunks_exact(c));
+            for (t, src) in taps.enumerate() {
+                if t == 0 {
+                    // The window's first tap starts every channel's maximum.
+                    vals.copy_from_slice(src);
+                    continue;
                 }
+                // Two loops of one store each (the argmax, then the maximum): each is a
+                // vector compare and blend.
+                let t = t as u32;
+                for ((a, v), &s) in args.iter_mut().zip(vals.iter()).zip(src) {
+                    *a = if s > *v { t } else { *a };
+                }
+                max_into(vals, src);
             }
-            if args.len() == c {
-                for (&i, &gv) in args.iter().zip(&dy[at..at + c]) {
-                    dimg[i] = dimg[i].add(gv);
+            let grad = &dy[at..at + c];
+            let mut t = 0u32;
+            for y in rows {
+                let line = &mut dimg[(y * g.in_w + cols.start) * c..(y * g.in_w + cols.end) * c];
+                for dst in line.chunks_exact_mut(c) {
+                    for ((d, &a), &gv) in dst.iter_mut().zip(args.iter()).zip(grad) {
+                        // Adding zero keeps `d`: it starts at +0 and no sum makes it -0.
+                        *d = d.add(if a == t { gv } else { T::ZERO });
+                    }
+                    t += 1;
                 }
             }
         },
+        finish,
     )
 }
 
@@ -336,23 +381,26 @@ fn avg_pool_grad<T: Float>(g: &Geometry, dy: &[T], threads: usize) -> Vec<T> {
     pool_backward(
         g,
         threads,
-        |_: &mut (), dimg: &mut [T], _b, at, rows, cols| {
+        |share: &mut Vec<T>, dimg: &mut [T], _b, at, rows, cols| {
+            // Each tap gets the pixel's gradient over the window's size, divided once.
             let count = T::lit((rows.len() * cols.len()) as f64);
-            let grad = &dy[at..at + c];
+            share.clear();
+            share.extend(dy[at..at + c].iter().map(|&gv| gv / count));
             for y in rows {
-                for xx in cols.clone() {
-                    let base = (y * g.in_w + xx) * c;
-                    for (d, &gv) in dimg[base..base + c].iter_mut().zip(grad) {
-                        *d = *d + gv / count;
-                    }
+                let line = &mut dimg[(y * g.in_w + cols.start) * c..(y * g.in_w + cols.end) * c];
+                for dst in line.chunks_exact_mut(c) {
+                    dst.iter_mut()
+                        .zip(share.iter())
+                        .for_each(|(d, &v)| *d = *d + v);
                 }
             }
         },
+        |_, _| {},
     )
 }
 
 fn max_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let (window, ksize) = nhwc_pool(ctx)?;
+    let (window, ksize) = nhwc_pool(ctx.node)?;
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let x = k.input(0)?;
         let g = geometry(&window, ksize, x.shape(), "input")?;
@@ -363,7 +411,7 @@ fn max_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
 }
 
 fn avg_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let (window, ksize) = nhwc_pool(ctx)?;
+    let (window, ksize) = nhwc_pool(ctx.node)?;
     with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let x = k.input(0)?;
         let g = geometry(&window, ksize, x.shape(), "value")?;
@@ -374,20 +422,67 @@ fn avg_pool_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
 }
 
 fn max_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let (window, ksize) = nhwc_pool(ctx)?;
+    let (window, ksize) = nhwc_pool(ctx.node)?;
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (x, y, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let g = geometry(&window, ksize, x.shape(), "orig_input")?;
         check_shape(&g, y, "orig_output")?;
         check_shape(&g, dy, "grad")?;
-        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, g.pool_threads(k));
+        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, g.pool_threads(k), |_, _| {});
         k.push_output(Tensor::from_parts(x.shape().to_vec(), dx));
         Ok(())
     }))
 }
 
+/// A `finish` for [`max_pool_grad`]: image `b`'s gradient through the activation
+/// gradient `f` with the image's features (`image` elements an image), element by element.
+fn through<'a, T: Number>(
+    features: &'a [T],
+    image: usize,
+    f: impl Fn(T, T) -> T + Sync + 'a,
+) -> impl Fn(usize, &mut [T]) + Sync + 'a {
+    move |b, dimg| {
+        let feats = &features[b * image..(b + 1) * image];
+        dimg.iter_mut().zip(feats).for_each(|(d, &x)| *d = f(*d, x));
+    }
+}
+
+/// `MaxPoolGrad` and the ReluGrad (or Relu6Grad) that reads it as one step (built by the
+/// plan; see `fusion.rs`): each image's input gradient goes through the activation's
+/// gradient as soon as it is complete, while in cache. Inputs: the MaxPoolGrad's three,
+/// then the activation's features; `pool` is the MaxPoolGrad node and `dtype` its type.
+pub(super) fn fused_max_pool_grad_kernel(
+    pool: &Node,
+    dtype: DType,
+    activation_grad: ActivationGrad,
+) -> KernelResult {
+    let (window, ksize) = nhwc_pool(pool)?;
+    with_dtype!(number, dtype, T => kernel_fn(move |k: &mut KernelCtx<'_>| {
+        let (x, y, dy, features) = (k.input(0)?, k.input(1)?, k.input(2)?, k.input(3)?);
+        let g = geometry(&window, ksize, x.shape(), "orig_input")?;
+        check_shape(&g, y, "orig_output")?;
+        check_shape(&g, dy, "grad")?;
+        if features.shape() != x.shape() {
+            return Err(Error::invalid(format!(
+                "Incompatible shapes: {:?} vs. {:?} (gradients and features)",
+                x.shape(),
+                features.shape()
+            )));
+        }
+        let shape = x.shape().to_vec();
+        let (x, dy, features) = (x.as_slice::<T>()?, dy.as_slice::<T>()?, features.as_slice::<T>()?);
+        let threads = g.pool_threads(k);
+        let dx = match activation_grad {
+            ActivationGrad::Relu => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu_grad::<T>)),
+            ActivationGrad::Relu6 => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu6_grad::<T>)),
+        };
+        k.push_output(Tensor::from_parts(shape, dx));
+        Ok(())
+    }))
+}
+
 fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let (window, ksize) = nhwc_pool(ctx)?;
+    let (window, ksize) = nhwc_pool(ctx.node)?;
     with_dtype!(float, ctx.input_dtype(1), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (shape, dy) = (k.input(0)?, k.input(1)?);
         let shape = shape
@@ -405,7 +500,7 @@ fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
 }
 
 fn max_pool_grad_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let (window, ksize) = nhwc_pool(ctx)?;
+    let (window, ksize) = nhwc_pool(ctx.node)?;
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (x, y, grad) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let g = geometry(&window, ksize, x.shape(), "orig_input")?;
@@ -790,6 +885,107 @@ mod tests {
             let out = run(&g, &[dmax, davg]);
             assert_close(&f64s(&out[0]), &want_max, 1e-6);
             assert_close(&f64s(&out[1]), &want_avg, 1e-6);
+        }
+    }
+
+    /// Pooling written the plain way, one output element at a time: for every output
+    /// pixel and channel, the window's taps in row-major order. Returns MaxPool, AvgPool,
+    /// MaxPoolGrad (to the first maximum: a tap wins only when greater than the best so
+    /// far) and AvgPoolGrad of `x` with output gradient `dy`.
+    fn naive_pooling(g: &Geometry, x: &[f32], dy: &[f32]) -> [Vec<f32>; 4] {
+        let c = g.in_c;
+        let n_out = g.batch * g.out_h * g.out_w * c;
+        let (mut mx, mut avg) = (vec![0f32; n_out], vec![0f32; n_out]);
+        let (mut dmax, mut davg) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+        for b in 0..g.batch {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for ch in 0..c {
+                        let o = ((b * g.out_h + oy) * g.out_w + ox) * c + ch;
+                        let taps: Vec<usize> = g
+                            .row_taps(oy)
+                            .flat_map(|y| {
+                                g.col_taps(ox)
+                                    .map(move |xx| ((b * g.in_h + y) * g.in_w + xx) * c + ch)
+                            })
+                            .collect();
+                        let (mut m, mut sum) = (f32::MIN, 0f32);
+                        let mut arg = taps[0];
+                        for &i in &taps {
+                            if x[i] > m {
+                                m = x[i];
+                            }
+                            if x[i] > x[arg] {
+                                arg = i;
+                            }
+                            sum += x[i];
+                        }
+                        let count = taps.len() as f32;
+                        (mx[o], avg[o]) = (m, sum / count);
+                        dmax[arg] += dy[o];
+                        for &i in &taps {
+                            davg[i] += dy[o] / count;
+                        }
+                    }
+                }
+            }
+        }
+        [mx, avg, dmax, davg]
+    }
+
+    #[test]
+    fn pooling_kernels_match_the_plain_loops_bit_for_bit() {
+        // Values from {0, 1, 2} (many ties within a window), a NaN or two, channels 1 to
+        // 33, 2x2 and 3x3 windows, strides 1 and 2, VALID and SAME, on 1 and 2 threads (the
+        // last case is big enough to be split).
+        let cases: [([usize; 4], usize, usize, &str); 9] = [
+            ([2, 8, 8, 32], 2, 2, "VALID"),
+            ([2, 7, 9, 3], 2, 2, "SAME"),
+            ([1, 7, 9, 1], 2, 2, "VALID"),
+            ([2, 6, 5, 33], 3, 2, "SAME"),
+            ([2, 7, 7, 8], 3, 2, "VALID"),
+            ([1, 6, 7, 5], 3, 1, "SAME"),
+            ([3, 5, 6, 4], 2, 1, "VALID"),
+            ([2, 5, 5, 16], 2, 1, "SAME"),
+            ([2, 32, 32, 64], 3, 1, "SAME"),
+        ];
+        for (case, (shape, k, s, padding)) in cases.into_iter().enumerate() {
+            let n: usize = shape.iter().product();
+            let mut x: Vec<f32> = values(n, case as u64)
+                .iter()
+                .map(|v| ((v + 1.0) * 1.5).floor().clamp(0.0, 2.0) as f32)
+                .collect();
+            x[n / 3] = f32::NAN;
+            x[0] = f32::NAN;
+            let attrs: crate::graph::Attrs = [
+                ("ksize".to_string(), ones4(k as i64).into()),
+                ("strides".to_string(), ones4(s as i64).into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            let (window, ksize) = Window2d::pool(&attrs).unwrap();
+            let geom = geometry(&window, ksize, &shape, "input").unwrap();
+            let dy: Vec<f32> = values(geom.out_shape().iter().product(), 99)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let want = naive_pooling(&geom, &x, &dy);
+            for threads in [1, 2] {
+                let got = [
+                    max_pool(&geom, &x, threads),
+                    avg_pool(&geom, &x, threads),
+                    max_pool_grad(&geom, &x, &dy, threads, |_, _| {}),
+                    avg_pool_grad(&geom, &dy, threads),
+                ];
+                for (what, (a, b)) in ["max", "avg", "max grad", "avg grad"]
+                    .iter()
+                    .zip(got.iter().zip(&want))
+                {
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(a), bits(b), "{what} of case {case}, {threads} threads");
+                }
+            }
         }
     }
 

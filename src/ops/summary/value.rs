@@ -2,7 +2,7 @@
 //! histogram as `histo`, text as a string tensor for TensorBoard's text plugin.
 
 use super::histogram::Histogram;
-use crate::proto::{dims_to_proto, tf};
+use crate::pb::tf;
 
 /// A scalar, as `tf.compat.v1.summary.scalar` writes it (`simple_value`).
 pub fn scalar(tag: &str, value: f32) -> tf::summary::Value {
@@ -19,7 +19,8 @@ pub fn histogram(tag: &str, h: &Histogram) -> tf::summary::Value {
 pub fn text(tag: &str, text: &str) -> tf::summary::Value {
     let tensor = tf::TensorProto {
         dtype: tf::DataType::DtString as i32,
-        tensor_shape: Some(dims_to_proto(&[])),
+        // A scalar: no dims.
+        tensor_shape: Some(tf::TensorShapeProto::default()),
         string_val: vec![text.as_bytes().to_vec()],
         ..Default::default()
     };

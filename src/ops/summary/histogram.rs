@@ -1,7 +1,7 @@
 //! Histograms with TensorFlow's bucket layout (`tensorflow/core/lib/histogram/histogram.cc`),
 //! encoded as `tf.summary.histogram` (TensorFlow 1's `HistogramSummary` kernel) encodes them.
 
-use crate::proto::tf;
+use crate::pb::tf;
 use crate::{Error, Result};
 use std::sync::OnceLock;
 
