@@ -31,7 +31,7 @@ pub use crate::device::cuda::GPU;
 /// Element types of the float kernels.
 const FLOATS: &[DType] = &[DType::Float32, DType::Float64];
 
-/// Every element type GPU memory holds (strings stay in host memory).
+/// Every element type GPU memory holds (strings and resource handles stay on the host).
 const ELEMENTS: &[DType] = &[
     DType::Float32,
     DType::Float64,
@@ -88,7 +88,9 @@ impl Dims8 {
 /// keeps strings away from the GPU).
 fn c_type(dtype: DType) -> &'static str {
     match dtype {
-        DType::String => unreachable!("no GPU kernel is registered for strings"),
+        DType::String | DType::Resource => {
+            unreachable!("no GPU kernel is registered for strings or resource handles")
+        }
         DType::Float32 => "float",
         DType::Float64 => "double",
         DType::Int32 => "int",
