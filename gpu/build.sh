@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu
-msgs=$(cargo test --release --features cuda --no-run --message-format=json 2>/dev/null)
+msgs=$(cargo test --release --features cuda --no-run --message-format=json)
 pick() { # the test executable of target $1 (kind $2)
     echo "$msgs" | python3 -c "
 import json, sys

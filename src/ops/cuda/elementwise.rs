@@ -83,7 +83,7 @@ const BINARY: &[(&str, &str, &[DType], bool)] = &[
 ];
 
 /// Every dtype a cast may produce on the GPU.
-const ALL: &[DType] = &DType::ALL;
+const ALL: &[DType] = super::ELEMENTS;
 /// Sources of GPU casts (integers stay on the CPU).
 const CAST_FROM: &[DType] = &[DType::Float32, DType::Float64, DType::Bool];
 

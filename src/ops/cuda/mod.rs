@@ -31,6 +31,16 @@ pub use crate::device::cuda::GPU;
 /// Element types of the float kernels.
 const FLOATS: &[DType] = &[DType::Float32, DType::Float64];
 
+/// Every element type GPU memory holds (strings and resource handles stay on the host).
+const ELEMENTS: &[DType] = &[
+    DType::Float32,
+    DType::Float64,
+    DType::Int32,
+    DType::Int64,
+    DType::UInt8,
+    DType::Bool,
+];
+
 /// What every generated kernel starts with.
 const COMMON: &str = include_str!("common.cuh");
 
@@ -74,9 +84,13 @@ impl Dims8 {
     }
 }
 
-/// The CUDA C name of an element type.
+/// The CUDA C name of an element type of [`ELEMENTS`] (every kernel's type constraint
+/// keeps strings away from the GPU).
 fn c_type(dtype: DType) -> &'static str {
     match dtype {
+        DType::String | DType::Resource => {
+            unreachable!("no GPU kernel is registered for strings or resource handles")
+        }
         DType::Float32 => "float",
         DType::Float64 => "double",
         DType::Int32 => "int",

@@ -2,7 +2,7 @@
 //! stays in device memory), Identity, the reshapes (their shape inputs in host memory),
 //! and Shape/Size/Rank (their outputs in host memory).
 
-use super::GPU;
+use super::{ELEMENTS, GPU};
 use crate::kernel::KernelDef;
 use crate::ops::registry::Registry;
 
@@ -12,7 +12,6 @@ const AS_IS: &[(&str, &[usize])] = &[
     ("Assign", &[]),
     ("Identity", &[]),
     ("StopGradient", &[]),
-    ("NoOp", &[]),
     ("Reshape", &[1]),
     ("ExpandDims", &[1]),
     ("Squeeze", &[]),
@@ -25,10 +24,21 @@ pub(super) fn register(r: &mut Registry) {
     let cpu = |r: &Registry, op: &str| r.cpu_kernel(op);
     for &(op, host) in AS_IS {
         let build = cpu(r, op);
-        r.kernel(KernelDef::new(op, GPU, build).host_memory(host));
+        r.kernel(
+            KernelDef::new(op, GPU, build)
+                .type_constraint(ELEMENTS)
+                .host_memory(host),
+        );
     }
+    // NoOp has no dtype to constrain.
+    let no_op = cpu(r, "NoOp");
+    r.kernel(KernelDef::new("NoOp", GPU, no_op));
     for &op in SHAPES {
         let build = cpu(r, op);
-        r.kernel(KernelDef::new(op, GPU, build).host_outputs());
+        r.kernel(
+            KernelDef::new(op, GPU, build)
+                .type_constraint(ELEMENTS)
+                .host_outputs(),
+        );
     }
 }
