@@ -2,7 +2,7 @@
 //! `from_generator`.
 
 use super::dataset::{Cardinality, Dataset, DatasetOp, ElementIter};
-use super::rows;
+use crate::tensor::rows;
 use super::Element;
 use crate::tensor::Tensor;
 use crate::{Error, Result};

@@ -5,7 +5,7 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
-use crate::data::rows::gather_rows;
+use crate::tensor::rows::gather_rows;
 use crate::data::{Cardinality, Dataset};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};

@@ -6,6 +6,7 @@ mod display;
 mod dtype;
 mod element;
 pub mod npy;
+pub(crate) mod rows;
 mod shape;
 
 pub use dims::Dims;
