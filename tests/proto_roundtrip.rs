@@ -6,7 +6,7 @@
 use rustflow::ops::array::StridedSliceMasks;
 use rustflow::ops::registry;
 use rustflow::proto::{graph_to_bytes, import_graph_def, parse_graph_def, unsupported};
-use rustflow::{DType, Graph, NodeId, Output, Result, Session, Tensor};
+use rustflow::{AttrValue, DType, Graph, NodeId, Output, PartialShape, Result, Session, Tensor};
 use std::collections::BTreeSet;
 
 /// One graph to round-trip: what to fetch, what to feed, and targets to run first.
@@ -381,6 +381,130 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
+/// The ops TensorFlow 2 / Keras graphs use (issue 17).
+fn keras_ops() -> Result<Case> {
+    let mut g = Graph::new();
+    let x = m23(&mut g)?;
+    let mut fetches = g.identity_n(&[x, x])?;
+    fetches.push(g.ensure_shape(x, [Some(2), Some(3)])?);
+    fetches.push(g.prevent_gradient(x, "no")?);
+    fetches.push(g.leaky_relu(x, 0.3)?);
+    fetches.push(g.selu(x)?);
+    fetches.push(g.softsign(x)?);
+    fetches.push(g.erf(x)?);
+    let (lo, hi) = (g.constant(-1.5f32)?, g.constant(2.5f32)?);
+    fetches.push(g.clip_by_value(x, lo, hi)?);
+    fetches.extend(g.split(x, 3, 1)?);
+    fetches.extend(g.split_v(x, &[1, 2], 1)?);
+    let (lower, upper) = (g.constant(0i64)?, g.constant(1i64)?);
+    fetches.push(g.matrix_band_part(x, lower, upper)?);
+    let y = pos23(&mut g)?;
+    let yt = g.transpose(y, &[1, 0])?;
+    fetches.push(
+        g.op("Einsum")
+            .inputs(&[x, yt])
+            .attr("equation", AttrValue::String("ij,jk->ik".into()))
+            .attr("N", 2i64)
+            .attr("T", DType::Float32)
+            .build_output()?,
+    );
+    let images = nhwc(&mut g)?;
+    let size = i32s(&mut g, &[5, 3])?;
+    for op in ["ResizeBilinear", "ResizeNearestNeighbor"] {
+        fetches.push(
+            g.op(op)
+                .inputs(&[images, size])
+                .attr("T", DType::Float32)
+                .build_output()?,
+        );
+    }
+    let channels = g.dtype(images);
+    let c = g.spec(images).shape.dim(3).unwrap_or(1);
+    let filter = g.constant(Tensor::new(
+        &[2, 2, c, 2],
+        (0..8 * c).map(|i| i as f32 * 0.1 - 0.3).collect(),
+    )?)?;
+    fetches.push(
+        g.op("DepthwiseConv2dNative")
+            .inputs(&[images, filter])
+            .attr("T", channels)
+            .attr("strides", vec![1i64, 1, 1, 1])
+            .attr("padding", AttrValue::String("SAME".into()))
+            .build_output()?,
+    );
+    let ones = g.constant(Tensor::full(&[c], 1.0f32))?;
+    let zeros = g.constant(Tensor::full(&[c], 0.0f32))?;
+    for op in ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"] {
+        let mut b = g
+            .op(op)
+            .inputs(&[images, ones, zeros, zeros, ones])
+            .attr("T", DType::Float32)
+            .attr("is_training", true);
+        if op != "FusedBatchNorm" {
+            b = b.attr("U", DType::Float32);
+        }
+        fetches.push(b.build()?.output(0));
+    }
+    Ok(Case::new(g, fetches))
+}
+
+/// Resource variables (TensorFlow 2's `tf.Variable`).
+fn resource_variables() -> Result<Case> {
+    let mut g = Graph::new();
+    let init = m23(&mut g)?;
+    let x = pos23(&mut g)?;
+    let handle = |g: &mut Graph, name: &str| {
+        g.op("VarHandleOp")
+            .attr("dtype", DType::Float32)
+            .attr("shape", PartialShape::known(&[2, 3]))
+            .attr("shared_name", AttrValue::String(name.into()))
+            .name(name)
+            .build_output()
+    };
+    let update = |g: &mut Graph, op: &str, h: Output, v: Output| {
+        g.op(op)
+            .inputs(&[h, v])
+            .attr("dtype", DType::Float32)
+            .build()
+    };
+    let (a, b) = (handle(&mut g, "a")?, handle(&mut g, "b")?);
+    let setup = vec![
+        update(&mut g, "AssignVariableOp", a, init)?,
+        update(&mut g, "AssignVariableOp", b, init)?,
+    ];
+    let added = update(&mut g, "AssignAddVariableOp", a, x)?;
+    let subbed = update(&mut g, "AssignSubVariableOp", b, x)?;
+    let read = |g: &mut Graph, h: Output, after: NodeId| {
+        g.op("ReadVariableOp")
+            .input(h)
+            .control_input(after)
+            .attr("dtype", DType::Float32)
+            .build_output()
+    };
+    let fetches = vec![
+        read(&mut g, a, added)?,
+        read(&mut g, b, subbed)?,
+        g.op("VarIsInitializedOp").input(a).build_output()?,
+    ];
+    // Built (so it round-trips) but not run: it would free the variable.
+    g.op("DestroyResourceOp").input(b).build()?;
+    let mut case = Case::new(g, fetches);
+    case.setup = setup;
+    Ok(case)
+}
+
+fn summaries() -> Result<Case> {
+    let mut g = Graph::new();
+    let loss = g.placeholder(DType::Float32, PartialShape::scalar(), "loss")?;
+    let w = g.constant(Tensor::from([0.5f32, -1.0, 2.0]))?;
+    let s = g.scalar_summary("loss_summary", loss)?;
+    let h = g.histogram_summary("w", w)?;
+    let merged = g.merge_summary(&[s, h])?;
+    let mut case = Case::new(g, vec![merged]);
+    case.feeds = vec![(loss, Tensor::scalar(0.25f32))];
+    Ok(case)
+}
+
 const CASES: &[(&str, Builder)] = &[
     ("unary_math", unary_math),
     ("binary_math", binary_math),
@@ -396,6 +520,9 @@ const CASES: &[(&str, Builder)] = &[
     ("variables", variables),
     ("optimizers", optimizers),
     ("control", control),
+    ("summaries", summaries),
+    ("keras_ops", keras_ops),
+    ("resource_variables", resource_variables),
 ];
 
 fn run(g: &Graph, case: &Case, by_name: bool) -> Vec<Tensor> {
@@ -528,13 +655,16 @@ fn graphs_round_trip_byte_identically_and_compute_the_same() {
             export_for_tensorflow(std::path::Path::new(&dir), name, &case, &bytes, &want);
         }
         for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+            let same_bits = |a: &Tensor, b: &Tensor| match a.dtype() {
+                DType::String => a == b,
+                _ => a
+                    .to_f64_vec()
+                    .iter()
+                    .zip(b.to_f64_vec())
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+            };
             assert!(
-                a.dtype() == b.dtype()
-                    && a.shape() == b.shape()
-                    && a.to_f64_vec()
-                        .iter()
-                        .zip(b.to_f64_vec())
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                a.dtype() == b.dtype() && a.shape() == b.shape() && same_bits(a, b),
                 "case {name}, fetch {i}: {a:?} != {b:?}"
             );
         }

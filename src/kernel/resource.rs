@@ -55,6 +55,12 @@ impl Variable {
         Ok(value)
     }
 
+    /// Drops the value: the variable is uninitialized again (`DestroyResourceOp`).
+    pub fn clear(&self) -> Result<()> {
+        *self.value.write().map_err(|_| poisoned(&self.name))? = None;
+        Ok(())
+    }
+
     /// Updates the value in place under the write lock and returns the new value. `f`
     /// should check its inputs before changing anything; [`Tensor::modify`] writes in place
     /// when no reader still holds the old value. The dtype and shape must not change.

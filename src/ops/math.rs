@@ -146,6 +146,7 @@ pub(crate) mod activation;
 mod arith;
 mod broadcast;
 mod cast;
+mod clip;
 mod compare;
 pub(crate) mod cwise_grad;
 #[cfg(test)]
@@ -185,6 +186,7 @@ pub(crate) fn register(r: &mut Registry) {
     activation::register(r);
     compare::register(r);
     select::register(r);
+    clip::register(r);
     cast::register(r);
     broadcast::register(r);
     cwise_grad::register(r);

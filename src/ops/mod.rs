@@ -10,9 +10,9 @@
 //!
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
 //! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
-//! (variables), `summary` (ScalarSummary, HistogramSummary, MergeSummary), `parsing`
-//! (ParseExample) and `training`
-//! (the optimizers' in-place updates).
+//! (variables), `resource` (TensorFlow 2 resource variables), `summary` (ScalarSummary,
+//! HistogramSummary, MergeSummary), `parsing` (ParseExample) and `training` (the
+//! optimizers' in-place updates).
 
 pub mod array;
 #[cfg(feature = "cuda")]
@@ -25,6 +25,7 @@ pub mod plumbing;
 pub mod random;
 pub mod reduce;
 pub mod registry;
+mod resource;
 pub mod state;
 pub mod summary;
 pub mod training;

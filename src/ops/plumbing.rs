@@ -1,4 +1,5 @@
-//! Graph plumbing ops: Const, Placeholder, PlaceholderWithDefault, Identity, StopGradient, NoOp.
+//! Graph plumbing ops: Const, Placeholder, PlaceholderWithDefault, Identity, IdentityN,
+//! EnsureShape, StopGradient, PreventGradient, NoOp.
 
 use super::{kernel_fn, Cost, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, Output, TensorSpec};
@@ -90,6 +91,65 @@ fn identity_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
     Ok(vec![Some(ctx.grad(0))])
 }
 
+/// `EnsureShape`: the input, whose shape must fit attr `shape` (checked here when known,
+/// else when it runs).
+fn infer_ensure_shape(ctx: &InferCtx<'_>) -> InferResult {
+    ctx.expect_inputs(1)?;
+    ctx.check_t_attr(ctx.dtype(0))?;
+    let shape = ctx.attrs().shape_or_unknown("shape")?;
+    let merged = ctx.shape(0).merge(&shape).map_err(|e| {
+        format!(
+            "the input's shape {} does not fit {shape}: {e}",
+            ctx.shape(0)
+        )
+    })?;
+    Ok(vec![TensorSpec::new(ctx.dtype(0), merged)])
+}
+
+fn ensure_shape_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let shape = ctx.attrs().shape_or_unknown("shape")?;
+    let name = ctx.node.name().to_string();
+    kernel_fn(move |k| {
+        let t = k.take_input(0)?;
+        if !shape.is_compatible_with(t.shape()) {
+            return Err(Error::invalid(format!(
+                "EnsureShape '{name}': shape of tensor {:?} is not compatible with expected \
+                 shape {shape}",
+                t.shape()
+            )));
+        }
+        k.push_output(t);
+        Ok(())
+    })
+}
+
+/// `IdentityN`: every input forwarded (any dtypes, resource handles included).
+fn infer_identity_n(ctx: &InferCtx<'_>) -> InferResult {
+    if let Some(AttrValue::TypeList(types)) = ctx.attrs().value("T") {
+        let got: Vec<DType> = ctx.inputs().iter().map(|s| s.dtype).collect();
+        if *types != got {
+            return Err(format!(
+                "attr T is {types:?} but the inputs have dtypes {got:?}"
+            ));
+        }
+    }
+    Ok(ctx.inputs().to_vec())
+}
+
+fn identity_n_kernel(_: &KernelBuildCtx<'_>) -> KernelResult {
+    kernel_fn(|k| {
+        for i in 0..k.num_inputs() {
+            let t = k.take_input(i)?;
+            k.push_output(t);
+        }
+        Ok(())
+    })
+}
+
+fn identity_n_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    Ok(ctx.grads.iter().map(|&g| Some(g)).collect())
+}
+
 fn infer_noop(_: &InferCtx<'_>) -> InferResult {
     Ok(Vec::new())
 }
@@ -125,9 +185,26 @@ pub(crate) fn register(r: &mut Registry) {
             .grad(identity_grad),
     );
     r.add(
+        Op::new("IdentityN", infer_identity_n, identity_n_kernel)
+            .cost(Cost::Cheap)
+            .grad(identity_n_grad),
+    );
+    r.add(
         Op::new("StopGradient", infer_identity, identity_kernel)
             .cost(Cost::Cheap)
             .no_grad(),
+    );
+    r.add(
+        Op::new("EnsureShape", infer_ensure_shape, ensure_shape_kernel)
+            .cost(Cost::Cheap)
+            .grad(identity_grad),
+    );
+    r.add(
+        // No gradient is registered: differentiating through it is an error naming the
+        // node, as TensorFlow's raises (attr `message` is accepted, not repeated).
+        Op::new("PreventGradient", infer_identity, identity_kernel)
+            .cost(Cost::Cheap)
+            .defaults(|| vec![("message", AttrValue::from(""))]),
     );
     r.add(Op::new("NoOp", infer_noop, noop_kernel).cost(Cost::Cheap));
 }
@@ -194,10 +271,38 @@ impl Graph {
         self.op("Identity").input(x).attr("T", t).build_output()
     }
 
+    /// Every value of `xs` forwarded by one node (`tf.identity_n`, op IdentityN).
+    pub fn identity_n(&mut self, xs: &[Output]) -> Result<Vec<Output>> {
+        let types: Vec<DType> = xs.iter().map(|&x| self.dtype(x)).collect();
+        let id = self.op("IdentityN").inputs(xs).attr("T", types).build()?;
+        Ok((0..xs.len()).map(|i| id.output(i)).collect())
+    }
+
     /// `tf.stop_gradient`: the value of `x`, with no gradient flowing back.
     pub fn stop_gradient(&mut self, x: Output) -> Result<Output> {
         let t = self.dtype(x);
         self.op("StopGradient").input(x).attr("T", t).build_output()
+    }
+
+    /// `x`, whose shape must fit `shape` (`tf.ensure_shape`).
+    pub fn ensure_shape(&mut self, x: Output, shape: impl Into<PartialShape>) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("EnsureShape")
+            .input(x)
+            .attr("T", t)
+            .attr("shape", shape.into())
+            .build_output()
+    }
+
+    /// `x`, through which differentiating is an error (`PreventGradient`; `message` says
+    /// why, for TensorFlow's readers).
+    pub fn prevent_gradient(&mut self, x: Output, message: &str) -> Result<Output> {
+        let t = self.dtype(x);
+        self.op("PreventGradient")
+            .input(x)
+            .attr("T", t)
+            .attr("message", message)
+            .build_output()
     }
 
     /// A node that does nothing but wait for `deps` (`tf.group`).
@@ -217,6 +322,17 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     vec![
         GradCase::new("Identity", vec![test_input(&[2, 3], 1)], |g, x| {
             g.identity(x[0])
+        }),
+        GradCase::new(
+            "IdentityN",
+            vec![test_input(&[2, 3], 4), test_input(&[3], 5)],
+            |g, x| {
+                let ys = g.identity_n(x)?;
+                g.add(ys[0], ys[1])
+            },
+        ),
+        GradCase::new("EnsureShape", vec![test_input(&[2, 3], 3)], |g, x| {
+            g.ensure_shape(x[0], [None, Some(3)])
         }),
         GradCase::new(
             "PlaceholderWithDefault",
@@ -263,5 +379,44 @@ mod tests {
         let mut g = Graph::new();
         let err = g.op("NoSuchOp").build().unwrap_err();
         assert!(err.to_string().contains("NoSuchOp"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod shape_and_gradient_guards {
+    use crate::{DType, Graph, PartialShape, Session, Tensor};
+
+    #[test]
+    fn ensure_shape_checks_at_build_and_run_time() {
+        let mut g = Graph::new();
+        let x = g
+            .placeholder(DType::Float32, PartialShape::unknown(), "x")
+            .unwrap();
+        let y = g.ensure_shape(x, [None, Some(2)]).unwrap();
+        assert_eq!(g.shape(y).to_string(), "[?,2]");
+        let s = Session::new(&g);
+        let ok = s
+            .run(&[(x, Tensor::from([[1f32, 2.0]]))], &[y], &[])
+            .unwrap();
+        assert_eq!(ok[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+        let e = s
+            .run(&[(x, Tensor::from([1f32, 2.0, 3.0]))], &[y], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("EnsureShape") && e.contains("[?,2]"), "{e}");
+        let c = g.constant(Tensor::from([1f32, 2.0, 3.0])).unwrap();
+        assert!(g.ensure_shape(c, [Some(2)]).is_err());
+    }
+
+    #[test]
+    fn prevent_gradient_fails_differentiation_with_its_message() {
+        let mut g = Graph::new();
+        let x = g.constant(Tensor::from([1f32, 2.0])).unwrap();
+        let y = g.prevent_gradient(x, "no second derivative here").unwrap();
+        let name = g.node(y.node).name().to_string();
+        let s = Session::new(&g);
+        assert_eq!(s.run(&[], &[y], &[]).unwrap()[0], Tensor::from([1f32, 2.0]));
+        let e = g.gradients(&[y], &[x]).unwrap_err().to_string();
+        assert!(e.contains(&name) && e.contains("PreventGradient"), "{e}");
     }
 }

@@ -62,6 +62,7 @@ fn standard() -> &'static Standard {
         super::random::register(&mut r);
         super::state::register(&mut r);
         super::parsing::register(&mut r);
+        super::resource::register(&mut r);
         super::summary::register(&mut r);
         super::training::register(&mut r);
         #[cfg(feature = "cuda")]

@@ -16,6 +16,7 @@
 use super::math::{check_family, Family};
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, NodeId, NodeRequest, Output, TensorSpec};
+use crate::kernel::resource::Variable;
 use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{Number, PartialShape};
 use crate::{with_dtype, Error, Result};
@@ -107,37 +108,56 @@ fn assign_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     })
 }
 
-/// Defines the kernel of an op that updates a variable in place with `Number::$method`.
-macro_rules! assign_update_kernel {
-    ($kernel:ident, $op:literal, $method:ident) => {
-        fn $kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-            let var = ctx.variable(0)?;
-            with_dtype!(number, ctx.input_dtype(1), T => kernel_fn(move |k| {
-                let value = k.take_input(1)?;
-                let new = var.update(|current| {
-                    if current.shape() != value.shape() || current.dtype() != value.dtype() {
-                        return Err(Error::invalid(format!(
-                            concat!($op, " needs a value of the variable's shape, but variable {} \
-                                     has shape {:?} and the value has shape {:?}"),
-                            var.name(),
-                            current.shape(),
-                            value.shape()
-                        )));
-                    }
-                    let values = value.as_slice::<T>()?;
-                    current.modify::<T>(|cur| {
-                        cur.iter_mut().zip(values).for_each(|(a, &b)| *a = a.$method(b))
-                    })
-                })?;
-                k.push_output(new);
-                Ok(())
-            }))
+/// Adds `value` to the variable (subtracts with `subtract`) in place and returns the new
+/// value; `op` names the op in errors. Shared by the reference ops (`AssignAdd`) and the
+/// resource ops (`AssignAddVariableOp`).
+pub(super) fn update_variable(
+    var: &Variable,
+    value: &crate::Tensor,
+    op: &str,
+    subtract: bool,
+) -> Result<crate::Tensor> {
+    with_dtype!(number, value.dtype(), T => var.update(|current| {
+        if current.shape() != value.shape() || current.dtype() != value.dtype() {
+            return Err(Error::invalid(format!(
+                "{op} needs a value of the variable's dtype and shape, but variable {} is {} \
+                 {:?} and the value is {} {:?}",
+                var.name(),
+                current.dtype(),
+                current.shape(),
+                value.dtype(),
+                value.shape()
+            )));
         }
-    };
+        let values = value.as_slice::<T>()?;
+        current.modify::<T>(|cur| {
+            cur.iter_mut().zip(values).for_each(|(a, &b)| {
+                *a = if subtract { a.sub(b) } else { a.add(b) }
+            })
+        })
+    }))
 }
 
-assign_update_kernel!(assign_add_kernel, "AssignAdd", add);
-assign_update_kernel!(assign_sub_kernel, "AssignSub", sub);
+fn assign_add_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    assign_update_kernel(ctx, "AssignAdd", false)
+}
+
+fn assign_sub_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    assign_update_kernel(ctx, "AssignSub", true)
+}
+
+fn assign_update_kernel(
+    ctx: &KernelBuildCtx<'_>,
+    op: &'static str,
+    subtract: bool,
+) -> KernelResult {
+    let var = ctx.variable(0)?;
+    kernel_fn(move |k| {
+        let value = k.take_input(1)?;
+        k.push_output(update_variable(&var, &value, op, subtract)?);
+        Ok(())
+    })
+}
 
 fn infer_is_initialized(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(1)?;
@@ -163,17 +183,21 @@ fn is_initialized_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     })
 }
 
+/// TensorFlow's defaults of the attrs naming a variable's storage (`VariableV2`,
+/// `VarHandleOp`).
+pub(super) fn variable_defaults() -> Vec<(&'static str, AttrValue)> {
+    vec![
+        ("container", AttrValue::from("")),
+        ("shared_name", AttrValue::from("")),
+    ]
+}
+
 pub(crate) fn register(r: &mut Registry) {
     r.add(
         Op::new("VariableV2", infer_variable, variable_kernel)
             .stateful()
             .cost(Cost::Cheap)
-            .defaults(|| {
-                vec![
-                    ("container", AttrValue::from("")),
-                    ("shared_name", AttrValue::from("")),
-                ]
-            }),
+            .defaults(variable_defaults),
     );
     r.add(
         Op::new("Assign", infer_assign, assign_kernel)

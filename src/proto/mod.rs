@@ -5,12 +5,14 @@ pub use crate::pb::{google, tf};
 
 mod attr;
 pub mod compat;
+mod function;
 mod graph;
 mod tensor;
 mod text;
 pub mod unsupported;
 
 pub use attr::{attr_from_proto, attr_to_proto};
+pub use function::{inline_functions, MAX_INLINED_NODES};
 pub use graph::{
     graph_to_bytes, graph_to_proto, import_graph_def, input_name, load_graph, node_to_proto,
     parse_graph_def, read_graph_def, write_graph, PRODUCER,

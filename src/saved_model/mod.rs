@@ -1,11 +1,16 @@
-//! TensorFlow 1 SavedModels: [`load`] a model written by TensorFlow (or by [`save`]) and
-//! run its signatures; [`save`] a session's graph and variables so that TensorFlow's
+//! SavedModels: [`load`] a model written by TensorFlow 1 or 2 / Keras 3 (or by [`save`])
+//! and run its signatures; [`save`] a session's graph and variables so that TensorFlow's
 //! loaders (`tf.compat.v1.saved_model.loader.load`, TF Serving) restore it.
 //!
 //! Layout: `saved_model.pb` (a `SavedModel` proto), `variables/variables.index` and
 //! `variables/variables.data-00000-of-00001` (a tensor bundle), optional `assets/`.
+//!
+//! TensorFlow 2 models keep their computation in the graph's function library: loading
+//! inlines the function calls the signatures need (see [`crate::proto::inline_functions`])
+//! and restores the resource variables from the checkpoint by their object-graph keys.
 
 mod bundle;
+mod object_graph;
 mod save;
 mod sstable;
 
@@ -327,20 +332,48 @@ pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Re
             ))
         })?;
     let in_dir = |e: Error| Error::invalid(format!("{}: {e}", dir.display()));
-    let graph_def = meta.graph_def.clone().unwrap_or_default();
+    let original = meta.graph_def.clone().unwrap_or_default();
     let op_list = meta
         .meta_info_def
         .as_ref()
         .and_then(|i| i.stripped_op_list.as_ref());
+    let init_op = init_op_name(meta);
+    let graph_def = if original
+        .library
+        .as_ref()
+        .is_some_and(|l| !l.function.is_empty())
+    {
+        let mut roots: Vec<&str> = meta
+            .signature_def
+            .values()
+            .flat_map(|s| s.inputs.values().chain(s.outputs.values()))
+            .filter_map(|t| match &t.encoding {
+                Some(tf::tensor_info::Encoding::Name(n)) => Some(n.as_str()),
+                _ => None,
+            })
+            .collect();
+        roots.extend(init_op.as_deref());
+        proto::inline_functions(&original, op_list, &roots).map_err(in_dir)?
+    } else {
+        original.clone()
+    };
     let graph = proto::import_graph_def(&graph_def, op_list).map_err(in_dir)?;
     let session = Session::with_options(&graph, options);
 
     let prefix = variables_prefix(dir);
-    if bundle::index_path(&prefix).exists() {
+    if let Some(objects) = &meta.object_graph_def {
+        let keys = object_graph::variable_keys(objects, &original).map_err(in_dir)?;
+        if !keys.is_empty() {
+            restore_resource_variables(&session, &graph, &keys, &prefix)?;
+        }
+    } else if bundle::index_path(&prefix).exists() {
         restore(&session, &graph, &graph_def, &prefix)?;
     }
-    let skipped_init = match init_op_name(meta) {
-        Some(name) => run_init_op(&session, &graph, &name).map_err(in_dir)?,
+    let skipped_init = match init_op {
+        Some(name) => {
+            let feeds = asset_feeds(dir, meta, &graph);
+            run_init_op(&session, &graph, &name, &feeds).map_err(in_dir)?
+        }
         None => Vec::new(),
     };
     let mut signatures = BTreeMap::new();
@@ -430,19 +463,57 @@ fn restore(
         if reader.entry(&key).is_none() {
             continue;
         }
-        let value = reader
-            .read(&key)
-            .map_err(|e| Error::invalid(format!("{}: {e}", prefix.display())))?;
-        session
-            .resources()
-            .variable_for(node)
-            .assign(value, true)
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "restoring variable '{}' from checkpoint tensor '{key}': {e}",
-                    node.name()
-                ))
+        restore_variable(session, &reader, node, &key, prefix)?;
+    }
+    Ok(())
+}
+
+/// Reads checkpoint tensor `key` into the session's variable of `node`.
+fn restore_variable(
+    session: &Session,
+    reader: &BundleReader,
+    node: &crate::graph::Node,
+    key: &str,
+    prefix: &Path,
+) -> Result<()> {
+    let value = reader
+        .read(key)
+        .map_err(|e| Error::invalid(format!("{}: {e}", prefix.display())))?;
+    session
+        .resources()
+        .variable_for(node)
+        .assign(value, true)
+        .map_err(|e| {
+            Error::invalid(format!(
+                "restoring variable '{}' from checkpoint tensor '{key}': {e}",
+                node.name()
+            ))
+        })?;
+    Ok(())
+}
+
+/// Restores each resource variable (`VarHandleOp` node by name) from its checkpoint key.
+fn restore_resource_variables(
+    session: &Session,
+    graph: &Graph,
+    keys: &BTreeMap<String, String>,
+    prefix: &Path,
+) -> Result<()> {
+    let reader = BundleReader::open(prefix)?;
+    for (name, key) in keys {
+        let node = graph
+            .node_by_name(name)
+            .map(|id| graph.node(id))
+            .ok_or_else(|| {
+                Error::NotFound(format!("variable '{name}' is not in the imported graph"))
             })?;
+        if reader.entry(key).is_none() {
+            return Err(Error::NotFound(format!(
+                "{}: the checkpoint has no tensor '{key}' for variable '{name}'",
+                prefix.display()
+            )));
+        }
+        restore_variable(session, &reader, node, key, prefix)?;
     }
     Ok(())
 }
@@ -467,9 +538,35 @@ fn init_op_name(meta: &tf::MetaGraphDef) -> Option<String> {
         })
 }
 
-/// Runs the init op. Unsupported nodes among its control inputs (followed through
-/// `NoOp` groups) are skipped and returned by name; everything else runs.
-fn run_init_op(session: &Session, graph: &Graph, name: &str) -> Result<Vec<String>> {
+/// What TensorFlow's loader feeds the init op: each `asset_file_def` tensor (a string
+/// placeholder) gets its asset's path, `DIR/assets/<filename>`. Tensors the graph lacks or
+/// cannot hold (unsupported nodes) are left out.
+fn asset_feeds(dir: &Path, meta: &tf::MetaGraphDef, graph: &Graph) -> Vec<(Output, Tensor)> {
+    meta.asset_file_def
+        .iter()
+        .filter_map(|a| {
+            let Some(tf::tensor_info::Encoding::Name(name)) = &a.tensor_info.as_ref()?.encoding
+            else {
+                return None;
+            };
+            let o = graph.output_by_name(name).ok()?;
+            let usable =
+                graph.dtype(o) == DType::String && !unsupported::is_unsupported(graph.node(o.node));
+            let path = dir.join("assets").join(&a.filename);
+            usable.then(|| (o, Tensor::string_scalar(path.display().to_string())))
+        })
+        .collect()
+}
+
+/// Runs the init op with `feeds` (the asset paths). Unsupported nodes among its control
+/// inputs (followed through `NoOp` groups) are skipped and returned by name; everything
+/// else runs.
+fn run_init_op(
+    session: &Session,
+    graph: &Graph,
+    name: &str,
+    feeds: &[(Output, Tensor)],
+) -> Result<Vec<String>> {
     let id = graph
         .node_by_name(
             name.strip_prefix('^')
@@ -497,7 +594,7 @@ fn run_init_op(session: &Session, graph: &Graph, name: &str) -> Result<Vec<Strin
         }
     }
     if !targets.is_empty() {
-        session.run(&[], &[], &targets)?;
+        session.run(feeds, &[], &targets)?;
     }
     Ok(skipped)
 }

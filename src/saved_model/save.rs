@@ -82,6 +82,7 @@ fn save_with_hook(
             .map(|(k, s)| (k.clone(), s.to_proto()))
             .collect(),
         asset_file_def: Vec::new(),
+        object_graph_def: None,
     };
     let model = tf::SavedModel {
         saved_model_schema_version: 1,

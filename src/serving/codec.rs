@@ -175,6 +175,11 @@ pub fn json_to_tensor(v: &Value, dtype: DType, what: &str) -> Result<Tensor, Sta
             "integers 0..=255"
         ),
         DType::Bool => collect!(|l: &Value| l.as_bool(), "true or false"),
+        DType::Resource => {
+            return Err(Status::invalid(format!(
+                "input '{what}': a resource handle cannot be fed"
+            )))
+        }
         DType::String => {
             let mut out = Vec::with_capacity(leaves.len());
             for (i, l) in leaves.iter().enumerate() {
@@ -409,8 +414,9 @@ fn write_element(s: &mut String, b: &Buffer, i: usize) {
             }
             Ok(())
         }
-        // Excluded by `write_predict_response`, which refuses device tensors.
-        Buffer::Device(_) => {
+        // Excluded by `write_predict_response`, which refuses device tensors; signatures
+        // never output handles.
+        Buffer::Device(_) | Buffer::Resource(_) => {
             s.push_str("null");
             Ok(())
         }

@@ -301,7 +301,7 @@ impl Session {
         targets: &[NodeId],
     ) -> Result<Plan> {
         let graph = self.graph();
-        Plan::build(&PassCtx {
+        let plan = Plan::build(&PassCtx {
             graph: &graph,
             feeds,
             fetches,
@@ -310,7 +310,21 @@ impl Session {
             devices: &self.devices,
             stateful_kernels: &self.stateful_kernels,
             allow_soft_placement: self.options.allow_soft_placement,
-        })
+        })?;
+        // Handles are session state, as in TensorFlow 2's signatures: never fed or fetched.
+        for (what, list) in [("feed", feeds), ("fetch", fetches)] {
+            if let Some(&o) = list
+                .iter()
+                .find(|&&o| graph.dtype(o) == crate::DType::Resource)
+            {
+                return Err(Error::invalid(format!(
+                    "cannot {what} '{}': it is a resource handle, which refers to a variable \
+                     of the session; {what} the variable's value (ReadVariableOp) instead",
+                    graph.output_name(o)
+                )));
+            }
+        }
+        Ok(plan)
     }
 
     /// The session's devices: the CPU, then those of every registered device type.

@@ -17,6 +17,9 @@ pub enum DType {
     UInt8,
     /// `tf.bool`
     Bool,
+    /// `tf.resource`: handles to session state (a resource variable), not numbers. Not in
+    /// [`DType::ALL`]: no arithmetic kernel takes it.
+    Resource,
     /// `tf.string`: each element is a byte string (TensorFlow strings are bytes, not
     /// necessarily UTF-8). Not an [`Element`](super::Element): read and build with
     /// [`Tensor::as_strings`](super::Tensor::as_strings) and
@@ -45,6 +48,7 @@ impl DType {
             DType::Int64 => "int64",
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
+            DType::Resource => "resource",
             DType::String => "string",
         }
     }
@@ -58,6 +62,7 @@ impl DType {
             "int64" => DType::Int64,
             "uint8" => DType::UInt8,
             "bool" => DType::Bool,
+            "resource" => DType::Resource,
             "string" => DType::String,
             _ => return None,
         })
@@ -70,6 +75,7 @@ impl DType {
             DType::Float32 | DType::Int32 => 4,
             DType::Float64 | DType::Int64 => 8,
             DType::UInt8 | DType::Bool => 1,
+            DType::Resource => std::mem::size_of::<usize>(),
             DType::String => std::mem::size_of::<Vec<u8>>(),
         }
     }
@@ -84,9 +90,9 @@ impl DType {
         matches!(self, DType::Int32 | DType::Int64 | DType::UInt8)
     }
 
-    /// True for every dtype but bool and string.
+    /// True for every dtype but bool, string and resource.
     pub fn is_numeric(self) -> bool {
-        !matches!(self, DType::Bool | DType::String)
+        !matches!(self, DType::Bool | DType::String | DType::Resource)
     }
 
     /// TensorFlow's `DataType` enum value (`DT_FLOAT` = 1, ...).
@@ -99,6 +105,7 @@ impl DType {
             DType::String => 7,
             DType::Int64 => 9,
             DType::Bool => 10,
+            DType::Resource => 20,
         }
     }
 
@@ -113,6 +120,7 @@ impl DType {
             7 => DType::String,
             9 => DType::Int64,
             10 => DType::Bool,
+            20 => DType::Resource,
             _ => return None,
         })
     }

@@ -6,12 +6,14 @@ mod display;
 mod dtype;
 mod element;
 pub mod npy;
+mod resource;
 pub(crate) mod rows;
 mod shape;
 
 pub use dims::Dims;
 pub use dtype::DType;
 pub use element::{Element, Float, Number, UnsupportedDType};
+pub use resource::ResourceHandle;
 pub use shape::{Dim, PartialShape};
 
 use crate::{Error, Result};
@@ -53,6 +55,8 @@ pub enum Buffer {
     U8(Arc<Vec<u8>>),
     /// bool elements
     Bool(Arc<Vec<bool>>),
+    /// resource handles
+    Resource(Arc<Vec<ResourceHandle>>),
     /// string elements (byte strings)
     Bytes(Arc<Vec<Vec<u8>>>),
     /// Elements in a device's memory (not readable from the host).
@@ -68,6 +72,7 @@ impl Buffer {
             Buffer::I64(_) => DType::Int64,
             Buffer::U8(_) => DType::UInt8,
             Buffer::Bool(_) => DType::Bool,
+            Buffer::Resource(_) => DType::Resource,
             Buffer::Bytes(_) => DType::String,
             Buffer::Device(m) => m.dtype(),
         }
@@ -81,6 +86,7 @@ impl Buffer {
             Buffer::I64(v) => v.len(),
             Buffer::U8(v) => v.len(),
             Buffer::Bool(v) => v.len(),
+            Buffer::Resource(v) => v.len(),
             Buffer::Bytes(v) => v.len(),
             Buffer::Device(m) => m.len(),
         }
@@ -94,6 +100,7 @@ impl Buffer {
             Buffer::I64(v) => Arc::strong_count(v) == 1,
             Buffer::U8(v) => Arc::strong_count(v) == 1,
             Buffer::Bool(v) => Arc::strong_count(v) == 1,
+            Buffer::Resource(v) => Arc::strong_count(v) == 1,
             Buffer::Bytes(v) => Arc::strong_count(v) == 1,
             Buffer::Device(m) => Arc::strong_count(m) == 1,
         }
@@ -107,6 +114,7 @@ impl Buffer {
             (Buffer::I64(a), Buffer::I64(b)) => Arc::ptr_eq(a, b),
             (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Resource(a), Buffer::Resource(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bytes(a), Buffer::Bytes(b)) => Arc::ptr_eq(a, b),
             (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
             _ => false,
@@ -276,6 +284,7 @@ impl Tensor {
             DType::Int64 => Tensor::full(shape, 0i64),
             DType::UInt8 => Tensor::full(shape, 0u8),
             DType::Bool => Tensor::full(shape, false),
+            DType::Resource => Tensor::null_handles(shape),
             DType::String => Tensor {
                 shape: Dims::from(shape),
                 buffer: Buffer::Bytes(Arc::new(vec![Vec::new(); num_elements(shape)])),
@@ -393,7 +402,8 @@ impl Tensor {
         })
     }
 
-    /// Elements converted to f64 (bool as 0/1), for tests and printing.
+    /// Elements converted to f64 (bool as 0/1, resource handles as NaN), for tests and
+    /// printing.
     ///
     /// # Panics
     /// When the elements are in a device's memory (see [`Tensor::expect_host`]) or are
@@ -409,6 +419,7 @@ impl Tensor {
             Buffer::I64(v) => conv(v),
             Buffer::U8(v) => conv(v),
             Buffer::Bool(v) => conv(v),
+            Buffer::Resource(v) => vec![f64::NAN; v.len()],
             Buffer::Bytes(_) => panic!("a string tensor has no numeric values"),
             Buffer::Device(_) => panic!("{}", self.host_access_error(DType::Float64)),
         }
@@ -443,6 +454,7 @@ impl Tensor {
                 (Buffer::I64(a), Buffer::I64(b)) => a == b,
                 (Buffer::U8(a), Buffer::U8(b)) => a == b,
                 (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
+                (Buffer::Resource(a), Buffer::Resource(b)) => resource::handles_eq(a, b),
                 (Buffer::Bytes(a), Buffer::Bytes(b)) => a == b,
                 (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
                 _ => false,

@@ -18,6 +18,8 @@ fn descr(t: &Tensor) -> String {
             DType::Int64 => "<i8",
             DType::UInt8 => "|u1",
             DType::Bool | DType::String => "|b1",
+            // NumPy's object dtype: there is no way to store a handle.
+            DType::Resource => "|O",
         }
         .to_string(),
     }
@@ -30,7 +32,8 @@ fn string_width(strings: &[Vec<u8>]) -> usize {
 /// Encodes a tensor as the bytes of a `.npy` file (version 1.0).
 ///
 /// # Panics
-/// When the tensor is in a device's memory ([`write_npy`] returns an error instead).
+/// When the tensor is in a device's memory or holds resource handles ([`write_npy`]
+/// returns an error instead).
 pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
     let shape = match t.shape() {
         [d] => format!("({d},)"),
@@ -81,6 +84,7 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
             "to_npy_bytes needs a tensor in host memory; this one is on {}",
             m.device()
         ),
+        Buffer::Resource(_) => panic!("to_npy_bytes cannot write resource handles"),
     }
     out
 }
@@ -88,6 +92,12 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
 /// Writes a tensor to a `.npy` file, atomically (temporary file, then rename).
 pub fn write_npy(path: impl AsRef<Path>, t: &Tensor) -> Result<()> {
     t.expect_host()?;
+    if t.dtype() == DType::Resource {
+        return Err(Error::invalid(format!(
+            "{}: resource handles cannot be written to a .npy file",
+            path.as_ref().display()
+        )));
+    }
     crate::util::atomic_write(path.as_ref(), &to_npy_bytes(t))
 }
 
@@ -223,6 +233,7 @@ pub fn from_npy_bytes(bytes: &[u8]) -> Result<Tensor> {
         DType::Int64 => decode!(i64, 8),
         DType::UInt8 => Tensor::from_parts(shape, data.to_vec()),
         DType::Bool => Tensor::from_parts(shape, data.iter().map(|&b| b != 0).collect()),
+        DType::Resource => return Err(parse_err("resource handles cannot be read")),
         DType::String => {
             let width = string_width.unwrap_or(1);
             let strings = if width == 0 {

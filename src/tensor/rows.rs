@@ -70,6 +70,11 @@ macro_rules! with_type {
                 type $T = Vec<u8>;
                 $body
             }
+            DType::Resource => {
+                return Err(Error::invalid(
+                    "resource handles cannot be taken apart or batched",
+                ))
+            }
         }
     };
 }

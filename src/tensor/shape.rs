@@ -44,6 +44,13 @@ impl PartialShape {
         ))
     }
 
+    /// TensorFlow-style dims (-1 for an unknown dim) when the rank is known; the inverse
+    /// of [`PartialShape::from_i64`].
+    pub fn to_i64(&self) -> Option<Vec<i64>> {
+        let dims = self.0.as_ref()?;
+        Some(dims.iter().map(|d| d.map_or(-1, |d| d as i64)).collect())
+    }
+
     /// The dims when the rank is known.
     pub fn dims(&self) -> Option<&[Dim]> {
         self.0.as_deref()

@@ -64,6 +64,24 @@ fn cases() -> Vec<Case> {
             },
             true,
         ),
+        case(
+            "Split",
+            &[2, 6],
+            |g, x| {
+                let parts = g.split(x, 3, 1)?;
+                g.concat(&[parts[2], parts[0]], 0)
+            },
+            true,
+        ),
+        case(
+            "SplitV",
+            &[2, 6],
+            |g, x| {
+                let parts = g.split_v(x, &[1, -1, 2], 1)?;
+                g.concat(&[parts[2], parts[1]], 1)
+            },
+            true,
+        ),
         case("Slice", &[3, 4], |g, x| g.slice(x, &[1, 1], &[2, -1]), true),
         case(
             "StridedSlice",

@@ -3,7 +3,7 @@
 //! - `shape`: Reshape, ExpandDims, Squeeze (re-views of the buffer, no copy) and Shape,
 //!   ShapeN, Size, Rank.
 //! - `transpose`: Transpose.
-//! - `concat`: ConcatV2, Pack, Unpack.
+//! - `concat`: ConcatV2, Pack, Unpack; `split`: Split, SplitV.
 //! - `slice`: Slice; `strided_slice`: StridedSlice.
 //! - `gather`: GatherV2, OneHot.
 //! - `fill`: Fill, ZerosLike, OnesLike, Range.
@@ -27,6 +27,7 @@ mod layout;
 mod segment;
 mod shape;
 mod slice;
+mod split;
 mod strided_slice;
 mod tile_pad;
 mod transpose;
@@ -42,6 +43,7 @@ pub(crate) fn register(r: &mut Registry) {
     shape::register(r);
     transpose::register(r);
     concat::register(r);
+    split::register(r);
     slice::register(r);
     strided_slice::register(r);
     gather::register(r);
@@ -322,6 +324,15 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
         GradCase::new("Unpack", vec![x(&[2, 3], 16)], |g, x| {
             let parts = g.unstack(x[0], None, 1)?;
             g.concat(&[parts[2], parts[0]], 0)
+        }),
+        // Two of three parts used: the third's gradient is zeros.
+        GradCase::new("Split", vec![x(&[2, 6], 30)], |g, x| {
+            let parts = g.split(x[0], 3, 1)?;
+            g.concat(&[parts[2], parts[0]], 0)
+        }),
+        GradCase::new("SplitV", vec![x(&[4, 3], 31)], |g, x| {
+            let parts = g.split_v(x[0], &[1, -1, 2], 0)?;
+            g.concat(&[parts[2], parts[1]], 0)
         }),
         GradCase::new("Slice", vec![x(&[3, 4], 17)], |g, x| {
             g.slice(x[0], &[1, 1], &[2, -1])

@@ -1,8 +1,10 @@
-//! Linear algebra: MatMul, BatchMatMulV2, Svd, with TensorFlow's gradients (`math_grad.py`,
+//! Linear algebra: MatMul, BatchMatMulV2, Svd, MatrixBandPart, Einsum (forward only), with TensorFlow's gradients (`math_grad.py`,
 //! `linalg_grad.py`). One module per op; MatMul, the heaviest, has a folder with its CPU
 //! kernels (the plain product and the fused products the plan's fusion rules make).
 
+mod band_part;
 mod batch_matmul;
+mod einsum;
 pub(crate) mod matmul;
 mod svd;
 #[cfg(test)]
@@ -79,6 +81,8 @@ pub(crate) fn register(r: &mut Registry) {
     matmul::register(r);
     batch_matmul::register(r);
     svd::register(r);
+    band_part::register(r);
+    einsum::register(r);
 }
 
 /// Gradient checks of this family's differentiable ops (run by `autodiff::tests`).
@@ -87,6 +91,14 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     use crate::test_util::{test_input, GradCase};
     let (a, b) = (test_input(&[2, 3], 1), test_input(&[3, 4], 2));
     vec![
+        GradCase::new(
+            "MatrixBandPart",
+            vec![test_input(&[2, 3, 4], 11)],
+            |g, x| {
+                let (lower, upper) = (g.constant(1i32)?, g.constant(-1i32)?);
+                g.matrix_band_part(x[0], lower, upper)
+            },
+        ),
         GradCase::new("MatMul", vec![a.clone(), b.clone()], |g, x| {
             g.matmul(x[0], x[1])
         }),

@@ -78,7 +78,7 @@ pub(super) fn cases() -> Vec<GradCase> {
         g.add_n(&[x[0], x[0]])
     }));
 
-    let unary: [Entry; 17] = [
+    let unary: [Entry; 21] = [
         ("Neg", |g, x| g.neg(x[0]), false),
         ("Abs", |g, x| g.abs(x[0]), false),
         ("Sign", |g, x| g.sign(x[0]), false),
@@ -104,6 +104,10 @@ pub(super) fn cases() -> Vec<GradCase> {
         ),
         ("Elu", |g, x| g.elu(x[0]), false),
         ("Softplus", |g, x| g.softplus(x[0]), false),
+        ("LeakyRelu", |g, x| g.leaky_relu(x[0], 0.3), false),
+        ("Selu", |g, x| g.selu(x[0]), false),
+        ("Softsign", |g, x| g.softsign(x[0]), false),
+        ("Erf", |g, x| g.erf(x[0]), false),
         ("Cast", |g, x| g.cast(x[0], crate::DType::Float64), false),
     ];
     for (op, build, pos) in unary {
@@ -149,6 +153,26 @@ pub(super) fn cases() -> Vec<GradCase> {
             let c = mask(g, &[2, 3], true)?;
             g.where_v2(c, x[0], x[1])
         },
+    ));
+
+    // ClipByValue: scalar bounds, and elementwise bounds (all three differentiated).
+    cases.push(GradCase::new(
+        "ClipByValue",
+        vec![test_input(&[2, 3], 9)],
+        |g, x| {
+            let lo = g.constant(-0.5f64)?;
+            let hi = g.constant(0.6f64)?;
+            g.clip_by_value(x[0], lo, hi)
+        },
+    ));
+    cases.push(GradCase::new(
+        "ClipByValue",
+        vec![
+            Tensor::from([[0.1f64, -0.9, 0.95], [0.3, -0.2, 0.7]]),
+            Tensor::from([[-0.5f64, -0.5, -0.5], [0.4, -0.6, -0.5]]),
+            Tensor::from([[0.5f64, 0.5, 0.5], [0.5, 0.5, 0.5]]),
+        ],
+        |g, x| g.clip_by_value(x[0], x[1], x[2]),
     ));
 
     // The gradient kernels, both inputs differentiated.

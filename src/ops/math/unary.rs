@@ -1,5 +1,6 @@
 //! Unary elementwise functions: Neg, Abs, Sign, Square (numbers) and Exp, Log, Log1p, Sqrt,
-//! Rsqrt, Reciprocal, Tanh, Sigmoid (floats; integers must be Cast first, as in TensorFlow),
+//! Rsqrt, Reciprocal, Tanh, Sigmoid, Erf (floats; integers must be Cast first, as in
+//! TensorFlow),
 //! with their gradients (TensorFlow's `math_grad.py`).
 
 use super::{
@@ -7,7 +8,7 @@ use super::{
 };
 use crate::graph::{Graph, Output};
 use crate::ops::{GradCtx, Op, Registry};
-use crate::tensor::{Float, Number};
+use crate::tensor::{Element, Float, Number};
 use crate::{with_dtype, Result};
 
 /// Absolute value and sign for floats and signed integers.
@@ -85,6 +86,10 @@ unary_op!(
 );
 unary_op!(infer_tanh, tanh_kernel, Float, float, |x| x.tanh());
 unary_op!(infer_sigmoid, sigmoid_kernel, Float, float, |x| sigmoid(x));
+// The error function, evaluated in float64 by libm (exact to float32's precision).
+unary_op!(infer_erf, erf_kernel, Float, float, |x| T::lit(libm::erf(
+    x.to_f64()
+)));
 
 type GradResult = Result<Vec<Option<Output>>>;
 
@@ -155,7 +160,20 @@ output_grad!(reciprocal_grad, reciprocal_grad);
 output_grad!(tanh_grad, tanh_grad);
 output_grad!(sigmoid_grad, sigmoid_grad);
 
+/// TensorFlow's `_ErfGrad`: `grad * 2/sqrt(pi) * e^(-x^2)`.
+fn erf_grad(ctx: &mut GradCtx<'_>) -> GradResult {
+    let (x, grad) = (ctx.input(0), ctx.grad(0));
+    let g = &mut *ctx.graph;
+    let c = g.scalar_like(g.dtype(x), std::f64::consts::FRAC_2_SQRT_PI)?;
+    let x2 = g.square(x)?;
+    let nx2 = g.neg(x2)?;
+    let e = g.exp(nx2)?;
+    let ce = g.mul(c, e)?;
+    Ok(vec![Some(g.mul(grad, ce)?)])
+}
+
 pub(super) fn register(r: &mut Registry) {
+    r.add(Op::new("Erf", infer_erf, erf_kernel).grad(erf_grad));
     r.add(Op::new("Neg", infer_neg, neg_kernel).grad(neg_grad));
     r.add(Op::new("Abs", infer_abs, abs_kernel).grad(abs_grad));
     r.add(Op::new("Sign", infer_sign, sign_kernel).grad(sign_grad));
@@ -214,6 +232,10 @@ impl Graph {
     /// Hyperbolic tangent (`tf.tanh`).
     pub fn tanh(&mut self, x: Output) -> Result<Output> {
         unary(self, "Tanh", x)
+    }
+    /// The error function (`tf.math.erf`, used by GELU).
+    pub fn erf(&mut self, x: Output) -> Result<Output> {
+        unary(self, "Erf", x)
     }
     /// Logistic function `1 / (1 + e^-x)` (`tf.sigmoid`).
     pub fn sigmoid(&mut self, x: Output) -> Result<Output> {

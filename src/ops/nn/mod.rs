@@ -1,13 +1,18 @@
 //! Neural-network ops, named and attributed as in TensorFlow: BiasAdd, Softmax,
 //! LogSoftmax, the softmax cross-entropy losses, Conv2D, MaxPool, AvgPool, and the
 //! gradient kernels TensorFlow graphs use for them (BiasAddGrad, Conv2DBackpropInput,
-//! Conv2DBackpropFilter, MaxPoolGrad, MaxPoolGradGrad, AvgPoolGrad). Every op has
+//! Conv2DBackpropFilter, MaxPoolGrad, MaxPoolGradGrad, AvgPoolGrad), each with
 //! TensorFlow's symbolic gradient (`nn_grad.py`), built from graph ops so it can be
-//! differentiated again.
+//! differentiated again; and, forward only so far (differentiating through them is an
+//! error), FusedBatchNorm(V2/V3), DepthwiseConv2dNative, ResizeBilinear and
+//! ResizeNearestNeighbor.
 
+mod batch_norm;
 mod bias;
 pub(crate) mod conv2d;
+mod depthwise;
 pub(crate) mod pool;
+mod resize;
 mod softmax;
 pub(crate) mod window;
 
@@ -17,9 +22,12 @@ use crate::Result;
 
 pub(crate) fn register(r: &mut Registry) {
     bias::register(r);
+    batch_norm::register(r);
     softmax::register(r);
     conv2d::register(r);
+    depthwise::register(r);
     pool::register(r);
+    resize::register(r);
 }
 
 /// Adds an `op` node on `inputs` with the attrs named in `names` copied from `attrs` (those

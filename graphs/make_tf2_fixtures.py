@@ -1,0 +1,158 @@
+"""Writes small TensorFlow 2 / Keras 3 SavedModels for tests/tf2_saved_model.rs: each
+directory under graphs/tf2/ is a SavedModel (tf.saved_model.save / model.export) with
+`input.npy` (the serving_default input) and `output.npy` (TensorFlow's output for it).
+
+Usage: python3 graphs/make_tf2_fixtures.py   (pip install tensorflow-cpu; not run by CI)
+
+graphs/tf2/
+  mlp/        Keras Sequential: Dense(32, relu) -> Dense(16, tanh) -> Dense(4, softmax)
+  cnn/        Keras Conv2D -> BatchNormalization -> ReLU -> MaxPool -> Flatten -> Dense
+  residual/   Keras functional net with Add skip connections
+  text/       Keras Embedding -> GlobalAveragePooling1D -> Dense
+  loop/       tf.Module: tf.function with tf.while_loop and tf.cond over a resource variable
+  lstm/       Keras LSTM (While loop over TensorLists)
+  gru/        Keras GRU (While loop over TensorLists)
+Every model has one input and one output; signatures are the standard `serving_default`.
+"""
+import os
+import shutil
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf2")
+rng = np.random.RandomState(0)
+keras.utils.set_random_seed(0)
+
+
+def fresh(name):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def export_keras(name, model, x):
+    """model.export (serving_default), then TF's output through the reloaded signature."""
+    d = fresh(name)
+    model.export(os.path.join(d, "model"), format="tf_saved_model", verbose=False)
+    check(d, x)
+
+
+def check(d, x):
+    loaded = tf.saved_model.load(os.path.join(d, "model"))
+    fn = loaded.signatures["serving_default"]
+    (key,) = [k for k in fn.structured_input_signature[1]]
+    out = fn(**{key: tf.constant(x)})
+    (y,) = out.values()
+    np.save(os.path.join(d, "input.npy"), x)
+    np.save(os.path.join(d, "output.npy"), y.numpy())
+
+
+def randomize_bn(model):
+    """Gives BatchNormalization layers non-trivial moving statistics."""
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, g.shape).astype("float32"),
+                rng.randn(*b.shape).astype("float32") * 0.1,
+                rng.randn(*m.shape).astype("float32") * 0.1,
+                rng.uniform(0.5, 2.0, v.shape).astype("float32"),
+            ])
+
+
+def mlp():
+    m = keras.Sequential([
+        keras.Input((8,)),
+        layers.Dense(32, activation="relu"),
+        layers.Dense(16, activation="tanh"),
+        layers.Dense(4, activation="softmax"),
+    ])
+    export_keras("mlp", m, rng.randn(3, 8).astype("float32"))
+
+
+def cnn():
+    m = keras.Sequential([
+        keras.Input((12, 12, 3)),
+        layers.Conv2D(8, 3, padding="same"),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(8, 3),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+        layers.Flatten(),
+        layers.Dense(5),
+    ])
+    randomize_bn(m)
+    export_keras("cnn", m, rng.randn(2, 12, 12, 3).astype("float32"))
+
+
+def residual():
+    inp = keras.Input((10,))
+    h = layers.Dense(16, activation="relu")(inp)
+    r = layers.Dense(16, activation="relu")(h)
+    h = layers.Add()([h, r])
+    r = layers.Dense(16)(h)
+    h = layers.Activation("relu")(layers.Add()([h, r]))
+    out = layers.Dense(3)(h)
+    export_keras("residual", keras.Model(inp, out), rng.randn(4, 10).astype("float32"))
+
+
+def text():
+    m = keras.Sequential([
+        keras.Input((7,), dtype="int32"),
+        layers.Embedding(50, 8),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(6, activation="relu"),
+        layers.Dense(2),
+    ])
+    export_keras("text", m, rng.randint(0, 50, (3, 7)).astype("int32"))
+
+
+class Loop(tf.Module):
+    """Sums x * scale for `n` steps of a while loop, flipping the sign under a cond."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = tf.Variable(np.linspace(0.5, 1.5, 4).astype("float32"), name="scale")
+        self.steps = tf.Variable(3, dtype=tf.int32, name="steps")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    def __call__(self, x):
+        def body(i, acc):
+            acc = tf.cond(tf.reduce_sum(acc) > 10.0, lambda: acc * 0.5, lambda: acc + x * self.scale)
+            return i + 1, acc
+
+        _, acc = tf.while_loop(lambda i, acc: i < self.steps, body, [tf.constant(0), tf.zeros_like(x)])
+        return {"output_0": acc}
+
+
+def loop():
+    d = fresh("loop")
+    m = Loop()
+    tf.saved_model.save(m, os.path.join(d, "model"), signatures={"serving_default": m.__call__})
+    check(d, rng.randn(2, 4).astype("float32") * 3)
+
+
+def rnn(name, layer):
+    m = keras.Sequential([keras.Input((5, 3)), layer, layers.Dense(2)])
+    export_keras(name, m, rng.randn(2, 5, 3).astype("float32"))
+
+
+if __name__ == "__main__":
+    mlp()
+    cnn()
+    residual()
+    text()
+    loop()
+    rnn("lstm", layers.LSTM(6))
+    rnn("gru", layers.GRU(6))
+    for name in sorted(os.listdir(OUT)):
+        size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(OUT, name)) for f in fs)
+        print(f"{name}: {size} bytes")

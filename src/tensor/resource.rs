@@ -1,0 +1,114 @@
+//! Resource handles: the elements of [`DType::Resource`] tensors. A handle points at state
+//! that lives outside the dataflow (a session's resource variable); kernels pass it along
+//! like a value and resolve it with [`Tensor::resource`].
+
+use super::{Buffer, Dims, Tensor};
+use crate::{Error, Result};
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// One handle: the resource it points at, or none (a zero-initialized handle).
+#[derive(Clone, Default)]
+pub struct ResourceHandle(Option<Arc<dyn Any + Send + Sync>>);
+
+impl ResourceHandle {
+    /// A handle to `resource`.
+    pub fn new<T: Any + Send + Sync>(resource: Arc<T>) -> ResourceHandle {
+        ResourceHandle(Some(resource))
+    }
+
+    /// The resource when it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.clone()?.downcast::<T>().ok()
+    }
+
+    fn ptr_eq(&self, other: &ResourceHandle) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for ResourceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(r) => write!(f, "ResourceHandle({:p})", Arc::as_ptr(r)),
+            None => f.write_str("ResourceHandle(none)"),
+        }
+    }
+}
+
+/// True when both lists hold the same handles.
+pub(super) fn handles_eq(a: &[ResourceHandle], b: &[ResourceHandle]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.ptr_eq(y))
+}
+
+impl Tensor {
+    /// A scalar resource tensor holding `handle`.
+    pub fn resource_handle(handle: ResourceHandle) -> Tensor {
+        Tensor {
+            shape: Dims::SCALAR,
+            buffer: Buffer::Resource(Arc::new(vec![handle])),
+        }
+    }
+
+    /// A tensor of `shape` filled with handles that point nowhere.
+    pub(super) fn null_handles(shape: &[usize]) -> Tensor {
+        Tensor {
+            shape: Dims::from(shape),
+            buffer: Buffer::Resource(Arc::new(vec![
+                ResourceHandle::default();
+                super::num_elements(shape)
+            ])),
+        }
+    }
+
+    /// The `T` that a scalar resource tensor points at; `what` names the handle's user for
+    /// the error (a non-resource tensor, a handle to something else or to nothing).
+    pub fn resource<T: Any + Send + Sync>(&self, what: &str) -> Result<Arc<T>> {
+        let Buffer::Resource(handles) = &self.buffer else {
+            return Err(Error::invalid(format!(
+                "{what} needs a resource handle, got a {} tensor",
+                self.dtype()
+            )));
+        };
+        match handles.as_slice() {
+            [h] => h.get::<T>().ok_or_else(|| {
+                Error::invalid(format!(
+                    "{what}: the resource handle does not point at a {}",
+                    std::any::type_name::<T>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or("resource")
+                ))
+            }),
+            _ => Err(Error::invalid(format!(
+                "{what} needs one resource handle, got {} (shape {:?})",
+                handles.len(),
+                self.shape()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    #[test]
+    fn handles_resolve_to_their_resource_only() {
+        let t = Tensor::resource_handle(ResourceHandle::new(Arc::new(7u32)));
+        assert_eq!(t.dtype(), DType::Resource);
+        assert_eq!(*t.resource::<u32>("test").unwrap(), 7);
+        let e = t.resource::<String>("ReadVariableOp 'r'").unwrap_err();
+        assert!(e.to_string().contains("ReadVariableOp 'r'"), "{e}");
+        let zeros = Tensor::zeros(DType::Resource, &[2]);
+        assert!(zeros.resource::<u32>("x").is_err());
+        assert!(Tensor::scalar(1f32).resource::<u32>("x").is_err());
+        assert!(t.clone() == t && zeros != t);
+    }
+}

@@ -1,0 +1,209 @@
+//! TensorFlow 2 / Keras 3 SavedModels (graphs/tf2/, written by graphs/make_tf2_fixtures.py
+//! with TF 2.21): each loads, inlines its function calls, restores its resource variables
+//! and computes TensorFlow's output for the committed input.
+
+use rustflow::saved_model::{load, DEFAULT_SIGNATURE, SERVE_TAG};
+use rustflow::session::SessionOptions;
+use rustflow::tensor::npy::read_npy;
+use rustflow::Tensor;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("graphs/tf2")
+        .join(name)
+}
+
+/// Loads `graphs/tf2/<name>/model`, runs serving_default on input.npy and compares with
+/// output.npy within `rtol` (relative to the output's largest magnitude).
+fn check(name: &str, rtol: f64) {
+    let dir = fixture(name);
+    let model = load(dir.join("model"), &[SERVE_TAG], SessionOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let sig = model.signature(DEFAULT_SIGNATURE).unwrap();
+    assert_eq!(sig.inputs.len(), 1, "{name}");
+    let key = sig.inputs.keys().next().unwrap().clone();
+    let x = read_npy(dir.join("input.npy")).unwrap();
+    let want = read_npy(dir.join("output.npy")).unwrap();
+    let out = model
+        .run_signature(DEFAULT_SIGNATURE, &[(&key, x)])
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got: &Tensor = out.values().next().unwrap();
+    assert_eq!(got.shape(), want.shape(), "{name}");
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let scale = w.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        assert!(
+            (a - b).abs() <= rtol * scale.max(b.abs()),
+            "{name}: element {i}: rustflow {a}, TensorFlow {b}"
+        );
+    }
+}
+
+#[test]
+fn keras_mlp_matches_tensorflow() {
+    check("mlp", 1e-5);
+}
+
+#[test]
+fn keras_residual_net_matches_tensorflow() {
+    check("residual", 1e-5);
+}
+
+#[test]
+fn keras_cnn_with_batch_norm_matches_tensorflow() {
+    check("cnn", 1e-4);
+}
+
+#[test]
+fn keras_embedding_text_model_matches_tensorflow() {
+    check("text", 1e-5);
+}
+
+#[test]
+fn signatures_list_names_dtypes_and_shapes() {
+    let model = load(
+        fixture("mlp").join("model"),
+        &[SERVE_TAG],
+        SessionOptions::default(),
+    )
+    .unwrap();
+    let sig = model.signature(DEFAULT_SIGNATURE).unwrap();
+    let input = &sig.inputs["keras_tensor"];
+    assert_eq!(input.name, "serving_default_keras_tensor:0");
+    assert_eq!(input.dtype(), Some(rustflow::DType::Float32));
+    assert_eq!(input.shape.to_i64(), Some(vec![-1, 8]));
+    let output = &sig.outputs["output_0"];
+    assert_eq!(output.dtype(), Some(rustflow::DType::Float32));
+    assert_eq!(output.shape.to_i64(), Some(vec![-1, 4]));
+    assert!(model.signatures.contains_key("serve"));
+}
+
+/// TensorFlow Serving's `saved_model_half_plus_two_tf2_cpu` test model (TF 2, several
+/// signatures, some of them over tf.Example strings that rustflow cannot run).
+#[test]
+fn tf_serving_half_plus_two_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("graphs/tf_serving/saved_model_half_plus_two_tf2_cpu/00000123");
+    let model = load(dir, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    // The init op stored the asset's path (fed as TensorFlow's loader feeds it).
+    let asset = model
+        .session
+        .resources()
+        .variables()
+        .iter()
+        .filter_map(|v| v.read().ok()?.as_strings().ok().map(<[Vec<u8>]>::to_vec))
+        .flatten()
+        .find(|s| s.ends_with(b"assets/foo.txt"));
+    assert!(asset.is_some(), "no variable holds the asset path");
+    let x = Tensor::from([1f32]);
+    let y = model
+        .run_signature(DEFAULT_SIGNATURE, &[("x", x.clone())])
+        .unwrap();
+    assert_eq!(y["y"].to_vec::<f32>().unwrap(), vec![2.5]);
+    let y = model
+        .run_signature("regress_x2_to_y3", &[("inputs", x)])
+        .unwrap();
+    assert_eq!(y["outputs"].to_vec::<f32>().unwrap(), vec![3.5]);
+}
+
+/// Copies a fixture's model to a temporary directory, editing its `saved_model.pb`.
+fn edited(
+    name: &str,
+    edit: impl FnOnce(&mut rustflow::proto::tf::SavedModel),
+) -> tempfile::TempDir {
+    use prost::Message;
+    let src = fixture(name).join("model");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("variables")).unwrap();
+    for f in [
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    ] {
+        std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+    }
+    let bytes = std::fs::read(src.join("saved_model.pb")).unwrap();
+    let mut model = rustflow::proto::tf::SavedModel::decode(bytes.as_slice()).unwrap();
+    edit(&mut model);
+    std::fs::write(tmp.path().join("saved_model.pb"), model.encode_to_vec()).unwrap();
+    tmp
+}
+
+#[test]
+fn a_missing_checkpoint_key_is_an_error_naming_variable_and_key() {
+    let tmp = edited("mlp", |m| {
+        let objects = m.meta_graphs[0].object_graph_def.as_mut().unwrap();
+        for c in &mut objects.nodes[0].children {
+            c.local_name = format!("renamed_{}", c.local_name);
+        }
+    });
+    let e = load(tmp.path(), &[SERVE_TAG], SessionOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no tensor 'renamed_")
+            && e.contains("VARIABLE_VALUE")
+            && e.contains("variable '"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_call_to_a_missing_function_is_an_error() {
+    let tmp = edited("mlp", |m| {
+        let lib = m.meta_graphs[0]
+            .graph_def
+            .as_mut()
+            .unwrap()
+            .library
+            .as_mut()
+            .unwrap();
+        lib.function.retain(|f| {
+            !f.signature
+                .as_ref()
+                .unwrap()
+                .name
+                .starts_with("__inference___call__")
+        });
+    });
+    let e = load(tmp.path(), &[SERVE_TAG], SessionOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("__inference___call__") && e.contains("not in the graph's function library"),
+        "{e}"
+    );
+}
+
+/// `rustflow show --all` and `rustflow run` on a Keras 3 export.
+#[test]
+fn runner_shows_and_runs_a_keras_export() {
+    let dir = fixture("mlp");
+    let model = dir.join("model").display().to_string();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rustflow"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = run(&["show", "--all", &model]);
+    assert!(
+        shown.contains("signature_def['serving_default']")
+            && shown.contains("inputs['keras_tensor']")
+            && shown.contains("shape: (-1, 8)")
+            && shown.contains("outputs['output_0']"),
+        "{shown}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let input = format!("keras_tensor={}", dir.join("input.npy").display());
+    let outdir = out.path().display().to_string();
+    run(&["run", &model, "--input", &input, "--outdir", &outdir]);
+    let got = read_npy(out.path().join("output_0.npy")).unwrap();
+    let want = read_npy(dir.join("output.npy")).unwrap();
+    assert_eq!(got.shape(), want.shape());
+    for (a, b) in got.to_f64_vec().iter().zip(want.to_f64_vec()) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}
