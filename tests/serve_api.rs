@@ -255,7 +255,10 @@ fn rest_status_metadata_and_predict_as_tf_serving() {
         &format!("/v1/models/{name}:classify"),
         r#"{"signature_name": "classify_x_to_y", "context": {"x": 1.0}, "examples": [{}, {"x": 5.0}]}"#,
     );
-    assert_eq!((code, &v), (200, &json!({"result": [[["", 2.5]], [["", 4.5]]]})));
+    assert_eq!(
+        (code, &v),
+        (200, &json!({"result": [[["", 2.5]], [["", 4.5]]]}))
+    );
 
     // Metrics count what was asked.
     let (code, text) = s.request("GET", "/monitoring/prometheus/metrics", "");

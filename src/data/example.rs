@@ -2,8 +2,8 @@
 //! of tensors by a feature spec, and building them for writing.
 
 use super::Element;
-pub use crate::ops::parsing::FeatureSpec;
 use crate::ops::parsing::parse_features;
+pub use crate::ops::parsing::FeatureSpec;
 use crate::proto::tf;
 use crate::{Error, Result};
 use prost::Message;

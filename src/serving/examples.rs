@@ -61,7 +61,9 @@ pub fn parse_examples_request(body: &[u8]) -> Result<ExamplesRequest, Status> {
         Some(_) => return Err(Status::invalid("'context' must be an object of features")),
     };
     let Some(Value::Array(list)) = obj.remove("examples") else {
-        return Err(Status::invalid("missing 'examples' (a list of objects) in the request"));
+        return Err(Status::invalid(
+            "missing 'examples' (a list of objects) in the request",
+        ));
     };
     if let Some(k) = obj.keys().next() {
         return Err(Status::invalid(format!("unknown key '{k}' in the request")));
@@ -71,7 +73,9 @@ pub fn parse_examples_request(body: &[u8]) -> Result<ExamplesRequest, Status> {
         .enumerate()
         .map(|(i, e)| {
             let Value::Object(m) = e else {
-                return Err(Status::invalid(format!("example {i} is not an object of features")));
+                return Err(Status::invalid(format!(
+                    "example {i} is not an object of features"
+                )));
             };
             let mut feature = context.clone();
             feature.extend(features(m, &format!("example {i}"))?);
@@ -105,7 +109,8 @@ fn feature(v: &Value) -> Result<tf::Feature, String> {
         Value::Array(items) => items.iter().collect(),
         single => vec![single],
     };
-    let is_bytes = |v: &Value| v.is_string() || matches!(v, Value::Object(m) if m.contains_key("b64"));
+    let is_bytes =
+        |v: &Value| v.is_string() || matches!(v, Value::Object(m) if m.contains_key("b64"));
     let kind = match items.first() {
         None => Kind::FloatList(tf::FloatList { value: vec![] }),
         Some(first) if is_bytes(first) => Kind::BytesList(tf::BytesList {
@@ -117,7 +122,11 @@ fn feature(v: &Value) -> Result<tf::Feature, String> {
         Some(_) => Kind::FloatList(tf::FloatList {
             value: items
                 .iter()
-                .map(|v| v.as_f64().map(|x| x as f32).ok_or_else(|| format!("{v} is not a number")))
+                .map(|v| {
+                    v.as_f64()
+                        .map(|x| x as f32)
+                        .ok_or_else(|| format!("{v} is not a number"))
+                })
                 .collect::<Result<_, _>>()?,
         }),
     };
@@ -133,7 +142,9 @@ fn bytes(v: &Value) -> Result<Vec<u8>, String> {
                 .map_err(|e| format!("bad base64 in {{\"b64\": ...}}: {e}")),
             _ => Err("'b64' must be a string".into()),
         },
-        other => Err(format!("{other} is not a string (a list holds one kind of value)")),
+        other => Err(format!(
+            "{other} is not a string (a list holds one kind of value)"
+        )),
     }
 }
 
@@ -149,7 +160,9 @@ pub fn run_examples(
         .filter(|k| !k.is_empty())
         .unwrap_or(crate::saved_model::DEFAULT_SIGNATURE);
     let sig = servable.model.signature(key).map_err(|_| {
-        Status::invalid(format!("Serving signature name: \"{key}\" not found in signature def"))
+        Status::invalid(format!(
+            "Serving signature name: \"{key}\" not found in signature def"
+        ))
     })?;
     if sig.method_name != api.method_name() {
         return Err(Status::invalid(format!(
@@ -159,8 +172,8 @@ pub fn run_examples(
         )));
     }
     let n = request.examples.len();
-    let examples = Tensor::from_strings(&[n], request.examples)
-        .map_err(|e| Status::invalid(e.to_string()))?;
+    let examples =
+        Tensor::from_strings(&[n], request.examples).map_err(|e| Status::invalid(e.to_string()))?;
     let run = |outputs: &[&str]| {
         servable
             .model
@@ -179,7 +192,9 @@ pub fn run_examples(
     let floats = |t: &Tensor, what: &str| -> Result<Vec<f32>, Status> {
         match t.dtype() {
             DType::Float32 => Ok(t.to_vec::<f32>().unwrap_or_default()),
-            d => Err(Status::invalid(format!("output '{what}' must be float32, got {d}"))),
+            d => Err(Status::invalid(format!(
+                "output '{what}' must be float32, got {d}"
+            ))),
         }
     };
     match api {
@@ -195,7 +210,10 @@ pub fn run_examples(
         }
         ExampleApi::Classify => {
             let has = |k: &str| sig.outputs.contains_key(k);
-            let keys: Vec<&str> = ["classes", "scores"].into_iter().filter(|k| has(k)).collect();
+            let keys: Vec<&str> = ["classes", "scores"]
+                .into_iter()
+                .filter(|k| has(k))
+                .collect();
             if keys.is_empty() {
                 return Err(Status::invalid(format!(
                     "signature '{key}' has neither 'classes' nor 'scores' outputs"
@@ -203,12 +221,17 @@ pub fn run_examples(
             }
             let outs = run(&keys)?;
             let get = |k: &str| keys.iter().position(|x| *x == k).map(|i| &outs[i]);
-            let scores = get("scores").map(|s| Ok::<_, Status>((floats(s, "scores")?, per_example(s, "scores")?))).transpose()?;
+            let scores = get("scores")
+                .map(|s| Ok::<_, Status>((floats(s, "scores")?, per_example(s, "scores")?)))
+                .transpose()?;
             let classes = get("classes")
                 .map(|c| {
                     let per = per_example(c, "classes")?;
                     let labels = c.as_strings().map_err(|_| {
-                        Status::invalid(format!("output 'classes' must be strings, got {}", c.dtype()))
+                        Status::invalid(format!(
+                            "output 'classes' must be strings, got {}",
+                            c.dtype()
+                        ))
                     })?;
                     Ok::<_, Status>((labels.to_vec(), per))
                 })
@@ -229,7 +252,9 @@ pub fn run_examples(
                             .map(|c| {
                                 let label = classes
                                     .as_ref()
-                                    .map(|(l, _)| String::from_utf8_lossy(&l[b * per + c]).into_owned())
+                                    .map(|(l, _)| {
+                                        String::from_utf8_lossy(&l[b * per + c]).into_owned()
+                                    })
                                     .unwrap_or_default();
                                 let score = scores.as_ref().map_or(0.0, |(s, _)| s[b * per + c]);
                                 json!([label, score])

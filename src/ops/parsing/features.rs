@@ -136,4 +136,3 @@ fn read_feature(
         }
     }
 }
-

@@ -34,14 +34,25 @@ impl Signature {
         let count = |name: &str| -> std::result::Result<usize, String> {
             usize::try_from(attrs.int_or(name, 0)?).map_err(|_| format!("attr {name} is negative"))
         };
-        let types = |name: &str| attrs.dtypes(name);
+        // An empty list attr carries no element type in a GraphDef (it reads as ints).
+        let empty =
+            |name: &str| matches!(attrs.value(name), Some(AttrValue::IntList(v)) if v.is_empty());
+        let types = |name: &str| match empty(name) {
+            true => Ok(Vec::new()),
+            false => attrs.dtypes(name),
+        };
         let sig = Signature {
             sparse_types: types("sparse_types")?,
             dense_types: types("Tdense")?,
             dense_shapes: match attrs.value("dense_shapes") {
                 Some(AttrValue::ShapeList(s)) => s.clone(),
                 None => Vec::new(),
-                Some(other) => return Err(format!("attr dense_shapes must be a list of shapes, got {other:?}")),
+                Some(_) if empty("dense_shapes") => Vec::new(),
+                Some(other) => {
+                    return Err(format!(
+                        "attr dense_shapes must be a list of shapes, got {other:?}"
+                    ))
+                }
             },
         };
         let (nsparse, ndense) = (count("Nsparse")?, count("Ndense")?);
@@ -84,11 +95,17 @@ fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(2 + ns + 2 * nd)?;
     for i in 0..2 + ns + nd {
         if ctx.dtype(i) != DType::String {
-            return Err(format!("input {i} must be a string tensor, got {}", ctx.dtype(i)));
+            return Err(format!(
+                "input {i} must be a string tensor, got {}",
+                ctx.dtype(i)
+            ));
         }
     }
     if ctx.shape(0).rank().is_some_and(|r| r != 1) {
-        return Err(format!("serialized must be a vector, got shape {}", ctx.shape(0)));
+        return Err(format!(
+            "serialized must be a vector, got shape {}",
+            ctx.shape(0)
+        ));
     }
     for (i, &t) in sig.dense_types.iter().enumerate() {
         let d = ctx.dtype(2 + ns + nd + i);
@@ -98,12 +115,20 @@ fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
     }
     let batch = ctx.shape(0).dim(0);
     let mut out = Vec::with_capacity(3 * ns + nd);
-    out.extend((0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, Some(2)]))));
-    out.extend(sig.sparse_types.iter().map(|&t| TensorSpec::new(t, PartialShape::new(vec![None]))));
+    out.extend(
+        (0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, Some(2)]))),
+    );
+    out.extend(
+        sig.sparse_types
+            .iter()
+            .map(|&t| TensorSpec::new(t, PartialShape::new(vec![None]))),
+    );
     out.extend((0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::known(&[2]))));
     for (&t, shape) in sig.dense_types.iter().zip(&sig.dense_shapes) {
         let shape = match shape.dims() {
-            Some(dims) => PartialShape::new(std::iter::once(batch).chain(dims.iter().copied()).collect()),
+            Some(dims) => {
+                PartialShape::new(std::iter::once(batch).chain(dims.iter().copied()).collect())
+            }
             None => PartialShape::unknown(),
         };
         out.push(TensorSpec::new(t, shape));
@@ -122,7 +147,10 @@ enum Slot {
 fn key(t: &Tensor, what: &str) -> Result<String> {
     match (t.rank(), t.as_strings()?) {
         (0, [k]) => Ok(String::from_utf8_lossy(k).into_owned()),
-        _ => Err(Error::invalid(format!("{what} must be a string scalar, got shape {:?}", t.shape()))),
+        _ => Err(Error::invalid(format!(
+            "{what} must be a string scalar, got shape {:?}",
+            t.shape()
+        ))),
     }
 }
 
@@ -168,7 +196,10 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         }
         specs.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = specs.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(Error::invalid(format!("feature key '{}' is given twice", w[0].0)));
+            return Err(Error::invalid(format!(
+                "feature key '{}' is given twice",
+                w[0].0
+            )));
         }
         let features: Vec<(&str, &FeatureSpec)> =
             specs.iter().map(|(n, s, _)| (n.as_str(), s)).collect();
@@ -271,11 +302,19 @@ impl Graph {
             .inputs(&inputs)
             .attr("Nsparse", sparse.len() as i64)
             .attr("Ndense", dense.len() as i64)
-            .attr("sparse_types", sparse.iter().map(|s| s.1).collect::<Vec<_>>())
+            .attr(
+                "sparse_types",
+                sparse.iter().map(|s| s.1).collect::<Vec<_>>(),
+            )
             .attr("Tdense", dense.iter().map(|f| f.dtype).collect::<Vec<_>>())
             .attr(
                 "dense_shapes",
-                AttrValue::ShapeList(dense.iter().map(|f| PartialShape::known(&f.shape)).collect()),
+                AttrValue::ShapeList(
+                    dense
+                        .iter()
+                        .map(|f| PartialShape::known(&f.shape))
+                        .collect(),
+                ),
             )
             .build()?;
         let ns = sparse.len();
@@ -326,7 +365,10 @@ mod tests {
             )
             .unwrap();
         let (idx, vals, shape) = parsed.sparse[0];
-        assert_eq!(g.spec(parsed.dense[0]).shape, PartialShape::new(vec![None, Some(2)]));
+        assert_eq!(
+            g.spec(parsed.dense[0]).shape,
+            PartialShape::new(vec![None, Some(2)])
+        );
         let records = vec![
             ExampleBuilder::new()
                 .float("x", &[1.0, 2.0])
@@ -372,8 +414,13 @@ mod tests {
                 .to_string()
         };
         let e = run(vec![ExampleBuilder::new().float("y", &[1.0]).to_bytes()]);
-        assert!(e.contains("example 0") && e.contains("'x'") && e.contains("missing"), "{e}");
-        let e = run(vec![ExampleBuilder::new().float("x", &[1.0, 2.0]).to_bytes()]);
+        assert!(
+            e.contains("example 0") && e.contains("'x'") && e.contains("missing"),
+            "{e}"
+        );
+        let e = run(vec![ExampleBuilder::new()
+            .float("x", &[1.0, 2.0])
+            .to_bytes()]);
         assert!(e.contains("expected 1 values"), "{e}");
         let e = run(vec![ExampleBuilder::new().int64("x", &[1]).to_bytes()]);
         assert!(e.contains("int64_list"), "{e}");
@@ -386,7 +433,10 @@ mod tests {
             shape: vec![1],
             default: Some(Tensor::from([1i64])),
         };
-        let e = g.parse_example(serialized, &[], &[bad]).unwrap_err().to_string();
+        let e = g
+            .parse_example(serialized, &[], &[bad])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dense_defaults[0] must be float32"), "{e}");
     }
 }
