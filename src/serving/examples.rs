@@ -45,16 +45,7 @@ pub struct ExamplesRequest {
 
 /// Parses a request body: `{"signature_name": ..., "context": {...}, "examples": [...]}`.
 pub fn parse_examples_request(body: &[u8]) -> Result<ExamplesRequest, Status> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Status::invalid(format!("JSON parse error: {e}")))?;
-    let Value::Object(mut obj) = v else {
-        return Err(Status::invalid("the request body must be a JSON object"));
-    };
-    let signature_name = match obj.remove("signature_name") {
-        None => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(Status::invalid("'signature_name' must be a string")),
-    };
+    let (signature_name, mut obj) = super::codec::parse_request_object(body)?;
     let context = match obj.remove("context") {
         None => BTreeMap::new(),
         Some(Value::Object(m)) => features(&m, "context")?,
@@ -154,16 +145,7 @@ pub fn run_examples(
     api: ExampleApi,
     request: ExamplesRequest,
 ) -> Result<String, Status> {
-    let key = request
-        .signature_name
-        .as_deref()
-        .filter(|k| !k.is_empty())
-        .unwrap_or(crate::saved_model::DEFAULT_SIGNATURE);
-    let sig = servable.model.signature(key).map_err(|_| {
-        Status::invalid(format!(
-            "Serving signature name: \"{key}\" not found in signature def"
-        ))
-    })?;
+    let (key, sig) = servable.signature(request.signature_name.as_deref())?;
     if sig.method_name != api.method_name() {
         return Err(Status::invalid(format!(
             "Expected {} signature method_name for signature '{key}', got {}",

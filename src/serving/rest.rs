@@ -272,16 +272,7 @@ fn run_predict(
     servable: &Servable,
     request: codec::PredictRequest,
 ) -> Result<String, Status> {
-    let key = request
-        .signature_name
-        .as_deref()
-        .filter(|k| !k.is_empty())
-        .unwrap_or(crate::saved_model::DEFAULT_SIGNATURE);
-    let sig = servable.model.signature(key).map_err(|_| {
-        Status::invalid(format!(
-            "Serving signature name: \"{key}\" not found in signature def"
-        ))
-    })?;
+    let (key, sig) = servable.signature(request.signature_name.as_deref())?;
     let typed = |k: &str, v: &serde_json::Value| -> Result<Tensor, Status> {
         let info = sig.inputs.get(k).ok_or_else(|| {
             Status::invalid(format!(
