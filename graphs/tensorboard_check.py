@@ -1,12 +1,13 @@
 """Loads rustflow's event files with TensorBoard's own reader (EventAccumulator) and checks
 the scalars, a histogram and the graph. Not run by CI (needs `pip install tensorboard`).
 
-Usage: python3 graphs/tensorboard_check.py [LOGDIR]
+Usage: python3 graphs/tensorboard_check.py [--keras] [LOGDIR]
 
 Without LOGDIR it trains the digits model for 5 epochs with TensorBoard logs:
     cargo run --release --example digits_graph -- --epochs 5 --logdir target/tb_check
-and checks target/tb_check. LOGDIR must hold `train/` and `validation/` as that example
-writes them. Then it starts the real `tensorboard --logdir LOGDIR` server and asks it, over
+(with --keras: `--example digits`, the Keras model with the `TensorBoard` callback, whose
+weight histograms are named as Keras names them, `dense/kernel/histogram`) and checks
+target/tb_check. LOGDIR must hold `train/` and `validation/` as these examples write them. Then it starts the real `tensorboard --logdir LOGDIR` server and asks it, over
 HTTP, for the Graphs tab's graph, a scalar series and a histogram (skip with --no-serve).
 Exits non-zero on the first failed check.
 """
@@ -42,7 +43,7 @@ def load(run_dir):
     return acc
 
 
-def serve_check(logdir):
+def serve_check(logdir, kernel_tag):
     """The real TensorBoard server shows our graph, scalars and histogram."""
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
@@ -70,28 +71,29 @@ def serve_check(logdir):
         check(info.get("train", {}).get("run_graph") is True,
               f"tensorboard server (port {port}): Graphs tab lists run 'train'")
         pbtxt = get("/graphs/graph?run=train&conversions=false")
-        check('name: "dense/MatMul"' in pbtxt and 'op: "MatMul"' in pbtxt,
-              f"server's graph pbtxt ({len(pbtxt)} chars) has dense/MatMul")
+        check('name: "dense/' in pbtxt and 'op: "MatMul"' in pbtxt,
+              f"server's graph pbtxt ({len(pbtxt)} chars) has the dense/ scope and a MatMul")
         acc = json.loads(get("/scalars/scalars?run=validation&tag=epoch_accuracy"))
         print("server's validation epoch_accuracy [wall_time, step, value]:", acc[-1])
         check(len(acc) >= 2 and acc[-1][2] > 0.8, "server's scalars: validation accuracy")
-        hist = json.loads(get("/histograms/histograms?run=train&tag=dense/kernel"))
+        hist = json.loads(get(f"/histograms/histograms?run=train&tag={kernel_tag}"))
         counts = sum(b[2] for b in hist[-1][2])
-        check(counts == 64 * 128, f"server's histogram of dense/kernel holds {counts:.0f} values")
+        check(counts == 64 * 128, f"server's histogram of {kernel_tag} holds {counts:.0f} values")
     finally:
         server.terminate()
         server.wait()
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--no-serve"]
+    args = [a for a in sys.argv[1:] if a not in ("--no-serve", "--keras")]
+    keras = "--keras" in sys.argv[1:]
     if args:
         logdir = args[0]
     else:
         logdir = os.path.join(ROOT, "target", "tb_check")
         shutil.rmtree(logdir, ignore_errors=True)
         subprocess.run(
-            ["cargo", "run", "--release", "--example", "digits_graph", "--",
+            ["cargo", "run", "--release", "--example", "digits" if keras else "digits_graph", "--",
              "--epochs", str(EPOCHS), "--logdir", logdir],
             cwd=ROOT, check=True,
         )
@@ -119,10 +121,11 @@ def main():
         check(all(e.wall_time > 1.6e9 for e in loss), f"{name}: wall times are Unix seconds")
 
     # A histogram: the first layer's kernel, 64 x 128 values.
-    check("dense/kernel" in tags["histograms"], "histogram dense/kernel present")
-    hist = train.Histograms("dense/kernel")
+    kernel_tag = "dense/kernel/histogram" if keras else "dense/kernel"
+    check(kernel_tag in tags["histograms"], f"histogram {kernel_tag} present")
+    hist = train.Histograms(kernel_tag)
     h = hist[-1].histogram_value
-    print("dense/kernel at step", hist[-1].step, f": num {h.num:.0f} min {h.min:.4f} "
+    print(kernel_tag, "at step", hist[-1].step, f": num {h.num:.0f} min {h.min:.4f} "
           f"max {h.max:.4f} sum {h.sum:.4f} buckets {len(h.bucket)}")
     check(h.num == 64 * 128, "histogram counts 64*128 weights")
     check(sum(h.bucket) == h.num, "bucket counts sum to num")
@@ -131,7 +134,7 @@ def main():
           "bucket limits increase, one per bucket")
     check(h.min < 0 < h.max and h.bucket_limit[-1] > h.max, "min < 0 < max <= last limit")
     # TensorBoard's Distributions tab derives from the same data.
-    cmp = train.CompressedHistograms("dense/kernel")[-1].compressed_histogram_values
+    cmp = train.CompressedHistograms(kernel_tag)[-1].compressed_histogram_values
     cmp = [tuple(c) for c in cmp]  # (basis point, value) pairs
     print("compressed (basis points -> value):", [(bp, round(float(v), 4)) for bp, v in cmp])
     check(len(cmp) == 9 and cmp[0][1] == h.min and cmp[-1][1] == h.max,
@@ -143,14 +146,18 @@ def main():
     names = [n.name for n in graph.node]
     scopes = sorted({n.rsplit("/", 1)[0] for n in names if "/" in n and n.count("/") == 1})
     print(f"graph: {len(names)} nodes; first scopes: {scopes[:8]}")
-    for want in ["x", "y", "dense/MatMul", "dense/kernel", "probs/Softmax"]:
-        check(want in names, f"graph has node {want}")
+    if keras:
+        for scope in ["dense/", "dense_1/"]:
+            check(any(n.startswith(scope) for n in names), f"graph has the {scope} scope")
+    else:
+        for want in ["x", "y", "dense/MatMul", "dense/kernel", "probs/Softmax"]:
+            check(want in names, f"graph has node {want}")
+        x = next(n for n in graph.node if n.name == "x")
+        shape = [d.size for d in x.attr["_output_shapes"].list.shape[0].dim]
+        check(shape == [-1, 64], f"x's _output_shapes is {shape}")
     check(any(n.startswith("gradients/") for n in names), "graph has the gradients/ scope")
-    x = next(n for n in graph.node if n.name == "x")
-    shape = [d.size for d in x.attr["_output_shapes"].list.shape[0].dim]
-    check(shape == [-1, 64], f"x's _output_shapes is {shape}")
     if "--no-serve" not in sys.argv:
-        serve_check(logdir)
+        serve_check(logdir, kernel_tag)
     print("all checks passed")
 
 

@@ -381,6 +381,32 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
+/// `ParseExample` (tf.io.parse_example) over a fed batch of serialized Examples.
+fn parsing() -> Result<Case> {
+    use rustflow::data::ExampleBuilder;
+    use rustflow::ops::parsing::DenseFeature;
+    let mut g = Graph::new();
+    let serialized = g.placeholder(DType::String, [None], "serialized")?;
+    let dense = DenseFeature {
+        key: "x".into(),
+        dtype: DType::Float32,
+        shape: vec![2],
+        default: Some(Tensor::from([0.0f32, -1.0])),
+    };
+    let parsed = g.parse_example(serialized, &[("ids", DType::Int64)], &[dense])?;
+    let (indices, values, shape) = parsed.sparse[0];
+    let mut case = Case::new(g, vec![indices, values, shape, parsed.dense[0]]);
+    let records = vec![
+        ExampleBuilder::new()
+            .float("x", &[1.0, 2.0])
+            .int64("ids", &[4, 5, 6])
+            .to_bytes(),
+        ExampleBuilder::new().int64("ids", &[7]).to_bytes(),
+    ];
+    case.feeds = vec![(serialized, Tensor::from_strings(&[2], records)?)];
+    Ok(case)
+}
+
 /// The ops TensorFlow 2 / Keras graphs use (issue 17).
 fn keras_ops() -> Result<Case> {
     let mut g = Graph::new();
@@ -521,6 +547,7 @@ const CASES: &[(&str, Builder)] = &[
     ("optimizers", optimizers),
     ("control", control),
     ("summaries", summaries),
+    ("parsing", parsing),
     ("keras_ops", keras_ops),
     ("resource_variables", resource_variables),
 ];

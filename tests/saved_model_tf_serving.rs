@@ -1,5 +1,6 @@
 //! SavedModels written by real TensorFlow 1.x (TF Serving's test data, `graphs/tf_serving`).
 
+use rustflow::data::ExampleBuilder;
 use rustflow::saved_model::{load, LoadedModel};
 use rustflow::{SessionOptions, Tensor};
 use std::path::PathBuf;
@@ -30,14 +31,24 @@ fn half_plus_two_tf_1_14_snappy_index() {
     assert_eq!(y3.as_slice::<f32>().unwrap(), &[3.5, 4.0, 5.5]);
     // The main op assigns the asset path to a string variable: it runs like the rest.
     assert!(m.skipped_init.is_empty(), "{:?}", m.skipped_init);
-    // Signatures fed with serialized tf.Examples take the strings, then need ParseExample:
-    // a clear error naming it.
-    let example = Tensor::from_strings(&[1], vec![Vec::new()]).unwrap();
+    // Signatures fed with serialized tf.Examples: TensorFlow's ParseExample reads x, as
+    // TensorFlow Serving's classify and regress APIs feed them.
+    let examples: Vec<Vec<u8>> = [1.0f32, 2.0, 5.0]
+        .iter()
+        .map(|&x| ExampleBuilder::new().float("x", &[x]).to_bytes())
+        .collect();
+    let examples = Tensor::from_strings(&[3], examples).unwrap();
+    let y = predict(&m, "regress_x_to_y", "inputs", examples.clone());
+    assert_eq!(y.as_slice::<f32>().unwrap(), &[2.5, 3.0, 4.5]);
+    let scores = predict(&m, "classify_x_to_y", "inputs", examples);
+    assert_eq!(scores.as_slice::<f32>().unwrap(), &[2.5, 3.0, 4.5]);
+    // An Example without x: the graph's ParseExample has no default, so an error naming it.
+    let empty = Tensor::from_strings(&[1], vec![ExampleBuilder::new().to_bytes()]).unwrap();
     let e = m
-        .run_signature("regress_x_to_y", &[("inputs", example)])
+        .run_signature("regress_x_to_y", &[("inputs", empty)])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("ParseExample"), "{e}");
+    assert!(e.contains("ParseExample") && e.contains("'x'"), "{e}");
 }
 
 #[test]

@@ -243,6 +243,23 @@ fn rest_status_metadata_and_predict_as_tf_serving() {
     );
     assert_eq!((code, floats(&v["outputs"])), (200, vec![3.5, 5.5]));
 
+    // classify and regress: tf.Examples as JSON, parsed by the graph's ParseExample.
+    let (code, v) = s.json(
+        "POST",
+        &format!("/v1/models/{name}:regress"),
+        r#"{"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": [2.0]}, {"x": 5.0}]}"#,
+    );
+    assert_eq!((code, &v), (200, &json!({"result": [2.5, 3.0, 4.5]})));
+    let (code, v) = s.json(
+        "POST",
+        &format!("/v1/models/{name}:classify"),
+        r#"{"signature_name": "classify_x_to_y", "context": {"x": 1.0}, "examples": [{}, {"x": 5.0}]}"#,
+    );
+    assert_eq!(
+        (code, &v),
+        (200, &json!({"result": [[["", 2.5]], [["", 4.5]]]}))
+    );
+
     // Metrics count what was asked.
     let (code, text) = s.request("GET", "/monitoring/prometheus/metrics", "");
     assert_eq!(code, 200);
@@ -373,8 +390,22 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
             "POST",
             format!("{m}:classify"),
             r#"{"examples": [{"x": 1.0}]}"#.into(),
-            501,
-            "ParseExample",
+            400,
+            "Expected tensorflow/serving/classify signature method_name",
+        ),
+        (
+            "POST",
+            format!("{m}:regress"),
+            r#"{"signature_name": "regress_x_to_y", "examples": [{"y": 1.0}]}"#.into(),
+            400,
+            "feature 'x': missing",
+        ),
+        (
+            "POST",
+            format!("{m}:regress"),
+            r#"{"signature_name": "regress_x_to_y", "examples": [{"x": [1.0, "a"]}]}"#.into(),
+            400,
+            "feature 'x'",
         ),
         (
             "GET",

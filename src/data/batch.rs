@@ -1,8 +1,8 @@
 //! `batch` and `padded_batch`: consecutive elements stacked along a new first dimension.
 
 use super::dataset::{error_iter, Cardinality, Dataset, DatasetOp, ElementIter};
-use super::rows;
 use super::Element;
+use crate::tensor::rows;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 

@@ -1,64 +1,13 @@
 //! `tf.train.Example` records: decoding (`tf.io.parse_single_example`) into a dict element
 //! of tensors by a feature spec, and building them for writing.
 
-use super::wire::{self, Values};
 use super::Element;
+use crate::ops::parsing::parse_features;
+pub use crate::ops::parsing::FeatureSpec;
 use crate::proto::tf;
-use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use prost::Message;
 use std::collections::BTreeMap;
-
-/// How one feature is read (`tf.io.FixedLenFeature` / `tf.io.VarLenFeature`). The dtype
-/// picks the list: float32 a `FloatList`, int64 an `Int64List`, uint8 a `BytesList`
-/// holding one byte string (read as a 1-D uint8 tensor of its bytes).
-#[derive(Clone, Debug, PartialEq)]
-pub enum FeatureSpec {
-    /// Exactly `shape`'s number of values, reshaped to `shape`; `default` when the feature
-    /// is missing (an error without one).
-    FixedLen {
-        /// float32, int64 or uint8.
-        dtype: DType,
-        /// The value's shape.
-        shape: Vec<usize>,
-        /// Used when the record lacks the feature.
-        default: Option<Tensor>,
-    },
-    /// Any number of values as a 1-D tensor (empty when missing); TensorFlow gives a
-    /// `SparseTensor`, batch these with `padded_batch`.
-    VarLen {
-        /// float32, int64 or uint8.
-        dtype: DType,
-    },
-}
-
-impl FeatureSpec {
-    /// A required feature of `dtype` and `shape`.
-    pub fn fixed_len(dtype: DType, shape: &[usize]) -> FeatureSpec {
-        FeatureSpec::FixedLen {
-            dtype,
-            shape: shape.to_vec(),
-            default: None,
-        }
-    }
-
-    /// A feature of any length.
-    pub fn var_len(dtype: DType) -> FeatureSpec {
-        FeatureSpec::VarLen { dtype }
-    }
-
-    /// The value used when a record lacks this (fixed-length) feature.
-    pub fn with_default(self, value: Tensor) -> FeatureSpec {
-        match self {
-            FeatureSpec::FixedLen { dtype, shape, .. } => FeatureSpec::FixedLen {
-                dtype,
-                shape,
-                default: Some(value),
-            },
-            var => var,
-        }
-    }
-}
 
 /// Decodes one serialized `tf.train.Example`.
 pub fn decode_example(record: &[u8]) -> Result<tf::Example> {
@@ -99,84 +48,22 @@ impl ExampleParser {
 
     /// Parses one serialized record.
     pub fn parse(&self, record: &[u8]) -> Result<Element> {
-        let bad = |m: String| Error::Parse(format!("not a serialized tf.train.Example: {m}"));
-        let mut found = vec![None; self.features.len()];
-        let names: Vec<&String> = self.features.keys().collect();
-        let slot = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).ok();
-        wire::find_features(record, slot, &mut found).map_err(bad)?;
-        self.features
-            .iter()
-            .zip(found)
-            .map(|((name, spec), feature)| {
-                let values = feature.map(wire::feature_values).transpose().map_err(bad)?;
-                let t = read_feature(values, spec)
-                    .map_err(|m| Error::Parse(format!("tf.train.Example feature '{name}': {m}")))?;
-                Ok((name.clone(), Element::Tensor(t)))
-            })
-            .collect::<Result<BTreeMap<_, _>>>()
-            .map(Element::Dict)
+        let features: Vec<(&str, &FeatureSpec)> =
+            self.features.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let tensors = parse_features(record, &features)?;
+        Ok(Element::Dict(
+            self.features
+                .keys()
+                .cloned()
+                .zip(tensors.into_iter().map(Element::Tensor))
+                .collect(),
+        ))
     }
 
     /// Parses a record given as a 1-D uint8 tensor (an element of
     /// [`Dataset::from_tfrecord`](super::Dataset::from_tfrecord)), for use in `map`.
     pub fn parse_element(&self, record: &Element) -> Result<Element> {
         self.parse(record.tensor()?.as_slice::<u8>()?)
-    }
-}
-
-/// The values of a feature as a flat tensor of `dtype`, or a message saying why not.
-fn values(feature: Option<Values>, dtype: DType) -> std::result::Result<Tensor, String> {
-    match (feature, dtype) {
-        (Some(Values::Float(v)), DType::Float32) => Ok(Tensor::vector(v)),
-        (Some(Values::Int64(v)), DType::Int64) => Ok(Tensor::vector(v)),
-        (Some(Values::Bytes(v)), DType::UInt8) if v.len() == 1 => Ok(Tensor::vector(v[0].to_vec())),
-        (Some(Values::Bytes(v)), DType::UInt8) => Err(format!(
-            "a uint8 feature reads one byte string, the record has {}",
-            v.len()
-        )),
-        (None, DType::Float32 | DType::Int64) => Ok(Tensor::zeros(dtype, &[0])),
-        (None, DType::UInt8) => Err("the feature has no value list".into()),
-        (Some(kind), DType::Float32 | DType::Int64 | DType::UInt8) => {
-            let found = match kind {
-                Values::Bytes(_) => "bytes_list",
-                Values::Float(_) => "float_list",
-                Values::Int64(_) => "int64_list",
-            };
-            Err(format!("expected {dtype} values, the record has a {found}"))
-        }
-        (_, other) => Err(format!(
-            "dtype {other} is not a tf.train.Example type (float32, int64, uint8 bytes)"
-        )),
-    }
-}
-
-fn read_feature(
-    feature: Option<Option<Values>>,
-    spec: &FeatureSpec,
-) -> std::result::Result<Tensor, String> {
-    match (spec, feature) {
-        (FeatureSpec::VarLen { dtype }, None) => match dtype {
-            DType::Float32 | DType::Int64 | DType::UInt8 => Ok(Tensor::zeros(*dtype, &[0])),
-            other => Err(format!("dtype {other} is not a tf.train.Example type")),
-        },
-        (FeatureSpec::VarLen { dtype }, Some(f)) => values(f, *dtype),
-        (FeatureSpec::FixedLen { default, .. }, None) => default
-            .clone()
-            .ok_or_else(|| "missing from the record, and the spec has no default".into()),
-        (FeatureSpec::FixedLen { dtype, shape, .. }, Some(f)) => {
-            let v = values(f, *dtype)?;
-            if *dtype == DType::UInt8 {
-                return Ok(v);
-            }
-            let want: usize = shape.iter().product();
-            if v.len() != want {
-                return Err(format!(
-                    "expected {want} values for shape {shape:?}, the record has {}",
-                    v.len()
-                ));
-            }
-            v.reshape(shape).map_err(|e| e.to_string())
-        }
     }
 }
 

@@ -25,12 +25,10 @@ mod example;
 mod loader;
 mod npy;
 mod parallel;
-pub(crate) mod rows;
 mod shuffle;
 mod sources;
 mod tfrecord;
 mod transform;
-mod wire;
 
 pub use batch::Padding;
 pub use csv::CsvOptions;

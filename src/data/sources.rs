@@ -2,8 +2,8 @@
 //! `from_generator`.
 
 use super::dataset::{Cardinality, Dataset, DatasetOp, ElementIter};
-use super::rows;
 use super::Element;
+use crate::tensor::rows;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::sync::Arc;

@@ -5,7 +5,6 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
-use crate::data::rows::gather_rows;
 use crate::data::{Cardinality, Dataset};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
@@ -16,6 +15,7 @@ use crate::keras::network::Network;
 use crate::keras::optimizers::Optimizer;
 use crate::keras::progress::Progress;
 use crate::session::Callable;
+use crate::tensor::rows::gather_rows;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 

@@ -11,7 +11,8 @@
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
 //! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
 //! (variables), `resource` (TensorFlow 2 resource variables), `summary` (ScalarSummary,
-//! HistogramSummary, MergeSummary) and `training` (the optimizers' in-place updates).
+//! HistogramSummary, MergeSummary), `parsing` (ParseExample) and `training` (the
+//! optimizers' in-place updates).
 
 pub mod array;
 #[cfg(feature = "cuda")]
@@ -19,6 +20,7 @@ mod cuda;
 pub mod linalg;
 pub mod math;
 pub mod nn;
+pub mod parsing;
 pub mod plumbing;
 pub mod random;
 pub mod reduce;

@@ -61,6 +61,7 @@ fn standard() -> &'static Standard {
         super::nn::register(&mut r);
         super::random::register(&mut r);
         super::state::register(&mut r);
+        super::parsing::register(&mut r);
         super::resource::register(&mut r);
         super::summary::register(&mut r);
         super::training::register(&mut r);

@@ -41,8 +41,8 @@ pub enum Inputs {
     Named(BTreeMap<String, Value>),
 }
 
-/// Parses a predict request body.
-pub fn parse_predict(body: &[u8]) -> Result<PredictRequest, Status> {
+/// A request body's JSON object and its `signature_name`, taken out of it.
+pub fn parse_request_object(body: &[u8]) -> Result<(Option<String>, Map<String, Value>), Status> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Status::invalid(format!("JSON parse error: {e}")))?;
     let Value::Object(mut obj) = v else {
@@ -53,6 +53,12 @@ pub fn parse_predict(body: &[u8]) -> Result<PredictRequest, Status> {
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(Status::invalid("'signature_name' must be a string")),
     };
+    Ok((signature_name, obj))
+}
+
+/// Parses a predict request body.
+pub fn parse_predict(body: &[u8]) -> Result<PredictRequest, Status> {
+    let (signature_name, mut obj) = parse_request_object(body)?;
     let (format, value) = match (obj.remove("instances"), obj.remove("inputs")) {
         (Some(_), Some(_)) => {
             return Err(Status::invalid(

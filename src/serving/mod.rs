@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod engine;
+pub mod examples;
 pub mod grpc;
 pub mod metrics;
 pub mod model;

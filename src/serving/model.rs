@@ -33,6 +33,21 @@ impl std::fmt::Debug for Servable {
 }
 
 impl Servable {
+    /// The signature a request names (`serving_default` when it names none), with its key;
+    /// TensorFlow Serving's error when the model has no such signature.
+    pub fn signature<'a>(
+        &'a self,
+        name: Option<&'a str>,
+    ) -> Result<(&'a str, &'a saved_model::Signature), Status> {
+        let key = name.filter(|k| !k.is_empty()).unwrap_or(DEFAULT_SIGNATURE);
+        let sig = self.model.signature(key).map_err(|_| {
+            Status::invalid(format!(
+                "Serving signature name: \"{key}\" not found in signature def"
+            ))
+        })?;
+        Ok((key, sig))
+    }
+
     /// Loads the `serve` MetaGraphDef of a SavedModel directory.
     pub fn load(dir: &Path, version: i64, options: SessionOptions) -> crate::Result<Servable> {
         let model = saved_model::load(dir, &[SERVE_TAG], options)?;

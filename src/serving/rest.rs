@@ -4,6 +4,7 @@
 
 use super::codec::{self, Inputs};
 use super::engine::Engine;
+use super::examples::{parse_examples_request, run_examples, ExampleApi};
 use super::metrics::Api;
 use super::model::Servable;
 use super::status::Status;
@@ -161,15 +162,17 @@ async fn models(
                 predict(&engine, &t, body).await
             }
             (&Method::POST, What::Verb(v @ ("classify" | "regress"))) => {
+                let api = match *v {
+                    "classify" => ExampleApi::Classify,
+                    _ => ExampleApi::Regress,
+                };
                 engine.model.check_name(t.name)?;
-                engine.model.get(t.version)?;
-                Err(Status::new(
-                    Code::Unimplemented,
-                    format!(
-                        ":{v} feeds serialized tf.Example protos to a DT_STRING input through \
-                         ParseExample, which rustflow does not support yet; use :predict"
-                    ),
-                ))
+                let servable = engine.model.get(t.version)?;
+                let body = read_body(body, engine.max_body_bytes).await?;
+                let request = parse_examples_request(&body)?;
+                tokio::task::spawn_blocking(move || run_examples(&servable, api, request))
+                    .await
+                    .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
             }
             _ => Err(Status::invalid(format!(
                 "Malformed request: {method} /v1/models/{rest}"
@@ -269,16 +272,7 @@ fn run_predict(
     servable: &Servable,
     request: codec::PredictRequest,
 ) -> Result<String, Status> {
-    let key = request
-        .signature_name
-        .as_deref()
-        .filter(|k| !k.is_empty())
-        .unwrap_or(crate::saved_model::DEFAULT_SIGNATURE);
-    let sig = servable.model.signature(key).map_err(|_| {
-        Status::invalid(format!(
-            "Serving signature name: \"{key}\" not found in signature def"
-        ))
-    })?;
+    let (key, sig) = servable.signature(request.signature_name.as_deref())?;
     let typed = |k: &str, v: &serde_json::Value| -> Result<Tensor, Status> {
         let info = sig.inputs.get(k).ok_or_else(|| {
             Status::invalid(format!(

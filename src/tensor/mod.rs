@@ -7,6 +7,7 @@ mod dtype;
 mod element;
 pub mod npy;
 mod resource;
+pub(crate) mod rows;
 mod shape;
 
 pub use dims::Dims;

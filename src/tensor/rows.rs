@@ -151,6 +151,26 @@ pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
     with_type!(first.dtype(), T => T::tensor(&shape, typed::<T>(parts)?))
 }
 
+/// Concatenates rank-1 tensors of `dtype` into one (empty when there are none).
+pub(crate) fn concat_vectors(parts: &[&Tensor], dtype: DType) -> Result<Tensor> {
+    fn typed<T: RowValue>(parts: &[&Tensor]) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            out.extend_from_slice(T::slice(p)?);
+        }
+        Ok(out)
+    }
+    if let Some(p) = parts.iter().find(|p| p.rank() != 1 || p.dtype() != dtype) {
+        return Err(Error::invalid(format!(
+            "cannot concatenate a {} tensor of shape {:?} into a vector of {dtype}",
+            p.dtype(),
+            p.shape()
+        )));
+    }
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
+    with_type!(dtype, T => T::tensor(&[len], typed::<T>(parts)?))
+}
+
 /// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
 /// dimension of each part must be at most the target's).
 pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Tensor> {
@@ -229,6 +249,18 @@ mod tests {
         assert_eq!(p.shape(), &[1, 3, 3]);
         assert_eq!(p.to_vec::<u8>().unwrap(), vec![1, 2, 0, 3, 4, 0, 0, 0, 0]);
         assert!(pad_stack(&[&m], &[1, 3], 0.0).is_err());
+    }
+
+    #[test]
+    fn concatenates_vectors() {
+        let a = Tensor::from([1i64, 2]);
+        let b = Tensor::from([3i64]);
+        assert_eq!(
+            concat_vectors(&[&a, &b], DType::Int64).unwrap(),
+            Tensor::from([1i64, 2, 3])
+        );
+        assert_eq!(concat_vectors(&[], DType::String).unwrap().shape(), &[0]);
+        assert!(concat_vectors(&[&a], DType::Float32).is_err());
     }
 
     #[test]

@@ -1,0 +1,442 @@
+//! Parsing ops: `ParseExample`, TensorFlow 1's `tf.io.parse_example`, which turns a batch
+//! of serialized `tf.train.Example` protos into dense tensors (`FixedLenFeature`) and
+//! sparse ones (`VarLenFeature`: indices, values and dense shape). TensorFlow Serving's
+//! `classify` and `regress` signatures start with it. [`FeatureSpec`] and
+//! [`parse_features`] are shared with [`ExampleParser`](crate::data::ExampleParser).
+
+mod features;
+mod wire;
+
+pub use features::{parse_features, FeatureSpec};
+
+use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
+use crate::graph::{AttrValue, Attrs, AttrsExt, Graph, Output, TensorSpec};
+use crate::tensor::rows;
+use crate::tensor::{DType, PartialShape, Tensor};
+use crate::{Error, Result};
+
+pub(crate) fn register(r: &mut Registry) {
+    r.add(Op::new("ParseExample", infer_parse_example, parse_example_kernel).no_grad());
+}
+
+/// The dtypes a feature may have (`list({float, int64, string})`).
+const FEATURE_DTYPES: [DType; 3] = [DType::Float32, DType::Int64, DType::String];
+
+/// `ParseExample`'s attrs, checked.
+struct Signature {
+    sparse_types: Vec<DType>,
+    dense_types: Vec<DType>,
+    dense_shapes: Vec<PartialShape>,
+}
+
+impl Signature {
+    fn read(attrs: &Attrs) -> std::result::Result<Signature, String> {
+        let count = |name: &str| -> std::result::Result<usize, String> {
+            usize::try_from(attrs.int_or(name, 0)?).map_err(|_| format!("attr {name} is negative"))
+        };
+        // An empty list attr carries no element type in a GraphDef (it reads as ints).
+        let empty =
+            |name: &str| matches!(attrs.value(name), Some(AttrValue::IntList(v)) if v.is_empty());
+        let types = |name: &str| match empty(name) {
+            true => Ok(Vec::new()),
+            false => attrs.dtypes(name),
+        };
+        let sig = Signature {
+            sparse_types: types("sparse_types")?,
+            dense_types: types("Tdense")?,
+            dense_shapes: match attrs.value("dense_shapes") {
+                Some(AttrValue::ShapeList(s)) => s.clone(),
+                None => Vec::new(),
+                Some(_) if empty("dense_shapes") => Vec::new(),
+                Some(other) => {
+                    return Err(format!(
+                        "attr dense_shapes must be a list of shapes, got {other:?}"
+                    ))
+                }
+            },
+        };
+        let (nsparse, ndense) = (count("Nsparse")?, count("Ndense")?);
+        if sig.sparse_types.len() != nsparse {
+            return Err(format!(
+                "Nsparse is {nsparse} but sparse_types has {} types",
+                sig.sparse_types.len()
+            ));
+        }
+        if sig.dense_types.len() != ndense || sig.dense_shapes.len() != ndense {
+            return Err(format!(
+                "Ndense is {ndense} but Tdense has {} types and dense_shapes {} shapes",
+                sig.dense_types.len(),
+                sig.dense_shapes.len()
+            ));
+        }
+        for t in sig.sparse_types.iter().chain(&sig.dense_types) {
+            if !FEATURE_DTYPES.contains(t) {
+                return Err(format!("feature dtype {t} is not float32, int64 or string"));
+            }
+        }
+        Ok(sig)
+    }
+
+    fn nsparse(&self) -> usize {
+        self.sparse_types.len()
+    }
+
+    fn ndense(&self) -> usize {
+        self.dense_types.len()
+    }
+}
+
+/// Inputs `serialized` (string vector), `names` (strings), `Nsparse` sparse keys, `Ndense`
+/// dense keys and `Ndense` defaults; outputs the sparse indices, values and shapes, then
+/// the dense values `[batch] + dense_shapes[i]`.
+fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
+    let sig = Signature::read(ctx.attrs())?;
+    let (ns, nd) = (sig.nsparse(), sig.ndense());
+    ctx.expect_inputs(2 + ns + 2 * nd)?;
+    for i in 0..2 + ns + nd {
+        if ctx.dtype(i) != DType::String {
+            return Err(format!(
+                "input {i} must be a string tensor, got {}",
+                ctx.dtype(i)
+            ));
+        }
+    }
+    if ctx.shape(0).rank().is_some_and(|r| r != 1) {
+        return Err(format!(
+            "serialized must be a vector, got shape {}",
+            ctx.shape(0)
+        ));
+    }
+    for (i, &t) in sig.dense_types.iter().enumerate() {
+        let d = ctx.dtype(2 + ns + nd + i);
+        if d != t {
+            return Err(format!("dense_defaults[{i}] must be {t} (Tdense), got {d}"));
+        }
+    }
+    let batch = ctx.shape(0).dim(0);
+    let mut out = Vec::with_capacity(3 * ns + nd);
+    out.extend(
+        (0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, Some(2)]))),
+    );
+    out.extend(
+        sig.sparse_types
+            .iter()
+            .map(|&t| TensorSpec::new(t, PartialShape::new(vec![None]))),
+    );
+    out.extend((0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::known(&[2]))));
+    for (&t, shape) in sig.dense_types.iter().zip(&sig.dense_shapes) {
+        let shape = match shape.dims() {
+            Some(dims) => {
+                PartialShape::new(std::iter::once(batch).chain(dims.iter().copied()).collect())
+            }
+            None => PartialShape::unknown(),
+        };
+        out.push(TensorSpec::new(t, shape));
+    }
+    Ok(out)
+}
+
+/// Where a feature's tensors go.
+#[derive(Clone, Copy)]
+enum Slot {
+    Sparse(usize),
+    Dense(usize),
+}
+
+/// A string scalar input (a feature key), as text.
+fn key(t: &Tensor, what: &str) -> Result<String> {
+    match (t.rank(), t.as_strings()?) {
+        (0, [k]) => Ok(String::from_utf8_lossy(k).into_owned()),
+        _ => Err(Error::invalid(format!(
+            "{what} must be a string scalar, got shape {:?}",
+            t.shape()
+        ))),
+    }
+}
+
+/// TensorFlow's `ParseExampleOp`: each record parsed by the keys' specs; a dense feature
+/// missing from a record takes its default (an error when the default is empty), a sparse
+/// one is empty.
+fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    let sig = Signature::read(ctx.attrs())?;
+    let mut dense_shapes = Vec::with_capacity(sig.ndense());
+    for (i, s) in sig.dense_shapes.iter().enumerate() {
+        dense_shapes.push(s.to_known().ok_or_else(|| {
+            format!("dense_shapes[{i}] is {s}: variable-length dense features are not supported")
+        })?);
+    }
+    kernel_fn(move |k| {
+        let (ns, nd) = (sig.nsparse(), sig.ndense());
+        let serialized = k.input(0)?;
+        if serialized.rank() != 1 {
+            return Err(Error::invalid(format!(
+                "serialized must be a vector, got shape {:?}",
+                serialized.shape()
+            )));
+        }
+        let mut specs: Vec<(String, FeatureSpec, Slot)> = Vec::with_capacity(ns + nd);
+        for (j, &dtype) in sig.sparse_types.iter().enumerate() {
+            let name = key(k.input(2 + j)?, &format!("sparse_keys[{j}]"))?;
+            specs.push((name, FeatureSpec::var_len(dtype), Slot::Sparse(j)));
+        }
+        for (i, (&dtype, shape)) in sig.dense_types.iter().zip(&dense_shapes).enumerate() {
+            let name = key(k.input(2 + ns + i)?, &format!("dense_keys[{i}]"))?;
+            let default = k.input(2 + ns + nd + i)?;
+            let mut spec = FeatureSpec::fixed_len(dtype, shape);
+            if !default.is_empty() {
+                let default = default.reshape(shape).map_err(|_| {
+                    Error::invalid(format!(
+                        "dense_defaults[{i}] for '{name}' has shape {:?}, not {shape:?}",
+                        default.shape()
+                    ))
+                })?;
+                spec = spec.with_default(default);
+            }
+            specs.push((name, spec, Slot::Dense(i)));
+        }
+        specs.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = specs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::invalid(format!(
+                "feature key '{}' is given twice",
+                w[0].0
+            )));
+        }
+        let features: Vec<(&str, &FeatureSpec)> =
+            specs.iter().map(|(n, s, _)| (n.as_str(), s)).collect();
+        let records = serialized.as_strings()?;
+        let mut sparse: Vec<Vec<Tensor>> = vec![Vec::with_capacity(records.len()); ns];
+        let mut dense: Vec<Vec<Tensor>> = vec![Vec::with_capacity(records.len()); nd];
+        for (b, record) in records.iter().enumerate() {
+            let tensors = parse_features(record, &features)
+                .map_err(|e| Error::invalid(format!("example {b}: {e}")))?;
+            for ((_, _, slot), t) in specs.iter().zip(tensors) {
+                match *slot {
+                    Slot::Sparse(j) => sparse[j].push(t),
+                    Slot::Dense(i) => dense[i].push(t),
+                }
+            }
+        }
+        let batch = records.len();
+        let mut shapes = Vec::with_capacity(ns);
+        let mut values = Vec::with_capacity(ns);
+        for (j, rows_j) in sparse.iter().enumerate() {
+            let max_len = rows_j.iter().map(Tensor::len).max().unwrap_or(0);
+            let indices: Vec<i64> = rows_j
+                .iter()
+                .enumerate()
+                .flat_map(|(b, t)| (0..t.len()).flat_map(move |i| [b as i64, i as i64]))
+                .collect();
+            k.push_output(Tensor::new(&[indices.len() / 2, 2], indices)?);
+            let parts: Vec<&Tensor> = rows_j.iter().collect();
+            values.push(rows::concat_vectors(&parts, sig.sparse_types[j])?);
+            shapes.push(Tensor::from([batch as i64, max_len as i64]));
+        }
+        for v in values.into_iter().chain(shapes) {
+            k.push_output(v);
+        }
+        for (i, rows_i) in dense.iter().enumerate() {
+            let t = if rows_i.is_empty() {
+                let mut shape = vec![0];
+                shape.extend_from_slice(&dense_shapes[i]);
+                Tensor::zeros(sig.dense_types[i], &shape)
+            } else {
+                let parts: Vec<&Tensor> = rows_i.iter().collect();
+                rows::stack(&parts)?
+            };
+            k.push_output(t);
+        }
+        Ok(())
+    })
+}
+
+/// A dense feature for [`Graph::parse_example`]: `tf.io.FixedLenFeature(shape, dtype,
+/// default_value)`.
+#[derive(Clone, Debug)]
+pub struct DenseFeature {
+    /// The feature's key.
+    pub key: String,
+    /// float32, int64 or string.
+    pub dtype: DType,
+    /// The value's shape per example.
+    pub shape: Vec<usize>,
+    /// Used when an example lacks the feature; `None` makes it required.
+    pub default: Option<Tensor>,
+}
+
+/// What [`Graph::parse_example`] gives: each sparse feature as (indices, values, dense
+/// shape), each dense feature as one tensor, in the order the keys were given.
+#[derive(Clone, Debug)]
+pub struct ParsedExamples {
+    /// `(indices [n, 2], values [n], dense_shape [2])` per sparse key.
+    pub sparse: Vec<(Output, Output, Output)>,
+    /// `[batch] + shape` per dense feature.
+    pub dense: Vec<Output>,
+}
+
+impl Graph {
+    /// `tf.io.parse_example(serialized, features)` (TensorFlow 1's `ParseExample`):
+    /// `sparse` are `VarLenFeature`s (key and dtype), `dense` `FixedLenFeature`s.
+    pub fn parse_example(
+        &mut self,
+        serialized: Output,
+        sparse: &[(&str, DType)],
+        dense: &[DenseFeature],
+    ) -> Result<ParsedExamples> {
+        let names = self.constant(Tensor::from_strings::<Vec<u8>>(&[0], vec![])?)?;
+        let mut inputs = vec![serialized, names];
+        for (k, _) in sparse {
+            inputs.push(self.constant(Tensor::string_scalar(*k))?);
+        }
+        for f in dense {
+            inputs.push(self.constant(Tensor::string_scalar(f.key.as_str()))?);
+        }
+        for f in dense {
+            let default = match &f.default {
+                Some(t) => t.clone(),
+                None => Tensor::zeros(f.dtype, &[0]),
+            };
+            inputs.push(self.constant(default)?);
+        }
+        let node = self
+            .op("ParseExample")
+            .inputs(&inputs)
+            .attr("Nsparse", sparse.len() as i64)
+            .attr("Ndense", dense.len() as i64)
+            .attr(
+                "sparse_types",
+                sparse.iter().map(|s| s.1).collect::<Vec<_>>(),
+            )
+            .attr("Tdense", dense.iter().map(|f| f.dtype).collect::<Vec<_>>())
+            .attr(
+                "dense_shapes",
+                AttrValue::ShapeList(
+                    dense
+                        .iter()
+                        .map(|f| PartialShape::known(&f.shape))
+                        .collect(),
+                ),
+            )
+            .build()?;
+        let ns = sparse.len();
+        Ok(ParsedExamples {
+            sparse: (0..ns)
+                .map(|j| (node.output(j), node.output(ns + j), node.output(2 * ns + j)))
+                .collect(),
+            dense: (0..dense.len()).map(|i| node.output(3 * ns + i)).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ExampleBuilder;
+    use crate::Session;
+
+    fn batch(records: Vec<Vec<u8>>) -> Tensor {
+        let n = records.len();
+        Tensor::from_strings(&[n], records).unwrap()
+    }
+
+    #[test]
+    fn dense_and_sparse_features_of_a_batch() {
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
+            .unwrap();
+        let parsed = g
+            .parse_example(
+                serialized,
+                &[("tags", DType::String)],
+                &[
+                    DenseFeature {
+                        key: "x".into(),
+                        dtype: DType::Float32,
+                        shape: vec![2],
+                        default: None,
+                    },
+                    DenseFeature {
+                        key: "label".into(),
+                        dtype: DType::Int64,
+                        shape: vec![],
+                        default: Some(Tensor::scalar(-1i64)),
+                    },
+                ],
+            )
+            .unwrap();
+        let (idx, vals, shape) = parsed.sparse[0];
+        assert_eq!(
+            g.spec(parsed.dense[0]).shape,
+            PartialShape::new(vec![None, Some(2)])
+        );
+        let records = vec![
+            ExampleBuilder::new()
+                .float("x", &[1.0, 2.0])
+                .int64("label", &[7])
+                .bytes("tags", &[b"a", b"bc"])
+                .to_bytes(),
+            ExampleBuilder::new().float("x", &[3.0, 4.0]).to_bytes(),
+        ];
+        let fetches = [idx, vals, shape, parsed.dense[0], parsed.dense[1]];
+        let out = Session::new(&g)
+            .run(&[(serialized, batch(records.clone()))], &fetches, &[])
+            .unwrap();
+        assert_eq!(out[0], Tensor::from([[0i64, 0], [0, 1]]));
+        assert_eq!(out[1], Tensor::from_strings(&[2], vec!["a", "bc"]).unwrap());
+        assert_eq!(out[2], Tensor::from([2i64, 2]));
+        assert_eq!(out[3], Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]));
+        assert_eq!(out[4], Tensor::from([7i64, -1]));
+        // An empty batch gives empty tensors of the right shapes.
+        let out = Session::new(&g)
+            .run(&[(serialized, batch(vec![]))], &fetches, &[])
+            .unwrap();
+        assert_eq!(out[3].shape(), &[0, 2]);
+        assert_eq!(out[2], Tensor::from([0i64, 0]));
+    }
+
+    #[test]
+    fn bad_records_and_missing_features_are_errors() {
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
+            .unwrap();
+        let x = DenseFeature {
+            key: "x".into(),
+            dtype: DType::Float32,
+            shape: vec![1],
+            default: None,
+        };
+        let parsed = g.parse_example(serialized, &[], &[x]).unwrap();
+        let sess = Session::new(&g);
+        let run = |records: Vec<Vec<u8>>| {
+            sess.run(&[(serialized, batch(records))], &[parsed.dense[0]], &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = run(vec![ExampleBuilder::new().float("y", &[1.0]).to_bytes()]);
+        assert!(
+            e.contains("example 0") && e.contains("'x'") && e.contains("missing"),
+            "{e}"
+        );
+        let e = run(vec![ExampleBuilder::new()
+            .float("x", &[1.0, 2.0])
+            .to_bytes()]);
+        assert!(e.contains("expected 1 values"), "{e}");
+        let e = run(vec![ExampleBuilder::new().int64("x", &[1]).to_bytes()]);
+        assert!(e.contains("int64_list"), "{e}");
+        let e = run(vec![vec![0xff, 0xff, 0xff]]);
+        assert!(e.contains("not a serialized tf.train.Example"), "{e}");
+        // Build-time checks: a dense default of the wrong dtype.
+        let bad = DenseFeature {
+            key: "x".into(),
+            dtype: DType::Float32,
+            shape: vec![1],
+            default: Some(Tensor::from([1i64])),
+        };
+        let e = g
+            .parse_example(serialized, &[], &[bad])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dense_defaults[0] must be float32"), "{e}");
+    }
+}
