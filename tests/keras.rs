@@ -660,7 +660,14 @@ fn tensorboard_callback_writes_keras_layout() {
     assert_eq!(series(val, "epoch_accuracy"), from_history("val_accuracy"));
     // Every weight at epochs 0 and 2 (histogram_freq 2), named by its path.
     let paths: Vec<String> = model.weights().into_iter().map(|w| w.path).collect();
-    assert!(paths.contains(&"dense/kernel".to_string()), "{paths:?}");
+    // A layer's weights share its scope, as in Keras: dense/kernel, dense/bias, ...
+    for pair in paths.chunks(2) {
+        let (k, b) = (pair[0].rsplit_once('/'), pair[1].rsplit_once('/'));
+        assert!(
+            matches!((k, b), (Some((s1, "kernel")), Some((s2, "bias"))) if s1 == s2),
+            "{paths:?}"
+        );
+    }
     let mut want: Vec<(String, i64)> = [0, 2]
         .iter()
         .flat_map(|&step| paths.iter().map(move |p| (format!("{p}/histogram"), step)))

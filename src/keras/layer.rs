@@ -235,9 +235,13 @@ pub(crate) fn add_weight(
     let shape = g.shape(init).to_known().ok_or_else(|| {
         Error::invalid(format!("weight '{scope}/{name}' needs a fully known shape"))
     })?;
-    // Weights live at the root scope under the layer's name, whatever scope is open.
+    // Weights live at the root scope under the layer's name, whatever scope is open; the
+    // layer's scope is re-entered as it is (not made unique again), so a layer's weights
+    // share it: `dense/kernel`, `dense/bias` (TensorFlow's `name_scope("dense/")`).
     let saved = g.take_name_scopes();
-    let var = g.name_scope(scope, |g| g.variable(init, name));
+    g.restore_name_scopes(vec![scope.to_string()]);
+    let var = g.variable(init, name);
+    g.take_name_scopes();
     g.restore_name_scopes(saved);
     let var = var?;
     Ok(Weight {
