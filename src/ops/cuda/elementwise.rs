@@ -7,7 +7,7 @@ use super::{c_type, gpu, grid, launch, section, source, unsupported, Dims8, FLOA
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::device::cuda::{cuda_error, Gpu};
 use crate::kernel::{kernel_fn, KernelBuildCtx, KernelDef, KernelResult};
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use cudarc::driver::CudaFunction;

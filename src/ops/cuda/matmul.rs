@@ -11,7 +11,7 @@ use crate::device::cpu::broadcast_shape;
 use crate::device::cuda::{cuda_error, Gpu};
 use crate::graph::AttrsExt;
 use crate::kernel::{kernel_fn, KernelBuildCtx, KernelDef, KernelResult};
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use cudarc::cublas::{result as blas, sys};

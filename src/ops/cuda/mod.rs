@@ -18,7 +18,7 @@ mod reduce;
 mod rows;
 mod training;
 
-use super::registry::Registry;
+use super::Registry;
 use crate::device::cuda::{Gpu, GpuDevice};
 use crate::kernel::KernelBuildCtx;
 use crate::tensor::DType;

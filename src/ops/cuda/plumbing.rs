@@ -4,7 +4,7 @@
 
 use super::{ELEMENTS, GPU};
 use crate::kernel::KernelDef;
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 
 /// Ops whose CPU kernel runs on device tensors as they are, and their host-memory inputs.
 const AS_IS: &[(&str, &[usize])] = &[

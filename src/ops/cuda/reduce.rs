@@ -8,7 +8,7 @@ use crate::graph::AttrsExt;
 use crate::kernel::{kernel_fn, KernelBuildCtx, KernelDef, KernelResult};
 use crate::ops::nn::window::DataFormat;
 use crate::ops::reduce::engine::{reduced_axes, reduced_shape};
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use cudarc::driver::CudaFunction;

@@ -4,7 +4,7 @@
 use super::{c_type, gpu, launch, per_block, section, source, FLOATS, GPU};
 use crate::device::cuda::{cuda_error, Gpu};
 use crate::kernel::{kernel_fn, KernelBuildCtx, KernelDef, KernelResult};
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use cudarc::driver::CudaFunction;

@@ -7,7 +7,7 @@ use crate::device::cuda::{cuda_error, Gpu};
 use crate::graph::AttrsExt;
 use crate::kernel::resource::Variable;
 use crate::kernel::{kernel_fn, KernelBuildCtx, KernelCtx, KernelDef, KernelResult};
-use crate::ops::registry::Registry;
+use crate::ops::Registry;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use cudarc::driver::CudaFunction;
