@@ -2,6 +2,7 @@
 //! layer names (`dense`, `dense_1`, …).
 
 use crate::graph::{Graph, NodeId, Output};
+use crate::keras::regularizers::Regularizer;
 use crate::ops::state::VariableHandle;
 use crate::session::SessionOptions;
 use crate::{Error, Result};
@@ -222,6 +223,21 @@ pub(crate) fn base_config(name: &str) -> Map<String, Value> {
         }),
     );
     m
+}
+
+/// Adds `regularizer`'s penalty on `weight` (when both exist) to the losses of `ctx`.
+pub(crate) fn regularize(
+    g: &mut Graph,
+    ctx: &mut CallContext,
+    weight: Option<&Weight>,
+    regularizer: Option<Regularizer>,
+) -> Result<()> {
+    if let (Some(w), Some(r)) = (weight, regularizer) {
+        let name = format!("{}_regularizer", w.path.replace('/', "_"));
+        let p = g.name_scope(&name, |g| r.penalty(g, w.var.read))?;
+        ctx.losses.push(p);
+    }
+    Ok(())
 }
 
 /// Creates a variable `<scope>/<name>` holding `init`, as a layer weight.

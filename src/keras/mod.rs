@@ -33,6 +33,7 @@ pub mod metrics;
 mod network;
 pub mod optimizers;
 mod progress;
+pub mod regularizers;
 mod saving;
 mod sequential;
 mod summary;
@@ -49,6 +50,7 @@ pub use layer::{
 pub use losses::Loss;
 pub use metrics::Metric;
 pub use optimizers::{LearningRate, Optimizer};
+pub use regularizers::Regularizer;
 pub use saving::{load_model, CONFIG_FILE, OUTPUT_KEY};
 pub use sequential::Sequential;
 pub use trainer::FitOptions;

@@ -291,6 +291,20 @@ impl Sequential {
         self.predict_batched(x, usize::MAX)
     }
 
+    /// Runs the model on a batch in training mode (`model(x, training=True)`): Dropout
+    /// drops, and BatchNormalization normalizes with the batch's statistics and updates
+    /// its moving averages.
+    pub fn call_training(&mut self, x: &Tensor) -> Result<Tensor> {
+        self.ensure_built_for(x)?;
+        let first = self.first_layer();
+        let net = self.net.as_ref().expect("built above");
+        let x = net.check_input(x, &first)?;
+        let mut out = net
+            .session
+            .run(&[(net.input, x)], &[net.train_output], &net.updates)?;
+        Ok(out.remove(0))
+    }
+
     /// `model.predict(x)`: the outputs for all samples, in batches of 32.
     pub fn predict(&mut self, x: &Tensor) -> Result<Tensor> {
         self.predict_batched(x, 32)
