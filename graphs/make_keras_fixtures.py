@@ -8,6 +8,8 @@ graphs/keras/
   numerics.json           Dense outputs per activation, each loss and metric on fixed
                           inputs, and one fit epoch of a small MLP (SGD, Adam, RMSprop)
                           from given initial weights and batch order (shuffle=False)
+  cnn_config.json         model.to_json() of a Sequential using every new layer (its
+                          summary is pinned in tests/keras_layers.rs)
   layers.json             Conv2D (padding, strides, dilation), pooling, ZeroPadding2D,
                           BatchNormalization (inference, a training call and its moving
                           statistics), LayerNormalization, Embedding, each activation on
@@ -250,7 +252,20 @@ def cnn_fit_case():
             "summary_params": m.count_params()}
 
 
+def cnn_config():
+    keras.backend.clear_session()
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)), layers.ZeroPadding2D(1),
+        layers.Conv2D(8, 3, padding="same", activation="relu"), layers.BatchNormalization(),
+        layers.MaxPooling2D(), layers.AveragePooling2D(2, strides=1, padding="same"),
+        layers.Conv2D(4, (3, 2), dilation_rate=2), layers.GlobalAveragePooling2D(),
+        layers.Reshape((2, -1)), layers.LayerNormalization(), layers.Flatten(), layers.Dense(3)])
+    with open(os.path.join(OUT, "cnn_config.json"), "w") as f:
+        f.write(m.to_json())
+
+
 sequential_config()
+cnn_config()
 with open(os.path.join(OUT, "layers.json"), "w") as f:
     json.dump(layers_cases(), f)
 losses, metrics = loss_cases()

@@ -34,6 +34,30 @@ fn row(sep: char, cells: [&str; 3]) -> String {
     )
 }
 
+/// `text` in lines of at most `width` characters, broken at spaces as Keras's table
+/// (rich) breaks a long `name (Type)`; a word longer than a line is cut.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if !line.is_empty() && line.chars().count() + sep + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            lines.push(head);
+        }
+    }
+    lines.push(line);
+    lines
+}
+
 /// Formats a parameter count with thousands separators: `8,320`.
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -71,7 +95,11 @@ pub(crate) fn summary(
         } else {
             "0 (unbuilt)".to_string()
         };
-        s += &row('│', [&title, &shape, &params]);
+        let lines = wrap(&title, WIDTHS[0] - 2);
+        s += &row('│', [&lines[0], &shape, &params]);
+        for more in &lines[1..] {
+            s += &row('│', [more, "", ""]);
+        }
         if i + 1 < layers.len() {
             s += &rule('├', '─', '┼', '┤');
         }

@@ -450,6 +450,8 @@ impl Layer for LayerNormalization {
     fn get_config(&self) -> Map<String, Value> {
         let mut m = base_config(&self.name);
         self.affine.config(&mut m);
+        // Keras 3 writes LayerNormalization's axis as a list.
+        m.insert("axis".into(), Value::from(vec![self.affine.axis]));
         m.insert("rms_scaling".into(), Value::from(false));
         m
     }
