@@ -154,6 +154,24 @@ pub trait Layer: Send {
     /// Adds the layer's computation on `x` to `g` (the layer must be built).
     fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output>;
 
+    /// Builds the layer for several inputs (merge layers); other layers take exactly one.
+    fn build_multi(&mut self, g: &mut Graph, input_shapes: &[Shape]) -> Result<()> {
+        let shape = single(self, input_shapes)?.to_vec();
+        self.build(g, &shape)
+    }
+
+    /// The output shape for several inputs (merge layers); other layers take exactly one.
+    fn compute_output_shape_multi(&self, input_shapes: &[Shape]) -> Result<Shape> {
+        self.compute_output_shape(single(self, input_shapes)?)
+    }
+
+    /// Adds the layer's computation on several inputs (merge layers); other layers take
+    /// exactly one.
+    fn call_multi(&self, g: &mut Graph, xs: &[Output], ctx: &mut CallContext) -> Result<Output> {
+        single(self, xs)?;
+        self.call(g, xs[0], ctx)
+    }
+
     /// The variables in Keras's order (`kernel`, `bias`; BatchNormalization's `gamma`,
     /// `beta`, `moving_mean`, `moving_variance`). Empty before build.
     fn weights(&self) -> Vec<Weight> {
@@ -196,6 +214,19 @@ impl fmt::Debug for dyn Layer {
 impl<L: Layer + 'static> From<L> for Box<dyn Layer> {
     fn from(layer: L) -> Self {
         Box::new(layer)
+    }
+}
+
+/// The one input of a single-input layer, or an error naming the layer.
+fn single<'a, T, L: Layer + ?Sized>(layer: &L, inputs: &'a [T]) -> Result<&'a T> {
+    match inputs {
+        [one] => Ok(one),
+        _ => Err(Error::invalid(format!(
+            "layer '{}' ({}) takes one input, but was called on {}",
+            layer.name(),
+            layer.class_name(),
+            inputs.len()
+        ))),
     }
 }
 

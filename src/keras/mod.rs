@@ -25,6 +25,7 @@
 mod activations;
 pub mod callbacks;
 mod config;
+mod functional;
 pub mod initializers;
 mod layer;
 pub mod layers;
@@ -43,6 +44,7 @@ mod trainer;
 pub use activations::Activation;
 pub use callbacks::{Callback, CallbackModel, History, Logs};
 pub use config::model_from_json;
+pub use functional::{Apply, KerasTensor, LayerRef, Model};
 pub use layer::{
     clear_session, format_shape, set_random_seed, set_session_options, unique_name, CallContext,
     Layer, Shape, Weight,

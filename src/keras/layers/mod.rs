@@ -6,6 +6,7 @@ mod core;
 mod dense;
 mod embedding;
 mod input;
+mod merge;
 mod normalization;
 mod pooling;
 mod reshaping;
@@ -16,6 +17,7 @@ pub use conv::Conv2D;
 pub use dense::Dense;
 pub use embedding::Embedding;
 pub use input::Input;
+pub use merge::{Add, Concatenate, Elementwise, Merge, Multiply, Product, Sum};
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{
     Average, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
@@ -33,7 +35,7 @@ use serde_json::{Map, Value};
 const SUPPORTED: &str = "InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, \
      MaxPooling2D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, \
      GlobalMaxPooling1D, GlobalMaxPooling2D, ZeroPadding2D, BatchNormalization, \
-     LayerNormalization, Embedding";
+     LayerNormalization, Embedding, Add, Multiply, Concatenate";
 
 /// `layer`, renamed to the config's `name` when it has one.
 fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -> Box<dyn Layer> {
@@ -117,6 +119,9 @@ pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<
         "BatchNormalization" => Box::new(BatchNormalization::from_args(&a)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_args(&a)?),
         "Embedding" => Box::new(Embedding::from_args(&a)?),
+        "Add" => Box::new(Add::from_args(&a)?),
+        "Multiply" => Box::new(Multiply::from_args(&a)?),
+        "Concatenate" => Box::new(Concatenate::from_args(&a)?),
         other => {
             return Err(Error::invalid(format!(
                 "layer '{}': class '{other}' is not supported (supported: {SUPPORTED})",
