@@ -101,7 +101,7 @@ fn bad_graphs_are_clear_errors() {
         "{msg}"
     );
     let h = Dense::new(2).on(&a).unwrap();
-    let msg = Model::new(std::slice::from_ref(&h), &[h])
+    let msg = Model::new(std::slice::from_ref(&h), std::slice::from_ref(&h))
         .err()
         .unwrap()
         .to_string();
