@@ -37,7 +37,7 @@ pub use element::Element;
 pub use example::{decode_example, ExampleBuilder, ExampleParser, FeatureSpec};
 pub use loader::{DataLoader, Sampler};
 pub use parallel::MapOptions;
-pub use tfrecord::{write_framed, TFRecordReader, TFRecordWriter};
+pub use tfrecord::{write_framed, Compression, TFRecordReader, TFRecordWriter};
 pub use transform::MapFn;
 
 #[cfg(test)]
