@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::tensor::npy::write_npy;
-use crate::{DType, Tensor};
+use crate::{DType, PartialShape, Tensor};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -801,4 +801,104 @@ fn example_wire_forms_prost_accepts_too() {
         let r = parser.parse(&record[..cut]);
         assert!(r.is_err() || cut < 3, "cut at {cut} parsed");
     }
+}
+
+#[test]
+fn graph_functions_map_elements() {
+    use crate::graph::TensorSpec;
+    // ds.map(lambda x, y: (tf.reduce_sum(tf.cast(x, tf.float32) * 0.5), y + 1))
+    let f = GraphFunction::new(
+        &[
+            TensorSpec::new(DType::Int32, [Some(3)]),
+            TensorSpec::new(DType::Int64, PartialShape::scalar()),
+        ],
+        |g, args| {
+            let x = g.cast(args[0], DType::Float32)?;
+            let half = g.constant(Tensor::scalar(0.5f32))?;
+            let x = g.mul(x, half)?;
+            let one = g.constant(Tensor::scalar(1i64))?;
+            Ok(vec![g.reduce_sum(x, &[0], false)?, g.add(args[1], one)?])
+        },
+    )
+    .unwrap();
+    let x = Tensor::new(&[4, 3], (0..12).collect::<Vec<i32>>()).unwrap();
+    let y = Tensor::from([10i64, 20, 30, 40]);
+    let ds = Dataset::from_tensor_slices((x, y)).unwrap();
+    let want: Vec<(f32, i64)> = (0..4)
+        .map(|i| {
+            (
+                (3 * i..3 * i + 3).sum::<i32>() as f32 * 0.5,
+                10 * (i as i64 + 1) + 1,
+            )
+        })
+        .collect();
+    let got = |ds: Dataset| -> Vec<(f32, i64)> {
+        ds.collect()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let (a, b) = e.pair().unwrap();
+                (a.to_vec::<f32>().unwrap()[0], b.to_vec::<i64>().unwrap()[0])
+            })
+            .collect()
+    };
+    assert_eq!(got(ds.map_graph(&f)), want);
+    // Worker threads share the function's session; the order is kept.
+    let g = f.clone();
+    assert_eq!(
+        got(ds.map_with(move |e| g.call(e), MapOptions::parallel(3))),
+        want
+    );
+    // A single-output function gives tensor elements.
+    let square = GraphFunction::new(
+        &[TensorSpec::new(DType::Int64, PartialShape::scalar())],
+        |g, a| Ok(vec![g.mul(a[0], a[0])?]),
+    )
+    .unwrap();
+    let squares = Dataset::range(4).map_graph(&square).collect().unwrap();
+    let squares: Vec<i64> = squares
+        .iter()
+        .map(|e| e.tensor().unwrap().to_vec::<i64>().unwrap()[0])
+        .collect();
+    assert_eq!(squares, vec![0, 1, 4, 9]);
+}
+
+#[test]
+fn graph_function_errors_name_the_signature() {
+    use crate::graph::TensorSpec;
+    let spec = [TensorSpec::new(DType::Float32, [Some(2)])];
+    let identity = GraphFunction::new(&spec, |_, a| Ok(vec![a[0]])).unwrap();
+    let err = |ds: Dataset| ds.collect().unwrap_err().to_string();
+    // A tuple where one tensor is expected.
+    let pairs = Dataset::from_tensor_slices((Tensor::from([1.0f32]), Tensor::from([2.0f32])));
+    let e = err(pairs.unwrap().map_graph(&identity));
+    assert!(
+        e.contains("taking ([2] float32) got a (tensor, tensor) element"),
+        "{e}"
+    );
+    // A wrong dtype or shape is refused by the function's placeholder.
+    let e = err(Dataset::range(2).map_graph(&identity));
+    assert!(
+        e.contains("in a dataset graph function") && e.contains("int64"),
+        "{e}"
+    );
+    let rows = Tensor::new(&[2, 3], vec![0f32; 6]).unwrap();
+    let e = err(Dataset::from_tensor_slices(rows)
+        .unwrap()
+        .map_graph(&identity));
+    assert!(e.contains("shape"), "{e}");
+    // A kernel failing inside the function names its node.
+    let any_length = [TensorSpec::new(DType::Float32, [None])];
+    let bad = GraphFunction::new(&any_length, |g, a| Ok(vec![g.reshape(a[0], &[3])?])).unwrap();
+    let ok = Tensor::new(&[1, 2], vec![1f32, 2.0]).unwrap();
+    let e = err(Dataset::from_tensor_slices(ok).unwrap().map_graph(&bad));
+    assert!(e.contains("Reshape") && e.contains("failed"), "{e}");
+    // Build-time errors: no inputs, no outputs, a bad op.
+    assert!(GraphFunction::new(&[], |_, _| Ok(vec![])).is_err());
+    assert!(GraphFunction::new(&spec, |_, _| Ok(vec![])).is_err());
+    let e = GraphFunction::new(&spec, |g, a| {
+        let m = g.constant(Tensor::new(&[3, 3], vec![0f32; 9])?)?;
+        Ok(vec![g.matmul(a[0], m)?])
+    });
+    assert!(e.is_err());
 }
