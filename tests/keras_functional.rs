@@ -171,3 +171,85 @@ fn functional_fit_equals_sequential_fit() {
     fun.save(dir.path()).unwrap();
     assert!(dir.path().join("saved_model.pb").exists());
 }
+
+#[test]
+fn two_input_fit_equals_the_concatenated_sequential() {
+    clear_session();
+    set_session_options(SessionOptions::with_threads(1));
+    let n = 40;
+    let xa: Vec<f32> = (0..n * 2).map(|i| ((i * 5) % 7) as f32 / 7.0).collect();
+    let xb: Vec<f32> = (0..n * 3).map(|i| ((i * 3) % 11) as f32 / 11.0).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+    let joined: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let (a, b) = (&xa[i * 2..i * 2 + 2], &xb[i * 3..i * 3 + 3]);
+            a.iter().chain(b).copied().collect::<Vec<_>>()
+        })
+        .collect();
+    let (xa, xb, y) = (t(&[n, 2], &xa), t(&[n, 3], &xb), t(&[n], &y));
+    let joined = t(&[n, 5], &joined);
+    let opts = || {
+        FitOptions::new()
+            .epochs(3)
+            .batch_size(8)
+            .shuffle(false)
+            .verbose(0)
+    };
+    let sgd = || Optimizer::sgd().learning_rate(0.2);
+    let loss = "sparse_categorical_crossentropy";
+
+    let mut seq = Sequential::new(vec![
+        Input::new(&[5]).into(),
+        Dense::new(3).activation("softmax").into(),
+    ])
+    .unwrap();
+    let a = Input::new(&[2]).tensor();
+    let b = Input::new(&[3]).tensor();
+    let cat = Concatenate::new().on_many(&[&a, &b]).unwrap();
+    let out = Dense::new(3).activation("softmax").on(&cat).unwrap();
+    let mut fun = Model::new(&[a, b], &[out]).unwrap();
+    fun.set_weights(&seq.get_weights().unwrap()).unwrap();
+    seq.compile(sgd(), loss, ["accuracy"]).unwrap();
+    fun.compile(sgd(), loss, ["accuracy"]).unwrap();
+    let hs = seq.fit(&joined, &y, opts()).unwrap();
+    let hf = fun.fit_many(&[xa.clone(), xb.clone()], &y, opts()).unwrap();
+    assert_eq!(hs.get("loss"), hf.get("loss"));
+    let (ws, wf) = (seq.get_weights().unwrap(), fun.get_weights().unwrap());
+    for (s, f) in ws.iter().zip(&wf) {
+        assert_eq!(s.to_f64_vec(), f.to_f64_vec());
+    }
+    let es = seq.evaluate(&joined, &y).unwrap();
+    let ef = fun.evaluate_many(&[xa.clone(), xb.clone()], &y).unwrap();
+    assert_eq!(es, ef);
+    // A missing input array, or one of the wrong shape, is an error naming the input.
+    let msg = fun
+        .fit_many(std::slice::from_ref(&xa), &y, opts())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("expects 2 input arrays"), "{msg}");
+    let msg = fun
+        .fit_many(&[xa.clone(), xa], &y, opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("input_layer_2") && msg.contains("(None, 3)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn several_outputs_predict_but_do_not_train_yet() {
+    clear_session();
+    let a = Input::new(&[2]).tensor();
+    let o1 = Dense::new(1).on(&a).unwrap();
+    let o2 = Dense::new(2).on(&a).unwrap();
+    let mut m = Model::new(&[a], &[o1, o2]).unwrap();
+    let out = m.predict_many(&[t(&[3, 2], &[0.0; 6])], 32).unwrap();
+    assert_eq!(out[0].shape(), &[3, 1]);
+    assert_eq!(out[1].shape(), &[3, 2]);
+    let msg = m
+        .compile("sgd", "mse", Vec::<&str>::new())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("several outputs"), "{msg}");
+}

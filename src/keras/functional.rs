@@ -241,7 +241,7 @@ impl Model {
             .iter()
             .map(|l| inference.shapes.get(&l.ptr()).cloned().unwrap_or_default())
             .collect();
-        let net = Network::assemble(
+        let mut net = Network::assemble(
             graph,
             session,
             placeholders[0],
@@ -254,6 +254,15 @@ impl Model {
             training.losses,
             (0, 0),
         )?;
+        net.extra_inputs = (1..inputs.len())
+            .map(|i| {
+                (
+                    placeholders[i],
+                    inputs[i].shape.clone(),
+                    input_names[i].clone(),
+                )
+            })
+            .collect();
         Ok(Model {
             name: unique_name("functional"),
             inputs: inputs.to_vec(),
@@ -408,17 +417,30 @@ impl Model {
             .collect()
     }
 
-    /// An error unless the model has one input and one output (what `fit`, `evaluate`
-    /// and `predict` on arrays take).
+    /// An error unless the model has one input and one output (what `predict` on one
+    /// array takes).
     fn single_io(&self, what: &str) -> Result<()> {
         if self.inputs.len() == 1 && self.outputs.len() == 1 {
             return Ok(());
         }
         Err(Error::invalid(format!(
-            "{what} on model '{}' with {} inputs and {} outputs: only models of one input and \
-             one output train and predict on arrays here (use predict_many for several)",
+            "{what} on model '{}' with {} inputs and {} outputs takes one array: use \
+             predict_many",
             self.name,
             self.inputs.len(),
+            self.outputs.len()
+        )))
+    }
+
+    /// An error unless the model has one output (what the trainer's loss takes).
+    fn single_output(&self, what: &str) -> Result<()> {
+        if self.outputs.len() == 1 {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "{what} on model '{}' with {} outputs: training models of several outputs (one \
+             loss per output) is not supported yet",
+            self.name,
             self.outputs.len()
         )))
     }
@@ -431,7 +453,7 @@ impl Model {
         loss: impl IntoLoss,
         metrics: impl IntoIterator<Item = M>,
     ) -> Result<()> {
-        self.single_io("compile")?;
+        self.single_output("compile")?;
         let optimizer = optimizer.into_optimizer()?;
         let loss = loss.into_loss()?;
         let metrics = metrics
@@ -450,19 +472,40 @@ impl Model {
         Ok(())
     }
 
-    /// Trains the model (`model.fit(x, y, ...)`).
+    /// Trains a model of one input (`model.fit(x, y, ...)`).
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
-        trainer::fit(self, x, y, options)
+        trainer::fit(self, std::slice::from_ref(x), y, options)
+    }
+
+    /// Trains a model of several inputs (`model.fit([x1, x2], y, ...)`): one array per
+    /// input, in the model's order.
+    pub fn fit_many(
+        &mut self,
+        xs: &[Tensor],
+        y: &Tensor,
+        options: FitOptions<'_>,
+    ) -> Result<History> {
+        trainer::fit(self, xs, y, options)
     }
 
     /// `model.evaluate(x, y)`: the loss and metrics over all samples.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::evaluate(self, x, y, 32, 0)
+        trainer::evaluate(self, std::slice::from_ref(x), y, 32, 0)
+    }
+
+    /// `model.evaluate([x1, x2], y)` for a model of several inputs.
+    pub fn evaluate_many(&mut self, xs: &[Tensor], y: &Tensor) -> Result<Logs> {
+        trainer::evaluate(self, xs, y, 32, 0)
     }
 
     /// `model.train_on_batch(x, y)`.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::train_on_batch(self, x, y)
+        trainer::train_on_batch(self, std::slice::from_ref(x), y)
+    }
+
+    /// `model.train_on_batch([x1, x2], y)` for a model of several inputs.
+    pub fn train_on_batch_many(&mut self, xs: &[Tensor], y: &Tensor) -> Result<Logs> {
+        trainer::train_on_batch(self, xs, y)
     }
 
     /// Saves the model in `dir` as a SavedModel whose `serving_default` signature maps
@@ -588,7 +631,7 @@ impl Trainable for Model {
     }
 
     fn ensure_built(&mut self, _x: &Tensor) -> Result<()> {
-        self.single_io("fit")?;
+        self.single_output("fit")?;
         self.compiled.as_ref().map(|_| ()).ok_or_else(not_compiled)
     }
 

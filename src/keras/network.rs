@@ -34,6 +34,9 @@ pub(crate) struct Network {
     pub layer_losses: Vec<Output>,
     /// Set by a callback to end `fit` after the current epoch.
     pub stop_training: bool,
+    /// The inputs after the first (functional models of several inputs): placeholder,
+    /// Keras shape and name.
+    pub extra_inputs: Vec<(Output, Shape, String)>,
 }
 
 impl Network {
@@ -101,6 +104,7 @@ impl Network {
             updates,
             layer_losses,
             stop_training: false,
+            extra_inputs: Vec::new(),
         };
         net.sync()?;
         Ok(net)
@@ -221,6 +225,29 @@ impl Network {
     /// both shapes when its inner shape does not fit.
     pub fn check_input(&self, x: &Tensor, first_layer: &str) -> Result<Tensor> {
         check_batch(x, &self.input_shape, first_layer)
+    }
+
+    /// Every input placeholder, in the model's order.
+    pub fn inputs(&self) -> Vec<Output> {
+        let extra = self.extra_inputs.iter().map(|i| i.0);
+        std::iter::once(self.input).chain(extra).collect()
+    }
+
+    /// One float32 batch per input, after checking the count and each shape (errors name
+    /// `first_layer` for the first input and the input's name for the others).
+    pub fn check_inputs(&self, xs: &[Tensor], first_layer: &str) -> Result<Vec<Tensor>> {
+        if xs.len() != 1 + self.extra_inputs.len() {
+            return Err(Error::invalid(format!(
+                "the model expects {} input arrays, but received {}",
+                1 + self.extra_inputs.len(),
+                xs.len()
+            )));
+        }
+        let mut out = vec![self.check_input(&xs[0], first_layer)?];
+        for (x, (_, shape, name)) in xs[1..].iter().zip(&self.extra_inputs) {
+            out.push(check_batch(x, shape, name)?);
+        }
+        Ok(out)
     }
 }
 

@@ -406,7 +406,7 @@ impl Sequential {
     /// Trains the model (`model.fit(x, y, epochs=..., batch_size=..., ...)`); returns
     /// the history of each epoch's logs. Builds the model from `x`'s shape when needed.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
-        trainer::fit(self, x, y, options)
+        trainer::fit(self, std::slice::from_ref(x), y, options)
     }
 
     /// `model.fit(dataset, epochs=...)`: trains on the `(x, y)` batches of a
@@ -438,7 +438,7 @@ impl Sequential {
     /// `model.evaluate(x, y)`: the loss and metrics over all samples (batches of 32,
     /// silent).
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::evaluate(self, x, y, 32, 0)
+        trainer::evaluate(self, std::slice::from_ref(x), y, 32, 0)
     }
 
     /// `model.evaluate(x, y, batch_size=..., verbose=...)`.
@@ -449,12 +449,12 @@ impl Sequential {
         batch_size: usize,
         verbose: u8,
     ) -> Result<Logs> {
-        trainer::evaluate(self, x, y, batch_size, verbose)
+        trainer::evaluate(self, std::slice::from_ref(x), y, batch_size, verbose)
     }
 
     /// `model.train_on_batch(x, y)`: one update on one batch; its loss and metrics.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::train_on_batch(self, x, y)
+        trainer::train_on_batch(self, std::slice::from_ref(x), y)
     }
 
     /// The optimizer's current learning rate (the model must be compiled and built).

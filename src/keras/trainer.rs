@@ -94,12 +94,12 @@ pub(crate) fn compile(
         train_op = g.group(&deps, "train_step")?;
     }
     net.sync()?;
-    let train_step =
-        net.session
-            .make_callable(&[net.input, target], &train_fetches, &[train_op])?;
-    let eval_step = net
+    let mut feeds = net.inputs();
+    feeds.push(target);
+    let train_step = net
         .session
-        .make_callable(&[net.input, target], &eval_fetches, &[])?;
+        .make_callable(&feeds, &train_fetches, &[train_op])?;
+    let eval_step = net.session.make_callable(&feeds, &eval_fetches, &[])?;
     let mut compiled = Compiled {
         optimizer,
         loss,
@@ -193,21 +193,25 @@ pub(crate) trait Trainable: CallbackModel {
     fn first_layer_name(&self) -> String;
 }
 
-/// Checks `x` and `y` against the model and converts them to what the graph is fed.
+/// Checks the inputs `xs` (one array per model input) and `y` against the model and
+/// converts them to what the graph is fed.
 fn prepare(
     net: &Network,
     c: &Compiled,
     first: &str,
-    x: &Tensor,
+    xs: &[Tensor],
     y: &Tensor,
-) -> Result<(Tensor, Tensor)> {
-    let x = net.check_input(x, first)?;
-    if x.rank() == 0 || y.rank() == 0 || x.shape()[0] != y.shape()[0] {
+) -> Result<(Vec<Tensor>, Tensor)> {
+    let xs = net.check_inputs(xs, first)?;
+    let n = y.shape().first();
+    if y.rank() == 0 || xs.iter().any(|x| x.shape().first() != n) {
+        let sizes: Vec<usize> = xs
+            .iter()
+            .filter_map(|x| x.shape().first().copied())
+            .collect();
         return Err(Error::invalid(format!(
-            "Data cardinality is ambiguous: x sizes: {:?}, y sizes: {:?}. Make sure all arrays \
-             contain the same number of samples.",
-            x.shape().first(),
-            y.shape().first()
+            "Data cardinality is ambiguous: x sizes: {sizes:?}, y sizes: {n:?}. Make sure all \
+             arrays contain the same number of samples."
         )));
     }
     let shape = c.loss.check_labels(&net.output_shape, y.shape())?;
@@ -224,7 +228,7 @@ fn prepare(
         }
         y = y.cast(c.target_dtype)?;
     }
-    Ok((x, y))
+    Ok((xs, y))
 }
 
 /// SplitMix64, for the batch order.
@@ -326,28 +330,37 @@ impl<'a> FitOptions<'a> {
 }
 
 /// Runs one training step on a batch; returns the fetched loss and statistics.
-fn train_step(net: &Network, c: &mut Compiled, bx: Tensor, by: Tensor) -> Result<Vec<Tensor>> {
+fn train_step(
+    net: &Network,
+    c: &mut Compiled,
+    mut feeds: Vec<Tensor>,
+    by: Tensor,
+) -> Result<Vec<Tensor>> {
     if c.optimizer.schedule().is_schedule() {
         let lr = c.optimizer.schedule().at(c.iterations);
         c.set_learning_rate(net, lr)?;
     }
-    let out = net.session.run_callable(&c.train_step, vec![bx, by])?;
+    feeds.push(by);
+    let out = net.session.run_callable(&c.train_step, feeds)?;
     c.iterations += 1;
     Ok(out)
 }
 
-/// `model.fit(x, y, ...)`.
+/// `model.fit(x, y, ...)`: `xs` holds one array per model input.
 pub(crate) fn fit<M: Trainable>(
     model: &mut M,
-    x: &Tensor,
+    xs: &[Tensor],
     y: &Tensor,
     mut opts: FitOptions<'_>,
 ) -> Result<History> {
-    model.ensure_built(x)?;
+    let x0 = xs
+        .first()
+        .ok_or_else(|| Error::invalid("fit: no input arrays"))?;
+    model.ensure_built(x0)?;
     let first = model.first_layer_name();
-    let (x, y, val) = {
+    let (xs, y, val) = {
         let (net, c) = model.parts()?;
-        let (x, y) = prepare(net, c, &first, x, y)?;
+        let (xs, y) = prepare(net, c, &first, xs, y)?;
         if !(0.0..1.0).contains(&opts.validation_split) {
             return Err(Error::invalid(format!(
                 "validation_split must be in [0, 1), got {}",
@@ -355,27 +368,38 @@ pub(crate) fn fit<M: Trainable>(
             )));
         }
         let val = match opts.validation_data.take() {
-            Some((vx, vy)) => Some(prepare(net, c, &first, &vx, &vy)?),
+            Some((vx, vy)) => Some(prepare(net, c, &first, &[vx], &vy)?),
             None if opts.validation_split > 0.0 => {
-                let n = x.shape()[0];
+                let n = y.shape()[0];
                 let split = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
                 let tail: Vec<usize> = (split..n).collect();
                 let head: Vec<usize> = (0..split).collect();
-                let val = (gather_rows(&x, &tail)?, gather_rows(&y, &tail)?);
-                let train = Source::Arrays(gather_rows(&x, &head)?, gather_rows(&y, &head)?);
-                return fit_prepared(model, train, Some(val), opts);
+                let rows = |idx: &[usize]| -> Result<(Vec<Tensor>, Tensor)> {
+                    let part = xs
+                        .iter()
+                        .map(|x| gather_rows(x, idx))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((part, gather_rows(&y, idx)?))
+                };
+                let val = rows(&tail)?;
+                let (hx, hy) = rows(&head)?;
+                return fit_prepared(model, Source::Arrays(hx, hy), Some(val), opts);
             }
             None => None,
         };
-        (x, y, val)
+        (xs, y, val)
     };
-    fit_prepared(model, Source::Arrays(x, y), val, opts)
+    fit_prepared(model, Source::Arrays(xs, y), val, opts)
 }
+
+/// One batch: the inputs, the labels, and whether they were checked already.
+type Batch = (Vec<Tensor>, Tensor, bool);
 
 /// Where `fit` takes its batches from.
 enum Source<'d> {
-    /// Checked arrays, cut into batches (shuffled each epoch when asked).
-    Arrays(Tensor, Tensor),
+    /// Checked arrays (one per model input, and the labels), cut into batches (shuffled
+    /// each epoch when asked).
+    Arrays(Vec<Tensor>, Tensor),
     /// A dataset of `(x, y)` batches, checked batch by batch.
     Dataset(&'d Dataset),
 }
@@ -384,7 +408,7 @@ impl Source<'_> {
     /// Batches per epoch, when known.
     fn steps(&self, batch_size: usize) -> Option<usize> {
         match self {
-            Source::Arrays(x, _) => Some(x.shape()[0].div_ceil(batch_size)),
+            Source::Arrays(_, y) => Some(y.shape()[0].div_ceil(batch_size)),
             Source::Dataset(ds) => match ds.cardinality() {
                 Cardinality::Finite(n) => Some(n),
                 _ => None,
@@ -392,25 +416,29 @@ impl Source<'_> {
         }
     }
 
-    /// One epoch's batches: `(x, y, checked)`.
+    /// One epoch's batches: `(xs, y, checked)`.
     fn epoch(
         &self,
         batch_size: usize,
         order: Option<Vec<usize>>,
-    ) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor, bool)>> + '_> {
+    ) -> Box<dyn Iterator<Item = Result<Batch>> + '_> {
         match self {
-            Source::Arrays(x, y) => {
-                let n = x.shape()[0];
+            Source::Arrays(xs, y) => {
+                let n = y.shape()[0];
                 let order = order.unwrap_or_else(|| (0..n).collect());
                 Box::new((0..n.div_ceil(batch_size)).map(move |s| {
                     let idx = &order[s * batch_size..((s + 1) * batch_size).min(n)];
-                    Ok((gather_rows(x, idx)?, gather_rows(y, idx)?, true))
+                    let bx = xs
+                        .iter()
+                        .map(|x| gather_rows(x, idx))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((bx, gather_rows(y, idx)?, true))
                 }))
             }
             Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
                 let e = e?;
                 let (x, y) = e.pair()?;
-                Ok((x.clone(), y.clone(), false))
+                Ok((vec![x.clone()], y.clone(), false))
             })),
         }
     }
@@ -419,11 +447,11 @@ impl Source<'_> {
 fn fit_prepared<M: Trainable>(
     model: &mut M,
     source: Source<'_>,
-    val: Option<(Tensor, Tensor)>,
+    val: Option<(Vec<Tensor>, Tensor)>,
     mut opts: FitOptions<'_>,
 ) -> Result<History> {
-    if let Source::Arrays(x, _) = &source {
-        if x.shape()[0] == 0 {
+    if let Source::Arrays(_, y) = &source {
+        if y.shape()[0] == 0 {
             return Err(Error::invalid("fit: the training data has no samples"));
         }
     }
@@ -446,7 +474,7 @@ fn fit_prepared<M: Trainable>(
             println!("Epoch {}/{}", epoch + 1, opts.epochs);
         }
         let order = match &source {
-            Source::Arrays(x, _) if opts.shuffle => Some(rng.permutation(x.shape()[0])),
+            Source::Arrays(_, y) if opts.shuffle => Some(rng.permutation(y.shape()[0])),
             _ => None,
         };
         let mut logs = {
@@ -461,7 +489,7 @@ fn fit_prepared<M: Trainable>(
                 } else {
                     prepare(net, c, &first, &bx, &by)?
                 };
-                let n = bx.shape()[0];
+                let n = by.shape()[0];
                 let out = train_step(net, c, bx, by)?;
                 totals.add(n, &out)?;
                 done += 1;
@@ -473,8 +501,8 @@ fn fit_prepared<M: Trainable>(
                 return Err(Error::invalid("fit: the dataset yielded no batches"));
             }
             let mut logs = totals.logs(c, "");
-            if let Some((vx, vy)) = &val {
-                logs.extend(evaluate_prepared(net, c, vx, vy, opts.batch_size, "val_")?);
+            if let Some(val) = &val {
+                logs.extend(evaluate_prepared(net, c, val, opts.batch_size, "val_")?);
             }
             progress.finish(&logs, done);
             logs
@@ -510,7 +538,7 @@ pub(crate) fn fit_dataset<M: Trainable>(
     let val = match opts.validation_data.take() {
         Some((vx, vy)) => {
             let (net, c) = model.parts()?;
-            Some(prepare(net, c, &name, &vx, &vy)?)
+            Some(prepare(net, c, &name, &[vx], &vy)?)
         }
         None => None,
     };
@@ -530,9 +558,10 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
             built = true;
         }
         let (net, c) = model.parts()?;
-        let (x, y) = prepare(net, c, &name, x, y)?;
-        let n = x.shape()[0];
-        let out = net.session.run_callable(&c.eval_step, vec![x, y])?;
+        let (mut feeds, y) = prepare(net, c, &name, std::slice::from_ref(x), y)?;
+        let n = y.shape()[0];
+        feeds.push(y);
+        let out = net.session.run_callable(&c.eval_step, feeds)?;
         totals.get_or_insert_with(|| Totals::new(c)).add(n, &out)?;
     }
     let (_, c) = model.parts()?;
@@ -544,51 +573,63 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
 fn evaluate_prepared(
     net: &Network,
     c: &Compiled,
-    x: &Tensor,
-    y: &Tensor,
+    (xs, y): &(Vec<Tensor>, Tensor),
     batch_size: usize,
     prefix: &str,
 ) -> Result<Logs> {
-    let n = x.shape()[0];
+    let n = y.shape()[0];
     let mut totals = Totals::new(c);
     let all: Vec<usize> = (0..n).collect();
     for idx in all.chunks(batch_size.max(1)) {
-        let out = net.session.run_callable(
-            &c.eval_step,
-            vec![gather_rows(x, idx)?, gather_rows(y, idx)?],
-        )?;
+        let mut feeds = xs
+            .iter()
+            .map(|x| gather_rows(x, idx))
+            .collect::<Result<Vec<_>>>()?;
+        feeds.push(gather_rows(y, idx)?);
+        let out = net.session.run_callable(&c.eval_step, feeds)?;
         totals.add(idx.len(), &out)?;
     }
     Ok(totals.logs(c, prefix))
 }
 
-/// `model.evaluate(x, y, batch_size)`: the loss and metrics over all samples.
+/// `model.evaluate(x, y, batch_size)`: the loss and metrics over all samples; `xs`
+/// holds one array per model input.
 pub(crate) fn evaluate<M: Trainable>(
     model: &mut M,
-    x: &Tensor,
+    xs: &[Tensor],
     y: &Tensor,
     batch_size: usize,
     verbose: u8,
 ) -> Result<Logs> {
-    model.ensure_built(x)?;
+    let x0 = xs
+        .first()
+        .ok_or_else(|| Error::invalid("evaluate: no input arrays"))?;
+    model.ensure_built(x0)?;
     let first = model.first_layer_name();
     let (net, c) = model.parts()?;
-    let (x, y) = prepare(net, c, &first, x, y)?;
-    let steps = x.shape()[0].div_ceil(batch_size.max(1));
+    let data = prepare(net, c, &first, xs, y)?;
+    let steps = data.1.shape()[0].div_ceil(batch_size.max(1));
     let progress = Progress::new(verbose, Some(steps));
-    let logs = evaluate_prepared(net, c, &x, &y, batch_size, "")?;
+    let logs = evaluate_prepared(net, c, &data, batch_size, "")?;
     progress.finish(&logs, steps);
     Ok(logs)
 }
 
 /// `model.train_on_batch(x, y)`: one update; the batch's loss and metrics.
-pub(crate) fn train_on_batch<M: Trainable>(model: &mut M, x: &Tensor, y: &Tensor) -> Result<Logs> {
-    model.ensure_built(x)?;
+pub(crate) fn train_on_batch<M: Trainable>(
+    model: &mut M,
+    xs: &[Tensor],
+    y: &Tensor,
+) -> Result<Logs> {
+    let x0 = xs
+        .first()
+        .ok_or_else(|| Error::invalid("train_on_batch: no input arrays"))?;
+    model.ensure_built(x0)?;
     let first = model.first_layer_name();
     let (net, c) = model.parts()?;
-    let (x, y) = prepare(net, c, &first, x, y)?;
-    let n = x.shape()[0];
-    let out = train_step(net, c, x, y)?;
+    let (xs, y) = prepare(net, c, &first, xs, y)?;
+    let n = y.shape()[0];
+    let out = train_step(net, c, xs, y)?;
     let mut totals = Totals::new(c);
     totals.add(n, &out)?;
     Ok(totals.logs(c, ""))
