@@ -10,6 +10,9 @@ graphs/keras/
                           from given initial weights and batch order (shuffle=False)
   cnn_config.json         model.to_json() of a Sequential using every new layer (its
                           summary is pinned in tests/keras_layers.rs)
+  functional.json         a functional model (two inputs, a shared Dense called twice,
+                          Concatenate, Add, two outputs): its model.to_json(), weights,
+                          inputs and predictions
   layers.json             Conv2D (padding, strides, dilation), pooling, ZeroPadding2D,
                           BatchNormalization (inference, a training call and its moving
                           statistics), LayerNormalization, Embedding, each activation on
@@ -264,8 +267,31 @@ def cnn_config():
         f.write(m.to_json())
 
 
+def functional_case():
+    keras.backend.clear_session()
+    a = keras.Input((2,), name="a")
+    b = keras.Input((3,), name="b")
+    h = layers.Dense(3, activation="relu")(a)
+    cat = layers.Concatenate()([h, b])
+    shared = layers.Dense(6, activation="tanh")
+    o = shared(shared(cat))
+    out = layers.Add()([o, cat])
+    m = keras.Model([a, b], [out, h])
+    frng = np.random.RandomState(2)
+    w = [np.asarray(frng.randn(*v.shape), dtype="float32") for v in m.get_weights()]
+    m.set_weights(w)
+    xa = np.asarray(frng.randn(4, 2), dtype="float32")
+    xb = np.asarray(frng.randn(4, 3), dtype="float32")
+    ys = m.predict([xa, xb], verbose=0)
+    case = {"config": json.loads(m.to_json()), "weights": [arr(v) for v in w],
+            "x": [arr(xa), arr(xb)], "y": [arr(y) for y in ys]}
+    with open(os.path.join(OUT, "functional.json"), "w") as f:
+        json.dump(case, f)
+
+
 sequential_config()
 cnn_config()
+functional_case()
 with open(os.path.join(OUT, "layers.json"), "w") as f:
     json.dump(layers_cases(), f)
 losses, metrics = loss_cases()

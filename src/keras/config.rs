@@ -10,7 +10,7 @@ use crate::keras::sequential::Sequential;
 use crate::{Error, Result};
 use serde_json::{json, Map, Value};
 
-fn shape_json(shape: &[Option<usize>]) -> Value {
+pub(crate) fn shape_json(shape: &[Option<usize>]) -> Value {
     Value::from(
         shape
             .iter()
@@ -19,7 +19,7 @@ fn shape_json(shape: &[Option<usize>]) -> Value {
     )
 }
 
-fn shape_from_json(v: &Value) -> Option<Shape> {
+pub(crate) fn shape_from_json(v: &Value) -> Option<Shape> {
     v.as_array()?
         .iter()
         .map(|d| {
@@ -33,7 +33,7 @@ fn shape_from_json(v: &Value) -> Option<Shape> {
 }
 
 /// One layer's serialized form.
-fn layer_json(layer: &dyn Layer, input_shape: Option<&Shape>) -> Value {
+pub(crate) fn layer_json(layer: &dyn Layer, input_shape: Option<&Shape>) -> Value {
     let mut v = json!({
         "module": "keras.layers",
         "class_name": layer.class_name(),

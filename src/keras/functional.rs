@@ -36,6 +36,11 @@ impl LayerRef {
         LayerRef(Arc::new(Mutex::new(layer.into())))
     }
 
+    /// The layer, locked.
+    pub(crate) fn lock_layer(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Layer>>> {
+        self.lock()
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Layer>>> {
         self.0
             .lock()
@@ -109,10 +114,31 @@ pub struct KerasTensor {
     shape: Shape,
 }
 
+/// Where a symbolic tensor comes from, as its config names it.
+pub(crate) enum Origin<'a> {
+    /// The input of this name.
+    Input(String),
+    /// A call of a layer on tensors.
+    Call(&'a LayerRef, &'a [KerasTensor]),
+}
+
 impl KerasTensor {
     /// The shape, batch first.
     pub fn shape(&self) -> &Shape {
         &self.shape
+    }
+
+    /// The input or call that makes the tensor.
+    pub(crate) fn origin(&self) -> Origin<'_> {
+        match &*self.node {
+            Node::Input { name } => Origin::Input(name.clone()),
+            Node::Call { layer, inputs } => Origin::Call(layer, inputs),
+        }
+    }
+
+    /// An identity shared by the clones of the tensor.
+    pub(crate) fn id(&self) -> *const () {
+        self.ptr() as *const ()
     }
 
     fn ptr(&self) -> *const Node {
@@ -292,6 +318,35 @@ impl Model {
     /// The distinct layers, in the order of their first call (without the inputs).
     pub fn layers(&self) -> &[LayerRef] {
         &self.layers
+    }
+
+    /// The model's inputs.
+    pub fn inputs(&self) -> &[KerasTensor] {
+        &self.inputs
+    }
+
+    /// The model's outputs.
+    pub fn outputs(&self) -> &[KerasTensor] {
+        &self.outputs
+    }
+
+    /// The calls, each after the calls it reads.
+    pub(crate) fn calls(&self) -> &[KerasTensor] {
+        &self.calls
+    }
+
+    /// Each distinct layer with the tensors of its first call.
+    pub(crate) fn layers_with_first_inputs(&self) -> Vec<(LayerRef, Vec<KerasTensor>)> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let first = self.calls.iter().find_map(|c| match &*c.node {
+                    Node::Call { layer, inputs } if layer.ptr() == l.ptr() => Some(inputs.clone()),
+                    _ => None,
+                });
+                (l.clone(), first.unwrap_or_default())
+            })
+            .collect()
     }
 
     /// Number of calls in the model (a shared layer counts once per call).

@@ -26,6 +26,7 @@ mod activations;
 pub mod callbacks;
 mod config;
 mod functional;
+mod functional_config;
 pub mod initializers;
 mod layer;
 pub mod layers;
@@ -45,6 +46,7 @@ pub use activations::Activation;
 pub use callbacks::{Callback, CallbackModel, History, Logs};
 pub use config::model_from_json;
 pub use functional::{Apply, KerasTensor, LayerRef, Model};
+pub use functional_config::functional_from_json;
 pub use layer::{
     clear_session, format_shape, set_random_seed, set_session_options, unique_name, CallContext,
     Layer, Shape, Weight,

@@ -24,6 +24,14 @@ impl Input {
         }
     }
 
+    /// An input named `name` of batch shape `batch_shape` (batch first).
+    pub(crate) fn from_batch_shape(batch_shape: &[Option<usize>], name: &str) -> Input {
+        Input {
+            name: name.to_string(),
+            batch_shape: batch_shape.to_vec(),
+        }
+    }
+
     /// Replaces the automatic name.
     pub fn named(mut self, name: &str) -> Input {
         self.name = name.to_string();

@@ -1,0 +1,265 @@
+//! A functional model's config in Keras 3's JSON (`class_name` `Functional`): each
+//! layer with its `inbound_nodes` (one per call, naming the tensors it was called on by
+//! `keras_history` `[layer, call, 0]`), and the model's `input_layers` and
+//! `output_layers`; written by [`Model::to_json`], read by [`functional_from_json`].
+
+use crate::keras::config::{layer_json, shape_from_json, shape_json};
+use crate::keras::functional::{KerasTensor, LayerRef, Model, Origin};
+use crate::keras::layer::{base_config, Layer};
+use crate::keras::layers::{self, Input};
+use crate::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// `[name, call, 0]` of a tensor.
+fn history(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
+    match t.origin() {
+        Origin::Input(name) => json!([name, 0, 0]),
+        Origin::Call(layer, _) => {
+            json!([layer.name(), calls.get(&t.id()).copied().unwrap_or(0), 0])
+        }
+    }
+}
+
+fn tensor_json(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
+    json!({
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": shape_json(t.shape()),
+            "dtype": "float32",
+            "keras_history": history(t, calls),
+        }
+    })
+}
+
+/// One tensor's history, or a list of them for several.
+fn ends(ts: &[KerasTensor], calls: &HashMap<*const (), usize>) -> Value {
+    match ts {
+        [one] => history(one, calls),
+        _ => Value::from(ts.iter().map(|t| history(t, calls)).collect::<Vec<_>>()),
+    }
+}
+
+impl Model {
+    /// The architecture as Keras 3's functional model config, which
+    /// `keras.models.model_from_json` reads (weights are not part of it).
+    pub fn to_json(&self) -> String {
+        // Which call of its layer each call is.
+        let mut calls: HashMap<*const (), usize> = HashMap::new();
+        let mut count: HashMap<String, usize> = HashMap::new();
+        let mut inbound: HashMap<String, Vec<Value>> = HashMap::new();
+        for call in self.calls() {
+            let Origin::Call(layer, inputs) = call.origin() else {
+                continue;
+            };
+            let n = count.entry(layer.name()).or_insert(0);
+            calls.insert(call.id(), *n);
+            *n += 1;
+            let args: Vec<Value> = inputs.iter().map(|x| tensor_json(x, &calls)).collect();
+            let args = if args.len() == 1 {
+                args
+            } else {
+                vec![Value::from(args)]
+            };
+            inbound
+                .entry(layer.name())
+                .or_default()
+                .push(json!({"args": args, "kwargs": {}}));
+        }
+        let mut layers_json = Vec::new();
+        for x in self.inputs() {
+            let Origin::Input(name) = x.origin() else {
+                continue;
+            };
+            let cfg = Value::Object(Input::from_batch_shape(x.shape(), &name).get_config());
+            layers_json.push(json!({
+                "module": "keras.layers",
+                "class_name": "InputLayer",
+                "config": cfg,
+                "registered_name": null,
+                "name": name,
+                "inbound_nodes": [],
+            }));
+        }
+        for (layer, first_inputs) in self.layers_with_first_inputs() {
+            let name = layer.name();
+            let Ok(guard) = layer.lock_layer() else {
+                continue;
+            };
+            let shapes: Vec<_> = first_inputs.iter().map(|t| t.shape().clone()).collect();
+            let mut v = layer_json(guard.as_ref(), None);
+            v["build_config"] = match shapes.as_slice() {
+                [one] => json!({"input_shape": shape_json(one)}),
+                _ => {
+                    json!({"input_shape": shapes.iter().map(|s| shape_json(s)).collect::<Vec<_>>()})
+                }
+            };
+            v["name"] = json!(name);
+            v["inbound_nodes"] = Value::from(inbound.remove(&name).unwrap_or_default());
+            layers_json.push(v);
+        }
+        let mut config = base_config(self.name());
+        config.remove("dtype");
+        config.insert("layers".into(), Value::from(layers_json));
+        config.insert("input_layers".into(), ends(self.inputs(), &calls));
+        config.insert("output_layers".into(), ends(self.outputs(), &calls));
+        json!({
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": config,
+            "registered_name": "Functional",
+            "build_config": {"input_shape": null},
+            "compile_config": {},
+        })
+        .to_string()
+    }
+}
+
+/// A tensor named by its config: the layer (or input) and which of its calls.
+type TensorRef = (String, usize);
+
+/// `[name, call, tensor]`.
+fn parse_history(v: &Value) -> Result<TensorRef> {
+    let h = v
+        .get("config")
+        .and_then(|c| c.get("keras_history"))
+        .unwrap_or(v);
+    match h.as_array().map(Vec::as_slice) {
+        Some([name, call, _]) => Ok((
+            name.as_str().unwrap_or_default().to_string(),
+            call.as_u64().unwrap_or(0) as usize,
+        )),
+        _ => Err(Error::invalid(format!(
+            "functional model config: bad tensor reference {v}"
+        ))),
+    }
+}
+
+/// The histories of `input_layers` / `output_layers`: one `[name, call, 0]` or a list.
+fn parse_ends(v: Option<&Value>, what: &str) -> Result<Vec<TensorRef>> {
+    let v = v.ok_or_else(|| Error::invalid(format!("functional model config: no '{what}'")))?;
+    match v.as_array() {
+        Some(items) if items.first().is_some_and(Value::is_array) => {
+            items.iter().map(parse_history).collect()
+        }
+        _ => Ok(vec![parse_history(v)?]),
+    }
+}
+
+/// Rebuilds a functional model from Keras 3's config JSON (`keras.models.model_from_json`
+/// of a `Functional`): layers, calls (shared layers called again), inputs and outputs.
+/// Weights are fresh.
+pub fn functional_from_json(text: &str) -> Result<Model> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| Error::Parse(format!("model config is not valid JSON: {e}")))?;
+    let class = v.get("class_name").and_then(Value::as_str).unwrap_or("");
+    if class != "Functional" {
+        return Err(Error::invalid(format!(
+            "model config: class_name '{class}' is not 'Functional'"
+        )));
+    }
+    let config = v
+        .get("config")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::invalid("model config: 'config' must be an object"))?;
+    let entries = config
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::invalid("model config: 'config.layers' must be a list"))?;
+    let mut tensors: HashMap<TensorRef, KerasTensor> = HashMap::new();
+    // Each layer, its calls' arguments, and how many calls are made.
+    let mut pending: Vec<(LayerRef, Vec<Vec<TensorRef>>, usize)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid(format!("model config: layer {i} has no class_name")))?;
+        let empty = Map::new();
+        let cfg = entry
+            .get("config")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let layer = layers::from_config(class, cfg)?;
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(layer.name())
+            .to_string();
+        if class == "InputLayer" {
+            let shape = cfg
+                .get("batch_shape")
+                .and_then(shape_from_json)
+                .ok_or_else(|| Error::invalid(format!("input '{name}' needs a batch_shape")))?;
+            tensors.insert(
+                (name.clone(), 0),
+                Input::from_batch_shape(&shape, &name).tensor(),
+            );
+            continue;
+        }
+        let nodes = entry
+            .get("inbound_nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut calls = Vec::new();
+        for node in &nodes {
+            let args = node
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let refs = match args.as_slice() {
+                [Value::Array(list)] => list.iter().map(parse_history).collect::<Result<_>>()?,
+                _ => args.iter().map(parse_history).collect::<Result<_>>()?,
+            };
+            calls.push(refs);
+        }
+        pending.push((LayerRef::new(layer), calls, 0));
+    }
+    // Make each call once the tensors it reads exist.
+    loop {
+        let mut progress = false;
+        for (layer, calls, done) in pending.iter_mut() {
+            while *done < calls.len() {
+                let args: Option<Vec<KerasTensor>> = calls[*done]
+                    .iter()
+                    .map(|k| tensors.get(k).cloned())
+                    .collect();
+                let Some(args) = args else { break };
+                let refs: Vec<&KerasTensor> = args.iter().collect();
+                let out = layer.call_many(&refs)?;
+                tensors.insert((layer.name(), *done), out);
+                *done += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    if let Some((layer, _, done)) = pending.iter().find(|(_, c, d)| d < &c.len()) {
+        return Err(Error::invalid(format!(
+            "functional model config: call {done} of layer '{}' reads tensors no layer makes",
+            layer.name()
+        )));
+    }
+    let lookup = |ends: Vec<TensorRef>| -> Result<Vec<KerasTensor>> {
+        ends.into_iter()
+            .map(|k| {
+                tensors.get(&k).cloned().ok_or_else(|| {
+                    Error::invalid(format!(
+                        "functional model config: no tensor '{}' (call {})",
+                        k.0, k.1
+                    ))
+                })
+            })
+            .collect()
+    };
+    let inputs = lookup(parse_ends(config.get("input_layers"), "input_layers")?)?;
+    let outputs = lookup(parse_ends(config.get("output_layers"), "output_layers")?)?;
+    let model = Model::new(&inputs, &outputs)?;
+    Ok(match config.get("name").and_then(Value::as_str) {
+        Some(n) => model.named(n),
+        None => model,
+    })
+}
