@@ -35,6 +35,11 @@ pub struct SessionOptions {
     /// asking for a device the session lacks, or one without a kernel for it, runs on the
     /// CPU with one warning; off, building its plan fails naming the node and the device.
     pub allow_soft_placement: bool,
+    /// The most bytes one tensor a kernel allocates may take (default: the machine's
+    /// memory). A kernel asking for more (a `Fill` of dims `[1 << 40]`) fails with
+    /// [`Error::ResourceExhausted`] naming the node, dtype, shape and bytes, and the
+    /// session stays usable. It bounds each output, not the sum of the live tensors.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for SessionOptions {
@@ -46,6 +51,7 @@ impl Default for SessionOptions {
             inter_op_threads: cores,
             intra_op_threads: cores,
             allow_soft_placement: true,
+            max_memory_bytes: crate::tensor::alloc::physical_memory(),
         }
     }
 }
@@ -56,7 +62,7 @@ impl SessionOptions {
         SessionOptions {
             inter_op_threads: threads.max(1),
             intra_op_threads: threads.max(1),
-            allow_soft_placement: true,
+            ..SessionOptions::default()
         }
     }
 }
@@ -253,13 +259,14 @@ impl Session {
         let threads = Threads {
             budget: &self.cores,
             intra_op: self.options.intra_op_threads,
+            max_memory: self.options.max_memory_bytes,
         };
         match &self.pool {
             Some(pool) if plan.parallel => {
                 let start = Instant::now();
                 let result = if plan.worth_threads() {
                     let budget = Arc::clone(&self.cores);
-                    executor::run_parallel(Arc::clone(&plan), feeds, pool, budget, threads.intra_op)
+                    executor::run_parallel(Arc::clone(&plan), feeds, pool, budget, threads)
                 } else {
                     executor::run_sequential(&plan, feeds, threads)
                 };

@@ -804,7 +804,7 @@ mod tests {
             ]
             .into_iter()
             .collect();
-            let geom = runtime_geometry(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
+            let geom = runtime_geometry::<f32>(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
             let w = values(geom.out_shape().iter().product(), 12);
             let (want_dx, want_dw) = fd_grads(&geom, &f64s(&x), &f64s(&f), &w);
 
