@@ -119,7 +119,21 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
 pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
-    gather_rows(t, &[i])?.reshape(&t.shape()[1..])
+    fn typed<T: RowValue>(t: &Tensor, i: usize) -> Result<Tensor> {
+        let len = row_len(t);
+        let row = T::slice(t)?.get(i * len..(i + 1) * len);
+        let row = row.filter(|_| i < t.shape()[0]).ok_or_else(|| {
+            Error::invalid(format!(
+                "row {i} is out of range for a tensor of shape {:?}",
+                t.shape()
+            ))
+        })?;
+        T::tensor(&t.shape()[1..], row.to_vec())
+    }
+    if t.rank() == 0 {
+        return Err(Error::invalid("cannot take rows of a scalar"));
+    }
+    with_type!(t.dtype(), T => typed::<T>(t, i))
 }
 
 /// Stacks tensors of one dtype and shape along a new first dimension.
