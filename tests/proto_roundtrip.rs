@@ -381,7 +381,8 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
-/// `ParseExample` (tf.io.parse_example) over a fed batch of serialized Examples.
+/// `ParseExample` (tf.io.parse_example) and `ParseExampleV2` (TF 2's) over a fed batch of
+/// serialized Examples.
 fn parsing() -> Result<Case> {
     use rustflow::data::ExampleBuilder;
     use rustflow::ops::parsing::DenseFeature;
@@ -395,7 +396,30 @@ fn parsing() -> Result<Case> {
     };
     let parsed = g.parse_example(serialized, &[("ids", DType::Int64)], &[dense])?;
     let (indices, values, shape) = parsed.sparse[0];
-    let mut case = Case::new(g, vec![indices, values, shape, parsed.dense[0]]);
+    let keys =
+        |g: &mut Graph, k: &[&str]| g.constant(Tensor::from_strings(&[k.len()], k.to_vec())?);
+    let (names, sparse_keys, dense_keys) = (
+        keys(&mut g, &[])?,
+        keys(&mut g, &["ids"])?,
+        keys(&mut g, &["x"])?,
+    );
+    let default = g.constant(Tensor::from([0.0f32, -1.0]))?;
+    let v2 = g
+        .op("ParseExampleV2")
+        .inputs(&[serialized, names, sparse_keys, dense_keys, names, default])
+        .attr("num_sparse", 1i64)
+        .attr("sparse_types", vec![DType::Int64])
+        .attr("Tdense", vec![DType::Float32])
+        .attr(
+            "dense_shapes",
+            AttrValue::ShapeList(vec![PartialShape::known(&[2])]),
+        )
+        .attr("ragged_value_types", Vec::<DType>::new())
+        .attr("ragged_split_types", Vec::<DType>::new())
+        .build()?;
+    let mut fetches = vec![indices, values, shape, parsed.dense[0]];
+    fetches.extend((0..4).map(|i| v2.output(i)));
+    let mut case = Case::new(g, fetches);
     let records = vec![
         ExampleBuilder::new()
             .float("x", &[1.0, 2.0])
