@@ -60,6 +60,25 @@ fn keras_embedding_text_model_matches_tensorflow() {
     check("text", 1e-5);
 }
 
+/// `tf.while_loop` and `tf.cond` over resource variables: a `While` whose body holds an
+/// `If`, run as functions (not unrolled).
+#[test]
+fn tf_function_while_loop_and_cond_match_tensorflow() {
+    check("loop", 1e-5);
+}
+
+/// Keras LSTM and GRU: a `While` loop over TensorLists (`TensorListFromTensor`,
+/// `GetItem`, `SetItem`, `Stack`).
+#[test]
+fn keras_lstm_matches_tensorflow() {
+    check("lstm", 1e-5);
+}
+
+#[test]
+fn keras_gru_matches_tensorflow() {
+    check("gru", 1e-5);
+}
+
 #[test]
 fn signatures_list_names_dtypes_and_shapes() {
     let model = load(
