@@ -9,7 +9,13 @@ grpcio). Start the server first, e.g. with the digits model the main job saves:
 
 It asks GetModelStatus (ModelService), GetModelMetadata and Predict (PredictionService)
 through `PredictionServiceStub` / `ModelServiceStub`, exactly as against
-`tensorflow_model_server`, and prints what it got.
+`tensorflow_model_server`, and prints what it got. With `--regress SIGNATURE` or
+`--classify SIGNATURE` it also sends Regress / Classify requests of tf.train.Examples with
+one float feature (`--feature x`), e.g. against TensorFlow Serving's half_plus_two:
+
+    rustflow serve graphs/tf_serving/saved_model_half_plus_two_cpu --name hp2 --grpc-port 8500
+    python3 examples/tf_serving_client.py --model hp2 --shape 3,1 \
+        --regress regress_x_to_y --classify classify_x_to_y
 """
 
 import argparse
@@ -18,11 +24,13 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 
@@ -33,6 +41,9 @@ def main():
     p.add_argument("--signature", default="serving_default")
     p.add_argument("--input", default="x", help="the signature's input key")
     p.add_argument("--shape", default="1,64", help="shape of the input fed (float32)")
+    p.add_argument("--regress", metavar="SIGNATURE", help="also call Regress with it")
+    p.add_argument("--classify", metavar="SIGNATURE", help="also call Classify with it")
+    p.add_argument("--feature", default="x", help="the float feature of the examples")
     args = p.parse_args()
 
     channel = grpc.insecure_channel(args.server)
@@ -63,6 +74,19 @@ def main():
     print("Predict: model version", resp.model_spec.version.value)
     for key, t in sorted(resp.outputs.items()):
         print(f"  {key}: {tf.make_ndarray(t)}")
+
+    for method, request, signature in [
+        ("Regress", regression_pb2.RegressionRequest(), args.regress),
+        ("Classify", classification_pb2.ClassificationRequest(), args.classify),
+    ]:
+        if not signature:
+            continue
+        request.model_spec.name = args.model
+        request.model_spec.signature_name = signature
+        for value in [1.0, 2.0, 5.0]:
+            example = request.input.example_list.examples.add()
+            example.features.feature[args.feature].float_list.value.append(value)
+        print(f"{method}:", getattr(predictions, method)(request, timeout=10).result)
 
 
 if __name__ == "__main__":

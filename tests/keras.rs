@@ -5,6 +5,7 @@ use rustflow::keras::callbacks::{
     CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
     ReduceLROnPlateau, TensorBoard,
 };
+use rustflow::keras::initializers::Initializer;
 use rustflow::keras::layers::{Dense, Dropout, Flatten, Input};
 use rustflow::keras::losses::Loss;
 use rustflow::keras::metrics::Metric;
@@ -676,4 +677,39 @@ fn tensorboard_callback_writes_keras_layout() {
     want.sort();
     got.sort();
     assert_eq!(got, want);
+}
+
+#[test]
+fn sgd_momentum_follows_keras_when_the_learning_rate_changes() {
+    // w·1 with w = 1, MSE against 0: the gradient is 2w. SGD(ExponentialDecay(0.1, 1, 0.5),
+    // momentum=0.9) under Keras 3.x: m = 0.9·m − lr·g; w += m (Nesterov: w += 0.9·m − lr·g).
+    // Weights after three train_on_batch calls, as Keras 3 gives them (TensorFlow 1's
+    // ApplyMomentum, which keeps m / lr, gives 0.8, 0.63, ... instead).
+    let cases = [
+        (false, [0.8f32, 0.54, 0.279]),
+        (true, [0.62, 0.3402, 0.111_861_02]),
+    ];
+    for (nesterov, want) in cases {
+        let mut model = Sequential::new(vec![
+            Input::new(&[1]).into(),
+            Dense::new(1)
+                .use_bias(false)
+                .kernel_initializer(Initializer::Ones)
+                .into(),
+        ])
+        .unwrap();
+        let lr = LearningRate::exponential_decay(0.1, 1, 0.5);
+        let sgd = Optimizer::sgd()
+            .learning_rate(lr)
+            .momentum(0.9)
+            .nesterov(nesterov);
+        model.compile(sgd, "mse", Vec::<&str>::new()).unwrap();
+        let x = Tensor::new(&[1, 1], vec![1.0f32]).unwrap();
+        let y = Tensor::new(&[1, 1], vec![0.0f32]).unwrap();
+        for w in want {
+            model.train_on_batch(&x, &y).unwrap();
+            let got = model.get_weights().unwrap()[0].as_slice::<f32>().unwrap()[0];
+            assert!((got - w).abs() < 1e-6, "nesterov {nesterov}: {got} vs {w}");
+        }
+    }
 }

@@ -119,3 +119,44 @@ fn string_tensors_import_feed_fetch_and_round_trip() {
         .unwrap();
     assert_eq!(out[0], words);
 }
+
+#[test]
+fn parse_example_v2_graphs_of_tensorflow_2_parse_as_tensorflow_did() {
+    // graphs/make_parse_example_fixtures.py: tf.io.parse_example (a batch) and
+    // tf.io.parse_single_example (a scalar) of the same features, as TF 2 builds them.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/fixtures/parse_example");
+    let npy = |name: &str| read_npy(dir.join(format!("{name}.npy"))).unwrap();
+    let tags = Tensor::from_strings(&[2], vec!["a", "bc"]).unwrap();
+
+    let g = load_graph(&dir.join("parse_v2.pb")).unwrap();
+    for (_, node) in g.nodes() {
+        assert!(!unsupported::is_unsupported(node), "{}", node.name());
+    }
+    let sess = Session::new(&g);
+    let records = sess.run_by_name(&[], &["records"], &[]).unwrap().remove(0);
+    let names = ["x", "label", "tags_indices", "tags_shape", "tags_values"];
+    let out = sess
+        .run_by_name(&[("serialized", records.clone())], &names, &[])
+        .unwrap();
+    for (name, got) in names[..4].iter().zip(&out) {
+        assert_eq!(got, &npy(name), "{name}");
+    }
+    assert_eq!(out[4], tags);
+
+    let g = load_graph(&dir.join("parse_single_v2.pb")).unwrap();
+    let first = Tensor::string_scalar(records.as_strings().unwrap()[0].clone());
+    let names = [
+        "single_x",
+        "single_label",
+        "single_tags_indices",
+        "single_tags_shape",
+        "single_tags_values",
+    ];
+    let out = Session::new(&g)
+        .run_by_name(&[("one", first)], &names, &[])
+        .unwrap();
+    for (name, got) in names[..4].iter().zip(&out) {
+        assert_eq!(got, &npy(name), "{name}");
+    }
+    assert_eq!(out[4], tags);
+}

@@ -205,6 +205,66 @@ fn errors_are_one_line_and_fail() {
 }
 
 #[test]
+fn an_absurd_allocation_fails_with_one_line_and_max_memory_bounds_tensors() {
+    let dir = tmp("oom");
+    let mut g = Graph::new();
+    let dims = g.placeholder(DType::Int64, [None], "dims").unwrap();
+    let one = g.constant(1f32).unwrap();
+    g.fill(dims, one).unwrap();
+    let pb = dir.join("fill.pb").display().to_string();
+    write_graph(&g, Path::new(&pb)).unwrap();
+    let dims_file = |tag: &str, d: &[i64]| {
+        let f = dir.join(format!("{tag}.npy"));
+        write_npy(&f, &Tensor::new(&[d.len()], d.to_vec()).unwrap()).unwrap();
+        format!("dims={}", f.display())
+    };
+    // 4 TiB of float32 (more than the machine has): an error, not an abort.
+    let huge = dims_file("huge", &[1 << 40]);
+    let o = rustflow(&["run", &pb, "-i", &huge, "-o", "Fill"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("resource exhausted")
+            && e.contains("'Fill'")
+            && e.contains("4398046511104 bytes"),
+        "{e}"
+    );
+    // --max-memory: 1000 float32 are 4000 bytes, over 1K; 200 (800 bytes) are not.
+    let thousand = dims_file("thousand", &[1000]);
+    assert_fails(
+        &[
+            "run",
+            &pb,
+            "-i",
+            &thousand,
+            "-o",
+            "Fill",
+            "--max-memory",
+            "1K",
+        ],
+        "limit of 1024 bytes",
+    );
+    let small = dims_file("small", &[200]);
+    let o = rustflow(&["run", &pb, "-i", &small, "-o", "Fill", "--max-memory", "1K"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_fails(
+        &[
+            "run",
+            &pb,
+            "-i",
+            &small,
+            "-o",
+            "Fill",
+            "--max-memory",
+            "lots",
+        ],
+        "--max-memory",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn help_and_version() {
     let o = rustflow(&["--help"]);
     assert!(o.status.success());

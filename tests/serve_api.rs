@@ -354,7 +354,7 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
         (
             "POST",
             predict.clone(),
-            r#"{"instances": [1.0, 2.0]}"#.into(),
+            r#"{"instances": [[1.0, 2.0]]}"#.into(),
             400,
             "must have shape [?,1]",
         ),
@@ -572,6 +572,113 @@ fn sigint_stops_an_idle_server() {
 }
 
 /// The digits MLP (64 → 128 ReLU → 10 softmax) with fixed weights, saved by rustflow.
+/// A tokio runtime and a `PredictionService` client connected to a server's gRPC address.
+fn grpc_client(
+    s: &Server,
+) -> (
+    tokio::runtime::Runtime,
+    tfs::prediction_service_client::PredictionServiceClient<tonic::transport::Channel>,
+) {
+    let grpc = format!(
+        "http://{}",
+        s.grpc.clone().expect("no gRPC address printed")
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let channel = rt.block_on(async {
+        tonic::transport::Endpoint::from_shared(grpc)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    });
+    let client = tfs::prediction_service_client::PredictionServiceClient::new(channel);
+    (rt, client)
+}
+
+/// A model whose output `y` is a float32 `Fill` of ones with the requested `dims`.
+fn fill_model(dir: &Path) {
+    let mut g = Graph::new();
+    let dims = g.placeholder(DType::Int64, [None], "dims").unwrap();
+    let one = g.constant(1f32).unwrap();
+    let y = g.fill(dims, one).unwrap();
+    save_predict_model(&g, dir, &[("dims", dims)], &[("y", y)]);
+}
+
+/// Saves `g` as a SavedModel whose `serving_default` maps these inputs to these outputs.
+fn save_predict_model(
+    g: &Graph,
+    dir: &Path,
+    inputs: &[(&str, rustflow::Output)],
+    outputs: &[(&str, rustflow::Output)],
+) {
+    let sig = Signature::predict(g, inputs, outputs);
+    saved_model::save(
+        &Session::new(g),
+        g,
+        dir,
+        &[SERVE_TAG],
+        &BTreeMap::from([(DEFAULT_SIGNATURE.to_string(), sig)]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_request_over_the_memory_limit_is_refused_and_the_server_keeps_serving() {
+    let dir = tmp("fill");
+    fill_model(&dir.join("fill").join("1"));
+    let s = Server::start(
+        &dir.join("fill"),
+        &["--grpc-port", "0", "--max-memory", "1M"],
+    );
+    let predict = |dims: u64| {
+        let body = json!({"inputs": {"dims": [dims]}}).to_string();
+        s.json("POST", "/v1/models/fill:predict", &body)
+    };
+    let (code, v) = predict(3);
+    assert_eq!((code, floats(&v["outputs"])), (200, vec![1.0; 3]), "{v}");
+    // 4 TiB (more than the machine has), then 4 MB (over --max-memory 1M): refused as
+    // RESOURCE_EXHAUSTED (HTTP 429, as TensorFlow Serving maps it), naming the node.
+    for (dims, bytes) in [
+        (1u64 << 40, "4398046511104 bytes"),
+        (1 << 20, "4194304 bytes"),
+    ] {
+        let (code, v) = predict(dims);
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert_eq!(code, 429, "{v}");
+        assert!(
+            msg.contains("'Fill'") && msg.contains(bytes) && msg.contains("limit of 1048576"),
+            "{msg}"
+        );
+    }
+    let (code, v) = predict(2);
+    assert_eq!((code, floats(&v["outputs"])), (200, vec![1.0; 2]), "{v}");
+
+    let (rt, mut client) = grpc_client(&s);
+    rt.block_on(async {
+        let request = |dims: i64| tfs::PredictRequest {
+            model_spec: Some(tfs::ModelSpec {
+                name: "fill".to_string(),
+                ..Default::default()
+            }),
+            inputs: [("dims".to_string(), tensor_to_proto(&Tensor::from([dims])))].into(),
+            ..Default::default()
+        };
+        let e = client.predict(request(1 << 40)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        assert!(e.message().contains("'Fill'"), "{}", e.message());
+        let r = client.predict(request(4)).await.unwrap().into_inner();
+        assert_eq!(
+            tensor_from_proto(&r.outputs["y"]).unwrap(),
+            Tensor::full(&[4], 1f32)
+        );
+    });
+    drop(s);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn digits_model(dir: &Path) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let w1: Vec<f32> = (0..64 * 128)
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 500.0)
@@ -596,16 +703,7 @@ fn digits_model(dir: &Path) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let z = g.matmul(h, cw2).unwrap();
     let z = g.add(z, cb2).unwrap();
     let probs = g.softmax(z).unwrap();
-    let sess = Session::new(&g);
-    let sig = Signature::predict(&g, &[("x", x)], &[("probs", probs)]);
-    saved_model::save(
-        &sess,
-        &g,
-        dir,
-        &[SERVE_TAG],
-        &BTreeMap::from([(DEFAULT_SIGNATURE.to_string(), sig)]),
-    )
-    .unwrap();
+    save_predict_model(&g, dir, &[("x", x)], &[("probs", probs)]);
     (w1, b1, w2, b2)
 }
 
@@ -749,4 +847,233 @@ fn grpc_predict_metadata_and_status_on_the_digits_model() {
     });
     drop(s);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A `tf.Example` with one float feature `x`.
+fn example_x(x: &[f32]) -> rustflow::proto::tf::Example {
+    use rustflow::proto::tf;
+    let feature = tf::Feature {
+        kind: Some(tf::feature::Kind::FloatList(tf::FloatList {
+            value: x.to_vec(),
+        })),
+    };
+    tf::Example {
+        features: Some(tf::Features {
+            feature: [("x".to_string(), feature)].into(),
+        }),
+    }
+}
+
+#[test]
+fn grpc_classify_and_regress_on_half_plus_two() {
+    let s = Server::start(&half_plus_two(), &["--grpc-port", "0", "--name", "hp2"]);
+    let (rt, mut client) = grpc_client(&s);
+    rt.block_on(async {
+        let spec = |signature: &str| {
+            Some(tfs::ModelSpec {
+                name: "hp2".to_string(),
+                signature_name: signature.to_string(),
+                ..Default::default()
+            })
+        };
+        let list = |xs: &[&[f32]]| {
+            Some(tfs::Input {
+                kind: Some(tfs::input::Kind::ExampleList(tfs::ExampleList {
+                    examples: xs.iter().map(|x| example_x(x)).collect(),
+                })),
+            })
+        };
+        // y = x / 2 + 2 for each example.
+        let r = client
+            .regress(tfs::RegressionRequest {
+                model_spec: spec("regress_x_to_y"),
+                input: list(&[&[1.0], &[2.0], &[5.0]]),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let values: Vec<f32> = r
+            .result
+            .unwrap()
+            .regressions
+            .iter()
+            .map(|r| r.value)
+            .collect();
+        assert_eq!(values, [2.5, 3.0, 4.5]);
+        let rs = r.model_spec.unwrap();
+        assert_eq!(
+            (rs.name.as_str(), rs.signature_name.as_str()),
+            ("hp2", "regress_x_to_y")
+        );
+        assert_eq!(
+            rs.version_choice,
+            Some(tfs::model_spec::VersionChoice::Version(
+                rustflow::proto::google::protobuf::Int64Value { value: 123 }
+            ))
+        );
+
+        // The context's features go into every example that lacks them.
+        let r = client
+            .classify(tfs::ClassificationRequest {
+                model_spec: spec("classify_x_to_y"),
+                input: Some(tfs::Input {
+                    kind: Some(tfs::input::Kind::ExampleListWithContext(
+                        tfs::ExampleListWithContext {
+                            examples: vec![
+                                rustflow::proto::tf::Example::default(),
+                                example_x(&[5.0]),
+                            ],
+                            context: Some(example_x(&[1.0])),
+                        },
+                    )),
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<Vec<(String, f32)>> = r
+            .result
+            .unwrap()
+            .classifications
+            .into_iter()
+            .map(|c| c.classes.into_iter().map(|c| (c.label, c.score)).collect())
+            .collect();
+        assert_eq!(got, [[(String::new(), 2.5)], [(String::new(), 4.5)]]);
+
+        // Errors as TensorFlow Serving gives them.
+        let e = client
+            .regress(tfs::RegressionRequest {
+                model_spec: spec("regress_x_to_y"),
+                input: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("Input is empty"), "{}", e.message());
+        let e = client
+            .classify(tfs::ClassificationRequest {
+                model_spec: spec("regress_x_to_y"),
+                input: list(&[&[1.0]]),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(
+            e.message().contains("Expected tensorflow/serving/classify"),
+            "{}",
+            e.message()
+        );
+        let e = client
+            .regress(tfs::RegressionRequest {
+                model_spec: spec("nope"),
+                input: list(&[&[1.0]]),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        // Two values where one is expected: the graph's ParseExample says so.
+        let e = client
+            .regress(tfs::RegressionRequest {
+                model_spec: spec("regress_x_to_y"),
+                input: list(&[&[1.0, 2.0]]),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    });
+    // The server still answers.
+    let (code, v) = s.json(
+        "POST",
+        "/v1/models/hp2:regress",
+        r#"{"signature_name": "regress_x_to_y", "examples": [{"x": 3.0}]}"#,
+    );
+    assert_eq!((code, &v), (200, &json!({"result": [3.5]})));
+}
+
+#[test]
+fn instances_of_scalars_take_the_signature_shape() {
+    let s = Server::start(&half_plus_two(), &["--name", "hp2", "--quiet"]);
+    let predict = "/v1/models/hp2:predict";
+    // x is [-1, 1]: a list of scalars is a column, as TensorFlow Serving reads it.
+    let (code, v) = s.json("POST", predict, r#"{"instances": [1.0, 2.0, 5.0]}"#);
+    assert_eq!(
+        (code, &v),
+        (200, &json!({"predictions": [[2.5], [3.0], [4.5]]}))
+    );
+    let (code, v) = s.json(
+        "POST",
+        predict,
+        r#"{"instances": [{"x": 1.0}, {"x": 5.0}]}"#,
+    );
+    assert_eq!((code, &v), (200, &json!({"predictions": [[2.5], [4.5]]})));
+    let (code, v) = s.json("POST", predict, r#"{"inputs": {"x": [1.0, 2.0]}}"#);
+    assert_eq!((code, &v), (200, &json!({"outputs": [[2.5], [3.0]]})));
+    // Rows of two values do not fit [-1, 1]: refused as before.
+    let (code, v) = s.json("POST", predict, r#"{"instances": [[1.0, 2.0]]}"#);
+    assert_eq!(code, 400, "{v}");
+}
+
+#[test]
+fn batching_merges_concurrent_requests_and_each_gets_its_own_rows() {
+    let s = Arc::new(Server::start(
+        &half_plus_two(),
+        &[
+            "--name",
+            "hp2",
+            "--quiet",
+            "--batching",
+            "--max-batch-size",
+            "6",
+            "--batch-timeout-micros",
+            "50000",
+        ],
+    ));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    // Odd threads send two rows, even ones one.
+                    let xs: Vec<f64> = (0..1 + t % 2)
+                        .map(|r| (t * 100 + i * 2 + r) as f64)
+                        .collect();
+                    let body = json!({ "instances": xs.iter().map(|x| [x]).collect::<Vec<_>>() });
+                    let (code, v) = s.json("POST", "/v1/models/hp2:predict", &body.to_string());
+                    assert_eq!(code, 200, "{v}");
+                    let want: Vec<f64> = xs.iter().map(|x| x / 2.0 + 2.0).collect();
+                    assert_eq!(floats(&v["predictions"]), want);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Several requests shared runs.
+    let (_, text) = s.request("GET", "/monitoring/prometheus/metrics", "");
+    let counter = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (runs, requests) = (
+        counter("rustflow_batched_runs"),
+        counter("rustflow_batched_requests"),
+    );
+    // Merged runs happened, each answering two requests or more.
+    assert!(runs >= 1, "{runs} merged runs for {requests} requests");
+    assert!(
+        requests >= 2 * runs && requests <= 80,
+        "{runs} runs, {requests} requests"
+    );
+    // A request the batcher cannot merge (a scalar) goes straight to the run, which
+    // refuses its shape as without batching.
+    let (code, v) = s.json(
+        "POST",
+        "/v1/models/hp2:predict",
+        r#"{"inputs": {"x": 3.0}}"#,
+    );
+    assert_eq!(code, 400, "{v}");
 }

@@ -153,6 +153,91 @@ fn kernel_errors_name_the_node() {
     );
 }
 
+/// A `Fill` of `dims` (fed, int64) with 1.0f32.
+fn fill_graph() -> (Graph, rustflow::Output, rustflow::Output) {
+    let mut g = Graph::new();
+    let dims = g.placeholder(DType::Int64, [None], "dims").unwrap();
+    let one = g.constant(1f32).unwrap();
+    let fill = g.fill(dims, one).unwrap();
+    (g, dims, fill)
+}
+
+#[test]
+fn an_absurd_allocation_errs_naming_the_node_and_the_session_keeps_serving() {
+    let (g, dims, fill) = fill_graph();
+    for inter_op_threads in [1, 2] {
+        let sess = Session::with_options(
+            &g,
+            SessionOptions {
+                inter_op_threads,
+                ..SessionOptions::default()
+            },
+        );
+        // 4 TiB of float32: more than the machine has (the default limit).
+        let err = sess
+            .run(&[(dims, Tensor::from([1i64 << 40]))], &[fill], &[])
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::ResourceExhausted(_)), "{msg}");
+        assert!(
+            msg.contains("node 'Fill' (op Fill)")
+                && msg.contains("float32")
+                && msg.contains("[1099511627776]")
+                && msg.contains("4398046511104 bytes"),
+            "{msg}"
+        );
+        let out = sess
+            .run(&[(dims, Tensor::from([2i64, 2]))], &[fill], &[])
+            .unwrap();
+        assert_eq!(out[0], Tensor::full(&[2, 2], 1f32));
+    }
+}
+
+#[test]
+fn max_memory_bytes_bounds_every_output_a_kernel_allocates() {
+    let (mut g, dims, fill) = fill_graph();
+    // A broadcast of [n, 1] against [1, n] makes n * n elements from 2n.
+    let col = g
+        .placeholder(DType::Float32, [None, Some(1)], "col")
+        .unwrap();
+    let row = g
+        .placeholder(DType::Float32, [Some(1), None], "row")
+        .unwrap();
+    let outer = g.add(col, row).unwrap();
+    let sess = Session::with_options(
+        &g,
+        SessionOptions {
+            max_memory_bytes: 4000,
+            ..SessionOptions::default()
+        },
+    );
+    // 1000 float32 are 4000 bytes: allowed; 1001 are not.
+    let ok = sess
+        .run(&[(dims, Tensor::from([1000i64]))], &[fill], &[])
+        .unwrap();
+    assert_eq!(ok[0].len(), 1000);
+    let err = sess
+        .run(&[(dims, Tensor::from([1001i64]))], &[fill], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("4004 bytes") && err.contains("limit of 4000"),
+        "{err}"
+    );
+    let feeds = |n: usize| {
+        [
+            (col, Tensor::new(&[n, 1], vec![1f32; n]).unwrap()),
+            (row, Tensor::new(&[1, n], vec![2f32; n]).unwrap()),
+        ]
+    };
+    assert_eq!(sess.run(&feeds(30), &[outer], &[]).unwrap()[0].len(), 900);
+    let err = sess.run(&feeds(40), &[outer], &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::ResourceExhausted(m) if m.contains("[40, 40]") && m.contains("AddV2")),
+        "{err}"
+    );
+}
+
 fn two_matmul_chains(g: &mut Graph, n: usize) -> (rustflow::Output, rustflow::Output) {
     let data: Vec<f32> = (0..n * n)
         .map(|i| ((i % 7) as f32 - 3.0) / (n as f32))

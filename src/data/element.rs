@@ -143,14 +143,15 @@ impl Element {
         let first = parts
             .first()
             .ok_or_else(|| Error::invalid("cannot combine zero elements"))?;
+        let parts: Vec<&Element> = parts.iter().collect();
         let mut index = 0;
-        combine_at(first, parts, &mut index, f)
+        combine_at(first, &parts, &mut index, f)
     }
 }
 
 fn combine_at(
     first: &Element,
-    parts: &[Element],
+    parts: &[&Element],
     index: &mut usize,
     f: &mut impl FnMut(usize, &[&Tensor]) -> Result<Tensor>,
 ) -> Result<Element> {
@@ -174,12 +175,12 @@ fn combine_at(
             Element::Tensor(f(*index - 1, &ts)?)
         }
         Element::Tuple(v) => {
-            let mut cols: Vec<Vec<Element>> = vec![Vec::with_capacity(parts.len()); v.len()];
+            let mut cols: Vec<Vec<&Element>> = vec![Vec::with_capacity(parts.len()); v.len()];
             for e in parts {
                 match e {
                     Element::Tuple(w) if w.len() == v.len() => {
                         for (c, x) in cols.iter_mut().zip(w) {
-                            c.push(x.clone());
+                            c.push(x);
                         }
                     }
                     other => return Err(mismatch(other)),
@@ -199,7 +200,7 @@ fn combine_at(
                     .iter()
                     .map(|e| match e {
                         Element::Dict(w) if w.len() == m.len() => {
-                            w.get(k).cloned().ok_or_else(|| mismatch(e))
+                            w.get(k).ok_or_else(|| mismatch(e))
                         }
                         other => Err(mismatch(other)),
                     })

@@ -22,6 +22,7 @@ mod csv;
 mod dataset;
 mod element;
 mod example;
+mod graph_fn;
 mod loader;
 mod npy;
 mod parallel;
@@ -35,9 +36,10 @@ pub use csv::CsvOptions;
 pub use dataset::{Cardinality, Dataset, DatasetOp, ElementIter, Iter};
 pub use element::Element;
 pub use example::{decode_example, ExampleBuilder, ExampleParser, FeatureSpec};
+pub use graph_fn::GraphFunction;
 pub use loader::{DataLoader, Sampler};
 pub use parallel::MapOptions;
-pub use tfrecord::{write_framed, TFRecordReader, TFRecordWriter};
+pub use tfrecord::{write_framed, Compression, TFRecordReader, TFRecordWriter};
 pub use transform::MapFn;
 
 #[cfg(test)]

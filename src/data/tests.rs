@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::tensor::npy::write_npy;
-use crate::{DType, Tensor};
+use crate::{DType, PartialShape, Tensor};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -335,7 +335,11 @@ fn dataloader_batches_shuffles_and_samples() {
 }
 
 fn write_records(path: &PathBuf, records: &[Vec<u8>]) {
-    let mut w = TFRecordWriter::create(path).unwrap();
+    write_records_with(path, records, Compression::None)
+}
+
+fn write_records_with(path: &PathBuf, records: &[Vec<u8>], compression: Compression) {
+    let mut w = TFRecordWriter::create_with(path, compression).unwrap();
     for r in records {
         w.write(r).unwrap();
     }
@@ -589,6 +593,166 @@ fn rustflow_written_tfrecord_is_committed() {
     );
 }
 
+/// The records of a compressed file, decompressed by flate2 directly (not by the reader
+/// under test) and parsed as plain framing.
+fn decompress(path: &PathBuf, compression: Compression) -> Vec<u8> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).unwrap();
+    let mut out = Vec::new();
+    match compression {
+        Compression::Gzip => flate2::read::GzDecoder::new(file).read_to_end(&mut out),
+        Compression::Zlib => flate2::read::ZlibDecoder::new(file).read_to_end(&mut out),
+        Compression::None => unreachable!("plain files are read as they are"),
+    }
+    .unwrap();
+    out
+}
+
+#[test]
+fn compression_types_parse_as_tensorflow_names_them() {
+    assert_eq!("".parse::<Compression>().unwrap(), Compression::None);
+    assert_eq!("GZIP".parse::<Compression>().unwrap(), Compression::Gzip);
+    assert_eq!("ZLIB".parse::<Compression>().unwrap(), Compression::Zlib);
+    let err = "gzip".parse::<Compression>().unwrap_err().to_string();
+    assert!(err.contains("\"gzip\"") && err.contains("GZIP"), "{err}");
+}
+
+#[test]
+fn compressed_tfrecords_round_trip() {
+    let records = vec![b"hello".to_vec(), vec![], vec![7u8; 100_000]];
+    let plain = tmp("plain_for_compressed.tfrecord");
+    write_records(&plain, &records);
+    for (compression, magic) in [
+        (Compression::Gzip, &[0x1f, 0x8b][..]),
+        (Compression::Zlib, &[0x78][..]),
+    ] {
+        let path = tmp(&format!("roundtrip_{compression:?}.tfrecord"));
+        write_records_with(&path, &records, compression);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.starts_with(magic),
+            "{compression:?}: {:?}",
+            &bytes[..2]
+        );
+        assert!(bytes.len() < 2000, "{compression:?} did not compress");
+        // The compressed stream holds exactly the plain file's framing.
+        assert_eq!(
+            decompress(&path, compression),
+            std::fs::read(&plain).unwrap()
+        );
+        let read: Vec<Vec<u8>> = TFRecordReader::open_with(&path, compression)
+            .unwrap()
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        assert_eq!(read, records);
+        let elems = Dataset::from_tfrecord_with(&[&path, &path], compression)
+            .collect()
+            .unwrap();
+        assert_eq!(elems.len(), 6);
+        assert_eq!(elems[3].tensor().unwrap().to_vec::<u8>().unwrap(), b"hello");
+        // Read as plain, the compressed file is a corrupt TFRecord, not a panic.
+        assert!(TFRecordReader::open(&path).unwrap().any(|r| r.is_err()));
+        std::fs::remove_file(&path).unwrap();
+    }
+    std::fs::remove_file(&plain).unwrap();
+}
+
+#[test]
+fn corrupt_compressed_tfrecords_are_errors_naming_file_and_offset() {
+    let path = tmp("corrupt_compressed.tfrecord");
+    let read_all = |bytes: &[u8], compression| {
+        std::fs::write(&path, bytes).unwrap();
+        let items: Vec<_> = TFRecordReader::open_with(&path, compression)
+            .unwrap()
+            .collect();
+        let err = items.last().unwrap().as_ref().unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        (items.len(), err)
+    };
+    write_records_with(
+        &path,
+        &[b"first".to_vec(), vec![3u8; 5000]],
+        Compression::Gzip,
+    );
+    let good = std::fs::read(&path).unwrap();
+    // Cut in the middle of the deflate stream: the second record is truncated.
+    let (n, err) = read_all(&good[..good.len() / 2], Compression::Gzip);
+    assert!(n <= 2, "{err}");
+    // A damaged gzip trailer (the stream's crc32) is caught by the decoder.
+    let mut b = good.clone();
+    let at = b.len() - 6;
+    b[at] ^= 0xff;
+    let (_, err) = read_all(&b, Compression::Gzip);
+    assert!(err.contains("offset"), "{err}");
+    // Not a gzip file at all.
+    let (n, err) = read_all(b"plain text, not gzip", Compression::Gzip);
+    assert_eq!(n, 1, "{err}");
+    // A record claiming 2^40 bytes (with a valid length crc) inside a small stream: an
+    // error once the stream ends, without allocating the claimed length.
+    let mut framing = Vec::new();
+    crate::data::write_framed(&mut framing, b"ok").unwrap();
+    let huge = 1u64 << 40;
+    framing.extend(huge.to_le_bytes());
+    framing.extend(crate::crc::mask(crate::crc::crc32c(&huge.to_le_bytes())).to_le_bytes());
+    framing.extend([0u8; 10]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &framing).unwrap();
+    let (n, err) = read_all(&z.finish().unwrap(), Compression::Zlib);
+    assert_eq!(n, 2, "{err}");
+    assert!(
+        err.contains("offset 18 of the decompressed stream")
+            && err.contains("ends 10 bytes into a record of length 1099511627776"),
+        "{err}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn tensorflow_written_compressed_tfrecords() {
+    let dir = fixture_dir();
+    let plain: Vec<Vec<u8>> = TFRecordReader::open(dir.join("tf_raw.tfrecord"))
+        .unwrap()
+        .collect::<crate::Result<_>>()
+        .unwrap();
+    assert_eq!(plain.len(), 4);
+    for (file, compression) in [
+        ("tf_raw.tfrecord.gz", Compression::Gzip),
+        ("tf_raw.tfrecord.zlib", Compression::Zlib),
+    ] {
+        let read: Vec<Vec<u8>> = TFRecordReader::open_with(dir.join(file), compression)
+            .unwrap()
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        assert_eq!(read, plain, "{file}");
+    }
+}
+
+#[test]
+fn rustflow_written_compressed_tfrecords() {
+    // The committed compressed files (read back by tf.data in the fixture script) hold
+    // exactly the records the writer makes now: they decompress to the committed plain
+    // file, as a freshly written compressed file does.
+    let dir = fixture_dir();
+    let plain = std::fs::read(dir.join("rustflow_written.tfrecord")).unwrap();
+    let records: Vec<Vec<u8>> = (0..4).map(|i| fixture_example(i).to_bytes()).collect();
+    for (ext, compression) in [("gz", Compression::Gzip), ("zlib", Compression::Zlib)] {
+        let path = dir.join(format!("rustflow_written.tfrecord.{ext}"));
+        let fresh = tmp(&format!("fixture.tfrecord.{ext}"));
+        write_records_with(&fresh, &records, compression);
+        if std::env::var_os("RUSTFLOW_WRITE_FIXTURES").is_some() {
+            std::fs::copy(&fresh, &path).unwrap();
+        }
+        assert_eq!(decompress(&fresh, compression), plain, "{ext}");
+        assert_eq!(
+            decompress(&path, compression),
+            plain,
+            "{} is stale",
+            path.display()
+        );
+        std::fs::remove_file(&fresh).unwrap();
+    }
+}
+
 #[test]
 fn example_wire_forms_prost_accepts_too() {
     // Hand-made: an unknown varint field, then features {"f": unpacked floats 1.5, 2.5;
@@ -637,4 +801,104 @@ fn example_wire_forms_prost_accepts_too() {
         let r = parser.parse(&record[..cut]);
         assert!(r.is_err() || cut < 3, "cut at {cut} parsed");
     }
+}
+
+#[test]
+fn graph_functions_map_elements() {
+    use crate::graph::TensorSpec;
+    // ds.map(lambda x, y: (tf.reduce_sum(tf.cast(x, tf.float32) * 0.5), y + 1))
+    let f = GraphFunction::new(
+        &[
+            TensorSpec::new(DType::Int32, [Some(3)]),
+            TensorSpec::new(DType::Int64, PartialShape::scalar()),
+        ],
+        |g, args| {
+            let x = g.cast(args[0], DType::Float32)?;
+            let half = g.constant(Tensor::scalar(0.5f32))?;
+            let x = g.mul(x, half)?;
+            let one = g.constant(Tensor::scalar(1i64))?;
+            Ok(vec![g.reduce_sum(x, &[0], false)?, g.add(args[1], one)?])
+        },
+    )
+    .unwrap();
+    let x = Tensor::new(&[4, 3], (0..12).collect::<Vec<i32>>()).unwrap();
+    let y = Tensor::from([10i64, 20, 30, 40]);
+    let ds = Dataset::from_tensor_slices((x, y)).unwrap();
+    let want: Vec<(f32, i64)> = (0..4)
+        .map(|i| {
+            (
+                (3 * i..3 * i + 3).sum::<i32>() as f32 * 0.5,
+                10 * (i as i64 + 1) + 1,
+            )
+        })
+        .collect();
+    let got = |ds: Dataset| -> Vec<(f32, i64)> {
+        ds.collect()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let (a, b) = e.pair().unwrap();
+                (a.to_vec::<f32>().unwrap()[0], b.to_vec::<i64>().unwrap()[0])
+            })
+            .collect()
+    };
+    assert_eq!(got(ds.map_graph(&f)), want);
+    // Worker threads share the function's session; the order is kept.
+    let g = f.clone();
+    assert_eq!(
+        got(ds.map_with(move |e| g.call(e), MapOptions::parallel(3))),
+        want
+    );
+    // A single-output function gives tensor elements.
+    let square = GraphFunction::new(
+        &[TensorSpec::new(DType::Int64, PartialShape::scalar())],
+        |g, a| Ok(vec![g.mul(a[0], a[0])?]),
+    )
+    .unwrap();
+    let squares = Dataset::range(4).map_graph(&square).collect().unwrap();
+    let squares: Vec<i64> = squares
+        .iter()
+        .map(|e| e.tensor().unwrap().to_vec::<i64>().unwrap()[0])
+        .collect();
+    assert_eq!(squares, vec![0, 1, 4, 9]);
+}
+
+#[test]
+fn graph_function_errors_name_the_signature() {
+    use crate::graph::TensorSpec;
+    let spec = [TensorSpec::new(DType::Float32, [Some(2)])];
+    let identity = GraphFunction::new(&spec, |_, a| Ok(vec![a[0]])).unwrap();
+    let err = |ds: Dataset| ds.collect().unwrap_err().to_string();
+    // A tuple where one tensor is expected.
+    let pairs = Dataset::from_tensor_slices((Tensor::from([1.0f32]), Tensor::from([2.0f32])));
+    let e = err(pairs.unwrap().map_graph(&identity));
+    assert!(
+        e.contains("taking ([2] float32) got a (tensor, tensor) element"),
+        "{e}"
+    );
+    // A wrong dtype or shape is refused by the function's placeholder.
+    let e = err(Dataset::range(2).map_graph(&identity));
+    assert!(
+        e.contains("in a dataset graph function") && e.contains("int64"),
+        "{e}"
+    );
+    let rows = Tensor::new(&[2, 3], vec![0f32; 6]).unwrap();
+    let e = err(Dataset::from_tensor_slices(rows)
+        .unwrap()
+        .map_graph(&identity));
+    assert!(e.contains("shape"), "{e}");
+    // A kernel failing inside the function names its node.
+    let any_length = [TensorSpec::new(DType::Float32, [None])];
+    let bad = GraphFunction::new(&any_length, |g, a| Ok(vec![g.reshape(a[0], &[3])?])).unwrap();
+    let ok = Tensor::new(&[1, 2], vec![1f32, 2.0]).unwrap();
+    let e = err(Dataset::from_tensor_slices(ok).unwrap().map_graph(&bad));
+    assert!(e.contains("Reshape") && e.contains("failed"), "{e}");
+    // Build-time errors: no inputs, no outputs, a bad op.
+    assert!(GraphFunction::new(&[], |_, _| Ok(vec![])).is_err());
+    assert!(GraphFunction::new(&spec, |_, _| Ok(vec![])).is_err());
+    let e = GraphFunction::new(&spec, |g, a| {
+        let m = g.constant(Tensor::new(&[3, 3], vec![0f32; 9])?)?;
+        Ok(vec![g.matmul(a[0], m)?])
+    });
+    assert!(e.is_err());
 }

@@ -2,7 +2,7 @@
 //! broadcasting (fast paths for equal shapes, scalars and trailing-axis broadcasts, and
 //! in-place reuse of a buffer nothing else holds), and the broadcast shape rule.
 
-use crate::tensor::{num_elements, Element, Tensor};
+use crate::tensor::{alloc, num_elements, Element, Tensor};
 use crate::{Error, Result};
 
 /// NumPy broadcast of two concrete shapes.
@@ -113,7 +113,7 @@ pub fn zip<T: Element, U: Element>(
     let (xs, ys) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
     let sa = broadcast_strides(a.shape(), &out_shape);
     let sb = broadcast_strides(b.shape(), &out_shape);
-    let mut out: Vec<U> = Vec::with_capacity(n);
+    let mut out: Vec<U> = alloc::try_with_capacity(&out_shape)?;
     if n == 0 {
         return Ok(Tensor::from_parts(out_shape, out));
     }

@@ -2,6 +2,7 @@
 //! Keras's TensorFlow backend composes them.
 
 use crate::graph::{Graph, Output};
+use crate::keras::layer::{layer_error, Layer};
 use crate::{Error, Result};
 
 /// One of Keras's activations.
@@ -27,6 +28,9 @@ pub enum Activation {
     Softplus,
     /// `x * sigmoid(x)` (also called silu).
     Swish,
+    /// `x * Φ(x) = 0.5 x (1 + erf(x / √2))`, the exact form (Keras's default
+    /// `approximate=False`).
+    Gelu,
 }
 
 const NAMES: &[(&str, Activation)] = &[
@@ -41,6 +45,7 @@ const NAMES: &[(&str, Activation)] = &[
     ("softplus", Activation::Softplus),
     ("swish", Activation::Swish),
     ("silu", Activation::Swish),
+    ("gelu", Activation::Gelu),
 ];
 
 impl Activation {
@@ -99,6 +104,49 @@ impl Activation {
                 let s = g.sigmoid(x)?;
                 g.mul(x, s)
             }
+            Activation::Gelu => {
+                // tf.nn.gelu(x, approximate=False): 0.5 * x * (1 + erf(x / sqrt(2))).
+                let dt = g.dtype(x);
+                let r = g.scalar_like(dt, std::f64::consts::FRAC_1_SQRT_2)?;
+                let scaled = g.mul(x, r)?;
+                let e = g.erf(scaled)?;
+                let one = g.scalar_like(dt, 1.0)?;
+                let e1 = g.add(one, e)?;
+                let half = g.scalar_like(dt, 0.5)?;
+                let hx = g.mul(half, x)?;
+                g.mul(hx, e1)
+            }
+        }
+    }
+}
+
+/// An activation a layer was given by name: a known one, or the unknown name, reported
+/// when the layer is built (as Keras reports it when the layer is made).
+#[derive(Clone, Debug)]
+pub(crate) struct ActivationArg(std::result::Result<Activation, String>);
+
+impl ActivationArg {
+    /// The activation Keras knows by `name`, or the name kept for the error.
+    pub fn new(name: &str) -> ActivationArg {
+        ActivationArg(Activation::get(name).map_err(|_| name.to_string()))
+    }
+
+    /// The activation, or an error naming `layer` and the unknown name.
+    pub fn checked(&self, layer: &dyn Layer) -> Result<Activation> {
+        match &self.0 {
+            Ok(a) => Ok(*a),
+            Err(name) => Err(layer_error(
+                layer,
+                format!("Could not interpret activation function identifier: '{name}'"),
+            )),
+        }
+    }
+
+    /// The name as given (Keras's name for a known activation).
+    pub fn name(&self) -> String {
+        match &self.0 {
+            Ok(a) => a.name().to_string(),
+            Err(n) => n.clone(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! layer names (`dense`, `dense_1`, …).
 
 use crate::graph::{Graph, NodeId, Output};
+use crate::keras::regularizers::Regularizer;
 use crate::ops::state::VariableHandle;
 use crate::session::SessionOptions;
 use crate::{Error, Result};
@@ -153,6 +154,24 @@ pub trait Layer: Send {
     /// Adds the layer's computation on `x` to `g` (the layer must be built).
     fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output>;
 
+    /// Builds the layer for several inputs (merge layers); other layers take exactly one.
+    fn build_multi(&mut self, g: &mut Graph, input_shapes: &[Shape]) -> Result<()> {
+        let shape = single(self, input_shapes)?.to_vec();
+        self.build(g, &shape)
+    }
+
+    /// The output shape for several inputs (merge layers); other layers take exactly one.
+    fn compute_output_shape_multi(&self, input_shapes: &[Shape]) -> Result<Shape> {
+        self.compute_output_shape(single(self, input_shapes)?)
+    }
+
+    /// Adds the layer's computation on several inputs (merge layers); other layers take
+    /// exactly one.
+    fn call_multi(&self, g: &mut Graph, xs: &[Output], ctx: &mut CallContext) -> Result<Output> {
+        single(self, xs)?;
+        self.call(g, xs[0], ctx)
+    }
+
     /// The variables in Keras's order (`kernel`, `bias`; BatchNormalization's `gamma`,
     /// `beta`, `moving_mean`, `moving_variance`). Empty before build.
     fn weights(&self) -> Vec<Weight> {
@@ -198,6 +217,19 @@ impl<L: Layer + 'static> From<L> for Box<dyn Layer> {
     }
 }
 
+/// The one input of a single-input layer, or an error naming the layer.
+fn single<'a, T, L: Layer + ?Sized>(layer: &L, inputs: &'a [T]) -> Result<&'a T> {
+    match inputs {
+        [one] => Ok(one),
+        _ => Err(Error::invalid(format!(
+            "layer '{}' ({}) takes one input, but was called on {}",
+            layer.name(),
+            layer.class_name(),
+            inputs.len()
+        ))),
+    }
+}
+
 /// An error about a layer, in Keras's words: `Layer 'dense' (Dense): ...`.
 pub(crate) fn layer_error(layer: &dyn Layer, msg: impl fmt::Display) -> Error {
     Error::invalid(format!(
@@ -222,6 +254,21 @@ pub(crate) fn base_config(name: &str) -> Map<String, Value> {
         }),
     );
     m
+}
+
+/// Adds `regularizer`'s penalty on `weight` (when both exist) to the losses of `ctx`.
+pub(crate) fn regularize(
+    g: &mut Graph,
+    ctx: &mut CallContext,
+    weight: Option<&Weight>,
+    regularizer: Option<Regularizer>,
+) -> Result<()> {
+    if let (Some(w), Some(r)) = (weight, regularizer) {
+        let name = format!("{}_regularizer", w.path.replace('/', "_"));
+        let p = g.name_scope(&name, |g| r.penalty(g, w.var.read))?;
+        ctx.losses.push(p);
+    }
+    Ok(())
 }
 
 /// Creates a variable `<scope>/<name>` holding `init`, as a layer weight.

@@ -25,6 +25,7 @@
 mod activations;
 pub mod callbacks;
 mod config;
+mod functional;
 pub mod initializers;
 mod layer;
 pub mod layers;
@@ -33,6 +34,7 @@ pub mod metrics;
 mod network;
 pub mod optimizers;
 mod progress;
+pub mod regularizers;
 mod saving;
 mod sequential;
 mod summary;
@@ -42,6 +44,7 @@ mod trainer;
 pub use activations::Activation;
 pub use callbacks::{Callback, CallbackModel, History, Logs};
 pub use config::model_from_json;
+pub use functional::{Apply, KerasTensor, LayerRef, Model};
 pub use layer::{
     clear_session, format_shape, set_random_seed, set_session_options, unique_name, CallContext,
     Layer, Shape, Weight,
@@ -49,6 +52,7 @@ pub use layer::{
 pub use losses::Loss;
 pub use metrics::Metric;
 pub use optimizers::{LearningRate, Optimizer};
+pub use regularizers::Regularizer;
 pub use saving::{load_model, CONFIG_FILE, OUTPUT_KEY};
 pub use sequential::Sequential;
 pub use trainer::FitOptions;

@@ -45,17 +45,31 @@ impl Network {
         options: SessionOptions,
         seed: Option<i64>,
     ) -> Result<(Graph, Output, Session)> {
+        let (g, inputs, s) = Network::start_many(&[(name, input_shape)], options, seed)?;
+        Ok((g, inputs[0], s))
+    }
+
+    /// A graph holding only float32 input placeholders `(name, shape)` (any batch size),
+    /// and a session over it.
+    pub fn start_many(
+        inputs: &[(&str, &[Option<usize>])],
+        options: SessionOptions,
+        seed: Option<i64>,
+    ) -> Result<(Graph, Vec<Output>, Session)> {
         let mut graph = Graph::new();
         if let Some(s) = seed {
             graph.set_seed(s);
         }
-        let mut batch = input_shape.to_vec();
-        if let Some(b) = batch.first_mut() {
-            *b = None;
+        let mut placeholders = Vec::with_capacity(inputs.len());
+        for (name, shape) in inputs {
+            let mut batch = shape.to_vec();
+            if let Some(b) = batch.first_mut() {
+                *b = None;
+            }
+            placeholders.push(graph.placeholder(DType::Float32, batch, name)?);
         }
-        let input = graph.placeholder(DType::Float32, batch, name)?;
         let session = Session::with_options(&graph, options);
-        Ok((graph, input, session))
+        Ok((graph, placeholders, session))
     }
 
     /// Assembles a network from a graph whose forward pass has been added.
@@ -113,6 +127,28 @@ impl Network {
             self.initialized += fresh.len();
         }
         Ok(())
+    }
+
+    /// Count and bytes of the graph's variables other than the model's `weights` (the
+    /// optimizer's), as the summary of a compiled model reports them.
+    pub fn optimizer_params(&self, weights: &[Weight]) -> (usize, usize) {
+        let own: std::collections::HashSet<&str> =
+            weights.iter().map(|w| w.path.as_str()).collect();
+        let mut count = 0;
+        let mut bytes = 0;
+        for v in self.graph.global_variables() {
+            if own.contains(self.graph.node(v.var.node).name()) {
+                continue;
+            }
+            let n: usize = self
+                .graph
+                .shape(v.var)
+                .to_known()
+                .map_or(0, |d| d.iter().product());
+            count += n;
+            bytes += n * self.graph.dtype(v.var).size();
+        }
+        (count, bytes)
     }
 
     /// Current values of `weights`.
@@ -184,26 +220,31 @@ impl Network {
     /// `x` as a float32 batch for the input, or an error naming the first layer and
     /// both shapes when its inner shape does not fit.
     pub fn check_input(&self, x: &Tensor, first_layer: &str) -> Result<Tensor> {
-        let want = &self.input_shape;
-        let fits = x.rank() == want.len()
-            && x.shape()
-                .iter()
-                .zip(want)
-                .skip(1)
-                .all(|(d, w)| w.is_none_or(|w| w == *d));
-        if !fits {
-            let got: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
-            return Err(Error::invalid(format!(
-                "Input 0 of layer \"{first_layer}\" is incompatible with the layer: expected \
-                 shape={}, found shape={}",
-                format_shape(want),
-                format_shape(&got)
-            )));
-        }
-        if x.dtype() == DType::Float32 {
-            Ok(x.clone())
-        } else {
-            x.cast(DType::Float32)
-        }
+        check_batch(x, &self.input_shape, first_layer)
+    }
+}
+
+/// `x` as a float32 batch of samples shaped as `want` says (batch first), or an error
+/// naming `layer` and both shapes.
+pub(crate) fn check_batch(x: &Tensor, want: &[Option<usize>], layer: &str) -> Result<Tensor> {
+    let fits = x.rank() == want.len()
+        && x.shape()
+            .iter()
+            .zip(want)
+            .skip(1)
+            .all(|(d, w)| w.is_none_or(|w| w == *d));
+    if !fits {
+        let got: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+        return Err(Error::invalid(format!(
+            "Input 0 of layer \"{layer}\" is incompatible with the layer: expected \
+             shape={}, found shape={}",
+            format_shape(want),
+            format_shape(&got)
+        )));
+    }
+    if x.dtype() == DType::Float32 {
+        Ok(x.clone())
+    } else {
+        x.cast(DType::Float32)
     }
 }

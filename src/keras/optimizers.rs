@@ -433,7 +433,13 @@ impl Optimizer {
     }
 
     /// A zero-filled (or `fill`-filled) slot `<optimizer>/<var path>_<slot>`.
-    fn slot(&self, g: &mut Graph, var: &VariableHandle, slot: &str, fill: f32) -> Result<Output> {
+    fn slot(
+        &self,
+        g: &mut Graph,
+        var: &VariableHandle,
+        slot: &str,
+        fill: f32,
+    ) -> Result<VariableHandle> {
         let dims = g.shape(var.var).to_known().ok_or_else(|| {
             Error::invalid(format!(
                 "variable '{}' needs a fully known shape",
@@ -446,7 +452,7 @@ impl Optimizer {
             .constant(Tensor::full(&dims, fill))
             .and_then(|init| g.variable(init, &format!("{}/{path}_{slot}", self.name)));
         g.restore_name_scopes(saved);
-        Ok(v?.var)
+        v
     }
 
     /// Keras 3's serialized optimizer.
@@ -613,14 +619,22 @@ impl GraphOptimizer for Optimizer {
                 update_op(g, "ApplyGradientDescent", &[var.var, lr, grad], &[])
             }
             Rule::Sgd { momentum, nesterov } => {
-                let accum = self.slot(g, var, "momentum", 0.0)?;
-                let m = konst(g, momentum)?;
-                update_op(
-                    g,
-                    "ApplyMomentum",
-                    &[var.var, accum, lr, grad, m],
-                    &[("use_nesterov", nesterov)],
-                )
+                // Keras 3's rule: m = momentum·m − lr·g, then var += m (Nesterov: var +=
+                // momentum·m − lr·g). TensorFlow 1's ApplyMomentum keeps m / lr instead,
+                // which differs as soon as the learning rate changes between steps.
+                let m = self.slot(g, var, "momentum", 0.0)?;
+                let mu = konst(g, momentum)?;
+                let kept = g.mul(m.read, mu)?;
+                let step = g.mul(lr, grad)?;
+                let m_new = g.sub(kept, step)?;
+                let m_new = g.assign(m.var, m_new)?;
+                let delta = if nesterov {
+                    let ahead = g.mul(m_new, mu)?;
+                    g.sub(ahead, step)?
+                } else {
+                    m_new
+                };
+                Ok(g.assign_add(var.var, delta)?.node)
             }
             Rule::Adam {
                 beta_1,
@@ -628,8 +642,8 @@ impl GraphOptimizer for Optimizer {
                 epsilon,
                 weight_decay,
             } => {
-                let m = self.slot(g, var, "momentum", 0.0)?;
-                let v = self.slot(g, var, "velocity", 0.0)?;
+                let m = self.slot(g, var, "momentum", 0.0)?.var;
+                let v = self.slot(g, var, "velocity", 0.0)?.var;
                 let (b1p, b2p) = state.beta_powers.expect("built with Adam");
                 let b1 = konst(g, beta_1)?;
                 let b2 = konst(g, beta_2)?;
@@ -654,8 +668,8 @@ impl GraphOptimizer for Optimizer {
                 momentum,
                 epsilon,
             } => {
-                let ms = self.slot(g, var, "velocity", 0.0)?;
-                let mom = self.slot(g, var, "momentum", 0.0)?;
+                let ms = self.slot(g, var, "velocity", 0.0)?.var;
+                let mom = self.slot(g, var, "momentum", 0.0)?.var;
                 let rho = konst(g, rho)?;
                 let m = konst(g, momentum)?;
                 let eps = konst(g, epsilon)?;
@@ -671,7 +685,9 @@ impl GraphOptimizer for Optimizer {
                 epsilon,
             } => {
                 // accumulator += g²; var -= lr·g / sqrt(accumulator + epsilon).
-                let acc = self.slot(g, var, "accumulator", initial_accumulator_value as f32)?;
+                let acc = self
+                    .slot(g, var, "accumulator", initial_accumulator_value as f32)?
+                    .var;
                 let sq = g.square(grad)?;
                 let acc_new = assign_op(g, "AssignAdd", acc, sq)?;
                 let eps = konst(g, epsilon)?;

@@ -291,6 +291,20 @@ impl Sequential {
         self.predict_batched(x, usize::MAX)
     }
 
+    /// Runs the model on a batch in training mode (`model(x, training=True)`): Dropout
+    /// drops, and BatchNormalization normalizes with the batch's statistics and updates
+    /// its moving averages.
+    pub fn call_training(&mut self, x: &Tensor) -> Result<Tensor> {
+        self.ensure_built_for(x)?;
+        let first = self.first_layer();
+        let net = self.net.as_ref().expect("built above");
+        let x = net.check_input(x, &first)?;
+        let mut out = net
+            .session
+            .run(&[(net.input, x)], &[net.train_output], &net.updates)?;
+        Ok(out.remove(0))
+    }
+
     /// `model.predict(x)`: the outputs for all samples, in batches of 32.
     pub fn predict(&mut self, x: &Tensor) -> Result<Tensor> {
         self.predict_batched(x, 32)
@@ -338,33 +352,18 @@ impl Sequential {
     /// Keras's summary table (what `model.summary()` prints): layer name and type, output
     /// shape with `None` for the batch, parameter count, then the totals.
     pub fn summary(&self) -> String {
-        let shapes: Vec<Option<Shape>> = (0..self.layers.len())
-            .map(|i| self.shapes.get(i).cloned())
+        let rows: Vec<summary::Row> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| summary::Row::of(l.as_ref(), self.shapes.get(i).cloned()))
             .collect();
+        let weights = self.weights();
         let optimizer = match (&self.compiled, &self.net) {
-            (Some(_), Some(net)) => {
-                let own: std::collections::HashSet<String> =
-                    self.weights().into_iter().map(|w| w.path).collect();
-                let mut count = 0;
-                let mut bytes = 0;
-                for v in net.graph.global_variables() {
-                    let name = net.graph.node(v.var.node).name();
-                    if own.contains(name) {
-                        continue;
-                    }
-                    let n: usize = net
-                        .graph
-                        .shape(v.var)
-                        .to_known()
-                        .map_or(0, |d| d.iter().product());
-                    count += n;
-                    bytes += n * net.graph.dtype(v.var).size();
-                }
-                Some((count, bytes))
-            }
+            (Some(_), Some(net)) => Some(net.optimizer_params(&weights)),
             _ => None,
         };
-        summary::summary(&self.name, &self.layers, &shapes, optimizer)
+        summary::summary(&self.name, &rows, &weights, optimizer)
     }
 
     /// Configures training (`model.compile(optimizer, loss, metrics)`): appends the loss,

@@ -1,6 +1,6 @@
 //! `model.summary()`: Keras 3's table, as it prints when the output is not a terminal.
 
-use crate::keras::layer::{format_shape, Layer, Shape};
+use crate::keras::layer::{format_shape, Layer, Shape, Weight};
 
 /// Inner widths of the three columns (padding included), as Keras 3 draws them.
 const WIDTHS: [usize; 3] = [33, 24, 15];
@@ -34,6 +34,30 @@ fn row(sep: char, cells: [&str; 3]) -> String {
     )
 }
 
+/// `text` in lines of at most `width` characters, broken at spaces as Keras's table
+/// (rich) breaks a long `name (Type)`; a word longer than a line is cut.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if !line.is_empty() && line.chars().count() + sep + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            lines.push(head);
+        }
+    }
+    lines.push(line);
+    lines
+}
+
 /// Formats a parameter count with thousands separators: `8,320`.
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -47,38 +71,57 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// The summary of a sequential model: one row per layer (`shapes[i]` is the layer's
-/// output shape, `None` when unbuilt), then the parameter totals; `optimizer` is the
-/// optimizer's variable count and bytes once compiled.
+/// One row of the table: `name (Type)`, the output shape (`None` before build) and the
+/// parameter count (`None` when unbuilt).
+pub(crate) struct Row {
+    pub title: String,
+    pub shape: Option<Shape>,
+    pub params: Option<usize>,
+}
+
+impl Row {
+    /// The row of `layer`, whose output shape is `shape` once built.
+    pub fn of(layer: &dyn Layer, shape: Option<Shape>) -> Row {
+        Row {
+            title: format!("{} ({})", layer.name(), layer.class_name()),
+            shape,
+            params: layer.built().then(|| layer.count_params()),
+        }
+    }
+}
+
+/// The summary of a model: one row per layer, then the parameter totals of `weights`;
+/// `optimizer` is the optimizer's variable count and bytes once compiled.
 pub(crate) fn summary(
     name: &str,
-    layers: &[Box<dyn Layer>],
-    shapes: &[Option<Shape>],
+    rows: &[Row],
+    weights: &[Weight],
     optimizer: Option<(usize, usize)>,
 ) -> String {
     let mut s = format!("Model: \"{name}\"\n");
     s += &rule('┏', '━', '┳', '┓');
     s += &row('┃', ["Layer (type)", "Output Shape", "Param #"]);
     s += &rule('┡', '━', '╇', '┩');
-    for (i, layer) in layers.iter().enumerate() {
-        let title = format!("{} ({})", layer.name(), layer.class_name());
-        let shape = shapes
-            .get(i)
-            .and_then(|s| s.as_ref())
+    for (i, r) in rows.iter().enumerate() {
+        let shape = r
+            .shape
+            .as_ref()
             .map_or("?".to_string(), |s| format_shape(s));
-        let params = if layer.built() {
-            thousands(layer.count_params())
-        } else {
-            "0 (unbuilt)".to_string()
-        };
-        s += &row('│', [&title, &shape, &params]);
-        if i + 1 < layers.len() {
+        let params = r
+            .params
+            .map_or_else(|| "0 (unbuilt)".to_string(), thousands);
+        let lines = wrap(&r.title, WIDTHS[0] - 2);
+        s += &row('│', [&lines[0], &shape, &params]);
+        for more in &lines[1..] {
+            s += &row('│', [more, "", ""]);
+        }
+        if i + 1 < rows.len() {
             s += &rule('├', '─', '┼', '┤');
         }
     }
     s += &rule('└', '─', '┴', '┘');
     let (mut trainable, mut frozen) = (0, 0);
-    for w in layers.iter().flat_map(|l| l.weights()) {
+    for w in weights {
         if w.trainable {
             trainable += w.size();
         } else {

@@ -44,17 +44,20 @@ pub(crate) fn compile(
     let (target_dtype, target_shape) = loss.target_spec(&net.output_shape);
     let g = &mut net.graph;
     let target = g.placeholder(target_dtype, target_shape, "target")?;
-    let train_loss = g.name_scope("loss", |g| -> Result<Output> {
-        let mut total = loss.mean(g, target, net.train_output)?;
+    // The layers' penalties (regularization) count in the loss of training and of
+    // evaluation alike, as Keras reports them.
+    let total = |g: &mut crate::Graph, output: Output| -> Result<Output> {
+        let mut total = loss.mean(g, target, output)?;
         for &extra in &net.layer_losses {
             total = g.add(total, extra)?;
         }
         Ok(total)
-    })?;
-    let eval_loss = if net.train_output == net.output && net.layer_losses.is_empty() {
+    };
+    let train_loss = g.name_scope("loss", |g| total(g, net.train_output))?;
+    let eval_loss = if net.train_output == net.output {
         train_loss
     } else {
-        g.name_scope("eval_loss", |g| loss.mean(g, target, net.output))?
+        g.name_scope("eval_loss", |g| total(g, net.output))?
     };
     let units = net.output_shape.last().copied().flatten();
     let mut metrics = Vec::new();

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 use std::sync::Arc;
 
 /// Most items a list may be made with (TensorListReserve's `num_elements`).
-pub const MAX_LIST_LEN: usize = 1 << 24;
+pub const MAX_LIST_LEN: usize = 1 << 20;
 
 /// The value a `DT_VARIANT` list tensor holds.
 #[derive(Clone, Debug)]

@@ -576,7 +576,7 @@ mod tests {
     fn unknown_ops_load_and_fail_only_when_run() {
         let mut parse = node(
             "parse",
-            "ParseExampleV2",
+            "ParseSequenceExampleV2",
             &["serialized"],
             &[("Ndense", AttrValue::Int(1))],
         );
@@ -608,11 +608,11 @@ mod tests {
             f32_const("a", 2.0),
             add("y", "a", "a"),
         ]);
-        // ParseExampleV2's signature (an op rustflow lacks): its dense values' dtypes come
+        // ParseSequenceExampleV2's signature (an op rustflow lacks): its dense values' dtypes come
         // from Tdense.
         let op_list = tf::OpList {
             op: vec![tf::OpDef {
-                name: "ParseExampleV2".into(),
+                name: "ParseSequenceExampleV2".into(),
                 output_arg: vec![tf::op_def::ArgDef {
                     name: "dense_values".into(),
                     type_list_attr: "Tdense".into(),
@@ -647,7 +647,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("'parse' (op ParseExampleV2)") && e.contains("not registered"),
+            e.contains("'parse' (op ParseSequenceExampleV2)") && e.contains("not registered"),
             "{e}"
         );
         // Unsupported nodes re-export exactly as they came.

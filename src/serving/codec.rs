@@ -5,7 +5,7 @@
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use crate::proto::{self, tf};
-use crate::tensor::{Buffer, DType, Tensor};
+use crate::tensor::{Buffer, DType, PartialShape, Tensor};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -195,6 +195,32 @@ pub fn json_to_tensor(v: &Value, dtype: DType, what: &str) -> Result<Tensor, Sta
         }
     };
     t.map_err(|e| Status::invalid(format!("input '{what}': {e}")))
+}
+
+/// `t` as the signature's `shape` wants it when its instances hold the right number of
+/// elements in another layout, as TensorFlow Serving accepts them: `[1.0, 2.0]` (two
+/// scalar instances) for a `[-1, 1]` input becomes `[[1.0], [2.0]]`. Each of the `n` rows
+/// of `t` (its dimension 0) must hold as many elements as one row of `shape` (whose inner
+/// dimensions must be known); anything else is returned unchanged, for the run to refuse.
+pub fn fit_to_shape(t: Tensor, shape: &PartialShape) -> Tensor {
+    let Some(&n) = t.shape().first() else {
+        return t;
+    };
+    if shape.is_compatible_with(t.shape()) {
+        return t;
+    }
+    let Some([first, inner @ ..]) = shape.dims() else {
+        return t;
+    };
+    let Some(inner) = inner.iter().copied().collect::<Option<Vec<usize>>>() else {
+        return t;
+    };
+    if first.is_some_and(|d| d != n) || n.checked_mul(inner.iter().product()) != Some(t.len()) {
+        return t;
+    }
+    let mut want = vec![n];
+    want.extend(inner);
+    t.reshape(&want).unwrap_or(t)
 }
 
 /// The bytes of a string element: a JSON string's UTF-8, or `{"b64": ...}` decoded; `None`
@@ -502,6 +528,32 @@ mod tests {
             Inputs::Single(v) => v,
             i => panic!("{i:?}"),
         }
+    }
+
+    #[test]
+    fn instances_of_scalars_fit_a_column_input() {
+        let col = PartialShape::new(vec![None, Some(1)]);
+        let v = single(r#"{"instances": [1.0, 2.0, 5.0]}"#);
+        let t = fit_to_shape(json_to_tensor(&v, DType::Float32, "x").unwrap(), &col);
+        assert_eq!(t, Tensor::new(&[3, 1], vec![1f32, 2.0, 5.0]).unwrap());
+        // Rows of 4 elements for a [-1, 2, 2] input; a fitting value is kept as it is.
+        let square = PartialShape::new(vec![None, Some(2), Some(2)]);
+        let t = Tensor::new(&[2, 4], (0..8).collect::<Vec<i64>>()).unwrap();
+        assert_eq!(fit_to_shape(t.clone(), &square).shape(), &[2, 2, 2]);
+        let fits = Tensor::new(&[2, 1], vec![1f32, 2.0]).unwrap();
+        assert!(fit_to_shape(fits.clone(), &col).shares_buffer_with(&fits));
+        // Rows of the wrong size, an unknown inner dimension, a batch the signature does
+        // not take, a scalar: unchanged (the run refuses them).
+        let pairs = Tensor::new(&[2, 2], vec![1f32; 4]).unwrap();
+        assert_eq!(fit_to_shape(pairs, &col).shape(), &[2, 2]);
+        let open = PartialShape::new(vec![None, None, Some(1)]);
+        assert_eq!(fit_to_shape(t.clone(), &open).shape(), &[2, 4]);
+        let one = PartialShape::new(vec![Some(1), Some(8)]);
+        assert_eq!(fit_to_shape(t, &one).shape(), &[2, 4]);
+        assert_eq!(
+            fit_to_shape(Tensor::scalar(1f32), &col).shape(),
+            &[] as &[usize]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What every front end shares: the model, the metrics and the request limits.
 
+use super::batching::Batcher;
 use super::metrics::Metrics;
 use super::model::{Model, Servable};
 use super::status::Status;
@@ -19,11 +20,13 @@ pub struct Engine {
     pub max_body_bytes: usize,
     /// Whether each request is logged on stderr.
     pub access_log: bool,
+    /// Merges concurrent predict requests into batched runs (`--batching`).
+    pub batcher: Option<Batcher>,
 }
 
 impl Engine {
     /// Runs a signature of a servable on typed inputs: every output (or those of
-    /// `output_filter`), by key.
+    /// `output_filter`), by key; through the batcher when batching is on.
     pub fn run(
         &self,
         servable: &Servable,
@@ -31,6 +34,19 @@ impl Engine {
         inputs: Vec<(&str, Tensor)>,
         output_filter: &[String],
     ) -> Result<Vec<(String, Tensor)>, Status> {
-        servable.predict(signature, &inputs, output_filter)
+        match &self.batcher {
+            Some(b) => b.run(servable, signature, inputs, output_filter),
+            None => servable.predict(signature, &inputs, output_filter),
+        }
+    }
+
+    /// The metrics in Prometheus' text format, with the batcher's counts when batching is
+    /// on.
+    pub fn render_metrics(&self) -> String {
+        let mut s = self.metrics.render();
+        if let Some(b) = &self.batcher {
+            s.push_str(&b.render(&self.model.name));
+        }
+        s
     }
 }

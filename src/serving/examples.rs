@@ -1,6 +1,8 @@
-//! TensorFlow Serving's `:classify` and `:regress` REST APIs: `tf.train.Example`s written as
-//! JSON are serialized, fed to the signature's `inputs` (a `ParseExample` in the graph reads
-//! them), and the `scores`/`classes` or `outputs` come back as `{"result": ...}`.
+//! TensorFlow Serving's classify and regress APIs: `tf.train.Example`s (written as JSON for
+//! REST's `:classify` and `:regress`, as protos for gRPC's `Classify` and `Regress`) are
+//! serialized and fed to the signature's `inputs` (a `ParseExample` in the graph reads
+//! them), and the `scores`/`classes` or `outputs` come back ([`run_examples`]), as
+//! `{"result": ...}` for REST ([`ExampleResult::to_json`]).
 //!
 //! Feature values follow TensorFlow Serving's JSON rules: an integer is an `int64_list`, a
 //! number with a fraction or exponent a `float_list`, a string a `bytes_list` (or
@@ -68,18 +70,29 @@ pub fn parse_examples_request(body: &[u8]) -> Result<ExamplesRequest, Status> {
                     "example {i} is not an object of features"
                 )));
             };
-            let mut feature = context.clone();
-            feature.extend(features(m, &format!("example {i}"))?);
-            Ok(tf::Example {
-                features: Some(tf::Features { feature }),
-            }
-            .encode_to_vec())
+            Ok(with_context(
+                &context,
+                features(m, &format!("example {i}"))?,
+            ))
         })
         .collect::<Result<Vec<_>, Status>>()?;
     Ok(ExamplesRequest {
         signature_name,
         examples,
     })
+}
+
+/// An example of `features` and the `context` features it lacks, serialized.
+pub fn with_context(
+    context: &BTreeMap<String, tf::Feature>,
+    features: BTreeMap<String, tf::Feature>,
+) -> Vec<u8> {
+    let mut feature = context.clone();
+    feature.extend(features);
+    tf::Example {
+        features: Some(tf::Features { feature }),
+    }
+    .encode_to_vec()
 }
 
 /// The features of one JSON object.
@@ -139,12 +152,42 @@ fn bytes(v: &Value) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Runs a parsed request on the servable and writes `{"result": ...}`.
+/// What a classify or regress request gets back, one entry per example.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExampleResult {
+    /// Each example's `(label, score)` pairs (an empty label when the signature has no
+    /// `classes`, a 0 score when it has no `scores`).
+    Classifications(Vec<Vec<(Vec<u8>, f32)>>),
+    /// Each example's value.
+    Regressions(Vec<f32>),
+}
+
+impl ExampleResult {
+    /// TensorFlow Serving's REST answer: `{"result": [[[label, score], ...], ...]}` or
+    /// `{"result": [value, ...]}`.
+    pub fn to_json(&self) -> String {
+        let result = match self {
+            ExampleResult::Regressions(v) => json!(v),
+            ExampleResult::Classifications(c) => c
+                .iter()
+                .map(|classes| {
+                    classes
+                        .iter()
+                        .map(|(label, score)| json!([String::from_utf8_lossy(label), score]))
+                        .collect::<Value>()
+                })
+                .collect(),
+        };
+        json!({ "result": result }).to_string()
+    }
+}
+
+/// Runs a request's serialized examples through a signature of the servable.
 pub fn run_examples(
     servable: &Servable,
     api: ExampleApi,
     request: ExamplesRequest,
-) -> Result<String, Status> {
+) -> Result<ExampleResult, Status> {
     let (key, sig) = servable.signature(request.signature_name.as_deref())?;
     if sig.method_name != api.method_name() {
         return Err(Status::invalid(format!(
@@ -160,7 +203,7 @@ pub fn run_examples(
         servable
             .model
             .run_signature_outputs(key, &[("inputs", examples.clone())], outputs)
-            .map_err(|e| Status::invalid(e.to_string()))
+            .map_err(Status::from)
     };
     let per_example = |t: &Tensor, what: &str| -> Result<usize, Status> {
         match t.shape().first() {
@@ -188,7 +231,7 @@ pub fn run_examples(
                     out.shape()
                 )));
             }
-            Ok(json!({ "result": floats(&out, "outputs")? }).to_string())
+            Ok(ExampleResult::Regressions(floats(&out, "outputs")?))
         }
         ExampleApi::Classify => {
             let has = |k: &str| sig.outputs.contains_key(k);
@@ -227,25 +270,21 @@ pub fn run_examples(
                 (Some((_, p)), _) | (None, Some((_, p))) => *p,
                 (None, None) => 0,
             };
-            let result: Vec<Value> = (0..n)
+            let result = (0..n)
                 .map(|b| {
-                    Value::Array(
-                        (0..per)
-                            .map(|c| {
-                                let label = classes
-                                    .as_ref()
-                                    .map(|(l, _)| {
-                                        String::from_utf8_lossy(&l[b * per + c]).into_owned()
-                                    })
-                                    .unwrap_or_default();
-                                let score = scores.as_ref().map_or(0.0, |(s, _)| s[b * per + c]);
-                                json!([label, score])
-                            })
-                            .collect(),
-                    )
+                    (0..per)
+                        .map(|c| {
+                            let i = b * per + c;
+                            let label = classes
+                                .as_ref()
+                                .map(|(l, _)| l[i].clone())
+                                .unwrap_or_default();
+                            (label, scores.as_ref().map_or(0.0, |(s, _)| s[i]))
+                        })
+                        .collect()
                 })
                 .collect();
-            Ok(json!({ "result": result }).to_string())
+            Ok(ExampleResult::Classifications(result))
         }
     }
 }

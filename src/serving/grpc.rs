@@ -1,9 +1,10 @@
 //! TensorFlow Serving's gRPC API on tonic: `tensorflow.serving.PredictionService`
-//! (`Predict`, `GetModelMetadata`) and `tensorflow.serving.ModelService`
+//! (`Predict`, `Classify`, `Regress`, `GetModelMetadata`) and `tensorflow.serving.ModelService`
 //! (`GetModelStatus`), with TensorFlow Serving's messages, so its clients
 //! (`PredictionServiceStub`) work unchanged.
 
 use super::engine::Engine;
+use super::examples::{run_examples, with_context, ExampleApi, ExampleResult, ExamplesRequest};
 use super::metrics::Api;
 use super::status::Status;
 use crate::proto::google::protobuf::{Any, Int64Value};
@@ -62,6 +63,28 @@ fn spec(name: &str, version: i64, signature: &str) -> tfs::ModelSpec {
     }
 }
 
+/// The serialized examples of a classify or regress request's `Input` (each with the
+/// context's features it lacks, as TensorFlow Serving merges them).
+fn serialized_examples(input: Option<tfs::Input>) -> Result<Vec<Vec<u8>>, Status> {
+    use tfs::input::Kind;
+    let (examples, context) = match input.and_then(|i| i.kind) {
+        Some(Kind::ExampleList(l)) => (l.examples, None),
+        Some(Kind::ExampleListWithContext(l)) => (l.examples, l.context),
+        None => (Vec::new(), None),
+    };
+    if examples.is_empty() {
+        return Err(Status::invalid("Input is empty."));
+    }
+    let context = context
+        .and_then(|c| c.features)
+        .map(|f| f.feature)
+        .unwrap_or_default();
+    Ok(examples
+        .into_iter()
+        .map(|e| with_context(&context, e.features.map(|f| f.feature).unwrap_or_default()))
+        .collect())
+}
+
 impl Services {
     /// Runs a handler, recording its outcome in the metrics.
     fn timed<T>(
@@ -113,6 +136,93 @@ impl Services {
                 .map(|(k, t)| (k.clone(), tensor_to_proto(t)))
                 .collect(),
         })
+    }
+
+    /// Runs a `Classify` or `Regress` request: the effective model spec and the result.
+    fn examples_now(
+        &self,
+        api: ExampleApi,
+        model_spec: Option<tfs::ModelSpec>,
+        input: Option<tfs::Input>,
+    ) -> Result<(tfs::ModelSpec, ExampleResult), Status> {
+        let model_spec = model_spec.ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+        self.engine.model.check_name(&model_spec.name)?;
+        let servable = self.engine.model.get(spec_version(&model_spec)?)?;
+        let signature_name = Some(model_spec.signature_name).filter(|s| !s.is_empty());
+        let key = servable.signature(signature_name.as_deref())?.0.to_string();
+        let request = ExamplesRequest {
+            signature_name,
+            examples: serialized_examples(input)?,
+        };
+        let result = run_examples(&servable, api, request)?;
+        Ok((
+            spec(&self.engine.model.name, servable.version, &key),
+            result,
+        ))
+    }
+
+    fn classify_now(
+        &self,
+        req: tfs::ClassificationRequest,
+    ) -> Result<tfs::ClassificationResponse, Status> {
+        let (model_spec, result) =
+            self.examples_now(ExampleApi::Classify, req.model_spec, req.input)?;
+        let ExampleResult::Classifications(per_example) = result else {
+            return Err(Status::new(Code::Internal, "classify gave no classes"));
+        };
+        let classifications = per_example
+            .into_iter()
+            .map(|classes| tfs::Classifications {
+                classes: classes
+                    .into_iter()
+                    .map(|(label, score)| tfs::Class {
+                        label: String::from_utf8_lossy(&label).into_owned(),
+                        score,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(tfs::ClassificationResponse {
+            model_spec: Some(model_spec),
+            result: Some(tfs::ClassificationResult { classifications }),
+        })
+    }
+
+    fn regress_now(&self, req: tfs::RegressionRequest) -> Result<tfs::RegressionResponse, Status> {
+        let (model_spec, result) =
+            self.examples_now(ExampleApi::Regress, req.model_spec, req.input)?;
+        let ExampleResult::Regressions(values) = result else {
+            return Err(Status::new(Code::Internal, "regress gave no values"));
+        };
+        Ok(tfs::RegressionResponse {
+            model_spec: Some(model_spec),
+            result: Some(tfs::RegressionResult {
+                regressions: values
+                    .into_iter()
+                    .map(|value| tfs::Regression { value })
+                    .collect(),
+            }),
+        })
+    }
+
+    /// Runs a handler that runs the model on a blocking thread, under the request timeout.
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&Services) -> Result<T, Status> + Send + 'static,
+    ) -> Result<Response<T>, tonic::Status> {
+        let this = self.clone();
+        let timeout = self.engine.request_timeout;
+        let run = tokio::task::spawn_blocking(move || this.timed(method, || f(&this)));
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(Status::new(Code::Internal, format!("the run failed: {e}")).into()),
+            Err(_) => Err(Status::new(
+                Code::DeadlineExceeded,
+                format!("the request took longer than the server's limit of {timeout:?}"),
+            )
+            .into()),
+        }
     }
 
     fn metadata_now(
@@ -178,20 +288,27 @@ impl PredictionService for Services {
         &self,
         request: Request<tfs::PredictRequest>,
     ) -> Result<Response<tfs::PredictResponse>, tonic::Status> {
-        let this = self.clone();
         let req = request.into_inner();
-        let timeout = self.engine.request_timeout;
-        let run =
-            tokio::task::spawn_blocking(move || this.timed("predict", || this.predict_now(req)));
-        match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(Status::new(Code::Internal, format!("the run failed: {e}")).into()),
-            Err(_) => Err(Status::new(
-                Code::DeadlineExceeded,
-                format!("the request took longer than the server's limit of {timeout:?}"),
-            )
-            .into()),
-        }
+        self.run_blocking("predict", move |s| s.predict_now(req))
+            .await
+    }
+
+    async fn classify(
+        &self,
+        request: Request<tfs::ClassificationRequest>,
+    ) -> Result<Response<tfs::ClassificationResponse>, tonic::Status> {
+        let req = request.into_inner();
+        self.run_blocking("classify", move |s| s.classify_now(req))
+            .await
+    }
+
+    async fn regress(
+        &self,
+        request: Request<tfs::RegressionRequest>,
+    ) -> Result<Response<tfs::RegressionResponse>, tonic::Status> {
+        let req = request.into_inner();
+        self.run_blocking("regress", move |s| s.regress_now(req))
+            .await
     }
 
     async fn get_model_metadata(

@@ -5,6 +5,7 @@
 //!
 //! [`server::serve`] runs it all (it is `rustflow serve`).
 
+pub mod batching;
 pub mod codec;
 pub mod engine;
 pub mod examples;

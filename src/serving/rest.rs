@@ -68,7 +68,7 @@ async fn unknown_path(req: Request) -> Response {
 async fn prometheus(State(engine): State<Arc<Engine>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        engine.metrics.render(),
+        engine.render_metrics(),
     )
         .into_response()
 }
@@ -170,9 +170,11 @@ async fn models(
                 let servable = engine.model.get(t.version)?;
                 let body = read_body(body, engine.max_body_bytes).await?;
                 let request = parse_examples_request(&body)?;
-                tokio::task::spawn_blocking(move || run_examples(&servable, api, request))
-                    .await
-                    .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+                tokio::task::spawn_blocking(move || {
+                    run_examples(&servable, api, request).map(|r| r.to_json())
+                })
+                .await
+                .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
             }
             _ => Err(Status::invalid(format!(
                 "Malformed request: {method} /v1/models/{rest}"
@@ -286,7 +288,7 @@ fn run_predict(
                 crate::proto::dtype_name(info.tf_dtype)
             ))
         })?;
-        codec::json_to_tensor(v, dtype, k)
+        codec::json_to_tensor(v, dtype, k).map(|t| codec::fit_to_shape(t, &info.shape))
     };
     let inputs: Vec<(String, Tensor)> = match &request.inputs {
         Inputs::Single(v) => {

@@ -2,6 +2,7 @@
 //! tokio runtime, polls the model base path for newer versions, and shuts down gracefully
 //! on SIGINT or SIGTERM (in-flight requests finish; new connections are refused).
 
+use super::batching::{Batcher, BatchingConfig};
 use super::engine::Engine;
 use super::metrics::Metrics;
 use super::model::{Model, PollOutcome};
@@ -38,6 +39,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Whether each request is logged on stderr.
     pub access_log: bool,
+    /// The most bytes one tensor a request's run allocates may take (default: the
+    /// machine's memory; see `SessionOptions::max_memory_bytes`).
+    pub max_memory_bytes: Option<usize>,
+    /// Server-side batching of predict requests (`--batching`), if on.
+    pub batching: Option<BatchingConfig>,
 }
 
 /// Serves until SIGINT or SIGTERM. Startup problems (no loadable version, a port in use)
@@ -51,18 +57,24 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     runtime.block_on(run(config))
 }
 
+/// The options of the model's sessions.
+fn session_options(config: &ServeConfig) -> SessionOptions {
+    let options = SessionOptions::with_threads(config.session_threads);
+    SessionOptions {
+        max_memory_bytes: config.max_memory_bytes.unwrap_or(options.max_memory_bytes),
+        ..options
+    }
+}
+
 async fn run(config: ServeConfig) -> Result<(), String> {
-    let model = Model::new(
-        &config.name,
-        &config.model_path,
-        SessionOptions::with_threads(config.session_threads),
-    )?;
+    let model = Model::new(&config.name, &config.model_path, session_options(&config))?;
     let engine = Arc::new(Engine {
         model,
         metrics: Metrics::new(&config.name),
         request_timeout: config.request_timeout,
         max_body_bytes: config.max_body_bytes,
         access_log: config.access_log,
+        batcher: config.batching.map(Batcher::new),
     });
     // Load the highest version that loads.
     let mut failures = Vec::new();

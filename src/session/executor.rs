@@ -5,16 +5,20 @@ use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
 use crate::device::cores::CoreBudget;
 use crate::kernel::KernelCtx;
-use crate::tensor::Tensor;
+use crate::tensor::{alloc, Tensor};
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, select, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Wraps a kernel error with the node's name and op.
+/// Wraps a kernel error with the node's name and op (memory running out stays
+/// [`Error::ResourceExhausted`], naming the node, as TensorFlow's OOM errors do).
 fn node_error(step: &Step, e: Error) -> Error {
     let msg = match e {
         Error::InvalidArgument(m) | Error::FailedPrecondition(m) | Error::NotFound(m) => m,
+        Error::ResourceExhausted(m) => {
+            return Error::ResourceExhausted(format!("node '{}' (op {}): {m}", step.name, step.op))
+        }
         Error::Run { .. } => return e,
         other => other.to_string(),
     };
@@ -25,12 +29,13 @@ fn node_error(step: &Step, e: Error) -> Error {
     }
 }
 
-/// Thread settings of one run: the session's core budget and how many threads one
-/// kernel may use.
+/// Thread settings of one run: the session's core budget, how many threads one kernel
+/// may use, and the most bytes one tensor a kernel allocates may take.
 #[derive(Clone, Copy)]
 pub(crate) struct Threads<'a> {
     pub(crate) budget: &'a CoreBudget,
     pub(crate) intra_op: usize,
+    pub(crate) max_memory: usize,
 }
 
 /// Runs one step's kernel on gathered inputs and checks its outputs. An expensive step
@@ -44,7 +49,9 @@ fn compute(
     outputs.clear();
     let cores = (!step.is_cheap()).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
+    let limit = alloc::limit_memory(threads.max_memory);
     let result = step.kernel.compute(&mut ctx);
+    drop(limit);
     step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when
     // no finished step still holds the old value.
@@ -138,6 +145,7 @@ struct RunState {
     done: Sender<()>,
     budget: Arc<CoreBudget>,
     intra_op_threads: usize,
+    max_memory: usize,
 }
 
 impl RunState {
@@ -182,6 +190,7 @@ impl RunState {
                 let threads = Threads {
                     budget: &self.budget,
                     intra_op: self.intra_op_threads,
+                    max_memory: self.max_memory,
                 };
                 compute(step, &mut inputs, &mut outputs, threads)
             };
@@ -248,7 +257,7 @@ pub(crate) fn run_parallel(
     feeds: Vec<Tensor>,
     pool: &Arc<Pool>,
     budget: Arc<CoreBudget>,
-    intra_op_threads: usize,
+    threads: Threads<'_>,
 ) -> Result<Vec<Tensor>> {
     let (done_tx, done_rx) = bounded::<()>(1);
     let mut values: Vec<Option<Tensor>> = feeds.into_iter().map(Some).collect();
@@ -273,7 +282,8 @@ pub(crate) fn run_parallel(
         error: Mutex::new(None),
         done: done_tx,
         budget,
-        intra_op_threads,
+        intra_op_threads: threads.intra_op,
+        max_memory: threads.max_memory,
     });
     let (cheap, expensive): (Vec<usize>, Vec<usize>) =
         roots.into_iter().partition(|&r| plan.steps[r].is_cheap());

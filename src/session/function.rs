@@ -59,6 +59,7 @@ impl FunctionLibrary for SessionFunctions<'_> {
             plan,
             budget: Arc::clone(&session.cores),
             intra_op: session.options.intra_op_threads,
+            max_memory: session.options.max_memory_bytes,
         }))
     }
 
@@ -73,6 +74,7 @@ struct CompiledFunction {
     plan: Plan,
     budget: Arc<CoreBudget>,
     intra_op: usize,
+    max_memory: usize,
 }
 
 impl FunctionCall for CompiledFunction {
@@ -99,6 +101,7 @@ impl FunctionCall for CompiledFunction {
         let threads = Threads {
             budget: &self.budget,
             intra_op: self.intra_op,
+            max_memory: self.max_memory,
         };
         executor::run_sequential(&self.plan, args, threads)
             .map_err(|e| Error::invalid(format!("in function '{}': {e}", self.name)))

@@ -39,6 +39,11 @@ pub struct SessionOptions {
     /// The most iterations one `While` loop may run in a step: more is an error naming
     /// the loop (TensorFlow has no such guard; `None`, the default, sets no bound).
     pub max_loop_iterations: Option<u64>,
+    /// The most bytes one tensor a kernel allocates may take (default: the machine's
+    /// memory). A kernel asking for more (a `Fill` of dims `[1 << 40]`) fails with
+    /// [`Error::ResourceExhausted`] naming the node, dtype, shape and bytes, and the
+    /// session stays usable. It bounds each output, not the sum of the live tensors.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for SessionOptions {
@@ -51,6 +56,7 @@ impl Default for SessionOptions {
             intra_op_threads: cores,
             allow_soft_placement: true,
             max_loop_iterations: None,
+            max_memory_bytes: crate::tensor::alloc::physical_memory(),
         }
     }
 }
@@ -61,8 +67,7 @@ impl SessionOptions {
         SessionOptions {
             inter_op_threads: threads.max(1),
             intra_op_threads: threads.max(1),
-            allow_soft_placement: true,
-            max_loop_iterations: None,
+            ..SessionOptions::default()
         }
     }
 }
@@ -259,13 +264,14 @@ impl Session {
         let threads = Threads {
             budget: &self.cores,
             intra_op: self.options.intra_op_threads,
+            max_memory: self.options.max_memory_bytes,
         };
         match &self.pool {
             Some(pool) if plan.parallel => {
                 let start = Instant::now();
                 let result = if plan.worth_threads() {
                     let budget = Arc::clone(&self.cores);
-                    executor::run_parallel(Arc::clone(&plan), feeds, pool, budget, threads.intra_op)
+                    executor::run_parallel(Arc::clone(&plan), feeds, pool, budget, threads)
                 } else {
                     executor::run_sequential(&plan, feeds, threads)
                 };

@@ -1,5 +1,6 @@
 //! Tensors: an n-dimensional row-major array of one [`DType`], with storage shared on clone.
 
+pub mod alloc;
 pub(crate) mod cast;
 mod dims;
 mod display;
@@ -277,6 +278,12 @@ impl Tensor {
     /// A tensor of `shape` filled with `value`.
     pub fn full<T: Element>(shape: &[usize], value: T) -> Tensor {
         Tensor::from_parts(shape, vec![value; num_elements(shape)])
+    }
+
+    /// A tensor of `shape` filled with `value`, allocated through [`alloc::try_filled`]: an
+    /// error instead of an abort when it does not fit the memory limit.
+    pub fn try_full<T: Element>(shape: &[usize], value: T) -> Result<Tensor> {
+        Ok(Tensor::from_parts(shape, alloc::try_filled(shape, value)?))
     }
 
     /// A tensor of zeros (false for bool, empty for string).

@@ -119,7 +119,21 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
 pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
-    gather_rows(t, &[i])?.reshape(&t.shape()[1..])
+    fn typed<T: RowValue>(t: &Tensor, i: usize) -> Result<Tensor> {
+        let len = row_len(t);
+        let row = T::slice(t)?.get(i * len..(i + 1) * len);
+        let row = row.filter(|_| i < t.shape()[0]).ok_or_else(|| {
+            Error::invalid(format!(
+                "row {i} is out of range for a tensor of shape {:?}",
+                t.shape()
+            ))
+        })?;
+        T::tensor(&t.shape()[1..], row.to_vec())
+    }
+    if t.rank() == 0 {
+        return Err(Error::invalid("cannot take rows of a scalar"));
+    }
+    with_type!(t.dtype(), T => typed::<T>(t, i))
 }
 
 /// Stacks tensors of one dtype and shape along a new first dimension.
@@ -153,6 +167,12 @@ pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
 
 /// Concatenates rank-1 tensors of `dtype` into one (empty when there are none).
 pub(crate) fn concat_vectors(parts: &[&Tensor], dtype: DType) -> Result<Tensor> {
+    concat_rows(parts, dtype, &[])
+}
+
+/// Concatenates tensors of `dtype` shaped `[n_i] + inner` along their first dimension
+/// into `[sum of n_i] + inner` (no rows when there are none).
+pub(crate) fn concat_rows(parts: &[&Tensor], dtype: DType, inner: &[usize]) -> Result<Tensor> {
     fn typed<T: RowValue>(parts: &[&Tensor]) -> Result<Vec<T>> {
         let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
         for p in parts {
@@ -160,15 +180,19 @@ pub(crate) fn concat_vectors(parts: &[&Tensor], dtype: DType) -> Result<Tensor> 
         }
         Ok(out)
     }
-    if let Some(p) = parts.iter().find(|p| p.rank() != 1 || p.dtype() != dtype) {
+    if let Some(p) = parts
+        .iter()
+        .find(|p| p.rank() != inner.len() + 1 || &p.shape()[1..] != inner || p.dtype() != dtype)
+    {
         return Err(Error::invalid(format!(
-            "cannot concatenate a {} tensor of shape {:?} into a vector of {dtype}",
+            "cannot concatenate a {} tensor of shape {:?} with rows of {dtype} {inner:?}",
             p.dtype(),
             p.shape()
         )));
     }
-    let len = parts.iter().map(|p| p.len()).sum::<usize>();
-    with_type!(dtype, T => T::tensor(&[len], typed::<T>(parts)?))
+    let mut shape = vec![parts.iter().map(|p| p.shape()[0]).sum::<usize>()];
+    shape.extend_from_slice(inner);
+    with_type!(dtype, T => T::tensor(&shape, typed::<T>(parts)?))
 }
 
 /// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
@@ -261,6 +285,15 @@ mod tests {
         );
         assert_eq!(concat_vectors(&[], DType::String).unwrap().shape(), &[0]);
         assert!(concat_vectors(&[&a], DType::Float32).is_err());
+        // Rows of a matrix: [2, 2] and [1, 2] make [3, 2]; other row shapes are refused.
+        let m = Tensor::from([[1f32, 2.0], [3.0, 4.0]]);
+        let r = Tensor::from([[5f32, 6.0]]);
+        assert_eq!(
+            concat_rows(&[&m, &r], DType::Float32, &[2]).unwrap(),
+            Tensor::from([[1f32, 2.0], [3.0, 4.0], [5.0, 6.0]])
+        );
+        let e = concat_rows(&[&m, &a], DType::Float32, &[2]).unwrap_err();
+        assert!(e.to_string().contains("shape [2]"), "{e}");
     }
 
     #[test]

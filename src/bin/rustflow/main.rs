@@ -50,6 +50,35 @@ pub fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(e.to_string())
 }
 
+/// Parses a memory size: bytes, or a number with a binary unit (`512K`, `2G`, `1.5GiB`;
+/// K, M, G and T are powers of 1024, with or without `iB`/`B`, in either case).
+pub fn parse_bytes(v: &str) -> Result<usize, String> {
+    let t = v.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "wants a size such as 2G, 512M or 1000000, got '{v}'"
+            ))
+        }
+    };
+    let bytes = number
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * (1u64 << shift) as f64)
+        .filter(|b| b.is_finite() && *b >= 1.0 && *b < usize::MAX as f64)
+        .ok_or_else(|| format!("wants a positive size such as 2G, 512M or 1000000, got '{v}'"))?;
+    Ok(bytes as usize)
+}
+
 /// clap's error as one line: its message, then the usage it prints.
 fn one_line(e: &clap::Error) -> String {
     let text = e.to_string();
@@ -110,6 +139,18 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn memory_sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("4 KB"), Ok(4096));
+        for bad in ["", "G", "0", "-1G", "2X", "1e400"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

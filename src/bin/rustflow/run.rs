@@ -31,6 +31,21 @@ pub struct Args {
     /// Write each output to DIR/<name>.npy instead of printing it.
     #[arg(long, value_name = "DIR")]
     pub outdir: Option<PathBuf>,
+    /// The most memory one tensor may take (`2G`, `512M`, bytes; default: the machine's
+    /// memory): a kernel asking for more fails with an error naming it.
+    #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
+    pub max_memory: Option<usize>,
+}
+
+impl Args {
+    /// The session options the flags ask for.
+    fn session_options(&self) -> SessionOptions {
+        let defaults = SessionOptions::default();
+        SessionOptions {
+            max_memory_bytes: self.max_memory.unwrap_or(defaults.max_memory_bytes),
+            ..defaults
+        }
+    }
 }
 
 /// Parses `NAME=FILE`.
@@ -66,7 +81,7 @@ fn read_inputs(args: &Args) -> Result<Vec<(String, Tensor)>, Failure> {
 /// Runs a SavedModel signature; returns (output key, value) pairs.
 fn run_saved_model(args: &Args) -> Result<Vec<(String, Tensor)>, Failure> {
     let model =
-        saved_model::load(&args.model, &[SERVE_TAG], SessionOptions::default()).map_err(run_err)?;
+        saved_model::load(&args.model, &[SERVE_TAG], args.session_options()).map_err(run_err)?;
     let key = args.signature.as_deref().unwrap_or(DEFAULT_SIGNATURE);
     let sig = model.signature(key).map_err(run_err)?;
     let inputs = read_inputs(args)?;
@@ -119,7 +134,7 @@ fn run_graph_def(args: &Args) -> Result<Vec<(String, Tensor)>, Failure> {
         .map(|n| graph.output_by_name(n))
         .collect::<rustflow::Result<Vec<_>>>()
         .map_err(run_err)?;
-    let values = Session::new(&graph)
+    let values = Session::with_options(&graph, args.session_options())
         .run(&feeds, &fetches, &[])
         .map_err(run_err)?;
     Ok(args.outputs.iter().cloned().zip(values).collect())

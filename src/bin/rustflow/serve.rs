@@ -1,6 +1,7 @@
 //! `rustflow serve`: TensorFlow Serving's REST and gRPC APIs for one model.
 
 use crate::Failure;
+use rustflow::serving::batching::BatchingConfig;
 use rustflow::serving::{self, ServeConfig};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +45,25 @@ pub struct Args {
     /// The largest REST request body, in bytes.
     #[arg(long = "max-body-bytes", default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
+    /// The most memory one tensor of a request may take (`2G`, `512M`, bytes; default: the
+    /// machine's memory): a request asking for more is answered RESOURCE_EXHAUSTED.
+    #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
+    pub max_memory: Option<usize>,
+    /// Merge concurrent predict requests into one run (TensorFlow Serving's
+    /// --enable_batching): requests for the same signature whose inputs agree in all but
+    /// the first dimension are concatenated along it, and each gets its own rows back.
+    #[arg(long)]
+    pub batching: bool,
+    /// With --batching: the most rows one merged run holds.
+    #[arg(long = "max-batch-size", default_value_t = 32, requires = "batching")]
+    pub max_batch_size: usize,
+    /// With --batching: how long the first request of a batch waits for others, in µs.
+    #[arg(
+        long = "batch-timeout-micros",
+        default_value_t = 1000,
+        requires = "batching"
+    )]
+    pub batch_timeout_micros: u64,
     /// Don't write one log line per request on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -96,6 +116,11 @@ pub fn serve(args: Args) -> Result<(), Failure> {
         request_timeout: seconds("request-timeout", args.request_timeout)?,
         max_body_bytes: args.max_body_bytes,
         access_log: !args.quiet,
+        max_memory_bytes: args.max_memory,
+        batching: args.batching.then(|| BatchingConfig {
+            max_batch_size: args.max_batch_size.max(1),
+            timeout: Duration::from_micros(args.batch_timeout_micros),
+        }),
     };
     serving::serve(config).map_err(Failure::Run)
 }

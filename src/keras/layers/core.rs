@@ -1,7 +1,7 @@
 //! Layers without weights: `Activation`, `Dropout`, `Flatten`.
 
 use crate::graph::{Graph, Output};
-use crate::keras::activations::Activation as Act;
+use crate::keras::activations::ActivationArg;
 use crate::keras::layer::{
     base_config, format_shape, layer_error, unique_name, CallContext, Layer, Shape,
 };
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 #[derive(Debug)]
 pub struct Activation {
     name: String,
-    activation: std::result::Result<Act, String>,
+    activation: ActivationArg,
 }
 
 impl Activation {
@@ -21,7 +21,7 @@ impl Activation {
     pub fn new(name: &str) -> Activation {
         Activation {
             name: unique_name("activation"),
-            activation: Act::get(name).map_err(|_| name.to_string()),
+            activation: ActivationArg::new(name),
         }
     }
 
@@ -29,15 +29,6 @@ impl Activation {
     pub fn named(mut self, name: &str) -> Activation {
         self.name = name.to_string();
         self
-    }
-
-    fn checked(&self) -> Result<Act> {
-        self.activation.clone().map_err(|n| {
-            layer_error(
-                self,
-                format!("Could not interpret activation function identifier: '{n}'"),
-            )
-        })
     }
 }
 
@@ -52,23 +43,19 @@ impl Layer for Activation {
         true
     }
     fn build(&mut self, _g: &mut Graph, _input_shape: &[Option<usize>]) -> Result<()> {
-        self.checked().map(|_| ())
+        self.activation.checked(self).map(|_| ())
     }
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
         Ok(input_shape.to_vec())
     }
     fn call(&self, g: &mut Graph, x: Output, _ctx: &mut CallContext) -> Result<Output> {
-        let act = self.checked()?;
+        let act = self.activation.checked(self)?;
         let name = self.name.clone();
         g.name_scope(&name, |g| act.apply(g, x))
     }
     fn get_config(&self) -> Map<String, Value> {
         let mut m = base_config(&self.name);
-        let act = match &self.activation {
-            Ok(a) => a.name().to_string(),
-            Err(n) => n.clone(),
-        };
-        m.insert("activation".into(), Value::from(act));
+        m.insert("activation".into(), Value::from(self.activation.name()));
         m
     }
 }

@@ -1,12 +1,13 @@
 //! `Dense`: `activation(x · kernel + bias)` over the last axis.
 
 use crate::graph::{Graph, Output};
-use crate::keras::activations::Activation;
+use crate::keras::activations::ActivationArg;
 use crate::keras::initializers::Initializer;
 use crate::keras::layer::{
-    add_weight, base_config, format_shape, layer_error, unique_name, CallContext, Layer, Shape,
-    Weight,
+    add_weight, base_config, format_shape, layer_error, regularize, unique_name, CallContext,
+    Layer, Shape, Weight,
 };
+use crate::keras::regularizers::Regularizer;
 use crate::tensor::DType;
 use crate::Result;
 use serde_json::{Map, Value};
@@ -16,10 +17,12 @@ use serde_json::{Map, Value};
 pub struct Dense {
     name: String,
     units: usize,
-    activation: std::result::Result<Activation, String>,
+    activation: ActivationArg,
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
     kernel: Option<Weight>,
     bias: Option<Weight>,
 }
@@ -30,10 +33,12 @@ impl Dense {
         Dense {
             name: unique_name("dense"),
             units,
-            activation: Ok(Activation::Linear),
+            activation: ActivationArg::new("linear"),
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform { seed: None },
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             kernel: None,
             bias: None,
         }
@@ -42,7 +47,19 @@ impl Dense {
     /// Sets the activation by Keras's name (`"relu"`, `"softmax"`, …); an unknown name is
     /// reported when the layer is added to a model or built.
     pub fn activation(mut self, name: &str) -> Dense {
-        self.activation = Activation::get(name).map_err(|_| name.to_string());
+        self.activation = ActivationArg::new(name);
+        self
+    }
+
+    /// A penalty on the kernel added to the training loss (`kernel_regularizer`).
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Dense {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+
+    /// A penalty on the bias added to the training loss (`bias_regularizer`).
+    pub fn bias_regularizer(mut self, r: Regularizer) -> Dense {
+        self.bias_regularizer = Some(r);
         self
     }
 
@@ -73,15 +90,6 @@ impl Dense {
     /// Number of output units.
     pub fn units(&self) -> usize {
         self.units
-    }
-
-    fn checked_activation(&self) -> Result<Activation> {
-        self.activation.clone().map_err(|name| {
-            layer_error(
-                self,
-                format!("Could not interpret activation function identifier: '{name}'"),
-            )
-        })
     }
 
     fn input_dim(&self, input_shape: &[Option<usize>]) -> Result<usize> {
@@ -128,7 +136,7 @@ impl Layer for Dense {
                  Received: units=0",
             ));
         }
-        self.checked_activation()?;
+        self.activation.checked(self)?;
         let fan_in = self.input_dim(input_shape)?;
         let k0 = self
             .kernel_initializer
@@ -150,7 +158,7 @@ impl Layer for Dense {
         Ok(out)
     }
 
-    fn call(&self, g: &mut Graph, x: Output, _ctx: &mut CallContext) -> Result<Output> {
+    fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output> {
         let kernel = self
             .kernel
             .as_ref()
@@ -171,8 +179,10 @@ impl Layer for Dense {
                 ),
             ));
         }
-        let activation = self.checked_activation()?;
+        let activation = self.activation.checked(self)?;
         let name = self.name.clone();
+        regularize(g, ctx, Some(kernel), self.kernel_regularizer)?;
+        regularize(g, ctx, self.bias.as_ref(), self.bias_regularizer)?;
         let (kernel, bias) = (kernel.var.read, self.bias.as_ref().map(|b| b.var.read));
         g.name_scope(&name, |g| {
             let z = if rank == Some(2) {
@@ -199,20 +209,22 @@ impl Layer for Dense {
     fn get_config(&self) -> Map<String, Value> {
         let mut m = base_config(&self.name);
         m.insert("units".into(), Value::from(self.units));
-        let act = match &self.activation {
-            Ok(a) => a.name().to_string(),
-            Err(name) => name.clone(),
-        };
-        m.insert("activation".into(), Value::from(act));
+        m.insert("activation".into(), Value::from(self.activation.name()));
         m.insert("use_bias".into(), Value::from(self.use_bias));
         m.insert(
             "kernel_initializer".into(),
             self.kernel_initializer.to_config(),
         );
         m.insert("bias_initializer".into(), self.bias_initializer.to_config());
+        m.insert(
+            "kernel_regularizer".into(),
+            Regularizer::serialize(self.kernel_regularizer),
+        );
+        m.insert(
+            "bias_regularizer".into(),
+            Regularizer::serialize(self.bias_regularizer),
+        );
         for k in [
-            "kernel_regularizer",
-            "bias_regularizer",
             "kernel_constraint",
             "bias_constraint",
             "quantization_config",

@@ -1,120 +1,131 @@
 //! The layers, and reading one back from its Keras config.
 
+mod args;
+mod conv;
 mod core;
 mod dense;
+mod embedding;
 mod input;
+mod merge;
+mod normalization;
+mod pooling;
+mod reshaping;
 
 pub use self::core::{Activation, Dropout, Flatten};
+pub use args::{Padding, Size2};
+pub use conv::Conv2D;
 pub use dense::Dense;
+pub use embedding::Embedding;
 pub use input::Input;
+pub use merge::{Add, Concatenate, Elementwise, Merge, Multiply, Product, Sum};
+pub use normalization::{BatchNormalization, LayerNormalization};
+pub use pooling::{
+    Average, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+    GlobalMaxPooling2D, GlobalPooling, Max, MaxPooling2D, Pooling2D, Reduction,
+};
+pub use reshaping::{Reshape, ZeroPadding2D};
 
+use crate::keras::initializers::Initializer;
 use crate::keras::layer::Layer;
 use crate::{Error, Result};
+use args::Args;
 use serde_json::{Map, Value};
+
+/// The classes [`from_config`] reads.
+const SUPPORTED: &str = "InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, \
+     MaxPooling2D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, \
+     GlobalMaxPooling1D, GlobalMaxPooling2D, ZeroPadding2D, BatchNormalization, \
+     LayerNormalization, Embedding, Add, Multiply, Concatenate";
+
+/// `layer`, renamed to the config's `name` when it has one.
+fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -> Box<dyn Layer> {
+    Box::new(match a.name() {
+        Some(n) => rename(layer, n),
+        None => layer,
+    })
+}
 
 /// The layer a Keras config describes (`class_name` and its `config`); an error names the
 /// layer and what Keras would reject.
 pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<dyn Layer>> {
-    let name = config.get("name").and_then(Value::as_str);
-    let bad = |msg: String| {
-        Error::invalid(format!(
-            "layer '{}' ({class_name}): {msg}",
-            name.unwrap_or("?")
-        ))
-    };
-    let num = |k: &str| config.get(k).and_then(Value::as_f64);
-    let act = |k: &str| -> Result<String> {
-        match config.get(k) {
-            None | Some(Value::Null) => Ok("linear".into()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(v) => Err(bad(format!("activation must be a name, got {v}"))),
-        }
-    };
-    for k in [
-        "kernel_regularizer",
-        "bias_regularizer",
-        "activity_regularizer",
-        "kernel_constraint",
-        "bias_constraint",
-    ] {
-        if config.get(k).is_some_and(|v| !v.is_null()) {
-            return Err(bad(format!("'{k}' is not supported")));
-        }
-    }
+    let a = Args::new(class_name, config);
     let layer: Box<dyn Layer> = match class_name {
         "InputLayer" => {
-            let dims = config
-                .get("batch_shape")
-                .or_else(|| config.get("batch_input_shape"))
+            let dims = a
+                .raw("batch_shape")
+                .or_else(|| a.raw("batch_input_shape"))
                 .and_then(Value::as_array)
-                .ok_or_else(|| bad("needs 'batch_shape'".into()))?;
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| a.err("needs 'batch_shape'"))?;
             let inner = dims[1..]
                 .iter()
                 .map(|d| d.as_u64().map(|d| d as usize))
                 .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| bad(format!("needs known inner dimensions, got {dims:?}")))?;
-            let input = Input::new(&inner);
-            Box::new(match name {
-                Some(n) => input.named(n),
-                None => input,
-            })
+                .ok_or_else(|| a.err(format!("needs known inner dimensions, got {dims:?}")))?;
+            named(Input::new(&inner), &a, Input::named)
         }
         "Dense" => {
-            let units = config
-                .get("units")
-                .and_then(Value::as_u64)
-                .filter(|&u| u > 0)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "Received an invalid value for `units`, expected a positive integer. \
-                         Received: units={}",
-                        config.get("units").unwrap_or(&Value::Null)
-                    ))
-                })?;
-            let mut d = Dense::new(units as usize)
-                .activation(&act("activation")?)
-                .use_bias(
-                    config
-                        .get("use_bias")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(true),
-                );
-            if let Some(v) = config.get("kernel_initializer") {
-                d = d.kernel_initializer(crate::keras::initializers::Initializer::from_config(v)?);
+            a.unsupported(&[
+                "activity_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ])?;
+            let mut d = Dense::new(a.positive("units")?)
+                .activation(&a.activation("activation")?.name())
+                .use_bias(a.bool_or("use_bias", true)?)
+                .kernel_initializer(a.initializer(
+                    "kernel_initializer",
+                    Initializer::GlorotUniform { seed: None },
+                )?)
+                .bias_initializer(a.initializer("bias_initializer", Initializer::Zeros)?);
+            if let Some(r) = a.regularizer("kernel_regularizer")? {
+                d = d.kernel_regularizer(r);
             }
-            if let Some(v) = config.get("bias_initializer") {
-                d = d.bias_initializer(crate::keras::initializers::Initializer::from_config(v)?);
+            if let Some(r) = a.regularizer("bias_regularizer")? {
+                d = d.bias_regularizer(r);
             }
-            Box::new(match name {
-                Some(n) => d.named(n),
-                None => d,
-            })
+            named(d, &a, Dense::named)
         }
-        "Activation" => {
-            let a = Activation::new(&act("activation")?);
-            Box::new(match name {
-                Some(n) => a.named(n),
-                None => a,
-            })
-        }
+        "Activation" => named(
+            Activation::new(&a.activation("activation")?.name()),
+            &a,
+            Activation::named,
+        ),
         "Dropout" => {
-            let rate = num("rate").ok_or_else(|| bad("needs 'rate'".into()))?;
+            let rate = a
+                .raw("rate")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| a.err("needs 'rate'"))?;
             let d = Dropout::new(rate);
-            let d = match config.get("seed").and_then(Value::as_i64) {
+            let d = match a.raw("seed").and_then(Value::as_i64) {
                 Some(s) => d.seed(s),
                 None => d,
             };
-            Box::new(match name {
-                Some(n) => d.named(n),
-                None => d,
-            })
+            named(d, &a, Dropout::named)
         }
-        "Flatten" => Box::new(Flatten::new()),
+        "Flatten" => {
+            a.channels_last()?;
+            Box::new(Flatten::new())
+        }
+        "Reshape" => Box::new(Reshape::from_args(&a)?),
+        "Conv2D" => Box::new(Conv2D::from_args(&a)?),
+        "MaxPooling2D" => Box::new(MaxPooling2D::from_args(&a)?),
+        "AveragePooling2D" => Box::new(AveragePooling2D::from_args(&a)?),
+        "GlobalAveragePooling1D" => Box::new(GlobalAveragePooling1D::from_args(&a)?),
+        "GlobalAveragePooling2D" => Box::new(GlobalAveragePooling2D::from_args(&a)?),
+        "GlobalMaxPooling1D" => Box::new(GlobalMaxPooling1D::from_args(&a)?),
+        "GlobalMaxPooling2D" => Box::new(GlobalMaxPooling2D::from_args(&a)?),
+        "ZeroPadding2D" => Box::new(ZeroPadding2D::from_args(&a)?),
+        "BatchNormalization" => Box::new(BatchNormalization::from_args(&a)?),
+        "LayerNormalization" => Box::new(LayerNormalization::from_args(&a)?),
+        "Embedding" => Box::new(Embedding::from_args(&a)?),
+        "Add" => Box::new(Add::from_args(&a)?),
+        "Multiply" => Box::new(Multiply::from_args(&a)?),
+        "Concatenate" => Box::new(Concatenate::from_args(&a)?),
         other => {
             return Err(Error::invalid(format!(
-                "layer '{}': class '{other}' is not supported (supported: InputLayer, Dense, \
-                 Activation, Dropout, Flatten)",
-                name.unwrap_or("?")
+                "layer '{}': class '{other}' is not supported (supported: {SUPPORTED})",
+                a.name().unwrap_or("?")
             )))
         }
     };

@@ -1,11 +1,11 @@
 //! Tensors made from a shape or a few scalars: Fill, ZerosLike, OnesLike and Range.
 
-use super::{check_index, check_rank, checked_num_elements, index_const, read_ints, to_dims};
+use super::{check_index, check_rank, index_const, read_ints, to_dims};
 use crate::device::cpu;
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Element, Number, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, Element, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 fn infer_fill(ctx: &InferCtx<'_>) -> InferResult {
@@ -36,9 +36,8 @@ fn infer_fill(ctx: &InferCtx<'_>) -> InferResult {
 fn fill_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(any, ctx.input_dtype(1), T => kernel_fn(|k| {
         let dims = to_dims(&read_ints(k.input(0)?, "dims", 1)?, "dims")?;
-        checked_num_elements(&dims)?;
         let value = k.input(1)?.scalar_value::<T>()?;
-        k.push_output(Tensor::full(&dims, value));
+        k.push_output(Tensor::try_full(&dims, value)?);
         Ok(())
     }))
 }
@@ -140,6 +139,7 @@ fn range_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let limit = k.input(1)?.scalar_value::<T>()?;
         let delta = k.input(2)?.scalar_value::<T>()?;
         let n = range_len(start, limit, delta).map_err(Error::invalid)?;
+        alloc::checked_len(T::DTYPE, &[n])?;
         k.push_output(Tensor::vector(range_values(start, delta, n)));
         Ok(())
     }))

@@ -7,7 +7,7 @@ use super::{
 use crate::graph::{Attrs, AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Element, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Formats flat element `i` of a tensor of `shape` as a multi-index: `[1,0]`.
@@ -92,7 +92,7 @@ fn gather<T: Element>(params: &Tensor, indices: &Tensor, axis: usize) -> Result<
     shape.extend_from_slice(indices.shape());
     shape.extend_from_slice(&ps[axis + 1..]);
     let src = params.as_slice::<T>()?;
-    let mut out = Vec::with_capacity(outer * rows.len() * inner);
+    let mut out = alloc::try_with_capacity::<T>(&shape)?;
     for o in 0..outer {
         for &r in &rows {
             let start = (o * dim + r) * inner;
@@ -273,8 +273,7 @@ fn one_hot_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let suffix: usize = indices.shape()[at..].iter().product();
         let mut shape = indices.shape().to_vec();
         shape.insert(at, depth);
-        let n = super::checked_num_elements(&shape)?;
-        let mut out = vec![off; n];
+        let mut out = alloc::try_filled(&shape, off)?;
         for (j, &i) in indices.to_i64_vec()?.iter().enumerate() {
             if let Ok(i) = usize::try_from(i) {
                 if i < depth {

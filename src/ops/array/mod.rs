@@ -128,13 +128,6 @@ fn to_dims(values: &[i64], what: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// The product of dims, or an error when it overflows.
-fn checked_num_elements(dims: &[usize]) -> Result<usize> {
-    dims.iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::invalid(format!("shape {dims:?} has too many elements")))
-}
-
 /// Formats integers as TensorFlow prints shapes: `[2,3]`.
 fn fmt_ints(values: &[i64]) -> String {
     let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();

@@ -3,14 +3,13 @@
 
 use super::gather::multi_index;
 use super::{
-    check_index, check_rank, checked_num_elements, fmt_dims, index_tensor, rank_value, shape_value,
-    shaped_like,
+    check_index, check_rank, fmt_dims, index_tensor, rank_value, shape_value, shaped_like,
 };
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Number, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// TensorFlow's message for data whose shape does not start with the ids' shape.
@@ -66,7 +65,7 @@ fn segment_sum<T: Number>(data: &Tensor, ids: &Tensor, n: usize) -> Result<Tenso
     let inner: usize = tail.iter().product();
     let mut shape = vec![n];
     shape.extend_from_slice(tail);
-    let mut out = vec![T::ZERO; checked_num_elements(&shape)?];
+    let mut out = alloc::try_filled(&shape, T::ZERO)?;
     let src = data.as_slice::<T>()?;
     for (i, &id) in ids.to_i64_vec()?.iter().enumerate() {
         if id < 0 {

@@ -9,13 +9,13 @@
 
 use super::layout::{strided_gather, strided_scatter, strides};
 use super::{
-    check_index, check_rank, checked_num_elements, concrete_dims, fmt_dims, fmt_ints, index_const,
-    known_dims, read_ints, shape_value, shaped_like, to_dims,
+    check_index, check_rank, concrete_dims, fmt_dims, fmt_ints, index_const, known_dims, read_ints,
+    shape_value, shaped_like, to_dims,
 };
 use crate::graph::{Attrs, AttrsExt, Graph, OpBuilder, Output, TensorSpec};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{Dim, Element, PartialShape, Tensor};
+use crate::tensor::{alloc, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// The masks of a StridedSlice; bit `i` applies to index `i` of begin/end/strides.
@@ -356,7 +356,7 @@ fn strided_slice<T: Element>(x: Tensor, plan: Plan) -> Result<Tensor> {
 
 /// Zeros of `shape` with `dy` written into the slice a plan made for `shape` describes.
 fn scatter_slice<T: Element>(shape: &[usize], plan: Plan, dy: &Tensor) -> Result<Tensor> {
-    let mut out = vec![T::default(); checked_num_elements(shape)?];
+    let mut out = alloc::try_filled(shape, T::default())?;
     if let Some(v) = view(&plan, shape)? {
         strided_scatter(&mut out, v.offset, &v.lens, &v.steps, dy.as_slice::<T>()?);
     }

@@ -5,13 +5,13 @@
 
 use super::layout::{for_each_index, strides};
 use super::{
-    check_index, check_rank, checked_num_elements, fmt_ints, index_const, index_const_shaped,
-    rank_value, read_ints, shape_value, shaped_like, size_value, to_dims,
+    check_index, check_rank, fmt_ints, index_const, index_const_shaped, rank_value, read_ints,
+    shape_value, shaped_like, size_value, to_dims,
 };
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Dim, Element, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, Dim, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Errors unless `multiples` has one entry per dim of a rank-`rank` tensor, all >= 0.
@@ -75,8 +75,8 @@ fn tile<T: Element>(x: Tensor, multiples: &[usize]) -> Result<Tensor> {
         .map(|(&d, &m)| d.checked_mul(m))
         .collect::<Option<Vec<usize>>>()
         .ok_or_else(|| Error::invalid("tiled shape overflows"))?;
-    let n = checked_num_elements(&out_shape)?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = alloc::try_with_capacity::<T>(&out_shape)?;
+    let n = crate::tensor::num_elements(&out_shape);
     // rank >= 1 here: a scalar has no multiples, so the fast path took it.
     let r = in_shape.len();
     let (last, times) = (in_shape[r - 1], multiples[r - 1]);
@@ -183,7 +183,7 @@ fn pad<T: Element>(x: Tensor, pads: &[(usize, usize)], value: T) -> Result<Tenso
         .map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b))
         .collect::<Option<Vec<usize>>>()
         .ok_or_else(|| Error::invalid("padded shape overflows"))?;
-    let mut out = vec![value; checked_num_elements(&out_shape)?];
+    let mut out = alloc::try_filled(&out_shape, value)?;
     // rank >= 1 here: a scalar has no paddings, so the fast path took it.
     let r = in_shape.len();
     let last = in_shape[r - 1];

@@ -188,7 +188,7 @@ fn batch_matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         }
         let mut shape = batch.clone();
         shape.extend([m, n]);
-        let mut out = zeroed::<T>(output_len(&shape)?);
+        let mut out = zeroed::<T>(output_len::<T>(&shape)?);
         if out.is_empty() {
             k.push_output(Tensor::from_parts(shape, out));
             return Ok(());

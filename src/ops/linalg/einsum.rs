@@ -9,7 +9,7 @@
 use crate::graph::{AttrsExt, TensorSpec};
 use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{Dim, Number, PartialShape, Tensor};
+use crate::tensor::{alloc, Dim, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// A parsed equation: each operand's labels and the output's.
@@ -160,7 +160,7 @@ fn einsum<T: Number>(eq: &Equation, xs: &[&Tensor]) -> Result<Tensor> {
         .zip(xs)
         .map(|(labs, x)| strides(&labels, labs, x.shape()))
         .collect();
-    let mut out = Vec::with_capacity(out_len);
+    let mut out = alloc::try_with_capacity(&[out_len])?;
     let mut index = vec![0usize; labels.len()];
     for o in 0..out_len {
         let mut rest = o;

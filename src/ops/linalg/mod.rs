@@ -13,7 +13,7 @@ mod tests;
 use crate::graph::{Graph, Output};
 use crate::ops::Registry;
 use crate::tensor::{DType, Dim, PartialShape};
-use crate::{Error, Result};
+use crate::Result;
 
 pub(crate) use matmul::matmul_dims;
 
@@ -70,11 +70,8 @@ fn split_matrix_dims(
 }
 
 /// Elements of a tensor of `dims`, or an error when they overflow.
-fn output_len(dims: &[usize]) -> Result<usize> {
-    dims.iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .filter(|&n| n <= isize::MAX as usize / 8)
-        .ok_or_else(|| Error::invalid(format!("an output of shape {dims:?} is too large")))
+fn output_len<T: crate::tensor::Element>(dims: &[usize]) -> Result<usize> {
+    crate::tensor::alloc::checked_len(T::DTYPE, dims)
 }
 
 pub(crate) fn register(r: &mut Registry) {

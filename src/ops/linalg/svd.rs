@@ -284,7 +284,7 @@ fn svd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let (uc, vc) = if full { (m, n) } else { (p, p) };
         let mut s = zeroed::<T>(count * p);
         let (mut u, mut v) = if compute_uv {
-            (zeroed::<T>(output_len(&[count, m, uc])?), zeroed::<T>(output_len(&[count, n, vc])?))
+            (zeroed::<T>(output_len::<T>(&[count, m, uc])?), zeroed::<T>(output_len::<T>(&[count, n, vc])?))
         } else {
             (Vec::new(), Vec::new())
         };

@@ -7,7 +7,7 @@ use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult};
 use crate::device::cpu::{broadcast_shape, broadcast_strides};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::{GradCtx, Op, Registry};
-use crate::tensor::{num_elements, DType, Element, Tensor};
+use crate::tensor::{alloc, num_elements, DType, Element, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Checks the dtypes shared by Select and SelectV2: a bool condition, `t` and `e` alike.
@@ -195,7 +195,7 @@ fn select_v2_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             k.push_output(select_rows::<T>(cond.as_slice::<bool>()?, t, &e, 1)?);
             return Ok(());
         }
-        let n = num_elements(&shape);
+        let n = alloc::checked_len(T::DTYPE, &shape)?;
         let out = if n == 0 {
             Vec::new()
         } else {

@@ -9,7 +9,7 @@ use super::window::{nhwc_dims, DataFormat, Geometry, Window2d};
 use crate::graph::TensorSpec;
 use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Number, PartialShape, Tensor};
+use crate::tensor::{DType, Element, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error};
 
 fn infer(ctx: &InferCtx<'_>) -> InferResult {
@@ -95,6 +95,7 @@ fn kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         }
         let out_c = c.checked_mul(m).ok_or_else(|| bad("too many channels".into()))?;
         let geo = Geometry::new(&window, [n, h, w, c], [kh, kw], out_c).map_err(bad)?;
+        geo.check_memory(T::DTYPE)?;
         let y = depthwise(x.as_slice::<T>()?, f.as_slice::<T>()?, &geo, m);
         let out = Tensor::new(&geo.out_shape(), y)?;
         k.push_output(out);

@@ -8,7 +8,7 @@
 use crate::graph::{AttrValue, AttrsExt, TensorSpec};
 use crate::ops::{kernel_fn, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Element, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// The coordinate rules of one node.
@@ -134,7 +134,7 @@ fn bilinear<T: Element>(
     let at = |n: usize, r: usize, col: usize, ch: usize| {
         data[((n * h + r) * w + col) * c + ch].to_f64() as f32
     };
-    let mut out = Vec::with_capacity(b * oh * ow * c);
+    let mut out = alloc::try_with_capacity(&[b, oh, ow, c])?;
     for n in 0..b {
         for &(y0, y1, yl) in &ys {
             for &(x0, x1, xl) in &xs {
@@ -179,7 +179,7 @@ fn nearest<T: Element>(
 ) -> Result<Tensor> {
     let data = x.as_slice::<T>()?;
     let (ys, xs) = (nearest_index(rules, h, oh), nearest_index(rules, w, ow));
-    let mut out = Vec::with_capacity(b * oh * ow * c);
+    let mut out = alloc::try_with_capacity(&[b, oh, ow, c])?;
     for n in 0..b {
         for &r in &ys {
             for &col in &xs {

@@ -3,7 +3,7 @@
 //! padding arithmetic (`GetWindowedOutputSizeVerbose`).
 
 use crate::graph::{Attrs, AttrsExt};
-use crate::tensor::{Dim, PartialShape};
+use crate::tensor::{alloc, DType, Dim, PartialShape};
 
 /// Layout of a 4-D image tensor (the `data_format` attr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,6 +297,16 @@ impl Geometry {
             dilation: window.dilations,
             pad: [pad_h, pad_w],
         })
+    }
+
+    /// Errors ([`crate::Error::ResourceExhausted`]) unless the output, the input and the
+    /// filter, as `dtype` tensors, each fit the memory limit (see [`alloc`]): a gradient
+    /// kernel allocates the input or filter, the forward kernels the output.
+    pub(crate) fn check_memory(&self, dtype: DType) -> crate::Result<()> {
+        alloc::checked_len(dtype, &self.out_shape())?;
+        alloc::checked_len(dtype, &[self.batch, self.in_h, self.in_w, self.in_c])?;
+        alloc::checked_len(dtype, &[self.k_h, self.k_w, self.in_c, self.out_c])?;
+        Ok(())
     }
 
     /// The NHWC output shape.

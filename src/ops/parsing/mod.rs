@@ -1,15 +1,18 @@
-//! Parsing ops: `ParseExample`, TensorFlow 1's `tf.io.parse_example`, which turns a batch
-//! of serialized `tf.train.Example` protos into dense tensors (`FixedLenFeature`) and
-//! sparse ones (`VarLenFeature`: indices, values and dense shape). TensorFlow Serving's
-//! `classify` and `regress` signatures start with it. [`FeatureSpec`] and
-//! [`parse_features`] are shared with [`ExampleParser`](crate::data::ExampleParser).
+//! Parsing ops: `ParseExample` (TensorFlow 1's `tf.io.parse_example`) and `ParseExampleV2`
+//! (TensorFlow 2's), which turn a batch of serialized `tf.train.Example` protos into dense
+//! tensors (`FixedLenFeature`) and sparse ones (`VarLenFeature`: indices, values and dense
+//! shape). TensorFlow Serving's `classify` and `regress` signatures start with one.
+//! [`FeatureSpec`] and [`parse_features`] are shared with
+//! [`ExampleParser`](crate::data::ExampleParser).
 
 mod features;
 mod wire;
 
 pub use features::{parse_features, FeatureSpec};
 
-use super::{kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
+use super::{
+    kernel_fn, InferCtx, InferResult, KernelBuildCtx, KernelCtx, KernelResult, Op, Registry,
+};
 use crate::graph::{AttrValue, Attrs, AttrsExt, Graph, Output, TensorSpec};
 use crate::tensor::rows;
 use crate::tensor::{DType, PartialShape, Tensor};
@@ -17,6 +20,49 @@ use crate::{Error, Result};
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(Op::new("ParseExample", infer_parse_example, parse_example_kernel).no_grad());
+    r.add(
+        Op::new(
+            "ParseExampleV2",
+            infer_parse_example_v2,
+            parse_example_kernel,
+        )
+        .no_grad(),
+    );
+}
+
+/// Which of the two ops a node is: they differ in how the keys come (`ParseExample`: one
+/// scalar input per key; `ParseExampleV2`: a vector of keys per kind, and ragged keys) and
+/// in the attrs that count them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    fn of(op: &str) -> Version {
+        if op == "ParseExampleV2" {
+            Version::V2
+        } else {
+            Version::V1
+        }
+    }
+
+    /// The number of inputs.
+    fn num_inputs(self, ns: usize, nd: usize) -> usize {
+        match self {
+            Version::V1 => 2 + ns + 2 * nd,
+            Version::V2 => 5 + nd,
+        }
+    }
+
+    /// The input index of the first dense default.
+    fn defaults_start(self, ns: usize, nd: usize) -> usize {
+        match self {
+            Version::V1 => 2 + ns + nd,
+            Version::V2 => 5,
+        }
+    }
 }
 
 /// The dtypes a feature may have (`list({float, int64, string})`).
@@ -30,7 +76,7 @@ struct Signature {
 }
 
 impl Signature {
-    fn read(attrs: &Attrs) -> std::result::Result<Signature, String> {
+    fn read(attrs: &Attrs, version: Version) -> std::result::Result<Signature, String> {
         let count = |name: &str| -> std::result::Result<usize, String> {
             usize::try_from(attrs.int_or(name, 0)?).map_err(|_| format!("attr {name} is negative"))
         };
@@ -55,7 +101,19 @@ impl Signature {
                 }
             },
         };
-        let (nsparse, ndense) = (count("Nsparse")?, count("Ndense")?);
+        let (nsparse, ndense) = match version {
+            Version::V1 => (count("Nsparse")?, count("Ndense")?),
+            Version::V2 => {
+                let ragged = types("ragged_value_types")?.len();
+                if ragged > 0 {
+                    return Err(format!(
+                        "{ragged} ragged features (tf.io.RaggedFeature) are not supported; \
+                         parse them as sparse (tf.io.VarLenFeature) instead"
+                    ));
+                }
+                (count("num_sparse")?, sig.dense_types.len())
+            }
+        };
         if sig.sparse_types.len() != nsparse {
             return Err(format!(
                 "Nsparse is {nsparse} but sparse_types has {} types",
@@ -86,14 +144,18 @@ impl Signature {
     }
 }
 
-/// Inputs `serialized` (string vector), `names` (strings), `Nsparse` sparse keys, `Ndense`
-/// dense keys and `Ndense` defaults; outputs the sparse indices, values and shapes, then
-/// the dense values `[batch] + dense_shapes[i]`.
-fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
-    let sig = Signature::read(ctx.attrs())?;
+/// `ParseExample`'s inputs: `serialized` (string vector), `names` (strings), `Nsparse`
+/// sparse keys, `Ndense` dense keys (string scalars) and `Ndense` defaults.
+/// `ParseExampleV2`'s: `serialized` (a string vector, or a scalar: one example without a
+/// batch dimension), `names`, the sparse, dense and ragged keys (string vectors), and the
+/// defaults. Both output the sparse indices, values and shapes, then the dense values
+/// (`[batch] + dense_shapes[i]`).
+fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
+    let sig = Signature::read(ctx.attrs(), version)?;
     let (ns, nd) = (sig.nsparse(), sig.ndense());
-    ctx.expect_inputs(2 + ns + 2 * nd)?;
-    for i in 0..2 + ns + nd {
+    ctx.expect_inputs(version.num_inputs(ns, nd))?;
+    let defaults = version.defaults_start(ns, nd);
+    for i in 0..defaults {
         if ctx.dtype(i) != DType::String {
             return Err(format!(
                 "input {i} must be a string tensor, got {}",
@@ -101,35 +163,61 @@ fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
             ));
         }
     }
-    if ctx.shape(0).rank().is_some_and(|r| r != 1) {
-        return Err(format!(
-            "serialized must be a vector, got shape {}",
-            ctx.shape(0)
-        ));
+    let batch: Option<Vec<Option<usize>>> = match (version, ctx.shape(0).rank()) {
+        (_, Some(1)) => Some(vec![ctx.shape(0).dim(0)]),
+        (Version::V2, Some(0)) => Some(vec![]),
+        (Version::V2, None) => None,
+        (Version::V1, None) => Some(vec![None]),
+        _ => {
+            return Err(format!(
+                "serialized must be a vector{}, got shape {}",
+                if version == Version::V2 {
+                    " or a scalar"
+                } else {
+                    ""
+                },
+                ctx.shape(0)
+            ))
+        }
+    };
+    if version == Version::V2 {
+        for (i, (what, n)) in [("sparse_keys", ns), ("dense_keys", nd), ("ragged_keys", 0)]
+            .into_iter()
+            .enumerate()
+        {
+            let want = PartialShape::known(&[n]);
+            if ctx.shape(2 + i).merge(&want).is_err() {
+                return Err(format!(
+                    "{what} must have shape [{n}], got {}",
+                    ctx.shape(2 + i)
+                ));
+            }
+        }
     }
     for (i, &t) in sig.dense_types.iter().enumerate() {
-        let d = ctx.dtype(2 + ns + nd + i);
+        let d = ctx.dtype(defaults + i);
         if d != t {
             return Err(format!("dense_defaults[{i}] must be {t} (Tdense), got {d}"));
         }
     }
-    let batch = ctx.shape(0).dim(0);
+    // A sparse index has one column per dimension of `serialized` and one for the values.
+    let index_rank = batch.as_ref().map(|b| b.len() + 1);
     let mut out = Vec::with_capacity(3 * ns + nd);
     out.extend(
-        (0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, Some(2)]))),
+        (0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, index_rank]))),
     );
     out.extend(
         sig.sparse_types
             .iter()
             .map(|&t| TensorSpec::new(t, PartialShape::new(vec![None]))),
     );
-    out.extend((0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::known(&[2]))));
+    out.extend((0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![index_rank]))));
     for (&t, shape) in sig.dense_types.iter().zip(&sig.dense_shapes) {
-        let shape = match shape.dims() {
-            Some(dims) => {
-                PartialShape::new(std::iter::once(batch).chain(dims.iter().copied()).collect())
+        let shape = match (&batch, shape.dims()) {
+            (Some(batch), Some(dims)) => {
+                PartialShape::new(batch.iter().chain(dims).copied().collect())
             }
-            None => PartialShape::unknown(),
+            _ => PartialShape::unknown(),
         };
         out.push(TensorSpec::new(t, shape));
     }
@@ -154,11 +242,60 @@ fn key(t: &Tensor, what: &str) -> Result<String> {
     }
 }
 
-/// TensorFlow's `ParseExampleOp`: each record parsed by the keys' specs; a dense feature
-/// missing from a record takes its default (an error when the default is empty), a sparse
-/// one is empty.
+fn infer_parse_example(ctx: &InferCtx<'_>) -> InferResult {
+    infer(ctx, Version::V1)
+}
+
+fn infer_parse_example_v2(ctx: &InferCtx<'_>) -> InferResult {
+    infer(ctx, Version::V2)
+}
+
+/// `n` keys from a string vector (`ParseExampleV2`'s keys).
+fn keys(t: &Tensor, n: usize, what: &str) -> Result<Vec<String>> {
+    match (t.shape(), t.as_strings()?) {
+        ([len], keys) if *len == n => Ok(keys
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()),
+        (shape, _) => Err(Error::invalid(format!(
+            "{what} must be a vector of {n} strings, got shape {shape:?}"
+        ))),
+    }
+}
+
+/// The sparse and dense feature keys of a node's inputs.
+fn feature_keys(
+    k: &KernelCtx<'_>,
+    version: Version,
+    ns: usize,
+    nd: usize,
+) -> Result<(Vec<String>, Vec<String>)> {
+    match version {
+        Version::V1 => Ok((
+            (0..ns)
+                .map(|j| key(k.input(2 + j)?, &format!("sparse_keys[{j}]")))
+                .collect::<Result<_>>()?,
+            (0..nd)
+                .map(|i| key(k.input(2 + ns + i)?, &format!("dense_keys[{i}]")))
+                .collect::<Result<_>>()?,
+        )),
+        Version::V2 => {
+            keys(k.input(4)?, 0, "ragged_keys")?;
+            Ok((
+                keys(k.input(2)?, ns, "sparse_keys")?,
+                keys(k.input(3)?, nd, "dense_keys")?,
+            ))
+        }
+    }
+}
+
+/// TensorFlow's `ParseExampleOp` (both versions): each record parsed by the keys' specs; a
+/// dense feature missing from a record takes its default (an error when the default is
+/// empty), a sparse one is empty. A scalar `serialized` (`ParseExampleV2`) is parsed as a
+/// batch of one whose batch dimension is then dropped.
 fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let sig = Signature::read(ctx.attrs())?;
+    let version = Version::of(ctx.node.op_type());
+    let sig = Signature::read(ctx.attrs(), version)?;
     let mut dense_shapes = Vec::with_capacity(sig.ndense());
     for (i, s) in sig.dense_shapes.iter().enumerate() {
         dense_shapes.push(s.to_known().ok_or_else(|| {
@@ -168,20 +305,35 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     kernel_fn(move |k| {
         let (ns, nd) = (sig.nsparse(), sig.ndense());
         let serialized = k.input(0)?;
-        if serialized.rank() != 1 {
-            return Err(Error::invalid(format!(
-                "serialized must be a vector, got shape {:?}",
-                serialized.shape()
-            )));
-        }
+        let scalar = match (version, serialized.rank()) {
+            (_, 1) => false,
+            (Version::V2, 0) => true,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "serialized must be a vector{}, got shape {:?}",
+                    if version == Version::V2 {
+                        " or a scalar"
+                    } else {
+                        ""
+                    },
+                    serialized.shape()
+                )))
+            }
+        };
+        let (sparse_keys, dense_keys) = feature_keys(k, version, ns, nd)?;
+        let defaults = version.defaults_start(ns, nd);
         let mut specs: Vec<(String, FeatureSpec, Slot)> = Vec::with_capacity(ns + nd);
-        for (j, &dtype) in sig.sparse_types.iter().enumerate() {
-            let name = key(k.input(2 + j)?, &format!("sparse_keys[{j}]"))?;
+        for (j, (&dtype, name)) in sig.sparse_types.iter().zip(sparse_keys).enumerate() {
             specs.push((name, FeatureSpec::var_len(dtype), Slot::Sparse(j)));
         }
-        for (i, (&dtype, shape)) in sig.dense_types.iter().zip(&dense_shapes).enumerate() {
-            let name = key(k.input(2 + ns + i)?, &format!("dense_keys[{i}]"))?;
-            let default = k.input(2 + ns + nd + i)?;
+        for (i, ((&dtype, shape), name)) in sig
+            .dense_types
+            .iter()
+            .zip(&dense_shapes)
+            .zip(dense_keys)
+            .enumerate()
+        {
+            let default = k.input(defaults + i)?;
             let mut spec = FeatureSpec::fixed_len(dtype, shape);
             if !default.is_empty() {
                 let default = default.reshape(shape).map_err(|_| {
@@ -224,12 +376,20 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             let indices: Vec<i64> = rows_j
                 .iter()
                 .enumerate()
-                .flat_map(|(b, t)| (0..t.len()).flat_map(move |i| [b as i64, i as i64]))
+                .flat_map(|(b, t)| {
+                    (0..t.len())
+                        .flat_map(move |i| [b as i64, i as i64].into_iter().skip(scalar as usize))
+                })
                 .collect();
-            k.push_output(Tensor::new(&[indices.len() / 2, 2], indices)?);
+            let columns = if scalar { 1 } else { 2 };
+            k.push_output(Tensor::new(&[indices.len() / columns, columns], indices)?);
             let parts: Vec<&Tensor> = rows_j.iter().collect();
             values.push(rows::concat_vectors(&parts, sig.sparse_types[j])?);
-            shapes.push(Tensor::from([batch as i64, max_len as i64]));
+            shapes.push(if scalar {
+                Tensor::from([max_len as i64])
+            } else {
+                Tensor::from([batch as i64, max_len as i64])
+            });
         }
         for v in values.into_iter().chain(shapes) {
             k.push_output(v);
@@ -239,6 +399,8 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 let mut shape = vec![0];
                 shape.extend_from_slice(&dense_shapes[i]);
                 Tensor::zeros(sig.dense_types[i], &shape)
+            } else if scalar {
+                rows_i[0].clone()
             } else {
                 let parts: Vec<&Tensor> = rows_i.iter().collect();
                 rows::stack(&parts)?
@@ -338,6 +500,27 @@ mod tests {
         Tensor::from_strings(&[n], records).unwrap()
     }
 
+    /// Two examples: x = [1, 2], label 7, tags "a", "bc"; then x = [3, 4] alone.
+    fn two_records() -> Vec<Vec<u8>> {
+        vec![
+            ExampleBuilder::new()
+                .float("x", &[1.0, 2.0])
+                .int64("label", &[7])
+                .bytes("tags", &[b"a", b"bc"])
+                .to_bytes(),
+            ExampleBuilder::new().float("x", &[3.0, 4.0]).to_bytes(),
+        ]
+    }
+
+    /// Tags' indices, values and shape, x and label (-1 by default) of [`two_records`].
+    fn assert_two_records_parsed(out: &[Tensor]) {
+        assert_eq!(out[0], Tensor::from([[0i64, 0], [0, 1]]));
+        assert_eq!(out[1], Tensor::from_strings(&[2], vec!["a", "bc"]).unwrap());
+        assert_eq!(out[2], Tensor::from([2i64, 2]));
+        assert_eq!(out[3], Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]));
+        assert_eq!(out[4], Tensor::from([7i64, -1]));
+    }
+
     #[test]
     fn dense_and_sparse_features_of_a_batch() {
         let mut g = Graph::new();
@@ -369,29 +552,130 @@ mod tests {
             g.spec(parsed.dense[0]).shape,
             PartialShape::new(vec![None, Some(2)])
         );
-        let records = vec![
-            ExampleBuilder::new()
-                .float("x", &[1.0, 2.0])
-                .int64("label", &[7])
-                .bytes("tags", &[b"a", b"bc"])
-                .to_bytes(),
-            ExampleBuilder::new().float("x", &[3.0, 4.0]).to_bytes(),
-        ];
+        let records = two_records();
         let fetches = [idx, vals, shape, parsed.dense[0], parsed.dense[1]];
         let out = Session::new(&g)
             .run(&[(serialized, batch(records.clone()))], &fetches, &[])
             .unwrap();
-        assert_eq!(out[0], Tensor::from([[0i64, 0], [0, 1]]));
-        assert_eq!(out[1], Tensor::from_strings(&[2], vec!["a", "bc"]).unwrap());
-        assert_eq!(out[2], Tensor::from([2i64, 2]));
-        assert_eq!(out[3], Tensor::from([[1.0f32, 2.0], [3.0, 4.0]]));
-        assert_eq!(out[4], Tensor::from([7i64, -1]));
+        assert_two_records_parsed(&out);
         // An empty batch gives empty tensors of the right shapes.
         let out = Session::new(&g)
             .run(&[(serialized, batch(vec![]))], &fetches, &[])
             .unwrap();
         assert_eq!(out[3].shape(), &[0, 2]);
         assert_eq!(out[2], Tensor::from([0i64, 0]));
+    }
+
+    /// A `ParseExampleV2` node of `serialized`: sparse string `tags`, dense float32 `x` of
+    /// shape [2] (required) and int64 `label` (default -1); `ragged` ragged float features.
+    fn parse_v2(g: &mut Graph, serialized: Output, ragged: usize) -> Result<Vec<Output>> {
+        let strings = |g: &mut Graph, v: &[&str]| {
+            g.constant(Tensor::from_strings(&[v.len()], v.to_vec()).unwrap())
+        };
+        let names = strings(g, &[])?;
+        let sparse_keys = strings(g, &["tags"])?;
+        let dense_keys = strings(g, &["x", "label"])?;
+        let ragged_keys = strings(g, &vec!["r"; ragged])?;
+        let no_x = g.constant(Tensor::zeros(DType::Float32, &[0]))?;
+        let label = g.constant(Tensor::scalar(-1i64))?;
+        let node = g
+            .op("ParseExampleV2")
+            .inputs(&[
+                serialized,
+                names,
+                sparse_keys,
+                dense_keys,
+                ragged_keys,
+                no_x,
+                label,
+            ])
+            .attr("num_sparse", 1i64)
+            .attr("sparse_types", vec![DType::String])
+            .attr("Tdense", vec![DType::Float32, DType::Int64])
+            .attr(
+                "dense_shapes",
+                AttrValue::ShapeList(vec![PartialShape::known(&[2]), PartialShape::scalar()]),
+            )
+            .attr("ragged_value_types", vec![DType::Float32; ragged])
+            .attr("ragged_split_types", vec![DType::Int64; ragged])
+            .build()?;
+        Ok((0..5).map(|i| node.output(i)).collect())
+    }
+
+    #[test]
+    fn parse_example_v2_takes_key_vectors_and_a_scalar_or_a_batch() {
+        let records = two_records();
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
+            .unwrap();
+        let out = parse_v2(&mut g, serialized, 0).unwrap();
+        assert_eq!(g.spec(out[0]).shape, PartialShape::new(vec![None, Some(2)]));
+        assert_eq!(g.spec(out[3]).shape, PartialShape::new(vec![None, Some(2)]));
+        let got = Session::new(&g)
+            .run(&[(serialized, batch(records.clone()))], &out, &[])
+            .unwrap();
+        assert_two_records_parsed(&got);
+
+        // One example as a scalar: no batch dimension anywhere.
+        let mut g = Graph::new();
+        let one = g
+            .placeholder(DType::String, PartialShape::scalar(), "one")
+            .unwrap();
+        let out = parse_v2(&mut g, one, 0).unwrap();
+        assert_eq!(g.spec(out[0]).shape, PartialShape::new(vec![None, Some(1)]));
+        assert_eq!(g.spec(out[3]).shape, PartialShape::known(&[2]));
+        let record = Tensor::string_scalar(records[0].clone());
+        let got = Session::new(&g).run(&[(one, record)], &out, &[]).unwrap();
+        assert_eq!(got[0], Tensor::from([[0i64], [1]]));
+        assert_eq!(got[2], Tensor::from([2i64]));
+        assert_eq!(got[3], Tensor::from([1.0f32, 2.0]));
+        assert_eq!(got[4], Tensor::scalar(7i64));
+    }
+
+    #[test]
+    fn parse_example_v2_refuses_ragged_features_and_bad_keys() {
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
+            .unwrap();
+        let e = parse_v2(&mut g, serialized, 1).unwrap_err().to_string();
+        assert!(e.contains("ragged") && e.contains("VarLenFeature"), "{e}");
+        // Keys fed at run time must match the counts of the attrs.
+        let keys = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "keys")
+            .unwrap();
+        let names = g
+            .constant(Tensor::from_strings::<&str>(&[0], vec![]).unwrap())
+            .unwrap();
+        let x = g.constant(Tensor::zeros(DType::Float32, &[0])).unwrap();
+        let node = g
+            .op("ParseExampleV2")
+            .inputs(&[serialized, names, names, keys, names, x])
+            .attr("num_sparse", 0i64)
+            .attr("sparse_types", Vec::<DType>::new())
+            .attr("Tdense", vec![DType::Float32])
+            .attr(
+                "dense_shapes",
+                AttrValue::ShapeList(vec![PartialShape::known(&[1])]),
+            )
+            .attr("ragged_value_types", Vec::<DType>::new())
+            .attr("ragged_split_types", Vec::<DType>::new())
+            .build()
+            .unwrap();
+        let two = Tensor::from_strings(&[2], vec!["x", "y"]).unwrap();
+        let e = Session::new(&g)
+            .run(
+                &[(serialized, batch(vec![])), (keys, two)],
+                &[node.output(0)],
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dense_keys must be a vector of 1 strings"),
+            "{e}"
+        );
     }
 
     #[test]

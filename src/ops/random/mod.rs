@@ -14,7 +14,7 @@ use super::math::Family;
 use super::{kernel_fn, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, PartialShape, Tensor};
+use crate::tensor::{alloc, DType, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use philox::{Distribution, Philox};
 use std::sync::Mutex;
@@ -115,7 +115,7 @@ fn random_kernel(ctx: &KernelBuildCtx<'_>, dist: Distribution) -> KernelResult {
             gen.skip((n as u64).wrapping_mul(philox::BLOCKS_PER_OUTPUT));
             start
         };
-        let mut out = vec![T::default(); n];
+        let mut out = alloc::try_filled(&[n], T::default())?;
         philox::fill(start, dist, &mut out);
         k.push_output(Tensor::new(&dims, out)?);
         Ok(())

@@ -237,7 +237,7 @@ pub(super) fn reduce<T: Number, R: Reduction<T>>(
         return Ok(Tensor::from_parts(out_shape, Vec::<T>::new()));
     }
     if count == 0 {
-        return Ok(Tensor::full(&out_shape, R::empty()));
+        return Tensor::try_full(&out_shape, R::empty());
     }
     if count == 1 {
         // Nothing to combine: the elements are the result (no copy).

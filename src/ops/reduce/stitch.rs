@@ -5,7 +5,7 @@
 use super::super::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{num_elements, DType, Element, PartialShape, Tensor};
+use crate::tensor::{alloc, num_elements, DType, Element, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// Checks attr `N` against the input count and returns it.
@@ -109,7 +109,7 @@ fn stitch<T: Element>(indices: &[&Tensor], data: &[&Tensor]) -> Result<Tensor> {
     let row = num_elements(&rest);
     let mut shape = vec![first];
     shape.extend_from_slice(&rest);
-    let mut out = vec![T::default(); first * row];
+    let mut out = alloc::try_filled(&shape, T::default())?;
     for (idx, d) in indices.iter().zip(data) {
         let src = d.as_slice::<T>()?;
         for (j, &v) in idx.as_slice::<i32>()?.iter().enumerate() {

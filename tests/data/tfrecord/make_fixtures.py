@@ -6,11 +6,16 @@ Run from this folder with TensorFlow 2 installed (not run by CI):
 
 1. Writes `tf_examples.tfrecord` (four `tf.train.Example` records, see `example(i)`) and
    `tf_raw.tfrecord` (raw records: empty, one byte, 300 bytes, 70000 bytes) with
-   `tf.io.TFRecordWriter`. rustflow's test `data::tests::tensorflow_written_tfrecords`
-   reads both.
+   `tf.io.TFRecordWriter`, and the raw records again compressed (`tf_raw.tfrecord.gz`,
+   options "GZIP"; `tf_raw.tfrecord.zlib`, options "ZLIB"). rustflow's tests
+   `data::tests::tensorflow_written_tfrecords` and
+   `data::tests::tensorflow_written_compressed_tfrecords` read them.
 2. Reads `rustflow_written.tfrecord` (the same four examples, written by rustflow's
    `TFRecordWriter` in the test `data::tests::rustflow_written_tfrecord_is_committed`)
-   with `tf.data.TFRecordDataset` + `tf.io.parse_single_example` and checks every value.
+   with `tf.data.TFRecordDataset` + `tf.io.parse_single_example` and checks every value;
+   the same for `rustflow_written.tfrecord.gz` and `.zlib` (written by rustflow with
+   GZIP / ZLIB compression in `data::tests::rustflow_written_compressed_tfrecords`),
+   read with `compression_type="GZIP"` / `"ZLIB"`.
 3. Prints `tf.data` shuffle orders that `data::tests::shuffle_orders_match_tensorflow`
    expects.
 """
@@ -47,22 +52,30 @@ with tf.io.TFRecordWriter("tf_raw.tfrecord") as w:
     for r in RAW:
         w.write(r)
 
+for ext, kind in [("gz", "GZIP"), ("zlib", "ZLIB")]:
+    with tf.io.TFRecordWriter(f"tf_raw.tfrecord.{ext}", options=kind) as w:
+        for r in RAW:
+            w.write(r)
+
 spec = {
     "x": tf.io.FixedLenFeature([3], tf.float32),
     "label": tf.io.FixedLenFeature([], tf.int64),
     "name": tf.io.FixedLenFeature([], tf.string),
     "tokens": tf.io.VarLenFeature(tf.int64),
 }
-ours = list(tf.data.TFRecordDataset("rustflow_written.tfrecord"))
-assert len(ours) == 4, len(ours)
-for i, rec in enumerate(ours):
-    p = tf.io.parse_single_example(rec, spec)
-    want = example(i)
-    np.testing.assert_array_equal(p["x"].numpy(), np.array(want["x"], np.float32))
-    assert int(p["label"]) == i
-    assert p["name"].numpy() == want["name"][0]
-    np.testing.assert_array_equal(tf.sparse.to_dense(p["tokens"]).numpy(), want["tokens"])
-print("rustflow_written.tfrecord: 4 examples read by tf.data, all values equal")
+for name, kind in [("rustflow_written.tfrecord", ""),
+                   ("rustflow_written.tfrecord.gz", "GZIP"),
+                   ("rustflow_written.tfrecord.zlib", "ZLIB")]:
+    ours = list(tf.data.TFRecordDataset(name, compression_type=kind))
+    assert len(ours) == 4, len(ours)
+    for i, rec in enumerate(ours):
+        p = tf.io.parse_single_example(rec, spec)
+        want = example(i)
+        np.testing.assert_array_equal(p["x"].numpy(), np.array(want["x"], np.float32))
+        assert int(p["label"]) == i
+        assert p["name"].numpy() == want["name"][0]
+        np.testing.assert_array_equal(tf.sparse.to_dense(p["tokens"]).numpy(), want["tokens"])
+    print(f"{name}: 4 examples read by tf.data (compression {kind!r}), all values equal")
 
 def order(ds):
     return [int(v) for v in ds]

@@ -8,7 +8,7 @@ use crate::graph::{AttrsExt, Node};
 use crate::ops::math::activation::{relu, relu6};
 use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::{kernel_fn, KernelBuildCtx, KernelResult};
-use crate::tensor::{DType, Number, Tensor};
+use crate::tensor::{alloc, DType, Element, Number, Tensor};
 use crate::{with_dtype, Error};
 use std::ops::Range;
 
@@ -18,6 +18,7 @@ pub(super) fn matmul_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k| {
         let (a, b) = (k.input(0)?, k.input(1)?);
         let dims = matmul_dims(a.shape(), b.shape(), ta, tb)?;
+        alloc::checked_len(T::DTYPE, &[dims.m, dims.n])?;
         let threads = k.threads_for_work(dims.work(), MIN_PRODUCT_WORK);
         let out = gemm_to_vec(dims, a.as_slice::<T>()?, b.as_slice::<T>()?, threads);
         k.push_output(Tensor::from_parts(vec![dims.m, dims.n], out));
@@ -63,6 +64,7 @@ pub(crate) fn fused_matmul_kernel(
         let (a, b, other) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let in_product = |e: Error| Error::invalid(format!("in its product {product_name}: {e}"));
         let dims = matmul_dims(a.shape(), b.shape(), ta, tb).map_err(in_product)?;
+        alloc::checked_len(T::DTYPE, &[dims.m, dims.n])?;
         let (a, b) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         let threads = k.threads_for_work(dims.work(), MIN_PRODUCT_WORK);
         let (m, n) = (dims.m, dims.n);

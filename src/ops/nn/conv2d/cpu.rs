@@ -9,7 +9,7 @@ use crate::ops::linalg::matmul::cpu::{add_bias_then, Activation};
 use crate::ops::math::activation::{relu, relu6};
 use crate::ops::nn::window::{DataFormat, Geometry, Window2d};
 use crate::ops::{kernel_fn, KernelBuildCtx, KernelCtx, KernelResult};
-use crate::tensor::{DType, Number, Tensor};
+use crate::tensor::{DType, Element, Number, Tensor};
 use crate::{with_dtype, Error, Result};
 use std::ops::Range;
 
@@ -42,7 +42,7 @@ fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
 }
 
 /// Runtime geometry from an NHWC input shape and an HWIO filter shape.
-pub(super) fn runtime_geometry(
+pub(super) fn runtime_geometry<T: Element>(
     window: &Window2d,
     input: &[usize],
     filter: &[usize],
@@ -54,7 +54,9 @@ pub(super) fn runtime_geometry(
             "input depth must be evenly divisible by filter depth, and grouped convolutions are not supported: input {input:?}, filter {filter:?}"
         )));
     }
-    Geometry::new(window, [n, h, w, c], [kh, kw], fout).map_err(Error::invalid)
+    let g = Geometry::new(window, [n, h, w, c], [kh, kw], fout).map_err(Error::invalid)?;
+    g.check_memory(T::DTYPE)?;
+    Ok(g)
 }
 
 /// Checks `out_backprop` against the geometry's output shape.
@@ -344,7 +346,7 @@ pub(super) fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let window = nhwc_window(ctx.node)?;
     with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, filter) = (k.input(0)?, k.input(1)?);
-        let g = runtime_geometry(&window, input.shape(), filter.shape())?;
+        let g = runtime_geometry::<T>(&window, input.shape(), filter.shape())?;
         let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k), |_, _| {});
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
@@ -365,7 +367,7 @@ pub(super) fn fused_conv2d_kernel(
     with_dtype!(signed, dtype, T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, filter, bias) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let in_product = |e: Error| Error::invalid(format!("in its product {product_name}: {e}"));
-        let g = runtime_geometry(&window, input.shape(), filter.shape()).map_err(in_product)?;
+        let g = runtime_geometry::<T>(&window, input.shape(), filter.shape()).map_err(in_product)?;
         if bias.shape() != [g.out_c] {
             return Err(Error::invalid(format!(
                 "Must provide as many biases as the channel dimension of the input tensor: {:?} vs. {:?}",
@@ -395,7 +397,7 @@ pub(super) fn conv2d_backprop_input_kernel(ctx: &KernelBuildCtx<'_>) -> KernelRe
             2 => [dy.shape().first().copied().unwrap_or(0), sizes[0], sizes[1], filter.shape().get(2).copied().unwrap_or(0)],
             _ => return Err(Error::invalid(format!("input_sizes must have 4 elements (or 2 spatial sizes), got {sizes:?}"))),
         };
-        let g = runtime_geometry(&window, &[n, h, w, c], filter.shape())?;
+        let g = runtime_geometry::<T>(&window, &[n, h, w, c], filter.shape())?;
         check_dy(&g, dy)?;
         let dx = conv2d_backprop_input(&g, filter.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
         k.push_output(Tensor::from_parts(vec![n, h, w, c], dx));
@@ -408,7 +410,7 @@ pub(super) fn conv2d_backprop_filter_kernel(ctx: &KernelBuildCtx<'_>) -> KernelR
     with_dtype!(float, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, sizes, dy) = (k.input(0)?, k.input(1)?, k.input(2)?);
         let sizes = runtime_sizes(sizes, "filter_sizes")?;
-        let g = runtime_geometry(&window, input.shape(), &sizes)?;
+        let g = runtime_geometry::<T>(&window, input.shape(), &sizes)?;
         check_dy(&g, dy)?;
         let dw = conv2d_backprop_filter(&g, input.as_slice::<T>()?, dy.as_slice::<T>()?, g.conv_threads(k));
         k.push_output(Tensor::from_parts(sizes, dw));

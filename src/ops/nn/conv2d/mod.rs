@@ -131,18 +131,30 @@ fn check_out_backprop(
     Ok(())
 }
 
-fn infer_conv2d_backprop_input(ctx: &InferCtx<'_>) -> InferResult {
+/// The checks both convolution gradients start with: three inputs, `out_backprop`
+/// (input 2) of the dtype of input `value` (named `what`), one of `types` and the `T`
+/// attr; gives that dtype and the window.
+fn backprop_dtype_and_window(
+    ctx: &InferCtx<'_>,
+    value: usize,
+    what: &str,
+    types: &[DType],
+) -> std::result::Result<(DType, Window2d), String> {
     ctx.expect_inputs(3)?;
-    let dt = ctx.dtype(1);
+    let dt = ctx.dtype(value);
     if ctx.dtype(2) != dt {
         return Err(format!(
-            "filter is {dt} but out_backprop is {}; insert a Cast so they match",
+            "{what} is {dt} but out_backprop is {}; insert a Cast so they match",
             ctx.dtype(2)
         ));
     }
-    ctx.check_dtype(1, CONV_TYPES)?;
+    ctx.check_dtype(value, types)?;
     ctx.check_t_attr(dt)?;
-    let window = Window2d::conv(ctx.attrs())?;
+    Ok((dt, Window2d::conv(ctx.attrs())?))
+}
+
+fn infer_conv2d_backprop_input(ctx: &InferCtx<'_>) -> InferResult {
+    let (dt, window) = backprop_dtype_and_window(ctx, 1, "filter", CONV_TYPES)?;
     let filter = filter_dims(ctx.shape(1))?;
     let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
     let mut input = [dy[0], None, None, filter[2]];
@@ -172,17 +184,7 @@ fn input_size_dims(window: &Window2d, sizes: &[usize]) -> std::result::Result<[D
 }
 
 fn infer_conv2d_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
-    ctx.expect_inputs(3)?;
-    let dt = ctx.dtype(0);
-    if ctx.dtype(2) != dt {
-        return Err(format!(
-            "input is {dt} but out_backprop is {}; insert a Cast so they match",
-            ctx.dtype(2)
-        ));
-    }
-    ctx.check_dtype(0, CONV_FILTER_GRAD_TYPES)?;
-    ctx.check_t_attr(dt)?;
-    let window = Window2d::conv(ctx.attrs())?;
+    let (dt, window) = backprop_dtype_and_window(ctx, 0, "input", CONV_FILTER_GRAD_TYPES)?;
     let input = window.nhwc_dims(ctx.shape(0), "input")?;
     let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
     let mut filter = [None, None, input[3], dy[3]];
@@ -802,7 +804,7 @@ mod tests {
             ]
             .into_iter()
             .collect();
-            let geom = runtime_geometry(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
+            let geom = runtime_geometry::<f32>(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
             let w = values(geom.out_shape().iter().product(), 12);
             let (want_dx, want_dw) = fd_grads(&geom, &f64s(&x), &f64s(&f), &w);
 

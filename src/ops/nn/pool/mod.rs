@@ -16,7 +16,7 @@ use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::math::{check_family, Family};
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, KernelCtx};
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::{DType, Dim, Float, Number, PartialShape, Tensor};
+use crate::tensor::{DType, Dim, Element, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use fusion::ActivationGrad;
 use std::ops::Range;
@@ -492,6 +492,7 @@ fn avg_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             .collect::<std::result::Result<Vec<usize>, _>>()
             .map_err(|_| Error::invalid(format!("orig_input_shape must be non-negative: {shape:?}")))?;
         let g = geometry(&window, ksize, &shape, "orig_input_shape")?;
+        g.check_memory(T::DTYPE)?;
         check_shape(&g, dy, "grad")?;
         let dx = avg_pool_grad(&g, dy.as_slice::<T>()?, g.pool_threads(k));
         k.push_output(Tensor::from_parts(shape, dx));

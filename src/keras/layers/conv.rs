@@ -1,0 +1,325 @@
+//! `Conv2D`: `activation(conv2d(x, kernel) + bias)` over NHWC images.
+
+use crate::graph::{Graph, Output};
+use crate::keras::activations::ActivationArg;
+use crate::keras::initializers::Initializer;
+use crate::keras::layer::{
+    add_weight, base_config, format_shape, layer_error, regularize, unique_name, CallContext,
+    Layer, Shape, Weight,
+};
+use crate::keras::layers::args::{Args, Padding, Size2};
+use crate::keras::regularizers::Regularizer;
+use crate::tensor::DType;
+use crate::Result;
+use serde_json::{Map, Value};
+
+/// A 2-D convolution over `(batch, height, width, channels)` images
+/// (`keras.layers.Conv2D(filters, kernel_size)`), with Keras's defaults: strides 1,
+/// `"valid"` padding, dilation 1, no activation, a bias, Glorot-uniform kernel.
+#[derive(Debug)]
+pub struct Conv2D {
+    name: String,
+    filters: usize,
+    kernel_size: Size2,
+    strides: Size2,
+    padding: String,
+    dilation_rate: Size2,
+    activation: ActivationArg,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
+    kernel: Option<Weight>,
+    bias: Option<Weight>,
+}
+
+impl Conv2D {
+    /// `Conv2D(filters, kernel_size)`; `kernel_size` is one number or a pair.
+    pub fn new(filters: usize, kernel_size: impl Into<Size2>) -> Conv2D {
+        Conv2D {
+            name: unique_name("conv2d"),
+            filters,
+            kernel_size: kernel_size.into(),
+            strides: Size2([1, 1]),
+            padding: "valid".into(),
+            dilation_rate: Size2([1, 1]),
+            activation: ActivationArg::new("linear"),
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform { seed: None },
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel: None,
+            bias: None,
+        }
+    }
+
+    /// Steps of the window (default 1).
+    pub fn strides(mut self, strides: impl Into<Size2>) -> Conv2D {
+        self.strides = strides.into();
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`; another value is reported at build.
+    pub fn padding(mut self, padding: &str) -> Conv2D {
+        self.padding = padding.to_string();
+        self
+    }
+
+    /// Spacing of the kernel's taps (default 1).
+    pub fn dilation_rate(mut self, rate: impl Into<Size2>) -> Conv2D {
+        self.dilation_rate = rate.into();
+        self
+    }
+
+    /// The activation by Keras's name; an unknown name is reported at build.
+    pub fn activation(mut self, name: &str) -> Conv2D {
+        self.activation = ActivationArg::new(name);
+        self
+    }
+
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, use_bias: bool) -> Conv2D {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// The kernel's initializer (default `glorot_uniform`).
+    pub fn kernel_initializer(mut self, init: Initializer) -> Conv2D {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// The bias's initializer (default `zeros`).
+    pub fn bias_initializer(mut self, init: Initializer) -> Conv2D {
+        self.bias_initializer = init;
+        self
+    }
+
+    /// A penalty on the kernel added to the training loss.
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Conv2D {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+
+    /// A penalty on the bias added to the training loss.
+    pub fn bias_regularizer(mut self, r: Regularizer) -> Conv2D {
+        self.bias_regularizer = Some(r);
+        self
+    }
+
+    /// Replaces the automatic name.
+    pub fn named(mut self, name: &str) -> Conv2D {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The layer a Keras config describes.
+    pub(crate) fn from_args(a: &Args<'_>) -> Result<Conv2D> {
+        a.channels_last()?;
+        a.unsupported(&[
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ])?;
+        if a.i64_or("groups", 1)? != 1 {
+            return Err(a.err("'groups' other than 1 is not supported"));
+        }
+        let kernel = a
+            .size2("kernel_size")?
+            .ok_or_else(|| a.err("needs 'kernel_size'"))?;
+        let mut c = Conv2D::new(a.positive("filters")?, kernel)
+            .strides(a.size2("strides")?.unwrap_or(Size2([1, 1])))
+            .dilation_rate(a.size2("dilation_rate")?.unwrap_or(Size2([1, 1])))
+            .use_bias(a.bool_or("use_bias", true)?)
+            .kernel_initializer(a.initializer(
+                "kernel_initializer",
+                Initializer::GlorotUniform { seed: None },
+            )?)
+            .bias_initializer(a.initializer("bias_initializer", Initializer::Zeros)?);
+        c.padding = a.padding()?.name().into();
+        c.activation = a.activation("activation")?;
+        c.kernel_regularizer = a.regularizer("kernel_regularizer")?;
+        c.bias_regularizer = a.regularizer("bias_regularizer")?;
+        Ok(match a.name() {
+            Some(n) => c.named(n),
+            None => c,
+        })
+    }
+
+    fn checked_padding(&self) -> Result<Padding> {
+        Padding::parse(&self.padding).map_err(|m| layer_error(self, m))
+    }
+
+    /// The input channels, after checking the input is NHWC with them known.
+    fn channels(&self, input_shape: &[Option<usize>]) -> Result<usize> {
+        match input_shape {
+            [_, _, _, Some(c)] => Ok(*c),
+            _ => Err(layer_error(
+                self,
+                format!(
+                    "expected an input of rank 4 (batch, height, width, channels) with the \
+                     channels known, got shape {}",
+                    format_shape(input_shape)
+                ),
+            )),
+        }
+    }
+}
+
+impl Layer for Conv2D {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Conv2D"
+    }
+
+    fn built(&self) -> bool {
+        self.kernel.is_some()
+    }
+
+    fn build(&mut self, g: &mut Graph, input_shape: &[Option<usize>]) -> Result<()> {
+        if self.filters == 0 {
+            return Err(layer_error(
+                self,
+                "Invalid value for argument `filters`. Expected a strictly positive value. \
+                 Received filters=0.",
+            ));
+        }
+        self.activation.checked(self)?;
+        self.compute_output_shape(input_shape)?;
+        let channels = self.channels(input_shape)?;
+        let [kh, kw] = self.kernel_size.0;
+        let k0 =
+            self.kernel_initializer
+                .create(g, &[kh, kw, channels, self.filters], DType::Float32)?;
+        self.kernel = Some(add_weight(g, &self.name, "kernel", k0, true)?);
+        if self.use_bias {
+            let b0 = self
+                .bias_initializer
+                .create(g, &[self.filters], DType::Float32)?;
+            self.bias = Some(add_weight(g, &self.name, "bias", b0, true)?);
+        }
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
+        self.channels(input_shape)?;
+        let padding = self.checked_padding()?;
+        let (k, s, d) = (self.kernel_size.0, self.strides.0, self.dilation_rate.0);
+        if k.contains(&0) || s.contains(&0) || d.contains(&0) {
+            return Err(layer_error(
+                self,
+                format!(
+                    "kernel_size {k:?}, strides {s:?} and dilation_rate {d:?} must be positive"
+                ),
+            ));
+        }
+        if s.iter().any(|&v| v > 1) && d.iter().any(|&v| v > 1) {
+            return Err(layer_error(
+                self,
+                format!(
+                    "strides > 1 not supported in conjunction with dilation_rate > 1. \
+                     Received: strides={s:?} and dilation_rate={d:?}"
+                ),
+            ));
+        }
+        let mut out = vec![input_shape[0]];
+        for i in 0..2 {
+            let len = padding
+                .output_len(input_shape[i + 1], k[i], s[i], d[i])
+                .map_err(|m| {
+                    layer_error(
+                        self,
+                        format!("{m} (input shape {})", format_shape(input_shape)),
+                    )
+                })?;
+            out.push(len);
+        }
+        out.push(Some(self.filters));
+        Ok(out)
+    }
+
+    fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output> {
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| layer_error(self, "called before it was built"))?;
+        let shape: Shape = g.shape(x).dims().map_or_else(Vec::new, <[_]>::to_vec);
+        let want = kernel.shape[2];
+        if shape.len() != 4 || matches!(shape[3], Some(c) if c != want) {
+            return Err(layer_error(
+                self,
+                format!(
+                    "Input 0 of layer \"{}\" is incompatible with the layer: expected an input \
+                     of rank 4 with {want} channels, but received input with shape {}",
+                    self.name,
+                    g.shape(x)
+                ),
+            ));
+        }
+        let activation = self.activation.checked(self)?;
+        let padding = self.checked_padding()?;
+        regularize(g, ctx, Some(kernel), self.kernel_regularizer)?;
+        regularize(g, ctx, self.bias.as_ref(), self.bias_regularizer)?;
+        let (kernel, bias) = (kernel.var.read, self.bias.as_ref().map(|b| b.var.read));
+        let (strides, dilations) = (self.strides.nhwc(), self.dilation_rate.nhwc());
+        let name = self.name.clone();
+        g.name_scope(&name, |g| {
+            let z = g.conv2d_dilated(x, kernel, &strides, padding.tf(), &dilations)?;
+            let z = match bias {
+                Some(b) => g.bias_add(z, b)?,
+                None => z,
+            };
+            activation.apply(g, z)
+        })
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        self.kernel
+            .iter()
+            .chain(self.bias.iter())
+            .cloned()
+            .collect()
+    }
+
+    fn get_config(&self) -> Map<String, Value> {
+        let mut m = base_config(&self.name);
+        m.insert("filters".into(), Value::from(self.filters));
+        m.insert("kernel_size".into(), self.kernel_size.to_json());
+        m.insert("strides".into(), self.strides.to_json());
+        m.insert(
+            "padding".into(),
+            Value::from(self.padding.to_ascii_lowercase()),
+        );
+        m.insert("data_format".into(), Value::from("channels_last"));
+        m.insert("dilation_rate".into(), self.dilation_rate.to_json());
+        m.insert("groups".into(), Value::from(1));
+        m.insert("activation".into(), Value::from(self.activation.name()));
+        m.insert("use_bias".into(), Value::from(self.use_bias));
+        m.insert(
+            "kernel_initializer".into(),
+            self.kernel_initializer.to_config(),
+        );
+        m.insert("bias_initializer".into(), self.bias_initializer.to_config());
+        m.insert(
+            "kernel_regularizer".into(),
+            Regularizer::serialize(self.kernel_regularizer),
+        );
+        m.insert(
+            "bias_regularizer".into(),
+            Regularizer::serialize(self.bias_regularizer),
+        );
+        for k in [
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ] {
+            m.insert(k.into(), Value::Null);
+        }
+        m
+    }
+}
