@@ -194,6 +194,55 @@ fn a_call_to_a_missing_function_is_an_error() {
     );
 }
 
+/// The loop fixture with one library function edited.
+fn loop_with(function: &str, edit: impl Fn(&mut rustflow::proto::tf::FunctionDef)) -> String {
+    let tmp = edited("loop", |m| {
+        let lib = m.meta_graphs[0].graph_def.as_mut().unwrap();
+        let lib = lib.library.as_mut().unwrap();
+        let f = lib
+            .function
+            .iter_mut()
+            .find(|f| f.signature.as_ref().unwrap().name.starts_with(function))
+            .unwrap();
+        edit(f);
+    });
+    let model = match load(tmp.path(), &[SERVE_TAG], SessionOptions::default()) {
+        Ok(model) => model,
+        Err(e) => return e.to_string(),
+    };
+    let x = read_npy(fixture("loop").join("input.npy")).unwrap();
+    model
+        .run_signature(DEFAULT_SIGNATURE, &[("x", x)])
+        .unwrap_err()
+        .to_string()
+}
+
+/// A `While` whose body is missing, or returns the wrong values, is an error naming the
+/// node and the function.
+#[test]
+fn bad_loop_functions_are_errors_naming_node_and_function() {
+    let e = loop_with("while_body", |f| {
+        f.signature.as_mut().unwrap().name = "renamed".into()
+    });
+    assert!(
+        e.contains("while_body_3559") && e.contains("while") && e.contains("library"),
+        "{e}"
+    );
+    let e = loop_with("while_body", |f| {
+        let sig = f.signature.as_mut().unwrap();
+        let last = sig.output_arg.pop().unwrap();
+        f.ret.remove(&last.name);
+    });
+    assert!(e.contains("while_body_3559") && e.contains("returns"), "{e}");
+    let e = loop_with("while_cond_3558", |f| {
+        let sig = f.signature.as_mut().unwrap();
+        sig.output_arg[0].r#type = 1; // float32: not checked until the loop runs
+        let ret = f.ret.values_mut().next().unwrap();
+        *ret = "while_placeholder_1".into(); // a [batch, 4] tensor, not a scalar
+    });
+    assert!(e.contains("while_cond_3558") && e.contains("scalar"), "{e}");
+}
+
 /// `rustflow show --all` and `rustflow run` on a Keras 3 export.
 #[test]
 fn runner_shows_and_runs_a_keras_export() {
