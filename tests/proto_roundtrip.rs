@@ -407,6 +407,49 @@ fn parsing() -> Result<Case> {
     Ok(case)
 }
 
+/// `ParseExampleV2` (TF2's tf.io.parse_example): key vectors as inputs, a sparse string
+/// feature, a required dense float32 [2] and a defaulted int64 scalar.
+fn parsing_v2() -> Result<Case> {
+    use rustflow::data::ExampleBuilder;
+    let mut g = Graph::new();
+    let serialized = g.placeholder(DType::String, [None], "serialized")?;
+    let mut strings = |v: &[&str]| g.constant(Tensor::from_strings(&[v.len()], v.to_vec())?);
+    let keys = [
+        strings(&[])?,
+        strings(&["tags"])?,
+        strings(&["x", "label"])?,
+        strings(&[])?,
+    ];
+    let no_default = g.constant(Tensor::zeros(DType::Float32, &[0]))?;
+    let label_default = g.constant(Tensor::scalar(-1i64))?;
+    let node = g
+        .op("ParseExampleV2")
+        .inputs(&[serialized])
+        .inputs(&keys)
+        .inputs(&[no_default, label_default])
+        .attr("num_sparse", 1i64)
+        .attr("sparse_types", vec![DType::String])
+        .attr("Tdense", vec![DType::Float32, DType::Int64])
+        .attr(
+            "dense_shapes",
+            AttrValue::ShapeList(vec![PartialShape::known(&[2]), PartialShape::scalar()]),
+        )
+        .attr("ragged_value_types", Vec::<DType>::new())
+        .attr("ragged_split_types", Vec::<DType>::new())
+        .build()?;
+    let mut case = Case::new(g, (0..5).map(|i| node.output(i)).collect());
+    let records = vec![
+        ExampleBuilder::new()
+            .float("x", &[1.0, 2.0])
+            .bytes("tags", &[b"a", b"bc"])
+            .int64("label", &[3])
+            .to_bytes(),
+        ExampleBuilder::new().float("x", &[4.0, 5.0]).to_bytes(),
+    ];
+    case.feeds = vec![(serialized, Tensor::from_strings(&[2], records)?)];
+    Ok(case)
+}
+
 /// The ops TensorFlow 2 / Keras graphs use (issue 17).
 fn keras_ops() -> Result<Case> {
     let mut g = Graph::new();
@@ -643,6 +686,7 @@ const CASES: &[(&str, Builder)] = &[
     ("control", control),
     ("summaries", summaries),
     ("parsing", parsing),
+    ("parsing_v2", parsing_v2),
     ("keras_ops", keras_ops),
     ("resource_variables", resource_variables),
 ];
