@@ -233,7 +233,10 @@ fn bad_loop_functions_are_errors_naming_node_and_function() {
         let last = sig.output_arg.pop().unwrap();
         f.ret.remove(&last.name);
     });
-    assert!(e.contains("while_body_3559") && e.contains("returns"), "{e}");
+    assert!(
+        e.contains("while_body_3559") && e.contains("returns"),
+        "{e}"
+    );
     let e = loop_with("while_cond_3558", |f| {
         let sig = f.signature.as_mut().unwrap();
         sig.output_arg[0].r#type = 1; // float32: not checked until the loop runs
