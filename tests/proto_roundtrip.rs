@@ -381,7 +381,8 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
-/// `ParseExample` (tf.io.parse_example) over a fed batch of serialized Examples.
+/// `ParseExample` (tf.io.parse_example) and `ParseExampleV2` (TF 2's) over a fed batch of
+/// serialized Examples.
 fn parsing() -> Result<Case> {
     use rustflow::data::ExampleBuilder;
     use rustflow::ops::parsing::DenseFeature;
@@ -395,56 +396,36 @@ fn parsing() -> Result<Case> {
     };
     let parsed = g.parse_example(serialized, &[("ids", DType::Int64)], &[dense])?;
     let (indices, values, shape) = parsed.sparse[0];
-    let mut case = Case::new(g, vec![indices, values, shape, parsed.dense[0]]);
+    let keys =
+        |g: &mut Graph, k: &[&str]| g.constant(Tensor::from_strings(&[k.len()], k.to_vec())?);
+    let (names, sparse_keys, dense_keys) = (
+        keys(&mut g, &[])?,
+        keys(&mut g, &["ids"])?,
+        keys(&mut g, &["x"])?,
+    );
+    let default = g.constant(Tensor::from([0.0f32, -1.0]))?;
+    let v2 = g
+        .op("ParseExampleV2")
+        .inputs(&[serialized, names, sparse_keys, dense_keys, names, default])
+        .attr("num_sparse", 1i64)
+        .attr("sparse_types", vec![DType::Int64])
+        .attr("Tdense", vec![DType::Float32])
+        .attr(
+            "dense_shapes",
+            AttrValue::ShapeList(vec![PartialShape::known(&[2])]),
+        )
+        .attr("ragged_value_types", Vec::<DType>::new())
+        .attr("ragged_split_types", Vec::<DType>::new())
+        .build()?;
+    let mut fetches = vec![indices, values, shape, parsed.dense[0]];
+    fetches.extend((0..4).map(|i| v2.output(i)));
+    let mut case = Case::new(g, fetches);
     let records = vec![
         ExampleBuilder::new()
             .float("x", &[1.0, 2.0])
             .int64("ids", &[4, 5, 6])
             .to_bytes(),
         ExampleBuilder::new().int64("ids", &[7]).to_bytes(),
-    ];
-    case.feeds = vec![(serialized, Tensor::from_strings(&[2], records)?)];
-    Ok(case)
-}
-
-/// `ParseExampleV2` (TF2's tf.io.parse_example): key vectors as inputs, a sparse string
-/// feature, a required dense float32 [2] and a defaulted int64 scalar.
-fn parsing_v2() -> Result<Case> {
-    use rustflow::data::ExampleBuilder;
-    let mut g = Graph::new();
-    let serialized = g.placeholder(DType::String, [None], "serialized")?;
-    let mut strings = |v: &[&str]| g.constant(Tensor::from_strings(&[v.len()], v.to_vec())?);
-    let keys = [
-        strings(&[])?,
-        strings(&["tags"])?,
-        strings(&["x", "label"])?,
-        strings(&[])?,
-    ];
-    let no_default = g.constant(Tensor::zeros(DType::Float32, &[0]))?;
-    let label_default = g.constant(Tensor::scalar(-1i64))?;
-    let node = g
-        .op("ParseExampleV2")
-        .inputs(&[serialized])
-        .inputs(&keys)
-        .inputs(&[no_default, label_default])
-        .attr("num_sparse", 1i64)
-        .attr("sparse_types", vec![DType::String])
-        .attr("Tdense", vec![DType::Float32, DType::Int64])
-        .attr(
-            "dense_shapes",
-            AttrValue::ShapeList(vec![PartialShape::known(&[2]), PartialShape::scalar()]),
-        )
-        .attr("ragged_value_types", Vec::<DType>::new())
-        .attr("ragged_split_types", Vec::<DType>::new())
-        .build()?;
-    let mut case = Case::new(g, (0..5).map(|i| node.output(i)).collect());
-    let records = vec![
-        ExampleBuilder::new()
-            .float("x", &[1.0, 2.0])
-            .bytes("tags", &[b"a", b"bc"])
-            .int64("label", &[3])
-            .to_bytes(),
-        ExampleBuilder::new().float("x", &[4.0, 5.0]).to_bytes(),
     ];
     case.feeds = vec![(serialized, Tensor::from_strings(&[2], records)?)];
     Ok(case)
@@ -686,7 +667,6 @@ const CASES: &[(&str, Builder)] = &[
     ("control", control),
     ("summaries", summaries),
     ("parsing", parsing),
-    ("parsing_v2", parsing_v2),
     ("keras_ops", keras_ops),
     ("resource_variables", resource_variables),
 ];
