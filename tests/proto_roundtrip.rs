@@ -555,7 +555,102 @@ fn summaries() -> Result<Case> {
     Ok(case)
 }
 
+/// A TensorList op node of element dtype float32.
+fn list_op(g: &mut Graph, op: &str, inputs: &[Output]) -> Result<Output> {
+    g.op(op)
+        .inputs(inputs)
+        .attr("element_dtype", DType::Float32)
+        .attr("shape_type", DType::Int32)
+        .build_output()
+}
+
+/// `While` filling a TensorList with squares, `If` and `Case` over branch functions, and
+/// their stateless twins: the functions travel in the GraphDef's library.
+fn control_flow() -> Result<Case> {
+    use rustflow::graph::TensorSpec;
+    let mut g = Graph::new();
+    let specs = [
+        TensorSpec::new(DType::Int32, PartialShape::scalar()),
+        TensorSpec::new(DType::Variant, PartialShape::scalar()),
+    ];
+    g.define_function("cond", &specs, |g, a| {
+        let n = g.constant(4i32)?;
+        Ok(vec![g.less(a[0], n)?])
+    })?;
+    g.define_function("body", &specs, |g, a| {
+        let one = g.constant(1i32)?;
+        let f = g.cast(a[0], DType::Float32)?;
+        let sq = g.mul(f, f)?;
+        let set = list_op(g, "TensorListSetItem", &[a[1], a[0], sq])?;
+        Ok(vec![g.add(a[0], one)?, set])
+    })?;
+    let any = [TensorSpec::new(DType::Float32, PartialShape::unknown())];
+    g.define_function("double", &any, |g, a| Ok(vec![g.add(a[0], a[0])?]))?;
+    g.define_function("negate", &any, |g, a| Ok(vec![g.neg(a[0])?]))?;
+    let scalars = g.constant(Tensor::new(&[0], Vec::<i32>::new())?)?;
+    let n = g.constant(4i32)?;
+    let reserved = list_op(&mut g, "TensorListReserve", &[scalars, n])?;
+    let zero = g.constant(0i32)?;
+    let looped = g.while_loop("cond", "body", &[zero, reserved])?;
+    let stateless = g
+        .op("StatelessWhile")
+        .inputs(&[zero, reserved])
+        .attr("T", vec![DType::Int32, DType::Variant])
+        .attr("cond", AttrValue::Func("cond".into()))
+        .attr("body", AttrValue::Func("body".into()))
+        .build()?;
+    let mut f = vec![looped[0]];
+    for l in [looped[1], stateless.output(1)] {
+        f.push(list_op(&mut g, "TensorListStack", &[l, scalars])?);
+        f.push(list_op(&mut g, "TensorListLength", &[l])?);
+        f.push(list_op(&mut g, "TensorListElementShape", &[l])?);
+    }
+    let x = f32s(&mut g, &[3], &[1.0, -2.0, 3.5])?;
+    let from = list_op(&mut g, "TensorListFromTensor", &[x, scalars])?;
+    let two = g.constant(2i32)?;
+    f.push(list_op(&mut g, "TensorListGetItem", &[from, two, scalars])?);
+    let item = g.constant(Tensor::scalar(7.5f32))?;
+    let set = list_op(&mut g, "TensorListSetItem", &[from, two, item])?;
+    f.push(list_op(&mut g, "TensorListStack", &[set, scalars])?);
+    let yes = g.constant(Tensor::scalar(true))?;
+    f.push(g.cond(yes, "double", "negate", &[x])?[0]);
+    let no = g.constant(Tensor::scalar(false))?;
+    let branch = |then: &str, other: &str| {
+        vec![
+            ("then_branch", AttrValue::Func(then.into())),
+            ("else_branch", AttrValue::Func(other.into())),
+        ]
+    };
+    let mut b = g.op("StatelessIf").input(no).input(x);
+    for (k, v) in branch("double", "negate") {
+        b = b.attr(k, v);
+    }
+    let stateless_if = b
+        .attr("Tcond", DType::Bool)
+        .attr("Tin", vec![DType::Float32])
+        .attr("Tout", vec![DType::Float32])
+        .build()?;
+    f.push(stateless_if.output(0));
+    let one = g.constant(1i32)?;
+    for op in ["Case", "StatelessCase"] {
+        let case = g
+            .op(op)
+            .input(one)
+            .input(x)
+            .attr("Tin", vec![DType::Float32])
+            .attr("Tout", vec![DType::Float32])
+            .attr(
+                "branches",
+                AttrValue::FuncList(vec!["double".into(), "negate".into()]),
+            )
+            .build()?;
+        f.push(case.output(0));
+    }
+    Ok(Case::new(g, f))
+}
+
 const CASES: &[(&str, Builder)] = &[
+    ("control_flow", control_flow),
     ("unary_math", unary_math),
     ("binary_math", binary_math),
     ("logic", logic),

@@ -60,6 +60,25 @@ fn keras_embedding_text_model_matches_tensorflow() {
     check("text", 1e-5);
 }
 
+/// `tf.while_loop` and `tf.cond` over resource variables: a `While` whose body holds an
+/// `If`, run as functions (not unrolled).
+#[test]
+fn tf_function_while_loop_and_cond_match_tensorflow() {
+    check("loop", 1e-5);
+}
+
+/// Keras LSTM and GRU: a `While` loop over TensorLists (`TensorListFromTensor`,
+/// `GetItem`, `SetItem`, `Stack`).
+#[test]
+fn keras_lstm_matches_tensorflow() {
+    check("lstm", 1e-5);
+}
+
+#[test]
+fn keras_gru_matches_tensorflow() {
+    check("gru", 1e-5);
+}
+
 #[test]
 fn signatures_list_names_dtypes_and_shapes() {
     let model = load(
@@ -173,6 +192,58 @@ fn a_call_to_a_missing_function_is_an_error() {
         e.contains("__inference___call__") && e.contains("not in the graph's function library"),
         "{e}"
     );
+}
+
+/// The loop fixture with one library function edited.
+fn loop_with(function: &str, edit: impl Fn(&mut rustflow::proto::tf::FunctionDef)) -> String {
+    let tmp = edited("loop", |m| {
+        let lib = m.meta_graphs[0].graph_def.as_mut().unwrap();
+        let lib = lib.library.as_mut().unwrap();
+        let f = lib
+            .function
+            .iter_mut()
+            .find(|f| f.signature.as_ref().unwrap().name.starts_with(function))
+            .unwrap();
+        edit(f);
+    });
+    let model = match load(tmp.path(), &[SERVE_TAG], SessionOptions::default()) {
+        Ok(model) => model,
+        Err(e) => return e.to_string(),
+    };
+    let x = read_npy(fixture("loop").join("input.npy")).unwrap();
+    model
+        .run_signature(DEFAULT_SIGNATURE, &[("x", x)])
+        .unwrap_err()
+        .to_string()
+}
+
+/// A `While` whose body is missing, or returns the wrong values, is an error naming the
+/// node and the function.
+#[test]
+fn bad_loop_functions_are_errors_naming_node_and_function() {
+    let e = loop_with("while_body", |f| {
+        f.signature.as_mut().unwrap().name = "renamed".into()
+    });
+    assert!(
+        e.contains("while_body_3559") && e.contains("while") && e.contains("library"),
+        "{e}"
+    );
+    let e = loop_with("while_body", |f| {
+        let sig = f.signature.as_mut().unwrap();
+        let last = sig.output_arg.pop().unwrap();
+        f.ret.remove(&last.name);
+    });
+    assert!(
+        e.contains("while_body_3559") && e.contains("returns"),
+        "{e}"
+    );
+    let e = loop_with("while_cond_3558", |f| {
+        let sig = f.signature.as_mut().unwrap();
+        sig.output_arg[0].r#type = 1; // float32: not checked until the loop runs
+        let ret = f.ret.values_mut().next().unwrap();
+        *ret = "while_placeholder_1".into(); // a [batch, 4] tensor, not a scalar
+    });
+    assert!(e.contains("while_cond_3558") && e.contains("scalar"), "{e}");
 }
 
 /// `rustflow show --all` and `rustflow run` on a Keras 3 export.

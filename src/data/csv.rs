@@ -55,7 +55,9 @@ fn scalar(field: &str, dtype: DType) -> std::result::Result<Tensor, String> {
             "false" | "0" => false,
             _ => return Err(format!("cannot parse '{s}' as bool")),
         }),
-        DType::Resource => return Err("a CSV field cannot be a resource handle".into()),
+        DType::Resource | DType::Variant => {
+            return Err("a CSV field cannot be a resource handle".into())
+        }
         // Text fields are kept as written (numbers are trimmed, strings are not).
         DType::String => Tensor::string_scalar(field),
     })

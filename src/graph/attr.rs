@@ -30,6 +30,10 @@ pub enum AttrValue {
     StringList(Vec<String>),
     /// `list(shape)`
     ShapeList(Vec<PartialShape>),
+    /// `func`: the name of a function of the graph's library (a `While`'s `body`)
+    Func(String),
+    /// `list(func)` (a `Case`'s `branches`)
+    FuncList(Vec<String>),
 }
 
 /// A node's attributes by name, in sorted order (as TensorFlow prints them).
@@ -170,6 +174,34 @@ pub trait AttrsExt {
             Some(v) => Err(format!(
                 "attr '{name}' should be a list of types, got {v:?}"
             )),
+        }
+    }
+    /// A `list(shape)` attr, or `None` when absent.
+    fn shapes(&self, name: &str) -> Result<Option<Vec<PartialShape>>, String> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(AttrValue::ShapeList(v)) => Ok(Some(v.clone())),
+            Some(v) => Err(format!(
+                "attr '{name}' should be a list of shapes, got {v:?}"
+            )),
+        }
+    }
+    /// A required `func` attr: the function's name.
+    fn func(&self, name: &str) -> Result<&str, String> {
+        match self.value(name) {
+            Some(AttrValue::Func(f)) => Ok(f),
+            Some(v) => Err(format!("attr '{name}' should be a function, got {v:?}")),
+            None => Err(format!("missing attr '{name}'")),
+        }
+    }
+    /// A required `list(func)` attr: the functions' names.
+    fn funcs(&self, name: &str) -> Result<&[String], String> {
+        match self.value(name) {
+            Some(AttrValue::FuncList(f)) => Ok(f),
+            Some(v) => Err(format!(
+                "attr '{name}' should be a list of functions, got {v:?}"
+            )),
+            None => Err(format!("missing attr '{name}'")),
         }
     }
     /// A required `tensor` attr.

@@ -4,11 +4,13 @@
 mod attr;
 mod builder;
 mod dot;
+mod function;
 mod op;
 
 pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
 pub use dot::to_dot;
+pub use function::Function;
 pub use op::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef, OpRegistry};
 
 use crate::tensor::{DType, PartialShape, Tensor};
@@ -223,6 +225,8 @@ pub struct Graph {
     op_seed_counter: i64,
     /// Variables made with [`Graph::variable`] (TensorFlow's `GLOBAL_VARIABLES` collection).
     variables: Vec<VariableHandle>,
+    /// Functions that control-flow nodes run (see [`Function`]).
+    functions: function::Library,
 }
 
 impl fmt::Debug for Graph {
@@ -249,6 +253,7 @@ impl Graph {
             seed: None,
             op_seed_counter: 0,
             variables: Vec::new(),
+            functions: Default::default(),
         }
     }
 

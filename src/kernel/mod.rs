@@ -7,6 +7,7 @@
 //! ([`KernelCtx`]), and the session state kernels use ([`resource`]: variables). The op
 //! families register their kernels here; the plan looks them up once, when it is built.
 
+pub mod function;
 pub mod fusion;
 pub mod resource;
 
@@ -15,6 +16,7 @@ use crate::device::Device;
 use crate::graph::{Attrs, AttrsExt, Graph, Node, NodeId};
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
+use function::{FunctionCall, FunctionLibrary};
 use resource::{Resources, Variable};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -174,6 +176,9 @@ pub struct KernelBuildCtx<'a> {
     pub resources: &'a Arc<Resources>,
     /// The device the kernel runs on.
     pub device: &'a Arc<dyn Device>,
+    /// The session's functions, for kernels that call them (`None` where none can be
+    /// called: a fusion's kernel).
+    pub functions: Option<&'a dyn FunctionLibrary>,
 }
 
 impl KernelBuildCtx<'_> {
@@ -189,6 +194,22 @@ impl KernelBuildCtx<'_> {
     pub fn input_dtype(&self, i: usize) -> DType {
         self.graph.dtype(self.node.inputs()[i])
     }
+    /// The function named by the node's `func` attr `attr`, compiled to call.
+    pub fn function(&self, attr: &str) -> std::result::Result<Arc<dyn FunctionCall>, String> {
+        let name = self.attrs().func(attr)?;
+        self.call_function(name)
+    }
+
+    /// The function `name` of the graph's library, compiled to call.
+    pub fn call_function(&self, name: &str) -> std::result::Result<Arc<dyn FunctionCall>, String> {
+        let library = self
+            .functions
+            .ok_or_else(|| format!("function '{name}' cannot be called from here"))?;
+        library
+            .instantiate(self.graph, name)
+            .map_err(|e| format!("function '{name}': {e}"))
+    }
+
     /// The variable a reference input points at (a `VariableV2` node).
     pub fn variable(&self, input: usize) -> std::result::Result<Arc<Variable>, String> {
         let src = self.node.inputs()[input].node;

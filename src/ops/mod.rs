@@ -9,15 +9,17 @@
 //! crate, [`register_kernel`]).
 //!
 //! Families: `plumbing` (Const, Placeholder, Identity, NoOp, ...), `math` (elementwise),
-//! `reduce`, `array`, `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
+//! `reduce`, `array`, `control_flow` (While, If, Case), `list` (TensorList*), `linalg` (MatMul, BatchMatMulV2, Svd), `nn`, `random`, `state`
 //! (variables), `resource` (TensorFlow 2 resource variables), `summary` (ScalarSummary,
 //! HistogramSummary, MergeSummary), `parsing` (ParseExample) and `training` (the
 //! optimizers' in-place updates).
 
 pub mod array;
+mod control_flow;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod linalg;
+pub mod list;
 pub mod math;
 pub mod nn;
 pub mod parsing;

@@ -63,6 +63,8 @@ fn standard() -> &'static Standard {
         super::state::register(&mut r);
         super::parsing::register(&mut r);
         super::resource::register(&mut r);
+        super::control_flow::register(&mut r);
+        super::list::register(&mut r);
         super::summary::register(&mut r);
         super::training::register(&mut r);
         #[cfg(feature = "cuda")]

@@ -186,6 +186,7 @@ fn fuse_product_gradient_descent(
         graph,
         resources: site.resources(),
         device: site.device(),
+        functions: None,
     };
     let kernel = product_gradient_descent_kernel(&ctx, product)?;
     let alpha = node.inputs()[1];

@@ -65,6 +65,7 @@ fn kernel_for(
             graph,
             resources: ctx.resources,
             device: dev,
+            functions: Some(ctx.functions),
         };
         (def.build)(&ctx).map(Arc::from).map_err(failed)
     };

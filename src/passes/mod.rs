@@ -29,6 +29,7 @@ pub use prune::prune;
 
 use crate::device::DeviceSet;
 use crate::graph::{Cost, Graph, NodeId, Output, TensorSpec};
+use crate::kernel::function::FunctionLibrary;
 use crate::kernel::resource::Resources;
 use crate::kernel::Kernel;
 use crate::tensor::Tensor;
@@ -56,6 +57,8 @@ pub struct PassCtx<'a> {
     /// Whether placement may move a node whose device is missing, or has no kernel for
     /// it, to the CPU (else that is an error).
     pub allow_soft_placement: bool,
+    /// Compiles the functions that control-flow kernels call.
+    pub functions: &'a dyn FunctionLibrary,
 }
 
 /// Kernels of stateful nodes by (node, device), kept by a session for its lifetime.

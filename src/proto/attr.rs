@@ -31,8 +31,28 @@ pub fn attr_to_proto(v: &AttrValue) -> tf::AttrValue {
             list(&|l| l.s = v.iter().map(|s| s.as_bytes().to_vec()).collect())
         }
         AttrValue::ShapeList(v) => list(&|l| l.shape = v.iter().map(shape_to_proto).collect()),
+        AttrValue::Func(f) => Value::Func(func_to_proto(f)),
+        AttrValue::FuncList(v) => list(&|l| l.func = v.iter().map(|f| func_to_proto(f)).collect()),
     };
     tf::AttrValue { value: Some(value) }
+}
+
+fn func_to_proto(name: &str) -> tf::NameAttrList {
+    tf::NameAttrList {
+        name: name.to_string(),
+        attr: Default::default(),
+    }
+}
+
+/// A `func` attr's function name; a function given attrs of its own is not supported.
+fn func_from_proto(f: &tf::NameAttrList) -> Result<String, String> {
+    if !f.attr.is_empty() {
+        return Err(format!(
+            "function attr '{}' passes attrs to the function, which is not supported",
+            f.name
+        ));
+    }
+    Ok(f.name.clone())
 }
 
 /// A `type` attr value, which must be a valid, non-reference dtype rustflow has.
@@ -68,7 +88,7 @@ pub fn attr_from_proto(p: &tf::AttrValue, hint: Option<&AttrValue>) -> Result<At
         Value::Shape(s) => AttrValue::Shape(shape_from_proto(s).map_err(|e| e.to_string())?),
         Value::Tensor(t) => AttrValue::Tensor(tensor_from_proto(t).map_err(|e| e.to_string())?),
         Value::List(l) => list_from_proto(l, hint)?,
-        Value::Func(f) => return Err(format!("function attrs ('{}') are not supported", f.name)),
+        Value::Func(f) => AttrValue::Func(func_from_proto(f)?),
         Value::Placeholder(p) => {
             return Err(format!(
                 "placeholder attrs ('{p}') only occur in function bodies"
@@ -128,7 +148,12 @@ fn list_from_proto(l: &ListValue, hint: Option<&AttrValue>) -> Result<AttrValue,
     } else if !l.tensor.is_empty() {
         Err("list(tensor) attrs are not supported by rustflow".into())
     } else {
-        Err("list(func) attrs are not supported by rustflow".into())
+        Ok(AttrValue::FuncList(
+            l.func
+                .iter()
+                .map(func_from_proto)
+                .collect::<Result<_, _>>()?,
+        ))
     }
 }
 

@@ -331,13 +331,10 @@ impl<'a> Inliner<'a> {
         k: usize,
         attrs: &Attrs,
     ) -> std::result::Result<usize, String> {
-        let def = self.op_def(&node.op).ok_or_else(|| {
-            format!(
-                "cannot resolve output '{}:{out_arg}:{k}': op '{}' is neither in the \
-                 SavedModel's op list nor a function",
-                node.name, node.op
-            )
-        })?;
+        let Some(def) = self.op_def(&node.op) else {
+            // TensorFlow's stripped op list leaves out the ops only loop bodies use.
+            return builtin_output_index(node, out_arg, k);
+        };
         let mut node_attrs = node.attr.clone();
         for v in node_attrs.values_mut() {
             substitute(v, attrs)?;
@@ -361,6 +358,74 @@ impl<'a> Inliner<'a> {
             "op {} has no output '{out_arg}' (node '{}')",
             node.op, node.name
         ))
+    }
+}
+
+/// TensorFlow's output arguments of the ops rustflow runs that have several (each one
+/// tensor), from TensorFlow 2.21's op registry; every other such op has one output
+/// argument, a tensor or a list, whose tensor `k` is output `k`.
+const MULTI_OUTPUT_ARGS: &[(&str, &[&str])] = &[
+    ("BroadcastGradientArgs", &["r0", "r1"]),
+    (
+        "FusedBatchNorm",
+        &[
+            "y",
+            "batch_mean",
+            "batch_variance",
+            "reserve_space_1",
+            "reserve_space_2",
+        ],
+    ),
+    (
+        "FusedBatchNormV2",
+        &[
+            "y",
+            "batch_mean",
+            "batch_variance",
+            "reserve_space_1",
+            "reserve_space_2",
+        ],
+    ),
+    (
+        "FusedBatchNormV3",
+        &[
+            "y",
+            "batch_mean",
+            "batch_variance",
+            "reserve_space_1",
+            "reserve_space_2",
+            "reserve_space_3",
+        ],
+    ),
+    ("SoftmaxCrossEntropyWithLogits", &["loss", "backprop"]),
+    ("SparseSoftmaxCrossEntropyWithLogits", &["loss", "backprop"]),
+    ("Svd", &["s", "u", "v"]),
+];
+
+/// How a function body names output `k` of a node of op `op` (`node:out_arg:index`):
+/// the inverse of [`builtin_output_index`].
+pub(super) fn output_arg(op: &str, k: usize) -> (&'static str, usize) {
+    match MULTI_OUTPUT_ARGS.iter().find(|(o, _)| *o == op) {
+        Some((_, args)) if k < args.len() => (args[k], 0),
+        _ => ("output", k),
+    }
+}
+
+/// The flat output index of `node:out_arg:k` for an op missing from the op list.
+fn builtin_output_index(
+    node: &tf::NodeDef,
+    out_arg: &str,
+    k: usize,
+) -> std::result::Result<usize, String> {
+    match MULTI_OUTPUT_ARGS.iter().find(|(op, _)| *op == node.op) {
+        None => Ok(k),
+        Some((_, args)) => match args.iter().position(|a| *a == out_arg) {
+            Some(i) if k == 0 => Ok(i),
+            _ => Err(format!(
+                "op {} has no output '{out_arg}:{k}' (node '{}')",
+                node.op, node.name
+            )),
+        },
     }
 }
 

@@ -74,6 +74,7 @@ pub fn node_to_proto(g: &Graph, node: &Node) -> tf::NodeDef {
 pub fn graph_to_proto(g: &Graph) -> tf::GraphDef {
     tf::GraphDef {
         node: g.nodes().map(|(_, n)| node_to_proto(g, n)).collect(),
+        library: super::library::library_to_proto(g),
         versions: Some(tf::VersionDef {
             producer: PRODUCER,
             ..Default::default()
@@ -202,6 +203,16 @@ fn topological_order(gd: &tf::GraphDef, deps: &[Vec<usize>]) -> Result<Vec<usize
 /// of op types rustflow does not implement; without it they are worked out from the
 /// `_output_shapes` attr, the inputs that read them and a `dtype`/`T` attr.
 pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Result<Graph> {
+    import_at_depth(gd, op_list, 0)
+}
+
+/// [`import_graph_def`] of a graph that is the body of `depth` nested functions; the
+/// functions its control-flow nodes run are imported too (see `library`).
+pub(super) fn import_at_depth(
+    gd: &tf::GraphDef,
+    op_list: Option<&tf::OpList>,
+    depth: usize,
+) -> Result<Graph> {
     check_versions(gd.versions.as_ref())?;
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(gd.node.len());
     for (i, nd) in gd.node.iter().enumerate() {
@@ -320,6 +331,7 @@ pub fn import_graph_def(gd: &tf::GraphDef, op_list: Option<&tf::OpList>) -> Resu
         };
         ids[i] = Some(id);
     }
+    super::library::add_functions(&mut g, gd, op_list, depth)?;
     Ok(g)
 }
 

@@ -133,7 +133,7 @@ pub fn tensor_to_proto(t: &Tensor) -> tf::TensorProto {
             DType::Int64 => p.int64_val = t.to_vec::<i64>().unwrap_or_default(),
             DType::Bool => p.bool_val = t.to_vec::<bool>().unwrap_or_default(),
             // Handles are session state: only the dtype and shape are written.
-            DType::Resource => {}
+            DType::Resource | DType::Variant => {}
             DType::String => unreachable!("string tensors are encoded above"),
         }
     } else if t.len() > 1 {
@@ -159,7 +159,7 @@ pub fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
         DType::UInt8 => le::<u8, 1>(t, |x| [x]),
         DType::Bool => le::<bool, 1>(t, |x| [u8::from(x)]),
         DType::String => return Err(no_raw_strings()),
-        DType::Resource => return Err(resource_error()),
+        DType::Resource | DType::Variant => return Err(resource_error()),
     })
 }
 
@@ -223,7 +223,7 @@ pub fn tensor_from_bytes(dtype: DType, dims: &[usize], bytes: &[u8]) -> Result<T
             }
             decode(dims, bytes, |[b]: [u8; 1]| b != 0)
         }
-        DType::Resource => Err(resource_error()),
+        DType::Resource | DType::Variant => Err(resource_error()),
         DType::String => Err(no_raw_strings()),
     }
 }
@@ -260,7 +260,7 @@ pub fn tensor_from_proto(p: &tf::TensorProto) -> Result<Tensor> {
         DType::UInt8 => expand(&dims, &p.int_val, n, |&x| {
             u8::try_from(x).map_err(|_| Error::invalid(format!("uint8 value {x} out of range")))
         }),
-        DType::Resource => Err(resource_error()),
+        DType::Resource | DType::Variant => Err(resource_error()),
         DType::String => {
             // Bounded by the input: the repeated value is at most the proto's size.
             let fill = p.string_val.last().cloned().unwrap_or_default();

@@ -181,7 +181,7 @@ pub fn json_to_tensor(v: &Value, dtype: DType, what: &str) -> Result<Tensor, Sta
             "integers 0..=255"
         ),
         DType::Bool => collect!(|l: &Value| l.as_bool(), "true or false"),
-        DType::Resource => {
+        DType::Resource | DType::Variant => {
             return Err(Status::invalid(format!(
                 "input '{what}': a resource handle cannot be fed"
             )))
@@ -448,7 +448,7 @@ fn write_element(s: &mut String, b: &Buffer, i: usize) {
         }
         // Excluded by `write_predict_response`, which refuses device tensors; signatures
         // never output handles.
-        Buffer::Device(_) | Buffer::Resource(_) => {
+        Buffer::Device(_) | Buffer::Resource(_) | Buffer::Variant(_) => {
             s.push_str("null");
             Ok(())
         }

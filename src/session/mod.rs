@@ -2,6 +2,7 @@
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
 mod executor;
+mod function;
 #[cfg(test)]
 mod fusion_tests;
 mod plan;
@@ -35,6 +36,9 @@ pub struct SessionOptions {
     /// asking for a device the session lacks, or one without a kernel for it, runs on the
     /// CPU with one warning; off, building its plan fails naming the node and the device.
     pub allow_soft_placement: bool,
+    /// The most iterations one `While` loop may run in a step: more is an error naming
+    /// the loop (TensorFlow has no such guard; `None`, the default, sets no bound).
+    pub max_loop_iterations: Option<u64>,
     /// The most bytes one tensor a kernel allocates may take (default: the machine's
     /// memory). A kernel asking for more (a `Fill` of dims `[1 << 40]`) fails with
     /// [`Error::ResourceExhausted`] naming the node, dtype, shape and bytes, and the
@@ -51,6 +55,7 @@ impl Default for SessionOptions {
             inter_op_threads: cores,
             intra_op_threads: cores,
             allow_soft_placement: true,
+            max_loop_iterations: None,
             max_memory_bytes: crate::tensor::alloc::physical_memory(),
         }
     }
@@ -317,6 +322,10 @@ impl Session {
             devices: &self.devices,
             stateful_kernels: &self.stateful_kernels,
             allow_soft_placement: self.options.allow_soft_placement,
+            functions: &function::SessionFunctions {
+                session: self,
+                depth: 0,
+            },
         })?;
         // Handles are session state, as in TensorFlow 2's signatures: never fed or fetched.
         for (what, list) in [("feed", feeds), ("fetch", fetches)] {

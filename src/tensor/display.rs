@@ -104,7 +104,7 @@ fn element_strings(t: &Tensor, in_array: bool) -> Vec<String> {
         Buffer::Bytes(v) => v.iter().map(|b| python_bytes_literal(b)).collect(),
         // Not readable here: every element shows where the tensor is.
         Buffer::Device(m) => vec![format!("<on {}>", m.device()); t.len()],
-        Buffer::Resource(v) => v.iter().map(|h| format!("<{h:?}>")).collect(),
+        Buffer::Resource(v) | Buffer::Variant(v) => v.iter().map(|h| format!("<{h:?}>")).collect(),
     }
 }
 

@@ -20,6 +20,9 @@ pub enum DType {
     /// `tf.resource`: handles to session state (a resource variable), not numbers. Not in
     /// [`DType::ALL`]: no arithmetic kernel takes it.
     Resource,
+    /// `tf.variant`: opaque values an op family defines (a TensorList), each held like a
+    /// resource handle ([`ResourceHandle`](super::ResourceHandle)). Not in [`DType::ALL`].
+    Variant,
     /// `tf.string`: each element is a byte string (TensorFlow strings are bytes, not
     /// necessarily UTF-8). Not an [`Element`](super::Element): read and build with
     /// [`Tensor::as_strings`](super::Tensor::as_strings) and
@@ -49,6 +52,7 @@ impl DType {
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
             DType::Resource => "resource",
+            DType::Variant => "variant",
             DType::String => "string",
         }
     }
@@ -63,6 +67,7 @@ impl DType {
             "uint8" => DType::UInt8,
             "bool" => DType::Bool,
             "resource" => DType::Resource,
+            "variant" => DType::Variant,
             "string" => DType::String,
             _ => return None,
         })
@@ -75,7 +80,7 @@ impl DType {
             DType::Float32 | DType::Int32 => 4,
             DType::Float64 | DType::Int64 => 8,
             DType::UInt8 | DType::Bool => 1,
-            DType::Resource => std::mem::size_of::<usize>(),
+            DType::Resource | DType::Variant => std::mem::size_of::<usize>(),
             DType::String => std::mem::size_of::<Vec<u8>>(),
         }
     }
@@ -92,7 +97,10 @@ impl DType {
 
     /// True for every dtype but bool, string and resource.
     pub fn is_numeric(self) -> bool {
-        !matches!(self, DType::Bool | DType::String | DType::Resource)
+        !matches!(
+            self,
+            DType::Bool | DType::String | DType::Resource | DType::Variant
+        )
     }
 
     /// TensorFlow's `DataType` enum value (`DT_FLOAT` = 1, ...).
@@ -106,6 +114,7 @@ impl DType {
             DType::Int64 => 9,
             DType::Bool => 10,
             DType::Resource => 20,
+            DType::Variant => 21,
         }
     }
 
@@ -121,6 +130,7 @@ impl DType {
             9 => DType::Int64,
             10 => DType::Bool,
             20 => DType::Resource,
+            21 => DType::Variant,
             _ => return None,
         })
     }

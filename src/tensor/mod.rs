@@ -58,6 +58,8 @@ pub enum Buffer {
     Bool(Arc<Vec<bool>>),
     /// resource handles
     Resource(Arc<Vec<ResourceHandle>>),
+    /// variant values (opaque, each held like a handle: a TensorList)
+    Variant(Arc<Vec<ResourceHandle>>),
     /// string elements (byte strings)
     Bytes(Arc<Vec<Vec<u8>>>),
     /// Elements in a device's memory (not readable from the host).
@@ -74,6 +76,7 @@ impl Buffer {
             Buffer::U8(_) => DType::UInt8,
             Buffer::Bool(_) => DType::Bool,
             Buffer::Resource(_) => DType::Resource,
+            Buffer::Variant(_) => DType::Variant,
             Buffer::Bytes(_) => DType::String,
             Buffer::Device(m) => m.dtype(),
         }
@@ -87,7 +90,7 @@ impl Buffer {
             Buffer::I64(v) => v.len(),
             Buffer::U8(v) => v.len(),
             Buffer::Bool(v) => v.len(),
-            Buffer::Resource(v) => v.len(),
+            Buffer::Resource(v) | Buffer::Variant(v) => v.len(),
             Buffer::Bytes(v) => v.len(),
             Buffer::Device(m) => m.len(),
         }
@@ -101,7 +104,7 @@ impl Buffer {
             Buffer::I64(v) => Arc::strong_count(v) == 1,
             Buffer::U8(v) => Arc::strong_count(v) == 1,
             Buffer::Bool(v) => Arc::strong_count(v) == 1,
-            Buffer::Resource(v) => Arc::strong_count(v) == 1,
+            Buffer::Resource(v) | Buffer::Variant(v) => Arc::strong_count(v) == 1,
             Buffer::Bytes(v) => Arc::strong_count(v) == 1,
             Buffer::Device(m) => Arc::strong_count(m) == 1,
         }
@@ -116,6 +119,7 @@ impl Buffer {
             (Buffer::U8(a), Buffer::U8(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bool(a), Buffer::Bool(b)) => Arc::ptr_eq(a, b),
             (Buffer::Resource(a), Buffer::Resource(b)) => Arc::ptr_eq(a, b),
+            (Buffer::Variant(a), Buffer::Variant(b)) => Arc::ptr_eq(a, b),
             (Buffer::Bytes(a), Buffer::Bytes(b)) => Arc::ptr_eq(a, b),
             (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
             _ => false,
@@ -291,7 +295,7 @@ impl Tensor {
             DType::Int64 => Tensor::full(shape, 0i64),
             DType::UInt8 => Tensor::full(shape, 0u8),
             DType::Bool => Tensor::full(shape, false),
-            DType::Resource => Tensor::null_handles(shape),
+            DType::Resource | DType::Variant => Tensor::null_handles(dtype, shape),
             DType::String => Tensor {
                 shape: Dims::from(shape),
                 buffer: Buffer::Bytes(Arc::new(vec![Vec::new(); num_elements(shape)])),
@@ -426,7 +430,7 @@ impl Tensor {
             Buffer::I64(v) => conv(v),
             Buffer::U8(v) => conv(v),
             Buffer::Bool(v) => conv(v),
-            Buffer::Resource(v) => vec![f64::NAN; v.len()],
+            Buffer::Resource(v) | Buffer::Variant(v) => vec![f64::NAN; v.len()],
             Buffer::Bytes(_) => panic!("a string tensor has no numeric values"),
             Buffer::Device(_) => panic!("{}", self.host_access_error(DType::Float64)),
         }
@@ -461,7 +465,8 @@ impl Tensor {
                 (Buffer::I64(a), Buffer::I64(b)) => a == b,
                 (Buffer::U8(a), Buffer::U8(b)) => a == b,
                 (Buffer::Bool(a), Buffer::Bool(b)) => a == b,
-                (Buffer::Resource(a), Buffer::Resource(b)) => resource::handles_eq(a, b),
+                (Buffer::Resource(a), Buffer::Resource(b))
+                | (Buffer::Variant(a), Buffer::Variant(b)) => resource::handles_eq(a, b),
                 (Buffer::Bytes(a), Buffer::Bytes(b)) => a == b,
                 (Buffer::Device(a), Buffer::Device(b)) => Arc::ptr_eq(a, b),
                 _ => false,

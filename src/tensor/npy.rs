@@ -19,7 +19,7 @@ fn descr(t: &Tensor) -> String {
             DType::UInt8 => "|u1",
             DType::Bool | DType::String => "|b1",
             // NumPy's object dtype: there is no way to store a handle.
-            DType::Resource => "|O",
+            DType::Resource | DType::Variant => "|O",
         }
         .to_string(),
     }
@@ -84,7 +84,9 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
             "to_npy_bytes needs a tensor in host memory; this one is on {}",
             m.device()
         ),
-        Buffer::Resource(_) => panic!("to_npy_bytes cannot write resource handles"),
+        Buffer::Resource(_) | Buffer::Variant(_) => {
+            panic!("to_npy_bytes cannot write resource handles")
+        }
     }
     out
 }
@@ -92,7 +94,7 @@ pub fn to_npy_bytes(t: &Tensor) -> Vec<u8> {
 /// Writes a tensor to a `.npy` file, atomically (temporary file, then rename).
 pub fn write_npy(path: impl AsRef<Path>, t: &Tensor) -> Result<()> {
     t.expect_host()?;
-    if t.dtype() == DType::Resource {
+    if matches!(t.dtype(), DType::Resource | DType::Variant) {
         return Err(Error::invalid(format!(
             "{}: resource handles cannot be written to a .npy file",
             path.as_ref().display()
@@ -233,7 +235,9 @@ pub fn from_npy_bytes(bytes: &[u8]) -> Result<Tensor> {
         DType::Int64 => decode!(i64, 8),
         DType::UInt8 => Tensor::from_parts(shape, data.to_vec()),
         DType::Bool => Tensor::from_parts(shape, data.iter().map(|&b| b != 0).collect()),
-        DType::Resource => return Err(parse_err("resource handles cannot be read")),
+        DType::Resource | DType::Variant => {
+            return Err(parse_err("resource handles cannot be read"))
+        }
         DType::String => {
             let width = string_width.unwrap_or(1);
             let strings = if width == 0 {

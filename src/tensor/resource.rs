@@ -2,7 +2,7 @@
 //! that lives outside the dataflow (a session's resource variable); kernels pass it along
 //! like a value and resolve it with [`Tensor::resource`].
 
-use super::{Buffer, Dims, Tensor};
+use super::{Buffer, DType, Dims, Tensor};
 use crate::{Error, Result};
 use std::any::Any;
 use std::fmt;
@@ -55,38 +55,66 @@ impl Tensor {
         }
     }
 
-    /// A tensor of `shape` filled with handles that point nowhere.
-    pub(super) fn null_handles(shape: &[usize]) -> Tensor {
+    /// A tensor of `shape` and dtype `resource` or `variant` filled with handles that
+    /// point nowhere.
+    pub(super) fn null_handles(dtype: DType, shape: &[usize]) -> Tensor {
+        let handles = Arc::new(vec![ResourceHandle::default(); super::num_elements(shape)]);
         Tensor {
             shape: Dims::from(shape),
-            buffer: Buffer::Resource(Arc::new(vec![
-                ResourceHandle::default();
-                super::num_elements(shape)
-            ])),
+            buffer: if dtype == DType::Variant {
+                Buffer::Variant(handles)
+            } else {
+                Buffer::Resource(handles)
+            },
+        }
+    }
+
+    /// A scalar variant tensor holding `value` (a TensorList).
+    pub fn variant<T: Any + Send + Sync>(value: Arc<T>) -> Tensor {
+        Tensor {
+            shape: Dims::SCALAR,
+            buffer: Buffer::Variant(Arc::new(vec![ResourceHandle::new(value)])),
         }
     }
 
     /// The `T` that a scalar resource tensor points at; `what` names the handle's user for
     /// the error (a non-resource tensor, a handle to something else or to nothing).
     pub fn resource<T: Any + Send + Sync>(&self, what: &str) -> Result<Arc<T>> {
-        let Buffer::Resource(handles) = &self.buffer else {
-            return Err(Error::invalid(format!(
+        match &self.buffer {
+            Buffer::Resource(handles) => self.held(handles, what),
+            _ => Err(Error::invalid(format!(
                 "{what} needs a resource handle, got a {} tensor",
                 self.dtype()
-            )));
-        };
-        match handles.as_slice() {
+            ))),
+        }
+    }
+
+    /// The `T` that a scalar variant tensor holds (see [`Tensor::resource`]).
+    pub fn variant_value<T: Any + Send + Sync>(&self, what: &str) -> Result<Arc<T>> {
+        match &self.buffer {
+            Buffer::Variant(handles) => self.held(handles, what),
+            _ => Err(Error::invalid(format!(
+                "{what} needs a variant, got a {} tensor",
+                self.dtype()
+            ))),
+        }
+    }
+
+    fn held<T: Any + Send + Sync>(&self, handles: &[ResourceHandle], what: &str) -> Result<Arc<T>> {
+        match handles {
             [h] => h.get::<T>().ok_or_else(|| {
                 Error::invalid(format!(
-                    "{what}: the resource handle does not point at a {}",
+                    "{what}: the {} does not hold a {}",
+                    self.dtype(),
                     std::any::type_name::<T>()
                         .rsplit("::")
                         .next()
-                        .unwrap_or("resource")
+                        .unwrap_or("value")
                 ))
             }),
             _ => Err(Error::invalid(format!(
-                "{what} needs one resource handle, got {} (shape {:?})",
+                "{what} needs one {}, got {} (shape {:?})",
+                self.dtype(),
                 handles.len(),
                 self.shape()
             ))),
@@ -97,7 +125,6 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DType;
 
     #[test]
     fn handles_resolve_to_their_resource_only() {

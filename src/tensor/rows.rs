@@ -70,7 +70,7 @@ macro_rules! with_type {
                 type $T = Vec<u8>;
                 $body
             }
-            DType::Resource => {
+            DType::Resource | DType::Variant => {
                 return Err(Error::invalid(
                     "resource handles cannot be taken apart or batched",
                 ))

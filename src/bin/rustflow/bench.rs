@@ -74,7 +74,7 @@ fn generated(dtype: DType, shape: &[usize]) -> Tensor {
         DType::UInt8 => Tensor::new(shape, values.iter().map(|&v| (v * 256.0) as u8).collect()),
         DType::Bool => Tensor::new(shape, values.iter().map(|&v| v < 0.5).collect()),
         // Signatures take no resource handles; zeros are handles to nothing.
-        DType::Resource => Ok(Tensor::zeros(dtype, shape)),
+        DType::Resource | DType::Variant => Ok(Tensor::zeros(dtype, shape)),
         // Text of the numbers: enough for string inputs that are not parsed further.
         DType::String => {
             Tensor::from_strings(shape, values.iter().map(|v| v.to_string()).collect())

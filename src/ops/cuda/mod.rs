@@ -88,7 +88,7 @@ impl Dims8 {
 /// keeps strings away from the GPU).
 fn c_type(dtype: DType) -> &'static str {
     match dtype {
-        DType::String | DType::Resource => {
+        DType::String | DType::Resource | DType::Variant => {
             unreachable!("no GPU kernel is registered for strings or resource handles")
         }
         DType::Float32 => "float",
