@@ -61,7 +61,9 @@ fn tensor(dtype: DType, shape: &[usize], seed: u64, lo: f64, hi: f64) -> Tensor 
         DType::Int64 => Tensor::new(shape, v.iter().map(|&x| x as i64).collect()).unwrap(),
         DType::UInt8 => Tensor::new(shape, v.iter().map(|&x| x as u8).collect()).unwrap(),
         DType::Bool => Tensor::new(shape, v.iter().map(|&x| x > 0.0).collect()).unwrap(),
-        DType::String | DType::Resource => unreachable!("the GPU tests use numbers and bools"),
+        DType::String | DType::Resource | DType::Variant => {
+            unreachable!("the GPU tests use numbers and bools")
+        }
     }
 }
 
