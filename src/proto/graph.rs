@@ -7,14 +7,13 @@
 //! fields; nodes keep their exact names. Nodes rustflow cannot run become unsupported
 //! nodes (see [`super::unsupported`]), so a graph loads whatever it holds.
 
-use super::attr::{attr_from_proto, attr_to_proto};
+use super::attr::attr_from_proto;
 use super::compat;
+use super::node::{input_name, node_to_proto};
 use super::tensor::{dtype_name, shape_from_proto};
 use super::tf;
-use super::unsupported::{
-    is_unsupported, tf_output_dtype, unsupported_attrs, unsupported_node, unsupported_op,
-};
-use crate::graph::{Attrs, Graph, Node, NodeId, NodeRequest, Output};
+use super::unsupported::{is_unsupported, tf_output_dtype, unsupported_attrs, unsupported_op};
+use crate::graph::{Attrs, Graph, NodeId, NodeRequest, Output};
 use crate::ops::OpDef;
 use crate::tensor::{DType, PartialShape};
 use crate::{Error, Result};
@@ -28,47 +27,6 @@ pub const PRODUCER: i32 = 1394;
 
 /// Largest output count (and output index) accepted for a node.
 const MAX_LIST_OUTPUTS: i64 = 1 << 16;
-
-/// The name TensorFlow uses for an output in a node's input list: `node` for output 0,
-/// `node:i` otherwise.
-pub fn input_name(g: &Graph, o: Output) -> String {
-    let name = g.node(o.node).name();
-    if o.index == 0 {
-        name.to_string()
-    } else {
-        format!("{name}:{}", o.index)
-    }
-}
-
-/// The `NodeDef` of one node.
-pub fn node_to_proto(g: &Graph, node: &Node) -> tf::NodeDef {
-    let mut input: Vec<String> = node.inputs().iter().map(|&o| input_name(g, o)).collect();
-    input.extend(
-        node.control_inputs()
-            .iter()
-            .map(|&c| format!("^{}", g.node(c).name())),
-    );
-    let (op, attr) = match unsupported_node(node) {
-        Some(u) => (u.node_def.op, u.node_def.attr),
-        None => {
-            let defaults = node.op().default_attrs();
-            let attr = node
-                .attrs()
-                .iter()
-                .filter(|(k, v)| !defaults.iter().any(|(dk, dv)| dk == k && dv == *v))
-                .map(|(k, v)| (k.clone(), attr_to_proto(v)))
-                .collect();
-            (node.op_type().to_string(), attr)
-        }
-    };
-    tf::NodeDef {
-        name: node.name().to_string(),
-        op,
-        input,
-        device: node.device().to_string(),
-        attr,
-    }
-}
 
 /// Exports a graph as a `GraphDef`.
 pub fn graph_to_proto(g: &Graph) -> tf::GraphDef {
@@ -331,7 +289,7 @@ pub(super) fn import_at_depth(
         };
         ids[i] = Some(id);
     }
-    super::library::add_functions(&mut g, gd, op_list, depth)?;
+    super::library::add_functions(&mut g, gd, op_list, depth, import_at_depth)?;
     Ok(g)
 }
 
@@ -472,6 +430,8 @@ fn guess_output_types(nd: &tf::NodeDef, count: usize) -> Vec<i32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::attr::attr_to_proto;
+    use super::super::unsupported::unsupported_node;
     use super::*;
     use crate::graph::AttrValue;
     use crate::{Session, Tensor};

@@ -12,7 +12,7 @@
 //! export gives the same bytes.
 
 use super::function::{inline_functions, output_arg};
-use super::graph::{import_at_depth, node_to_proto};
+use super::node::node_to_proto;
 use super::tensor::shape_to_proto;
 use super::tf;
 use crate::graph::{AttrsExt, Function, Graph, Output};
@@ -34,12 +34,18 @@ const CONTROL_FLOW: &[(&str, &[&str])] = &[
 /// recursion, which cannot run.
 pub const MAX_FUNCTION_DEPTH: usize = 32;
 
-/// Adds to `g` every function that the control-flow nodes of `gd` name.
+/// How a function body (a `GraphDef` nested `depth` functions deep) is imported: the
+/// graph importer, handed in by it so that the two recurse without importing each other.
+pub(super) type ImportFn = fn(&tf::GraphDef, Option<&tf::OpList>, usize) -> Result<Graph>;
+
+/// Adds to `g` every function that the control-flow nodes of `gd` name, each body
+/// imported by `import`.
 pub(super) fn add_functions(
     g: &mut Graph,
     gd: &tf::GraphDef,
     op_list: Option<&tf::OpList>,
     depth: usize,
+    import: ImportFn,
 ) -> Result<()> {
     for nd in &gd.node {
         let Some((_, attrs)) = CONTROL_FLOW.iter().find(|(op, _)| *op == nd.op) else {
@@ -60,7 +66,7 @@ pub(super) fn add_functions(
                 if g.function(name).is_some() {
                     continue;
                 }
-                let f = function_graph(gd, name, op_list, depth).map_err(|e| {
+                let f = function_graph(gd, name, op_list, depth, import).map_err(|e| {
                     Error::invalid(format!("node '{}' ({}) attr '{attr}': {e}", nd.name, nd.op))
                 })?;
                 g.add_function(f);
@@ -82,6 +88,7 @@ fn function_graph(
     name: &str,
     op_list: Option<&tf::OpList>,
     depth: usize,
+    import: ImportFn,
 ) -> Result<Function> {
     if depth >= MAX_FUNCTION_DEPTH {
         return Err(Error::invalid(format!(
@@ -158,7 +165,7 @@ fn function_graph(
         versions: gd.versions.clone(),
     };
     let flat = inline_functions(&call, op_list, &[])?;
-    let graph = import_at_depth(&flat, op_list, depth + 1)?;
+    let graph = import(&flat, op_list, depth + 1)?;
     let node = |n: &str| {
         graph
             .node_by_name(n)
