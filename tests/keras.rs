@@ -11,7 +11,8 @@ use rustflow::keras::losses::Loss;
 use rustflow::keras::metrics::Metric;
 use rustflow::keras::optimizers::{LearningRate, Optimizer};
 use rustflow::keras::{
-    load_model, model_from_json, set_random_seed, set_session_options, FitOptions, Sequential,
+    load_model, model_from_json, set_random_seed, set_session_options, CallbackModel, FitOptions,
+    Sequential,
 };
 use rustflow::{SessionOptions, Tensor};
 
@@ -712,4 +713,63 @@ fn sgd_momentum_follows_keras_when_the_learning_rate_changes() {
             assert!((got - w).abs() < 1e-6, "nesterov {nesterov}: {got} vs {w}");
         }
     }
+}
+
+#[test]
+fn save_weights_and_load_weights_as_a_tensorflow_checkpoint() {
+    set_random_seed(5);
+    let (x, y) = blobs(120);
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = mlp();
+    model
+        .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    // ModelCheckpoint(save_weights_only=True) writes a checkpoint per epoch.
+    let ckpt = dir.path().join("weights_{epoch}");
+    let mut every =
+        ModelCheckpoint::new(ckpt.to_string_lossy().to_string()).save_weights_only(true);
+    model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new().epochs(2).verbose(0).callback(&mut every),
+        )
+        .unwrap();
+    let prefix = dir.path().join("weights_2");
+    assert!(dir.path().join("weights_2.index").exists());
+    let trained = model.predict(&x).unwrap();
+
+    // A fresh model of the same architecture predicts the same after load_weights.
+    let mut fresh = mlp();
+    fresh.build(&[None, Some(x.shape()[1])]).unwrap();
+    assert_ne!(fresh.predict(&x).unwrap(), trained);
+    fresh.load_weights(&prefix).unwrap();
+    assert_eq!(fresh.predict(&x).unwrap(), trained);
+    // Keyed by position, as tf.keras's TensorFlow-format checkpoints.
+    let reader = rustflow::saved_model::BundleReader::open(&prefix).unwrap();
+    let first = reader
+        .read("layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE")
+        .unwrap();
+    assert_eq!(first, model.get_weights().unwrap()[0]);
+    assert!(reader
+        .read("layer_with_weights-1/bias/.ATTRIBUTES/VARIABLE_VALUE")
+        .is_ok());
+
+    // Another architecture: an error naming the weight; the model keeps its weights.
+    let mut other = Sequential::new(vec![
+        Input::new(&[x.shape()[1]]).into(),
+        Dense::new(3).into(),
+        Dense::new(2).into(),
+    ])
+    .unwrap();
+    other.build(&[None, Some(x.shape()[1])]).unwrap();
+    let before = other.get_weights().unwrap();
+    let err = other.load_weights(&prefix).unwrap_err().to_string();
+    assert!(
+        err.contains("layer_with_weights-0/kernel") && err.contains("in the checkpoint"),
+        "{err}"
+    );
+    assert_eq!(other.get_weights().unwrap(), before);
+    // A missing checkpoint is an error, not a panic.
+    assert!(fresh.load_weights(&dir.path().join("nothing")).is_err());
 }

@@ -33,6 +33,70 @@ pub trait CallbackModel {
     fn named_weights(&self) -> Result<Vec<(String, Tensor)>>;
     /// The graph the model runs in, once built.
     fn graph(&self) -> Option<&Graph>;
+
+    /// Saves the weights alone (no optimizer state, no config) as a TensorFlow checkpoint
+    /// at `prefix` (`prefix.index` and `prefix.data-00000-of-00001`), keyed by position
+    /// as tf.keras's `model.save_weights(prefix)` keys its TensorFlow-format checkpoints
+    /// (`layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`), so any model of the
+    /// same architecture loads them whatever its layers are named.
+    fn save_weights(&self, prefix: &Path) -> Result<()> {
+        let named = self.named_weights()?;
+        let keys = checkpoint_keys(&named);
+        let weights = keys
+            .into_iter()
+            .zip(named.into_iter().map(|(_, t)| t))
+            .collect();
+        crate::saved_model::write_bundle(prefix, &weights)
+    }
+
+    /// Loads weights written by [`CallbackModel::save_weights`] of a model of the same
+    /// architecture (`model.load_weights(prefix)`); a missing weight or another shape is an
+    /// error naming it, and no weight changes then.
+    fn load_weights(&mut self, prefix: &Path) -> Result<()> {
+        let reader = crate::saved_model::BundleReader::open(prefix)?;
+        let named = self.named_weights()?;
+        let weights = checkpoint_keys(&named)
+            .iter()
+            .zip(&named)
+            .map(|(key, (name, current))| {
+                let t = reader.read(key)?;
+                if t.shape() != current.shape() || t.dtype() != current.dtype() {
+                    return Err(Error::invalid(format!(
+                        "{}: '{key}' is {} {:?} in the checkpoint but weight '{name}' of the \
+                         model is {} {:?}",
+                        prefix.display(),
+                        t.dtype(),
+                        t.shape(),
+                        current.dtype(),
+                        current.shape()
+                    )));
+                }
+                Ok(t)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.set_weights(&weights)
+    }
+}
+
+/// The checkpoint key of each weight (paths such as `dense_3/kernel`, in Keras's order):
+/// `layer_with_weights-<i>/<name>/.ATTRIBUTES/VARIABLE_VALUE`, `i` counting the layers
+/// that own weights in order, as TensorFlow's object-based checkpoints of Keras models.
+fn checkpoint_keys(named: &[(String, Tensor)]) -> Vec<String> {
+    let mut layers: Vec<&str> = Vec::new();
+    named
+        .iter()
+        .map(|(path, _)| {
+            let (layer, weight) = path.split_once('/').unwrap_or(("", path));
+            let i = match layers.iter().position(|l| *l == layer) {
+                Some(i) => i,
+                None => {
+                    layers.push(layer);
+                    layers.len() - 1
+                }
+            };
+            format!("layer_with_weights-{i}/{weight}/.ATTRIBUTES/VARIABLE_VALUE")
+        })
+        .collect()
 }
 
 /// A hook into `fit`. Every method has a default that does nothing.
@@ -263,6 +327,7 @@ pub struct ModelCheckpoint {
     monitor: String,
     mode: String,
     save_best_only: bool,
+    save_weights_only: bool,
     best: Option<f64>,
     /// Directories written, in order.
     pub saved: Vec<PathBuf>,
@@ -276,6 +341,7 @@ impl ModelCheckpoint {
             monitor: "val_loss".into(),
             mode: "auto".into(),
             save_best_only: false,
+            save_weights_only: false,
             best: None,
             saved: Vec::new(),
         }
@@ -288,6 +354,12 @@ impl ModelCheckpoint {
     /// Save only when the monitored value improved.
     pub fn save_best_only(mut self, on: bool) -> Self {
         self.save_best_only = on;
+        self
+    }
+    /// Saves only the weights, as a TensorFlow checkpoint at the path used as a prefix
+    /// ([`CallbackModel::save_weights`]), not the whole model.
+    pub fn save_weights_only(mut self, on: bool) -> Self {
+        self.save_weights_only = on;
         self
     }
     /// `"auto"`, `"min"` or `"max"`.
@@ -323,7 +395,11 @@ impl Callback for ModelCheckpoint {
             self.best = Some(current);
         }
         let path = self.path(epoch);
-        model.save(&path)?;
+        if self.save_weights_only {
+            model.save_weights(&path)?;
+        } else {
+            model.save(&path)?;
+        }
         self.saved.push(path);
         Ok(())
     }
