@@ -187,21 +187,32 @@ pub fn model_from_json(text: &str) -> Result<Sequential> {
     model_from_config(&v)
 }
 
-pub(crate) fn model_from_config(v: &Value) -> Result<Sequential> {
-    let class = v.get("class_name").and_then(Value::as_str).unwrap_or("");
-    if class != "Sequential" {
+/// The `config` object and its `layers` list of a Keras model config of class `class`
+/// (`{"class_name": class, "config": {"layers": [...], ...}}`), or an error saying which
+/// part is missing.
+pub(crate) fn model_config<'a>(
+    v: &'a Value,
+    class: &str,
+) -> Result<(&'a Map<String, Value>, &'a Vec<Value>)> {
+    let found = v.get("class_name").and_then(Value::as_str).unwrap_or("");
+    if found != class {
         return Err(Error::invalid(format!(
-            "model config: class_name '{class}' is not supported (expected 'Sequential')"
+            "model config: class_name '{found}' is not supported (expected '{class}')"
         )));
     }
     let config = v
         .get("config")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::invalid("model config: 'config' must be an object"))?;
-    let entries = config
+    let layers = config
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::invalid("model config: 'config.layers' must be a list"))?;
+    Ok((config, layers))
+}
+
+pub(crate) fn model_from_config(v: &Value) -> Result<Sequential> {
+    let (config, entries) = model_config(v, "Sequential")?;
     let mut built: Vec<Box<dyn Layer>> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let class = entry

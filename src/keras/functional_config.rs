@@ -3,7 +3,7 @@
 //! `keras_history` `[layer, call, 0]`), and the model's `input_layers` and
 //! `output_layers`; written by [`Model::to_json`], read by [`functional_from_json`].
 
-use crate::keras::config::{layer_json, shape_from_json, shape_json};
+use crate::keras::config::{layer_json, model_config, shape_from_json, shape_json};
 use crate::keras::functional::{KerasTensor, LayerRef, Model, Origin};
 use crate::keras::layer::{base_config, Layer};
 use crate::keras::layers::{self, Input};
@@ -152,20 +152,7 @@ fn parse_ends(v: Option<&Value>, what: &str) -> Result<Vec<TensorRef>> {
 pub fn functional_from_json(text: &str) -> Result<Model> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| Error::Parse(format!("model config is not valid JSON: {e}")))?;
-    let class = v.get("class_name").and_then(Value::as_str).unwrap_or("");
-    if class != "Functional" {
-        return Err(Error::invalid(format!(
-            "model config: class_name '{class}' is not 'Functional'"
-        )));
-    }
-    let config = v
-        .get("config")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::invalid("model config: 'config' must be an object"))?;
-    let entries = config
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::invalid("model config: 'config.layers' must be a list"))?;
+    let (config, entries) = model_config(&v, "Functional")?;
     let mut tensors: HashMap<TensorRef, KerasTensor> = HashMap::new();
     // Each layer, its calls' arguments, and how many calls are made.
     let mut pending: Vec<(LayerRef, Vec<Vec<TensorRef>>, usize)> = Vec::new();
