@@ -84,19 +84,26 @@ fn row_len(t: &Tensor) -> usize {
     tensor::num_elements(&t.shape()[1..])
 }
 
+/// Row `i` (of `len` elements) of `t`'s elements `data`, or an error when `t` has no
+/// such row (empty rows included).
+fn row_slice<'a, T>(t: &Tensor, data: &'a [T], i: usize, len: usize) -> Result<&'a [T]> {
+    data.get(i * len..(i + 1) * len)
+        .filter(|_| i < t.shape()[0])
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "row {i} is out of range for a tensor of shape {:?}",
+                t.shape()
+            ))
+        })
+}
+
 /// Rows `idx` of `t` (rank >= 1) stacked in that order: `[idx.len(), ...]`.
 pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
     fn typed<T: RowValue>(t: &Tensor, idx: &[usize], len: usize) -> Result<Vec<T>> {
         let data = T::slice(t)?;
         let mut out = Vec::with_capacity(idx.len() * len);
         for &i in idx {
-            let row = data.get(i * len..(i + 1) * len).ok_or_else(|| {
-                Error::invalid(format!(
-                    "row {i} is out of range for a tensor of shape {:?}",
-                    t.shape()
-                ))
-            })?;
-            out.extend_from_slice(row);
+            out.extend_from_slice(row_slice(t, data, i, len)?);
         }
         Ok(out)
     }
@@ -106,28 +113,13 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
     let len = row_len(t);
     let mut shape = t.shape().to_vec();
     shape[0] = idx.len();
-    if len == 0 {
-        if let Some(&i) = idx.iter().find(|&&i| i >= t.shape()[0]) {
-            return Err(Error::invalid(format!(
-                "row {i} is out of range for a tensor of shape {:?}",
-                t.shape()
-            )));
-        }
-    }
     with_type!(t.dtype(), T => T::tensor(&shape, typed::<T>(t, idx, len)?))
 }
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
 pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
     fn typed<T: RowValue>(t: &Tensor, i: usize) -> Result<Tensor> {
-        let len = row_len(t);
-        let row = T::slice(t)?.get(i * len..(i + 1) * len);
-        let row = row.filter(|_| i < t.shape()[0]).ok_or_else(|| {
-            Error::invalid(format!(
-                "row {i} is out of range for a tensor of shape {:?}",
-                t.shape()
-            ))
-        })?;
+        let row = row_slice(t, T::slice(t)?, i, row_len(t))?;
         T::tensor(&t.shape()[1..], row.to_vec())
     }
     if t.rank() == 0 {
