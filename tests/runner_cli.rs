@@ -413,6 +413,13 @@ fn bench_reports_latency_throughput_and_memory() {
     assert_fails(&["bench", &m, "-i", "x=2,2"], "must have shape [?,1]");
     assert_fails(&["bench", &m, "-i", "q=2,1"], "has no input 'q'");
     assert_fails(&["bench", &m, "--runs", "0"], "--runs");
+    // --max-memory bounds the live tensors of a run: a batch of 4096 makes 16 KiB
+    // intermediates, over 8K; within 1M it runs.
+    let batch = ["--batch", "4096", "--runs", "3", "--warmup", "0"];
+    let tight = [&["bench", &m, "--max-memory", "8K"][..], &batch[..]].concat();
+    assert_fails(&tight, "limit of 8192 bytes");
+    let o = rustflow(&[&["bench", &m, "--max-memory", "1M"][..], &batch[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// The main job's path: a Keras model saved with `model.save` runs with the runner

@@ -238,6 +238,70 @@ fn max_memory_bytes_bounds_every_output_a_kernel_allocates() {
     );
 }
 
+#[test]
+fn max_memory_bytes_bounds_the_live_total_and_freed_memory_is_reused() {
+    // a = x * 2 and b = x + 1 are 16 KiB each; sum = a + b another 16 KiB.
+    let n = 4096;
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None], "x").unwrap();
+    let two = g.constant(2f32).unwrap();
+    let one = g.constant(1f32).unwrap();
+    let a = g.mul(x, two).unwrap();
+    let b = g.add(x, one).unwrap();
+    let sum = g
+        .op("AddV2")
+        .name("sum")
+        .input(a)
+        .input(b)
+        .attr("T", DType::Float32)
+        .build_output()
+        .unwrap();
+    for inter_op_threads in [1, 2] {
+        // Each tensor alone fits 40000 bytes; three alive at once (49152) do not.
+        let sess = Session::with_options(
+            &g,
+            SessionOptions {
+                inter_op_threads,
+                max_memory_bytes: 40_000,
+                ..SessionOptions::default()
+            },
+        );
+        let feed = [(x, Tensor::full(&[n], 1f32))];
+        // Fetching a and b keeps them alive while sum is computed: over the limit, and
+        // the node that went over is named.
+        let err = sess.run(&feed, &[a, b, sum], &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, Error::ResourceExhausted(_))
+                && msg.contains("node 'sum' (op AddV2)")
+                && msg.contains("49152 bytes")
+                && msg.contains("limit of 40000 bytes"),
+            "{msg}"
+        );
+        // What the failed run held was given back.
+        assert_eq!(sess.memory_in_use(), 0);
+        // Alone, sum fits: a and b end before it (its output may reuse one of them).
+        let out = sess.run(&feed, &[sum], &[]).unwrap();
+        assert_eq!(out[0], Tensor::full(&[n], 4f32));
+        assert_eq!(sess.memory_in_use(), 16384);
+        drop(out);
+        // Fetched values count until the caller drops them.
+        let held = sess.run(&feed, &[a, b], &[]).unwrap();
+        assert_eq!(sess.memory_in_use(), 32768);
+        let err = sess.run(&feed, &[sum], &[]).unwrap_err();
+        assert!(matches!(err, Error::ResourceExhausted(_)), "{err}");
+        // An allocation is checked against what is left before it is made.
+        let fill_err = sess.run(&feed, &[a], &[]).unwrap_err().to_string();
+        assert!(
+            fill_err.contains("32768 bytes in use") || fill_err.contains("over"),
+            "{fill_err}"
+        );
+        drop(held);
+        assert_eq!(sess.memory_in_use(), 0);
+        assert_eq!(sess.run(&feed, &[a, b], &[]).unwrap().len(), 2);
+    }
+}
+
 fn two_matmul_chains(g: &mut Graph, n: usize) -> (rustflow::Output, rustflow::Output) {
     let data: Vec<f32> = (0..n * n)
         .map(|i| ((i % 7) as f32 - 3.0) / (n as f32))

@@ -39,8 +39,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Whether each request is logged on stderr.
     pub access_log: bool,
-    /// The most bytes one tensor a request's run allocates may take (default: the
-    /// machine's memory; see `SessionOptions::max_memory_bytes`).
+    /// The most bytes the live tensors of the model's runs may take together (default:
+    /// the machine's memory; see `SessionOptions::max_memory_bytes`).
     pub max_memory_bytes: Option<usize>,
     /// Server-side batching of predict requests (`--batching`), if on.
     pub batching: Option<BatchingConfig>,

@@ -5,7 +5,8 @@ use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
 use crate::device::cores::CoreBudget;
 use crate::kernel::KernelCtx;
-use crate::tensor::{alloc, Tensor};
+use crate::tensor::alloc::{self, MemoryBudget};
+use crate::tensor::Tensor;
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, select, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,12 +31,12 @@ fn node_error(step: &Step, e: Error) -> Error {
 }
 
 /// Thread settings of one run: the session's core budget, how many threads one kernel
-/// may use, and the most bytes one tensor a kernel allocates may take.
+/// may use, and the memory budget its live tensors are charged to.
 #[derive(Clone, Copy)]
 pub(crate) struct Threads<'a> {
     pub(crate) budget: &'a CoreBudget,
     pub(crate) intra_op: usize,
-    pub(crate) max_memory: usize,
+    pub(crate) memory: &'a Arc<MemoryBudget>,
 }
 
 /// Runs one step's kernel on gathered inputs and checks its outputs. An expensive step
@@ -49,9 +50,8 @@ fn compute(
     outputs.clear();
     let cores = (!step.is_cheap()).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
-    let limit = alloc::limit_memory(threads.max_memory);
-    let result = step.kernel.compute(&mut ctx);
-    drop(limit);
+    let result = alloc::with_budget(threads.memory, || step.kernel.compute(&mut ctx))
+        .and_then(|()| threads.memory.check());
     step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when
     // no finished step still holds the old value.
@@ -145,7 +145,7 @@ struct RunState {
     done: Sender<()>,
     budget: Arc<CoreBudget>,
     intra_op_threads: usize,
-    max_memory: usize,
+    memory: Arc<MemoryBudget>,
 }
 
 impl RunState {
@@ -190,7 +190,7 @@ impl RunState {
                 let threads = Threads {
                     budget: &self.budget,
                     intra_op: self.intra_op_threads,
-                    max_memory: self.max_memory,
+                    memory: &self.memory,
                 };
                 compute(step, &mut inputs, &mut outputs, threads)
             };
@@ -283,7 +283,7 @@ pub(crate) fn run_parallel(
         done: done_tx,
         budget,
         intra_op_threads: threads.intra_op,
-        max_memory: threads.max_memory,
+        memory: Arc::clone(threads.memory),
     });
     let (cheap, expensive): (Vec<usize>, Vec<usize>) =
         roots.into_iter().partition(|&r| plan.steps[r].is_cheap());

@@ -10,6 +10,7 @@ use crate::device::cores::CoreBudget;
 use crate::graph::Graph;
 use crate::kernel::function::{FunctionCall, FunctionLibrary};
 use crate::passes::PassCtx;
+use crate::tensor::alloc::MemoryBudget;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ impl FunctionLibrary for SessionFunctions<'_> {
             plan,
             budget: Arc::clone(&session.cores),
             intra_op: session.options.intra_op_threads,
-            max_memory: session.options.max_memory_bytes,
+            memory: Arc::clone(&session.memory),
         }))
     }
 
@@ -74,7 +75,7 @@ struct CompiledFunction {
     plan: Plan,
     budget: Arc<CoreBudget>,
     intra_op: usize,
-    max_memory: usize,
+    memory: Arc<MemoryBudget>,
 }
 
 impl FunctionCall for CompiledFunction {
@@ -101,7 +102,7 @@ impl FunctionCall for CompiledFunction {
         let threads = Threads {
             budget: &self.budget,
             intra_op: self.intra_op,
-            max_memory: self.max_memory,
+            memory: &self.memory,
         };
         executor::run_sequential(&self.plan, args, threads)
             .map_err(|e| Error::invalid(format!("in function '{}': {e}", self.name)))

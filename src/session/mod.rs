@@ -14,6 +14,7 @@ use crate::device::cores::CoreBudget;
 use crate::device::DeviceSet;
 use crate::graph::{Graph, NodeId, Output};
 use crate::passes::{PassCtx, StatefulKernels};
+use crate::tensor::alloc::MemoryBudget;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use executor::Threads;
@@ -39,10 +40,13 @@ pub struct SessionOptions {
     /// The most iterations one `While` loop may run in a step: more is an error naming
     /// the loop (TensorFlow has no such guard; `None`, the default, sets no bound).
     pub max_loop_iterations: Option<u64>,
-    /// The most bytes one tensor a kernel allocates may take (default: the machine's
-    /// memory). A kernel asking for more (a `Fill` of dims `[1 << 40]`) fails with
-    /// [`Error::ResourceExhausted`] naming the node, dtype, shape and bytes, and the
-    /// session stays usable. It bounds each output, not the sum of the live tensors.
+    /// The most bytes the live tensors made by the session's kernels may take together
+    /// (default: the machine's memory), counted as [`crate::tensor::alloc`] describes:
+    /// intermediates until the executor frees them, fetched values until the caller drops
+    /// them, variables' values while they hold them. A kernel asking for more than is left
+    /// (a `Fill` of dims `[1 << 40]`), or whose outputs bring the total over, fails with
+    /// [`Error::ResourceExhausted`] naming the node (and the dtype, shape and bytes), and
+    /// the session stays usable: what that run held is given back.
     pub max_memory_bytes: usize,
 }
 
@@ -88,6 +92,8 @@ pub struct Session {
     devices: DeviceSet,
     pool: Option<Arc<Pool>>,
     cores: Arc<CoreBudget>,
+    /// What the live tensors made by this session's kernels may take together.
+    memory: Arc<MemoryBudget>,
     options: SessionOptions,
 }
 
@@ -127,6 +133,7 @@ impl Session {
             cores: Arc::new(CoreBudget::new(
                 options.inter_op_threads.max(options.intra_op_threads),
             )),
+            memory: MemoryBudget::new(options.max_memory_bytes),
             options,
         }
     }
@@ -164,6 +171,12 @@ impl Session {
     /// The options in effect.
     pub fn options(&self) -> &SessionOptions {
         &self.options
+    }
+
+    /// The bytes the live tensors made by this session's kernels take now (those of at
+    /// least [`crate::tensor::alloc::CHARGED_BYTES`]), out of `max_memory_bytes`.
+    pub fn memory_in_use(&self) -> usize {
+        self.memory.in_use()
     }
 
     /// The session's variables.
@@ -264,7 +277,7 @@ impl Session {
         let threads = Threads {
             budget: &self.cores,
             intra_op: self.options.intra_op_threads,
-            max_memory: self.options.max_memory_bytes,
+            memory: &self.memory,
         };
         match &self.pool {
             Some(pool) if plan.parallel => {

@@ -9,19 +9,122 @@
 //! is an [`Error::ResourceExhausted`] naming the dtype, shape and bytes (the session adds
 //! the node), and the process keeps running.
 //!
-//! The limit is per thread: a session sets it ([`limit_memory`]) around each kernel it runs
-//! (`SessionOptions::max_memory_bytes`); elsewhere it is the machine's memory
-//! ([`physical_memory`]). It bounds each tensor a kernel allocates, not their sum.
+//! The limit bounds the *live total*: a session owns a [`MemoryBudget`]
+//! (`SessionOptions::max_memory_bytes`) and runs each kernel inside [`with_budget`]. Every
+//! tensor buffer of at least [`CHARGED_BYTES`] that a kernel makes is charged to that budget
+//! (a [`Charge`] stored with the tensor and shared by its clones and reshapes) and released
+//! when the last tensor holding it drops, wherever that happens: an intermediate freed by
+//! the executor, a fetched value the caller lets go of. A request is checked against what
+//! is left of the budget before it is allocated, and the session fails the node whose
+//! outputs bring the total over the limit. Smaller buffers (scalars, shapes, indices) are
+//! not counted, which keeps small ops free of any accounting. Outside a session the limit
+//! is the machine's memory ([`physical_memory`]) per tensor.
 
 use super::{DType, Element};
 use crate::{Error, Result};
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Tensor buffers smaller than this many bytes are not charged to a [`MemoryBudget`].
+pub const CHARGED_BYTES: usize = 4096;
+
+/// The memory the live tensors of one session may take together: a limit and the bytes
+/// charged against it now.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    live: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes (at least 1), nothing charged yet.
+    pub fn new(limit: usize) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            limit: limit.max(1),
+            live: AtomicUsize::new(0),
+        })
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The bytes of the charged tensors alive now.
+    pub fn in_use(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// The error for a budget whose live tensors went over its limit (`None` when within).
+    pub fn check(&self) -> Result<()> {
+        let live = self.in_use();
+        if live <= self.limit {
+            return Ok(());
+        }
+        Err(Error::ResourceExhausted(format!(
+            "the live tensors take {live} bytes, over the memory limit of {} bytes \
+             (SessionOptions::max_memory_bytes, --max-memory)",
+            self.limit
+        )))
+    }
+}
+
+/// Bytes charged to a [`MemoryBudget`] for one tensor buffer, given back when dropped.
+#[derive(Debug)]
+pub struct Charge {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.live.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
 
 thread_local! {
-    /// The memory limit of the kernel running on this thread; 0 means "not set"
-    /// ([`physical_memory`]).
-    static LIMIT: Cell<usize> = const { Cell::new(0) };
+    /// The budget of the kernel running on this thread: a pointer to the `Arc` that
+    /// [`with_budget`] borrows for as long as it is set; null when none is.
+    static BUDGET: Cell<*const Arc<MemoryBudget>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with `budget` as this thread's memory budget: tensors made meanwhile are
+/// charged to it and allocations are checked against what it has left.
+pub fn with_budget<R>(budget: &Arc<MemoryBudget>, f: impl FnOnce() -> R) -> R {
+    /// Restores the previous budget, also when `f` panics.
+    struct Restore(*const Arc<MemoryBudget>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(BUDGET.with(|b| b.replace(budget)));
+    f()
+}
+
+/// Calls `f` with this thread's budget, if one is set.
+fn current_budget<R>(f: impl FnOnce(&Arc<MemoryBudget>) -> R) -> Option<R> {
+    let ptr = BUDGET.with(Cell::get);
+    // SAFETY: a non-null pointer was set by `with_budget` from a reference that outlives
+    // the closure it runs, and is restored before that reference ends (also on unwind);
+    // only this thread reads it.
+    unsafe { ptr.as_ref() }.map(f)
+}
+
+/// Charges `bytes` of a new tensor buffer to this thread's budget: `None` for buffers
+/// under [`CHARGED_BYTES`] or outside a budget.
+pub(crate) fn charge(bytes: usize) -> Option<Arc<Charge>> {
+    if bytes < CHARGED_BYTES {
+        return None;
+    }
+    current_budget(|budget| {
+        budget.live.fetch_add(bytes, Ordering::Relaxed);
+        Arc::new(Charge {
+            budget: Arc::clone(budget),
+            bytes,
+        })
+    })
 }
 
 /// The machine's physical memory in bytes (`usize::MAX` where it cannot be read).
@@ -45,46 +148,25 @@ pub fn physical_memory() -> usize {
     })
 }
 
-/// The most bytes one tensor allocated on this thread may take.
+/// The memory limit on this thread: its budget's, else the machine's memory.
 pub fn memory_limit() -> usize {
-    match LIMIT.with(Cell::get) {
-        0 => physical_memory(),
-        limit => limit,
-    }
+    current_budget(|b| b.limit()).unwrap_or_else(physical_memory)
 }
 
-/// Restores the previous limit of its thread when dropped (see [`limit_memory`]).
-#[must_use = "the limit is lifted again when the guard is dropped"]
-pub struct LimitGuard {
-    previous: usize,
-}
-
-impl Drop for LimitGuard {
-    fn drop(&mut self) {
-        LIMIT.with(|l| l.set(self.previous));
-    }
-}
-
-/// Limits each tensor allocated on this thread to `bytes` until the guard is dropped.
-pub fn limit_memory(bytes: usize) -> LimitGuard {
-    LimitGuard {
-        previous: LIMIT.with(|l| l.replace(bytes.max(1))),
-    }
+/// The most bytes one new tensor may take on this thread: what its budget has left, else
+/// the machine's memory.
+fn memory_left() -> usize {
+    current_budget(|b| b.limit().saturating_sub(b.in_use())).unwrap_or_else(physical_memory)
 }
 
 /// The number of elements of a `dtype` tensor of `shape`, after checking that its bytes
-/// fit this thread's memory limit (and do not overflow).
+/// fit what this thread's memory budget has left (and do not overflow).
 pub fn checked_len(dtype: DType, shape: &[usize]) -> Result<usize> {
     let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let bytes = n.and_then(|n| n.checked_mul(dtype.size()));
     match (n, bytes) {
-        (Some(n), Some(bytes)) if bytes <= memory_limit() => Ok(n),
-        _ => Err(too_large(
-            dtype,
-            shape,
-            bytes,
-            "too large for the memory limit",
-        )),
+        (Some(n), Some(bytes)) if bytes <= memory_left() => Ok(n),
+        _ => Err(too_large(dtype, shape, bytes, "more than is left")),
     }
 }
 
@@ -94,8 +176,10 @@ fn too_large(dtype: DType, shape: &[usize], bytes: Option<usize>, why: &str) -> 
         Some(b) => format!("{b} bytes"),
         None => "more bytes than the address space holds".to_string(),
     };
+    let in_use = current_budget(|b| b.in_use()).unwrap_or(0);
     Error::ResourceExhausted(format!(
-        "cannot allocate a {dtype} tensor of shape {shape:?}: {bytes}, {why} of {} bytes \
+        "cannot allocate a {dtype} tensor of shape {shape:?}: {bytes}, {why} \
+         ({in_use} bytes in use) of the memory limit of {} bytes \
          (SessionOptions::max_memory_bytes, --max-memory)",
         memory_limit()
     ))
@@ -117,7 +201,7 @@ fn try_reserve<E>(dtype: DType, shape: &[usize]) -> Result<Vec<E>> {
             dtype,
             shape,
             n.checked_mul(dtype.size()),
-            "refused by the system allocator although within the memory limit",
+            "refused by the system allocator although within what is left",
         )
     })?;
     Ok(v)
@@ -151,24 +235,47 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_is_per_thread_and_restored() {
+    fn the_budget_is_per_thread_restored_and_bounds_the_live_total() {
         assert_eq!(try_filled(&[2, 3], 7i32).unwrap(), vec![7; 6]);
-        {
-            let _guard = limit_memory(100);
-            assert_eq!(memory_limit(), 100);
-            // 25 float32 are 100 bytes: allowed; 26 are not.
-            assert_eq!(try_filled(&[25], 1f32).unwrap().len(), 25);
-            let err = try_filled(&[26], 1f32).unwrap_err().to_string();
+        let budget = MemoryBudget::new(3 * CHARGED_BYTES);
+        let kept = with_budget(&budget, || {
+            assert_eq!(memory_limit(), 3 * CHARGED_BYTES);
+            // A buffer under the threshold is not charged; one at it is, until it drops.
+            assert!(charge(CHARGED_BYTES - 1).is_none());
+            let first = charge(2 * CHARGED_BYTES).unwrap();
+            assert_eq!(budget.in_use(), 2 * CHARGED_BYTES);
+            // What is left is one more CHARGED_BYTES: a float32 tensor of that much fits,
+            // one element more does not, although alone it would fit the limit.
+            let n = CHARGED_BYTES / 4;
+            assert_eq!(try_filled(&[n], 1f32).unwrap().len(), n);
+            let err = try_filled(&[n + 1], 1f32).unwrap_err().to_string();
             assert!(
-                err.contains("104 bytes") && err.contains("of 100 bytes"),
+                err.contains(&format!("{} bytes", CHARGED_BYTES + 4))
+                    && err.contains(&format!("({} bytes in use)", 2 * CHARGED_BYTES))
+                    && err.contains(&format!("of {} bytes", 3 * CHARGED_BYTES)),
                 "{err}"
             );
-            // Another thread has its own limit.
+            // Going over is what the session reports for the node.
+            let second = charge(2 * CHARGED_BYTES).unwrap();
+            assert!(budget
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("over the memory limit"));
+            drop(second);
+            budget.check().unwrap();
+            // Another thread has no budget.
             std::thread::spawn(|| assert_eq!(memory_limit(), physical_memory()))
                 .join()
                 .unwrap();
-        }
+            first
+        });
         assert_eq!(memory_limit(), physical_memory());
+        assert!(charge(CHARGED_BYTES).is_none());
+        // A charge outlives the kernel that made it and is given back when it drops.
+        assert_eq!(budget.in_use(), 2 * CHARGED_BYTES);
+        drop(kept);
+        assert_eq!(budget.in_use(), 0);
         assert!(physical_memory() > 1 << 20);
     }
 }

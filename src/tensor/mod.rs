@@ -133,6 +133,9 @@ impl Buffer {
 pub struct Tensor {
     shape: Dims,
     buffer: Buffer,
+    /// The buffer's bytes charged to the memory budget of the session that made it
+    /// (shared by clones and reshapes; see [`alloc`]).
+    charge: Option<Arc<alloc::Charge>>,
 }
 
 /// Number of elements of a shape (1 for a scalar).
@@ -159,38 +162,49 @@ impl Tensor {
     /// Builds a tensor from row-major data and a shape; errors if the sizes differ.
     pub fn new<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
         check_len(shape, data.len(), "elements")?;
-        Ok(Tensor {
-            shape: Dims::from(shape),
-            buffer: T::into_buffer(Arc::new(data)),
-        })
+        Ok(Tensor::from_parts(shape, data))
+    }
+
+    /// A host tensor of `shape` over `buffer`, charged to the memory budget of the session
+    /// running on this thread when it is large enough to count ([`alloc::charge`]).
+    fn charged(shape: Dims, buffer: Buffer, bytes: usize) -> Tensor {
+        Tensor {
+            shape,
+            buffer,
+            charge: alloc::charge(bytes),
+        }
     }
 
     /// Builds a tensor whose size is known to match (internal use by kernels).
     pub(crate) fn from_parts<T: Element>(shape: impl Into<Dims>, data: Vec<T>) -> Tensor {
         let shape = shape.into();
         debug_assert_eq!(num_elements(&shape), data.len());
-        Tensor {
-            shape,
-            buffer: T::into_buffer(Arc::new(data)),
-        }
+        let bytes = std::mem::size_of_val(data.as_slice());
+        Tensor::charged(shape, T::into_buffer(Arc::new(data)), bytes)
     }
 
     /// A string tensor (`tf.string`) from row-major byte strings and a shape; errors if the
     /// sizes differ.
     pub fn from_strings<S: Into<Vec<u8>>>(shape: &[usize], data: Vec<S>) -> Result<Tensor> {
         check_len(shape, data.len(), "strings")?;
-        Ok(Tensor {
-            shape: Dims::from(shape),
-            buffer: Buffer::Bytes(Arc::new(data.into_iter().map(Into::into).collect())),
-        })
+        Ok(Tensor::strings(
+            Dims::from(shape),
+            data.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// A string tensor over `data`, charged by its bytes (each string's and its header's).
+    fn strings(shape: Dims, data: Vec<Vec<u8>>) -> Tensor {
+        let bytes = data
+            .iter()
+            .map(|s| s.len() + std::mem::size_of::<Vec<u8>>())
+            .sum();
+        Tensor::charged(shape, Buffer::Bytes(Arc::new(data)), bytes)
     }
 
     /// A rank-0 string tensor.
     pub fn string_scalar(value: impl Into<Vec<u8>>) -> Tensor {
-        Tensor {
-            shape: Dims::SCALAR,
-            buffer: Buffer::Bytes(Arc::new(vec![value.into()])),
-        }
+        Tensor::strings(Dims::SCALAR, vec![value.into()])
     }
 
     /// The elements of a string tensor, row-major; errors for other dtypes.
@@ -215,6 +229,7 @@ impl Tensor {
         Ok(Tensor {
             shape: Dims::from(shape),
             buffer: Buffer::Device(memory),
+            charge: None,
         })
     }
 
@@ -296,10 +311,9 @@ impl Tensor {
             DType::UInt8 => Tensor::full(shape, 0u8),
             DType::Bool => Tensor::full(shape, false),
             DType::Resource | DType::Variant => Tensor::null_handles(dtype, shape),
-            DType::String => Tensor {
-                shape: Dims::from(shape),
-                buffer: Buffer::Bytes(Arc::new(vec![Vec::new(); num_elements(shape)])),
-            },
+            DType::String => {
+                Tensor::strings(Dims::from(shape), vec![Vec::new(); num_elements(shape)])
+            }
         }
     }
 
@@ -381,7 +395,7 @@ impl Tensor {
         }
         let mut v = self.to_vec::<T>()?;
         f(&mut v);
-        self.buffer = T::into_buffer(Arc::new(v));
+        *self = Tensor::from_parts(self.shape.clone(), v);
         Ok(())
     }
 
@@ -410,6 +424,7 @@ impl Tensor {
         Ok(Tensor {
             shape: Dims::from(shape),
             buffer: self.buffer.clone(),
+            charge: self.charge.clone(),
         })
     }
 

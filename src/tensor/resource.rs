@@ -52,6 +52,7 @@ impl Tensor {
         Tensor {
             shape: Dims::SCALAR,
             buffer: Buffer::Resource(Arc::new(vec![handle])),
+            charge: None,
         }
     }
 
@@ -66,6 +67,7 @@ impl Tensor {
             } else {
                 Buffer::Resource(handles)
             },
+            charge: None,
         }
     }
 
@@ -74,6 +76,7 @@ impl Tensor {
         Tensor {
             shape: Dims::SCALAR,
             buffer: Buffer::Variant(Arc::new(vec![ResourceHandle::new(value)])),
+            charge: None,
         }
     }
 

@@ -39,6 +39,10 @@ pub struct Args {
     /// The batch size: replaces -1 (unknown) dimensions of generated inputs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
+    /// The most memory the live tensors of a run may take together (`2G`, `512M`, bytes;
+    /// default: the machine's memory): the node that would go over fails, named.
+    #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
+    pub max_memory: Option<usize>,
     /// Prints JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -253,7 +257,10 @@ fn peak_memory() -> Option<u64> {
 
 /// `rustflow bench`.
 pub fn bench(args: &Args) -> Result<(), Failure> {
-    let options = SessionOptions::with_threads(args.threads as usize);
+    let mut options = SessionOptions::with_threads(args.threads as usize);
+    if let Some(bytes) = args.max_memory {
+        options.max_memory_bytes = bytes;
+    }
     let p = if args.model.is_dir() {
         prepare_saved_model(args, options)?
     } else if args.model.is_file() {

@@ -31,8 +31,8 @@ pub struct Args {
     /// Write each output to DIR/<name>.npy instead of printing it.
     #[arg(long, value_name = "DIR")]
     pub outdir: Option<PathBuf>,
-    /// The most memory one tensor may take (`2G`, `512M`, bytes; default: the machine's
-    /// memory): a kernel asking for more fails with an error naming it.
+    /// The most memory the live tensors of a run may take together (`2G`, `512M`, bytes;
+    /// default: the machine's memory): the node that would go over fails, named.
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
     pub max_memory: Option<usize>,
 }

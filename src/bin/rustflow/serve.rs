@@ -45,8 +45,9 @@ pub struct Args {
     /// The largest REST request body, in bytes.
     #[arg(long = "max-body-bytes", default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
-    /// The most memory one tensor of a request may take (`2G`, `512M`, bytes; default: the
-    /// machine's memory): a request asking for more is answered RESOURCE_EXHAUSTED.
+    /// The most memory the live tensors of the model's runs may take together, concurrent
+    /// requests included (`2G`, `512M`, bytes; default: the machine's memory): a request
+    /// that would go over is answered RESOURCE_EXHAUSTED (REST 429).
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
     pub max_memory: Option<usize>,
     /// Merge concurrent predict requests into one run (TensorFlow Serving's
@@ -54,7 +55,8 @@ pub struct Args {
     /// the first dimension are concatenated along it, and each gets its own rows back.
     #[arg(long)]
     pub batching: bool,
-    /// With --batching: the most rows one merged run holds.
+    /// With --batching: the most rows one merged run holds (a request of more rows runs
+    /// alone, whole).
     #[arg(long = "max-batch-size", default_value_t = 32, requires = "batching")]
     pub max_batch_size: usize,
     /// With --batching: how long the first request of a batch waits for others, in µs.
