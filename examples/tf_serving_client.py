@@ -11,7 +11,8 @@ It asks GetModelStatus (ModelService), GetModelMetadata and Predict (PredictionS
 through `PredictionServiceStub` / `ModelServiceStub`, exactly as against
 `tensorflow_model_server`, and prints what it got. With `--regress SIGNATURE` or
 `--classify SIGNATURE` it also sends Regress / Classify requests of tf.train.Examples with
-one float feature (`--feature x`), e.g. against TensorFlow Serving's half_plus_two:
+one float feature (`--feature x`), and with both one MultiInference request running the two
+over the same examples, e.g. against TensorFlow Serving's half_plus_two:
 
     rustflow serve graphs/tf_serving/saved_model_half_plus_two_cpu --name hp2 --grpc-port 8500
     python3 examples/tf_serving_client.py --model hp2 --shape 3,1 \
@@ -27,6 +28,7 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -83,10 +85,25 @@ def main():
             continue
         request.model_spec.name = args.model
         request.model_spec.signature_name = signature
-        for value in [1.0, 2.0, 5.0]:
-            example = request.input.example_list.examples.add()
-            example.features.feature[args.feature].float_list.value.append(value)
+        add_examples(request.input, args.feature)
         print(f"{method}:", getattr(predictions, method)(request, timeout=10).result)
+
+    if args.regress and args.classify:
+        request = inference_pb2.MultiInferenceRequest()
+        for signature, method in [(args.regress, "regress"), (args.classify, "classify")]:
+            task = request.tasks.add()
+            task.model_spec.name = args.model
+            task.model_spec.signature_name = signature
+            task.method_name = f"tensorflow/serving/{method}"
+        add_examples(request.input, args.feature)
+        print("MultiInference:", predictions.MultiInference(request, timeout=10))
+
+
+def add_examples(input_, feature):
+    """Three tf.train.Examples with `feature` = 1.0, 2.0, 5.0."""
+    for value in [1.0, 2.0, 5.0]:
+        example = input_.example_list.examples.add()
+        example.features.feature[feature].float_list.value.append(value)
 
 
 if __name__ == "__main__":

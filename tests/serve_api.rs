@@ -991,6 +991,110 @@ fn grpc_classify_and_regress_on_half_plus_two() {
 }
 
 #[test]
+fn grpc_multi_inference_runs_several_tasks_over_one_input() {
+    let s = Server::start(&half_plus_two(), &["--grpc-port", "0", "--name", "hp2"]);
+    let (rt, client) = grpc_client(&s);
+    let input = Some(tfs::Input {
+        kind: Some(tfs::input::Kind::ExampleList(tfs::ExampleList {
+            examples: vec![example_x(&[1.0]), example_x(&[5.0])],
+        })),
+    });
+    let task = |name: &str, signature: &str, method: &str| tfs::InferenceTask {
+        model_spec: Some(tfs::ModelSpec {
+            name: name.to_string(),
+            signature_name: signature.to_string(),
+            ..Default::default()
+        }),
+        method_name: format!("tensorflow/serving/{method}"),
+    };
+    rt.block_on(async {
+        let call = |tasks: Vec<tfs::InferenceTask>| {
+            let request = tfs::MultiInferenceRequest {
+                tasks,
+                input: input.clone(),
+            };
+            let mut client = client.clone();
+            async move { client.multi_inference(request).await }
+        };
+        let r = call(vec![
+            task("hp2", "regress_x_to_y", "regress"),
+            task("hp2", "classify_x_to_y", "classify"),
+            task("hp2", "regress_x_to_y2", "regress"),
+        ])
+        .await
+        .unwrap()
+        .into_inner();
+        use tfs::inference_result::Result as R;
+        let got: Vec<(String, Vec<f32>)> = r
+            .results
+            .into_iter()
+            .map(|res| {
+                let spec = res.model_spec.unwrap();
+                assert_eq!(spec.name, "hp2");
+                let values = match res.result.unwrap() {
+                    R::RegressionResult(r) => r.regressions.iter().map(|r| r.value).collect(),
+                    R::ClassificationResult(c) => c
+                        .classifications
+                        .iter()
+                        .flat_map(|c| c.classes.iter().map(|c| c.score))
+                        .collect(),
+                };
+                (spec.signature_name, values)
+            })
+            .collect();
+        // y = x / 2 + 2 (regress and classify), y2 = x / 2 + 3.
+        assert_eq!(
+            got,
+            [
+                ("regress_x_to_y".to_string(), vec![2.5, 4.5]),
+                ("classify_x_to_y".to_string(), vec![2.5, 4.5]),
+                ("regress_x_to_y2".to_string(), vec![3.5, 5.5]),
+            ]
+        );
+        // Errors as TensorFlow Serving gives them.
+        let cases = [
+            (vec![], tonic::Code::InvalidArgument, "at least one task"),
+            (
+                vec![
+                    task("hp2", "regress_x_to_y", "regress"),
+                    task("hp2", "regress_x_to_y", "regress"),
+                ],
+                tonic::Code::InvalidArgument,
+                "Duplicate evaluation of signature: regress_x_to_y",
+            ),
+            (
+                vec![
+                    task("hp2", "regress_x_to_y", "regress"),
+                    task("other", "classify_x_to_y", "classify"),
+                ],
+                tonic::Code::InvalidArgument,
+                "same model name",
+            ),
+            (
+                vec![task("hp2", "serving_default", "predict")],
+                tonic::Code::Unimplemented,
+                "Unsupported signature method_name: tensorflow/serving/predict",
+            ),
+            (
+                vec![task("hp2", "regress_x_to_y", "classify")],
+                tonic::Code::InvalidArgument,
+                "Expected tensorflow/serving/classify",
+            ),
+            (
+                vec![task("nope", "regress_x_to_y", "regress")],
+                tonic::Code::NotFound,
+                "nope",
+            ),
+        ];
+        for (tasks, code, want) in cases {
+            let e = call(tasks).await.unwrap_err();
+            assert_eq!(e.code(), code, "{e:?}");
+            assert!(e.message().contains(want), "{} (want {want})", e.message());
+        }
+    });
+}
+
+#[test]
 fn instances_of_scalars_take_the_signature_shape() {
     let s = Server::start(&half_plus_two(), &["--name", "hp2", "--quiet"]);
     let predict = "/v1/models/hp2:predict";
@@ -1028,15 +1132,15 @@ fn batching_merges_concurrent_requests_and_each_gets_its_own_rows() {
             "50000",
         ],
     ));
-    let threads: Vec<_> = (0..8)
+    let threads: Vec<_> = (0..10)
         .map(|t| {
             let s = s.clone();
             std::thread::spawn(move || {
                 for i in 0..10 {
-                    // Odd threads send two rows, even ones one.
-                    let xs: Vec<f64> = (0..1 + t % 2)
-                        .map(|r| (t * 100 + i * 2 + r) as f64)
-                        .collect();
+                    // Threads send one, two, or (the last two) four rows: four and four
+                    // overflow a batch of six, as do five and two.
+                    let n = if t >= 8 { 4 } else { 1 + t % 2 };
+                    let xs: Vec<f64> = (0..n).map(|r| (t * 100 + i * 2 + r) as f64).collect();
                     let body = json!({ "instances": xs.iter().map(|x| [x]).collect::<Vec<_>>() });
                     let (code, v) = s.json("POST", "/v1/models/hp2:predict", &body.to_string());
                     assert_eq!(code, 200, "{v}");
@@ -1062,12 +1166,22 @@ fn batching_merges_concurrent_requests_and_each_gets_its_own_rows() {
         counter("rustflow_batched_runs"),
         counter("rustflow_batched_requests"),
     );
-    // Merged runs happened, each answering two requests or more.
+    // Merged runs happened, each answering two requests or more, and none held more than
+    // --max-batch-size rows.
     assert!(runs >= 1, "{runs} merged runs for {requests} requests");
     assert!(
-        requests >= 2 * runs && requests <= 80,
+        requests >= 2 * runs && requests <= 100,
         "{runs} runs, {requests} requests"
     );
+    let largest = counter("rustflow_batch_rows_max");
+    assert!((2..=6).contains(&largest), "a batch of {largest} rows");
+    // A request of more rows than a batch holds runs alone, whole.
+    let xs: Vec<f64> = (0..9).map(f64::from).collect();
+    let body = json!({ "instances": xs.iter().map(|x| [x]).collect::<Vec<_>>() });
+    let (code, v) = s.json("POST", "/v1/models/hp2:predict", &body.to_string());
+    assert_eq!(code, 200, "{v}");
+    let want: Vec<f64> = xs.iter().map(|x| x / 2.0 + 2.0).collect();
+    assert_eq!(floats(&v["predictions"]), want);
     // A request the batcher cannot merge (a scalar) goes straight to the run, which
     // refuses its shape as without batching.
     let (code, v) = s.json(

@@ -5,10 +5,16 @@
 //!
 //! The first request of a batch leads it: it waits until the batch holds `max_batch_size`
 //! rows or `timeout` has passed since it arrived, takes the batch, runs it and hands every
-//! other request its rows; the others only wait for their answer. A request that cannot be
-//! batched (a scalar input, inputs of different lengths, as many rows as a whole batch) runs
-//! alone. When the merged run fails, or an output has no row per input row, each request
-//! of the batch is run alone, so every one gets its own answer or error.
+//! other request its rows; the others only wait for their answer. A batch never holds more
+//! than `max_batch_size` rows: a request that would overflow the batch being filled closes
+//! it (its leader runs it at once) and leads the next one. A request that cannot be batched
+//! (a scalar input, inputs of different lengths) runs alone, and so does one of
+//! `max_batch_size` rows or more: unsplit, as one run of its own size (TensorFlow Serving
+//! refuses such a request unless `enable_large_batch_splitting` is on; running it whole
+//! gives the same answer as splitting it). Batches are not padded: each runs with exactly
+//! the rows its requests hold. When the merged run fails, or an output has no row per
+//! input row, each request of the batch is run alone, so every one gets its own answer or
+//! error.
 
 use super::model::Servable;
 use super::status::Status;
@@ -50,22 +56,41 @@ struct Waiting {
 }
 
 /// The batch being filled for one key.
-struct Queue {
+struct Open {
     /// Tells this batch from a later one of the same key.
     id: u64,
     rows: usize,
     requests: Vec<Waiting>,
 }
 
+/// The batches being filled, by key, and those closed (full, or overflowed by a later
+/// request) whose leaders have yet to take them, by id.
+#[derive(Default)]
+struct Queues {
+    open: HashMap<BatchKey, Open>,
+    closed: HashMap<u64, Vec<Waiting>>,
+}
+
+impl Queues {
+    /// Closes the batch filling for `key`, if any, for its leader to take.
+    fn close(&mut self, key: &BatchKey) {
+        if let Some(q) = self.open.remove(key) {
+            self.closed.insert(q.id, q.requests);
+        }
+    }
+}
+
 /// Merges concurrent predict requests into batched runs (see the module docs).
 pub struct Batcher {
     config: BatchingConfig,
-    queues: Mutex<HashMap<BatchKey, Queue>>,
-    /// Signalled when a batch fills up.
+    queues: Mutex<Queues>,
+    /// Signalled when a batch is closed.
     full: Condvar,
     next_id: AtomicU64,
     runs: AtomicU64,
     requests: AtomicU64,
+    /// The most rows one merged run has held.
+    largest: AtomicU64,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -84,32 +109,42 @@ impl Batcher {
                 max_batch_size: config.max_batch_size.max(1),
                 ..config
             },
-            queues: Mutex::new(HashMap::new()),
+            queues: Mutex::new(Queues::default()),
             full: Condvar::new(),
             next_id: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            largest: AtomicU64::new(0),
         }
     }
 
-    /// The merged runs made so far and the requests they answered, in Prometheus' text
-    /// format (`rustflow_batched_runs`, `rustflow_batched_requests`).
+    /// The merged runs made so far, the requests they answered and the most rows one
+    /// held, in Prometheus' text format (`rustflow_batched_runs`,
+    /// `rustflow_batched_requests`, `rustflow_batch_rows_max`).
     pub fn render(&self, model: &str) -> String {
         let mut s = String::new();
-        for (name, help, n) in [
+        for (name, help, kind, n) in [
             (
                 "rustflow_batched_runs",
                 "Runs that merged several requests.",
+                "counter",
                 &self.runs,
             ),
             (
                 "rustflow_batched_requests",
                 "Requests answered by merged runs.",
+                "counter",
                 &self.requests,
+            ),
+            (
+                "rustflow_batch_rows_max",
+                "The most rows one merged run held.",
+                "gauge",
+                &self.largest,
             ),
         ] {
             s.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{model_name=\"{model}\"}} {}\n",
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{model_name=\"{model}\"}} {}\n",
                 n.load(Ordering::Relaxed)
             ));
         }
@@ -144,35 +179,40 @@ impl Batcher {
             inputs: inputs.into_iter().map(|(_, t)| t).collect(),
             reply,
         };
+        let max = self.config.max_batch_size;
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        let leads = match queues.get_mut(&key) {
-            Some(q) => {
+        let joined = match queues.open.get_mut(&key) {
+            Some(q) if q.rows + rows <= max => {
                 q.rows += rows;
                 q.requests.push(waiting);
-                if q.rows >= self.config.max_batch_size {
+                if q.rows == max {
+                    queues.close(&key);
                     self.full.notify_all();
                 }
                 None
             }
-            None => {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                queues.insert(
-                    key.clone(),
-                    Queue {
-                        id,
-                        rows,
-                        requests: vec![waiting],
-                    },
-                );
-                Some(id)
+            Some(_) => {
+                // It would overflow the batch being filled: that one goes now, and this
+                // request leads the next.
+                queues.close(&key);
+                self.full.notify_all();
+                Some(waiting)
             }
+            None => Some(waiting),
         };
-        if let Some(id) = leads {
+        if let Some(waiting) = joined {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            queues.open.insert(
+                key.clone(),
+                Open {
+                    id,
+                    rows,
+                    requests: vec![waiting],
+                },
+            );
             let deadline = Instant::now() + self.config.timeout;
             loop {
-                let filling = queues
-                    .get(&key)
-                    .is_some_and(|q| q.id == id && q.rows < self.config.max_batch_size);
+                let filling = queues.open.get(&key).is_some_and(|q| q.id == id);
                 let left = deadline.saturating_duration_since(Instant::now());
                 if !filling || left.is_zero() {
                     break;
@@ -183,7 +223,10 @@ impl Batcher {
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            let batch = queues.remove(&key).map(|q| q.requests).unwrap_or_default();
+            if queues.open.get(&key).is_some_and(|q| q.id == id) {
+                queues.close(&key);
+            }
+            let batch = queues.closed.remove(&id).unwrap_or_default();
             drop(queues);
             self.run_batch(servable, &key, batch);
         } else {
@@ -215,6 +258,8 @@ impl Batcher {
         }
         match merged(servable, key, &batch) {
             Some(answers) => {
+                let rows: usize = batch.iter().map(|w| w.rows).sum();
+                self.largest.fetch_max(rows as u64, Ordering::Relaxed);
                 self.runs.fetch_add(1, Ordering::Relaxed);
                 self.requests
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);

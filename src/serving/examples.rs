@@ -34,6 +34,13 @@ impl ExampleApi {
             ExampleApi::Regress => "tensorflow/serving/regress",
         }
     }
+
+    /// The API of a signature method name (`tensorflow/serving/classify` or `.../regress`).
+    pub fn from_method_name(name: &str) -> Option<ExampleApi> {
+        [ExampleApi::Classify, ExampleApi::Regress]
+            .into_iter()
+            .find(|api| api.method_name() == name)
+    }
 }
 
 /// A parsed `:classify` / `:regress` request.

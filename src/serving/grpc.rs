@@ -1,5 +1,6 @@
 //! TensorFlow Serving's gRPC API on tonic: `tensorflow.serving.PredictionService`
-//! (`Predict`, `Classify`, `Regress`, `GetModelMetadata`) and `tensorflow.serving.ModelService`
+//! (`Predict`, `Classify`, `Regress`, `MultiInference`, `GetModelMetadata`) and
+//! `tensorflow.serving.ModelService`
 //! (`GetModelStatus`), with TensorFlow Serving's messages, so its clients
 //! (`PredictionServiceStub`) work unchanged.
 
@@ -85,6 +86,35 @@ fn serialized_examples(input: Option<tfs::Input>) -> Result<Vec<Vec<u8>>, Status
         .collect())
 }
 
+/// A classify or regress result as TensorFlow Serving's proto.
+fn result_proto(result: ExampleResult) -> tfs::inference_result::Result {
+    use tfs::inference_result::Result as R;
+    match result {
+        ExampleResult::Classifications(per_example) => {
+            R::ClassificationResult(tfs::ClassificationResult {
+                classifications: per_example
+                    .into_iter()
+                    .map(|classes| tfs::Classifications {
+                        classes: classes
+                            .into_iter()
+                            .map(|(label, score)| tfs::Class {
+                                label: String::from_utf8_lossy(&label).into_owned(),
+                                score,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        }
+        ExampleResult::Regressions(values) => R::RegressionResult(tfs::RegressionResult {
+            regressions: values
+                .into_iter()
+                .map(|value| tfs::Regression { value })
+                .collect(),
+        }),
+    }
+}
+
 impl Services {
     /// Runs a handler, recording its outcome in the metrics.
     fn timed<T>(
@@ -167,42 +197,90 @@ impl Services {
     ) -> Result<tfs::ClassificationResponse, Status> {
         let (model_spec, result) =
             self.examples_now(ExampleApi::Classify, req.model_spec, req.input)?;
-        let ExampleResult::Classifications(per_example) = result else {
+        let tfs::inference_result::Result::ClassificationResult(result) = result_proto(result)
+        else {
             return Err(Status::new(Code::Internal, "classify gave no classes"));
         };
-        let classifications = per_example
-            .into_iter()
-            .map(|classes| tfs::Classifications {
-                classes: classes
-                    .into_iter()
-                    .map(|(label, score)| tfs::Class {
-                        label: String::from_utf8_lossy(&label).into_owned(),
-                        score,
-                    })
-                    .collect(),
-            })
-            .collect();
         Ok(tfs::ClassificationResponse {
             model_spec: Some(model_spec),
-            result: Some(tfs::ClassificationResult { classifications }),
+            result: Some(result),
         })
     }
 
     fn regress_now(&self, req: tfs::RegressionRequest) -> Result<tfs::RegressionResponse, Status> {
         let (model_spec, result) =
             self.examples_now(ExampleApi::Regress, req.model_spec, req.input)?;
-        let ExampleResult::Regressions(values) = result else {
+        let tfs::inference_result::Result::RegressionResult(result) = result_proto(result) else {
             return Err(Status::new(Code::Internal, "regress gave no values"));
         };
         Ok(tfs::RegressionResponse {
             model_spec: Some(model_spec),
-            result: Some(tfs::RegressionResult {
-                regressions: values
-                    .into_iter()
-                    .map(|value| tfs::Regression { value })
-                    .collect(),
-            }),
+            result: Some(result),
         })
+    }
+
+    /// Runs a `MultiInference` request as TensorFlow Serving does: every task names the
+    /// same model and a different signature, of method classify or regress; the version
+    /// is the first task's; each task's signature gets the same examples (one run per
+    /// task), and the results come back in the tasks' order.
+    fn multi_inference_now(
+        &self,
+        req: tfs::MultiInferenceRequest,
+    ) -> Result<tfs::MultiInferenceResponse, Status> {
+        if req.tasks.is_empty() {
+            return Err(Status::invalid("Expected at least one task"));
+        }
+        let mut tasks = Vec::with_capacity(req.tasks.len());
+        for task in &req.tasks {
+            let model_spec = task
+                .model_spec
+                .as_ref()
+                .ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+            if model_spec.name.is_empty() {
+                return Err(Status::invalid("Found ModelSpec with an empty model name."));
+            }
+            if model_spec.name != req.tasks[0].model_spec.as_ref().map_or("", |m| &m.name) {
+                return Err(Status::invalid(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+                ));
+            }
+            let signature = Some(model_spec.signature_name.as_str()).filter(|s| !s.is_empty());
+            let key = |s: Option<&str>| s.unwrap_or(DEFAULT_SIGNATURE).to_string();
+            if tasks.iter().any(|(s, _)| key(*s) == key(signature)) {
+                return Err(Status::invalid(format!(
+                    "Duplicate evaluation of signature: {}",
+                    key(signature)
+                )));
+            }
+            let api = ExampleApi::from_method_name(&task.method_name).ok_or_else(|| {
+                Status::new(
+                    Code::Unimplemented,
+                    format!("Unsupported signature method_name: {}", task.method_name),
+                )
+            })?;
+            tasks.push((signature, api));
+        }
+        let first = req.tasks[0].model_spec.as_ref();
+        let first = first.ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
+        self.engine.model.check_name(&first.name)?;
+        let servable = self.engine.model.get(spec_version(first)?)?;
+        let examples = serialized_examples(req.input)?;
+        let results = tasks
+            .into_iter()
+            .map(|(signature, api)| {
+                let key = servable.signature(signature)?.0.to_string();
+                let request = ExamplesRequest {
+                    signature_name: signature.map(str::to_string),
+                    examples: examples.clone(),
+                };
+                let result = run_examples(&servable, api, request)?;
+                Ok(tfs::InferenceResult {
+                    model_spec: Some(spec(&self.engine.model.name, servable.version, &key)),
+                    result: Some(result_proto(result)),
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(tfs::MultiInferenceResponse { results })
     }
 
     /// Runs a handler that runs the model on a blocking thread, under the request timeout.
@@ -308,6 +386,15 @@ impl PredictionService for Services {
     ) -> Result<Response<tfs::RegressionResponse>, tonic::Status> {
         let req = request.into_inner();
         self.run_blocking("regress", move |s| s.regress_now(req))
+            .await
+    }
+
+    async fn multi_inference(
+        &self,
+        request: Request<tfs::MultiInferenceRequest>,
+    ) -> Result<Response<tfs::MultiInferenceResponse>, tonic::Status> {
+        let req = request.into_inner();
+        self.run_blocking("multi_inference", move |s| s.multi_inference_now(req))
             .await
     }
 
