@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# REST predict throughput of `rustflow serve` under `wrk` (apt-get install wrk): TensorFlow
+# Serving's half_plus_two and the digits MLP the main job saves (./examples/main_job.sh),
+# batch-1 requests at 1, 8 and 64 connections, unbatched and with --batching, and a
+# GET of the model status (a near-fixed answer of the same HTTP stack) as the reference.
+# Each configuration is measured twice, alternating unbatched and batched.
+#
+#   cargo build --release --bin rustflow && benches/serve_load.sh [SECONDS]
+#
+# Prints one line per run: model mode connections requests/s p50 p99.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+bin=target/release/rustflow
+port=18501
+tmp=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+server=
+
+hp2_body='{"instances": [[1.0]]}'
+digits_body=$(python3 -c 'print("{\"instances\": [[" + ", ".join(["0.5"] * 64) + "]]}")')
+
+start() { # model dir, name, extra flags...
+    local dir=$1 name=$2
+    shift 2
+    "$bin" serve "$dir" --name "$name" --port $port --quiet "$@" 2>"$tmp/log" &
+    server=$!
+    for _ in $(seq 100); do
+        curl -sf "localhost:$port/v1/models/$name" >/dev/null && return
+        sleep 0.1
+    done
+    cat "$tmp/log"
+    exit 1
+}
+
+stop() {
+    kill -INT "$server"
+    wait "$server" || true
+}
+
+load() { # label, connections, url, body (empty: GET)
+    local label=$1 c=$2 url=$3 body=$4 script=
+    if [ -n "$body" ]; then
+        # The JSON bodies hold no single quotes: a Lua '...' string.
+        printf "wrk.method = \"POST\"\nwrk.body = '%s'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n" \
+            "$body" >"$tmp/post.lua"
+        script="-s $tmp/post.lua"
+    fi
+    local threads=$((c < 2 ? 1 : 2))
+    # shellcheck disable=SC2086
+    wrk -t$threads -c"$c" -d"${secs}s" --latency $script "$url" >"$tmp/out"
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/out")
+    p50=$(awk '$1 == "50%" {print $2}' "$tmp/out")
+    p99=$(awk '$1 == "99%" {print $2}' "$tmp/out")
+    printf '%-28s c=%-3s %10s req/s  p50 %-9s p99 %s\n' "$label" "$c" "$rps" "$p50" "$p99"
+}
+
+for round in 1 2; do
+    for mode in unbatched batched; do
+        flags=()
+        [ $mode = batched ] && flags=(--batching --max-batch-size 32 --batch-timeout-micros 500)
+        for model in hp2 digits; do
+            if [ $model = hp2 ]; then
+                start graphs/tf_serving/saved_model_half_plus_two_cpu hp2 "${flags[@]}"
+                body=$hp2_body
+            else
+                start target/digits/model digits "${flags[@]}"
+                body=$digits_body
+            fi
+            for c in 1 8 64; do
+                load "round $round $model $mode" "$c" \
+                    "http://127.0.0.1:$port/v1/models/$model:predict" "$body"
+            done
+            [ $model = hp2 ] && [ $mode = unbatched ] &&
+                load "round $round GET status (ref)" 64 "http://127.0.0.1:$port/v1/models/$model" ""
+            stop
+        done
+    done
+done
