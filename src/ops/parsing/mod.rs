@@ -73,6 +73,10 @@ struct Signature {
     sparse_types: Vec<DType>,
     dense_types: Vec<DType>,
     dense_shapes: Vec<PartialShape>,
+    /// `ParseExampleV2`'s ragged features: their values' dtypes and their row splits'
+    /// (int32 or int64); none for `ParseExample`.
+    ragged_types: Vec<DType>,
+    ragged_split_types: Vec<DType>,
 }
 
 impl Signature {
@@ -100,20 +104,33 @@ impl Signature {
                     ))
                 }
             },
+            ragged_types: match version {
+                Version::V1 => Vec::new(),
+                Version::V2 => types("ragged_value_types")?,
+            },
+            ragged_split_types: match version {
+                Version::V1 => Vec::new(),
+                Version::V2 => types("ragged_split_types")?,
+            },
         };
         let (nsparse, ndense) = match version {
             Version::V1 => (count("Nsparse")?, count("Ndense")?),
-            Version::V2 => {
-                let ragged = types("ragged_value_types")?.len();
-                if ragged > 0 {
-                    return Err(format!(
-                        "{ragged} ragged features (tf.io.RaggedFeature) are not supported; \
-                         parse them as sparse (tf.io.VarLenFeature) instead"
-                    ));
-                }
-                (count("num_sparse")?, sig.dense_types.len())
-            }
+            Version::V2 => (count("num_sparse")?, sig.dense_types.len()),
         };
+        if sig.ragged_types.len() != sig.ragged_split_types.len() {
+            return Err(format!(
+                "ragged_value_types has {} types but ragged_split_types {}",
+                sig.ragged_types.len(),
+                sig.ragged_split_types.len()
+            ));
+        }
+        if let Some(t) = sig
+            .ragged_split_types
+            .iter()
+            .find(|t| ![DType::Int32, DType::Int64].contains(t))
+        {
+            return Err(format!("ragged row splits must be int32 or int64, got {t}"));
+        }
         if sig.sparse_types.len() != nsparse {
             return Err(format!(
                 "Nsparse is {nsparse} but sparse_types has {} types",
@@ -127,7 +144,12 @@ impl Signature {
                 sig.dense_shapes.len()
             ));
         }
-        for t in sig.sparse_types.iter().chain(&sig.dense_types) {
+        for t in sig
+            .sparse_types
+            .iter()
+            .chain(&sig.dense_types)
+            .chain(&sig.ragged_types)
+        {
             if !FEATURE_DTYPES.contains(t) {
                 return Err(format!("feature dtype {t} is not float32, int64 or string"));
             }
@@ -142,6 +164,10 @@ impl Signature {
     fn ndense(&self) -> usize {
         self.dense_types.len()
     }
+
+    fn nragged(&self) -> usize {
+        self.ragged_types.len()
+    }
 }
 
 /// `ParseExample`'s inputs: `serialized` (string vector), `names` (strings), `Nsparse`
@@ -149,7 +175,9 @@ impl Signature {
 /// `ParseExampleV2`'s: `serialized` (a string vector, or a scalar: one example without a
 /// batch dimension), `names`, the sparse, dense and ragged keys (string vectors), and the
 /// defaults. Both output the sparse indices, values and shapes, then the dense values
-/// (`[batch] + dense_shapes[i]`).
+/// (`[batch] + dense_shapes[i]`); `ParseExampleV2` then the ragged features' values (every
+/// example's, concatenated) and row splits (`[batch + 1]`; `[0]` for a scalar
+/// `serialized`, as TensorFlow gives them).
 fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
     let sig = Signature::read(ctx.attrs(), version)?;
     let (ns, nd) = (sig.nsparse(), sig.ndense());
@@ -181,7 +209,8 @@ fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
         }
     };
     if version == Version::V2 {
-        for (i, (what, n)) in [("sparse_keys", ns), ("dense_keys", nd), ("ragged_keys", 0)]
+        let nr = sig.nragged();
+        for (i, (what, n)) in [("sparse_keys", ns), ("dense_keys", nd), ("ragged_keys", nr)]
             .into_iter()
             .enumerate()
         {
@@ -202,7 +231,7 @@ fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
     }
     // A sparse index has one column per dimension of `serialized` and one for the values.
     let index_rank = batch.as_ref().map(|b| b.len() + 1);
-    let mut out = Vec::with_capacity(3 * ns + nd);
+    let mut out = Vec::with_capacity(3 * ns + nd + 2 * sig.nragged());
     out.extend(
         (0..ns).map(|_| TensorSpec::new(DType::Int64, PartialShape::new(vec![None, index_rank]))),
     );
@@ -221,6 +250,21 @@ fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
         };
         out.push(TensorSpec::new(t, shape));
     }
+    out.extend(
+        sig.ragged_types
+            .iter()
+            .map(|&t| TensorSpec::new(t, PartialShape::new(vec![None]))),
+    );
+    let splits = match batch.as_deref() {
+        Some([]) => Some(0),
+        Some([b]) => b.map(|b| b + 1),
+        _ => None,
+    };
+    out.extend(
+        sig.ragged_split_types
+            .iter()
+            .map(|&t| TensorSpec::new(t, PartialShape::new(vec![splits]))),
+    );
     Ok(out)
 }
 
@@ -229,6 +273,7 @@ fn infer(ctx: &InferCtx<'_>, version: Version) -> InferResult {
 enum Slot {
     Sparse(usize),
     Dense(usize),
+    Ragged(usize),
 }
 
 /// A string scalar input (a feature key), as text.
@@ -263,29 +308,24 @@ fn keys(t: &Tensor, n: usize, what: &str) -> Result<Vec<String>> {
     }
 }
 
-/// The sparse and dense feature keys of a node's inputs.
-fn feature_keys(
-    k: &KernelCtx<'_>,
-    version: Version,
-    ns: usize,
-    nd: usize,
-) -> Result<(Vec<String>, Vec<String>)> {
+/// The sparse, dense and ragged feature keys of a node's inputs.
+fn feature_keys(k: &KernelCtx<'_>, version: Version, sig: &Signature) -> Result<[Vec<String>; 3]> {
+    let (ns, nd) = (sig.nsparse(), sig.ndense());
     match version {
-        Version::V1 => Ok((
+        Version::V1 => Ok([
             (0..ns)
                 .map(|j| key(k.input(2 + j)?, &format!("sparse_keys[{j}]")))
                 .collect::<Result<_>>()?,
             (0..nd)
                 .map(|i| key(k.input(2 + ns + i)?, &format!("dense_keys[{i}]")))
                 .collect::<Result<_>>()?,
-        )),
-        Version::V2 => {
-            keys(k.input(4)?, 0, "ragged_keys")?;
-            Ok((
-                keys(k.input(2)?, ns, "sparse_keys")?,
-                keys(k.input(3)?, nd, "dense_keys")?,
-            ))
-        }
+            Vec::new(),
+        ]),
+        Version::V2 => Ok([
+            keys(k.input(2)?, ns, "sparse_keys")?,
+            keys(k.input(3)?, nd, "dense_keys")?,
+            keys(k.input(4)?, sig.nragged(), "ragged_keys")?,
+        ]),
     }
 }
 
@@ -320,11 +360,15 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 )))
             }
         };
-        let (sparse_keys, dense_keys) = feature_keys(k, version, ns, nd)?;
+        let nr = sig.nragged();
+        let [sparse_keys, dense_keys, ragged_keys] = feature_keys(k, version, &sig)?;
         let defaults = version.defaults_start(ns, nd);
-        let mut specs: Vec<(String, FeatureSpec, Slot)> = Vec::with_capacity(ns + nd);
+        let mut specs: Vec<(String, FeatureSpec, Slot)> = Vec::with_capacity(ns + nd + nr);
         for (j, (&dtype, name)) in sig.sparse_types.iter().zip(sparse_keys).enumerate() {
             specs.push((name, FeatureSpec::var_len(dtype), Slot::Sparse(j)));
+        }
+        for (r, (&dtype, name)) in sig.ragged_types.iter().zip(ragged_keys).enumerate() {
+            specs.push((name, FeatureSpec::var_len(dtype), Slot::Ragged(r)));
         }
         for (i, ((&dtype, shape), name)) in sig
             .dense_types
@@ -358,6 +402,7 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let records = serialized.as_strings()?;
         let mut sparse: Vec<Vec<Tensor>> = vec![Vec::with_capacity(records.len()); ns];
         let mut dense: Vec<Vec<Tensor>> = vec![Vec::with_capacity(records.len()); nd];
+        let mut ragged: Vec<Vec<Tensor>> = vec![Vec::with_capacity(records.len()); nr];
         for (b, record) in records.iter().enumerate() {
             let tensors = parse_features(record, &features)
                 .map_err(|e| Error::invalid(format!("example {b}: {e}")))?;
@@ -365,6 +410,7 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 match *slot {
                     Slot::Sparse(j) => sparse[j].push(t),
                     Slot::Dense(i) => dense[i].push(t),
+                    Slot::Ragged(r) => ragged[r].push(t),
                 }
             }
         }
@@ -407,8 +453,43 @@ fn parse_example_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             };
             k.push_output(t);
         }
+        let mut splits = Vec::with_capacity(nr);
+        for (r, rows_r) in ragged.iter().enumerate() {
+            let parts: Vec<&Tensor> = rows_r.iter().collect();
+            k.push_output(rows::concat_vectors(&parts, sig.ragged_types[r])?);
+            splits.push(row_splits(rows_r, scalar, sig.ragged_split_types[r])?);
+        }
+        for t in splits {
+            k.push_output(t);
+        }
         Ok(())
     })
+}
+
+/// The row splits of a ragged feature whose examples hold `rows` (`[0, n0, n0 + n1, ...]`,
+/// as `dtype`); empty for a scalar `serialized`, as TensorFlow gives them.
+fn row_splits(rows: &[Tensor], scalar: bool, dtype: DType) -> Result<Tensor> {
+    if scalar {
+        return Ok(Tensor::zeros(dtype, &[0]));
+    }
+    let mut splits = Vec::with_capacity(rows.len() + 1);
+    splits.push(0i64);
+    for t in rows {
+        splits.push(splits[splits.len() - 1] + t.len() as i64);
+    }
+    let splits = Tensor::vector(splits);
+    match dtype {
+        DType::Int32 => {
+            let last = splits.as_slice::<i64>()?.last().copied().unwrap_or(0);
+            if i32::try_from(last).is_err() {
+                return Err(Error::invalid(format!(
+                    "{last} ragged values overflow int32 row splits"
+                )));
+            }
+            splits.cast(DType::Int32)
+        }
+        _ => Ok(splits),
+    }
 }
 
 /// A dense feature for [`Graph::parse_example`]: `tf.io.FixedLenFeature(shape, dtype,
@@ -567,15 +648,21 @@ mod tests {
     }
 
     /// A `ParseExampleV2` node of `serialized`: sparse string `tags`, dense float32 `x` of
-    /// shape [2] (required) and int64 `label` (default -1); `ragged` ragged float features.
-    fn parse_v2(g: &mut Graph, serialized: Output, ragged: usize) -> Result<Vec<Output>> {
+    /// shape [2] (required) and int64 `label` (default -1), and ragged features of the given
+    /// keys, value types and row-split types; all its outputs.
+    fn parse_v2(
+        g: &mut Graph,
+        serialized: Output,
+        ragged: &[(&str, DType, DType)],
+    ) -> Result<Vec<Output>> {
         let strings = |g: &mut Graph, v: &[&str]| {
             g.constant(Tensor::from_strings(&[v.len()], v.to_vec()).unwrap())
         };
         let names = strings(g, &[])?;
         let sparse_keys = strings(g, &["tags"])?;
         let dense_keys = strings(g, &["x", "label"])?;
-        let ragged_keys = strings(g, &vec!["r"; ragged])?;
+        let ragged_keys: Vec<&str> = ragged.iter().map(|r| r.0).collect();
+        let ragged_keys = strings(g, &ragged_keys)?;
         let no_x = g.constant(Tensor::zeros(DType::Float32, &[0]))?;
         let label = g.constant(Tensor::scalar(-1i64))?;
         let node = g
@@ -596,10 +683,16 @@ mod tests {
                 "dense_shapes",
                 AttrValue::ShapeList(vec![PartialShape::known(&[2]), PartialShape::scalar()]),
             )
-            .attr("ragged_value_types", vec![DType::Float32; ragged])
-            .attr("ragged_split_types", vec![DType::Int64; ragged])
+            .attr(
+                "ragged_value_types",
+                ragged.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )
+            .attr(
+                "ragged_split_types",
+                ragged.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )
             .build()?;
-        Ok((0..5).map(|i| node.output(i)).collect())
+        Ok((0..5 + 2 * ragged.len()).map(|i| node.output(i)).collect())
     }
 
     #[test]
@@ -609,7 +702,7 @@ mod tests {
         let serialized = g
             .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
             .unwrap();
-        let out = parse_v2(&mut g, serialized, 0).unwrap();
+        let out = parse_v2(&mut g, serialized, &[]).unwrap();
         assert_eq!(g.spec(out[0]).shape, PartialShape::new(vec![None, Some(2)]));
         assert_eq!(g.spec(out[3]).shape, PartialShape::new(vec![None, Some(2)]));
         let got = Session::new(&g)
@@ -622,7 +715,7 @@ mod tests {
         let one = g
             .placeholder(DType::String, PartialShape::scalar(), "one")
             .unwrap();
-        let out = parse_v2(&mut g, one, 0).unwrap();
+        let out = parse_v2(&mut g, one, &[]).unwrap();
         assert_eq!(g.spec(out[0]).shape, PartialShape::new(vec![None, Some(1)]));
         assert_eq!(g.spec(out[3]).shape, PartialShape::known(&[2]));
         let record = Tensor::string_scalar(records[0].clone());
@@ -633,14 +726,102 @@ mod tests {
         assert_eq!(got[4], Tensor::scalar(7i64));
     }
 
+    /// What TensorFlow 2.21 gives (`gen_parsing_ops.parse_example_v2` with
+    /// `ragged_keys=["r", "ri"]`, `ragged_value_types=[float32, int64]`,
+    /// `ragged_split_types=[int64, int32]`): for the batch of examples `{r: [1, 2], ri: [5]}`,
+    /// `{r: [], ri: []}`, `{r: [3]}`, values `[1, 2, 3]` and `[5]`, row splits `[0, 2, 2, 3]`
+    /// and `[0, 1, 1, 1]` (int32); for the first alone as a scalar, values `[1, 2]` and `[5]`
+    /// and empty row splits; for an empty batch, no values and splits `[0]`.
     #[test]
-    fn parse_example_v2_refuses_ragged_features_and_bad_keys() {
+    fn parse_example_v2_ragged_features_as_tensorflow() {
+        let ragged = [
+            ("r", DType::Float32, DType::Int64),
+            ("ri", DType::Int64, DType::Int32),
+        ];
+        let records = vec![
+            ExampleBuilder::new()
+                .float("x", &[0.0, 0.0])
+                .float("r", &[1.0, 2.0])
+                .int64("ri", &[5])
+                .to_bytes(),
+            ExampleBuilder::new()
+                .float("x", &[0.0, 0.0])
+                .float("r", &[])
+                .int64("ri", &[])
+                .to_bytes(),
+            ExampleBuilder::new()
+                .float("x", &[0.0, 0.0])
+                .float("r", &[3.0])
+                .to_bytes(),
+        ];
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(
+                DType::String,
+                PartialShape::new(vec![Some(3)]),
+                "serialized",
+            )
+            .unwrap();
+        let out = parse_v2(&mut g, serialized, &ragged).unwrap();
+        assert_eq!(g.spec(out[5]).dtype, DType::Float32);
+        assert_eq!(g.spec(out[8]).shape, PartialShape::known(&[4]));
+        assert_eq!(g.spec(out[8]).dtype, DType::Int32);
+        let got = Session::new(&g)
+            .run(&[(serialized, batch(records.clone()))], &out[5..], &[])
+            .unwrap();
+        assert_eq!(got[0], Tensor::from([1.0f32, 2.0, 3.0]));
+        assert_eq!(got[1], Tensor::from([5i64]));
+        assert_eq!(got[2], Tensor::from([0i64, 2, 2, 3]));
+        assert_eq!(got[3], Tensor::from([0i32, 1, 1, 1]));
+        // One example as a scalar: its values, no row splits.
+        let mut g = Graph::new();
+        let one = g
+            .placeholder(DType::String, PartialShape::scalar(), "one")
+            .unwrap();
+        let out = parse_v2(&mut g, one, &ragged).unwrap();
+        assert_eq!(g.spec(out[7]).shape, PartialShape::known(&[0]));
+        let record = Tensor::string_scalar(records[0].clone());
+        let got = Session::new(&g)
+            .run(&[(one, record)], &out[5..], &[])
+            .unwrap();
+        assert_eq!(got[0], Tensor::from([1.0f32, 2.0]));
+        assert_eq!(got[1], Tensor::from([5i64]));
+        assert_eq!(got[2], Tensor::zeros(DType::Int64, &[0]));
+        assert_eq!(got[3], Tensor::zeros(DType::Int32, &[0]));
+        // An empty batch: no values, splits [0]; a value of another type is an error.
         let mut g = Graph::new();
         let serialized = g
             .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
             .unwrap();
-        let e = parse_v2(&mut g, serialized, 1).unwrap_err().to_string();
-        assert!(e.contains("ragged") && e.contains("VarLenFeature"), "{e}");
+        let out = parse_v2(&mut g, serialized, &ragged).unwrap();
+        let sess = Session::new(&g);
+        let got = sess
+            .run(&[(serialized, batch(vec![]))], &out[5..], &[])
+            .unwrap();
+        assert_eq!(got[0], Tensor::zeros(DType::Float32, &[0]));
+        assert_eq!(got[2], Tensor::from([0i64]));
+        let wrong = ExampleBuilder::new()
+            .float("x", &[0.0, 0.0])
+            .int64("r", &[1])
+            .to_bytes();
+        let e = sess
+            .run(&[(serialized, batch(vec![wrong]))], &out[5..], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'r'") && e.contains("int64_list"), "{e}");
+        // Row splits must be int32 or int64.
+        let e = parse_v2(&mut g, serialized, &[("r", DType::Float32, DType::Float32)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row splits must be int32 or int64"), "{e}");
+    }
+
+    #[test]
+    fn parse_example_v2_refuses_bad_keys() {
+        let mut g = Graph::new();
+        let serialized = g
+            .placeholder(DType::String, PartialShape::new(vec![None]), "serialized")
+            .unwrap();
         // Keys fed at run time must match the counts of the attrs.
         let keys = g
             .placeholder(DType::String, PartialShape::new(vec![None]), "keys")
