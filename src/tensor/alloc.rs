@@ -166,7 +166,7 @@ pub fn checked_len(dtype: DType, shape: &[usize]) -> Result<usize> {
     let bytes = n.and_then(|n| n.checked_mul(dtype.size()));
     match (n, bytes) {
         (Some(n), Some(bytes)) if bytes <= memory_left() => Ok(n),
-        _ => Err(too_large(dtype, shape, bytes, "more than is left")),
+        _ => Err(too_large(dtype, shape, bytes, "too large for what is left")),
     }
 }
 
