@@ -9,6 +9,7 @@ mod input;
 mod merge;
 mod normalization;
 mod pooling;
+mod recurrent;
 mod reshaping;
 
 pub use self::core::{Activation, Dropout, Flatten};
@@ -23,6 +24,7 @@ pub use pooling::{
     Average, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, GlobalPooling, Max, MaxPooling2D, Pooling2D, Reduction,
 };
+pub use recurrent::{Cell, GruCell, LstmCell, Rnn, StepWeights, GRU, LSTM};
 pub use reshaping::{Reshape, ZeroPadding2D};
 
 use crate::keras::initializers::Initializer;
@@ -35,7 +37,7 @@ use serde_json::{Map, Value};
 const SUPPORTED: &str = "InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, \
      MaxPooling2D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, \
      GlobalMaxPooling1D, GlobalMaxPooling2D, ZeroPadding2D, BatchNormalization, \
-     LayerNormalization, Embedding, Add, Multiply, Concatenate";
+     LayerNormalization, Embedding, LSTM, GRU, Add, Multiply, Concatenate";
 
 /// `layer`, renamed to the config's `name` when it has one.
 fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -> Box<dyn Layer> {
@@ -119,6 +121,8 @@ pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<
         "BatchNormalization" => Box::new(BatchNormalization::from_args(&a)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_args(&a)?),
         "Embedding" => Box::new(Embedding::from_args(&a)?),
+        "LSTM" => Box::new(LSTM::from_args(&a)?),
+        "GRU" => Box::new(GRU::from_args(&a)?),
         "Add" => Box::new(Add::from_args(&a)?),
         "Multiply" => Box::new(Multiply::from_args(&a)?),
         "Concatenate" => Box::new(Concatenate::from_args(&a)?),
