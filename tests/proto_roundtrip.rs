@@ -474,14 +474,35 @@ fn keras_ops() -> Result<Case> {
         &[2, 2, c, 2],
         (0..8 * c).map(|i| i as f32 * 0.1 - 0.3).collect(),
     )?)?;
-    fetches.push(
-        g.op("DepthwiseConv2dNative")
-            .inputs(&[images, filter])
-            .attr("T", channels)
-            .attr("strides", vec![1i64, 1, 1, 1])
-            .attr("padding", AttrValue::String("SAME".into()))
-            .build_output()?,
-    );
+    let depthwise = g
+        .op("DepthwiseConv2dNative")
+        .inputs(&[images, filter])
+        .attr("T", channels)
+        .attr("strides", vec![1i64, 1, 1, 1])
+        .attr("padding", AttrValue::String("SAME".into()))
+        .build_output()?;
+    fetches.push(depthwise);
+    let image_sizes = g.shape_of(images)?;
+    let filter_sizes = g.shape_of(filter)?;
+    for (op, inputs) in [
+        (
+            "DepthwiseConv2dNativeBackpropInput",
+            [image_sizes, filter, depthwise],
+        ),
+        (
+            "DepthwiseConv2dNativeBackpropFilter",
+            [images, filter_sizes, depthwise],
+        ),
+    ] {
+        fetches.push(
+            g.op(op)
+                .inputs(&inputs)
+                .attr("T", channels)
+                .attr("strides", vec![1i64, 1, 1, 1])
+                .attr("padding", AttrValue::String("SAME".into()))
+                .build_output()?,
+        );
+    }
     let ones = g.constant(Tensor::full(&[c], 1.0f32))?;
     let zeros = g.constant(Tensor::full(&[c], 0.0f32))?;
     for op in ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"] {

@@ -4,6 +4,7 @@ mod args;
 mod conv;
 mod core;
 mod dense;
+mod depthwise;
 mod embedding;
 mod input;
 mod merge;
@@ -16,6 +17,9 @@ pub use self::core::{Activation, Dropout, Flatten};
 pub use args::{Padding, Size2};
 pub use conv::Conv2D;
 pub use dense::Dense;
+pub use depthwise::{
+    Depthwise, DepthwiseConv2D, NoPointwise, Pointwise, PointwisePart, SeparableConv2D,
+};
 pub use embedding::Embedding;
 pub use input::Input;
 pub use merge::{Add, Concatenate, Elementwise, Merge, Multiply, Product, Sum};
@@ -35,6 +39,7 @@ use serde_json::{Map, Value};
 
 /// The classes [`from_config`] reads.
 const SUPPORTED: &str = "InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, \
+     DepthwiseConv2D, SeparableConv2D, \
      MaxPooling2D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, \
      GlobalMaxPooling1D, GlobalMaxPooling2D, ZeroPadding2D, BatchNormalization, \
      LayerNormalization, Embedding, LSTM, GRU, Add, Multiply, Concatenate";
@@ -111,6 +116,8 @@ pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<
         }
         "Reshape" => Box::new(Reshape::from_args(&a)?),
         "Conv2D" => Box::new(Conv2D::from_args(&a)?),
+        "DepthwiseConv2D" => Box::new(DepthwiseConv2D::from_args(&a)?),
+        "SeparableConv2D" => Box::new(SeparableConv2D::from_args(&a)?),
         "MaxPooling2D" => Box::new(MaxPooling2D::from_args(&a)?),
         "AveragePooling2D" => Box::new(AveragePooling2D::from_args(&a)?),
         "GlobalAveragePooling1D" => Box::new(GlobalAveragePooling1D::from_args(&a)?),

@@ -3,9 +3,9 @@
 //! gradient kernels TensorFlow graphs use for them (BiasAddGrad, Conv2DBackpropInput,
 //! Conv2DBackpropFilter, MaxPoolGrad, MaxPoolGradGrad, AvgPoolGrad), each with
 //! TensorFlow's symbolic gradient (`nn_grad.py`), built from graph ops so it can be
-//! differentiated again; and, forward only so far (differentiating through them is an
-//! error), FusedBatchNorm(V2/V3), DepthwiseConv2dNative, ResizeBilinear and
-//! ResizeNearestNeighbor.
+//! differentiated again; DepthwiseConv2dNative with its two backprops; and, forward only
+//! so far (differentiating through them is an error), FusedBatchNorm(V2/V3),
+//! ResizeBilinear and ResizeNearestNeighbor.
 
 mod batch_norm;
 mod bias;
@@ -77,6 +77,7 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     /// Stride 2 in both spatial dims.
     const S2: [i64; 4] = [1, 2, 2, 1];
     let mut cases = conv2d::gradient_cases();
+    cases.extend(depthwise::gradient_cases());
     cases.extend(vec![
         GradCase::new(
             "BiasAdd",

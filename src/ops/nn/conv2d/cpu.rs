@@ -24,7 +24,7 @@ fn block_rows(k: usize) -> usize {
 
 /// Resolves a convolution node's attrs once and refuses NCHW, which TensorFlow's CPU
 /// kernels do not run.
-fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
+pub(in crate::ops::nn) fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
     let window = Window2d::conv(node.attrs())?;
     if window.format != DataFormat::Nhwc {
         return Err(format!(
@@ -36,7 +36,7 @@ fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
 }
 
 /// Four sizes from a runtime shape, or an error naming the tensor.
-fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
+pub(in crate::ops::nn) fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(shape)
         .map_err(|_| Error::invalid(format!("{what} must be 4-dimensional: {shape:?}")))
 }
@@ -60,7 +60,7 @@ pub(super) fn runtime_geometry<T: Element>(
 }
 
 /// Checks `out_backprop` against the geometry's output shape.
-fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
+pub(in crate::ops::nn) fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
     if dy.shape() != g.out_shape().as_slice() {
         return Err(Error::invalid(format!(
             "out_backprop has shape {:?}, but the input and filter give an output of shape {:?}",
@@ -72,7 +72,7 @@ fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
 }
 
 /// Sizes from a runtime `input_sizes` / `filter_sizes` tensor.
-fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
+pub(in crate::ops::nn) fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
     if t.rank() != 1 {
         return Err(Error::invalid(format!(
             "{name} must be a vector, got shape {:?}",
