@@ -431,6 +431,17 @@ mod tests {
         s.run_by_name(&[], &["w"], &[]).unwrap_err().to_string()
     }
 
+    /// Function bodies name outputs by TensorFlow's output arguments (`AddV2:z:0`), as
+    /// TensorFlow's importer needs them.
+    #[test]
+    fn exported_bodies_use_tensorflows_output_names() {
+        let mut gd = graph_with_loop();
+        let body = body(&mut gd);
+        assert_eq!(body.ret["output_0"], "AddV2:z:0");
+        let add = body.node_def.iter().find(|n| n.op == "AddV2").unwrap();
+        assert_eq!(add.input[1], "Const:output:0");
+    }
+
     #[test]
     fn an_intact_loop_imports_and_runs() {
         let g = import_graph_def(&graph_with_loop(), None).unwrap();
