@@ -13,6 +13,11 @@ graphs/tf2/
   lstm/       Keras LSTM (While loop over TensorLists)
   gru/        Keras GRU (While loop over TensorLists)
 Every model has one input and one output; signatures are the standard `serving_default`.
+
+  cnn/finetune/   two SGD steps on the loaded cnn (tf.GradientTape through its
+                  serving_default signature, loss mean((y - target)^2), learning rate 0.05):
+                  target.npy, and each variable's value after the steps as
+                  <checkpoint key, '/' -> '_', without /.ATTRIBUTES/VARIABLE_VALUE>.npy
 """
 import os
 import shutil
@@ -140,6 +145,41 @@ def loop():
     check(d, rng.randn(2, 4).astype("float32") * 3)
 
 
+FINETUNE_LR = 0.05
+
+
+def cnn_finetune():
+    """TensorFlow's own fine-tuning of the saved cnn, for tests/tf2_saved_model.rs."""
+    d = os.path.join(OUT, "cnn")
+    out = os.path.join(d, "finetune")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    loaded = tf.saved_model.load(os.path.join(d, "model"))
+    fn = loaded.signatures["serving_default"]
+    (key,) = [k for k in fn.structured_input_signature[1]]
+    x = tf.constant(np.load(os.path.join(d, "input.npy")))
+    shape = np.load(os.path.join(d, "output.npy")).shape
+    target = np.random.RandomState(1).randn(*shape).astype("float32")
+    reader = tf.train.load_checkpoint(os.path.join(d, "model", "variables", "variables"))
+    # The checkpoint keys `variables/<i>` and `_all_variables/<i>` are the loaded
+    # object's lists of those names.
+    for group in ("variables", "_all_variables"):
+        for i, v in enumerate(getattr(loaded, group)):
+            ckpt_key = f"{group}/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+            assert np.array_equal(reader.get_tensor(ckpt_key), v.numpy()), ckpt_key
+    for _ in range(2):
+        with tf.GradientTape() as tape:
+            (y,) = fn(**{key: x}).values()
+            loss = tf.reduce_mean(tf.square(y - target))
+        grads = tape.gradient(loss, loaded.trainable_variables)
+        for v, g in zip(loaded.trainable_variables, grads):
+            v.assign_sub(FINETUNE_LR * g)
+    np.save(os.path.join(out, "target.npy"), target)
+    for group in ("variables", "_all_variables"):
+        for i, v in enumerate(getattr(loaded, group)):
+            np.save(os.path.join(out, f"{group}_{i}.npy"), v.numpy())
+
+
 def rnn(name, layer):
     m = keras.Sequential([keras.Input((5, 3)), layer, layers.Dense(2)])
     export_keras(name, m, rng.randn(2, 5, 3).astype("float32"))
@@ -153,6 +193,7 @@ if __name__ == "__main__":
     loop()
     rnn("lstm", layers.LSTM(6))
     rnn("gru", layers.GRU(6))
+    cnn_finetune()
     for name in sorted(os.listdir(OUT)):
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(OUT, name)) for f in fs)
         print(f"{name}: {size} bytes")

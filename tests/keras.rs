@@ -391,7 +391,7 @@ fn callbacks_early_stopping_checkpoint_lr_csv() {
     );
     assert_eq!(lines.len(), 5);
     assert!(!ckpt.saved.is_empty());
-    let best = load_model(&ckpt_path).unwrap();
+    let best: Sequential = load_model(&ckpt_path).unwrap();
     assert_eq!(best.layers().len(), 2);
 
     // EarlyStopping on a metric that cannot improve: stops after patience epochs and
@@ -452,7 +452,7 @@ fn save_load_predict_evaluate_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model");
     model.save(&path).unwrap();
-    let mut loaded = load_model(&path).unwrap();
+    let mut loaded: Sequential = load_model(&path).unwrap();
     assert_eq!(
         loaded.predict(&x).unwrap().to_f64_vec(),
         model.predict(&x).unwrap().to_f64_vec()

@@ -16,34 +16,12 @@ use rustflow::keras::{model_from_json, set_session_options, FitOptions, Regulari
 use rustflow::{SessionOptions, Tensor};
 use serde_json::Value;
 
+#[path = "support/keras_json.rs"]
+mod keras_json;
+use keras_json::{assert_close, tensor, tensors};
+
 fn numerics() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/numerics.json")).unwrap()
-}
-
-fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f32> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_f64().unwrap() as f32)
-        .collect();
-    Tensor::new(&shape, data).unwrap()
-}
-
-fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}[{i}]: got {g}, Keras {w}"
-        );
-    }
 }
 
 #[test]
@@ -179,10 +157,6 @@ fn one_fit_epoch_matches_keras() {
 
 fn layer_fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/layers.json")).unwrap()
-}
-
-fn tensors(v: &Value) -> Vec<Tensor> {
-    v.as_array().unwrap().iter().map(tensor).collect()
 }
 
 /// A model of the layer a Keras config describes, for inputs shaped like `x`.

@@ -10,6 +10,10 @@ use rustflow::keras::{
 };
 use rustflow::{SessionOptions, Tensor};
 
+#[path = "support/keras_json.rs"]
+mod keras_json;
+use keras_json::tensors;
+
 fn t(shape: &[usize], v: &[f32]) -> Tensor {
     Tensor::new(shape, v.to_vec()).unwrap()
 }
@@ -239,7 +243,7 @@ fn two_input_fit_equals_the_concatenated_sequential() {
 }
 
 #[test]
-fn several_outputs_predict_but_do_not_train_yet() {
+fn several_outputs_predict_and_train() {
     clear_session();
     let a = Input::new(&[2]).tensor();
     let o1 = Dense::new(1).on(&a).unwrap();
@@ -248,41 +252,27 @@ fn several_outputs_predict_but_do_not_train_yet() {
     let out = m.predict_many(&[t(&[3, 2], &[0.0; 6])], 32).unwrap();
     assert_eq!(out[0].shape(), &[3, 1]);
     assert_eq!(out[1].shape(), &[3, 2]);
-    let msg = m
-        .compile("sgd", "mse", Vec::<&str>::new())
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("several outputs"), "{msg}");
+    // One loss for both outputs (tests/keras_multi_output.rs checks the numbers).
+    m.compile("sgd", "mse", Vec::<&str>::new()).unwrap();
+    let x = t(&[3, 2], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    let ys = [t(&[3, 1], &[1.0, 2.0, 3.0]), t(&[3, 2], &[0.0; 6])];
+    let first = m.evaluate_outputs(std::slice::from_ref(&x), &ys).unwrap();
+    let h = m
+        .fit_outputs(
+            std::slice::from_ref(&x),
+            &ys,
+            FitOptions::new().epochs(20).verbose(0),
+        )
+        .unwrap();
+    assert!(h.get("dense_loss").is_some() && h.get("dense_1_loss").is_some());
+    let last = m.evaluate_outputs(std::slice::from_ref(&x), &ys).unwrap();
+    assert!(last["loss"] < first["loss"], "{first:?} -> {last:?}");
 }
 
-fn fixture_tensor(v: &serde_json::Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f32> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_f64().unwrap() as f32)
-        .collect();
-    Tensor::new(&shape, data).unwrap()
-}
-
-fn fixture_tensors(v: &serde_json::Value) -> Vec<Tensor> {
-    v.as_array().unwrap().iter().map(fixture_tensor).collect()
-}
-
+/// Each value of `got` within 1e-5 of Keras's.
 fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.shape(), want.shape(), "{what}");
-    for (i, (g, w)) in got.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
-            "{what}[{i}]: {g} vs Keras {w}"
-        );
-    }
+    keras_json::assert_close(what, &got.to_f64_vec(), &want.to_f64_vec(), 1e-5);
 }
 
 /// The tensor references of a functional config: each layer's calls, and the ends.
@@ -315,11 +305,9 @@ fn keras_functional_config_predicts_as_keras() {
         serde_json::from_str(include_str!("../graphs/keras/functional.json")).unwrap();
     let mut model = functional_from_json(&case["config"].to_string()).unwrap();
     assert_eq!(model.num_calls(), 5);
-    model
-        .set_weights(&fixture_tensors(&case["weights"]))
-        .unwrap();
-    let xs = fixture_tensors(&case["x"]);
-    let want = fixture_tensors(&case["y"]);
+    model.set_weights(&tensors(&case["weights"])).unwrap();
+    let xs = tensors(&case["x"]);
+    let want = tensors(&case["y"]);
     let got = model.predict_many(&xs, 32).unwrap();
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_close(&format!("output {i}"), g, w);
@@ -329,9 +317,7 @@ fn keras_functional_config_predicts_as_keras() {
     assert_eq!(ours["class_name"], "Functional");
     assert_eq!(wiring(&ours), wiring(&case["config"]));
     let mut again = functional_from_json(&model.to_json()).unwrap();
-    again
-        .set_weights(&fixture_tensors(&case["weights"]))
-        .unwrap();
+    again.set_weights(&tensors(&case["weights"])).unwrap();
     for (g, w) in again.predict_many(&xs, 2).unwrap().iter().zip(&want) {
         assert_close("round trip", g, w);
     }

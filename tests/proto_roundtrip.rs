@@ -320,29 +320,32 @@ fn variables() -> Result<Case> {
     Ok(case)
 }
 
+/// The variables of the optimizer cases: each update op gets its own.
+const OPTIMIZER_VARIABLES: [&str; 11] = [
+    "gd", "mom", "acc", "m", "vv", "ms", "rms", "rms_ms", "rms_mom", "ada", "ada_acc",
+];
+
+/// Float32 scalars: learning rate, momentum, beta1, beta2, epsilon, rho and the beta
+/// powers.
+fn hyper_parameters(g: &mut Graph) -> Result<[Output; 8]> {
+    let mut out = Vec::new();
+    for v in [0.1, 0.9, 0.9, 0.999, 1e-7, 0.95, 0.81, 0.998] {
+        out.push(g.scalar_like(DType::Float32, v)?);
+    }
+    Ok(out.try_into().expect("eight values"))
+}
+
 fn optimizers() -> Result<Case> {
     let mut g = Graph::new();
     let init = m23(&mut g)?;
     // Every update op gets variables of its own: ops sharing one in a run have no order.
-    let names = [
-        "gd", "mom", "acc", "m", "vv", "ms", "rms", "rms_ms", "rms_mom", "ada", "ada_acc",
-    ];
     let mut vars = Vec::new();
-    for n in names {
+    for n in OPTIMIZER_VARIABLES {
         vars.push(g.variable(init, n)?.var);
     }
     let init_all = g.global_variables_initializer()?;
     let grad = pos23(&mut g)?;
-    let s = |g: &mut Graph, v: f64| g.scalar_like(DType::Float32, v);
-    let (lr, mo, b1, b2, eps, rho) = (
-        s(&mut g, 0.1)?,
-        s(&mut g, 0.9)?,
-        s(&mut g, 0.9)?,
-        s(&mut g, 0.999)?,
-        s(&mut g, 1e-7)?,
-        s(&mut g, 0.95)?,
-    );
-    let (b1p, b2p) = (s(&mut g, 0.81)?, s(&mut g, 0.998)?);
+    let [lr, mo, b1, b2, eps, rho, b1p, b2p] = hyper_parameters(&mut g)?;
     let apply = |g: &mut Graph, op: &str, inputs: &[Output]| {
         g.op(op)
             .inputs(inputs)
@@ -474,17 +477,42 @@ fn keras_ops() -> Result<Case> {
         &[2, 2, c, 2],
         (0..8 * c).map(|i| i as f32 * 0.1 - 0.3).collect(),
     )?)?;
-    fetches.push(
-        g.op("DepthwiseConv2dNative")
-            .inputs(&[images, filter])
-            .attr("T", channels)
-            .attr("strides", vec![1i64, 1, 1, 1])
-            .attr("padding", AttrValue::String("SAME".into()))
-            .build_output()?,
-    );
+    let depthwise = g
+        .op("DepthwiseConv2dNative")
+        .inputs(&[images, filter])
+        .attr("T", channels)
+        .attr("strides", vec![1i64, 1, 1, 1])
+        .attr("padding", AttrValue::String("SAME".into()))
+        .build_output()?;
+    fetches.push(depthwise);
+    let image_sizes = g.shape_of(images)?;
+    let filter_sizes = g.shape_of(filter)?;
+    for (op, inputs) in [
+        (
+            "DepthwiseConv2dNativeBackpropInput",
+            [image_sizes, filter, depthwise],
+        ),
+        (
+            "DepthwiseConv2dNativeBackpropFilter",
+            [images, filter_sizes, depthwise],
+        ),
+    ] {
+        fetches.push(
+            g.op(op)
+                .inputs(&inputs)
+                .attr("T", channels)
+                .attr("strides", vec![1i64, 1, 1, 1])
+                .attr("padding", AttrValue::String("SAME".into()))
+                .build_output()?,
+        );
+    }
     let ones = g.constant(Tensor::full(&[c], 1.0f32))?;
     let zeros = g.constant(Tensor::full(&[c], 0.0f32))?;
-    for op in ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"] {
+    for (op, grad_op) in [
+        ("FusedBatchNorm", "FusedBatchNormGrad"),
+        ("FusedBatchNormV2", "FusedBatchNormGradV2"),
+        ("FusedBatchNormV3", "FusedBatchNormGradV3"),
+    ] {
         let mut b = g
             .op(op)
             .inputs(&[images, ones, zeros, zeros, ones])
@@ -493,9 +521,68 @@ fn keras_ops() -> Result<Case> {
         if op != "FusedBatchNorm" {
             b = b.attr("U", DType::Float32);
         }
-        fetches.push(b.build()?.output(0));
+        let forward = b.build()?;
+        fetches.push(forward.output(0));
+        // Its gradient, with the batch statistics as reserve spaces.
+        let mut inputs = vec![
+            forward.output(0),
+            images,
+            ones,
+            forward.output(3),
+            forward.output(4),
+        ];
+        if op == "FusedBatchNormV3" {
+            inputs.push(forward.output(5));
+        }
+        let mut b = g.op(grad_op).inputs(&inputs).attr("T", DType::Float32);
+        if op != "FusedBatchNorm" {
+            b = b.attr("U", DType::Float32);
+        }
+        let grad = b.build()?;
+        fetches.extend([grad.output(0), grad.output(1), grad.output(2)]);
     }
     Ok(Case::new(g, fetches))
+}
+
+/// The `ResourceApply*` updates of resource variables, each read after its update.
+fn resource_optimizers() -> Result<Case> {
+    let mut g = Graph::new();
+    let init = m23(&mut g)?;
+    let mut vars = Vec::new();
+    for n in OPTIMIZER_VARIABLES {
+        vars.push(g.resource_variable(init, n)?);
+    }
+    let init_all = g.global_variables_initializer()?;
+    let grad = pos23(&mut g)?;
+    let [lr, mo, b1, b2, eps, rho, b1p, b2p] = hyper_parameters(&mut g)?;
+    let h: Vec<Output> = vars.iter().map(|v| v.var).collect();
+    let updates = [
+        ("ResourceApplyGradientDescent", vec![h[0], lr, grad]),
+        ("ResourceApplyMomentum", vec![h[1], h[2], lr, grad, mo]),
+        (
+            "ResourceApplyAdam",
+            vec![h[3], h[4], h[5], b1p, b2p, lr, b1, b2, eps, grad],
+        ),
+        (
+            "ResourceApplyRMSProp",
+            vec![h[6], h[7], h[8], lr, rho, mo, eps, grad],
+        ),
+        ("ResourceApplyAdagrad", vec![h[9], h[10], lr, grad]),
+    ];
+    let mut fetches = Vec::new();
+    for (op, inputs) in updates {
+        let update = g.op(op).inputs(&inputs).attr("T", DType::Float32).build()?;
+        let read = g
+            .op("ReadVariableOp")
+            .input(inputs[0])
+            .control_input(update)
+            .attr("dtype", DType::Float32)
+            .build_output()?;
+        fetches.push(read);
+    }
+    let mut case = Case::new(g, fetches);
+    case.setup = vec![init_all];
+    Ok(case)
 }
 
 /// Resource variables (TensorFlow 2's `tf.Variable`).
@@ -649,8 +736,41 @@ fn control_flow() -> Result<Case> {
     Ok(Case::new(g, f))
 }
 
+/// Gradients of a `While` (x³ by a loop: `_WhileGrad` and the body's gradient function)
+/// and of an `If` (an `If` over the branches' gradient functions).
+fn control_flow_gradients() -> Result<Case> {
+    use rustflow::graph::TensorSpec;
+    let mut g = Graph::new();
+    let specs = [
+        TensorSpec::new(DType::Int32, PartialShape::scalar()),
+        TensorSpec::new(DType::Float32, PartialShape::unknown()),
+        TensorSpec::new(DType::Float32, PartialShape::unknown()),
+    ];
+    g.define_function("cond", &specs, |g, a| {
+        let n = g.constant(3i32)?;
+        Ok(vec![g.less(a[0], n)?])
+    })?;
+    g.define_function("body", &specs, |g, a| {
+        let one = g.constant(1i32)?;
+        Ok(vec![g.add(a[0], one)?, g.mul(a[1], a[2])?, a[2]])
+    })?;
+    let any = [TensorSpec::new(DType::Float32, PartialShape::unknown())];
+    g.define_function("square", &any, |g, a| Ok(vec![g.mul(a[0], a[0])?]))?;
+    g.define_function("negate", &any, |g, a| Ok(vec![g.neg(a[0])?]))?;
+    let x = f32s(&mut g, &[3], &[1.0, -2.0, 3.5])?;
+    let zero = g.constant(0i32)?;
+    let ones = g.ones_like(x)?;
+    let cube = g.while_loop("cond", "body", &[zero, ones, x])?[1];
+    let yes = g.constant(Tensor::scalar(true))?;
+    let squared = g.cond(yes, "square", "negate", &[x])?[0];
+    let total = g.add(cube, squared)?;
+    let grad = g.gradients(&[total], &[x])?[0].expect("connected");
+    Ok(Case::new(g, vec![total, grad]))
+}
+
 const CASES: &[(&str, Builder)] = &[
     ("control_flow", control_flow),
+    ("control_flow_gradients", control_flow_gradients),
     ("unary_math", unary_math),
     ("binary_math", binary_math),
     ("logic", logic),
@@ -664,6 +784,7 @@ const CASES: &[(&str, Builder)] = &[
     ("nn", nn),
     ("variables", variables),
     ("optimizers", optimizers),
+    ("resource_optimizers", resource_optimizers),
     ("control", control),
     ("summaries", summaries),
     ("parsing", parsing),

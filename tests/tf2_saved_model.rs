@@ -278,3 +278,67 @@ fn runner_shows_and_runs_a_keras_export() {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+/// Fine-tuning a Keras model loaded from a TensorFlow 2 SavedModel: its trainable
+/// resource variables, a loss appended to its serving output, gradients through the
+/// inlined functions, `ReadVariableOp` and `FusedBatchNormV3`, and two SGD steps
+/// (`ResourceApplyGradientDescent`) give every variable the value TensorFlow's own two
+/// steps gave (`tf.GradientTape` through the loaded signature, in
+/// graphs/make_tf2_fixtures.py `cnn_finetune`, learning rate 0.05).
+#[test]
+fn keras_cnn_fine_tunes_as_tensorflow_does() {
+    use rustflow::train::{GradientDescent, Optimizer};
+    use rustflow::DType;
+    let dir = fixture("cnn");
+    let mut m = load(dir.join("model"), &[SERVE_TAG], SessionOptions::default()).unwrap();
+    let sig = m.signature(DEFAULT_SIGNATURE).unwrap().clone();
+    let x = m
+        .graph
+        .output_by_name(&sig.inputs.values().next().unwrap().name)
+        .unwrap();
+    let y = m
+        .graph
+        .output_by_name(&sig.outputs.values().next().unwrap().name)
+        .unwrap();
+    let vars = m.trainable_variables().unwrap();
+    // Keras: conv kernels and biases, BatchNormalization's gamma and beta, dense weights;
+    // not the four moving statistics.
+    assert_eq!((m.variables.len(), vars.len()), (14, 10));
+    let g = &mut m.graph;
+    let target = g
+        .placeholder(DType::Float32, [None, Some(5)], "target")
+        .unwrap();
+    let err = g.sub(y, target).unwrap();
+    let sq = g.square(err).unwrap();
+    let loss = g.reduce_mean(sq, &[0, 1], false).unwrap();
+    let train = GradientDescent::new(0.05)
+        .minimize(g, loss, Some(&vars), None)
+        .unwrap();
+    m.session.extend(g).unwrap();
+    let feeds = [
+        (x, read_npy(dir.join("input.npy")).unwrap()),
+        (target, read_npy(dir.join("finetune/target.npy")).unwrap()),
+    ];
+    for _ in 0..2 {
+        m.session.run(&feeds, &[], &[train]).unwrap();
+    }
+    for v in &m.variables {
+        let file = v
+            .key
+            .strip_suffix("/.ATTRIBUTES/VARIABLE_VALUE")
+            .unwrap()
+            .replace('/', "_");
+        let want = read_npy(dir.join(format!("finetune/{file}.npy"))).unwrap();
+        let read = m.graph.read_variable(v.handle).unwrap();
+        m.session.extend(&m.graph).unwrap();
+        let got = m.session.run(&[], &[read.read], &[]).unwrap().remove(0);
+        assert_eq!(got.shape(), want.shape(), "{}", v.key);
+        for (i, (a, b)) in got.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{} element {i}: rustflow {a}, TensorFlow {b}",
+                v.key
+            );
+        }
+    }
+}

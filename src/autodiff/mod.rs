@@ -9,7 +9,7 @@ mod tape;
 pub use check::{check_gradients, GradientCheck};
 pub use tape::GradientTape;
 
-use crate::graph::{Graph, NodeId, Output};
+use crate::graph::{AttrsExt, Graph, NodeId, Output};
 use crate::ops::{GradCtx, Gradient};
 use crate::tensor::DType;
 use crate::{Error, Result};
@@ -42,6 +42,13 @@ pub struct GradientOptions {
 /// Float tensors carry gradients; integer and bool tensors do not (`IsTrainable`).
 fn is_trainable(dtype: DType) -> bool {
     dtype.is_float()
+}
+
+/// What gradients flow back into: float tensors, and resource handles, whose gradient is
+/// the gradient of the variable's value (TensorFlow's `IsTrainable` of a resource: the
+/// gradient of `ReadVariableOp` flows to its handle).
+fn carries_gradient(dtype: DType) -> bool {
+    is_trainable(dtype) || dtype == DType::Resource
 }
 
 impl Graph {
@@ -98,7 +105,7 @@ fn build_gradients(
             .node(n)
             .outputs()
             .iter()
-            .map(|s| is_trainable(s.dtype))
+            .map(|s| carries_gradient(s.dtype))
             .collect();
         for (c, edge) in g.consumers(n).collect::<Vec<_>>() {
             if let crate::graph::Edge::Data { output, .. } = edge {
@@ -203,6 +210,10 @@ fn initial_grads(g: &mut Graph, ys: &[Output], given: Option<&[Output]>) -> Resu
         }
         for (i, (&y, &gy)) in ys.iter().zip(given).enumerate() {
             let (ys_spec, gy_spec) = (g.spec(y).clone(), g.spec(gy).clone());
+            // A resource handle's gradient is its variable value's (a float tensor).
+            if ys_spec.dtype == DType::Resource && is_trainable(gy_spec.dtype) {
+                continue;
+            }
             if ys_spec.dtype != gy_spec.dtype {
                 return Err(Error::invalid(format!(
                     "gradients: grad_ys[{i}] has dtype {} but y '{}' has dtype {}",
@@ -269,8 +280,29 @@ fn aggregate(g: &mut Graph, grads: &[Output]) -> Result<Option<Output>> {
 
 /// Zeros for an unconnected source: TensorFlow's `zeros_like(x)` (optimize=True) makes them
 /// from the static shape when it is fully known, so they do not depend on `x`'s value (an
-/// unfed placeholder), and from `ZerosLike(x)` otherwise.
+/// unfed placeholder), and from `ZerosLike(x)` otherwise. A resource handle gets zeros
+/// of its variable's dtype and shape (a `VarHandleOp`'s declared ones).
 fn unconnected_zeros(g: &mut Graph, x: Output) -> Result<Output> {
+    if g.dtype(x) == DType::Resource {
+        let node = g.node(x.node);
+        let value = (node.op_type() == "VarHandleOp")
+            .then(|| {
+                let attrs = node.attrs();
+                Some((
+                    attrs.dtype("dtype").ok()?,
+                    attrs.shape_or_unknown("shape").ok()?.to_known()?,
+                ))
+            })
+            .flatten();
+        let Some((dtype, dims)) = value else {
+            return Err(Error::invalid(format!(
+                "gradients: the unconnected resource '{}' needs zeros, but is not a \
+                 VarHandleOp of a fully known shape",
+                g.output_name(x)
+            )));
+        };
+        return g.zeros(dtype, &dims);
+    }
     match g.shape(x).to_known() {
         Some(dims) => {
             let dt = g.dtype(x);
@@ -283,6 +315,21 @@ fn unconnected_zeros(g: &mut Graph, x: Output) -> Result<Output> {
 fn zeros_like(g: &mut Graph, x: Output) -> Result<Output> {
     let dt = g.dtype(x);
     g.op("ZerosLike").input(x).attr("T", dt).build_output()
+}
+
+/// The gradient pass as control-flow gradients run it on a function body ([`GradCtx`]'s
+/// `gradients`).
+fn function_gradients(
+    g: &mut Graph,
+    ys: &[Output],
+    xs: &[Output],
+    grad_ys: &[Output],
+) -> Result<Vec<Option<Output>>> {
+    let opts = GradientOptions {
+        grad_ys: Some(grad_ys.to_vec()),
+        ..GradientOptions::default()
+    };
+    g.gradients_with(ys, xs, &opts)
 }
 
 /// Calls the node's gradient function under the name scope `<node>_grad`.
@@ -319,6 +366,7 @@ fn differentiate(
             graph: g,
             node: n,
             grads,
+            gradients: function_gradients,
         };
         f(&mut ctx)
     })();
@@ -334,10 +382,16 @@ fn differentiate(
     Ok(in_grads)
 }
 
-/// A gradient must have its input's dtype and a compatible shape.
+/// A gradient must have its input's dtype and a compatible shape; a resource handle's is a
+/// float tensor (its variable's value's gradient).
 fn check_grad_fits(g: &Graph, n: NodeId, i: usize, input: Output, grad: Output) -> Result<()> {
     let (is, gs) = (g.spec(input), g.spec(grad));
-    if is.dtype != gs.dtype || is.shape.merge(&gs.shape).is_err() {
+    let fits = if is.dtype == DType::Resource {
+        is_trainable(gs.dtype)
+    } else {
+        is.dtype == gs.dtype && is.shape.merge(&gs.shape).is_ok()
+    };
+    if !fits {
         return Err(Error::invalid(format!(
             "the gradient of '{}' ({}) for input {i} is {gs}, but the input is {is}",
             g.node(n).name(),

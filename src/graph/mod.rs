@@ -11,7 +11,9 @@ pub use attr::{AttrValue, Attrs, AttrsExt};
 pub use builder::OpBuilder;
 pub use dot::to_dot;
 pub use function::Function;
-pub use op::{Cost, GradCtx, GradFn, Gradient, InferCtx, InferFn, InferResult, OpDef, OpRegistry};
+pub use op::{
+    Cost, GradCtx, GradFn, Gradient, GradientsFn, InferCtx, InferFn, InferResult, OpDef, OpRegistry,
+};
 
 use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};

@@ -253,6 +253,16 @@ impl<'a> InferCtx<'a> {
     }
 }
 
+/// The gradient pass, lent to gradient functions that differentiate function bodies
+/// (`If`, `While`): appends to `graph` the gradients of `ys` (weighted by `grad_ys`) with
+/// respect to each of `xs`, `None` where no path connects them.
+pub type GradientsFn = fn(
+    graph: &mut Graph,
+    ys: &[Output],
+    xs: &[Output],
+    grad_ys: &[Output],
+) -> Result<Vec<Option<Output>>>;
+
 /// Context for building one node's gradient.
 pub struct GradCtx<'a> {
     /// The graph gradient nodes are appended to.
@@ -261,6 +271,8 @@ pub struct GradCtx<'a> {
     pub node: NodeId,
     /// Gradient flowing into each of the node's outputs.
     pub grads: Vec<Output>,
+    /// The gradient pass itself, for the bodies of control-flow ops.
+    pub gradients: GradientsFn,
 }
 
 impl GradCtx<'_> {

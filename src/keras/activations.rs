@@ -31,6 +31,8 @@ pub enum Activation {
     /// `x * Φ(x) = 0.5 x (1 + erf(x / √2))`, the exact form (Keras's default
     /// `approximate=False`).
     Gelu,
+    /// `relu6(x + 3) / 6` (Keras 3's piecewise-linear sigmoid).
+    HardSigmoid,
 }
 
 const NAMES: &[(&str, Activation)] = &[
@@ -46,6 +48,7 @@ const NAMES: &[(&str, Activation)] = &[
     ("swish", Activation::Swish),
     ("silu", Activation::Swish),
     ("gelu", Activation::Gelu),
+    ("hard_sigmoid", Activation::HardSigmoid),
 ];
 
 impl Activation {
@@ -99,6 +102,14 @@ impl Activation {
                 let sum = g.add(pos, neg)?;
                 let scale = g.scalar_like(dt, SCALE)?;
                 g.mul(scale, sum)
+            }
+            Activation::HardSigmoid => {
+                let dt = g.dtype(x);
+                let three = g.scalar_like(dt, 3.0)?;
+                let shifted = g.add(x, three)?;
+                let r = g.relu6(shifted)?;
+                let six = g.scalar_like(dt, 6.0)?;
+                g.div(r, six)
             }
             Activation::Swish => {
                 let s = g.sigmoid(x)?;

@@ -48,7 +48,22 @@ pub(crate) fn layer_json(layer: &dyn Layer, input_shape: Option<&Shape>) -> Valu
 
 /// The `compile_config` Keras writes.
 pub(crate) fn compile_json(optimizer: &Optimizer, loss: &Loss, metrics: &[NamedMetric]) -> Value {
-    let loss_json = match loss {
+    json!({
+        "optimizer": optimizer.to_config(),
+        "loss": loss_json(loss),
+        "loss_weights": null,
+        "metrics": metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+        "weighted_metrics": null,
+        "run_eagerly": false,
+        "steps_per_execution": 1,
+        "jit_compile": false
+    })
+}
+
+/// A loss as Keras writes it in a `compile_config`: its name, or its class and config
+/// when it has options off their defaults.
+pub(crate) fn loss_json(loss: &Loss) -> Value {
+    match loss {
         Loss::SparseCategoricalCrossentropy { from_logits: false }
         | Loss::CategoricalCrossentropy { from_logits: false }
         | Loss::BinaryCrossentropy { from_logits: false }
@@ -61,17 +76,7 @@ pub(crate) fn compile_json(optimizer: &Optimizer, loss: &Loss, metrics: &[NamedM
             "config": loss_config(other),
             "registered_name": null
         }),
-    };
-    json!({
-        "optimizer": optimizer.to_config(),
-        "loss": loss_json,
-        "loss_weights": null,
-        "metrics": metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
-        "weighted_metrics": null,
-        "run_eagerly": false,
-        "steps_per_execution": 1,
-        "jit_compile": false
-    })
+    }
 }
 
 fn loss_class(loss: &Loss) -> &'static str {
@@ -103,7 +108,8 @@ fn loss_config(loss: &Loss) -> Value {
     Value::Object(m)
 }
 
-fn loss_from_json(v: &Value) -> Result<Loss> {
+/// A loss from a `compile_config` entry (a name or a class and config).
+pub(crate) fn loss_from_json(v: &Value) -> Result<Loss> {
     if let Some(name) = v.as_str() {
         return Loss::get(name);
     }
@@ -211,6 +217,22 @@ pub(crate) fn model_config<'a>(
     Ok((config, layers))
 }
 
+/// A `compile_config`'s list of metric names (none when absent or null).
+pub(crate) fn metrics_from_json(v: Option<&Value>) -> Result<Vec<NamedMetric>> {
+    let Some(ms) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    ms.as_array()
+        .ok_or_else(|| Error::invalid(format!("model config: metrics must be a list, got {ms}")))?
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .ok_or_else(|| Error::invalid(format!("unsupported metric config {m}")))
+                .and_then(IntoMetric::into_metric)
+        })
+        .collect()
+}
+
 pub(crate) fn model_from_config(v: &Value) -> Result<Sequential> {
     let (config, entries) = model_config(v, "Sequential")?;
     let mut built: Vec<Box<dyn Layer>> = Vec::new();
@@ -237,20 +259,7 @@ pub(crate) fn model_from_config(v: &Value) -> Result<Sequential> {
     if let Some(cc) = v.get("compile_config").filter(|c| c.get("loss").is_some()) {
         let optimizer = Optimizer::from_config(cc.get("optimizer").unwrap_or(&json!("rmsprop")))?;
         let loss = loss_from_json(&cc["loss"])?;
-        let metrics = cc
-            .get("metrics")
-            .and_then(Value::as_array)
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| {
-                        m.as_str()
-                            .ok_or_else(|| Error::invalid(format!("unsupported metric config {m}")))
-                            .and_then(IntoMetric::into_metric)
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        let metrics = metrics_from_json(cc.get("metrics"))?;
         model.compile(optimizer, loss, metrics)?;
     }
     Ok(model)

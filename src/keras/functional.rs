@@ -9,18 +9,17 @@ use crate::keras::layer::{
     format_shape, next_seed, session_options, unique_name, CallContext, Layer, Shape, Weight,
 };
 use crate::keras::layers::Input;
-use crate::keras::losses::IntoLoss;
+use crate::keras::losses::{IntoLoss, Loss};
 use crate::keras::metrics::IntoMetric;
 use crate::keras::network::{check_batch, Network};
 use crate::keras::optimizers::IntoOptimizer;
 use crate::keras::summary;
-use crate::keras::trainer::{self, Compiled, FitOptions, Trainable};
-use crate::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
+use crate::keras::trainer::{self, Compiled, FitOptions, HeadSpec, Trainable};
 use crate::session::Callable;
 use crate::tensor::rows::gather_rows;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -62,15 +61,35 @@ impl LayerRef {
 
     /// Calls the layer on several symbolic tensors (merge layers: `Add()([a, b])`).
     pub fn call_many(&self, xs: &[&KerasTensor]) -> Result<KerasTensor> {
+        let mut outs = self.call_outputs(xs)?;
+        if outs.len() != 1 {
+            return Err(Error::invalid(format!(
+                "layer '{}' returns {} tensors: call it with `call_outputs`",
+                self.name(),
+                outs.len()
+            )));
+        }
+        Ok(outs.remove(0))
+    }
+
+    /// Calls the layer on symbolic tensors, returning every tensor of the call
+    /// (`output, h, c = LSTM(4, return_state=True)(x)`).
+    pub fn call_outputs(&self, xs: &[&KerasTensor]) -> Result<Vec<KerasTensor>> {
         let shapes: Vec<Shape> = xs.iter().map(|x| x.shape.clone()).collect();
-        let shape = self.lock()?.compute_output_shape_multi(&shapes)?;
-        Ok(KerasTensor {
-            node: Arc::new(Node::Call {
-                layer: self.clone(),
-                inputs: xs.iter().map(|&x| x.clone()).collect(),
-            }),
-            shape,
-        })
+        let out_shapes = self.lock()?.compute_output_shapes(&shapes)?;
+        let node = Arc::new(Node::Call {
+            layer: self.clone(),
+            inputs: xs.iter().map(|&x| x.clone()).collect(),
+        });
+        Ok(out_shapes
+            .into_iter()
+            .enumerate()
+            .map(|(index, shape)| KerasTensor {
+                node: node.clone(),
+                index,
+                shape,
+            })
+            .collect())
     }
 
     fn ptr(&self) -> *const Mutex<Box<dyn Layer>> {
@@ -106,11 +125,13 @@ enum Node {
     },
 }
 
-/// A symbolic tensor: an input of a functional model or the output of a layer call,
+/// A symbolic tensor: an input of a functional model or one output of a layer call,
 /// with its Keras shape (batch first, `None` for the batch).
 #[derive(Clone)]
 pub struct KerasTensor {
     node: Arc<Node>,
+    /// Which of the call's tensors it is (0 but for layers returning several).
+    index: usize,
     shape: Shape,
 }
 
@@ -136,7 +157,12 @@ impl KerasTensor {
         }
     }
 
-    /// An identity shared by the clones of the tensor.
+    /// Which of its call's tensors it is.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// An identity shared by the tensors of one call.
     pub(crate) fn id(&self) -> *const () {
         self.ptr() as *const ()
     }
@@ -168,6 +194,7 @@ impl Input {
             node: Arc::new(Node::Input {
                 name: self.name().to_string(),
             }),
+            index: 0,
             shape: self.batch_shape().clone(),
         }
     }
@@ -280,6 +307,15 @@ impl Model {
             training.losses,
             (0, 0),
         )?;
+        net.extra_outputs = (1..outputs.len())
+            .map(|i| {
+                (
+                    inference.outputs[i],
+                    training.outputs[i],
+                    outputs[i].shape.clone(),
+                )
+            })
+            .collect();
         net.extra_inputs = (1..inputs.len())
             .map(|i| {
                 (
@@ -487,49 +523,117 @@ impl Model {
         )))
     }
 
-    /// An error unless the model has one output (what the trainer's loss takes).
-    fn single_output(&self, what: &str) -> Result<()> {
-        if self.outputs.len() == 1 {
-            return Ok(());
-        }
-        Err(Error::invalid(format!(
-            "{what} on model '{}' with {} outputs: training models of several outputs (one \
-             loss per output) is not supported yet",
-            self.name,
-            self.outputs.len()
-        )))
-    }
-
     /// Configures training (`model.compile(optimizer, loss, metrics)`), with the same
-    /// trainer as `Sequential`.
+    /// trainer as `Sequential`; a model of several outputs uses `loss` and `metrics` for
+    /// each of them (see [`Model::compile_outputs`]).
     pub fn compile<M: IntoMetric>(
         &mut self,
         optimizer: impl IntoOptimizer,
         loss: impl IntoLoss,
         metrics: impl IntoIterator<Item = M>,
     ) -> Result<()> {
-        self.single_output("compile")?;
+        let metrics: Vec<M> = metrics.into_iter().collect();
+        self.compile_outputs(
+            optimizer,
+            PerOutput::All(loss),
+            PerOutput::All(1.0),
+            PerOutput::All(metrics),
+        )
+    }
+
+    /// Configures training of a model of several outputs, as Keras's `compile` with a
+    /// loss, loss weight and metrics list per output: each given for all outputs
+    /// ([`PerOutput::All`]), by position or by output name (the output layer's name).
+    /// The training loss is the weighted sum of the outputs' losses; the logs are
+    /// `loss`, `<output>_loss` and `<output>_<metric>`, as Keras 3 names them.
+    pub fn compile_outputs<L: IntoLoss, M: IntoMetric>(
+        &mut self,
+        optimizer: impl IntoOptimizer,
+        losses: PerOutput<L>,
+        loss_weights: PerOutput<f64>,
+        metrics: PerOutput<Vec<M>>,
+    ) -> Result<()> {
+        let names = self.output_names();
         let optimizer = optimizer.into_optimizer()?;
-        let loss = loss.into_loss()?;
+        let losses = losses.map(IntoLoss::into_loss).transpose()?.resolve(
+            &names,
+            "loss",
+            None::<fn() -> Loss>,
+        )?;
+        let weights = loss_weights.resolve(&names, "loss_weights", Some(|| 1.0))?;
         let metrics = metrics
+            .map(|ms| {
+                ms.into_iter()
+                    .map(IntoMetric::into_metric)
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .resolve(&names, "metrics", Some(Vec::new))?;
+        let specs = names
             .into_iter()
-            .map(IntoMetric::into_metric)
-            .collect::<Result<Vec<_>>>()?;
+            .zip(losses)
+            .zip(weights)
+            .zip(metrics)
+            .map(|(((name, loss), weight), metrics)| HeadSpec {
+                name,
+                loss,
+                weight,
+                metrics,
+            })
+            .collect();
         let trainable: Vec<Weight> = self.weights().into_iter().filter(|w| w.trainable).collect();
         self.compiled = None;
         self.compiled = Some(trainer::compile(
             &mut self.net,
             &trainable,
             optimizer,
-            loss,
-            metrics,
+            specs,
         )?);
         Ok(())
     }
 
+    /// The outputs' names: each output layer's name (Keras's keys for per-output losses
+    /// and logs).
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .map(|t| match &*t.node {
+                Node::Input { name } => name.clone(),
+                Node::Call { layer, .. } => layer.name(),
+            })
+            .collect()
+    }
+
+    /// Trains a model of several inputs or outputs (`model.fit([x1, x2], [y1, y2])`):
+    /// one array per input and one target per output, in the model's order.
+    pub fn fit_outputs(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        options: FitOptions<'_>,
+    ) -> Result<History> {
+        trainer::fit(self, xs, ys, options)
+    }
+
+    /// `model.evaluate([x1, ...], [y1, ...])` for a model of several inputs or outputs.
+    pub fn evaluate_outputs(&mut self, xs: &[Tensor], ys: &[Tensor]) -> Result<Logs> {
+        trainer::evaluate(self, xs, ys, 32, 0)
+    }
+
+    /// `model.train_on_batch([x1, ...], [y1, ...])` for a model of several inputs or
+    /// outputs.
+    pub fn train_on_batch_outputs(&mut self, xs: &[Tensor], ys: &[Tensor]) -> Result<Logs> {
+        trainer::train_on_batch(self, xs, ys)
+    }
+
     /// Trains a model of one input (`model.fit(x, y, ...)`).
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
-        trainer::fit(self, std::slice::from_ref(x), y, options)
+        trainer::fit(
+            self,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            options,
+        )
     }
 
     /// Trains a model of several inputs (`model.fit([x1, x2], y, ...)`): one array per
@@ -540,60 +644,143 @@ impl Model {
         y: &Tensor,
         options: FitOptions<'_>,
     ) -> Result<History> {
-        trainer::fit(self, xs, y, options)
+        trainer::fit(self, xs, std::slice::from_ref(y), options)
     }
 
     /// `model.evaluate(x, y)`: the loss and metrics over all samples.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::evaluate(self, std::slice::from_ref(x), y, 32, 0)
+        trainer::evaluate(
+            self,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            32,
+            0,
+        )
     }
 
     /// `model.evaluate([x1, x2], y)` for a model of several inputs.
     pub fn evaluate_many(&mut self, xs: &[Tensor], y: &Tensor) -> Result<Logs> {
-        trainer::evaluate(self, xs, y, 32, 0)
+        trainer::evaluate(self, xs, std::slice::from_ref(y), 32, 0)
     }
 
     /// `model.train_on_batch(x, y)`.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::train_on_batch(self, std::slice::from_ref(x), y)
+        trainer::train_on_batch(self, std::slice::from_ref(x), std::slice::from_ref(y))
     }
 
     /// `model.train_on_batch([x1, x2], y)` for a model of several inputs.
     pub fn train_on_batch_many(&mut self, xs: &[Tensor], y: &Tensor) -> Result<Logs> {
-        trainer::train_on_batch(self, xs, y)
+        trainer::train_on_batch(self, xs, std::slice::from_ref(y))
     }
 
-    /// Saves the model in `dir` as a SavedModel whose `serving_default` signature maps
-    /// each input's name to `output_0`, `output_1`, … (every variable included).
-    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let names = self.input_names();
-        let ins: Vec<(&str, Output)> = names
-            .iter()
-            .map(String::as_str)
-            .zip(self.placeholders.iter().copied())
-            .collect();
-        let keys: Vec<String> = (0..self.output_ops.len())
-            .map(|i| format!("output_{i}"))
-            .collect();
-        let outs: Vec<(&str, Output)> = keys
-            .iter()
-            .map(String::as_str)
-            .zip(self.output_ops.iter().copied())
-            .collect();
-        let signature = Signature::predict(&self.net.graph, &ins, &outs);
-        let signatures = BTreeMap::from([(DEFAULT_SIGNATURE.to_string(), signature)]);
-        saved_model::save(
-            &self.net.session,
-            &self.net.graph,
-            dir.as_ref(),
-            &[SERVE_TAG],
-            &signatures,
-        )
+    /// The graph inputs' names and placeholders, and the inference outputs (what
+    /// [`Model::save`] signs).
+    pub(crate) fn serving_ends(&self) -> (Vec<String>, &[Output], &[Output]) {
+        (self.input_names(), &self.placeholders, &self.output_ops)
+    }
+
+    /// The network (graph and session).
+    pub(crate) fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The compiled training state, once compiled.
+    pub(crate) fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+
+    /// Sets every variable the checkpoint holds (weights and optimizer state).
+    pub(crate) fn restore(&mut self, reader: &crate::saved_model::BundleReader) -> Result<()> {
+        self.net.restore(reader)?;
+        if let Some(c) = self.compiled.as_mut() {
+            c.reload_iterations(&self.net)?;
+        }
+        Ok(())
     }
 
     fn compiled_parts(&self) -> Result<(&Network, &Compiled)> {
         let c = self.compiled.as_ref().ok_or_else(not_compiled)?;
         Ok((&self.net, c))
+    }
+}
+
+/// Something given for each output of a model (a loss, a loss weight, metrics), as
+/// Keras's `compile` takes it: one for all outputs, a list in the outputs' order, or by
+/// output name.
+#[derive(Clone, Debug)]
+pub enum PerOutput<T> {
+    /// The same for every output.
+    All(T),
+    /// One per output, in the model's order.
+    List(Vec<T>),
+    /// By output name (the output layer's name); outputs not named get the default
+    /// (loss weight 1, no metrics; a loss must be given for each).
+    Named(Vec<(String, T)>),
+}
+
+impl<T> PerOutput<T> {
+    /// Applies `f` to each value.
+    fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerOutput<U> {
+        match self {
+            PerOutput::All(v) => PerOutput::All(f(v)),
+            PerOutput::List(v) => PerOutput::List(v.into_iter().map(f).collect()),
+            PerOutput::Named(v) => {
+                PerOutput::Named(v.into_iter().map(|(n, x)| (n, f(x))).collect())
+            }
+        }
+    }
+
+    /// One value per output name; `default` for outputs a [`PerOutput::Named`] leaves
+    /// out (an error when there is none). `what` names the argument in errors.
+    fn resolve(
+        self,
+        names: &[String],
+        what: &str,
+        default: Option<impl Fn() -> T>,
+    ) -> Result<Vec<T>>
+    where
+        T: Clone,
+    {
+        match self {
+            PerOutput::All(v) => Ok(vec![v; names.len()]),
+            PerOutput::List(v) if v.len() == names.len() => Ok(v),
+            PerOutput::List(v) => Err(Error::invalid(format!(
+                "`{what}` has {} entries, but the model has {} outputs {names:?}",
+                v.len(),
+                names.len()
+            ))),
+            PerOutput::Named(v) => {
+                if let Some((n, _)) = v.iter().find(|(n, _)| !names.contains(n)) {
+                    return Err(Error::invalid(format!(
+                        "`{what}` names output '{n}', but the model's outputs are {names:?}"
+                    )));
+                }
+                names
+                    .iter()
+                    .map(|name| match v.iter().find(|(n, _)| n == name) {
+                        Some((_, x)) => Ok(x.clone()),
+                        None => default.as_ref().map(|d| d()).ok_or_else(|| {
+                            Error::invalid(format!("`{what}` gives nothing for output '{name}'"))
+                        }),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl<T> PerOutput<Result<T>> {
+    /// The values, or the first error.
+    fn transpose(self) -> Result<PerOutput<T>> {
+        Ok(match self {
+            PerOutput::All(v) => PerOutput::All(v?),
+            PerOutput::List(v) => PerOutput::List(v.into_iter().collect::<Result<_>>()?),
+            PerOutput::Named(v) => PerOutput::Named(
+                v.into_iter()
+                    .map(|(n, x)| x.map(|x| (n, x)))
+                    .collect::<Result<_>>()?,
+            ),
+        })
     }
 }
 
@@ -630,6 +817,20 @@ fn order(
     }
 }
 
+/// The graph tensor made for symbolic tensor `x` (its call made first).
+fn value(values: &HashMap<*const Node, Vec<Output>>, x: &KerasTensor) -> Result<Output> {
+    values
+        .get(&x.ptr())
+        .and_then(|ys| ys.get(x.index))
+        .copied()
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "tensor {x:?} (output {}) was not made before its use",
+                x.index
+            ))
+        })
+}
+
 /// The calls of a model and the placeholders of its inputs.
 struct ModelCalls<'a> {
     inputs: &'a [KerasTensor],
@@ -647,31 +848,37 @@ impl ModelCalls<'_> {
         training: bool,
     ) -> Result<Forward> {
         let mut ctx = CallContext::new(training);
-        let mut values: HashMap<*const Node, Output> = self
+        let mut values: HashMap<*const Node, Vec<Output>> = self
             .inputs
             .iter()
             .map(KerasTensor::ptr)
-            .zip(self.placeholders.iter().copied())
+            .zip(self.placeholders.iter().map(|&p| vec![p]))
             .collect();
         let mut shapes = HashMap::new();
         for call in self.calls {
             let Node::Call { layer, inputs } = &*call.node else {
                 continue;
             };
-            let xs: Vec<Output> = inputs.iter().map(|x| values[&x.ptr()]).collect();
+            let xs: Vec<Output> = inputs
+                .iter()
+                .map(|x| value(&values, x))
+                .collect::<Result<_>>()?;
             let in_shapes: Vec<Shape> = inputs.iter().map(|x| x.shape.clone()).collect();
             let mut l = layer.lock()?;
             if !l.built() {
                 l.build_multi(g, &in_shapes)?;
             }
-            let y = l.call_multi(g, &xs, &mut ctx)?;
+            let ys = l.call_outputs(g, &xs, &mut ctx)?;
             shapes
                 .entry(layer.ptr())
                 .or_insert_with(|| call.shape.clone());
-            values.insert(call.ptr(), y);
+            values.insert(call.ptr(), ys);
         }
         Ok(Forward {
-            outputs: outputs.iter().map(|o| values[&o.ptr()]).collect(),
+            outputs: outputs
+                .iter()
+                .map(|o| value(&values, o))
+                .collect::<Result<_>>()?,
             updates: ctx.updates,
             losses: ctx.losses,
             shapes,
@@ -686,7 +893,6 @@ impl Trainable for Model {
     }
 
     fn ensure_built(&mut self, _x: &Tensor) -> Result<()> {
-        self.single_output("fit")?;
         self.compiled.as_ref().map(|_| ()).ok_or_else(not_compiled)
     }
 

@@ -1,22 +1,33 @@
 //! A functional model's config in Keras 3's JSON (`class_name` `Functional`): each
 //! layer with its `inbound_nodes` (one per call, naming the tensors it was called on by
-//! `keras_history` `[layer, call, 0]`), and the model's `input_layers` and
+//! `keras_history` `[layer, call, tensor]`), and the model's `input_layers` and
 //! `output_layers`; written by [`Model::to_json`], read by [`functional_from_json`].
 
-use crate::keras::config::{layer_json, model_config, shape_from_json, shape_json};
-use crate::keras::functional::{KerasTensor, LayerRef, Model, Origin};
+use crate::keras::config::{
+    layer_json, loss_from_json, loss_json, metrics_from_json, model_config, shape_from_json,
+    shape_json,
+};
+use crate::keras::functional::{KerasTensor, LayerRef, Model, Origin, PerOutput};
 use crate::keras::layer::{base_config, Layer};
 use crate::keras::layers::{self, Input};
+use crate::keras::losses::Loss;
+use crate::keras::metrics::NamedMetric;
+use crate::keras::optimizers::Optimizer;
+use crate::keras::trainer::OutputSettings;
 use crate::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-/// `[name, call, 0]` of a tensor.
+/// `[name, call, tensor]` of a tensor.
 fn history(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
     match t.origin() {
         Origin::Input(name) => json!([name, 0, 0]),
         Origin::Call(layer, _) => {
-            json!([layer.name(), calls.get(&t.id()).copied().unwrap_or(0), 0])
+            json!([
+                layer.name(),
+                calls.get(&t.id()).copied().unwrap_or(0),
+                t.index()
+            ])
         }
     }
 }
@@ -109,14 +120,100 @@ impl Model {
             "config": config,
             "registered_name": "Functional",
             "build_config": {"input_shape": null},
-            "compile_config": {},
+            "compile_config": self.compile_config(),
         })
         .to_string()
     }
+
+    /// Keras's `compile_config`: the optimizer, and the loss, loss weights and metrics,
+    /// each by output name for a model of several outputs; `{}` before `compile`.
+    fn compile_config(&self) -> Value {
+        let Some(c) = self.compiled() else {
+            return json!({});
+        };
+        let outs = c.outputs();
+        let (loss, weights, metrics) = match outs.as_slice() {
+            [(_, loss, _, metrics)] => (loss_json(loss), Value::Null, json!(metrics)),
+            _ => {
+                let by_name = |f: &dyn Fn(&OutputSettings<'_>) -> Value| {
+                    Value::Object(outs.iter().map(|o| (o.0.to_string(), f(o))).collect())
+                };
+                (
+                    by_name(&|o| loss_json(o.1)),
+                    by_name(&|o| json!(o.2)),
+                    by_name(&|o| json!(o.3)),
+                )
+            }
+        };
+        json!({
+            "optimizer": c.optimizer.to_config(),
+            "loss": loss,
+            "loss_weights": weights,
+            "metrics": metrics,
+            "weighted_metrics": null,
+            "run_eagerly": false,
+            "steps_per_execution": 1,
+            "jit_compile": false
+        })
+    }
 }
 
-/// A tensor named by its config: the layer (or input) and which of its calls.
-type TensorRef = (String, usize);
+/// An entry of a `compile_config` given for all outputs, per output in a list, or per
+/// output name in an object; `single` tells a value for all outputs from an object or
+/// list of per-output values.
+fn per_output<T>(
+    v: &Value,
+    single: fn(&Value) -> bool,
+    read: impl Fn(&Value) -> Result<T>,
+) -> Result<PerOutput<T>> {
+    if single(v) {
+        return Ok(PerOutput::All(read(v)?));
+    }
+    match v {
+        Value::Array(items) => Ok(PerOutput::List(
+            items.iter().map(&read).collect::<Result<_>>()?,
+        )),
+        Value::Object(m) => Ok(PerOutput::Named(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), read(x)?)))
+                .collect::<Result<_>>()?,
+        )),
+        _ => Ok(PerOutput::All(read(v)?)),
+    }
+}
+
+/// Compiles `model` as its `compile_config` says (nothing when it has no loss).
+fn compile_from_config(model: &mut Model, cc: &Value) -> Result<()> {
+    let Some(loss) = cc.get("loss").filter(|l| !l.is_null()) else {
+        return Ok(());
+    };
+    let optimizer = Optimizer::from_config(cc.get("optimizer").unwrap_or(&json!("rmsprop")))?;
+    let losses = per_output(
+        loss,
+        |v| v.is_string() || v.get("class_name").is_some(),
+        loss_from_json,
+    )?;
+    let weights = match cc.get("loss_weights").filter(|w| !w.is_null()) {
+        None => PerOutput::All(1.0),
+        Some(w) => per_output(w, Value::is_number, |x| {
+            x.as_f64()
+                .ok_or_else(|| Error::invalid(format!("model config: bad loss weight {x}")))
+        })?,
+    };
+    let metrics = match cc.get("metrics").filter(|m| !m.is_null()) {
+        None => PerOutput::All(Vec::new()),
+        Some(m) => per_output(
+            m,
+            |v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            |x| metrics_from_json(Some(x)),
+        )?,
+    };
+    model.compile_outputs::<Loss, NamedMetric>(optimizer, losses, weights, metrics)
+}
+
+/// A tensor named by its config: the layer (or input), which of its calls, and which of
+/// the call's tensors.
+type TensorRef = (String, usize, usize);
 
 /// `[name, call, tensor]`.
 fn parse_history(v: &Value) -> Result<TensorRef> {
@@ -125,9 +222,10 @@ fn parse_history(v: &Value) -> Result<TensorRef> {
         .and_then(|c| c.get("keras_history"))
         .unwrap_or(v);
     match h.as_array().map(Vec::as_slice) {
-        Some([name, call, _]) => Ok((
+        Some([name, call, index]) => Ok((
             name.as_str().unwrap_or_default().to_string(),
             call.as_u64().unwrap_or(0) as usize,
+            index.as_u64().unwrap_or(0) as usize,
         )),
         _ => Err(Error::invalid(format!(
             "functional model config: bad tensor reference {v}"
@@ -135,7 +233,7 @@ fn parse_history(v: &Value) -> Result<TensorRef> {
     }
 }
 
-/// The histories of `input_layers` / `output_layers`: one `[name, call, 0]` or a list.
+/// The histories of `input_layers` / `output_layers`: one `[name, call, tensor]` or a list.
 fn parse_ends(v: Option<&Value>, what: &str) -> Result<Vec<TensorRef>> {
     let v = v.ok_or_else(|| Error::invalid(format!("functional model config: no '{what}'")))?;
     match v.as_array() {
@@ -147,12 +245,17 @@ fn parse_ends(v: Option<&Value>, what: &str) -> Result<Vec<TensorRef>> {
 }
 
 /// Rebuilds a functional model from Keras 3's config JSON (`keras.models.model_from_json`
-/// of a `Functional`): layers, calls (shared layers called again), inputs and outputs.
-/// Weights are fresh.
+/// of a `Functional`): layers, calls (shared layers called again), inputs and outputs,
+/// compiled when the config has a `compile_config` with a loss. Weights are fresh.
 pub fn functional_from_json(text: &str) -> Result<Model> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| Error::Parse(format!("model config is not valid JSON: {e}")))?;
-    let (config, entries) = model_config(&v, "Functional")?;
+    functional_from_config(&v)
+}
+
+/// [`functional_from_json`] of parsed JSON.
+pub(crate) fn functional_from_config(v: &Value) -> Result<Model> {
+    let (config, entries) = model_config(v, "Functional")?;
     let mut tensors: HashMap<TensorRef, KerasTensor> = HashMap::new();
     // Each layer, its calls' arguments, and how many calls are made.
     let mut pending: Vec<(LayerRef, Vec<Vec<TensorRef>>, usize)> = Vec::new();
@@ -178,7 +281,7 @@ pub fn functional_from_json(text: &str) -> Result<Model> {
                 .and_then(shape_from_json)
                 .ok_or_else(|| Error::invalid(format!("input '{name}' needs a batch_shape")))?;
             tensors.insert(
-                (name.clone(), 0),
+                (name.clone(), 0, 0),
                 Input::from_batch_shape(&shape, &name).tensor(),
             );
             continue;
@@ -214,8 +317,9 @@ pub fn functional_from_json(text: &str) -> Result<Model> {
                     .collect();
                 let Some(args) = args else { break };
                 let refs: Vec<&KerasTensor> = args.iter().collect();
-                let out = layer.call_many(&refs)?;
-                tensors.insert((layer.name(), *done), out);
+                for (i, out) in layer.call_outputs(&refs)?.into_iter().enumerate() {
+                    tensors.insert((layer.name(), *done, i), out);
+                }
                 *done += 1;
                 progress = true;
             }
@@ -235,8 +339,8 @@ pub fn functional_from_json(text: &str) -> Result<Model> {
             .map(|k| {
                 tensors.get(&k).cloned().ok_or_else(|| {
                     Error::invalid(format!(
-                        "functional model config: no tensor '{}' (call {})",
-                        k.0, k.1
+                        "functional model config: no tensor '{}' (call {}, output {})",
+                        k.0, k.1, k.2
                     ))
                 })
             })
@@ -245,8 +349,12 @@ pub fn functional_from_json(text: &str) -> Result<Model> {
     let inputs = lookup(parse_ends(config.get("input_layers"), "input_layers")?)?;
     let outputs = lookup(parse_ends(config.get("output_layers"), "output_layers")?)?;
     let model = Model::new(&inputs, &outputs)?;
-    Ok(match config.get("name").and_then(Value::as_str) {
+    let mut model = match config.get("name").and_then(Value::as_str) {
         Some(n) => model.named(n),
         None => model,
-    })
+    };
+    if let Some(cc) = v.get("compile_config") {
+        compile_from_config(&mut model, cc)?;
+    }
+    Ok(model)
 }

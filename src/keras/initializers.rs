@@ -46,6 +46,16 @@ pub enum Initializer {
         /// Op-level seed of the random values (`None`: derived from the graph seed).
         seed: Option<i64>,
     },
+    /// A random orthogonal matrix of the shape flattened to `(prod(shape[:-1]),
+    /// shape[-1])`, times `gain` (Keras's default for recurrent kernels). The orthogonal
+    /// factor is the polar factor `u·vᵀ` of a standard normal matrix's SVD, which is
+    /// distributed as Keras's sign-corrected QR factor (Haar).
+    Orthogonal {
+        /// Multiplies the orthogonal matrix.
+        gain: f64,
+        /// Op-level seed of the random values (`None`: derived from the graph seed).
+        seed: Option<i64>,
+    },
     /// All zeros (Keras's default for biases).
     Zeros,
     /// All ones.
@@ -72,6 +82,32 @@ fn fans(shape: &[usize]) -> (f64, f64) {
     }
 }
 
+/// A random orthogonal matrix for [`Initializer::Orthogonal`]: the polar factor `u·vᵀ` of
+/// the SVD of a standard normal `(rows, cols)` matrix, reshaped to `shape`, times `gain`.
+fn orthogonal(
+    g: &mut Graph,
+    shape: &[usize],
+    dtype: DType,
+    gain: f64,
+    seed: Option<i64>,
+) -> Result<Output> {
+    let Some((&cols, inner)) = shape.split_last().filter(|_| shape.len() >= 2) else {
+        return Err(Error::invalid(format!(
+            "The Orthogonal initializer needs a shape of rank >= 2, got {shape:?}"
+        )));
+    };
+    let rows: usize = inner.iter().product();
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    g.name_scope("orthogonal", |g| {
+        let a = g.random_normal(&[rows as i64, cols as i64], dtype, seed)?;
+        let (_, u, v) = g.svd(a, false, true)?;
+        let q = g.matmul_t(u, v, false, true)?;
+        let q = g.reshape(q, &dims)?;
+        let gain = g.scalar_like(dtype, gain)?;
+        g.mul(q, gain)
+    })
+}
+
 /// Keras's constant that turns a truncated normal's stddev into the wanted one.
 const TRUNCATED_STDDEV: f64 = 0.879_625_661_034_239_8;
 
@@ -91,6 +127,10 @@ impl Initializer {
             "random_uniform" => Initializer::RandomUniform {
                 minval: -0.05,
                 maxval: 0.05,
+                seed: None,
+            },
+            "orthogonal" => Initializer::Orthogonal {
+                gain: 1.0,
                 seed: None,
             },
             "zeros" => Initializer::Zeros,
@@ -145,6 +185,7 @@ impl Initializer {
                 let x = g.random_uniform(&dims, dtype, seed)?;
                 scaled(g, x, maxval - minval, minval)
             }
+            Initializer::Orthogonal { gain, seed } => orthogonal(g, shape, dtype, gain, seed),
             Initializer::Zeros => g.constant(Tensor::zeros(dtype, shape)),
             Initializer::Ones => g.constant(Tensor::full(shape, 1.0f64).cast(dtype)?),
             Initializer::Constant(v) => g.constant(Tensor::full(shape, v).cast(dtype)?),
@@ -170,6 +211,9 @@ impl Initializer {
                 "RandomUniform",
                 json!({"seed": seed, "minval": minval, "maxval": maxval}),
             ),
+            Initializer::Orthogonal { gain, seed } => {
+                ("Orthogonal", json!({"seed": seed, "gain": gain}))
+            }
             Initializer::Zeros => ("Zeros", json!({})),
             Initializer::Ones => ("Ones", json!({})),
             Initializer::Constant(v) => ("Constant", json!({"value": v})),
@@ -208,6 +252,10 @@ impl Initializer {
             "RandomUniform" => Initializer::RandomUniform {
                 minval: num("minval", -0.05),
                 maxval: num("maxval", 0.05),
+                seed,
+            },
+            "Orthogonal" => Initializer::Orthogonal {
+                gain: num("gain", 1.0),
                 seed,
             },
             "Zeros" => Initializer::Zeros,

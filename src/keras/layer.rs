@@ -172,6 +172,28 @@ pub trait Layer: Send {
         self.call(g, xs[0], ctx)
     }
 
+    /// Number of tensors a call returns (`LSTM(return_state=True)`: the output and its
+    /// two states); one for most layers.
+    fn num_outputs(&self) -> usize {
+        1
+    }
+
+    /// The shape of each tensor a call on inputs of `input_shapes` returns.
+    fn compute_output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        Ok(vec![self.compute_output_shape_multi(input_shapes)?])
+    }
+
+    /// Adds the layer's computation on `xs`, returning every tensor of the call
+    /// ([`Layer::num_outputs`] of them).
+    fn call_outputs(
+        &self,
+        g: &mut Graph,
+        xs: &[Output],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<Output>> {
+        Ok(vec![self.call_multi(g, xs, ctx)?])
+    }
+
     /// The variables in Keras's order (`kernel`, `bias`; BatchNormalization's `gamma`,
     /// `beta`, `moving_mean`, `moving_variance`). Empty before build.
     fn weights(&self) -> Vec<Weight> {

@@ -45,7 +45,7 @@ mod trainer;
 pub use activations::Activation;
 pub use callbacks::{Callback, CallbackModel, History, Logs};
 pub use config::model_from_json;
-pub use functional::{Apply, KerasTensor, LayerRef, Model};
+pub use functional::{Apply, KerasTensor, LayerRef, Model, PerOutput};
 pub use functional_config::functional_from_json;
 pub use layer::{
     clear_session, format_shape, set_random_seed, set_session_options, unique_name, CallContext,
@@ -55,6 +55,6 @@ pub use losses::Loss;
 pub use metrics::Metric;
 pub use optimizers::{LearningRate, Optimizer};
 pub use regularizers::Regularizer;
-pub use saving::{load_model, CONFIG_FILE, OUTPUT_KEY};
+pub use saving::{load_model, Loadable, CONFIG_FILE, OUTPUT_KEY};
 pub use sequential::Sequential;
 pub use trainer::FitOptions;

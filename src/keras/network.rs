@@ -37,6 +37,9 @@ pub(crate) struct Network {
     /// The inputs after the first (functional models of several inputs): placeholder,
     /// Keras shape and name.
     pub extra_inputs: Vec<(Output, Shape, String)>,
+    /// The outputs after the first (functional models of several outputs): inference
+    /// tensor, training tensor and Keras shape.
+    pub extra_outputs: Vec<(Output, Output, Shape)>,
 }
 
 impl Network {
@@ -105,9 +108,29 @@ impl Network {
             layer_losses,
             stop_training: false,
             extra_inputs: Vec::new(),
+            extra_outputs: Vec::new(),
         };
         net.sync()?;
         Ok(net)
+    }
+
+    /// Sets every variable of the graph that the checkpoint holds (weights and optimizer
+    /// state), checking shapes.
+    pub fn restore(&self, reader: &crate::saved_model::BundleReader) -> Result<()> {
+        for v in self.graph.global_variables() {
+            let name = self.graph.node(v.var.node).name();
+            if reader.entry(name).is_some() {
+                self.write_var(name, reader.read(name)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every output: inference tensor, training tensor and Keras shape.
+    pub fn heads(&self) -> Vec<(Output, Output, Shape)> {
+        std::iter::once((self.output, self.train_output, self.output_shape.clone()))
+            .chain(self.extra_outputs.iter().cloned())
+            .collect()
     }
 
     /// How far the session has caught up with the graph: (initialized variables, graph

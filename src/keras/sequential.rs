@@ -13,7 +13,7 @@ use crate::keras::metrics::{IntoMetric, NamedMetric};
 use crate::keras::network::Network;
 use crate::keras::optimizers::{IntoOptimizer, Optimizer};
 use crate::keras::summary;
-use crate::keras::trainer::{self, Compiled, FitOptions, Trainable};
+use crate::keras::trainer::{self, Compiled, FitOptions, HeadSpec, Trainable};
 use crate::session::{Callable, SessionOptions};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -394,7 +394,13 @@ impl Sequential {
         let trainable: Vec<Weight> = self.weights().into_iter().filter(|w| w.trainable).collect();
         let net = self.net.as_mut().expect("built");
         self.compiled = None;
-        self.compiled = Some(trainer::compile(net, &trainable, optimizer, loss, metrics)?);
+        let head = HeadSpec {
+            name: String::new(),
+            loss,
+            weight: 1.0,
+            metrics,
+        };
+        self.compiled = Some(trainer::compile(net, &trainable, optimizer, vec![head])?);
         Ok(())
     }
 
@@ -406,7 +412,12 @@ impl Sequential {
     /// Trains the model (`model.fit(x, y, epochs=..., batch_size=..., ...)`); returns
     /// the history of each epoch's logs. Builds the model from `x`'s shape when needed.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
-        trainer::fit(self, std::slice::from_ref(x), y, options)
+        trainer::fit(
+            self,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            options,
+        )
     }
 
     /// `model.fit(dataset, epochs=...)`: trains on the `(x, y)` batches of a
@@ -438,7 +449,13 @@ impl Sequential {
     /// `model.evaluate(x, y)`: the loss and metrics over all samples (batches of 32,
     /// silent).
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::evaluate(self, std::slice::from_ref(x), y, 32, 0)
+        trainer::evaluate(
+            self,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            32,
+            0,
+        )
     }
 
     /// `model.evaluate(x, y, batch_size=..., verbose=...)`.
@@ -449,12 +466,18 @@ impl Sequential {
         batch_size: usize,
         verbose: u8,
     ) -> Result<Logs> {
-        trainer::evaluate(self, std::slice::from_ref(x), y, batch_size, verbose)
+        trainer::evaluate(
+            self,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            batch_size,
+            verbose,
+        )
     }
 
     /// `model.train_on_batch(x, y)`: one update on one batch; its loss and metrics.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        trainer::train_on_batch(self, std::slice::from_ref(x), y)
+        trainer::train_on_batch(self, std::slice::from_ref(x), std::slice::from_ref(y))
     }
 
     /// The optimizer's current learning rate (the model must be compiled and built).
@@ -500,13 +523,7 @@ impl Sequential {
     /// Sets every variable of the graph that the checkpoint holds (weights and optimizer
     /// state), checking shapes.
     pub(crate) fn restore(&mut self, reader: &crate::saved_model::BundleReader) -> Result<()> {
-        let net = self.net()?;
-        for v in net.graph.global_variables() {
-            let name = net.graph.node(v.var.node).name();
-            if reader.entry(name).is_some() {
-                net.write_var(name, reader.read(name)?)?;
-            }
-        }
+        self.net()?.restore(reader)?;
         if let Some(c) = self.compiled.as_mut() {
             let net = self.net.as_ref().expect("checked");
             c.reload_iterations(net)?;

@@ -8,7 +8,7 @@
 use crate::data::{Cardinality, Dataset};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
-use crate::keras::layer::{next_seed, Weight};
+use crate::keras::layer::{next_seed, Shape, Weight};
 use crate::keras::losses::Loss;
 use crate::keras::metrics::{Metric, NamedMetric};
 use crate::keras::network::Network;
@@ -19,63 +19,161 @@ use crate::tensor::rows::gather_rows;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 
-/// A compiled model's training graph and prepared steps.
-pub(crate) struct Compiled {
-    pub optimizer: Optimizer,
-    pub loss: Loss,
+/// One output's part of training: its loss, metrics and target.
+struct Head {
+    /// The output's name (its layer's).
+    name: String,
+    /// The weight of its loss in the total.
+    weight: f64,
+    /// Prefix of its logs: `<output layer>_` when the model has several outputs, else
+    /// empty.
+    prefix: String,
+    loss: Loss,
     /// Log name and concrete metric, with how many statistics each adds.
     metrics: Vec<(String, Metric, usize)>,
     target_dtype: DType,
+    output_shape: Shape,
+}
+
+/// What `compile` asks of one output: its name (the output layer's), loss, loss weight
+/// and metrics.
+pub(crate) struct HeadSpec {
+    pub name: String,
+    pub loss: Loss,
+    pub weight: f64,
+    pub metrics: Vec<NamedMetric>,
+}
+
+/// An output's name, loss, loss weight and metric names, as compiled.
+pub(crate) type OutputSettings<'a> = (&'a str, &'a Loss, f64, Vec<&'a str>);
+
+/// A compiled model's training graph and prepared steps.
+pub(crate) struct Compiled {
+    pub optimizer: Optimizer,
+    heads: Vec<Head>,
     train_step: Callable,
     eval_step: Callable,
     /// Steps run so far (the optimizer's `iteration`).
     iterations: u64,
 }
 
-/// Appends the training graph for `loss` and `metrics` to `net`, with `optimizer`
-/// updating `trainable`.
+/// The total loss (each output's mean loss times its weight, plus the layers'
+/// penalties) and, for a model of several outputs, each output's own loss.
+fn losses(
+    g: &mut crate::Graph,
+    specs: &[HeadSpec],
+    targets: &[Output],
+    outputs: &[Output],
+    layer_losses: &[Output],
+) -> Result<(Output, Vec<Output>)> {
+    let mut per = Vec::with_capacity(specs.len());
+    let mut total: Option<Output> = None;
+    for ((spec, &target), &output) in specs.iter().zip(targets).zip(outputs) {
+        let l = spec.loss.mean(g, target, output)?;
+        per.push(l);
+        let weighted = if spec.weight == 1.0 {
+            l
+        } else {
+            let w = g.scalar_like(g.dtype(l), spec.weight)?;
+            g.mul(l, w)?
+        };
+        total = Some(match total {
+            None => weighted,
+            Some(t) => g.add(t, weighted)?,
+        });
+    }
+    let mut total =
+        total.ok_or_else(|| Error::Internal("compile: a model without outputs".into()))?;
+    // The layers' penalties (regularization) count in the loss of training and of
+    // evaluation alike, as Keras reports them.
+    for &extra in layer_losses {
+        total = g.add(total, extra)?;
+    }
+    if specs.len() == 1 {
+        per.clear();
+    }
+    Ok((total, per))
+}
+
+/// Appends the training graph for each output's loss and metrics to `net` (one
+/// [`HeadSpec`] per output, in order), with `optimizer` updating `trainable`.
 pub(crate) fn compile(
     net: &mut Network,
     trainable: &[Weight],
     mut optimizer: Optimizer,
-    loss: Loss,
-    metric_specs: Vec<NamedMetric>,
+    specs: Vec<HeadSpec>,
 ) -> Result<Compiled> {
-    let (target_dtype, target_shape) = loss.target_spec(&net.output_shape);
+    let outputs = net.heads();
+    if specs.len() != outputs.len() {
+        return Err(Error::Internal(format!(
+            "compile: {} loss specs for {} outputs",
+            specs.len(),
+            outputs.len()
+        )));
+    }
+    let several = specs.len() > 1;
     let g = &mut net.graph;
-    let target = g.placeholder(target_dtype, target_shape, "target")?;
-    // The layers' penalties (regularization) count in the loss of training and of
-    // evaluation alike, as Keras reports them.
-    let total = |g: &mut crate::Graph, output: Output| -> Result<Output> {
-        let mut total = loss.mean(g, target, output)?;
-        for &extra in &net.layer_losses {
-            total = g.add(total, extra)?;
-        }
-        Ok(total)
-    };
-    let train_loss = g.name_scope("loss", |g| total(g, net.train_output))?;
-    let eval_loss = if net.train_output == net.output {
-        train_loss
-    } else {
-        g.name_scope("eval_loss", |g| total(g, net.output))?
-    };
-    let units = net.output_shape.last().copied().flatten();
-    let mut metrics = Vec::new();
-    let mut train_fetches = vec![train_loss];
-    let mut eval_fetches = vec![eval_loss];
-    for spec in &metric_specs {
-        let metric = spec.metric.resolve(&loss, units);
-        let stats = g.name_scope(&spec.name, |g| {
-            metric.statistics(g, target, net.train_output)
-        })?;
-        let eval_stats = if net.train_output == net.output {
-            stats.clone()
+    let mut targets = Vec::with_capacity(specs.len());
+    for (i, (spec, (_, _, shape))) in specs.iter().zip(&outputs).enumerate() {
+        let (dtype, target_shape) = spec.loss.target_spec(shape);
+        let name = if several {
+            format!("target_{i}")
         } else {
-            g.name_scope(&spec.name, |g| metric.statistics(g, target, net.output))?
+            "target".to_string()
         };
-        metrics.push((spec.name.clone(), metric, stats.len()));
-        train_fetches.extend(stats);
-        eval_fetches.extend(eval_stats);
+        targets.push(g.placeholder(dtype, target_shape, &name)?);
+    }
+    let train_outputs: Vec<Output> = outputs.iter().map(|o| o.1).collect();
+    let eval_outputs: Vec<Output> = outputs.iter().map(|o| o.0).collect();
+    let same = train_outputs == eval_outputs;
+    let layer_losses = net.layer_losses.clone();
+    let (train_loss, train_per) = g.name_scope("loss", |g| {
+        losses(g, &specs, &targets, &train_outputs, &layer_losses)
+    })?;
+    let (eval_loss, eval_per) = if same {
+        (train_loss, train_per.clone())
+    } else {
+        g.name_scope("eval_loss", |g| {
+            losses(g, &specs, &targets, &eval_outputs, &layer_losses)
+        })?
+    };
+    let mut train_fetches = vec![train_loss];
+    train_fetches.extend(train_per);
+    let mut eval_fetches = vec![eval_loss];
+    eval_fetches.extend(eval_per);
+    let mut heads = Vec::with_capacity(specs.len());
+    for (((spec, &target), (out, train_out, shape)), _) in
+        specs.into_iter().zip(&targets).zip(outputs).zip(0..)
+    {
+        let units = shape.last().copied().flatten();
+        let prefix = if several {
+            format!("{}_", spec.name)
+        } else {
+            String::new()
+        };
+        let mut metrics = Vec::new();
+        for m in &spec.metrics {
+            let metric = m.metric.resolve(&spec.loss, units);
+            let scope = format!("{prefix}{}", m.name);
+            let stats = g.name_scope(&scope, |g| metric.statistics(g, target, train_out))?;
+            let eval_stats = if same {
+                stats.clone()
+            } else {
+                g.name_scope(&scope, |g| metric.statistics(g, target, out))?
+            };
+            metrics.push((m.name.clone(), metric, stats.len()));
+            train_fetches.extend(stats);
+            eval_fetches.extend(eval_stats);
+        }
+        heads.push(Head {
+            name: spec.name,
+            weight: spec.weight,
+            prefix,
+            target_dtype: g.dtype(target),
+            loss: spec.loss,
+            metrics,
+            output_shape: shape,
+        });
     }
     let vars: Vec<_> = trainable.iter().map(|w| w.var).collect();
     let xs: Vec<Output> = vars.iter().map(|v| v.var).collect();
@@ -95,16 +193,14 @@ pub(crate) fn compile(
     }
     net.sync()?;
     let mut feeds = net.inputs();
-    feeds.push(target);
+    feeds.extend(targets);
     let train_step = net
         .session
         .make_callable(&feeds, &train_fetches, &[train_op])?;
     let eval_step = net.session.make_callable(&feeds, &eval_fetches, &[])?;
     let mut compiled = Compiled {
         optimizer,
-        loss,
-        metrics,
-        target_dtype,
+        heads,
         train_step,
         eval_step,
         iterations: 0,
@@ -114,6 +210,17 @@ pub(crate) fn compile(
 }
 
 impl Compiled {
+    /// Each output's name, loss, loss weight and metric names, as compiled.
+    pub fn outputs(&self) -> Vec<OutputSettings<'_>> {
+        self.heads
+            .iter()
+            .map(|h| {
+                let metrics = h.metrics.iter().map(|m| m.0.as_str()).collect();
+                (h.name.as_str(), &h.loss, h.weight, metrics)
+            })
+            .collect()
+    }
+
     /// The learning-rate variable's node name.
     fn lr_name(&self, net: &Network) -> String {
         let (_, lr) = self.optimizer.variables().expect("built by compile");
@@ -139,44 +246,59 @@ impl Compiled {
     }
 }
 
-/// Running sums of the loss and the metrics' statistics over the batches of a pass.
+/// Running sums of the losses (the total, then each output's when there are several)
+/// and the metrics' statistics over the batches of a pass.
 struct Totals {
     samples: f64,
-    loss: f64,
+    losses: Vec<f64>,
     stats: Vec<f64>,
 }
 
 impl Totals {
     fn new(c: &Compiled) -> Totals {
+        let losses = if c.heads.len() > 1 {
+            1 + c.heads.len()
+        } else {
+            1
+        };
         Totals {
             samples: 0.0,
-            loss: 0.0,
-            stats: vec![0.0; c.metrics.iter().map(|m| m.2).sum()],
+            losses: vec![0.0; losses],
+            stats: vec![0.0; c.heads.iter().flat_map(|h| &h.metrics).map(|m| m.2).sum()],
         }
     }
 
     fn add(&mut self, batch: usize, out: &[Tensor]) -> Result<()> {
         self.samples += batch as f64;
-        self.loss += out[0].scalar_value::<f32>()? as f64 * batch as f64;
-        for (s, t) in self.stats.iter_mut().zip(&out[1..]) {
+        let k = self.losses.len();
+        for (l, t) in self.losses.iter_mut().zip(out) {
+            *l += t.scalar_value::<f32>()? as f64 * batch as f64;
+        }
+        for (s, t) in self.stats.iter_mut().zip(&out[k..]) {
             *s += t.scalar_value::<f32>()? as f64;
         }
         Ok(())
     }
 
-    /// The logs, each value rounded to float32 as Keras's metrics hold it.
+    /// The logs (`loss`, then `<output>_loss` and `<output>_<metric>` for a model of
+    /// several outputs), each value rounded to float32 as Keras's metrics hold it.
     fn logs(&self, c: &Compiled, prefix: &str) -> Logs {
         let mut logs = Logs::new();
         let f32v = |v: f64| v as f32 as f64;
-        logs.insert(
-            format!("{prefix}loss"),
-            f32v(self.loss / self.samples.max(1.0)),
-        );
+        let n = self.samples.max(1.0);
+        logs.insert(format!("{prefix}loss"), f32v(self.losses[0] / n));
+        if self.losses.len() > 1 {
+            for (h, l) in c.heads.iter().zip(&self.losses[1..]) {
+                logs.insert(format!("{prefix}{}loss", h.prefix), f32v(l / n));
+            }
+        }
         let mut at = 0;
-        for (name, metric, n) in &c.metrics {
-            let value = metric.result(&self.stats[at..at + n]);
-            logs.insert(format!("{prefix}{name}"), f32v(value));
-            at += n;
+        for h in &c.heads {
+            for (name, metric, n) in &h.metrics {
+                let value = metric.result(&self.stats[at..at + n]);
+                logs.insert(format!("{prefix}{}{name}", h.prefix), f32v(value));
+                at += n;
+            }
         }
         logs
     }
@@ -193,42 +315,65 @@ pub(crate) trait Trainable: CallbackModel {
     fn first_layer_name(&self) -> String;
 }
 
-/// Checks the inputs `xs` (one array per model input) and `y` against the model and
-/// converts them to what the graph is fed.
+/// Checks the inputs `xs` (one array per model input) and the targets `ys` (one per
+/// model output) against the model and converts them to what the graph is fed.
 fn prepare(
     net: &Network,
     c: &Compiled,
     first: &str,
     xs: &[Tensor],
-    y: &Tensor,
-) -> Result<(Vec<Tensor>, Tensor)> {
+    ys: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
     let xs = net.check_inputs(xs, first)?;
-    let n = y.shape().first();
-    if y.rank() == 0 || xs.iter().any(|x| x.shape().first() != n) {
-        let sizes: Vec<usize> = xs
-            .iter()
-            .filter_map(|x| x.shape().first().copied())
-            .collect();
+    if ys.len() != c.heads.len() {
         return Err(Error::invalid(format!(
-            "Data cardinality is ambiguous: x sizes: {sizes:?}, y sizes: {n:?}. Make sure all \
-             arrays contain the same number of samples."
+            "the model has {} outputs, but {} target arrays were given",
+            c.heads.len(),
+            ys.len()
         )));
     }
-    let shape = c.loss.check_labels(&net.output_shape, y.shape())?;
+    let n = ys[0].shape().first();
+    if ys.iter().any(|y| y.rank() == 0 || y.shape().first() != n)
+        || xs.iter().any(|x| x.shape().first() != n)
+    {
+        let sizes = |ts: &[Tensor]| -> Vec<usize> {
+            ts.iter()
+                .filter_map(|t| t.shape().first().copied())
+                .collect()
+        };
+        return Err(Error::invalid(format!(
+            "Data cardinality is ambiguous: x sizes: {:?}, y sizes: {:?}. Make sure all \
+             arrays contain the same number of samples.",
+            sizes(&xs),
+            sizes(ys)
+        )));
+    }
+    let ys = c
+        .heads
+        .iter()
+        .zip(ys)
+        .map(|(h, y)| target(h, y))
+        .collect::<Result<_>>()?;
+    Ok((xs, ys))
+}
+
+/// `y` checked against an output's loss and cast to its target's dtype.
+fn target(h: &Head, y: &Tensor) -> Result<Tensor> {
+    let shape = h.loss.check_labels(&h.output_shape, y.shape())?;
     let mut y = y.reshape(&shape)?;
-    if y.dtype() != c.target_dtype {
-        if c.target_dtype == DType::Int32 && y.dtype().is_float() {
+    if y.dtype() != h.target_dtype {
+        if h.target_dtype == DType::Int32 && y.dtype().is_float() {
             let v = y.to_f64_vec();
             if v.iter().any(|l| l.fract() != 0.0) {
                 return Err(Error::invalid(format!(
                     "loss '{}' needs integer class labels",
-                    c.loss.name()
+                    h.loss.name()
                 )));
             }
         }
-        y = y.cast(c.target_dtype)?;
+        y = y.cast(h.target_dtype)?;
     }
-    Ok((xs, y))
+    Ok(y)
 }
 
 /// SplitMix64, for the batch order.
@@ -334,23 +479,23 @@ fn train_step(
     net: &Network,
     c: &mut Compiled,
     mut feeds: Vec<Tensor>,
-    by: Tensor,
+    ys: Vec<Tensor>,
 ) -> Result<Vec<Tensor>> {
     if c.optimizer.schedule().is_schedule() {
         let lr = c.optimizer.schedule().at(c.iterations);
         c.set_learning_rate(net, lr)?;
     }
-    feeds.push(by);
+    feeds.extend(ys);
     let out = net.session.run_callable(&c.train_step, feeds)?;
     c.iterations += 1;
     Ok(out)
 }
 
-/// `model.fit(x, y, ...)`: `xs` holds one array per model input.
+/// `model.fit(x, y, ...)`: `xs` holds one array per model input, `ys` one per output.
 pub(crate) fn fit<M: Trainable>(
     model: &mut M,
     xs: &[Tensor],
-    y: &Tensor,
+    ys: &[Tensor],
     mut opts: FitOptions<'_>,
 ) -> Result<History> {
     let x0 = xs
@@ -358,9 +503,9 @@ pub(crate) fn fit<M: Trainable>(
         .ok_or_else(|| Error::invalid("fit: no input arrays"))?;
     model.ensure_built(x0)?;
     let first = model.first_layer_name();
-    let (xs, y, val) = {
+    let (xs, ys, val) = {
         let (net, c) = model.parts()?;
-        let (xs, y) = prepare(net, c, &first, xs, y)?;
+        let (xs, ys) = prepare(net, c, &first, xs, ys)?;
         if !(0.0..1.0).contains(&opts.validation_split) {
             return Err(Error::invalid(format!(
                 "validation_split must be in [0, 1), got {}",
@@ -368,18 +513,14 @@ pub(crate) fn fit<M: Trainable>(
             )));
         }
         let val = match opts.validation_data.take() {
-            Some((vx, vy)) => Some(prepare(net, c, &first, &[vx], &vy)?),
+            Some((vx, vy)) => Some(prepare(net, c, &first, &[vx], &[vy])?),
             None if opts.validation_split > 0.0 => {
-                let n = y.shape()[0];
+                let n = ys[0].shape()[0];
                 let split = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
                 let tail: Vec<usize> = (split..n).collect();
                 let head: Vec<usize> = (0..split).collect();
-                let rows = |idx: &[usize]| -> Result<(Vec<Tensor>, Tensor)> {
-                    let part = xs
-                        .iter()
-                        .map(|x| gather_rows(x, idx))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((part, gather_rows(&y, idx)?))
+                let rows = |idx: &[usize]| -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+                    Ok((take_rows(&xs, idx)?, take_rows(&ys, idx)?))
                 };
                 let val = rows(&tail)?;
                 let (hx, hy) = rows(&head)?;
@@ -387,19 +528,27 @@ pub(crate) fn fit<M: Trainable>(
             }
             None => None,
         };
-        (xs, y, val)
+        (xs, ys, val)
     };
-    fit_prepared(model, Source::Arrays(xs, y), val, opts)
+    fit_prepared(model, Source::Arrays(xs, ys), val, opts)
 }
 
-/// One batch: the inputs, the labels, and whether they were checked already.
-type Batch = (Vec<Tensor>, Tensor, bool);
+/// Rows `idx` of each array.
+fn take_rows(arrays: &[Tensor], idx: &[usize]) -> Result<Vec<Tensor>> {
+    arrays.iter().map(|a| gather_rows(a, idx)).collect()
+}
+
+/// Inputs and targets (one array per model input, one per output).
+type Arrays = (Vec<Tensor>, Vec<Tensor>);
+
+/// One batch: the inputs, the targets, and whether they were checked already.
+type Batch = (Vec<Tensor>, Vec<Tensor>, bool);
 
 /// Where `fit` takes its batches from.
 enum Source<'d> {
-    /// Checked arrays (one per model input, and the labels), cut into batches (shuffled
-    /// each epoch when asked).
-    Arrays(Vec<Tensor>, Tensor),
+    /// Checked arrays (one per model input, and one target per output), cut into
+    /// batches (shuffled each epoch when asked).
+    Arrays(Vec<Tensor>, Vec<Tensor>),
     /// A dataset of `(x, y)` batches, checked batch by batch.
     Dataset(&'d Dataset),
 }
@@ -408,7 +557,7 @@ impl Source<'_> {
     /// Batches per epoch, when known.
     fn steps(&self, batch_size: usize) -> Option<usize> {
         match self {
-            Source::Arrays(_, y) => Some(y.shape()[0].div_ceil(batch_size)),
+            Source::Arrays(_, ys) => Some(ys[0].shape()[0].div_ceil(batch_size)),
             Source::Dataset(ds) => match ds.cardinality() {
                 Cardinality::Finite(n) => Some(n),
                 _ => None,
@@ -423,22 +572,18 @@ impl Source<'_> {
         order: Option<Vec<usize>>,
     ) -> Box<dyn Iterator<Item = Result<Batch>> + '_> {
         match self {
-            Source::Arrays(xs, y) => {
-                let n = y.shape()[0];
+            Source::Arrays(xs, ys) => {
+                let n = ys[0].shape()[0];
                 let order = order.unwrap_or_else(|| (0..n).collect());
                 Box::new((0..n.div_ceil(batch_size)).map(move |s| {
                     let idx = &order[s * batch_size..((s + 1) * batch_size).min(n)];
-                    let bx = xs
-                        .iter()
-                        .map(|x| gather_rows(x, idx))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((bx, gather_rows(y, idx)?, true))
+                    Ok((take_rows(xs, idx)?, take_rows(ys, idx)?, true))
                 }))
             }
             Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
                 let e = e?;
                 let (x, y) = e.pair()?;
-                Ok((vec![x.clone()], y.clone(), false))
+                Ok((vec![x.clone()], vec![y.clone()], false))
             })),
         }
     }
@@ -447,11 +592,11 @@ impl Source<'_> {
 fn fit_prepared<M: Trainable>(
     model: &mut M,
     source: Source<'_>,
-    val: Option<(Vec<Tensor>, Tensor)>,
+    val: Option<Arrays>,
     mut opts: FitOptions<'_>,
 ) -> Result<History> {
-    if let Source::Arrays(_, y) = &source {
-        if y.shape()[0] == 0 {
+    if let Source::Arrays(_, ys) = &source {
+        if ys[0].shape()[0] == 0 {
             return Err(Error::invalid("fit: the training data has no samples"));
         }
     }
@@ -474,7 +619,7 @@ fn fit_prepared<M: Trainable>(
             println!("Epoch {}/{}", epoch + 1, opts.epochs);
         }
         let order = match &source {
-            Source::Arrays(_, y) if opts.shuffle => Some(rng.permutation(y.shape()[0])),
+            Source::Arrays(_, ys) if opts.shuffle => Some(rng.permutation(ys[0].shape()[0])),
             _ => None,
         };
         let mut logs = {
@@ -489,7 +634,7 @@ fn fit_prepared<M: Trainable>(
                 } else {
                     prepare(net, c, &first, &bx, &by)?
                 };
-                let n = by.shape()[0];
+                let n = by[0].shape()[0];
                 let out = train_step(net, c, bx, by)?;
                 totals.add(n, &out)?;
                 done += 1;
@@ -538,7 +683,7 @@ pub(crate) fn fit_dataset<M: Trainable>(
     let val = match opts.validation_data.take() {
         Some((vx, vy)) => {
             let (net, c) = model.parts()?;
-            Some(prepare(net, c, &name, &[vx], &vy)?)
+            Some(prepare(net, c, &name, &[vx], &[vy])?)
         }
         None => None,
     };
@@ -558,9 +703,15 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
             built = true;
         }
         let (net, c) = model.parts()?;
-        let (mut feeds, y) = prepare(net, c, &name, std::slice::from_ref(x), y)?;
-        let n = y.shape()[0];
-        feeds.push(y);
+        let (mut feeds, ys) = prepare(
+            net,
+            c,
+            &name,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+        )?;
+        let n = ys[0].shape()[0];
+        feeds.extend(ys);
         let out = net.session.run_callable(&c.eval_step, feeds)?;
         totals.get_or_insert_with(|| Totals::new(c)).add(n, &out)?;
     }
@@ -573,19 +724,16 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
 fn evaluate_prepared(
     net: &Network,
     c: &Compiled,
-    (xs, y): &(Vec<Tensor>, Tensor),
+    (xs, ys): &Arrays,
     batch_size: usize,
     prefix: &str,
 ) -> Result<Logs> {
-    let n = y.shape()[0];
+    let n = ys[0].shape()[0];
     let mut totals = Totals::new(c);
     let all: Vec<usize> = (0..n).collect();
     for idx in all.chunks(batch_size.max(1)) {
-        let mut feeds = xs
-            .iter()
-            .map(|x| gather_rows(x, idx))
-            .collect::<Result<Vec<_>>>()?;
-        feeds.push(gather_rows(y, idx)?);
+        let mut feeds = take_rows(xs, idx)?;
+        feeds.extend(take_rows(ys, idx)?);
         let out = net.session.run_callable(&c.eval_step, feeds)?;
         totals.add(idx.len(), &out)?;
     }
@@ -593,11 +741,11 @@ fn evaluate_prepared(
 }
 
 /// `model.evaluate(x, y, batch_size)`: the loss and metrics over all samples; `xs`
-/// holds one array per model input.
+/// holds one array per model input, `ys` one per output.
 pub(crate) fn evaluate<M: Trainable>(
     model: &mut M,
     xs: &[Tensor],
-    y: &Tensor,
+    ys: &[Tensor],
     batch_size: usize,
     verbose: u8,
 ) -> Result<Logs> {
@@ -607,8 +755,8 @@ pub(crate) fn evaluate<M: Trainable>(
     model.ensure_built(x0)?;
     let first = model.first_layer_name();
     let (net, c) = model.parts()?;
-    let data = prepare(net, c, &first, xs, y)?;
-    let steps = data.1.shape()[0].div_ceil(batch_size.max(1));
+    let data = prepare(net, c, &first, xs, ys)?;
+    let steps = data.1[0].shape()[0].div_ceil(batch_size.max(1));
     let progress = Progress::new(verbose, Some(steps));
     let logs = evaluate_prepared(net, c, &data, batch_size, "")?;
     progress.finish(&logs, steps);
@@ -619,7 +767,7 @@ pub(crate) fn evaluate<M: Trainable>(
 pub(crate) fn train_on_batch<M: Trainable>(
     model: &mut M,
     xs: &[Tensor],
-    y: &Tensor,
+    ys: &[Tensor],
 ) -> Result<Logs> {
     let x0 = xs
         .first()
@@ -627,9 +775,9 @@ pub(crate) fn train_on_batch<M: Trainable>(
     model.ensure_built(x0)?;
     let first = model.first_layer_name();
     let (net, c) = model.parts()?;
-    let (xs, y) = prepare(net, c, &first, xs, y)?;
-    let n = y.shape()[0];
-    let out = train_step(net, c, xs, y)?;
+    let (xs, ys) = prepare(net, c, &first, xs, ys)?;
+    let n = ys[0].shape()[0];
+    let out = train_step(net, c, xs, ys)?;
     let mut totals = Totals::new(c);
     totals.add(n, &out)?;
     Ok(totals.logs(c, ""))

@@ -108,7 +108,7 @@ fn checked_function<'g>(
 
 /// A condition's verdict: a bool scalar, or a number scalar (non-zero is true), as
 /// TensorFlow's `ToBool` of a scalar.
-fn truth(t: &Tensor, function: &str) -> Result<bool> {
+pub(super) fn truth(t: &Tensor, function: &str) -> Result<bool> {
     if t.rank() != 0 {
         return Err(Error::invalid(format!(
             "function '{function}' must return a scalar condition, returned shape {:?}",
@@ -237,30 +237,34 @@ fn branch_defaults() -> Vec<(&'static str, AttrValue)> {
     vec![("output_shapes", AttrValue::ShapeList(Vec::new()))]
 }
 
-/// Registers the control-flow ops. Differentiating through them is not supported yet (no
-/// gradient is registered, so it is an error naming the node).
+/// Registers the control-flow ops, with their gradients (`control_flow_grad`).
 pub(crate) fn register(r: &mut Registry) {
+    use super::control_flow_grad::{branch_grad, while_grad};
     for name in ["While", "StatelessWhile"] {
         r.add(
             Op::new(name, infer_while, while_kernel)
                 .cost(Cost::Cheap)
-                .defaults(while_defaults),
+                .defaults(while_defaults)
+                .grad(while_grad),
         );
     }
     for name in ["If", "StatelessIf"] {
         r.add(
             Op::new(name, infer_if, if_kernel)
                 .cost(Cost::Cheap)
-                .defaults(branch_defaults),
+                .defaults(branch_defaults)
+                .grad(branch_grad),
         );
     }
     for name in ["Case", "StatelessCase"] {
         r.add(
             Op::new(name, infer_case, case_kernel)
                 .cost(Cost::Cheap)
-                .defaults(branch_defaults),
+                .defaults(branch_defaults)
+                .grad(branch_grad),
         );
     }
+    super::control_flow_grad::register(r);
 }
 
 impl Graph {

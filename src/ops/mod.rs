@@ -16,6 +16,7 @@
 
 pub mod array;
 mod control_flow;
+pub(crate) mod control_flow_grad;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod linalg;

@@ -250,6 +250,27 @@ fn ref_update(g: &mut Graph, op: &str, var: Output, value: Output) -> Result<Out
     b.build_output()
 }
 
+/// The node of a variable op (`VariableV2`, `VarHandleOp`) named exactly `name`, holding
+/// values of `spec`.
+pub(crate) fn variable_request(
+    op_type: &str,
+    name: String,
+    spec: &TensorSpec,
+    shared_name: &str,
+) -> NodeRequest {
+    let mut req = NodeRequest {
+        op_type: op_type.into(),
+        name: Some(name),
+        exact_name: true,
+        ..NodeRequest::default()
+    };
+    req.attrs.insert("dtype".into(), spec.dtype.into());
+    req.attrs.insert("shape".into(), spec.shape.clone().into());
+    req.attrs.insert("container".into(), "".into());
+    req.attrs.insert("shared_name".into(), shared_name.into());
+    req
+}
+
 impl Graph {
     /// A variable holding `initial_value` once initialized (`tf.compat.v1.Variable`). Under
     /// name scope `name` it adds `name` (VariableV2 with the initial value's dtype and
@@ -257,6 +278,20 @@ impl Graph {
     /// (an Identity to read the value through), and adds the variable to
     /// [`Graph::global_variables`].
     pub fn variable(&mut self, initial_value: Output, name: &str) -> Result<VariableHandle> {
+        self.add_variable(initial_value, name, |g, spec, scope| {
+            g.variable_in_scope(initial_value, spec, scope)
+        })
+    }
+
+    /// Adds a variable under name scope `name`: `build` makes its nodes from the initial
+    /// value's spec (whose shape must be fully known) and the scope's name; the variable
+    /// joins [`Graph::global_variables`].
+    pub(crate) fn add_variable(
+        &mut self,
+        initial_value: Output,
+        name: &str,
+        build: impl FnOnce(&mut Graph, TensorSpec, String) -> Result<VariableHandle>,
+    ) -> Result<VariableHandle> {
         let spec = self.spec(initial_value).clone();
         if !spec.shape.is_fully_defined() {
             return Err(Error::invalid(format!(
@@ -265,7 +300,7 @@ impl Graph {
             )));
         }
         let scope = self.push_name_scope(name);
-        let handle = self.variable_in_scope(initial_value, spec, scope);
+        let handle = build(self, spec, scope);
         self.pop_name_scope();
         let handle = handle?;
         self.add_global_variable(handle);
@@ -278,16 +313,7 @@ impl Graph {
         spec: TensorSpec,
         scope: String,
     ) -> Result<VariableHandle> {
-        let mut req = NodeRequest {
-            op_type: "VariableV2".into(),
-            name: Some(scope),
-            exact_name: true,
-            ..NodeRequest::default()
-        };
-        req.attrs.insert("dtype".into(), spec.dtype.into());
-        req.attrs.insert("shape".into(), spec.shape.into());
-        req.attrs.insert("container".into(), "".into());
-        req.attrs.insert("shared_name".into(), "".into());
+        let req = variable_request("VariableV2", scope, &spec, "");
         let var = self.add_node(req)?.output(0);
         let initializer = self
             .op("Assign")

@@ -1,6 +1,9 @@
 //! In-place variable updates of TensorFlow 1 optimizers: ApplyGradientDescent,
 //! ApplyMomentum, ApplyAdam, ApplyRMSProp, ApplyAdagrad. Input 0 (and the slot inputs) are
 //! variable references; hyper-parameters are scalar tensors; the output is the new value.
+//! Their `ResourceApply*` twins (ResourceApplyGradientDescent, ...) update resource
+//! variables (TensorFlow 2's): the same inputs with resource handles in place of the
+//! references, and no output.
 
 use super::{kernel_fn, Cost, InferCtx, KernelBuildCtx, KernelCtx, Op, Registry};
 use crate::device::gemm::{gemm_store, Store};
@@ -9,14 +12,17 @@ use crate::graph::{AttrsExt, NodeId, TensorSpec};
 use crate::kernel::fusion::{Fusion, FusionRule, FusionSite};
 use crate::kernel::resource::Variable;
 use crate::ops::{InferResult, KernelResult};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Input layout of one update op: variables (reference inputs) come first; the gradient
 /// sits at `grad`; every other input is a scalar hyper-parameter.
 struct Layout {
     name: &'static str,
+    /// The `ResourceApply*` twin's name.
+    resource_name: &'static str,
     inputs: usize,
     refs: &'static [usize],
     grad: usize,
@@ -24,56 +30,131 @@ struct Layout {
 
 const GD: Layout = Layout {
     name: "ApplyGradientDescent",
+    resource_name: "ResourceApplyGradientDescent",
     inputs: 3,
     refs: &[0],
     grad: 2,
 };
 const MOMENTUM: Layout = Layout {
     name: "ApplyMomentum",
+    resource_name: "ResourceApplyMomentum",
     inputs: 5,
     refs: &[0, 1],
     grad: 3,
 };
 const ADAM: Layout = Layout {
     name: "ApplyAdam",
+    resource_name: "ResourceApplyAdam",
     inputs: 10,
     refs: &[0, 1, 2],
     grad: 9,
 };
 const RMSPROP: Layout = Layout {
     name: "ApplyRMSProp",
+    resource_name: "ResourceApplyRMSProp",
     inputs: 8,
     refs: &[0, 1, 2],
     grad: 7,
 };
 const ADAGRAD: Layout = Layout {
     name: "ApplyAdagrad",
+    resource_name: "ResourceApplyAdagrad",
     inputs: 4,
     refs: &[0, 1],
     grad: 3,
 };
 
 /// Every input shares var's dtype (a float); slots and the gradient share var's shape;
-/// hyper-parameters are scalars.
-fn infer_apply(ctx: &InferCtx<'_>, l: &Layout) -> InferResult {
+/// hyper-parameters are scalars. With `resource`, the variables are resource handles
+/// (their shapes known when they come straight from a `VarHandleOp`) and there is no
+/// output.
+fn infer_apply(ctx: &InferCtx<'_>, l: &Layout, resource: bool) -> InferResult {
     ctx.expect_inputs(l.inputs)?;
-    let dt = ctx.same_dtype()?;
+    let name = if resource { l.resource_name } else { l.name };
+    let dt = ctx.dtype(l.grad);
     if !dt.is_float() {
-        return Err(format!("{} needs float variables, got {dt}", l.name));
+        return Err(format!("{name} needs float variables, got {dt}"));
     }
     ctx.check_t_attr(dt)?;
-    let mut var_shape = ctx.shape(0).clone();
+    let mut var_shape = if resource {
+        let var = ctx.input_node(0);
+        match var.op_type() {
+            "VarHandleOp" => var.attrs().shape_or_unknown("shape")?,
+            _ => PartialShape::unknown(),
+        }
+    } else {
+        ctx.shape(0).clone()
+    };
+    let first = var_shape.clone();
     for i in 0..l.inputs {
-        let s = ctx.shape(i);
-        if l.refs.contains(&i) || i == l.grad {
-            var_shape = var_shape.merge(s).map_err(|_| {
-                format!("input {i} has shape {s} but var has shape {}", ctx.shape(0))
-            })?;
+        let (s, is_var) = (ctx.shape(i), l.refs.contains(&i));
+        let want = if resource && is_var {
+            DType::Resource
+        } else {
+            dt
+        };
+        if ctx.dtype(i) != want {
+            return Err(format!(
+                "{name}: input {i} has dtype {} but must be {want}",
+                ctx.dtype(i)
+            ));
+        }
+        if is_var && resource {
+            continue;
+        }
+        if is_var || i == l.grad {
+            var_shape = var_shape
+                .merge(s)
+                .map_err(|_| format!("input {i} has shape {s} but var has shape {first}"))?;
         } else if s.rank().is_some_and(|r| r != 0) {
             return Err(format!("input {i} must be a scalar, got shape {s}"));
         }
     }
-    Ok(vec![TensorSpec::new(dt, var_shape)])
+    Ok(if resource {
+        Vec::new()
+    } else {
+        vec![TensorSpec::new(dt, var_shape)]
+    })
+}
+
+/// Where an update op finds its variables: reference inputs resolved when the plan is
+/// built (`Apply*`), or resource handles resolved when it runs (`ResourceApply*`).
+enum Vars {
+    Refs(Vec<Arc<Variable>>),
+    Handles { count: usize, what: String },
+}
+
+impl Vars {
+    /// The first `count` inputs' variables.
+    fn new(ctx: &KernelBuildCtx<'_>, count: usize) -> std::result::Result<Self, String> {
+        if ctx.input_dtype(0) == DType::Resource {
+            let what = format!("{} '{}'", ctx.node.op_type(), ctx.node.name());
+            return Ok(Vars::Handles { count, what });
+        }
+        (0..count)
+            .map(|i| ctx.variable(i))
+            .collect::<std::result::Result<_, _>>()
+            .map(Vars::Refs)
+    }
+
+    /// The variables of this run.
+    fn get(&self, k: &KernelCtx<'_>) -> Result<Cow<'_, [Arc<Variable>]>> {
+        match self {
+            Vars::Refs(vars) => Ok(Cow::Borrowed(vars)),
+            Vars::Handles { count, what } => (0..*count)
+                .map(|i| k.input(i)?.resource::<Variable>(what))
+                .collect::<Result<Vec<_>>>()
+                .map(Cow::Owned),
+        }
+    }
+
+    /// Outputs the variable's new value (`Apply*`; the `ResourceApply*` ops output
+    /// nothing).
+    fn output(&self, k: &mut KernelCtx<'_>, value: Tensor) {
+        if let Vars::Refs(_) = self {
+            k.push_output(value);
+        }
+    }
 }
 
 fn scalar<T: crate::tensor::Element>(k: &KernelCtx<'_>, i: usize) -> Result<T> {
@@ -135,23 +216,14 @@ fn update_var<T: crate::tensor::Element>(
     })
 }
 
-fn variables(
-    ctx: &KernelBuildCtx<'_>,
-    n: usize,
-) -> std::result::Result<Vec<Arc<Variable>>, String> {
-    (0..n).map(|i| ctx.variable(i)).collect()
-}
-
-fn infer_gd(ctx: &InferCtx<'_>) -> InferResult {
-    infer_apply(ctx, &GD)
-}
-
 fn gd_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let var = ctx.variable(0)?;
+    let vars = Vars::new(ctx, 1)?;
     with_dtype!(float, ctx.input_dtype(1), T => kernel_fn(move |k| {
+        let var = &vars.get(k)?[0];
         let alpha: T = scalar(k, 1)?;
-        let grad = grad_slice::<T>(k, 2, &var)?;
-        k.push_output(update_var(&var, grad, grad, |x: T, g, _| x - alpha * g)?);
+        let grad = grad_slice::<T>(k, 2, var)?;
+        let out = update_var(var, grad, grad, |x: T, g, _| x - alpha * g)?;
+        vars.output(k, out);
         Ok(())
     }))
 }
@@ -237,15 +309,12 @@ pub(crate) fn product_gradient_descent_kernel(
     }))
 }
 
-fn infer_momentum(ctx: &InferCtx<'_>) -> InferResult {
-    infer_apply(ctx, &MOMENTUM)
-}
-
 fn momentum_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let vars = variables(ctx, 2)?;
+    let vars = Vars::new(ctx, 2)?;
     let nesterov = ctx.attrs().bool_or("use_nesterov", false)?;
     with_dtype!(float, ctx.input_dtype(2), T => kernel_fn(move |k| {
-        let (var, accum) = (&vars[0], &vars[1]);
+        let held = vars.get(k)?;
+        let (var, accum) = (&held[0], &held[1]);
         let lr: T = scalar(k, 2)?;
         let momentum: T = scalar(k, 4)?;
         let grad = grad_slice::<T>(k, 3, var)?;
@@ -256,20 +325,17 @@ fn momentum_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         } else {
             update_var(var, grad, acc, |x: T, _, a| x - a * lr)?
         };
-        k.push_output(out);
+        vars.output(k, out);
         Ok(())
     }))
 }
 
-fn infer_adam(ctx: &InferCtx<'_>) -> InferResult {
-    infer_apply(ctx, &ADAM)
-}
-
 fn adam_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let vars = variables(ctx, 3)?;
+    let vars = Vars::new(ctx, 3)?;
     let nesterov = ctx.attrs().bool_or("use_nesterov", false)?;
     with_dtype!(float, ctx.input_dtype(3), T => kernel_fn(move |k| {
-        let (var, m, v) = (&vars[0], &vars[1], &vars[2]);
+        let held = vars.get(k)?;
+        let (var, m, v) = (&held[0], &held[1], &held[2]);
         let (b1p, b2p, lr): (T, T, T) = (scalar(k, 3)?, scalar(k, 4)?, scalar(k, 5)?);
         let (b1, b2, eps): (T, T, T) = (scalar(k, 6)?, scalar(k, 7)?, scalar(k, 8)?);
         let one: T = 1.0;
@@ -285,19 +351,16 @@ fn adam_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         } else {
             update_var(var, m_new, v_new, |x: T, m, v| x - m * alpha / (v.sqrt() + eps))?
         };
-        k.push_output(out);
+        vars.output(k, out);
         Ok(())
     }))
 }
 
-fn infer_rmsprop(ctx: &InferCtx<'_>) -> InferResult {
-    infer_apply(ctx, &RMSPROP)
-}
-
 fn rmsprop_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let vars = variables(ctx, 3)?;
+    let vars = Vars::new(ctx, 3)?;
     with_dtype!(float, ctx.input_dtype(3), T => kernel_fn(move |k| {
-        let (var, ms, mom) = (&vars[0], &vars[1], &vars[2]);
+        let held = vars.get(k)?;
+        let (var, ms, mom) = (&held[0], &held[1], &held[2]);
         let lr: T = scalar(k, 3)?;
         let rho: T = scalar(k, 4)?;
         let momentum: T = scalar(k, 5)?;
@@ -309,20 +372,18 @@ fn rmsprop_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let steps: Vec<T> = grad.iter().zip(ms_new).map(|(&g, &s)| lr * g / (s + eps).sqrt()).collect();
         let mom_t = update_slot(mom, &steps, |m, step| m * momentum + step)?;
         let mom_new = mom_t.as_slice::<T>()?;
-        k.push_output(update_var(var, mom_new, mom_new, |x: T, m, _| x - m)?);
+        let out = update_var(var, mom_new, mom_new, |x: T, m, _| x - m)?;
+        vars.output(k, out);
         Ok(())
     }))
 }
 
-fn infer_adagrad(ctx: &InferCtx<'_>) -> InferResult {
-    infer_apply(ctx, &ADAGRAD)
-}
-
 fn adagrad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    let vars = variables(ctx, 2)?;
+    let vars = Vars::new(ctx, 2)?;
     let update_slots = ctx.attrs().bool_or("update_slots", true)?;
     with_dtype!(float, ctx.input_dtype(2), T => kernel_fn(move |k| {
-        let (var, accum) = (&vars[0], &vars[1]);
+        let held = vars.get(k)?;
+        let (var, accum) = (&held[0], &held[1]);
         let lr: T = scalar(k, 2)?;
         let grad = grad_slice::<T>(k, 3, var)?;
         let acc_t = if update_slots {
@@ -331,7 +392,8 @@ fn adagrad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             accum.read()?
         };
         let acc = acc_t.as_slice::<T>()?;
-        k.push_output(update_var(var, grad, acc, |x: T, g, a| x - lr * g / a.sqrt())?);
+        let out = update_var(var, grad, acc, |x: T, g, a| x - lr * g / a.sqrt())?;
+        vars.output(k, out);
         Ok(())
     }))
 }
@@ -347,22 +409,78 @@ fn nesterov_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
     ]
 }
 
+fn adagrad_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
+    vec![("use_locking", false.into()), ("update_slots", true.into())]
+}
+
+/// One update op: its layout, its shape inference for references and for resource
+/// handles, its kernel (which serves both) and its default attrs.
+type UpdateOp = (
+    &'static Layout,
+    [super::InferFn; 2],
+    super::KernelBuildFn,
+    fn() -> Vec<(&'static str, crate::graph::AttrValue)>,
+);
+
 pub(crate) fn register(r: &mut Registry) {
-    let apply = |l: &Layout, infer: super::InferFn, kernel: super::KernelBuildFn| {
-        Op::new(l.name, infer, kernel)
-            .stateful()
-            .no_grad()
-            .cost(Cost::Linear)
-            .ref_inputs(l.refs)
-    };
-    r.add(apply(&GD, infer_gd, gd_kernel).defaults(locking_defaults));
-    r.add(apply(&MOMENTUM, infer_momentum, momentum_kernel).defaults(nesterov_defaults));
-    r.add(apply(&ADAM, infer_adam, adam_kernel).defaults(nesterov_defaults));
-    r.add(apply(&RMSPROP, infer_rmsprop, rmsprop_kernel).defaults(locking_defaults));
-    r.add(
-        apply(&ADAGRAD, infer_adagrad, adagrad_kernel)
-            .defaults(|| vec![("use_locking", false.into()), ("update_slots", true.into())]),
-    );
+    let ops: [UpdateOp; 5] = [
+        (
+            &GD,
+            [
+                |c| infer_apply(c, &GD, false),
+                |c| infer_apply(c, &GD, true),
+            ],
+            gd_kernel,
+            locking_defaults,
+        ),
+        (
+            &MOMENTUM,
+            [
+                |c| infer_apply(c, &MOMENTUM, false),
+                |c| infer_apply(c, &MOMENTUM, true),
+            ],
+            momentum_kernel,
+            nesterov_defaults,
+        ),
+        (
+            &ADAM,
+            [
+                |c| infer_apply(c, &ADAM, false),
+                |c| infer_apply(c, &ADAM, true),
+            ],
+            adam_kernel,
+            nesterov_defaults,
+        ),
+        (
+            &RMSPROP,
+            [
+                |c| infer_apply(c, &RMSPROP, false),
+                |c| infer_apply(c, &RMSPROP, true),
+            ],
+            rmsprop_kernel,
+            locking_defaults,
+        ),
+        (
+            &ADAGRAD,
+            [
+                |c| infer_apply(c, &ADAGRAD, false),
+                |c| infer_apply(c, &ADAGRAD, true),
+            ],
+            adagrad_kernel,
+            adagrad_defaults,
+        ),
+    ];
+    for (l, [infer, resource_infer], kernel, defaults) in ops {
+        let op = |name, infer| {
+            Op::new(name, infer, kernel)
+                .stateful()
+                .no_grad()
+                .cost(Cost::Linear)
+                .defaults(defaults)
+        };
+        r.add(op(l.name, infer).ref_inputs(l.refs));
+        r.add(op(l.resource_name, resource_infer));
+    }
 }
 
 #[cfg(test)]
@@ -371,11 +489,22 @@ mod tests {
     use crate::{Graph, Session, Tensor};
 
     /// Runs `steps` updates of `opt` on w = [1, -2] with the constant gradient [0.5, -1]
-    /// (fed through `apply_gradients`) and returns w.
-    fn run(opt: &mut dyn Optimizer, steps: usize) -> Vec<f64> {
+    /// (fed through `apply_gradients`) and returns w; checks that a resource variable
+    /// (updated by the `ResourceApply*` ops) ends at the same values.
+    fn run(opt: &mut (impl Optimizer + Clone), steps: usize) -> Vec<f64> {
+        let reference = run_on(&mut opt.clone(), steps, false);
+        assert_eq!(run_on(opt, steps, true), reference);
+        reference
+    }
+
+    fn run_on(opt: &mut dyn Optimizer, steps: usize, resource: bool) -> Vec<f64> {
         let mut g = Graph::new();
         let init = g.constant(Tensor::from([1.0f64, -2.0])).unwrap();
-        let w = g.variable(init, "w").unwrap();
+        let w = if resource {
+            g.resource_variable(init, "w").unwrap()
+        } else {
+            g.variable(init, "w").unwrap()
+        };
         let grad = g.constant(Tensor::from([0.5f64, -1.0])).unwrap();
         let step = g.get_or_create_global_step().unwrap();
         let train = opt
@@ -440,6 +569,35 @@ mod tests {
         close(
             &run(&mut Adagrad::new(0.1), 1),
             &[1.0 - ada(0.5), -2.0 - ada(-1.0)],
+        );
+    }
+
+    #[test]
+    fn resource_updates_are_the_resource_twins_and_output_nothing() {
+        let mut g = Graph::new();
+        let init = g.constant(Tensor::from([1.0f32])).unwrap();
+        let w = g.resource_variable(init, "w").unwrap();
+        let grad = g.constant(Tensor::from([1.0f32])).unwrap();
+        let train = Momentum::new(0.1, 0.9)
+            .apply_gradients(&mut g, &[(Some(grad), w)], None)
+            .unwrap();
+        let update = g.node(g.node(train).control_inputs()[0]);
+        assert_eq!(update.op_type(), "ResourceApplyMomentum");
+        assert!(update.outputs().is_empty());
+        // The slot is a resource variable too.
+        let accum = g.node(update.inputs()[1].node);
+        assert_eq!(
+            (accum.op_type(), accum.name()),
+            ("VarHandleOp", "w/Momentum")
+        );
+        let wrong = g.constant(Tensor::from([1.0f32, 2.0])).unwrap();
+        let e = GradientDescent::new(0.1)
+            .apply_gradients(&mut g, &[(Some(wrong), w)], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ResourceApplyGradientDescent") && e.contains("shape"),
+            "{e}"
         );
     }
 

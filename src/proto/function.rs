@@ -363,7 +363,8 @@ impl<'a> Inliner<'a> {
 
 /// TensorFlow's output arguments of the ops rustflow runs that have several (each one
 /// tensor), from TensorFlow 2.21's op registry; every other such op has one output
-/// argument, a tensor or a list, whose tensor `k` is output `k`.
+/// argument, a tensor or a list, whose tensor `k` is output `k` (its name in
+/// [`SINGLE_OUTPUT_ARGS`], else `output`).
 const MULTI_OUTPUT_ARGS: &[(&str, &[&str])] = &[
     ("BroadcastGradientArgs", &["r0", "r1"]),
     (
@@ -402,16 +403,116 @@ const MULTI_OUTPUT_ARGS: &[(&str, &[&str])] = &[
     ("Svd", &["s", "u", "v"]),
 ];
 
+/// The name of the one output argument of the ops rustflow runs where it is not `output`
+/// (TensorFlow 2.21's op registry), so that exported function bodies name their outputs
+/// as TensorFlow's importer expects (`add:z:0`).
+const SINGLE_OUTPUT_ARGS: &[(&str, &str)] = &[
+    ("Abs", "y"),
+    ("Add", "z"),
+    ("AddN", "sum"),
+    ("AddV2", "z"),
+    ("ApplyAdagrad", "out"),
+    ("ApplyAdam", "out"),
+    ("ApplyGradientDescent", "out"),
+    ("ApplyMomentum", "out"),
+    ("ApplyRMSProp", "out"),
+    ("Assign", "output_ref"),
+    ("AssignAdd", "output_ref"),
+    ("AssignSub", "output_ref"),
+    ("Cast", "y"),
+    ("Cumprod", "out"),
+    ("Cumsum", "out"),
+    ("DynamicStitch", "merged"),
+    ("Elu", "activations"),
+    ("EluGrad", "backprops"),
+    ("Equal", "z"),
+    ("Erf", "y"),
+    ("Exp", "y"),
+    ("FloorDiv", "z"),
+    ("FloorMod", "z"),
+    ("Greater", "z"),
+    ("GreaterEqual", "z"),
+    ("HistogramSummary", "summary"),
+    ("InvertPermutation", "y"),
+    ("IsVariableInitialized", "is_initialized"),
+    ("LeakyRelu", "activations"),
+    ("Less", "z"),
+    ("LessEqual", "z"),
+    ("Log", "y"),
+    ("Log1p", "y"),
+    ("LogSoftmax", "logsoftmax"),
+    ("LogicalAnd", "z"),
+    ("LogicalNot", "y"),
+    ("LogicalOr", "z"),
+    ("MatMul", "product"),
+    ("MatrixBandPart", "band"),
+    ("Maximum", "z"),
+    ("MergeSummary", "summary"),
+    ("Minimum", "z"),
+    ("Mul", "z"),
+    ("Neg", "y"),
+    ("NotEqual", "z"),
+    ("OnesLike", "y"),
+    ("Pow", "z"),
+    ("ReadVariableOp", "value"),
+    ("RealDiv", "z"),
+    ("Reciprocal", "y"),
+    ("ReciprocalGrad", "z"),
+    ("Relu", "activations"),
+    ("Relu6", "activations"),
+    ("Relu6Grad", "backprops"),
+    ("ReluGrad", "backprops"),
+    ("ResizeBilinear", "resized_images"),
+    ("ResizeNearestNeighbor", "resized_images"),
+    ("Rsqrt", "y"),
+    ("RsqrtGrad", "z"),
+    ("ScalarSummary", "summary"),
+    ("Selu", "activations"),
+    ("Sigmoid", "y"),
+    ("SigmoidGrad", "z"),
+    ("Sign", "y"),
+    ("Softmax", "softmax"),
+    ("Softplus", "activations"),
+    ("SoftplusGrad", "backprops"),
+    ("Softsign", "activations"),
+    ("Sqrt", "y"),
+    ("SqrtGrad", "z"),
+    ("Square", "y"),
+    ("Sub", "z"),
+    ("Tanh", "y"),
+    ("TanhGrad", "z"),
+    ("TensorListElementShape", "element_shape"),
+    ("TensorListFromTensor", "output_handle"),
+    ("TensorListGetItem", "item"),
+    ("TensorListLength", "length"),
+    ("TensorListReserve", "handle"),
+    ("TensorListSetItem", "output_handle"),
+    ("TensorListStack", "tensor"),
+    ("Transpose", "y"),
+    ("TruncateMod", "z"),
+    ("VarHandleOp", "resource"),
+    ("VarIsInitializedOp", "is_initialized"),
+    ("VariableV2", "ref"),
+    ("ZerosLike", "y"),
+];
+
 /// How a function body names output `k` of a node of op `op` (`node:out_arg:index`):
 /// the inverse of [`builtin_output_index`].
 pub(super) fn output_arg(op: &str, k: usize) -> (&'static str, usize) {
-    match MULTI_OUTPUT_ARGS.iter().find(|(o, _)| *o == op) {
-        Some((_, args)) if k < args.len() => (args[k], 0),
-        _ => ("output", k),
+    if let Some((_, args)) = MULTI_OUTPUT_ARGS.iter().find(|(o, _)| *o == op) {
+        if k < args.len() {
+            return (args[k], 0);
+        }
+    }
+    match SINGLE_OUTPUT_ARGS.iter().find(|(o, _)| *o == op) {
+        Some(&(_, arg)) => (arg, k),
+        None => ("output", k),
     }
 }
 
-/// The flat output index of `node:out_arg:k` for an op missing from the op list.
+/// The flat output index of `node:out_arg:k` for an op missing from the op list; an op
+/// with one output argument takes any name for it (TensorFlow's, or the `output` that
+/// earlier rustflow exports wrote).
 fn builtin_output_index(
     node: &tf::NodeDef,
     out_arg: &str,

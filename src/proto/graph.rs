@@ -9,6 +9,7 @@
 
 use super::attr::attr_from_proto;
 use super::compat;
+use super::library::Functions;
 use super::node::{input_name, node_to_proto};
 use super::tensor::{dtype_name, shape_from_proto};
 use super::tf;
@@ -220,6 +221,7 @@ pub(super) fn import_at_depth(
         .map(|l| l.op.iter().map(|o| (o.name.as_str(), o)).collect())
         .unwrap_or_default();
 
+    let functions = Functions::import(gd, op_list, depth, import_at_depth);
     let mut g = Graph::new();
     let mut ids: Vec<Option<NodeId>> = vec![None; gd.node.len()];
     for i in order {
@@ -259,7 +261,11 @@ pub(super) fn import_at_depth(
             attrs: Attrs::new(),
             device: nd.device.clone(),
         };
-        let id = match supported_attrs(&g, nd, &req.inputs) {
+        let supported = match functions.problem(nd) {
+            Some((reason, signature)) => Err((reason, Some(signature))),
+            None => supported_attrs(&g, nd, &req.inputs).map_err(|reason| (reason, None)),
+        };
+        let id = match supported {
             Ok((op, attrs)) => match g.add_node_with_op(
                 op,
                 NodeRequest {
@@ -278,18 +284,20 @@ pub(super) fn import_at_depth(
                 )?,
                 Err(e) => return Err(e),
             },
-            Err(reason) => add_unsupported(
+            Err((reason, signature)) => add_unsupported(
                 &mut g,
                 nd,
                 req,
                 &reason,
-                op_defs.get(nd.op.as_str()).copied(),
+                signature
+                    .as_ref()
+                    .or_else(|| op_defs.get(nd.op.as_str()).copied()),
                 referenced[i],
             )?,
         };
         ids[i] = Some(id);
     }
-    super::library::add_functions(&mut g, gd, op_list, depth, import_at_depth)?;
+    functions.add_to(&mut g);
     Ok(g)
 }
 

@@ -18,7 +18,7 @@ pub use crate::crc::{crc32c, mask as mask_crc, unmask as unmask_crc};
 pub use bundle::{write_bundle, BundleReader};
 pub use save::save;
 
-use crate::graph::{Graph, NodeId, Output};
+use crate::graph::{Graph, NodeId, Output, VariableHandle};
 use crate::proto::{self, tf, unsupported};
 use crate::session::{Session, SessionOptions};
 use crate::tensor::{DType, PartialShape, Tensor};
@@ -163,6 +163,21 @@ pub struct LoadedModel {
     /// a string variable receiving an asset path); their state is only visible to other
     /// unsupported nodes.
     pub skipped_init: Vec<String>,
+    /// The resource variables of a TensorFlow 2 SavedModel, restored from its object-graph
+    /// checkpoint, by `VarHandleOp` name (empty for a TensorFlow 1 model).
+    pub variables: Vec<ModelVariable>,
+}
+
+/// A resource variable of a TensorFlow 2 SavedModel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelVariable {
+    /// Its `VarHandleOp` output in [`LoadedModel::graph`].
+    pub handle: Output,
+    /// Its checkpoint key (`variables/0/.ATTRIBUTES/VARIABLE_VALUE`).
+    pub key: String,
+    /// Whether TensorFlow trains it (a BatchNormalization's moving statistics are not
+    /// trained).
+    pub trainable: bool,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -176,6 +191,18 @@ impl std::fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
+    /// The trainable resource variables (`tf.Module.trainable_variables`), each as a
+    /// [`VariableHandle`] whose `read` is a new `ReadVariableOp` of [`LoadedModel::graph`]:
+    /// the `var_list` for an optimizer to fine-tune the model. After adding a loss and
+    /// the optimizer's updates, `session.extend(&graph)` makes them runnable.
+    pub fn trainable_variables(&mut self) -> Result<Vec<VariableHandle>> {
+        self.variables
+            .iter()
+            .filter(|v| v.trainable)
+            .map(|v| self.graph.read_variable(v.handle))
+            .collect()
+    }
+
     /// A signature by key; the error lists the keys there are.
     pub fn signature(&self, key: &str) -> Result<&Signature> {
         self.signatures.get(key).ok_or_else(|| {
@@ -361,10 +388,11 @@ pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Re
     let session = Session::with_options(&graph, options);
 
     let prefix = variables_prefix(dir);
+    let mut variables = Vec::new();
     if let Some(objects) = &meta.object_graph_def {
         let keys = object_graph::variable_keys(objects, &original).map_err(in_dir)?;
         if !keys.is_empty() {
-            restore_resource_variables(&session, &graph, &keys, &prefix)?;
+            variables = restore_resource_variables(&session, &graph, &keys, &prefix)?;
         }
     } else if bundle::index_path(&prefix).exists() {
         restore(&session, &graph, &graph_def, &prefix)?;
@@ -388,6 +416,7 @@ pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Re
         graph,
         signatures,
         skipped_init,
+        variables,
     })
 }
 
@@ -496,17 +525,16 @@ fn restore_variable(
 fn restore_resource_variables(
     session: &Session,
     graph: &Graph,
-    keys: &BTreeMap<String, String>,
+    keys: &BTreeMap<String, object_graph::SavedVariable>,
     prefix: &Path,
-) -> Result<()> {
+) -> Result<Vec<ModelVariable>> {
     let reader = BundleReader::open(prefix)?;
-    for (name, key) in keys {
-        let node = graph
-            .node_by_name(name)
-            .map(|id| graph.node(id))
-            .ok_or_else(|| {
-                Error::NotFound(format!("variable '{name}' is not in the imported graph"))
-            })?;
+    let mut variables = Vec::with_capacity(keys.len());
+    for (name, object_graph::SavedVariable { key, trainable }) in keys {
+        let id = graph.node_by_name(name).ok_or_else(|| {
+            Error::NotFound(format!("variable '{name}' is not in the imported graph"))
+        })?;
+        let node = graph.node(id);
         if reader.entry(key).is_none() {
             return Err(Error::NotFound(format!(
                 "{}: the checkpoint has no tensor '{key}' for variable '{name}'",
@@ -514,8 +542,13 @@ fn restore_resource_variables(
             )));
         }
         restore_variable(session, &reader, node, key, prefix)?;
+        variables.push(ModelVariable {
+            handle: id.output(0),
+            key: key.clone(),
+            trainable: *trainable,
+        });
     }
-    Ok(())
+    Ok(variables)
 }
 
 /// The init op: the `__saved_model_init_op` signature, else the `saved_model_main_op` or

@@ -15,12 +15,20 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// The suffix of a variable's value in an object-based checkpoint.
 const VALUE_SUFFIX: &str = ".ATTRIBUTES/VARIABLE_VALUE";
 
-/// Checkpoint key of every `VarHandleOp` node (by name) that a traced-function call in
+/// A variable object of the object graph, as a captured `VarHandleOp` stands for it.
+pub(super) struct SavedVariable {
+    /// Its checkpoint key (`<object path>/.ATTRIBUTES/VARIABLE_VALUE`).
+    pub key: String,
+    /// Whether TensorFlow trains it (`tf.Variable(trainable=...)`).
+    pub trainable: bool,
+}
+
+/// The variable of every `VarHandleOp` node (by name) that a traced-function call in
 /// `gd` captures.
 pub(super) fn variable_keys(
     objects: &tf::SavedObjectGraph,
     gd: &tf::GraphDef,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<BTreeMap<String, SavedVariable>> {
     let paths = object_paths(objects);
     let by_name: HashMap<&str, &tf::NodeDef> =
         gd.node.iter().map(|n| (n.name.as_str(), n)).collect();
@@ -72,11 +80,12 @@ pub(super) fn variable_keys(
                         objects.nodes.len()
                     ))
                 })?;
-            if node.op != "VarHandleOp"
-                || !matches!(object.kind, Some(tf::saved_object::Kind::Variable(_)))
-            {
-                continue;
-            }
+            let trainable = match &object.kind {
+                Some(tf::saved_object::Kind::Variable(v)) if node.op == "VarHandleOp" => {
+                    v.trainable
+                }
+                _ => continue,
+            };
             let path = paths.get(&(id as usize)).ok_or_else(|| {
                 Error::invalid(format!(
                     "variable object {id} (captured by '{}' as '{name}') cannot be reached from \
@@ -84,7 +93,8 @@ pub(super) fn variable_keys(
                     f.name
                 ))
             })?;
-            keys.insert(name.to_string(), format!("{path}/{VALUE_SUFFIX}"));
+            let key = format!("{path}/{VALUE_SUFFIX}");
+            keys.insert(name.to_string(), SavedVariable { key, trainable });
         }
     }
     Ok(keys)

@@ -20,9 +20,8 @@ use crate::{Error, Result};
 use executor::Threads;
 use plan::Plan;
 use pool::Pool;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -77,8 +76,10 @@ impl SessionOptions {
 }
 
 type PlanKey = (Vec<Output>, Vec<Output>, Vec<NodeId>);
-/// Plans by hash of their key; a hash collision keeps both entries.
-type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Plan>)>>;
+/// Plans by hash of their key; a hash collision keeps both entries. Looked up on every
+/// `run`, so keys are hashed with foldhash rather than std's SipHash (a third of a scalar
+/// op's run time went to hashing).
+type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Plan>)>, foldhash::fast::FixedState>;
 
 /// Executes a graph. Cheap to share: `run` takes `&self` and may be called from several
 /// threads at once.
@@ -98,7 +99,7 @@ pub struct Session {
 }
 
 fn plan_hash(feeds: &[Output], fetches: &[Output], targets: &[NodeId]) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     feeds.hash(&mut h);
     fetches.hash(&mut h);
     targets.hash(&mut h);
@@ -126,7 +127,7 @@ impl Session {
             id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             graph: RwLock::new(Arc::new(graph.clone())),
             resources: Arc::new(Resources::default()),
-            plans: RwLock::new(HashMap::new()),
+            plans: RwLock::new(PlanCache::default()),
             stateful_kernels: Mutex::new(HashMap::new()),
             devices: DeviceSet::new(),
             pool,

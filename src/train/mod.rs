@@ -45,7 +45,7 @@ pub trait Optimizer {
             None => g
                 .global_variables()
                 .iter()
-                .filter(|v| g.dtype(v.var).is_float())
+                .filter(|v| g.dtype(v.read).is_float())
                 .copied()
                 .collect(),
         };
@@ -122,14 +122,15 @@ pub trait Optimizer {
     }
 }
 
-/// A slot variable for `var` named `<var>/<slot>`, initialized to `fill` everywhere.
+/// A slot variable for `var` named `<var>/<slot>`, initialized to `fill` everywhere; a
+/// resource variable's slots are resource variables too.
 pub(crate) fn slot(
     g: &mut Graph,
     var: &VariableHandle,
     slot_name: &str,
     fill: f64,
 ) -> Result<VariableHandle> {
-    let spec = g.spec(var.var).clone();
+    let spec = g.spec(var.read).clone();
     let dims = spec.shape.to_known().ok_or_else(|| {
         Error::invalid(format!(
             "variable '{}' needs a fully known shape for slots",
@@ -140,7 +141,11 @@ pub(crate) fn slot(
     let name = format!("{}/{slot_name}", g.node(var.var.node).name());
     // Slots live at the root scope, beside their variable, as in TensorFlow.
     let saved = g.take_name_scopes();
-    let v = g.variable(init, &name);
+    let v = if g.dtype(var.var) == DType::Resource {
+        g.resource_variable(init, &name)
+    } else {
+        g.variable(init, &name)
+    };
     g.restore_name_scopes(saved);
     v
 }

@@ -3,20 +3,28 @@
 use super::{hyper, slot, Optimizer};
 use crate::graph::{Graph, NodeId, Output};
 use crate::ops::state::VariableHandle;
+use crate::tensor::DType;
 use crate::Result;
 
 /// Adds an update op: `op_type` over the variable (and slot) references, hyper-parameters
-/// and the gradient, in TensorFlow's input order.
+/// and the gradient, in TensorFlow's input order; its `Resource` twin
+/// (`ResourceApplyGradientDescent`, ...) when the variable is a resource handle.
 pub(crate) fn update_op(
     g: &mut Graph,
     op_type: &str,
     inputs: &[Output],
     extra: &[(&str, bool)],
 ) -> Result<NodeId> {
-    let dt = g.dtype(inputs[0]);
+    // The last input (the gradient or a hyper-parameter) has the values' dtype.
+    let dt = g.dtype(inputs[inputs.len() - 1]);
+    let op_type = if g.dtype(inputs[0]) == DType::Resource {
+        format!("Resource{op_type}")
+    } else {
+        op_type.to_string()
+    };
     let mut b = g
-        .op(op_type)
-        .name(op_type)
+        .op(&op_type)
+        .name(&op_type)
         .inputs(inputs)
         .attr("T", dt)
         .attr("use_locking", false);
@@ -45,7 +53,7 @@ impl Optimizer for GradientDescent {
         "GradientDescent"
     }
     fn apply_dense(&mut self, g: &mut Graph, grad: Output, var: &VariableHandle) -> Result<NodeId> {
-        let lr = hyper(g, g.dtype(var.var), self.learning_rate, "learning_rate")?;
+        let lr = hyper(g, g.dtype(var.read), self.learning_rate, "learning_rate")?;
         update_op(g, "ApplyGradientDescent", &[var.var, lr, grad], &[])
     }
 }
@@ -79,7 +87,7 @@ impl Optimizer for Momentum {
     }
     fn apply_dense(&mut self, g: &mut Graph, grad: Output, var: &VariableHandle) -> Result<NodeId> {
         let accum = slot(g, var, "Momentum", 0.0)?;
-        let dt = g.dtype(var.var);
+        let dt = g.dtype(var.read);
         let lr = hyper(g, dt, self.learning_rate, "learning_rate")?;
         let m = hyper(g, dt, self.momentum, "momentum")?;
         update_op(
@@ -132,7 +140,7 @@ impl Adam {
         if let Some(p) = self.powers {
             return Ok(p);
         }
-        let dt = g.dtype(var.var);
+        let dt = g.dtype(var.read);
         let saved = g.take_name_scopes();
         let b1 = g
             .scalar_like(dt, self.beta1)
@@ -155,7 +163,7 @@ impl Optimizer for Adam {
         let (b1p, b2p) = self.powers(g, var)?;
         let m = slot(g, var, "Adam", 0.0)?;
         let v = slot(g, var, "Adam_1", 0.0)?;
-        let dt = g.dtype(var.var);
+        let dt = g.dtype(var.read);
         let lr = hyper(g, dt, self.learning_rate, "learning_rate")?;
         let b1 = hyper(g, dt, self.beta1, "beta1")?;
         let b2 = hyper(g, dt, self.beta2, "beta2")?;
@@ -228,7 +236,7 @@ impl Optimizer for RMSProp {
     fn apply_dense(&mut self, g: &mut Graph, grad: Output, var: &VariableHandle) -> Result<NodeId> {
         let ms = slot(g, var, "RMSProp", 1.0)?;
         let mom = slot(g, var, "RMSProp_1", 0.0)?;
-        let dt = g.dtype(var.var);
+        let dt = g.dtype(var.read);
         let lr = hyper(g, dt, self.learning_rate, "learning_rate")?;
         let rho = hyper(g, dt, self.decay, "decay")?;
         let m = hyper(g, dt, self.momentum, "momentum")?;
@@ -267,7 +275,7 @@ impl Optimizer for Adagrad {
     }
     fn apply_dense(&mut self, g: &mut Graph, grad: Output, var: &VariableHandle) -> Result<NodeId> {
         let accum = slot(g, var, "Adagrad", self.initial_accumulator_value)?;
-        let lr = hyper(g, g.dtype(var.var), self.learning_rate, "learning_rate")?;
+        let lr = hyper(g, g.dtype(var.read), self.learning_rate, "learning_rate")?;
         update_op(g, "ApplyAdagrad", &[var.var, accum.var, lr, grad], &[])
     }
 }

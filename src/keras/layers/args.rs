@@ -223,8 +223,13 @@ impl<'a> Args<'a> {
 
     /// The activation named by `k` (`"linear"` when absent).
     pub fn activation(&self, k: &str) -> Result<ActivationArg> {
+        self.activation_or(k, "linear")
+    }
+
+    /// The activation named by `k` (`default` when absent).
+    pub fn activation_or(&self, k: &str, default: &str) -> Result<ActivationArg> {
         match self.get(k) {
-            None => Ok(ActivationArg::new("linear")),
+            None => Ok(ActivationArg::new(default)),
             Some(Value::String(s)) => Ok(ActivationArg::new(s)),
             Some(v) => Err(self.err(format!("activation must be a name, got {v}"))),
         }

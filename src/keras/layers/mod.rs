@@ -4,17 +4,22 @@ mod args;
 mod conv;
 mod core;
 mod dense;
+mod depthwise;
 mod embedding;
 mod input;
 mod merge;
 mod normalization;
 mod pooling;
+mod recurrent;
 mod reshaping;
 
 pub use self::core::{Activation, Dropout, Flatten};
 pub use args::{Padding, Size2};
 pub use conv::Conv2D;
 pub use dense::Dense;
+pub use depthwise::{
+    Depthwise, DepthwiseConv2D, NoPointwise, Pointwise, PointwisePart, SeparableConv2D,
+};
 pub use embedding::Embedding;
 pub use input::Input;
 pub use merge::{Add, Concatenate, Elementwise, Merge, Multiply, Product, Sum};
@@ -23,6 +28,7 @@ pub use pooling::{
     Average, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, GlobalPooling, Max, MaxPooling2D, Pooling2D, Reduction,
 };
+pub use recurrent::{Cell, GruCell, LstmCell, Rnn, StepWeights, GRU, LSTM};
 pub use reshaping::{Reshape, ZeroPadding2D};
 
 use crate::keras::initializers::Initializer;
@@ -33,9 +39,10 @@ use serde_json::{Map, Value};
 
 /// The classes [`from_config`] reads.
 const SUPPORTED: &str = "InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, \
+     DepthwiseConv2D, SeparableConv2D, \
      MaxPooling2D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, \
      GlobalMaxPooling1D, GlobalMaxPooling2D, ZeroPadding2D, BatchNormalization, \
-     LayerNormalization, Embedding, Add, Multiply, Concatenate";
+     LayerNormalization, Embedding, LSTM, GRU, Add, Multiply, Concatenate";
 
 /// `layer`, renamed to the config's `name` when it has one.
 fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -> Box<dyn Layer> {
@@ -109,6 +116,8 @@ pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<
         }
         "Reshape" => Box::new(Reshape::from_args(&a)?),
         "Conv2D" => Box::new(Conv2D::from_args(&a)?),
+        "DepthwiseConv2D" => Box::new(DepthwiseConv2D::from_args(&a)?),
+        "SeparableConv2D" => Box::new(SeparableConv2D::from_args(&a)?),
         "MaxPooling2D" => Box::new(MaxPooling2D::from_args(&a)?),
         "AveragePooling2D" => Box::new(AveragePooling2D::from_args(&a)?),
         "GlobalAveragePooling1D" => Box::new(GlobalAveragePooling1D::from_args(&a)?),
@@ -119,6 +128,8 @@ pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<
         "BatchNormalization" => Box::new(BatchNormalization::from_args(&a)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_args(&a)?),
         "Embedding" => Box::new(Embedding::from_args(&a)?),
+        "LSTM" => Box::new(LSTM::from_args(&a)?),
+        "GRU" => Box::new(GRU::from_args(&a)?),
         "Add" => Box::new(Add::from_args(&a)?),
         "Multiply" => Box::new(Multiply::from_args(&a)?),
         "Concatenate" => Box::new(Concatenate::from_args(&a)?),

@@ -9,8 +9,7 @@
 //! (V3; 1 replaces them). Outputs 3 and 4 (`reserve_space_*`) hold the batch mean and the
 //! biased batch variance; V3's output 5 is an empty placeholder (TensorFlow's CPU kernel
 //! writes nothing meaningful there either).
-//! The gradient (FusedBatchNormGradV3) is not implemented yet: differentiating through
-//! these ops is an error.
+//! The gradient (FusedBatchNormGrad, V2, V3) is in `batch_norm_grad`.
 
 use super::window::DataFormat;
 use crate::graph::{AttrValue, AttrsExt, TensorSpec};
@@ -43,25 +42,7 @@ fn infer(ctx: &InferCtx<'_>, outputs: usize) -> InferResult {
     attrs.float_or("epsilon", 1e-4)?;
     attrs.float_or("exponential_avg_factor", 1.0)?;
     attrs.bool_or("is_training", true)?;
-    let x = ctx.shape(0);
-    let mut channels = None;
-    if let Some(dims) = x.dims() {
-        if dims.len() != 4 {
-            return Err(format!("x must be 4-dimensional, but has shape {x}"));
-        }
-        channels = dims[format.axes()[3]];
-    }
-    for i in 1..5 {
-        match (channels, ctx.shape(i).dim(0)) {
-            (Some(c), Some(d)) if c != d => {
-                return Err(format!(
-                    "input {i} has {d} values but x has {c} channels (shape {x})"
-                ))
-            }
-            (None, d) => channels = d,
-            _ => {}
-        }
-    }
+    let channels = channels(ctx, ctx.shape(0), format, 1..5)?;
     let stats = TensorSpec::new(dt, PartialShape::new(vec![channels]));
     let mut out = vec![
         ctx.input(0).clone(),
@@ -74,6 +55,35 @@ fn infer(ctx: &InferCtx<'_>, outputs: usize) -> InferResult {
         out.push(TensorSpec::new(dt, PartialShape::unknown()));
     }
     Ok(out)
+}
+
+/// The channel count of the 4-D `x` (`format`), checked against the 1-D per-channel
+/// inputs `params`, from which it comes when x's is unknown.
+pub(super) fn channels(
+    ctx: &InferCtx<'_>,
+    x: &PartialShape,
+    format: DataFormat,
+    params: std::ops::Range<usize>,
+) -> std::result::Result<Option<usize>, String> {
+    let mut channels = None;
+    if let Some(dims) = x.dims() {
+        if dims.len() != 4 {
+            return Err(format!("x must be 4-dimensional, but has shape {x}"));
+        }
+        channels = dims[format.axes()[3]];
+    }
+    for i in params {
+        match (channels, ctx.shape(i).dim(0)) {
+            (Some(c), Some(d)) if c != d => {
+                return Err(format!(
+                    "input {i} has {d} values but x has {c} channels (shape {x})"
+                ))
+            }
+            (None, d) => channels = d,
+            _ => {}
+        }
+    }
+    Ok(channels)
 }
 
 /// The statistics a batch norm step uses, per channel.
@@ -199,14 +209,27 @@ fn defaults() -> Vec<(&'static str, AttrValue)> {
 }
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(Op::new("FusedBatchNorm", |c| infer(c, 5), |c| kernel(c, 5)).defaults(defaults));
-    r.add(Op::new("FusedBatchNormV2", |c| infer(c, 5), |c| kernel(c, 5)).defaults(defaults));
-    r.add(Op::new("FusedBatchNormV3", |c| infer(c, 6), |c| kernel(c, 6)).defaults(defaults));
+    let grad = super::batch_norm_grad::fused_batch_norm_grad;
+    r.add(
+        Op::new("FusedBatchNorm", |c| infer(c, 5), |c| kernel(c, 5))
+            .defaults(defaults)
+            .grad(grad),
+    );
+    r.add(
+        Op::new("FusedBatchNormV2", |c| infer(c, 5), |c| kernel(c, 5))
+            .defaults(defaults)
+            .grad(grad),
+    );
+    r.add(
+        Op::new("FusedBatchNormV3", |c| infer(c, 6), |c| kernel(c, 6))
+            .defaults(defaults)
+            .grad(grad),
+    );
 }
 
 /// The `FusedBatchNormV3` node a test builds (`U` is the statistics' dtype).
 #[cfg(test)]
-fn fused_batch_norm(
+pub(super) fn fused_batch_norm(
     g: &mut crate::Graph,
     inputs: &[crate::Output],
     training: bool,

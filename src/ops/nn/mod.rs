@@ -3,11 +3,13 @@
 //! gradient kernels TensorFlow graphs use for them (BiasAddGrad, Conv2DBackpropInput,
 //! Conv2DBackpropFilter, MaxPoolGrad, MaxPoolGradGrad, AvgPoolGrad), each with
 //! TensorFlow's symbolic gradient (`nn_grad.py`), built from graph ops so it can be
-//! differentiated again; and, forward only so far (differentiating through them is an
-//! error), FusedBatchNorm(V2/V3), DepthwiseConv2dNative, ResizeBilinear and
+//! differentiated again; DepthwiseConv2dNative with its two backprops; FusedBatchNorm
+//! (V2/V3), whose gradient is FusedBatchNormGrad(V2/V3) (not differentiable again); and,
+//! forward only so far (differentiating through them is an error), ResizeBilinear and
 //! ResizeNearestNeighbor.
 
 mod batch_norm;
+mod batch_norm_grad;
 mod bias;
 pub(crate) mod conv2d;
 mod depthwise;
@@ -23,6 +25,7 @@ use crate::Result;
 pub(crate) fn register(r: &mut Registry) {
     bias::register(r);
     batch_norm::register(r);
+    batch_norm_grad::register(r);
     softmax::register(r);
     conv2d::register(r);
     depthwise::register(r);
@@ -77,6 +80,8 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     /// Stride 2 in both spatial dims.
     const S2: [i64; 4] = [1, 2, 2, 1];
     let mut cases = conv2d::gradient_cases();
+    cases.extend(depthwise::gradient_cases());
+    cases.extend(batch_norm_grad::gradient_cases());
     cases.extend(vec![
         GradCase::new(
             "BiasAdd",

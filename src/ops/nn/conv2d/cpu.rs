@@ -24,7 +24,7 @@ fn block_rows(k: usize) -> usize {
 
 /// Resolves a convolution node's attrs once and refuses NCHW, which TensorFlow's CPU
 /// kernels do not run.
-fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
+pub(in crate::ops::nn) fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
     let window = Window2d::conv(node.attrs())?;
     if window.format != DataFormat::Nhwc {
         return Err(format!(
@@ -36,7 +36,7 @@ fn nhwc_window(node: &Node) -> std::result::Result<Window2d, String> {
 }
 
 /// Four sizes from a runtime shape, or an error naming the tensor.
-fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
+pub(in crate::ops::nn) fn rank4(shape: &[usize], what: &str) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(shape)
         .map_err(|_| Error::invalid(format!("{what} must be 4-dimensional: {shape:?}")))
 }
@@ -60,7 +60,7 @@ pub(super) fn runtime_geometry<T: Element>(
 }
 
 /// Checks `out_backprop` against the geometry's output shape.
-fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
+pub(in crate::ops::nn) fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
     if dy.shape() != g.out_shape().as_slice() {
         return Err(Error::invalid(format!(
             "out_backprop has shape {:?}, but the input and filter give an output of shape {:?}",
@@ -72,7 +72,7 @@ fn check_dy(g: &Geometry, dy: &Tensor) -> Result<()> {
 }
 
 /// Sizes from a runtime `input_sizes` / `filter_sizes` tensor.
-fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
+pub(in crate::ops::nn) fn runtime_sizes(t: &Tensor, name: &str) -> Result<Vec<usize>> {
     if t.rank() != 1 {
         return Err(Error::invalid(format!(
             "{name} must be a vector, got shape {:?}",
@@ -125,21 +125,23 @@ impl Geometry {
         let (c, k) = (self.in_c, self.patch_len());
         let span = self.k_w * c;
         patches.resize(rows.len() * k, T::ZERO);
-        for (r, dst) in rows.zip(patches.chunks_exact_mut(k)) {
-            let (b, oy, ox) = self.pixel(r);
+        // The pixel of each row, stepped along rather than divided out per row.
+        let (mut b, mut oy, mut ox) = self.pixel(rows.start);
+        for dst in patches.chunks_exact_mut(k) {
             let image = &input[b * self.in_image()..(b + 1) * self.in_image()];
+            // The first input column of the window when its whole row of taps lies inside
+            // the input: each row of taps is then one copy.
+            let whole_row = match (self.in_col(ox, 0), self.in_col(ox, self.k_w - 1)) {
+                (Some(x0), Some(_)) if self.dilation[1] == 1 => Some(x0),
+                _ => None,
+            };
             for (i, drow) in dst.chunks_exact_mut(span).enumerate() {
                 let Some(y) = self.in_row(oy, i) else {
                     drow.fill(T::ZERO);
                     continue;
                 };
                 let line = &image[y * self.in_w * c..(y + 1) * self.in_w * c];
-                // The whole row of taps inside the input: one copy.
-                if let (1, Some(x0), Some(_)) = (
-                    self.dilation[1],
-                    self.in_col(ox, 0),
-                    self.in_col(ox, self.k_w - 1),
-                ) {
+                if let Some(x0) = whole_row {
                     copy_span(drow, &line[x0 * c..x0 * c + span]);
                     continue;
                 }
@@ -148,6 +150,15 @@ impl Geometry {
                         Some(x) => copy_span(d, &line[x * c..(x + 1) * c]),
                         None => d.fill(T::ZERO),
                     }
+                }
+            }
+            ox += 1;
+            if ox == self.out_w {
+                ox = 0;
+                oy += 1;
+                if oy == self.out_h {
+                    oy = 0;
+                    b += 1;
                 }
             }
         }

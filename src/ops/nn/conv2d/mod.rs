@@ -6,7 +6,7 @@
 //! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
 //! writes would overlap) are spread over the intra-op threads.
 
-mod cpu;
+pub(super) mod cpu;
 pub(crate) mod fusion;
 
 use super::op_with_attrs;
@@ -73,7 +73,7 @@ fn infer_conv2d(ctx: &InferCtx<'_>) -> InferResult {
 }
 
 /// A build-time-constant int32 sizes input (`input_sizes`, `filter_sizes`), as dims.
-fn constant_sizes(
+pub(super) fn constant_sizes(
     ctx: &InferCtx<'_>,
     i: usize,
     name: &str,
@@ -102,7 +102,7 @@ pub(super) fn sizes_from_ints(v: &[i64], name: &str) -> std::result::Result<Vec<
 }
 
 /// Merges a computed dim with a known one, naming what disagrees.
-fn merge_dim(a: Dim, b: Dim, what: &str) -> std::result::Result<Dim, String> {
+pub(super) fn merge_dim(a: Dim, b: Dim, what: &str) -> std::result::Result<Dim, String> {
     match (a, b) {
         (Some(x), Some(y)) if x != y => Err(format!("{what} do not match: {x} vs. {y}")),
         _ => Ok(a.or(b)),
@@ -110,7 +110,7 @@ fn merge_dim(a: Dim, b: Dim, what: &str) -> std::result::Result<Dim, String> {
 }
 
 /// Checks that `out_backprop` has the size the forward convolution would produce.
-fn check_out_backprop(
+pub(super) fn check_out_backprop(
     window: &Window2d,
     [n, h, w, _]: [Dim; 4],
     [kh, kw, _, fout]: [Dim; 4],
@@ -134,7 +134,7 @@ fn check_out_backprop(
 /// The checks both convolution gradients start with: three inputs, `out_backprop`
 /// (input 2) of the dtype of input `value` (named `what`), one of `types` and the `T`
 /// attr; gives that dtype and the window.
-fn backprop_dtype_and_window(
+pub(super) fn backprop_dtype_and_window(
     ctx: &InferCtx<'_>,
     value: usize,
     what: &str,
@@ -223,83 +223,87 @@ pub(super) fn conv_defaults() -> Vec<(&'static str, crate::graph::AttrValue)> {
     ]
 }
 
-/// The attrs TensorFlow's convolution gradients pass through unchanged.
-const CONV_ATTRS: &[&str] = &[
-    "T",
-    "strides",
-    "padding",
-    "explicit_paddings",
-    "use_cudnn_on_gpu",
-    "data_format",
-    "dilations",
-];
-
-/// TensorFlow's `_Conv2DGrad`: `Conv2DBackpropInput(Shape(input), filter, g)` and
-/// `Conv2DBackpropFilter(input, Shape(filter), g)` with the forward attrs (the shapes from
-/// one ShapeN).
-fn conv2d_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
-    let (attrs, input, filter, dy) = (ctx.attrs(), ctx.input(0), ctx.input(1), ctx.grad(0));
-    let g = &mut *ctx.graph;
-    let shapes = g.shape_n(&[input, filter])?;
-    let dx = op_with_attrs(
-        g,
-        "Conv2DBackpropInput",
-        &[shapes[0], filter, dy],
-        &attrs,
-        CONV_ATTRS,
-    )?;
-    let df = op_with_attrs(
-        g,
-        "Conv2DBackpropFilter",
-        &[input, shapes[1], dy],
-        &attrs,
-        CONV_ATTRS,
-    )?;
-    Ok(vec![Some(dx), Some(df)])
+/// A convolution op and its two backprops, with the attrs TensorFlow's gradients pass
+/// through unchanged: the gradients of all three, shared by Conv2D and
+/// DepthwiseConv2dNative (`nn_grad.py` writes them alike).
+pub(super) struct ConvFamily {
+    /// The forward op (`Conv2D`).
+    pub forward: &'static str,
+    /// Its input gradient (`Conv2DBackpropInput`).
+    pub backprop_input: &'static str,
+    /// Its filter gradient (`Conv2DBackpropFilter`).
+    pub backprop_filter: &'static str,
+    /// The attrs the gradients copy from the node they differentiate.
+    pub attrs: &'static [&'static str],
 }
 
-/// TensorFlow's `_Conv2DBackpropInputGrad`: Conv2DBackpropInput is linear in the filter
-/// and in `out_backprop`; their gradients are `Conv2DBackpropFilter(g, Shape(filter),
-/// out_backprop)` and `Conv2D(g, filter)`. `input_sizes` gets none.
-fn conv2d_backprop_input_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
-    let (attrs, filter, dy, grad) = (ctx.attrs(), ctx.input(1), ctx.input(2), ctx.grad(0));
-    let g = &mut *ctx.graph;
-    let filter_shape = g.shape_of(filter)?;
-    let df = op_with_attrs(
-        g,
-        "Conv2DBackpropFilter",
-        &[grad, filter_shape, dy],
-        &attrs,
-        CONV_ATTRS,
-    )?;
-    let ddy = op_with_attrs(g, "Conv2D", &[grad, filter], &attrs, CONV_ATTRS)?;
-    Ok(vec![None, Some(df), Some(ddy)])
+impl ConvFamily {
+    /// TensorFlow's `_Conv2DGrad`: `BackpropInput(Shape(input), filter, g)` and
+    /// `BackpropFilter(input, Shape(filter), g)` with the forward attrs (the shapes from
+    /// one ShapeN).
+    pub(super) fn grad(&self, ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+        let (attrs, input, filter, dy) = (ctx.attrs(), ctx.input(0), ctx.input(1), ctx.grad(0));
+        let g = &mut *ctx.graph;
+        let shapes = g.shape_n(&[input, filter])?;
+        let inputs = [shapes[0], filter, dy];
+        let dx = op_with_attrs(g, self.backprop_input, &inputs, &attrs, self.attrs)?;
+        let inputs = [input, shapes[1], dy];
+        let df = op_with_attrs(g, self.backprop_filter, &inputs, &attrs, self.attrs)?;
+        Ok(vec![Some(dx), Some(df)])
+    }
+
+    /// TensorFlow's `_Conv2DBackpropInputGrad`: the input backprop is linear in the filter
+    /// and in `out_backprop`; their gradients are `BackpropFilter(g, Shape(filter),
+    /// out_backprop)` and `forward(g, filter)`. `input_sizes` gets none.
+    pub(super) fn backprop_input_grad(&self, ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+        let (attrs, filter, dy, grad) = (ctx.attrs(), ctx.input(1), ctx.input(2), ctx.grad(0));
+        let g = &mut *ctx.graph;
+        let filter_shape = g.shape_of(filter)?;
+        let inputs = [grad, filter_shape, dy];
+        let df = op_with_attrs(g, self.backprop_filter, &inputs, &attrs, self.attrs)?;
+        let ddy = op_with_attrs(g, self.forward, &[grad, filter], &attrs, self.attrs)?;
+        Ok(vec![None, Some(df), Some(ddy)])
+    }
+
+    /// TensorFlow's `_Conv2DBackpropFilterGrad`: the input gets
+    /// `BackpropInput(Shape(input), g, out_backprop)`, `out_backprop` gets
+    /// `forward(input, g)`, `filter_sizes` none.
+    pub(super) fn backprop_filter_grad(
+        &self,
+        ctx: &mut GradCtx<'_>,
+    ) -> Result<Vec<Option<Output>>> {
+        let (attrs, input, dy, grad) = (ctx.attrs(), ctx.input(0), ctx.input(2), ctx.grad(0));
+        let g = &mut *ctx.graph;
+        let input_shape = g.shape_of(input)?;
+        let inputs = [input_shape, grad, dy];
+        let dx = op_with_attrs(g, self.backprop_input, &inputs, &attrs, self.attrs)?;
+        let ddy = op_with_attrs(g, self.forward, &[input, grad], &attrs, self.attrs)?;
+        Ok(vec![Some(dx), None, Some(ddy)])
+    }
 }
 
-/// TensorFlow's `_Conv2DBackpropFilterGrad`: the input gets
-/// `Conv2DBackpropInput(Shape(input), g, out_backprop)`, `out_backprop` gets
-/// `Conv2D(input, g)`, `filter_sizes` none.
-fn conv2d_backprop_filter_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
-    let (attrs, input, dy, grad) = (ctx.attrs(), ctx.input(0), ctx.input(2), ctx.grad(0));
-    let g = &mut *ctx.graph;
-    let input_shape = g.shape_of(input)?;
-    let dx = op_with_attrs(
-        g,
-        "Conv2DBackpropInput",
-        &[input_shape, grad, dy],
-        &attrs,
-        CONV_ATTRS,
-    )?;
-    let ddy = op_with_attrs(g, "Conv2D", &[input, grad], &attrs, CONV_ATTRS)?;
-    Ok(vec![Some(dx), None, Some(ddy)])
-}
+/// Conv2D and its backprops.
+const CONV2D: ConvFamily = ConvFamily {
+    forward: "Conv2D",
+    backprop_input: "Conv2DBackpropInput",
+    backprop_filter: "Conv2DBackpropFilter",
+    attrs: &[
+        "T",
+        "strides",
+        "padding",
+        "explicit_paddings",
+        "use_cudnn_on_gpu",
+        "data_format",
+        "dilations",
+    ],
+};
 
 pub(super) fn register(r: &mut crate::ops::Registry) {
     use crate::ops::{Cost, Op};
     r.add(
         Op::new("Conv2D", infer_conv2d, cpu::conv2d_kernel)
             .cost(Cost::Contraction)
-            .grad(conv2d_grad)
+            .grad(|ctx| CONV2D.grad(ctx))
             .defaults(conv_defaults),
     );
     r.add(
@@ -309,7 +313,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
             cpu::conv2d_backprop_input_kernel,
         )
         .cost(Cost::Expensive)
-        .grad(conv2d_backprop_input_grad)
+        .grad(|ctx| CONV2D.backprop_input_grad(ctx))
         .defaults(conv_defaults),
     );
     r.add(
@@ -319,7 +323,7 @@ pub(super) fn register(r: &mut crate::ops::Registry) {
             cpu::conv2d_backprop_filter_kernel,
         )
         .cost(Cost::Expensive)
-        .grad(conv2d_backprop_filter_grad)
+        .grad(|ctx| CONV2D.backprop_filter_grad(ctx))
         .defaults(conv_defaults),
     );
 }
