@@ -15,7 +15,7 @@ fn all_cases() -> Vec<GradCase> {
     cases.extend(crate::ops::array::gradient_cases());
     cases.extend(crate::ops::nn::gradient_cases());
     cases.extend(crate::ops::linalg::gradient_cases());
-    cases.extend(crate::ops::control_flow_grad::gradient_cases());
+    cases.extend(crate::ops::control_flow::grad::gradient_cases());
     cases
 }
 

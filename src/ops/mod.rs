@@ -15,8 +15,7 @@
 //! optimizers' in-place updates).
 
 pub mod array;
-mod control_flow;
-pub(crate) mod control_flow_grad;
+pub(crate) mod control_flow;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod linalg;

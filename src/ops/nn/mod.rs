@@ -9,7 +9,6 @@
 //! ResizeNearestNeighbor.
 
 mod batch_norm;
-mod batch_norm_grad;
 mod bias;
 pub(crate) mod conv2d;
 mod depthwise;
@@ -25,7 +24,7 @@ use crate::Result;
 pub(crate) fn register(r: &mut Registry) {
     bias::register(r);
     batch_norm::register(r);
-    batch_norm_grad::register(r);
+    batch_norm::grad::register(r);
     softmax::register(r);
     conv2d::register(r);
     depthwise::register(r);
@@ -81,7 +80,7 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     const S2: [i64; 4] = [1, 2, 2, 1];
     let mut cases = conv2d::gradient_cases();
     cases.extend(depthwise::gradient_cases());
-    cases.extend(batch_norm_grad::gradient_cases());
+    cases.extend(batch_norm::grad::gradient_cases());
     cases.extend(vec![
         GradCase::new(
             "BiasAdd",

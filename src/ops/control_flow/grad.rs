@@ -16,10 +16,12 @@
 //! function reads (the gradient of a captured `tf.Variable`); other values (counters,
 //! TensorLists) get none. Stateful ops of a body run again in its gradient.
 
-use super::control_flow::truth;
-use super::Registry;
-use super::{kernel_fn, Cost, GradCtx, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op};
+use super::truth;
 use crate::graph::{AttrValue, AttrsExt, Function, Graph, Output, TensorSpec};
+use crate::ops::Registry;
+use crate::ops::{
+    kernel_fn, Cost, GradCtx, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op,
+};
 use crate::tensor::{DType, PartialShape};
 use crate::{Error, Result};
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //! with loop-carried values and resource handles passed from call to call. Nothing is
 //! unrolled: a trip count may depend on the data.
 
+pub(crate) mod grad;
+
 use super::{kernel_fn, Cost, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
 use crate::graph::{AttrValue, AttrsExt, Function, Graph, Output, TensorSpec};
 use crate::kernel::function::FunctionCall;
@@ -237,9 +239,9 @@ fn branch_defaults() -> Vec<(&'static str, AttrValue)> {
     vec![("output_shapes", AttrValue::ShapeList(Vec::new()))]
 }
 
-/// Registers the control-flow ops, with their gradients (`control_flow_grad`).
+/// Registers the control-flow ops, with their gradients (`grad.rs`).
 pub(crate) fn register(r: &mut Registry) {
-    use super::control_flow_grad::{branch_grad, while_grad};
+    use self::grad::{branch_grad, while_grad};
     for name in ["While", "StatelessWhile"] {
         r.add(
             Op::new(name, infer_while, while_kernel)
@@ -264,7 +266,7 @@ pub(crate) fn register(r: &mut Registry) {
                 .grad(branch_grad),
         );
     }
-    super::control_flow_grad::register(r);
+    grad::register(r);
 }
 
 impl Graph {

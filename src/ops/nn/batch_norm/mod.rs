@@ -9,7 +9,9 @@
 //! (V3; 1 replaces them). Outputs 3 and 4 (`reserve_space_*`) hold the batch mean and the
 //! biased batch variance; V3's output 5 is an empty placeholder (TensorFlow's CPU kernel
 //! writes nothing meaningful there either).
-//! The gradient (FusedBatchNormGrad, V2, V3) is in `batch_norm_grad`.
+//! The gradient (FusedBatchNormGrad, V2, V3) is in `grad.rs`.
+
+pub(super) mod grad;
 
 use super::window::DataFormat;
 use crate::graph::{AttrValue, AttrsExt, TensorSpec};
@@ -209,7 +211,7 @@ fn defaults() -> Vec<(&'static str, AttrValue)> {
 }
 
 pub(super) fn register(r: &mut Registry) {
-    let grad = super::batch_norm_grad::fused_batch_norm_grad;
+    let grad = grad::fused_batch_norm_grad;
     r.add(
         Op::new("FusedBatchNorm", |c| infer(c, 5), |c| kernel(c, 5))
             .defaults(defaults)

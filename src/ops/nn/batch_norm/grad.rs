@@ -17,8 +17,8 @@
 //! (as in TensorFlow, the other outputs' gradients are ignored), and the mean and
 //! variance inputs get none.
 
-use super::window::DataFormat;
 use crate::graph::{AttrValue, AttrsExt, TensorSpec};
+use crate::ops::nn::window::DataFormat;
 use crate::ops::{kernel_fn, GradCtx, InferCtx, KernelBuildCtx, Op, Registry};
 use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{Float, Number, PartialShape, Tensor};
@@ -55,7 +55,7 @@ fn infer(ctx: &InferCtx<'_>, reserves: usize) -> InferResult {
             ctx.shape(1)
         )
     })?;
-    let channels = super::batch_norm::channels(ctx, &shape, format, 2..5)?;
+    let channels = super::channels(ctx, &shape, format, 2..5)?;
     let stats = TensorSpec::new(dt, PartialShape::new(vec![channels]));
     let empty = TensorSpec::new(dt, PartialShape::known(&[0]));
     Ok(vec![
@@ -188,7 +188,7 @@ fn defaults() -> Vec<(&'static str, AttrValue)> {
     ]
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::ops::nn) fn register(r: &mut Registry) {
     r.add(Op::new("FusedBatchNormGrad", |c| infer(c, 2), kernel).defaults(defaults));
     r.add(Op::new("FusedBatchNormGradV2", |c| infer(c, 2), kernel).defaults(defaults));
     r.add(Op::new("FusedBatchNormGradV3", |c| infer(c, 3), kernel).defaults(defaults));
@@ -196,7 +196,7 @@ pub(super) fn register(r: &mut Registry) {
 
 /// Gradient checks of the forward ops, training and inference, NHWC and NCHW.
 #[cfg(test)]
-pub(super) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
+pub(in crate::ops::nn) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
     use crate::test_util::{test_input, GradCase};
     use crate::Graph;
     /// `op` over x, scale and offset (fed) and fixed positive statistics.
@@ -274,7 +274,7 @@ mod tests {
         let offset = c(&mut g, Tensor::from([0.1f32, -0.2]));
         let mean = c(&mut g, Tensor::from([0.5f32, 1.0]));
         let variance = c(&mut g, Tensor::from([2.0f32, 0.25]));
-        let forward = super::super::batch_norm::fused_batch_norm(
+        let forward = super::super::fused_batch_norm(
             &mut g,
             &[x, scale, offset, mean, variance],
             true,
