@@ -50,7 +50,10 @@ fn compute(
     outputs.clear();
     let cores = (!step.is_cheap()).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
-    let result = alloc::with_budget(threads.memory, || step.kernel.compute(&mut ctx))
+    // The run's memory budget is this thread's (set once per run or task, not per step).
+    let result = step
+        .kernel
+        .compute(&mut ctx)
         .and_then(|()| threads.memory.check());
     step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when
@@ -83,12 +86,18 @@ fn compute(
     Ok(())
 }
 
-/// Runs every step on the calling thread, in plan order.
+/// Runs every step on the calling thread, in plan order, charging what they make to the
+/// run's memory budget.
 pub(crate) fn run_sequential(
     plan: &Plan,
     feeds: Vec<Tensor>,
     threads: Threads<'_>,
 ) -> Result<Vec<Tensor>> {
+    alloc::with_budget(threads.memory, || run_steps(plan, feeds, threads))
+}
+
+/// [`run_sequential`] inside the run's memory budget.
+fn run_steps(plan: &Plan, feeds: Vec<Tensor>, threads: Threads<'_>) -> Result<Vec<Tensor>> {
     let mut slots: Vec<Option<Tensor>> = Vec::with_capacity(plan.num_slots);
     slots.extend(feeds.into_iter().map(Some));
     slots.resize(plan.num_slots, None);
@@ -169,6 +178,11 @@ impl RunState {
     /// Runs `first` and every cheap step it readies on this thread; expensive ready steps
     /// go to the pool, except one that this thread keeps when it has nothing else to do.
     fn process(self: &Arc<Self>, pool: &Arc<Pool>, first: usize) {
+        alloc::with_budget(&self.memory, || self.process_steps(pool, first));
+    }
+
+    /// [`RunState::process`] inside the run's memory budget.
+    fn process_steps(self: &Arc<Self>, pool: &Arc<Pool>, first: usize) {
         let mut inline = vec![first];
         let mut inputs: Vec<Option<Tensor>> = Vec::with_capacity(self.plan.max_inputs);
         let mut outputs: Vec<Tensor> = Vec::with_capacity(self.plan.max_outputs);

@@ -10,7 +10,8 @@
 //! the node), and the process keeps running.
 //!
 //! The limit bounds the *live total*: a session owns a [`MemoryBudget`]
-//! (`SessionOptions::max_memory_bytes`) and runs each kernel inside [`with_budget`]. Every
+//! (`SessionOptions::max_memory_bytes`) and runs its steps inside [`with_budget`] (once per
+//! run on each thread that runs steps, not once per kernel). Every
 //! tensor buffer of at least [`CHARGED_BYTES`] that a kernel makes is charged to that budget
 //! (a [`Charge`] stored with the tensor and shared by its clones and reshapes) and released
 //! when the last tensor holding it drops, wherever that happens: an intermediate freed by
@@ -52,21 +53,28 @@ impl MemoryBudget {
     }
 
     /// The bytes of the charged tensors alive now.
+    #[inline]
     pub fn in_use(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// The error for a budget whose live tensors went over its limit (`None` when within).
+    /// The error for a budget whose live tensors went over its limit (`Ok` when within).
+    #[inline]
     pub fn check(&self) -> Result<()> {
-        let live = self.in_use();
-        if live <= self.limit {
+        if self.in_use() <= self.limit {
             return Ok(());
         }
-        Err(Error::ResourceExhausted(format!(
-            "the live tensors take {live} bytes, over the memory limit of {} bytes \
+        Err(self.over_limit())
+    }
+
+    #[cold]
+    fn over_limit(&self) -> Error {
+        Error::ResourceExhausted(format!(
+            "the live tensors take {} bytes, over the memory limit of {} bytes \
              (SessionOptions::max_memory_bytes, --max-memory)",
+            self.in_use(),
             self.limit
-        )))
+        ))
     }
 }
 
@@ -75,6 +83,65 @@ impl MemoryBudget {
 pub struct Charge {
     budget: Arc<MemoryBudget>,
     bytes: usize,
+}
+
+/// A tensor buffer's elements with their [`Charge`] (none for small buffers or outside a
+/// session): the charge lives in the buffer's shared allocation, so clones and reshapes
+/// of a tensor share it at no cost and it is given back when the last of them drops.
+/// Reads and in-place writes see the elements as a slice; the vector cannot grow.
+pub struct Storage<T> {
+    data: Vec<T>,
+    charge: Option<Charge>,
+}
+
+impl<T> Storage<T> {
+    /// `data`, taking `bytes`, charged to this thread's budget when it counts ([`charge`]).
+    #[inline]
+    pub(crate) fn new(data: Vec<T>, bytes: usize) -> Storage<T> {
+        Storage {
+            data,
+            charge: charge(bytes),
+        }
+    }
+
+    /// The elements as a vector; the charge is given back (whoever makes a tensor of them
+    /// again is charged anew).
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// The bytes charged for these elements (0 when not charged).
+    pub fn charged_bytes(&self) -> usize {
+        self.charge.as_ref().map_or(0, |c| c.bytes)
+    }
+}
+
+impl<T> std::ops::Deref for Storage<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        &self.data
+    }
+}
+
+impl<T> std::ops::DerefMut for Storage<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+}
+
+/// Equal elements (the charge does not matter).
+impl<T: PartialEq> PartialEq for Storage<T> {
+    fn eq(&self, other: &Storage<T>) -> bool {
+        self.data == other.data
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Storage<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.data.fmt(f)
+    }
 }
 
 impl Drop for Charge {
@@ -103,6 +170,12 @@ pub fn with_budget<R>(budget: &Arc<MemoryBudget>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// This thread's budget, if one is set: for handing to the helper threads that run parts
+/// of the same kernel, so that what they make is charged too.
+pub fn current() -> Option<Arc<MemoryBudget>> {
+    current_budget(Arc::clone)
+}
+
 /// Calls `f` with this thread's budget, if one is set.
 fn current_budget<R>(f: impl FnOnce(&Arc<MemoryBudget>) -> R) -> Option<R> {
     let ptr = BUDGET.with(Cell::get);
@@ -114,16 +187,23 @@ fn current_budget<R>(f: impl FnOnce(&Arc<MemoryBudget>) -> R) -> Option<R> {
 
 /// Charges `bytes` of a new tensor buffer to this thread's budget: `None` for buffers
 /// under [`CHARGED_BYTES`] or outside a budget.
-pub(crate) fn charge(bytes: usize) -> Option<Arc<Charge>> {
+#[inline]
+pub(crate) fn charge(bytes: usize) -> Option<Charge> {
     if bytes < CHARGED_BYTES {
         return None;
     }
+    charge_large(bytes)
+}
+
+/// [`charge`] for a buffer large enough to count.
+#[cold]
+fn charge_large(bytes: usize) -> Option<Charge> {
     current_budget(|budget| {
         budget.live.fetch_add(bytes, Ordering::Relaxed);
-        Arc::new(Charge {
+        Charge {
             budget: Arc::clone(budget),
             bytes,
-        })
+        }
     })
 }
 

@@ -1,5 +1,6 @@
 //! Rust element types behind each [`DType`] and the numeric traits kernels are written against.
 
+use super::alloc::Storage;
 use super::{Buffer, DType};
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Sub};
@@ -26,11 +27,11 @@ pub trait Element:
     /// The dtype this type stores as.
     const DTYPE: DType;
     /// Wraps a vector as a tensor buffer.
-    fn into_buffer(data: Arc<Vec<Self>>) -> Buffer;
+    fn into_buffer(data: Arc<Storage<Self>>) -> Buffer;
     /// Borrows the buffer's vector when the dtype matches.
-    fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>>;
+    fn from_buffer(buffer: &Buffer) -> Option<&Arc<Storage<Self>>>;
     /// Mutably borrows the buffer's vector when the dtype matches.
-    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>>;
+    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Storage<Self>>>;
     /// Converts through f64 (TensorFlow `Cast` semantics for floats; integers truncate toward zero).
     fn to_f64(self) -> f64;
     /// Converts from f64, truncating toward zero and saturating for integers.
@@ -45,16 +46,16 @@ macro_rules! element {
     ($t:ty, $dt:ident, $var:ident) => {
         impl Element for $t {
             const DTYPE: DType = DType::$dt;
-            fn into_buffer(data: Arc<Vec<Self>>) -> Buffer {
+            fn into_buffer(data: Arc<Storage<Self>>) -> Buffer {
                 Buffer::$var(data)
             }
-            fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>> {
+            fn from_buffer(buffer: &Buffer) -> Option<&Arc<Storage<Self>>> {
                 match buffer {
                     Buffer::$var(v) => Some(v),
                     _ => None,
                 }
             }
-            fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>> {
+            fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Storage<Self>>> {
                 match buffer {
                     Buffer::$var(v) => Some(v),
                     _ => None,
@@ -83,16 +84,16 @@ element!(u8, UInt8, U8);
 
 impl Element for bool {
     const DTYPE: DType = DType::Bool;
-    fn into_buffer(data: Arc<Vec<Self>>) -> Buffer {
+    fn into_buffer(data: Arc<Storage<Self>>) -> Buffer {
         Buffer::Bool(data)
     }
-    fn from_buffer(buffer: &Buffer) -> Option<&Arc<Vec<Self>>> {
+    fn from_buffer(buffer: &Buffer) -> Option<&Arc<Storage<Self>>> {
         match buffer {
             Buffer::Bool(v) => Some(v),
             _ => None,
         }
     }
-    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Vec<Self>>> {
+    fn from_buffer_mut(buffer: &mut Buffer) -> Option<&mut Arc<Storage<Self>>> {
         match buffer {
             Buffer::Bool(v) => Some(v),
             _ => None,

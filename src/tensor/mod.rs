@@ -18,6 +18,7 @@ pub use resource::ResourceHandle;
 pub use shape::{Dim, PartialShape};
 
 use crate::{Error, Result};
+use alloc::Storage;
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -45,23 +46,23 @@ pub trait DeviceMemory: Send + Sync + fmt::Debug + 'static {
 #[derive(Clone, Debug)]
 pub enum Buffer {
     /// float32 elements
-    F32(Arc<Vec<f32>>),
+    F32(Arc<Storage<f32>>),
     /// float64 elements
-    F64(Arc<Vec<f64>>),
+    F64(Arc<Storage<f64>>),
     /// int32 elements
-    I32(Arc<Vec<i32>>),
+    I32(Arc<Storage<i32>>),
     /// int64 elements
-    I64(Arc<Vec<i64>>),
+    I64(Arc<Storage<i64>>),
     /// uint8 elements
-    U8(Arc<Vec<u8>>),
+    U8(Arc<Storage<u8>>),
     /// bool elements
-    Bool(Arc<Vec<bool>>),
+    Bool(Arc<Storage<bool>>),
     /// resource handles
     Resource(Arc<Vec<ResourceHandle>>),
     /// variant values (opaque, each held like a handle: a TensorList)
     Variant(Arc<Vec<ResourceHandle>>),
     /// string elements (byte strings)
-    Bytes(Arc<Vec<Vec<u8>>>),
+    Bytes(Arc<Storage<Vec<u8>>>),
     /// Elements in a device's memory (not readable from the host).
     Device(Arc<dyn DeviceMemory>),
 }
@@ -133,9 +134,6 @@ impl Buffer {
 pub struct Tensor {
     shape: Dims,
     buffer: Buffer,
-    /// The buffer's bytes charged to the memory budget of the session that made it
-    /// (shared by clones and reshapes; see [`alloc`]).
-    charge: Option<Arc<alloc::Charge>>,
 }
 
 /// Number of elements of a shape (1 for a scalar).
@@ -165,22 +163,15 @@ impl Tensor {
         Ok(Tensor::from_parts(shape, data))
     }
 
-    /// A host tensor of `shape` over `buffer`, charged to the memory budget of the session
-    /// running on this thread when it is large enough to count ([`alloc::charge`]).
-    fn charged(shape: Dims, buffer: Buffer, bytes: usize) -> Tensor {
-        Tensor {
-            shape,
-            buffer,
-            charge: alloc::charge(bytes),
-        }
-    }
-
     /// Builds a tensor whose size is known to match (internal use by kernels).
     pub(crate) fn from_parts<T: Element>(shape: impl Into<Dims>, data: Vec<T>) -> Tensor {
         let shape = shape.into();
         debug_assert_eq!(num_elements(&shape), data.len());
         let bytes = std::mem::size_of_val(data.as_slice());
-        Tensor::charged(shape, T::into_buffer(Arc::new(data)), bytes)
+        Tensor {
+            shape,
+            buffer: T::into_buffer(Arc::new(Storage::new(data, bytes))),
+        }
     }
 
     /// A string tensor (`tf.string`) from row-major byte strings and a shape; errors if the
@@ -199,7 +190,10 @@ impl Tensor {
             .iter()
             .map(|s| s.len() + std::mem::size_of::<Vec<u8>>())
             .sum();
-        Tensor::charged(shape, Buffer::Bytes(Arc::new(data)), bytes)
+        Tensor {
+            shape,
+            buffer: Buffer::Bytes(Arc::new(Storage::new(data, bytes))),
+        }
     }
 
     /// A rank-0 string tensor.
@@ -229,7 +223,6 @@ impl Tensor {
         Ok(Tensor {
             shape: Dims::from(shape),
             buffer: Buffer::Device(memory),
-            charge: None,
         })
     }
 
@@ -360,7 +353,7 @@ impl Tensor {
     /// The elements as a typed slice; errors if `T` is not the tensor's dtype.
     pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
         T::from_buffer(&self.buffer)
-            .map(|v| v.as_slice())
+            .map(|v| &***v)
             .ok_or_else(|| self.host_access_error(T::DTYPE))
     }
 
@@ -375,7 +368,7 @@ impl Tensor {
             .cloned()
             .ok_or_else(|| self.host_access_error(T::DTYPE))?;
         drop(self);
-        Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+        Ok(Arc::try_unwrap(arc).map_or_else(|shared| shared.to_vec(), Storage::into_vec))
     }
 
     /// The elements as a mutable slice when no other tensor shares the storage (and `T` is
@@ -383,7 +376,7 @@ impl Tensor {
     pub fn unique_slice_mut<T: Element>(&mut self) -> Option<&mut [T]> {
         T::from_buffer_mut(&mut self.buffer)
             .and_then(Arc::get_mut)
-            .map(|v| v.as_mut_slice())
+            .map(|v| &mut **v)
     }
 
     /// Changes the elements in place, copying them first only when the storage is shared
@@ -424,7 +417,6 @@ impl Tensor {
         Ok(Tensor {
             shape: Dims::from(shape),
             buffer: self.buffer.clone(),
-            charge: self.charge.clone(),
         })
     }
 

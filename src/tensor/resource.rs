@@ -52,7 +52,6 @@ impl Tensor {
         Tensor {
             shape: Dims::SCALAR,
             buffer: Buffer::Resource(Arc::new(vec![handle])),
-            charge: None,
         }
     }
 
@@ -67,7 +66,6 @@ impl Tensor {
             } else {
                 Buffer::Resource(handles)
             },
-            charge: None,
         }
     }
 
@@ -76,7 +74,6 @@ impl Tensor {
         Tensor {
             shape: Dims::SCALAR,
             buffer: Buffer::Variant(Arc::new(vec![ResourceHandle::new(value)])),
-            charge: None,
         }
     }
 
