@@ -12,6 +12,7 @@
 //! One job runs at a time; a kernel that finds the helpers busy (a part of another
 //! split kernel, or another session's product) runs its parts on its own thread.
 
+use crate::tensor::alloc::{self, MemoryBudget};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, TryLockError};
@@ -33,6 +34,8 @@ struct Job {
     /// caller waits for every part to finish, so it outlives each use; a helper arriving
     /// late finds no part left and never touches it.
     f: *const (dyn Fn(usize) + Sync),
+    /// The caller's memory budget, which the parts' tensors are charged to on any thread.
+    budget: Option<Arc<MemoryBudget>>,
 }
 
 // SAFETY: `f` is `Sync` and only called while the caller keeps it alive (see `Job::f`).
@@ -49,7 +52,11 @@ impl Job {
             }
             // SAFETY: part < parts, so the caller is still waiting (see `Job::f`).
             let f = unsafe { &*self.f };
-            if catch_unwind(AssertUnwindSafe(|| f(part))).is_err() {
+            let run = || match &self.budget {
+                Some(budget) => alloc::with_budget(budget, || f(part)),
+                None => f(part),
+            };
+            if catch_unwind(AssertUnwindSafe(run)).is_err() {
                 self.panicked.store(true, Ordering::Release);
             }
             self.unfinished.fetch_sub(1, Ordering::AcqRel);
@@ -170,6 +177,7 @@ pub fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         unfinished: AtomicUsize::new(parts),
         panicked: AtomicBool::new(false),
         f,
+        budget: alloc::current(),
     });
     for mailbox in pool.mailboxes.iter().take(parts - 1) {
         mailbox.post(&job);
@@ -232,6 +240,52 @@ mod tests {
             }
         });
         assert_eq!(total.load(Ordering::Relaxed), 4 * 100 * 2);
+    }
+
+    #[test]
+    fn tensors_made_by_helpers_are_charged_to_the_callers_budget() {
+        use crate::Tensor;
+        let budget = alloc::MemoryBudget::new(1 << 20);
+        // 8 KiB per part; part 0 waits for part 1, so when the caller takes part 0 a
+        // helper must run part 1 (the helpers may be busy with another test's job: retry).
+        let mut on_a_helper = false;
+        for _ in 0..50 {
+            let caller = thread::current().id();
+            let made = Mutex::new(Vec::new());
+            let ran_elsewhere = AtomicBool::new(false);
+            let second_done = AtomicBool::new(false);
+            alloc::with_budget(&budget, || {
+                run_parts(2, &|p| {
+                    if p == 0 {
+                        let start = Instant::now();
+                        while !second_done.load(Ordering::Acquire)
+                            && start.elapsed() < Duration::from_millis(200)
+                        {
+                            thread::yield_now();
+                        }
+                    }
+                    if thread::current().id() != caller {
+                        ran_elsewhere.store(true, Ordering::Relaxed);
+                    }
+                    let t = Tensor::full(&[2048], p as f32);
+                    made.lock().unwrap().push(t);
+                    if p == 1 {
+                        second_done.store(true, Ordering::Release);
+                    }
+                })
+            });
+            assert_eq!(budget.in_use(), 2 * 8192);
+            drop(made);
+            assert_eq!(budget.in_use(), 0);
+            if ran_elsewhere.load(Ordering::Relaxed) {
+                on_a_helper = true;
+                break;
+            }
+        }
+        assert!(
+            on_a_helper || helpers().mailboxes.is_empty(),
+            "no part ran on a helper"
+        );
     }
 
     #[test]
