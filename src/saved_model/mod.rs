@@ -238,6 +238,30 @@ impl LoadedModel {
         output_keys: &[&str],
     ) -> Result<Vec<Tensor>> {
         let sig = self.signature(key)?;
+        let outputs = output_keys
+            .iter()
+            .map(|k| {
+                sig.outputs.get(*k).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "signature '{key}' has no output '{k}'; its outputs: {}",
+                        sig.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.run_signature_fetching(key, inputs, &outputs)
+    }
+
+    /// Feeds a signature's `inputs` by key (checked as [`LoadedModel::run_signature`] does)
+    /// and fetches the graph tensors `outputs`: this signature's, or those of several
+    /// signatures that read the same inputs, in one run.
+    pub fn run_signature_fetching(
+        &self,
+        key: &str,
+        inputs: &[(&str, Tensor)],
+        outputs: &[&TensorInfo],
+    ) -> Result<Vec<Tensor>> {
+        let sig = self.signature(key)?;
         let expected = || sig.inputs.keys().cloned().collect::<Vec<_>>().join(", ");
         let mut feeds = Vec::with_capacity(inputs.len());
         for (k, t) in inputs {
@@ -260,17 +284,9 @@ impl LoadedModel {
                 expected()
             )));
         }
-        let fetches = output_keys
+        let fetches = outputs
             .iter()
-            .map(|k| {
-                let info = sig.outputs.get(*k).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "signature '{key}' has no output '{k}'; its outputs: {}",
-                        sig.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
-                })?;
-                self.graph.output_by_name(&info.name)
-            })
+            .map(|info| self.graph.output_by_name(&info.name))
             .collect::<Result<Vec<_>>>()?;
         self.session.run(&feeds, &fetches, &[])
     }

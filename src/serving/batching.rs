@@ -11,10 +11,17 @@
 //! (a scalar input, inputs of different lengths) runs alone, and so does one of
 //! `max_batch_size` rows or more: unsplit, as one run of its own size (TensorFlow Serving
 //! refuses such a request unless `enable_large_batch_splitting` is on; running it whole
-//! gives the same answer as splitting it). Batches are not padded: each runs with exactly
-//! the rows its requests hold. When the merged run fails, or an output has no row per
-//! input row, each request of the batch is run alone, so every one gets its own answer or
-//! error.
+//! gives the same answer as splitting it). Batches are not padded to `max_batch_size`:
+//! each runs with exactly the rows its requests hold. When the merged run fails, or an
+//! output has no row per input row, each request of the batch is run alone, so every one
+//! gets its own answer or error.
+//!
+//! With `pad_variable_length_inputs` (TensorFlow Serving's batching parameter of that
+//! name), inputs need only agree in dtype and rank: each input of a batch is padded with
+//! zeros (empty strings) at the end of every dimension after the first, up to the largest
+//! in the batch, and an output whose dimensions after the first are an input's padded ones
+//! is cut back to the request's own (a sequence output keeps its length; a reduction over
+//! the padded axis sees the zeros, as in TensorFlow Serving).
 
 use super::model::Servable;
 use super::status::Status;
@@ -36,16 +43,27 @@ pub struct BatchingConfig {
     pub max_batch_size: usize,
     /// How long the first request of a batch waits for others.
     pub timeout: Duration,
+    /// Batch inputs that differ in dimensions after the first, padding them with zeros.
+    pub pad_variable_length_inputs: bool,
 }
 
 /// Requests that may share a run: the same version, signature, outputs, and inputs of the
-/// same keys, dtypes and dimensions after the first.
+/// same keys, dtypes and dimensions after the first (only their number when padding).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct BatchKey {
     version: i64,
     signature: String,
     outputs: Vec<String>,
-    inputs: Vec<(String, DType, Vec<usize>)>,
+    inputs: Vec<(String, DType, Inner)>,
+}
+
+/// An input's dimensions after the first, as batches are keyed by them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Inner {
+    /// These exactly.
+    Dims(Vec<usize>),
+    /// Any of this many (padded to the largest in the batch).
+    Rank(usize),
 }
 
 /// One request waiting in a batch.
@@ -170,7 +188,15 @@ impl Batcher {
             outputs: output_filter.to_vec(),
             inputs: inputs
                 .iter()
-                .map(|(k, t)| (k.to_string(), t.dtype(), t.shape()[1..].to_vec()))
+                .map(|(k, t)| {
+                    let inner = &t.shape()[1..];
+                    let inner = if self.config.pad_variable_length_inputs {
+                        Inner::Rank(inner.len())
+                    } else {
+                        Inner::Dims(inner.to_vec())
+                    };
+                    (k.to_string(), t.dtype(), inner)
+                })
                 .collect(),
         };
         let (reply, answer) = bounded(1);
@@ -290,8 +316,9 @@ fn batch_rows(inputs: &[(&str, Tensor)]) -> Option<usize> {
     rows.filter(|&r| r > 0)
 }
 
-/// The batch run as one, its outputs split back into each request's rows; `None` when the
-/// run fails or an output does not have one row per input row.
+/// The batch run as one, its outputs split back into each request's rows (and, for padded
+/// inputs, cut back to each request's own dimensions); `None` when the run fails or an
+/// output does not have one row per input row.
 fn merged(
     servable: &Servable,
     key: &BatchKey,
@@ -299,9 +326,18 @@ fn merged(
 ) -> Option<Vec<Vec<(String, Tensor)>>> {
     let total: usize = batch.iter().map(|w| w.rows).sum();
     let mut feeds = Vec::with_capacity(key.inputs.len());
-    for (i, (k, dtype, inner)) in key.inputs.iter().enumerate() {
+    // Each input's dimensions after the first in the merged run.
+    let mut padded_dims = Vec::with_capacity(key.inputs.len());
+    for (i, (k, dtype, _)) in key.inputs.iter().enumerate() {
         let parts: Vec<&Tensor> = batch.iter().map(|w| &w.inputs[i]).collect();
-        feeds.push((k.as_str(), rows::concat_rows(&parts, *dtype, inner).ok()?));
+        let inner = largest_inner(&parts);
+        let padded = parts
+            .iter()
+            .map(|t| pad_rows(t, &inner))
+            .collect::<Option<Vec<Tensor>>>()?;
+        let padded: Vec<&Tensor> = padded.iter().collect();
+        feeds.push((k.as_str(), rows::concat_rows(&padded, *dtype, &inner).ok()?));
+        padded_dims.push(inner);
     }
     let outputs = servable
         .predict(&key.signature, &feeds, &key.outputs)
@@ -318,10 +354,141 @@ fn merged(
         let idx: Vec<usize> = (start..start + w.rows).collect();
         let mine = outputs
             .iter()
-            .map(|(k, t)| Some((k.clone(), rows::gather_rows(t, &idx).ok()?)))
+            .map(|(k, t)| {
+                let rows = rows::gather_rows(t, &idx).ok()?;
+                Some((k.clone(), unpad(rows, &padded_dims, w)?))
+            })
             .collect::<Option<Vec<_>>>()?;
         answers.push(mine);
         start += w.rows;
     }
     Some(answers)
+}
+
+/// The largest of each dimension after the first over `parts` (of one rank).
+fn largest_inner(parts: &[&Tensor]) -> Vec<usize> {
+    let mut inner = parts.first().map_or(vec![], |t| t.shape()[1..].to_vec());
+    for t in parts {
+        for (d, &n) in inner.iter_mut().zip(&t.shape()[1..]) {
+            *d = (*d).max(n);
+        }
+    }
+    inner
+}
+
+/// `t` padded with zeros to `inner` after its first dimension (itself when it fits).
+fn pad_rows(t: &Tensor, inner: &[usize]) -> Option<Tensor> {
+    if &t.shape()[1..] == inner {
+        return Some(t.clone());
+    }
+    let mut shape = vec![t.shape()[0]];
+    shape.extend_from_slice(inner);
+    rows::pad_stack(&[t], &shape, 0.0)
+        .ok()?
+        .reshape(&shape)
+        .ok()
+}
+
+/// A request's rows of an output, cut back to the request's own dimensions when they are
+/// those of an input the batch padded for it (the first such input decides).
+fn unpad(out: Tensor, padded_dims: &[Vec<usize>], w: &Waiting) -> Option<Tensor> {
+    let inner = &out.shape()[1..];
+    let own = padded_dims
+        .iter()
+        .zip(&w.inputs)
+        .find(|(padded, t)| padded.as_slice() == inner && &t.shape()[1..] != inner);
+    match own {
+        Some((_, t)) => {
+            let mut shape = vec![w.rows];
+            shape.extend_from_slice(&t.shape()[1..]);
+            rows::crop(&out, &shape).ok()
+        }
+        None => Some(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saved_model::{self, Signature};
+    use crate::{Graph, Session};
+    use std::collections::BTreeMap;
+
+    /// A SavedModel of y = 2x and s = sum(x, axis 1) for x of shape [batch, length].
+    fn doubling_model() -> Servable {
+        let mut g = Graph::new();
+        let x = g.placeholder(DType::Float32, [None, None], "x").unwrap();
+        let two = g.constant(2f32).unwrap();
+        let y = g.mul(x, two).unwrap();
+        let s = g.reduce_sum(x, &[1], false).unwrap();
+        let mut signatures = BTreeMap::new();
+        signatures.insert(
+            "serving_default".to_string(),
+            Signature::predict(&g, &[("x", x)], &[("y", y), ("s", s)]),
+        );
+        let dir = std::env::temp_dir().join(format!("rustflow-pad-{}", std::process::id()));
+        saved_model::save(&Session::new(&g), &g, &dir, &["serve"], &signatures).unwrap();
+        let servable = Servable::load(&dir, 1, Default::default()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        servable
+    }
+
+    /// Runs `xs` as concurrent requests; the answers and the merged runs made.
+    fn concurrent(servable: &Servable, pad: bool, xs: &[Tensor]) -> (Vec<Answer>, u64) {
+        let batcher = Batcher::new(BatchingConfig {
+            max_batch_size: xs.iter().map(|x| x.shape()[0]).sum(),
+            // Long enough for both to join when they can; short when each runs alone.
+            timeout: Duration::from_millis(if pad { 10_000 } else { 200 }),
+            pad_variable_length_inputs: pad,
+        });
+        let answers = std::thread::scope(|s| {
+            let handles: Vec<_> = xs
+                .iter()
+                .map(|x| {
+                    let batcher = &batcher;
+                    s.spawn(move || {
+                        batcher.run(servable, "serving_default", vec![("x", x.clone())], &[])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        (answers, batcher.runs.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn variable_length_inputs_are_padded_only_when_asked_and_cut_back() {
+        let servable = doubling_model();
+        let xs = [
+            Tensor::from([[1f32, 2.]]),
+            Tensor::from([[3f32, 4., 5.], [6., 7., 8.]]),
+        ];
+        // Hand values: y = 2x, s = the row sums.
+        let want = [
+            vec![
+                ("s".to_string(), Tensor::from([3f32])),
+                ("y".to_string(), Tensor::from([[2f32, 4.]])),
+            ],
+            vec![
+                ("s".to_string(), Tensor::from([12f32, 21.])),
+                (
+                    "y".to_string(),
+                    Tensor::from([[6f32, 8., 10.], [12., 14., 16.]]),
+                ),
+            ],
+        ];
+        // Padded: one merged run of [3, 3]; each gets its own rows and lengths back (the
+        // zeros add nothing to the sums).
+        let (answers, runs) = concurrent(&servable, true, &xs);
+        assert_eq!(runs, 1);
+        for (a, w) in answers.into_iter().zip(&want) {
+            assert_eq!(&a.unwrap(), w);
+        }
+        // Without the flag the lengths differ: no merged run, the same answers.
+        let (answers, runs) = concurrent(&servable, false, &xs);
+        assert_eq!(runs, 0);
+        for (a, w) in answers.into_iter().zip(&want) {
+            assert_eq!(&a.unwrap(), w);
+        }
+    }
 }

@@ -12,6 +12,7 @@
 use super::model::Servable;
 use super::status::Status;
 use crate::pb::tf;
+use crate::saved_model::{Signature, TensorInfo};
 use crate::tensor::{DType, Tensor};
 use base64::Engine as _;
 use prost::Message;
@@ -189,109 +190,287 @@ impl ExampleResult {
     }
 }
 
+/// One classify or regress task checked against its signature: the signature's key and
+/// definition and the outputs the API reads from it.
+struct Task<'a> {
+    key: &'a str,
+    sig: &'a Signature,
+    api: ExampleApi,
+    outputs: Vec<&'static str>,
+}
+
+impl<'a> Task<'a> {
+    /// The task of running `api` on the servable's signature `signature_name` (default
+    /// `serving_default`); TensorFlow Serving's errors for a wrong method or missing outputs.
+    fn new(
+        servable: &'a Servable,
+        signature_name: Option<&'a str>,
+        api: ExampleApi,
+    ) -> Result<Task<'a>, Status> {
+        let (key, sig) = servable.signature(signature_name)?;
+        if sig.method_name != api.method_name() {
+            return Err(Status::invalid(format!(
+                "Expected {} signature method_name for signature '{key}', got {}",
+                api.method_name(),
+                sig.method_name
+            )));
+        }
+        let outputs = match api {
+            ExampleApi::Regress => vec!["outputs"],
+            ExampleApi::Classify => ["classes", "scores"]
+                .into_iter()
+                .filter(|k| sig.outputs.contains_key(*k))
+                .collect(),
+        };
+        if outputs.is_empty() {
+            return Err(Status::invalid(format!(
+                "signature '{key}' has neither 'classes' nor 'scores' outputs"
+            )));
+        }
+        Ok(Task {
+            key,
+            sig,
+            api,
+            outputs,
+        })
+    }
+
+    /// The graph tensors of the outputs the task reads.
+    fn output_infos(&self) -> Result<Vec<&'a TensorInfo>, Status> {
+        self.outputs
+            .iter()
+            .map(|k| {
+                self.sig.outputs.get(*k).ok_or_else(|| {
+                    Status::invalid(format!("signature '{}' has no output '{k}'", self.key))
+                })
+            })
+            .collect()
+    }
+
+    /// The result for `n` examples from the task's outputs (in `self.outputs`' order).
+    fn result(&self, n: usize, outs: &[Tensor]) -> Result<ExampleResult, Status> {
+        let per_example = |t: &Tensor, what: &str| -> Result<usize, Status> {
+            match t.shape().first() {
+                Some(&b) if b == n => Ok(t.len().checked_div(n).unwrap_or(0)),
+                _ => Err(Status::invalid(format!(
+                    "output '{what}' has shape {:?}, expected [{n}, ...] (one row per example)",
+                    t.shape()
+                ))),
+            }
+        };
+        let floats = |t: &Tensor, what: &str| -> Result<Vec<f32>, Status> {
+            match t.dtype() {
+                DType::Float32 => Ok(t.to_vec::<f32>().unwrap_or_default()),
+                d => Err(Status::invalid(format!(
+                    "output '{what}' must be float32, got {d}"
+                ))),
+            }
+        };
+        let get = |k: &str| self.outputs.iter().position(|x| *x == k).map(|i| &outs[i]);
+        match self.api {
+            ExampleApi::Regress => {
+                let out = get("outputs").ok_or_else(|| Status::invalid("no 'outputs'"))?;
+                if per_example(out, "outputs")? != 1 {
+                    return Err(Status::invalid(format!(
+                        "output 'outputs' has shape {:?}: a regression gives one value per example",
+                        out.shape()
+                    )));
+                }
+                Ok(ExampleResult::Regressions(floats(out, "outputs")?))
+            }
+            ExampleApi::Classify => {
+                let scores = get("scores")
+                    .map(|s| Ok::<_, Status>((floats(s, "scores")?, per_example(s, "scores")?)))
+                    .transpose()?;
+                let classes = get("classes")
+                    .map(|c| {
+                        let per = per_example(c, "classes")?;
+                        let labels = c.as_strings().map_err(|_| {
+                            Status::invalid(format!(
+                                "output 'classes' must be strings, got {}",
+                                c.dtype()
+                            ))
+                        })?;
+                        Ok::<_, Status>((labels.to_vec(), per))
+                    })
+                    .transpose()?;
+                let per = match (&scores, &classes) {
+                    (Some((_, s)), Some((_, c))) if s != c => {
+                        return Err(Status::invalid(format!(
+                            "outputs 'scores' and 'classes' give {s} and {c} values per example"
+                        )))
+                    }
+                    (Some((_, p)), _) | (None, Some((_, p))) => *p,
+                    (None, None) => 0,
+                };
+                let result = (0..n)
+                    .map(|b| {
+                        (0..per)
+                            .map(|c| {
+                                let i = b * per + c;
+                                let label = classes
+                                    .as_ref()
+                                    .map(|(l, _)| l[i].clone())
+                                    .unwrap_or_default();
+                                (label, scores.as_ref().map_or(0.0, |(s, _)| s[i]))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Ok(ExampleResult::Classifications(result))
+            }
+        }
+    }
+}
+
+/// The serialized examples as the string vector fed to a signature's `inputs`.
+fn examples_tensor(examples: Vec<Vec<u8>>) -> Result<Tensor, Status> {
+    let n = examples.len();
+    Tensor::from_strings(&[n], examples).map_err(|e| Status::invalid(e.to_string()))
+}
+
 /// Runs a request's serialized examples through a signature of the servable.
 pub fn run_examples(
     servable: &Servable,
     api: ExampleApi,
     request: ExamplesRequest,
 ) -> Result<ExampleResult, Status> {
-    let (key, sig) = servable.signature(request.signature_name.as_deref())?;
-    if sig.method_name != api.method_name() {
-        return Err(Status::invalid(format!(
-            "Expected {} signature method_name for signature '{key}', got {}",
-            api.method_name(),
-            sig.method_name
-        )));
-    }
+    let task = Task::new(servable, request.signature_name.as_deref(), api)?;
     let n = request.examples.len();
-    let examples =
-        Tensor::from_strings(&[n], request.examples).map_err(|e| Status::invalid(e.to_string()))?;
-    let run = |outputs: &[&str]| {
-        servable
-            .model
-            .run_signature_outputs(key, &[("inputs", examples.clone())], outputs)
-            .map_err(Status::from)
+    let examples = examples_tensor(request.examples)?;
+    let outs = servable
+        .model
+        .run_signature_outputs(task.key, &[("inputs", examples)], &task.outputs)
+        .map_err(Status::from)?;
+    task.result(n, &outs)
+}
+
+/// True when every task's signature has the single input `inputs`, read from one and the
+/// same graph tensor, so that one session run can serve them all.
+fn share_inputs(tasks: &[Task<'_>]) -> bool {
+    let input = |t: &Task<'_>| match (t.sig.inputs.len(), t.sig.inputs.get("inputs")) {
+        (1, Some(info)) => Some(info.name.clone()),
+        _ => None,
     };
-    let per_example = |t: &Tensor, what: &str| -> Result<usize, Status> {
-        match t.shape().first() {
-            Some(&b) if b == n => Ok(t.len().checked_div(n).unwrap_or(0)),
-            _ => Err(Status::invalid(format!(
-                "output '{what}' has shape {:?}, expected [{n}, ...] (one row per example)",
-                t.shape()
-            ))),
-        }
-    };
-    let floats = |t: &Tensor, what: &str| -> Result<Vec<f32>, Status> {
-        match t.dtype() {
-            DType::Float32 => Ok(t.to_vec::<f32>().unwrap_or_default()),
-            d => Err(Status::invalid(format!(
-                "output '{what}' must be float32, got {d}"
-            ))),
-        }
-    };
-    match api {
-        ExampleApi::Regress => {
-            let out = run(&["outputs"])?.remove(0);
-            if per_example(&out, "outputs")? != 1 {
-                return Err(Status::invalid(format!(
-                    "output 'outputs' has shape {:?}: a regression gives one value per example",
-                    out.shape()
-                )));
-            }
-            Ok(ExampleResult::Regressions(floats(&out, "outputs")?))
-        }
-        ExampleApi::Classify => {
-            let has = |k: &str| sig.outputs.contains_key(k);
-            let keys: Vec<&str> = ["classes", "scores"]
-                .into_iter()
-                .filter(|k| has(k))
+    let first = tasks.first().and_then(input);
+    first.is_some() && tasks.iter().all(|t| input(t) == first)
+}
+
+/// Runs several classify/regress tasks (signature name, API) over the same examples, the
+/// results in the tasks' order. As TensorFlow Serving's MultiInference does, tasks whose
+/// signatures read the same `inputs` tensor run in one session run fetching all their
+/// outputs; otherwise each task runs alone.
+pub fn run_example_tasks(
+    servable: &Servable,
+    tasks: &[(Option<&str>, ExampleApi)],
+    examples: Vec<Vec<u8>>,
+) -> Result<Vec<ExampleResult>, Status> {
+    let tasks = tasks
+        .iter()
+        .map(|&(name, api)| Task::new(servable, name, api))
+        .collect::<Result<Vec<_>, Status>>()?;
+    let n = examples.len();
+    let examples = examples_tensor(examples)?;
+    let feeds = [("inputs", examples)];
+    if !share_inputs(&tasks) {
+        return tasks
+            .iter()
+            .map(|task| {
+                let outs = servable
+                    .model
+                    .run_signature_outputs(task.key, &feeds, &task.outputs)
+                    .map_err(Status::from)?;
+                task.result(n, &outs)
+            })
+            .collect();
+    }
+    let mut fetches = Vec::new();
+    for task in &tasks {
+        fetches.extend(task.output_infos()?);
+    }
+    let mut outs = servable
+        .model
+        .run_signature_fetching(tasks[0].key, &feeds, &fetches)
+        .map_err(Status::from)?
+        .into_iter();
+    tasks
+        .iter()
+        .map(|task| {
+            let own: Vec<Tensor> = outs.by_ref().take(task.outputs.len()).collect();
+            task.result(n, &own)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionOptions;
+    use std::path::Path;
+
+    fn example_x(x: f32) -> Vec<u8> {
+        let mut context = BTreeMap::new();
+        context.insert(
+            "x".to_string(),
+            tf::Feature {
+                kind: Some(tf::feature::Kind::FloatList(tf::FloatList {
+                    value: vec![x],
+                })),
+            },
+        );
+        with_context(&context, BTreeMap::new())
+    }
+
+    #[test]
+    fn tasks_sharing_inputs_run_together_and_match_separate_runs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("graphs/tf_serving/saved_model_half_plus_two_cpu/00000123");
+        let servable = Servable::load(&dir, 1, SessionOptions::default()).unwrap();
+        let examples = vec![example_x(1.0), example_x(5.0), example_x(-2.0)];
+        let tasks = [
+            (Some("regress_x_to_y"), ExampleApi::Regress),
+            (Some("classify_x_to_y"), ExampleApi::Classify),
+            (Some("regress_x_to_y2"), ExampleApi::Regress),
+        ];
+        let shared = |tasks: &[(Option<&'static str>, ExampleApi)]| {
+            let checked: Vec<Task<'_>> = tasks
+                .iter()
+                .map(|&(s, api)| Task::new(&servable, s, api).unwrap())
                 .collect();
-            if keys.is_empty() {
-                return Err(Status::invalid(format!(
-                    "signature '{key}' has neither 'classes' nor 'scores' outputs"
-                )));
-            }
-            let outs = run(&keys)?;
-            let get = |k: &str| keys.iter().position(|x| *x == k).map(|i| &outs[i]);
-            let scores = get("scores")
-                .map(|s| Ok::<_, Status>((floats(s, "scores")?, per_example(s, "scores")?)))
-                .transpose()?;
-            let classes = get("classes")
-                .map(|c| {
-                    let per = per_example(c, "classes")?;
-                    let labels = c.as_strings().map_err(|_| {
-                        Status::invalid(format!(
-                            "output 'classes' must be strings, got {}",
-                            c.dtype()
-                        ))
-                    })?;
-                    Ok::<_, Status>((labels.to_vec(), per))
-                })
-                .transpose()?;
-            let per = match (&scores, &classes) {
-                (Some((_, s)), Some((_, c))) if s != c => {
-                    return Err(Status::invalid(format!(
-                        "outputs 'scores' and 'classes' give {s} and {c} values per example"
-                    )))
-                }
-                (Some((_, p)), _) | (None, Some((_, p))) => *p,
-                (None, None) => 0,
-            };
-            let result = (0..n)
-                .map(|b| {
-                    (0..per)
-                        .map(|c| {
-                            let i = b * per + c;
-                            let label = classes
-                                .as_ref()
-                                .map(|(l, _)| l[i].clone())
-                                .unwrap_or_default();
-                            (label, scores.as_ref().map_or(0.0, |(s, _)| s[i]))
-                        })
-                        .collect()
-                })
-                .collect();
-            Ok(ExampleResult::Classifications(result))
-        }
+            share_inputs(&checked)
+        };
+        assert!(shared(&tasks), "all three read tf_example:0");
+        let together = run_example_tasks(&servable, &tasks, examples.clone()).unwrap();
+        let separate: Vec<ExampleResult> = tasks
+            .iter()
+            .map(|&(s, api)| {
+                let request = ExamplesRequest {
+                    signature_name: s.map(str::to_string),
+                    examples: examples.clone(),
+                };
+                run_examples(&servable, api, request).unwrap()
+            })
+            .collect();
+        assert_eq!(together, separate);
+        // y = x / 2 + 2, y2 = x / 2 + 3 (hand values).
+        assert_eq!(together[2], ExampleResult::Regressions(vec![3.5, 5.5, 2.0]));
+        // regress_x2_to_y3 reads a float x2, not the examples: not shared, run alone, and
+        // its error is the one a separate run gives.
+        let mixed = [
+            (Some("regress_x_to_y"), ExampleApi::Regress),
+            (Some("regress_x2_to_y3"), ExampleApi::Regress),
+        ];
+        assert!(!shared(&mixed));
+        let alone = run_examples(
+            &servable,
+            ExampleApi::Regress,
+            ExamplesRequest {
+                signature_name: Some("regress_x2_to_y3".into()),
+                examples: examples.clone(),
+            },
+        )
+        .unwrap_err();
+        let err = run_example_tasks(&servable, &mixed, examples).unwrap_err();
+        assert_eq!(err.to_string(), alone.to_string());
     }
 }

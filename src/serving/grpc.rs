@@ -5,7 +5,9 @@
 //! (`PredictionServiceStub`) work unchanged.
 
 use super::engine::Engine;
-use super::examples::{run_examples, with_context, ExampleApi, ExampleResult, ExamplesRequest};
+use super::examples::{
+    run_example_tasks, run_examples, with_context, ExampleApi, ExampleResult, ExamplesRequest,
+};
 use super::metrics::Api;
 use super::status::Status;
 use crate::proto::google::protobuf::{Any, Int64Value};
@@ -221,8 +223,9 @@ impl Services {
 
     /// Runs a `MultiInference` request as TensorFlow Serving does: every task names the
     /// same model and a different signature, of method classify or regress; the version
-    /// is the first task's; each task's signature gets the same examples (one run per
-    /// task), and the results come back in the tasks' order.
+    /// is the first task's; the tasks' signatures get the same examples, in one run when they
+    /// read the same input tensor ([`run_example_tasks`]), and the results come back in the
+    /// tasks' order.
     fn multi_inference_now(
         &self,
         req: tfs::MultiInferenceRequest,
@@ -265,17 +268,14 @@ impl Services {
         self.engine.model.check_name(&first.name)?;
         let servable = self.engine.model.get(spec_version(first)?)?;
         let examples = serialized_examples(req.input)?;
+        let results = run_example_tasks(&servable, &tasks, examples)?;
         let results = tasks
-            .into_iter()
-            .map(|(signature, api)| {
-                let key = servable.signature(signature)?.0.to_string();
-                let request = ExamplesRequest {
-                    signature_name: signature.map(str::to_string),
-                    examples: examples.clone(),
-                };
-                let result = run_examples(&servable, api, request)?;
+            .iter()
+            .zip(results)
+            .map(|(&(signature, _), result)| {
+                let key = servable.signature(signature)?.0;
                 Ok(tfs::InferenceResult {
-                    model_spec: Some(spec(&self.engine.model.name, servable.version, &key)),
+                    model_spec: Some(spec(&self.engine.model.name, servable.version, key)),
                     result: Some(result_proto(result)),
                 })
             })

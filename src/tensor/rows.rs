@@ -196,7 +196,7 @@ pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Resul
         for (k, p) in parts.iter().enumerate() {
             let src = T::slice(p)?;
             let dst = &mut out[k * size..(k + 1) * size];
-            copy_padded(src, p.shape(), dst, shape);
+            copy_corner(src, p.shape(), dst, shape);
         }
         Ok(out)
     }
@@ -220,24 +220,46 @@ pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Resul
     with_type!(first.dtype(), T => T::tensor(&out_shape, typed::<T>(parts, shape, value)?))
 }
 
-/// Copies a row-major block of shape `src_shape` into the top-left corner of `dst`, a block
-/// of shape `dst_shape` (same rank, each dimension at least as large).
-fn copy_padded<T: Clone>(src: &[T], src_shape: &[usize], dst: &mut [T], dst_shape: &[usize]) {
-    match src_shape {
-        [] | [_] => dst[..src.len()].clone_from_slice(src),
-        [n, rest @ ..] => {
+/// Copies the common top-left corner of two row-major blocks of the same rank (each
+/// dimension the smaller of the two) from `src` into `dst`: all of a smaller `src` into a
+/// larger `dst` (padding), or the corner of a larger `src` that fills `dst` (cropping).
+fn copy_corner<T: Clone>(src: &[T], src_shape: &[usize], dst: &mut [T], dst_shape: &[usize]) {
+    match (src_shape, dst_shape) {
+        ([n, rest @ ..], [m, dst_rest @ ..]) if !rest.is_empty() => {
             let s = tensor::num_elements(rest);
-            let d = tensor::num_elements(&dst_shape[1..]);
-            for i in 0..*n {
-                copy_padded(
+            let d = tensor::num_elements(dst_rest);
+            for i in 0..(*n).min(*m) {
+                copy_corner(
                     &src[i * s..(i + 1) * s],
                     rest,
                     &mut dst[i * d..(i + 1) * d],
-                    &dst_shape[1..],
+                    dst_rest,
                 );
             }
         }
+        _ => {
+            let n = src.len().min(dst.len());
+            dst[..n].clone_from_slice(&src[..n]);
+        }
     }
+}
+
+/// The top-left corner of `t` of `shape` (same rank, each dimension at most `t`'s): what
+/// [`pad_stack`] padded, cut back.
+pub(crate) fn crop(t: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    fn typed<T: RowValue>(t: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        let mut out = vec![T::pad(0.0); tensor::num_elements(shape)];
+        copy_corner(T::slice(t)?, t.shape(), &mut out, shape);
+        T::tensor(shape, out)
+    }
+    let fits = t.rank() == shape.len() && t.shape().iter().zip(shape).all(|(a, b)| b <= a);
+    if !fits {
+        return Err(Error::invalid(format!(
+            "cannot crop a tensor of shape {:?} to {shape:?}",
+            t.shape()
+        )));
+    }
+    with_type!(t.dtype(), T => typed::<T>(t, shape))
 }
 
 #[cfg(test)]
@@ -253,6 +275,15 @@ mod tests {
             Tensor::from([[5i32, 6], [1, 2]])
         );
         assert!(row(&t, 3).is_err());
+        assert_eq!(crop(&t, &[2, 1]).unwrap(), Tensor::from([[1i32], [3]]));
+        assert!(crop(&t, &[4, 1]).is_err() && crop(&t, &[2]).is_err());
+        let padded = pad_stack(&[&Tensor::from([[1u8, 2], [3, 4]])], &[3, 3], 0.0).unwrap();
+        let padded = padded.reshape(&[3, 3]).unwrap();
+        assert_eq!(padded, Tensor::from([[1u8, 2, 0], [3, 4, 0], [0, 0, 0]]));
+        assert_eq!(
+            crop(&padded, &[2, 2]).unwrap(),
+            Tensor::from([[1u8, 2], [3, 4]])
+        );
         let a = Tensor::from([1f32, 2.]);
         let b = Tensor::from([3f32]);
         assert!(stack(&[&a, &b]).is_err());

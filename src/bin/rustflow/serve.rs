@@ -66,6 +66,11 @@ pub struct Args {
         requires = "batching"
     )]
     pub batch_timeout_micros: u64,
+    /// With --batching: also merge requests whose inputs differ in dimensions after the
+    /// first, padding each with zeros to the largest in the batch (an output of an input's
+    /// padded shape is cut back to each request's own).
+    #[arg(long = "pad-variable-length-inputs", requires = "batching")]
+    pub pad_variable_length_inputs: bool,
     /// Don't write one log line per request on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -122,6 +127,7 @@ pub fn serve(args: Args) -> Result<(), Failure> {
         batching: args.batching.then(|| BatchingConfig {
             max_batch_size: args.max_batch_size.max(1),
             timeout: Duration::from_micros(args.batch_timeout_micros),
+            pad_variable_length_inputs: args.pad_variable_length_inputs,
         }),
     };
     serving::serve(config).map_err(Failure::Run)
