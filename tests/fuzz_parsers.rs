@@ -10,10 +10,13 @@
 //! Fast (a few seconds in all) and deterministic; no nightly toolchain. The `cargo fuzz`
 //! targets of issue 18 would run the same decoders for longer.
 
+#[path = "support/fuzz_cases.rs"]
+mod fuzz_cases;
+
 use rustflow::proto::{graph_to_bytes, import_graph_def, parse_graph_def};
 use rustflow::serving::{codec, examples};
 use rustflow::tensor::npy::{from_npy_bytes, to_npy_bytes};
-use rustflow::{DType, Graph, PartialShape, Session, SessionOptions, Tensor};
+use rustflow::{DType, Graph, Session, SessionOptions, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -169,23 +172,7 @@ fn rest_json_bodies_never_panic() {
     for s in &seeds[5..] {
         examples::parse_examples_request(s).unwrap();
     }
-    fuzz("REST JSON", 18, &seeds, 20_000, |body| {
-        if let Ok(req) = codec::parse_predict(body) {
-            let values: Vec<&serde_json::Value> = match &req.inputs {
-                codec::Inputs::Single(v) => vec![v],
-                codec::Inputs::Named(m) => m.values().collect(),
-            };
-            for v in values {
-                for dtype in DType::ALL.into_iter().chain([DType::Resource]) {
-                    if let Ok(t) = codec::json_to_tensor(v, dtype, "x") {
-                        let shape = PartialShape::from([None, Some(1)]);
-                        let _ = codec::fit_to_shape(t, &shape);
-                    }
-                }
-            }
-        }
-        let _ = examples::parse_examples_request(body);
-    });
+    fuzz("REST JSON", 18, &seeds, 20_000, fuzz_cases::rest_json);
     // Deep nesting and a huge body are errors, not stack overflows.
     for depth in [200, 100_000] {
         let body = format!(
@@ -201,44 +188,12 @@ fn rest_json_bodies_never_panic() {
     }
 }
 
-/// A graph parsing `serialized` examples with ParseExample: dense float, int64 and string
-/// features, a sparse int64 one.
-fn parse_example_graph() -> (Graph, rustflow::Output, Vec<rustflow::Output>) {
-    use rustflow::ops::parsing::DenseFeature;
-    let mut g = Graph::new();
-    let serialized = g.placeholder(DType::String, [None], "serialized").unwrap();
-    let dense = [
-        ("x", DType::Float32, vec![1], None),
-        ("label", DType::Int64, vec![], Some(Tensor::scalar(-1i64))),
-        (
-            "name",
-            DType::String,
-            vec![1],
-            Some(Tensor::from_strings(&[1], vec!["none"]).unwrap()),
-        ),
-    ]
-    .map(|(key, dtype, shape, default)| DenseFeature {
-        key: key.to_string(),
-        dtype,
-        shape,
-        default,
-    });
-    let parsed = g
-        .parse_example(serialized, &[("ids", DType::Int64)], &dense)
-        .unwrap();
-    let mut fetches = parsed.dense.clone();
-    for (i, v, s) in &parsed.sparse {
-        fetches.extend([*i, *v, *s]);
-    }
-    (g, serialized, fetches)
-}
-
 /// Mutated `tf.Example` bytes fed, in batches of one to three, to ParseExample (a graph
 /// of ours) and ParseExampleV2 (TensorFlow 2's half_plus_two, its `classify_x_to_y`).
 #[test]
 fn example_bytes_into_parse_example_never_panic() {
     use rustflow::data::ExampleBuilder;
-    let (g, serialized, fetches) = parse_example_graph();
+    let (g, serialized, fetches) = fuzz_cases::parse_example_graph();
     let sess = Session::with_options(&g, SessionOptions::with_threads(1));
     let tf2 = rustflow::saved_model::load(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -305,9 +260,7 @@ fn npy_bytes_never_panic() {
     for s in &seeds {
         from_npy_bytes(s).unwrap();
     }
-    fuzz(".npy", 93, &seeds, 20_000, |bytes| {
-        let _ = from_npy_bytes(bytes);
-    });
+    fuzz(".npy", 93, &seeds, 20_000, fuzz_cases::npy);
     // A header promising 2^62 elements in a small file is an error.
     let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }";
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
@@ -334,25 +287,7 @@ fn graph_def_bytes_never_panic() {
     let _ = f;
     let seeds = vec![graph_to_bytes(&g), graph_to_bytes(&Graph::new())];
     import_graph_def(&parse_graph_def(&seeds[0]).unwrap(), None).unwrap();
-    fuzz("GraphDef", 3, &seeds, 10_000, |bytes| {
-        if let Ok(gd) = parse_graph_def(bytes) {
-            let _ = import_graph_def(&gd, None);
-        }
-    });
-}
-
-/// A copy of a SavedModel directory, for its files to be overwritten.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
+    fuzz("GraphDef", 3, &seeds, 10_000, fuzz_cases::graph_def);
 }
 
 /// Mutated `saved_model.pb` and `variables.index` of TensorFlow Serving's half_plus_two,
@@ -364,7 +299,7 @@ fn saved_model_bytes_never_panic() {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("rustflow-fuzz-sm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&source, &dir);
+    fuzz_cases::copy_dir(&source, &dir);
     let pb = std::fs::read(source.join("saved_model.pb")).unwrap();
     let index = std::fs::read(source.join("variables/variables.index")).unwrap();
     let x = Tensor::new(&[2, 1], vec![1f32, 2.0]).unwrap();

@@ -1,0 +1,87 @@
+//! What the fuzzing of the decoders runs on one input: shared by the seeded mutation loops
+//! of `tests/fuzz_parsers.rs` and the `cargo fuzz` targets in `fuzz/` (included by path).
+//! Each case answers `Ok` or `Err` however malformed its input; a panic is a finding.
+
+use rustflow::ops::parsing::DenseFeature;
+use rustflow::proto::{import_graph_def, parse_graph_def};
+use rustflow::serving::{codec, examples};
+use rustflow::tensor::npy::from_npy_bytes;
+use rustflow::{DType, Graph, Output, PartialShape, Tensor};
+use std::path::Path;
+
+/// A REST predict, classify or regress body: parsed, and every value typed by each dtype
+/// and fitted to a `[-1, 1]` signature shape, as the server does.
+pub fn rest_json(body: &[u8]) {
+    if let Ok(req) = codec::parse_predict(body) {
+        let values: Vec<&serde_json::Value> = match &req.inputs {
+            codec::Inputs::Single(v) => vec![v],
+            codec::Inputs::Named(m) => m.values().collect(),
+        };
+        for v in values {
+            for dtype in DType::ALL.into_iter().chain([DType::Resource]) {
+                if let Ok(t) = codec::json_to_tensor(v, dtype, "x") {
+                    let shape = PartialShape::from([None, Some(1)]);
+                    let _ = codec::fit_to_shape(t, &shape);
+                }
+            }
+        }
+    }
+    let _ = examples::parse_examples_request(body);
+}
+
+/// `.npy` file bytes, decoded.
+pub fn npy(bytes: &[u8]) {
+    let _ = from_npy_bytes(bytes);
+}
+
+/// `GraphDef` bytes: decoded, then imported (ops, attrs, inputs checked).
+pub fn graph_def(bytes: &[u8]) {
+    if let Ok(gd) = parse_graph_def(bytes) {
+        let _ = import_graph_def(&gd, None);
+    }
+}
+
+/// A graph parsing `serialized` examples with ParseExample: dense float, int64 and string
+/// features, a sparse int64 one; the graph, its input and the tensors to fetch.
+pub fn parse_example_graph() -> (Graph, Output, Vec<Output>) {
+    let mut g = Graph::new();
+    let serialized = g.placeholder(DType::String, [None], "serialized").unwrap();
+    let dense = [
+        ("x", DType::Float32, vec![1], None),
+        ("label", DType::Int64, vec![], Some(Tensor::scalar(-1i64))),
+        (
+            "name",
+            DType::String,
+            vec![1],
+            Some(Tensor::from_strings(&[1], vec!["none"]).unwrap()),
+        ),
+    ]
+    .map(|(key, dtype, shape, default)| DenseFeature {
+        key: key.to_string(),
+        dtype,
+        shape,
+        default,
+    });
+    let parsed = g
+        .parse_example(serialized, &[("ids", DType::Int64)], &dense)
+        .unwrap();
+    let mut fetches = parsed.dense.clone();
+    for (i, v, s) in &parsed.sparse {
+        fetches.extend([*i, *v, *s]);
+    }
+    (g, serialized, fetches)
+}
+
+/// A copy of a directory tree (a SavedModel, for its files to be overwritten).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
