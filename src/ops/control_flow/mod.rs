@@ -6,6 +6,7 @@
 //! with loop-carried values and resource handles passed from call to call. Nothing is
 //! unrolled: a trip count may depend on the data.
 
+pub(crate) mod frames;
 pub(crate) mod grad;
 
 use super::{kernel_fn, Cost, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
@@ -267,6 +268,7 @@ pub(crate) fn register(r: &mut Registry) {
         );
     }
     grad::register(r);
+    frames::register(r);
 }
 
 impl Graph {
