@@ -269,3 +269,34 @@ fn malformed_frames_are_errors_naming_the_node() {
         .to_string();
     assert!(e.contains("'s'"), "{e}");
 }
+
+#[test]
+fn a_function_whose_body_holds_tf1_control_flow_runs_it_with_frames() {
+    use rustflow::graph::TensorSpec;
+    let mut g = Graph::new();
+    let any = [TensorSpec::new(DType::Float32, PartialShape::unknown())];
+    g.define_function("flip_negative_sum", &any, |g, a| {
+        let zero = g.constant(0.0f32)?;
+        let sum = g.reduce_sum(a[0], &[0], false)?;
+        let positive = g.greater(sum, zero)?;
+        let switch = g.op("Switch").inputs(&[a[0], positive]).build()?;
+        let flipped = g.neg(switch.output(0))?;
+        let merged = g.op("Merge").inputs(&[flipped, switch.output(1)]).build()?;
+        Ok(vec![merged.output(0)])
+    })
+    .unwrap();
+    let x = g
+        .placeholder(DType::Float32, PartialShape::unknown(), "x")
+        .unwrap();
+    let yes = g.constant(true).unwrap();
+    let out = g
+        .cond(yes, "flip_negative_sum", "flip_negative_sum", &[x])
+        .unwrap()[0];
+    let sess = Session::new(&g);
+    for (input, want) in [([-1.0f32, -2.0], [1.0, 2.0]), ([3.0, -1.0], [3.0, -1.0])] {
+        let got = sess
+            .run(&[(x, Tensor::vector(input.to_vec()))], &[out], &[])
+            .unwrap();
+        assert_eq!(got[0].to_f64_vec(), want.to_vec());
+    }
+}
