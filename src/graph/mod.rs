@@ -373,7 +373,8 @@ impl Graph {
         &self.inner[id.index]
     }
 
-    /// Nodes in insertion order (a valid topological order for graphs built here).
+    /// Nodes in insertion order (a valid topological order for graphs built here, the back
+    /// edges of TensorFlow 1 loops aside: see [`Graph::connect_back_edge`]).
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.inner
             .node_indices()
