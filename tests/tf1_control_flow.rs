@@ -153,6 +153,32 @@ fn a_loop_built_in_rust_runs_with_any_parallel_iterations() {
 }
 
 #[test]
+fn a_run_with_frames_is_held_to_the_memory_limit() {
+    let (mut g, n, exit) = counting_loop(1);
+    let dims = g.placeholder(DType::Int64, [Some(1)], "dims").unwrap();
+    let one = g.constant(1f32).unwrap();
+    let fill = g.fill(dims, one).unwrap();
+    let sess = Session::with_options(
+        &g,
+        SessionOptions {
+            max_memory_bytes: 40_000,
+            ..SessionOptions::default()
+        },
+    );
+    let run = |len: i64| {
+        let feeds = [(n, Tensor::scalar(3)), (dims, Tensor::from([len]))];
+        sess.run(&feeds, &[exit, fill], &[])
+    };
+    // 16 KiB of float32 is charged while the fetched value lives.
+    let out = run(4096).unwrap();
+    assert_eq!(sess.memory_in_use(), 16384);
+    drop(out);
+    assert_eq!(sess.memory_in_use(), 0);
+    let err = run(20_000).unwrap_err().to_string();
+    assert!(err.contains("80000 bytes") && err.contains("Fill"), "{err}");
+}
+
+#[test]
 fn a_dead_fetch_is_an_error_naming_the_switch() {
     let mut g = Graph::new();
     let x = g.constant(Tensor::vector(vec![1.0f32, 2.0])).unwrap();

@@ -751,9 +751,13 @@ pub(crate) fn run_frames(
             run.ready.push_back((0, 0, s));
         }
     }
-    while let Some((inst, iter, s)) = run.ready.pop_front() {
-        run.process(inst, iter, s, threads)?;
-    }
+    // What the steps make is charged to the run's memory budget.
+    crate::tensor::alloc::with_budget(threads.memory, || {
+        while let Some((inst, iter, s)) = run.ready.pop_front() {
+            run.process(inst, iter, s, threads)?;
+        }
+        Ok::<(), Error>(())
+    })?;
     if let Some(i) = run.instances.iter().skip(1).flatten().next() {
         return Err(Error::invalid(format!(
             "while loop frame '{}' did not finish: some step in it never received all its \
