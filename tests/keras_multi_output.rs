@@ -16,7 +16,7 @@ use serde_json::Value;
 
 #[path = "support/keras_json.rs"]
 mod keras_json;
-use keras_json::{assert_close, tensor, tensors};
+use keras_json::{assert_close, assert_weights, one_epoch, tensor, tensors};
 
 fn fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/multi_output.json")).unwrap()
@@ -74,21 +74,9 @@ fn one_fit_epoch_of_two_outputs_matches_keras() {
         }
         .unwrap();
         let h = m
-            .fit_outputs(
-                std::slice::from_ref(&x),
-                &ys,
-                FitOptions::new()
-                    .epochs(1)
-                    .batch_size(8)
-                    .shuffle(false)
-                    .verbose(0),
-            )
+            .fit_outputs(std::slice::from_ref(&x), &ys, one_epoch())
             .unwrap();
-        let want = tensors(&case["weights"]);
-        for (i, (g, w)) in m.get_weights().unwrap().iter().zip(&want).enumerate() {
-            let what = format!("{name} weight {i}");
-            assert_close(&what, &g.to_f64_vec(), &w.to_f64_vec(), 1e-4);
-        }
+        assert_weights(name, &m.get_weights().unwrap(), &case["weights"], 1e-4);
         let keras_logs = case["history"].as_object().unwrap();
         let mut keys: Vec<&String> = keras_logs.keys().collect();
         keys.sort();

@@ -8,15 +8,15 @@ use rustflow::keras::initializers::Initializer;
 use rustflow::keras::layers::{self, Dense, Input, GRU, LSTM};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::{
-    clear_session, functional_from_json, model_from_json, set_session_options, FitOptions, Layer,
-    LayerRef, Model, Sequential,
+    clear_session, functional_from_json, model_from_json, set_session_options, Layer, LayerRef,
+    Model, Sequential,
 };
 use rustflow::{Graph, Session, SessionOptions, Tensor};
 use serde_json::Value;
 
 #[path = "support/keras_json.rs"]
 mod keras_json;
-use keras_json::{assert_close, tensor, tensors};
+use keras_json::{assert_close, fit_matches_keras, tensor, tensors};
 
 fn fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/recurrent.json")).unwrap()
@@ -206,39 +206,11 @@ fn one_fit_epoch_matches_keras() {
             case["params"].as_u64().unwrap(),
             "{name}"
         );
-        model.set_weights(&tensors(&case["initial"])).unwrap();
         let optimizer = match name.as_str() {
             "embedding_lstm_dense" => Optimizer::sgd().learning_rate(0.2),
             "gru_dense" => Optimizer::adam().learning_rate(0.02),
             other => panic!("unknown case {other}"),
         };
-        model
-            .compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
-            .unwrap();
-        let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
-        let h = model
-            .fit(
-                &x,
-                &y,
-                FitOptions::new()
-                    .epochs(1)
-                    .batch_size(8)
-                    .shuffle(false)
-                    .verbose(0),
-            )
-            .unwrap();
-        let want = tensors(&case["weights"]);
-        let got = model.get_weights().unwrap();
-        assert_eq!(got.len(), want.len(), "{name}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            let what = format!("{name} weight {i}");
-            assert_close(&what, &g.to_f64_vec(), &w.to_f64_vec(), 1e-4);
-        }
-        let what = format!("{name} loss");
-        let want_loss = case["loss"].as_f64().unwrap();
-        assert_close(&what, &h.get("loss").unwrap()[..1], &[want_loss], 1e-5);
-        // Training moved the weights (the comparison above can fail).
-        let initial = tensors(&case["initial"]);
-        assert!(got[1].to_f64_vec() != initial[1].to_f64_vec(), "{name}");
+        fit_matches_keras(name, &mut model, case, optimizer);
     }
 }
