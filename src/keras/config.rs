@@ -4,7 +4,7 @@
 use crate::keras::layer::{base_config, Layer, Shape};
 use crate::keras::layers;
 use crate::keras::losses::Loss;
-use crate::keras::metrics::{IntoMetric, NamedMetric};
+use crate::keras::metrics::NamedMetric;
 use crate::keras::optimizers::Optimizer;
 use crate::keras::sequential::Sequential;
 use crate::{Error, Result};
@@ -52,7 +52,7 @@ pub(crate) fn compile_json(optimizer: &Optimizer, loss: &Loss, metrics: &[NamedM
         "optimizer": optimizer.to_config(),
         "loss": loss_json(loss),
         "loss_weights": null,
-        "metrics": metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+        "metrics": metrics.iter().map(NamedMetric::to_json).collect::<Vec<_>>(),
         "weighted_metrics": null,
         "run_eagerly": false,
         "steps_per_execution": 1,
@@ -225,11 +225,7 @@ pub(crate) fn metrics_from_json(v: Option<&Value>) -> Result<Vec<NamedMetric>> {
     ms.as_array()
         .ok_or_else(|| Error::invalid(format!("model config: metrics must be a list, got {ms}")))?
         .iter()
-        .map(|m| {
-            m.as_str()
-                .ok_or_else(|| Error::invalid(format!("unsupported metric config {m}")))
-                .and_then(IntoMetric::into_metric)
-        })
+        .map(NamedMetric::from_json)
         .collect()
 }
 

@@ -18,6 +18,7 @@ use crate::session::Callable;
 use crate::tensor::rows::gather_rows;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
+use serde_json::Value;
 
 /// One output's part of training: its loss, metrics and target.
 struct Head {
@@ -44,8 +45,8 @@ pub(crate) struct HeadSpec {
     pub metrics: Vec<NamedMetric>,
 }
 
-/// An output's name, loss, loss weight and metric names, as compiled.
-pub(crate) type OutputSettings<'a> = (&'a str, &'a Loss, f64, Vec<&'a str>);
+/// An output's name, loss, loss weight and metrics (as a `compile_config` lists them).
+pub(crate) type OutputSettings<'a> = (&'a str, &'a Loss, f64, Vec<Value>);
 
 /// A compiled model's training graph and prepared steps.
 pub(crate) struct Compiled {
@@ -210,12 +211,23 @@ pub(crate) fn compile(
 }
 
 impl Compiled {
-    /// Each output's name, loss, loss weight and metric names, as compiled.
+    /// Each output's name, loss, loss weight and metrics as a `compile_config` lists them,
+    /// as compiled.
     pub fn outputs(&self) -> Vec<OutputSettings<'_>> {
         self.heads
             .iter()
             .map(|h| {
-                let metrics = h.metrics.iter().map(|m| m.0.as_str()).collect();
+                let metrics = h
+                    .metrics
+                    .iter()
+                    .map(|(name, metric, _)| {
+                        let m = NamedMetric {
+                            metric: metric.clone(),
+                            name: name.clone(),
+                        };
+                        m.to_json()
+                    })
+                    .collect();
                 (h.name.as_str(), &h.loss, h.weight, metrics)
             })
             .collect()
@@ -251,7 +263,7 @@ impl Compiled {
 struct Totals {
     samples: f64,
     losses: Vec<f64>,
-    stats: Vec<f64>,
+    stats: Vec<Vec<f64>>,
 }
 
 impl Totals {
@@ -264,7 +276,7 @@ impl Totals {
         Totals {
             samples: 0.0,
             losses: vec![0.0; losses],
-            stats: vec![0.0; c.heads.iter().flat_map(|h| &h.metrics).map(|m| m.2).sum()],
+            stats: vec![Vec::new(); c.heads.iter().flat_map(|h| &h.metrics).map(|m| m.2).sum()],
         }
     }
 
@@ -275,7 +287,18 @@ impl Totals {
             *l += t.scalar_value::<f32>()? as f64 * batch as f64;
         }
         for (s, t) in self.stats.iter_mut().zip(&out[k..]) {
-            *s += t.scalar_value::<f32>()? as f64;
+            let v = t.to_f64_vec();
+            if s.is_empty() {
+                *s = v;
+            } else if s.len() == v.len() {
+                s.iter_mut().zip(v).for_each(|(s, v)| *s += v);
+            } else {
+                return Err(Error::invalid(format!(
+                    "a metric statistic changed size between batches: {} vs {}",
+                    s.len(),
+                    v.len()
+                )));
+            }
         }
         Ok(())
     }
