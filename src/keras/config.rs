@@ -2,7 +2,7 @@
 //! `{"module": "keras", "class_name": "Sequential", "config": {"layers": [...]}, ...}`.
 
 use crate::keras::layer::{base_config, Layer, Shape};
-use crate::keras::layers;
+use crate::keras::layers::{self, Input};
 use crate::keras::losses::Loss;
 use crate::keras::metrics::NamedMetric;
 use crate::keras::optimizers::Optimizer;
@@ -143,13 +143,8 @@ impl Sequential {
         let mut layers_json = Vec::new();
         let input_shape = self.input_shape();
         if let Some(shape) = &input_shape {
-            let mut cfg = Map::new();
-            cfg.insert("batch_shape".into(), shape_json(shape));
-            cfg.insert("dtype".into(), json!("float32"));
-            cfg.insert("sparse".into(), json!(false));
-            cfg.insert("ragged".into(), json!(false));
-            cfg.insert("name".into(), json!(self.input_name()));
-            cfg.insert("optional".into(), json!(false));
+            let input = Input::from_batch_shape(shape, &self.input_name());
+            let cfg = input.dtype(self.input_dtype()).get_config();
             layers_json.push(json!({
                 "module": "keras.layers",
                 "class_name": "InputLayer",

@@ -57,20 +57,7 @@ fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -
 pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<dyn Layer>> {
     let a = Args::new(class_name, config);
     let layer: Box<dyn Layer> = match class_name {
-        "InputLayer" => {
-            let dims = a
-                .raw("batch_shape")
-                .or_else(|| a.raw("batch_input_shape"))
-                .and_then(Value::as_array)
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| a.err("needs 'batch_shape'"))?;
-            let inner = dims[1..]
-                .iter()
-                .map(|d| d.as_u64().map(|d| d as usize))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| a.err(format!("needs known inner dimensions, got {dims:?}")))?;
-            named(Input::new(&inner), &a, Input::named)
-        }
+        "InputLayer" => Box::new(Input::from_args(&a)?),
         "Dense" => Box::new(Dense::from_args(&a)?),
         "Activation" => named(
             Activation::new(&a.activation("activation")?.name()),
