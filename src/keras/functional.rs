@@ -3,6 +3,7 @@
 //! its inputs and outputs (`keras.Model(inputs, outputs)`). A layer called twice shares
 //! its variables. The model trains with the same trainer as [`crate::keras::Sequential`].
 
+use crate::data::Dataset;
 use crate::graph::{Graph, NodeId, Output};
 use crate::keras::callbacks::{CallbackModel, History, Logs};
 use crate::keras::layer::{
@@ -649,6 +650,18 @@ impl Model {
         options: FitOptions<'_>,
     ) -> Result<History> {
         trainer::fit(self, xs, ys, options)
+    }
+
+    /// `model.fit(dataset, epochs=...)`: trains on the `(x, y)` batches of a [`Dataset`]
+    /// (`x` a tensor or a tuple of one per input, `y` one per output, in the model's
+    /// order), one pass per epoch.
+    pub fn fit_dataset(&mut self, ds: &Dataset, options: FitOptions<'_>) -> Result<History> {
+        trainer::fit_dataset(self, ds, options)
+    }
+
+    /// `model.evaluate(dataset)`: the loss and metrics over a dataset's `(x, y)` batches.
+    pub fn evaluate_dataset(&mut self, ds: &Dataset) -> Result<Logs> {
+        trainer::evaluate_dataset(self, ds)
     }
 
     /// `model.evaluate([x1, ...], [y1, ...])` for a model of several inputs or outputs.

@@ -5,7 +5,7 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
-use crate::data::{Cardinality, Dataset};
+use crate::data::{Cardinality, Dataset, Element};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
 use crate::keras::layer::{next_seed, Shape, Weight};
@@ -428,7 +428,7 @@ pub struct FitOptions<'a> {
     pub(crate) initial_epoch: usize,
     pub(crate) batch_size: usize,
     pub(crate) validation_split: f64,
-    pub(crate) validation_data: Option<(Tensor, Tensor)>,
+    pub(crate) validation_data: Option<Arrays>,
     pub(crate) shuffle: bool,
     pub(crate) verbose: u8,
     pub(crate) callbacks: Vec<&'a mut dyn Callback>,
@@ -476,7 +476,13 @@ impl<'a> FitOptions<'a> {
     }
     /// Validates on `(x, y)` after each epoch.
     pub fn validation_data(mut self, x: Tensor, y: Tensor) -> Self {
-        self.validation_data = Some((x, y));
+        self.validation_data = Some((vec![x], vec![y]));
+        self
+    }
+    /// Validates on one array per model input and one target per output (a functional
+    /// model of several inputs or outputs) after each epoch.
+    pub fn validation_data_outputs(mut self, xs: Vec<Tensor>, ys: Vec<Tensor>) -> Self {
+        self.validation_data = Some((xs, ys));
         self
     }
     /// Shuffle the training samples before each epoch (default true).
@@ -536,7 +542,7 @@ pub(crate) fn fit<M: Trainable>(
             )));
         }
         let val = match opts.validation_data.take() {
-            Some((vx, vy)) => Some(prepare(net, c, &first, &[vx], &[vy])?),
+            Some((vx, vy)) => Some(prepare(net, c, &first, &vx, &vy)?),
             None if opts.validation_split > 0.0 => {
                 let n = ys[0].shape()[0];
                 let split = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
@@ -604,9 +610,8 @@ impl Source<'_> {
                 }))
             }
             Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
-                let e = e?;
-                let (x, y) = e.pair()?;
-                Ok((vec![x.clone()], vec![y.clone()], false))
+                let (xs, ys) = xy_arrays(&e?)?;
+                Ok((xs, ys, false))
             })),
         }
     }
@@ -689,6 +694,32 @@ fn fit_prepared<M: Trainable>(
     Ok(history)
 }
 
+/// The inputs and targets of an `(x, y)` dataset element: `x` one tensor or a tuple of
+/// one per model input, `y` one tensor or a tuple of one per output, in the model's
+/// order.
+fn xy_arrays(e: &Element) -> Result<Arrays> {
+    let part = |e: &Element, what: &str| -> Result<Vec<Tensor>> {
+        match e {
+            Element::Tensor(t) => Ok(vec![t.clone()]),
+            Element::Tuple(v) if !v.is_empty() => {
+                v.iter().map(|e| Ok(e.tensor()?.clone())).collect()
+            }
+            other => Err(Error::invalid(format!(
+                "fit: the dataset's {what} must be a tensor or a tuple of tensors (one per \
+                 model {what}), got {}",
+                other.kind()
+            ))),
+        }
+    };
+    match e {
+        Element::Tuple(v) if v.len() == 2 => Ok((part(&v[0], "input")?, part(&v[1], "output")?)),
+        other => Err(Error::invalid(format!(
+            "expected an (x, y) tuple element, got {}",
+            other.kind()
+        ))),
+    }
+}
+
 /// `model.fit(dataset, ...)`: trains on the `(x, y)` batches of `ds`, one pass per
 /// epoch (`batch_size`, `shuffle` and `validation_split` are the dataset's business).
 pub(crate) fn fit_dataset<M: Trainable>(
@@ -700,13 +731,13 @@ pub(crate) fn fit_dataset<M: Trainable>(
         .iter()
         .next()
         .ok_or_else(|| Error::invalid("fit: the dataset yielded no batches"))??;
-    let (x0, _) = first.pair()?;
-    model.ensure_built(x0)?;
+    let (xs0, _) = xy_arrays(&first)?;
+    model.ensure_built(&xs0[0])?;
     let name = model.first_layer_name();
     let val = match opts.validation_data.take() {
         Some((vx, vy)) => {
             let (net, c) = model.parts()?;
-            Some(prepare(net, c, &name, &[vx], &[vy])?)
+            Some(prepare(net, c, &name, &vx, &vy)?)
         }
         None => None,
     };
@@ -719,20 +750,13 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
     let mut built = false;
     let mut totals = None;
     for e in ds {
-        let e = e?;
-        let (x, y) = e.pair()?;
+        let (xs, ys) = xy_arrays(&e?)?;
         if !built {
-            model.ensure_built(x)?;
+            model.ensure_built(&xs[0])?;
             built = true;
         }
         let (net, c) = model.parts()?;
-        let (mut feeds, ys) = prepare(
-            net,
-            c,
-            &name,
-            std::slice::from_ref(x),
-            std::slice::from_ref(y),
-        )?;
+        let (mut feeds, ys) = prepare(net, c, &name, &xs, &ys)?;
         let n = ys[0].shape()[0];
         feeds.extend(ys);
         let out = net.session.run_callable(&c.eval_step, feeds)?;
