@@ -61,8 +61,9 @@ impl Cell for GruCell {
             None => xw,
         };
         let x = g.split(xw, 3, 1)?;
+        let h_in = w.recurrent_input(g, h)?;
         let (inner, u_h) = if reset_after {
-            let inner = g.matmul(h, w.recurrent)?;
+            let inner = g.matmul(h_in, w.recurrent)?;
             let inner = match recurrent_bias {
                 Some(b) => g.bias_add(inner, b)?,
                 None => inner,
@@ -70,7 +71,7 @@ impl Cell for GruCell {
             (g.split(inner, 3, 1)?, None)
         } else {
             let parts = g.split_v(w.recurrent, &[2 * u, u], 1)?;
-            let inner = g.matmul(h, parts[0])?;
+            let inner = g.matmul(h_in, parts[0])?;
             (g.split(inner, 2, 1)?, Some(parts[1]))
         };
         let xz = g.add(x[0], inner[0])?;
@@ -80,7 +81,7 @@ impl Cell for GruCell {
         let recurrent_h = match u_h {
             None => g.mul(r, inner[2])?,
             Some(u_h) => {
-                let rh = g.mul(r, h)?;
+                let rh = g.mul(r, h_in)?;
                 g.matmul(rh, u_h)?
             }
         };

@@ -52,7 +52,8 @@ impl Cell for LstmCell {
         state: &[Output],
     ) -> Result<Vec<Output>> {
         let (h, c) = (state[0], state[1]);
-        let hu = g.matmul(h, w.recurrent)?;
+        let h_in = w.recurrent_input(g, h)?;
+        let hu = g.matmul(h_in, w.recurrent)?;
         let mut z = g.add(xw, hu)?;
         if let Some(b) = w.bias {
             z = g.bias_add(z, b)?;

@@ -21,6 +21,7 @@ use crate::keras::layer::{
     Layer, Shape, Weight,
 };
 use crate::keras::layers::args::Args;
+use crate::keras::layers::core::dropout_mask;
 use crate::keras::layers::kernel::{kernel_bias_builders, KernelBias};
 use crate::keras::regularizers::Regularizer;
 use crate::tensor::DType;
@@ -48,6 +49,20 @@ pub struct StepWeights {
     pub activation: Activation,
     /// The activation of the gates (`recurrent_activation`).
     pub recurrent_activation: Activation,
+    /// In training with `recurrent_dropout`, the mask (batch, units) multiplying the
+    /// previous output where the recurrent kernel reads it (the same at every step).
+    pub recurrent_mask: Option<Output>,
+}
+
+impl StepWeights {
+    /// The previous output `h` as the recurrent kernel reads it (masked in training with
+    /// `recurrent_dropout`).
+    pub fn recurrent_input(&self, g: &mut Graph, h: Output) -> Result<Output> {
+        match self.recurrent_mask {
+            Some(m) => g.mul(h, m),
+            None => Ok(h),
+        }
+    }
 }
 
 /// What distinguishes LSTM from GRU: the gates of one step and the shape of the bias.
@@ -97,6 +112,10 @@ pub struct Rnn<C: Cell> {
     recurrent_kernel: Option<Weight>,
     /// The cell's option ([`Cell::OPTION`]).
     option: bool,
+    /// Fractions of the inputs and of the recurrent state dropped in training.
+    dropout: f64,
+    recurrent_dropout: f64,
+    seed: Option<i64>,
     cell: std::marker::PhantomData<C>,
 }
 
@@ -121,6 +140,9 @@ impl<C: Cell> Rnn<C> {
             recurrent_regularizer: None,
             recurrent_kernel: None,
             option: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            seed: None,
             cell: std::marker::PhantomData,
         }
     }
@@ -172,6 +194,26 @@ impl<C: Cell> Rnn<C> {
         self
     }
 
+    /// Drops a fraction `rate` (in `[0, 1)`) of the inputs in training, with one mask
+    /// for all the time steps of a batch.
+    pub fn dropout(mut self, rate: f64) -> Self {
+        self.dropout = rate;
+        self
+    }
+
+    /// Drops a fraction `rate` (in `[0, 1)`) of the previous output where the recurrent
+    /// kernel reads it, in training, with one mask for all the time steps of a batch.
+    pub fn recurrent_dropout(mut self, rate: f64) -> Self {
+        self.recurrent_dropout = rate;
+        self
+    }
+
+    /// The seed of the dropout masks.
+    pub fn seed(mut self, seed: i64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Replaces the automatic name.
     pub fn named(mut self, name: &str) -> Self {
         self.name = name.to_string();
@@ -189,12 +231,10 @@ impl<C: Cell> Rnn<C> {
         if a.bool_or("stateful", false)? {
             return Err(a.err("'stateful' is not supported"));
         }
-        for k in ["dropout", "recurrent_dropout"] {
-            if a.f64_or(k, 0.0)? != 0.0 {
-                return Err(a.err(format!("'{k}' is not supported")));
-            }
-        }
         let mut l = Rnn::<C>::new(a.positive("units")?);
+        l.dropout = a.f64_or("dropout", 0.0)?;
+        l.recurrent_dropout = a.f64_or("recurrent_dropout", 0.0)?;
+        l.seed = a.raw("seed").and_then(Value::as_i64);
         l.activation = a.activation_or("activation", "tanh")?;
         l.recurrent_activation = a.activation_or("recurrent_activation", "sigmoid")?;
         l.return_sequences = a.bool_or("return_sequences", false)?;
@@ -271,6 +311,19 @@ impl<C: Cell> Rnn<C> {
             ));
         }
         let steps = shape.dim(1).expect("checked above");
+        for (k, rate) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(layer_error(
+                    self,
+                    format!("`{k}` must be in [0, 1), got {rate}"),
+                ));
+            }
+        }
+        let training = |rate: f64| ctx.training && rate > 0.0;
+        let (drop_x, drop_h) = (training(self.dropout), training(self.recurrent_dropout));
         self.kb.regularize(g, ctx)?;
         regularize(g, ctx, Some(recurrent), self.recurrent_regularizer)?;
         let w = StepWeights {
@@ -279,6 +332,7 @@ impl<C: Cell> Rnn<C> {
             units: self.units,
             activation: self.activation.checked(self)?,
             recurrent_activation: self.recurrent_activation.checked(self)?,
+            recurrent_mask: None,
         };
         let kernel = kernel.var.read;
         let name = self.name.clone();
@@ -287,15 +341,28 @@ impl<C: Cell> Rnn<C> {
             if self.go_backwards {
                 xs.reverse();
             }
+            let x_mask = match drop_x {
+                true => Some(dropout_mask(g, xs[0], self.dropout, self.seed)?),
+                false => None,
+            };
+            let mut w = w;
             let mut state: Vec<Output> = Vec::new();
             let mut outputs = Vec::with_capacity(steps);
             for x_t in xs {
+                let x_t = match x_mask {
+                    Some(m) => g.mul(x_t, m)?,
+                    None => x_t,
+                };
                 let xw = g.matmul(x_t, kernel)?;
                 if state.is_empty() {
                     // The initial states are zeros of shape (batch, units).
                     let first = g.split(xw, C::GATES, 1)?[0];
                     let zero = g.zeros_like(first)?;
                     state = vec![zero; C::STATES];
+                    if drop_h {
+                        let m = dropout_mask(g, zero, self.recurrent_dropout, self.seed)?;
+                        w.recurrent_mask = Some(m);
+                    }
                 }
                 state = C::step(g, self.option, &w, xw, &state)?;
                 outputs.push(state[0]);
@@ -360,6 +427,10 @@ impl<C: Cell> Layer for Rnn<C> {
         Ok(self.run(g, x, ctx)?.remove(0))
     }
 
+    fn has_training_behavior(&self) -> bool {
+        self.dropout > 0.0 || self.recurrent_dropout > 0.0
+    }
+
     fn num_outputs(&self) -> usize {
         1 + if self.return_state { C::STATES } else { 0 }
     }
@@ -418,10 +489,10 @@ impl<C: Cell> Layer for Rnn<C> {
         );
         m.insert("activity_regularizer".into(), Value::Null);
         m.insert("recurrent_constraint".into(), Value::Null);
-        m.insert("dropout".into(), 0.0.into());
-        m.insert("recurrent_dropout".into(), 0.0.into());
+        m.insert("dropout".into(), self.dropout.into());
+        m.insert("recurrent_dropout".into(), self.recurrent_dropout.into());
         m.insert(C::OPTION.into(), self.option.into());
-        m.insert("seed".into(), Value::Null);
+        m.insert("seed".into(), self.seed.map_or(Value::Null, Value::from));
         m
     }
 }
