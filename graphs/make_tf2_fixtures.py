@@ -14,6 +14,11 @@ graphs/tf2/
   gru/        Keras GRU (While loop over TensorLists)
 Every model has one input and one output; signatures are the standard `serving_default`.
 
+  ../tf1_loops/   a TF1-style GraphDef (control flow v1: Enter/Exit/Switch/Merge/
+                  NextIteration/LoopCond) of tf.compat.v1.while_loop and tf.compat.v1.cond:
+                  graph.pb over placeholders x (float [3]) and n (int32 []), fetches
+                  listed in fetches.txt; case<k>_x.npy, case<k>_n.npy and
+                  case<k>_<fetch index>.npy for each input case
   cnn/finetune/   two SGD steps on the loaded cnn (tf.GradientTape through its
                   serving_default signature, loss mean((y - target)^2), learning rate 0.05):
                   target.npy, and each variable's value after the steps as
@@ -180,12 +185,72 @@ def cnn_finetune():
             np.save(os.path.join(out, f"{group}_{i}.npy"), v.numpy())
 
 
+TF1_FETCHES = ["counter", "power", "accumulate", "nested", "cond", "loop_cond"]
+
+
+def tf1_loops():
+    """TF1 control flow (v2 off) in a GraphDef, run by TF's graph-mode session."""
+    d = os.path.join(os.path.dirname(OUT), "tf1_loops")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    v1 = tf.compat.v1
+    v1.disable_control_flow_v2()
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [3], name="x")
+        n = v1.placeholder(tf.int32, [], name="n")
+        counter = v1.while_loop(lambda i: i < n, lambda i: i + 1, [tf.constant(0)], name="counter")
+        _, power = v1.while_loop(
+            lambda i, p: i < n, lambda i, p: [i + 1, p * x], [tf.constant(0), tf.ones([3])], name="power"
+        )
+        _, accumulate = v1.while_loop(
+            lambda i, a: i < 3,
+            lambda i, a: [i + 1, a + tf.gather(x, i) * tf.cast(n, tf.float32)],
+            [tf.constant(0), tf.constant(0.0)],
+            name="accumulate",
+            parallel_iterations=1,
+        )
+
+        def outer(i, total):
+            _, inner = v1.while_loop(
+                lambda j, t: j < i, lambda j, t: [j + 1, t + x * tf.cast(j, tf.float32)], [0, total], name="inner"
+            )
+            return [i + 1, inner]
+
+        _, nested = v1.while_loop(lambda i, t: i < n, outer, [tf.constant(0), tf.zeros([3])], name="nested")
+        cond = v1.cond(tf.reduce_sum(x) > 0.0, lambda: x * 2.0, lambda: x - 1.0, name="cond")
+
+        def flip(i, acc):
+            acc = v1.cond(tf.reduce_sum(acc) > 4.0, lambda: acc * -0.5, lambda: acc + x)
+            return [i + 1, acc]
+
+        _, loop_cond = v1.while_loop(lambda i, a: i < n + 2, flip, [tf.constant(0), tf.zeros([3])], name="loop_cond")
+        fetches = [counter, power, accumulate, nested, cond, loop_cond]
+        for name, t in zip(TF1_FETCHES, fetches):
+            tf.identity(t, name=f"out_{name}")
+    v1.enable_control_flow_v2()
+    with open(os.path.join(d, "graph.pb"), "wb") as f:
+        f.write(g.as_graph_def().SerializeToString())
+    with open(os.path.join(d, "fetches.txt"), "w") as f:
+        f.write("".join(f"out_{name}:0\n" for name in TF1_FETCHES))
+    cases = [(np.array([0.5, -1.0, 2.0], "float32"), 3), (np.array([-1.5, 0.25, -2.0], "float32"), 0),
+             (np.array([1.0, 2.0, 0.5], "float32"), 5)]
+    with v1.Session(graph=g) as sess:
+        for k, (xv, nv) in enumerate(cases):
+            out = sess.run([f"out_{name}:0" for name in TF1_FETCHES], {"x:0": xv, "n:0": np.int32(nv)})
+            np.save(os.path.join(d, f"case{k}_x.npy"), xv)
+            np.save(os.path.join(d, f"case{k}_n.npy"), np.int32(nv))
+            for i, v in enumerate(out):
+                np.save(os.path.join(d, f"case{k}_{i}.npy"), np.asarray(v))
+
+
 def rnn(name, layer):
     m = keras.Sequential([keras.Input((5, 3)), layer, layers.Dense(2)])
     export_keras(name, m, rng.randn(2, 5, 3).astype("float32"))
 
 
 if __name__ == "__main__":
+    tf1_loops()
     mlp()
     cnn()
     residual()

@@ -384,6 +384,60 @@ fn control() -> Result<Case> {
     Ok(case)
 }
 
+/// TensorFlow 1 control flow: a loop doubling a fed vector `n` times (Enter, Merge with
+/// its back edge from NextIteration, LoopCond, Switch, Exit) and a cond on its sum.
+fn tf1_control_flow() -> Result<Case> {
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [Some(2)], "x")?;
+    let n = g.placeholder(DType::Int32, PartialShape::scalar(), "n")?;
+    let zero = g.constant(0i32)?;
+    let enter = |g: &mut Graph, v: Output, dtype: DType, constant: bool| {
+        g.op("Enter")
+            .input(v)
+            .attr("T", dtype)
+            .attr("frame_name", "double")
+            .attr("is_constant", constant)
+            .build_output()
+    };
+    let vars = [
+        enter(&mut g, zero, DType::Int32, false)?,
+        enter(&mut g, x, DType::Float32, false)?,
+    ];
+    let limit = enter(&mut g, n, DType::Int32, true)?;
+    let merges = vars
+        .iter()
+        .map(|&v| g.op("Merge").inputs(&[v, v]).build())
+        .collect::<Result<Vec<_>>>()?;
+    let less = g.less(merges[0].output(0), limit)?;
+    let pred = g.op("LoopCond").input(less).build_output()?;
+    let one = g.constant(1i32)?;
+    let mut exits = Vec::new();
+    for (k, m) in merges.iter().enumerate() {
+        let switch = g.op("Switch").inputs(&[m.output(0), pred]).build()?;
+        exits.push(g.op("Exit").input(switch.output(0)).build_output()?);
+        let body = g.identity(switch.output(1))?;
+        let next = if k == 0 {
+            g.add(body, one)?
+        } else {
+            g.add(body, body)?
+        };
+        let next = g.op("NextIteration").input(next).build_output()?;
+        g.connect_back_edge(*m, 1, next)?;
+    }
+    let sum = g.reduce_sum(exits[1], &[0], false)?;
+    let zero = g.constant(0.0f32)?;
+    let positive = g.greater(sum, zero)?;
+    let switch = g.op("Switch").inputs(&[exits[1], positive]).build()?;
+    let negated = g.neg(switch.output(0))?;
+    let merged = g.op("Merge").inputs(&[negated, switch.output(1)]).build()?;
+    let mut case = Case::new(g, vec![exits[0], merged.output(0), merged.output(1)]);
+    case.feeds = vec![
+        (x, Tensor::vector(vec![0.5f32, -2.0])),
+        (n, Tensor::scalar(3i32)),
+    ];
+    Ok(case)
+}
+
 /// `ParseExample` (tf.io.parse_example) and `ParseExampleV2` (TF 2's) over a fed batch of
 /// serialized Examples.
 fn parsing() -> Result<Case> {
@@ -770,6 +824,7 @@ fn control_flow_gradients() -> Result<Case> {
 
 const CASES: &[(&str, Builder)] = &[
     ("control_flow", control_flow),
+    ("tf1_control_flow", tf1_control_flow),
     ("control_flow_gradients", control_flow_gradients),
     ("unary_math", unary_math),
     ("binary_math", binary_math),

@@ -373,7 +373,8 @@ impl Graph {
         &self.inner[id.index]
     }
 
-    /// Nodes in insertion order (a valid topological order for graphs built here).
+    /// Nodes in insertion order (a valid topological order for graphs built here, the back
+    /// edges of TensorFlow 1 loops aside: see [`Graph::connect_back_edge`]).
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.inner
             .node_indices()
@@ -608,6 +609,68 @@ impl Graph {
         }
         self.by_name.insert(name, id);
         Ok(id)
+    }
+
+    /// Makes input `input` of `merge` read `from`, a node that may have been added after
+    /// it: the back edge of a TensorFlow 1 while loop, where a `Merge` reads its loop's
+    /// `NextIteration` (the one kind of cycle a graph may hold). Until then the input reads
+    /// a stand-in of the same dtype (GraphDef import uses the Merge's first other input;
+    /// the Merge's inferred shape is kept, so `from`'s shape must fit it).
+    pub fn connect_back_edge(&mut self, merge: NodeId, input: usize, from: Output) -> Result<()> {
+        self.check_node(merge, "the Merge given to connect_back_edge")?;
+        self.check_output(from, "the value given to connect_back_edge")?;
+        let (m, f) = (self.node(merge), self.node(from.node));
+        if m.op_type() != "Merge" || f.op_type() != "NextIteration" {
+            return Err(Error::invalid(format!(
+                "a back edge runs from a NextIteration to a Merge, not from '{}' ({}) to '{}' \
+                 ({})",
+                f.name,
+                f.op_type(),
+                m.name,
+                m.op_type()
+            )));
+        }
+        let Some(&old) = m.inputs.get(input) else {
+            return Err(Error::invalid(format!(
+                "Merge '{}' has {} inputs, so it has no input {input} for a back edge",
+                m.name,
+                m.inputs.len()
+            )));
+        };
+        let (want, got) = (&m.outputs[0], self.spec(from));
+        let fits = got.dtype == want.dtype
+            && want.shape.merge(&got.shape).ok().as_ref() == Some(&got.shape);
+        if !fits {
+            return Err(Error::invalid(format!(
+                "the back edge from '{}' ({got}) does not fit Merge '{}' ({want})",
+                f.name, m.name
+            )));
+        }
+        let stale = self
+            .inner
+            .edges_directed(merge.index, Direction::Incoming)
+            .find(|e| {
+                e.source() == old.node.index
+                    && *e.weight()
+                        == (Edge::Data {
+                            output: old.index,
+                            input,
+                        })
+            })
+            .map(|e| e.id());
+        if let Some(e) = stale {
+            self.inner.remove_edge(e);
+        }
+        self.inner.add_edge(
+            from.node.index,
+            merge.index,
+            Edge::Data {
+                output: from.index,
+                input,
+            },
+        );
+        self.inner[merge.index].inputs[input] = from;
+        Ok(())
     }
 
     /// The value of an output when it is known while building: a `Const`, or the `Shape`

@@ -216,7 +216,22 @@ pub(super) fn import_at_depth(
         parsed.push(refs);
         deps.push(ds);
     }
-    let order = topological_order(gd, &deps)?;
+    // A TF1 while loop's Merge reads its NextIteration, made after it: that back edge is
+    // left out of the order and connected once every node exists.
+    let is_back_edge =
+        |i: usize, j: usize| gd.node[i].op == "Merge" && gd.node[j].op == "NextIteration";
+    let forward: Vec<Vec<usize>> = deps
+        .iter()
+        .enumerate()
+        .map(|(i, ds)| {
+            ds.iter()
+                .copied()
+                .filter(|&j| !is_back_edge(i, j))
+                .collect()
+        })
+        .collect();
+    let order = topological_order(gd, &forward)?;
+    let mut back_edges: Vec<(usize, usize, usize, usize)> = Vec::new();
     let op_defs: HashMap<&str, &tf::OpDef> = op_list
         .map(|l| l.op.iter().map(|o| (o.name.as_str(), o)).collect())
         .unwrap_or_default();
@@ -229,6 +244,11 @@ pub(super) fn import_at_depth(
         let mut inputs = Vec::new();
         let mut control_inputs = Vec::new();
         for (r, &j) in parsed[i].iter().zip(&deps[i]) {
+            if let (InputRef::Data(_, k), true) = (r, is_back_edge(i, j)) {
+                back_edges.push((i, inputs.len(), j, *k));
+                inputs.push(None);
+                continue;
+            }
             // Topological order: every producer was added before.
             let Some(id) = ids[j] else {
                 return Err(Error::invalid(format!(
@@ -248,10 +268,25 @@ pub(super) fn import_at_depth(
                             producer.outputs().len()
                         )));
                     }
-                    inputs.push(id.output(k));
+                    inputs.push(Some(id.output(k)));
                 }
             }
         }
+        // A back edge reads a stand-in (the Merge's first other input) until its
+        // NextIteration exists.
+        let stand_in = inputs.iter().flatten().next().copied();
+        let inputs = inputs
+            .into_iter()
+            .map(|o| {
+                o.or(stand_in).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "Merge '{}' reads only NextIteration values; a loop's Merge also reads \
+                         the value that enters the loop",
+                        nd.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let req = NodeRequest {
             op_type: nd.op.clone(),
             name: Some(nd.name.clone()),
@@ -296,6 +331,19 @@ pub(super) fn import_at_depth(
             )?,
         };
         ids[i] = Some(id);
+    }
+    for (i, input, j, k) in back_edges {
+        let (Some(merge), Some(next)) = (ids[i], ids[j]) else {
+            continue;
+        };
+        if k >= g.node(next).outputs().len() {
+            return Err(Error::invalid(format!(
+                "node '{}' reads output {k} of NextIteration '{}', which has one output",
+                gd.node[i].name, gd.node[j].name
+            )));
+        }
+        g.connect_back_edge(merge, input, next.output(k))
+            .map_err(|e| Error::invalid(format!("node '{}': {e}", gd.node[i].name)))?;
     }
     functions.add_to(&mut g);
     Ok(g)

@@ -41,7 +41,7 @@ pub(crate) struct Threads<'a> {
 
 /// Runs one step's kernel on gathered inputs and checks its outputs. An expensive step
 /// computes while holding a core of the budget; a cheap one runs on one thread.
-fn compute(
+pub(super) fn compute(
     step: &Step,
     inputs: &mut [Option<Tensor>],
     outputs: &mut Vec<Tensor>,

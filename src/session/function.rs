@@ -61,6 +61,7 @@ impl FunctionLibrary for SessionFunctions<'_> {
             budget: Arc::clone(&session.cores),
             intra_op: session.options.intra_op_threads,
             memory: Arc::clone(&session.memory),
+            max_loop_iterations: session.options.max_loop_iterations,
         }))
     }
 
@@ -69,13 +70,15 @@ impl FunctionLibrary for SessionFunctions<'_> {
     }
 }
 
-/// A function's plan, run on the calling thread.
+/// A function's plan, run on the calling thread (by the frame executor when it holds
+/// TensorFlow 1 control flow).
 struct CompiledFunction {
     name: String,
     plan: Plan,
     budget: Arc<CoreBudget>,
     intra_op: usize,
     memory: Arc<MemoryBudget>,
+    max_loop_iterations: Option<u64>,
 }
 
 impl FunctionCall for CompiledFunction {
@@ -104,7 +107,16 @@ impl FunctionCall for CompiledFunction {
             intra_op: self.intra_op,
             memory: &self.memory,
         };
-        executor::run_sequential(&self.plan, args, threads)
-            .map_err(|e| Error::invalid(format!("in function '{}': {e}", self.name)))
+        let result = match &self.plan.frames {
+            Some(frames) => super::frames::run_frames(
+                &self.plan,
+                frames,
+                args,
+                threads,
+                self.max_loop_iterations,
+            ),
+            None => executor::run_sequential(&self.plan, args, threads),
+        };
+        result.map_err(|e| Error::invalid(format!("in function '{}': {e}", self.name)))
     }
 }

@@ -2,6 +2,7 @@
 //! here and persist across runs; plans are cached per (feeds, fetches, targets).
 
 mod executor;
+mod frames;
 mod function;
 #[cfg(test)]
 mod fusion_tests;
@@ -280,6 +281,10 @@ impl Session {
             intra_op: self.options.intra_op_threads,
             memory: &self.memory,
         };
+        if let Some(frames) = &plan.frames {
+            let max = self.options.max_loop_iterations;
+            return frames::run_frames(&plan, frames, feeds, threads, max);
+        }
         match &self.pool {
             Some(pool) if plan.parallel => {
                 let start = Instant::now();

@@ -1,6 +1,7 @@
 //! Execution plans: the graph pruned to what one (feeds, fetches, targets) signature needs,
 //! ordered, with kernels created and every name resolved to a slot index.
 
+use super::frames::{needs_frames, FramePlan};
 use crate::graph::{Cost, NodeId, TensorSpec};
 use crate::kernel::Kernel;
 use crate::passes::{
@@ -77,6 +78,9 @@ pub(crate) struct Plan {
     pub parallel: bool,
     /// How long the last run took, in nanoseconds (0 before the first).
     last_run_nanos: AtomicU64,
+    /// The frame structure of a plan with TensorFlow 1 control flow, which the frame
+    /// executor runs (`None`: the plain executors do).
+    pub frames: Option<Box<FramePlan>>,
 }
 
 /// Elements above which a linear-cost op is worth dispatching to another thread.
@@ -208,6 +212,7 @@ impl Plan {
         }
         // Edges between steps, for the parallel executor's pending counts: one per input
         // read from another step, and one per control input.
+        let mut controls: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
         for (si, d) in drafts.iter().enumerate() {
             let mut from: Vec<usize> = d
                 .inputs
@@ -217,8 +222,14 @@ impl Plan {
                 .filter_map(|src| producer.get(src).map(|&(s, _)| s))
                 .collect();
             if let StepKind::Node(n) = d.kind {
-                let controls = graph.node(n).control_inputs();
-                from.extend(controls.iter().filter_map(|c| step_of_node.get(c).copied()));
+                controls[si].extend(
+                    graph
+                        .node(n)
+                        .control_inputs()
+                        .iter()
+                        .filter_map(|c| step_of_node.get(c).copied()),
+                );
+                from.extend(&controls[si]);
             }
             for f in from {
                 steps[f].out_edges.push(si);
@@ -268,6 +279,13 @@ impl Plan {
             .map(|(i, &o)| (i, graph.spec(o).clone(), graph.output_name(o)))
             .collect();
         let parallel = has_independent_expensive_steps(&steps);
+        let frames = if steps.iter().any(|s| needs_frames(s.op)) {
+            let nodes: Vec<Option<NodeId>> = drafts.iter().map(|d| d.node()).collect();
+            let plan = FramePlan::build(graph, &steps, &nodes, &controls, &fetch_sources)?;
+            Some(Box::new(plan))
+        } else {
+            None
+        };
         Ok(Plan {
             max_inputs: steps.iter().map(|s| s.inputs.len()).max().unwrap_or(0),
             max_outputs: steps
@@ -283,6 +301,7 @@ impl Plan {
             slot_uses,
             parallel,
             last_run_nanos: AtomicU64::new(0),
+            frames,
         })
     }
 }

@@ -5,7 +5,11 @@
 //! calls them through the session (compiled once per plan, run in place per iteration),
 //! with loop-carried values and resource handles passed from call to call. Nothing is
 //! unrolled: a trip count may depend on the data.
+//!
+//! TensorFlow 1's control flow (`Enter`, `Exit`, `Switch`, `Merge`, `NextIteration`,
+//! `LoopCond`), which the session runs with frames, is in [`frames`].
 
+pub(crate) mod frames;
 pub(crate) mod grad;
 
 use super::{kernel_fn, Cost, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
@@ -267,6 +271,7 @@ pub(crate) fn register(r: &mut Registry) {
         );
     }
     grad::register(r);
+    frames::register(r);
 }
 
 impl Graph {

@@ -1,0 +1,70 @@
+"""Times TensorFlow 2's `loaded.signatures["serving_default"]` on the SavedModels that
+benches/tf2.rs times in rustflow, one thread each, so the two can be reported side by side
+(run both in the same sitting):
+
+  mlp_batch1    graphs/tf2/mlp   (Keras MLP), the first row of input.npy
+  cnn_batch1    graphs/tf2/cnn   (Keras CNN with BatchNormalization), the first image
+  lstm_s32_b16  graphs/tf2/lstm64 (Keras LSTM(64) over sequences of 32 steps of 16
+                features, then Dense(4); written here when missing), a batch of 16
+
+Usage: python3 graphs/bench_tf2.py [--runs N]   (pip install tensorflow-cpu; not run by CI)
+Prints one line per model: name, median and best time per call in microseconds.
+"""
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TF2 = os.path.join(HERE, "tf2")
+
+
+def lstm64():
+    """The LSTM of the issue's speed target: sequence 32, batch 16, 64 units."""
+    d = os.path.join(TF2, "lstm64")
+    if not os.path.exists(os.path.join(d, "model")):
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(1)
+        m = keras.Sequential([keras.Input((32, 16)), layers.LSTM(64), layers.Dense(4)])
+        m.export(os.path.join(d, "model"), format="tf_saved_model", verbose=False)
+    return os.path.join(d, "model")
+
+
+def bench(name, path, x, runs):
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    (key,) = list(fn.structured_input_signature[1])
+    x = tf.constant(x)
+    for _ in range(20):
+        fn(**{key: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(**{key: x})
+        times.append(time.perf_counter() - start)
+    times = np.array(times) * 1e6
+    print(f"{name}: median {np.median(times):.1f} us, best {times.min():.1f} us")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=2000)
+    a = p.parse_args()
+    mlp = np.load(os.path.join(TF2, "mlp", "input.npy"))[:1]
+    cnn = np.load(os.path.join(TF2, "cnn", "input.npy"))[:1]
+    seq = np.random.RandomState(0).randn(16, 32, 16).astype("float32")
+    bench("mlp_batch1", os.path.join(TF2, "mlp", "model"), mlp, a.runs)
+    bench("cnn_batch1", os.path.join(TF2, "cnn", "model"), cnn, a.runs)
+    bench("lstm_s32_b16", lstm64(), seq, max(a.runs // 20, 20))
+
+
+if __name__ == "__main__":
+    main()
