@@ -8,13 +8,13 @@
 use rustflow::keras::layers::{self, DepthwiseConv2D, Input, SeparableConv2D};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::Sequential;
-use rustflow::keras::{clear_session, model_from_json, set_session_options, FitOptions};
+use rustflow::keras::{clear_session, model_from_json, set_session_options};
 use rustflow::SessionOptions;
 use serde_json::Value;
 
 #[path = "support/keras_json.rs"]
 mod keras_json;
-use keras_json::{assert_close, tensor, tensors};
+use keras_json::{assert_close, fit_matches_keras, tensor, tensors};
 
 fn fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/depthwise.json")).unwrap()
@@ -60,41 +60,7 @@ fn one_fit_epoch_matches_keras() {
         model.count_params() as u64,
         case["params"].as_u64().unwrap()
     );
-    model.set_weights(&tensors(&case["initial"])).unwrap();
-    model
-        .compile(
-            Optimizer::sgd().learning_rate(0.1),
-            "sparse_categorical_crossentropy",
-            ["accuracy"],
-        )
-        .unwrap();
-    let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
-    let h = model
-        .fit(
-            &x,
-            &y,
-            FitOptions::new()
-                .epochs(1)
-                .batch_size(8)
-                .shuffle(false)
-                .verbose(0),
-        )
-        .unwrap();
-    let want = tensors(&case["weights"]);
-    let got = model.get_weights().unwrap();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_close(
-            &format!("weight {i}"),
-            &g.to_f64_vec(),
-            &w.to_f64_vec(),
-            1e-4,
-        );
-    }
-    let loss = case["loss"].as_f64().unwrap();
-    assert_close("loss", &h.get("loss").unwrap()[..1], &[loss], 1e-5);
-    let initial = tensors(&case["initial"]);
-    assert!(got[0].to_f64_vec() != initial[0].to_f64_vec());
+    fit_matches_keras("fit", &mut model, case, Optimizer::sgd().learning_rate(0.1));
 }
 
 #[test]

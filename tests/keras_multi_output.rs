@@ -5,6 +5,7 @@
 //! `<output>_<metric>`), and `evaluate` Keras's values. A saved functional model loads
 //! back compiled, predicts the same and resumes training.
 
+use rustflow::data::{Dataset, Element};
 use rustflow::keras::layers::{Dense, Input};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::{
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 #[path = "support/keras_json.rs"]
 mod keras_json;
-use keras_json::{assert_close, tensor, tensors};
+use keras_json::{assert_close, assert_weights, one_epoch, tensor, tensors};
 
 fn fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/multi_output.json")).unwrap()
@@ -74,21 +75,9 @@ fn one_fit_epoch_of_two_outputs_matches_keras() {
         }
         .unwrap();
         let h = m
-            .fit_outputs(
-                std::slice::from_ref(&x),
-                &ys,
-                FitOptions::new()
-                    .epochs(1)
-                    .batch_size(8)
-                    .shuffle(false)
-                    .verbose(0),
-            )
+            .fit_outputs(std::slice::from_ref(&x), &ys, one_epoch())
             .unwrap();
-        let want = tensors(&case["weights"]);
-        for (i, (g, w)) in m.get_weights().unwrap().iter().zip(&want).enumerate() {
-            let what = format!("{name} weight {i}");
-            assert_close(&what, &g.to_f64_vec(), &w.to_f64_vec(), 1e-4);
-        }
+        assert_weights(name, &m.get_weights().unwrap(), &case["weights"], 1e-4);
         let keras_logs = case["history"].as_object().unwrap();
         let mut keys: Vec<&String> = keras_logs.keys().collect();
         keys.sort();
@@ -233,4 +222,74 @@ fn saved_functional_model_loads_and_trains_on() {
             1e-6,
         );
     }
+}
+
+/// A compiled two-output model from the fixture's initial weights.
+fn compiled_model(f: &Value) -> Model {
+    let mut m = model();
+    m.set_weights(&tensors(&f["initial"])).unwrap();
+    m.compile_outputs(
+        Optimizer::sgd().learning_rate(0.1),
+        PerOutput::List(vec!["sparse_categorical_crossentropy", "mse"]),
+        PerOutput::All(1.0),
+        PerOutput::List(vec![vec!["accuracy"], vec!["mae"]]),
+    )
+    .unwrap();
+    m
+}
+
+#[test]
+fn validation_data_and_a_dataset_of_two_outputs() {
+    let f = fixtures();
+    let x = tensor(&f["x"]);
+    let ys = [tensor(&f["y_cls"]), tensor(&f["y_reg"])];
+    set_session_options(SessionOptions::with_threads(1));
+    // Arrays, validated on the same arrays after the epoch.
+    let mut m = compiled_model(&f);
+    let h = m
+        .fit_outputs(
+            std::slice::from_ref(&x),
+            &ys,
+            one_epoch().validation_data_outputs(vec![x.clone()], ys.to_vec()),
+        )
+        .unwrap();
+    let after = m.evaluate_outputs(std::slice::from_ref(&x), &ys).unwrap();
+    for k in ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"] {
+        let val = h.get(&format!("val_{k}")).unwrap()[0];
+        assert!(
+            (val - after[k]).abs() < 1e-6,
+            "val_{k}: {val} vs {}",
+            after[k]
+        );
+    }
+    // The same epoch from a dataset of (x, (y_cls, y_reg)) batches of 8.
+    let mut d = compiled_model(&f);
+    let ds = Dataset::from_tensor_slices(Element::Tuple(vec![
+        x.clone().into(),
+        Element::Tuple(vec![ys[0].clone().into(), ys[1].clone().into()]),
+    ]))
+    .unwrap()
+    .batch(8, false);
+    let hd = d.fit_dataset(&ds, FitOptions::new().verbose(0)).unwrap();
+    assert!((hd.get("loss").unwrap()[0] - h.get("loss").unwrap()[0]).abs() < 1e-6);
+    for (a, b) in d
+        .get_weights()
+        .unwrap()
+        .iter()
+        .zip(m.get_weights().unwrap())
+    {
+        assert_eq!(a.to_f64_vec(), b.to_f64_vec());
+    }
+    let logs = d.evaluate_dataset(&ds).unwrap();
+    assert!((logs["loss"] - after["loss"]).abs() < 1e-6);
+    // A dataset whose targets are not one per output is refused by name.
+    let bad =
+        Dataset::from_tensor_slices(Element::Tuple(vec![x.clone().into(), ys[0].clone().into()]))
+            .unwrap()
+            .batch(8, false);
+    let err = d
+        .fit_dataset(&bad, FitOptions::new().verbose(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("target"), "{err}");
 }

@@ -8,15 +8,15 @@ use rustflow::keras::initializers::Initializer;
 use rustflow::keras::layers::{self, Dense, Input, GRU, LSTM};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::{
-    clear_session, functional_from_json, model_from_json, set_session_options, FitOptions, Layer,
-    LayerRef, Model, Sequential,
+    clear_session, functional_from_json, model_from_json, set_session_options, Layer, LayerRef,
+    Model, Sequential,
 };
 use rustflow::{Graph, Session, SessionOptions, Tensor};
 use serde_json::Value;
 
 #[path = "support/keras_json.rs"]
 mod keras_json;
-use keras_json::{assert_close, tensor, tensors};
+use keras_json::{assert_close, fit_matches_keras, tensor, tensors};
 
 fn fixtures() -> Value {
     serde_json::from_str(include_str!("../graphs/keras/recurrent.json")).unwrap()
@@ -133,15 +133,12 @@ fn bad_inputs_are_errors_naming_the_layer() {
     );
     // Options Keras has but this layer does not run.
     let mut cfg = Value::Object(LSTM::new(2).named("l").get_config());
-    cfg["recurrent_dropout"] = Value::from(0.5);
+    cfg["stateful"] = Value::from(true);
     let msg = layers::from_config("LSTM", cfg.as_object().unwrap())
         .err()
         .unwrap()
         .to_string();
-    assert!(
-        msg.contains("'l'") && msg.contains("recurrent_dropout"),
-        "{msg}"
-    );
+    assert!(msg.contains("'l'") && msg.contains("stateful"), "{msg}");
 }
 
 /// `QᵀQ` (or `QQᵀ` when wider than tall) is `gain²·I`.
@@ -206,39 +203,91 @@ fn one_fit_epoch_matches_keras() {
             case["params"].as_u64().unwrap(),
             "{name}"
         );
-        model.set_weights(&tensors(&case["initial"])).unwrap();
         let optimizer = match name.as_str() {
             "embedding_lstm_dense" => Optimizer::sgd().learning_rate(0.2),
             "gru_dense" => Optimizer::adam().learning_rate(0.02),
             other => panic!("unknown case {other}"),
         };
-        model
-            .compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
-            .unwrap();
-        let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
-        let h = model
-            .fit(
-                &x,
-                &y,
-                FitOptions::new()
-                    .epochs(1)
-                    .batch_size(8)
-                    .shuffle(false)
-                    .verbose(0),
-            )
-            .unwrap();
-        let want = tensors(&case["weights"]);
-        let got = model.get_weights().unwrap();
-        assert_eq!(got.len(), want.len(), "{name}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            let what = format!("{name} weight {i}");
-            assert_close(&what, &g.to_f64_vec(), &w.to_f64_vec(), 1e-4);
-        }
-        let what = format!("{name} loss");
-        let want_loss = case["loss"].as_f64().unwrap();
-        assert_close(&what, &h.get("loss").unwrap()[..1], &[want_loss], 1e-5);
-        // Training moved the weights (the comparison above can fail).
-        let initial = tensors(&case["initial"]);
-        assert!(got[1].to_f64_vec() != initial[1].to_f64_vec(), "{name}");
+        fit_matches_keras(name, &mut model, case, optimizer);
     }
+}
+
+#[test]
+fn dropout_and_recurrent_dropout_act_in_training_only() {
+    set_session_options(SessionOptions::with_threads(1));
+    let x = Tensor::new(
+        &[6, 5, 3],
+        (0..90)
+            .map(|i| ((i * 7) % 11) as f32 / 11.0)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let y = Tensor::new(&[6, 1], (0..6).map(|i| i as f32 / 6.0).collect::<Vec<_>>()).unwrap();
+    type Make = fn(f64, f64) -> Box<dyn Layer>;
+    let makes: [(&str, Make); 3] = [
+        ("lstm", |d, r| {
+            Box::new(LSTM::new(4).dropout(d).recurrent_dropout(r))
+        }),
+        ("gru", |d, r| {
+            Box::new(GRU::new(4).dropout(d).recurrent_dropout(r))
+        }),
+        ("gru_reset_before", |d, r| {
+            Box::new(
+                GRU::new(4)
+                    .reset_after(false)
+                    .dropout(d)
+                    .recurrent_dropout(r),
+            )
+        }),
+    ];
+    for (name, make) in makes {
+        for (d, r) in [(0.5, 0.0), (0.0, 0.5)] {
+            clear_session();
+            let model = |d, r| {
+                let mut m = Sequential::new(vec![
+                    Input::new(&[5, 3]).into(),
+                    make(d, r),
+                    Dense::new(1).into(),
+                ])
+                .unwrap();
+                m.compile(
+                    Optimizer::sgd().learning_rate(0.0),
+                    "mse",
+                    Vec::<&str>::new(),
+                )
+                .unwrap();
+                m
+            };
+            let (mut plain, mut dropped) = (model(0.0, 0.0), model(d, r));
+            dropped.set_weights(&plain.get_weights().unwrap()).unwrap();
+            // Inference: the same outputs and loss.
+            assert_eq!(
+                plain.predict(&x).unwrap().to_f64_vec(),
+                dropped.predict(&x).unwrap().to_f64_vec(),
+                "{name}"
+            );
+            assert_eq!(
+                plain.evaluate(&x, &y).unwrap(),
+                dropped.evaluate(&x, &y).unwrap()
+            );
+            // Training (a step with learning rate 0): the dropped model's loss differs.
+            let a = plain.train_on_batch(&x, &y).unwrap()["loss"];
+            let b = dropped.train_on_batch(&x, &y).unwrap()["loss"];
+            assert!(
+                (a - b).abs() > 1e-6,
+                "{name} dropout {d} recurrent {r}: {a} vs {b}"
+            );
+            // The rates survive the config.
+            let json = dropped.to_json();
+            let back = model_from_json(&json).unwrap();
+            assert_eq!(back.to_json(), json, "{name}");
+        }
+    }
+    clear_session();
+    let bad = Sequential::new(vec![
+        Input::new(&[5, 3]).into(),
+        LSTM::new(2).dropout(1.0).into(),
+    ]);
+    let err = bad.err().unwrap().to_string();
+    assert!(err.contains("dropout") && err.contains("lstm"), "{err}");
 }

@@ -2,9 +2,9 @@
 //! `{"module": "keras", "class_name": "Sequential", "config": {"layers": [...]}, ...}`.
 
 use crate::keras::layer::{base_config, Layer, Shape};
-use crate::keras::layers;
+use crate::keras::layers::{self, Input};
 use crate::keras::losses::Loss;
-use crate::keras::metrics::{IntoMetric, NamedMetric};
+use crate::keras::metrics::NamedMetric;
 use crate::keras::optimizers::Optimizer;
 use crate::keras::sequential::Sequential;
 use crate::{Error, Result};
@@ -52,7 +52,7 @@ pub(crate) fn compile_json(optimizer: &Optimizer, loss: &Loss, metrics: &[NamedM
         "optimizer": optimizer.to_config(),
         "loss": loss_json(loss),
         "loss_weights": null,
-        "metrics": metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+        "metrics": metrics.iter().map(NamedMetric::to_json).collect::<Vec<_>>(),
         "weighted_metrics": null,
         "run_eagerly": false,
         "steps_per_execution": 1,
@@ -143,13 +143,8 @@ impl Sequential {
         let mut layers_json = Vec::new();
         let input_shape = self.input_shape();
         if let Some(shape) = &input_shape {
-            let mut cfg = Map::new();
-            cfg.insert("batch_shape".into(), shape_json(shape));
-            cfg.insert("dtype".into(), json!("float32"));
-            cfg.insert("sparse".into(), json!(false));
-            cfg.insert("ragged".into(), json!(false));
-            cfg.insert("name".into(), json!(self.input_name()));
-            cfg.insert("optional".into(), json!(false));
+            let input = Input::from_batch_shape(shape, &self.input_name());
+            let cfg = input.dtype(self.input_dtype()).get_config();
             layers_json.push(json!({
                 "module": "keras.layers",
                 "class_name": "InputLayer",
@@ -225,11 +220,7 @@ pub(crate) fn metrics_from_json(v: Option<&Value>) -> Result<Vec<NamedMetric>> {
     ms.as_array()
         .ok_or_else(|| Error::invalid(format!("model config: metrics must be a list, got {ms}")))?
         .iter()
-        .map(|m| {
-            m.as_str()
-                .ok_or_else(|| Error::invalid(format!("unsupported metric config {m}")))
-                .and_then(IntoMetric::into_metric)
-        })
+        .map(NamedMetric::from_json)
         .collect()
 }
 

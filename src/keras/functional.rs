@@ -3,6 +3,7 @@
 //! its inputs and outputs (`keras.Model(inputs, outputs)`). A layer called twice shares
 //! its variables. The model trains with the same trainer as [`crate::keras::Sequential`].
 
+use crate::data::Dataset;
 use crate::graph::{Graph, NodeId, Output};
 use crate::keras::callbacks::{CallbackModel, History, Logs};
 use crate::keras::layer::{
@@ -11,13 +12,13 @@ use crate::keras::layer::{
 use crate::keras::layers::Input;
 use crate::keras::losses::{IntoLoss, Loss};
 use crate::keras::metrics::IntoMetric;
-use crate::keras::network::{check_batch, Network};
+use crate::keras::network::{check_batch, InputSpec, Network};
 use crate::keras::optimizers::IntoOptimizer;
 use crate::keras::summary;
 use crate::keras::trainer::{self, Compiled, FitOptions, HeadSpec, Trainable};
 use crate::session::Callable;
 use crate::tensor::rows::gather_rows;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -118,6 +119,7 @@ impl<L: Layer + 'static> Apply for L {
 enum Node {
     Input {
         name: String,
+        dtype: DType,
     },
     Call {
         layer: LayerRef,
@@ -149,10 +151,18 @@ impl KerasTensor {
         &self.shape
     }
 
+    /// The dtype: an input's own, float32 for a layer's output.
+    pub fn dtype(&self) -> DType {
+        match &*self.node {
+            Node::Input { dtype, .. } => *dtype,
+            Node::Call { .. } => DType::Float32,
+        }
+    }
+
     /// The input or call that makes the tensor.
     pub(crate) fn origin(&self) -> Origin<'_> {
         match &*self.node {
-            Node::Input { name } => Origin::Input(name.clone()),
+            Node::Input { name, .. } => Origin::Input(name.clone()),
             Node::Call { layer, inputs } => Origin::Call(layer, inputs),
         }
     }
@@ -175,7 +185,7 @@ impl KerasTensor {
 impl fmt::Debug for KerasTensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match &*self.node {
-            Node::Input { name } => name.clone(),
+            Node::Input { name, .. } => name.clone(),
             Node::Call { layer, .. } => layer.name(),
         };
         write!(
@@ -193,6 +203,7 @@ impl Input {
         KerasTensor {
             node: Arc::new(Node::Input {
                 name: self.name().to_string(),
+                dtype: self.input_spec().map_or(DType::Float32, |s| s.1),
             }),
             index: 0,
             shape: self.batch_shape().clone(),
@@ -240,7 +251,7 @@ impl Model {
         let mut input_names = Vec::new();
         for x in inputs {
             match &*x.node {
-                Node::Input { name } => input_names.push(name.clone()),
+                Node::Input { name, .. } => input_names.push(name.clone()),
                 Node::Call { layer, .. } => {
                     return Err(Error::invalid(format!(
                         "Model inputs must come from `Input`; got the output of layer '{}'",
@@ -264,10 +275,10 @@ impl Model {
             }
         }
         let seed = (next_seed() & (i64::MAX as u64)) as i64;
-        let specs: Vec<(&str, &[Option<usize>])> = input_names
+        let specs: Vec<InputSpec<'_>> = input_names
             .iter()
             .zip(inputs)
-            .map(|(n, x)| (n.as_str(), x.shape.as_slice()))
+            .map(|(n, x)| (n.as_str(), x.shape.as_slice(), x.dtype()))
             .collect();
         let (mut graph, placeholders, session) =
             Network::start_many(&specs, session_options(), Some(seed))?;
@@ -413,9 +424,30 @@ impl Model {
         self.net.write(&self.weights(), values)
     }
 
+    /// Whether the model is a plain chain, which Keras summarizes as a Sequential one
+    /// (no "Connected to" column): one input, one output, every call on one tensor, no
+    /// layer called twice and no tensor read twice.
+    fn chain_like(&self) -> bool {
+        let mut reads: HashMap<(*const (), usize), usize> = HashMap::new();
+        let mut layers = Vec::new();
+        for call in &self.calls {
+            let Node::Call { layer, inputs } = &*call.node else {
+                continue;
+            };
+            if inputs.len() != 1 || layers.contains(&layer.ptr()) {
+                return false;
+            }
+            layers.push(layer.ptr());
+            *reads.entry((inputs[0].id(), inputs[0].index)).or_default() += 1;
+        }
+        self.inputs.len() == 1 && self.outputs.len() == 1 && reads.values().all(|&n| n == 1)
+    }
+
     /// Keras's summary table: the inputs, then each layer with the output shape of its
-    /// first call and its parameter count, then the totals.
+    /// first call and its parameter count (and what it is connected to, for a model that
+    /// is not a plain chain), then the totals.
     pub fn summary(&self) -> String {
+        let connections = (!self.chain_like()).then(|| self.connections());
         let mut rows: Vec<summary::Row> = self
             .inputs
             .iter()
@@ -424,11 +456,16 @@ impl Model {
                 title: format!("{name} (InputLayer)"),
                 shape: Some(x.shape.clone()),
                 params: Some(0),
+                connected: connections.as_ref().map(|_| "-".to_string()),
             })
             .collect();
         for (l, shape) in self.layers.iter().zip(&self.layer_shapes) {
             if let Ok(l) = l.lock() {
-                rows.push(summary::Row::of(l.as_ref(), Some(shape.clone())));
+                let mut row = summary::Row::of(l.as_ref(), Some(shape.clone()));
+                row.connected = connections
+                    .as_ref()
+                    .map(|c| c.get(l.name()).cloned().unwrap_or_else(|| "-".into()));
+                rows.push(row);
             }
         }
         let weights = self.weights();
@@ -452,7 +489,7 @@ impl Model {
         }
         let mut fed = Vec::with_capacity(xs.len());
         for ((x, input), name) in xs.iter().zip(&self.inputs).zip(self.input_names()) {
-            fed.push(check_batch(x, &input.shape, &name)?);
+            fed.push(check_batch(x, &input.shape, input.dtype(), &name)?);
         }
         let n = fed[0].shape()[0];
         if fed.iter().any(|x| x.shape()[0] != n) {
@@ -502,7 +539,7 @@ impl Model {
         self.inputs
             .iter()
             .map(|x| match &*x.node {
-                Node::Input { name } => name.clone(),
+                Node::Input { name, .. } => name.clone(),
                 Node::Call { layer, .. } => layer.name(),
             })
             .collect()
@@ -598,7 +635,7 @@ impl Model {
         self.outputs
             .iter()
             .map(|t| match &*t.node {
-                Node::Input { name } => name.clone(),
+                Node::Input { name, .. } => name.clone(),
                 Node::Call { layer, .. } => layer.name(),
             })
             .collect()
@@ -613,6 +650,18 @@ impl Model {
         options: FitOptions<'_>,
     ) -> Result<History> {
         trainer::fit(self, xs, ys, options)
+    }
+
+    /// `model.fit(dataset, epochs=...)`: trains on the `(x, y)` batches of a [`Dataset`]
+    /// (`x` a tensor or a tuple of one per input, `y` one per output, in the model's
+    /// order), one pass per epoch.
+    pub fn fit_dataset(&mut self, ds: &Dataset, options: FitOptions<'_>) -> Result<History> {
+        trainer::fit_dataset(self, ds, options)
+    }
+
+    /// `model.evaluate(dataset)`: the loss and metrics over a dataset's `(x, y)` batches.
+    pub fn evaluate_dataset(&mut self, ds: &Dataset) -> Result<Logs> {
+        trainer::evaluate_dataset(self, ds)
     }
 
     /// `model.evaluate([x1, ...], [y1, ...])` for a model of several inputs or outputs.
@@ -801,7 +850,7 @@ fn order(
         return Ok(());
     }
     match &*t.node {
-        Node::Input { name } if !inputs.contains(&t.ptr()) => Err(Error::invalid(format!(
+        Node::Input { name, .. } if !inputs.contains(&t.ptr()) => Err(Error::invalid(format!(
             "Graph disconnected: cannot obtain value for tensor of input '{name}' (shape {}): \
              it is not among the model's inputs",
             format_shape(&t.shape)

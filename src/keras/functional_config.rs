@@ -14,22 +14,28 @@ use crate::keras::losses::Loss;
 use crate::keras::metrics::NamedMetric;
 use crate::keras::optimizers::Optimizer;
 use crate::keras::trainer::OutputSettings;
+use crate::tensor::DType;
 use crate::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
+/// The layer (or input) name, which call of it, and which of that call's tensors `t`
+/// is: Keras's `keras_history`.
+fn history_of(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> (String, usize, usize) {
+    match t.origin() {
+        Origin::Input(name) => (name, 0, 0),
+        Origin::Call(layer, _) => (
+            layer.name(),
+            calls.get(&t.id()).copied().unwrap_or(0),
+            t.index(),
+        ),
+    }
+}
+
 /// `[name, call, tensor]` of a tensor.
 fn history(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
-    match t.origin() {
-        Origin::Input(name) => json!([name, 0, 0]),
-        Origin::Call(layer, _) => {
-            json!([
-                layer.name(),
-                calls.get(&t.id()).copied().unwrap_or(0),
-                t.index()
-            ])
-        }
-    }
+    let (name, call, tensor) = history_of(t, calls);
+    json!([name, call, tensor])
 }
 
 fn tensor_json(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
@@ -37,7 +43,7 @@ fn tensor_json(t: &KerasTensor, calls: &HashMap<*const (), usize>) -> Value {
         "class_name": "__keras_tensor__",
         "config": {
             "shape": shape_json(t.shape()),
-            "dtype": "float32",
+            "dtype": t.dtype().name(),
             "keras_history": history(t, calls),
         }
     })
@@ -52,20 +58,46 @@ fn ends(ts: &[KerasTensor], calls: &HashMap<*const (), usize>) -> Value {
 }
 
 impl Model {
+    /// Which call of its layer each call is (Keras's node index), by call.
+    fn call_numbers(&self) -> HashMap<*const (), usize> {
+        let mut calls: HashMap<*const (), usize> = HashMap::new();
+        let mut count: HashMap<String, usize> = HashMap::new();
+        for call in self.calls() {
+            if let Origin::Call(layer, _) = call.origin() {
+                let n = count.entry(layer.name()).or_insert(0);
+                calls.insert(call.id(), *n);
+                *n += 1;
+            }
+        }
+        calls
+    }
+
+    /// What each layer's calls read, as Keras's summary lists it under "Connected to":
+    /// `dense[0][0], input_b[0][0]` by layer name.
+    pub(crate) fn connections(&self) -> HashMap<String, String> {
+        let calls = self.call_numbers();
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for call in self.calls() {
+            if let Origin::Call(layer, inputs) = call.origin() {
+                let names = inputs.iter().map(|x| {
+                    let (name, call, tensor) = history_of(x, &calls);
+                    format!("{name}[{call}][{tensor}]")
+                });
+                out.entry(layer.name()).or_default().extend(names);
+            }
+        }
+        out.into_iter().map(|(k, v)| (k, v.join(", "))).collect()
+    }
+
     /// The architecture as Keras 3's functional model config, which
     /// `keras.models.model_from_json` reads (weights are not part of it).
     pub fn to_json(&self) -> String {
-        // Which call of its layer each call is.
-        let mut calls: HashMap<*const (), usize> = HashMap::new();
-        let mut count: HashMap<String, usize> = HashMap::new();
+        let calls = self.call_numbers();
         let mut inbound: HashMap<String, Vec<Value>> = HashMap::new();
         for call in self.calls() {
             let Origin::Call(layer, inputs) = call.origin() else {
                 continue;
             };
-            let n = count.entry(layer.name()).or_insert(0);
-            calls.insert(call.id(), *n);
-            *n += 1;
             let args: Vec<Value> = inputs.iter().map(|x| tensor_json(x, &calls)).collect();
             let args = if args.len() == 1 {
                 args
@@ -82,7 +114,8 @@ impl Model {
             let Origin::Input(name) = x.origin() else {
                 continue;
             };
-            let cfg = Value::Object(Input::from_batch_shape(x.shape(), &name).get_config());
+            let input = Input::from_batch_shape(x.shape(), &name).dtype(x.dtype());
+            let cfg = Value::Object(input.get_config());
             layers_json.push(json!({
                 "module": "keras.layers",
                 "class_name": "InputLayer",
@@ -280,9 +313,10 @@ pub(crate) fn functional_from_config(v: &Value) -> Result<Model> {
                 .get("batch_shape")
                 .and_then(shape_from_json)
                 .ok_or_else(|| Error::invalid(format!("input '{name}' needs a batch_shape")))?;
+            let dtype = layer.input_spec().map_or(DType::Float32, |s| s.1);
             tensors.insert(
                 (name.clone(), 0, 0),
-                Input::from_batch_shape(&shape, &name).tensor(),
+                Input::from_batch_shape(&shape, &name).dtype(dtype).tensor(),
             );
             continue;
         }

@@ -200,8 +200,9 @@ pub trait Layer: Send {
         Vec::new()
     }
 
-    /// The batch shape an input layer declares (`Input`); `None` for other layers.
-    fn input_batch_shape(&self) -> Option<Shape> {
+    /// The batch shape and dtype an input layer declares (`Input`); `None` for other
+    /// layers.
+    fn input_spec(&self) -> Option<(Shape, crate::tensor::DType)> {
         None
     }
 

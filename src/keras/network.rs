@@ -9,6 +9,9 @@ use crate::session::{Session, SessionOptions};
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 
+/// An input's name, Keras shape (batch first) and dtype.
+pub(crate) type InputSpec<'a> = (&'a str, &'a [Option<usize>], DType);
+
 /// A built model's graph state.
 pub(crate) struct Network {
     pub graph: Graph,
@@ -43,22 +46,21 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// A graph holding only the input placeholder `name` of shape `input_shape`, and a
-    /// session over it.
+    /// A graph holding only the input placeholder `name` of shape `input_shape` and
+    /// `dtype`, and a session over it.
     pub fn start(
-        input_shape: &[Option<usize>],
-        name: &str,
+        input: InputSpec<'_>,
         options: SessionOptions,
         seed: Option<i64>,
     ) -> Result<(Graph, Output, Session)> {
-        let (g, inputs, s) = Network::start_many(&[(name, input_shape)], options, seed)?;
+        let (g, inputs, s) = Network::start_many(&[input], options, seed)?;
         Ok((g, inputs[0], s))
     }
 
-    /// A graph holding only float32 input placeholders `(name, shape)` (any batch size),
+    /// A graph holding only input placeholders `(name, shape, dtype)` (any batch size),
     /// and a session over it.
     pub fn start_many(
-        inputs: &[(&str, &[Option<usize>])],
+        inputs: &[InputSpec<'_>],
         options: SessionOptions,
         seed: Option<i64>,
     ) -> Result<(Graph, Vec<Output>, Session)> {
@@ -67,12 +69,12 @@ impl Network {
             graph.set_seed(s);
         }
         let mut placeholders = Vec::with_capacity(inputs.len());
-        for (name, shape) in inputs {
+        for (name, shape, dtype) in inputs {
             let mut batch = shape.to_vec();
             if let Some(b) = batch.first_mut() {
                 *b = None;
             }
-            placeholders.push(graph.placeholder(DType::Float32, batch, name)?);
+            placeholders.push(graph.placeholder(*dtype, batch, name)?);
         }
         let session = Session::with_options(&graph, options);
         Ok((graph, placeholders, session))
@@ -244,10 +246,11 @@ impl Network {
         Ok(())
     }
 
-    /// `x` as a float32 batch for the input, or an error naming the first layer and
-    /// both shapes when its inner shape does not fit.
+    /// `x` as a batch of the input's dtype, or an error naming the first layer and both
+    /// shapes when its inner shape does not fit.
     pub fn check_input(&self, x: &Tensor, first_layer: &str) -> Result<Tensor> {
-        check_batch(x, &self.input_shape, first_layer)
+        let dtype = self.graph.dtype(self.input);
+        check_batch(x, &self.input_shape, dtype, first_layer)
     }
 
     /// Every input placeholder, in the model's order.
@@ -256,7 +259,7 @@ impl Network {
         std::iter::once(self.input).chain(extra).collect()
     }
 
-    /// One float32 batch per input, after checking the count and each shape (errors name
+    /// One batch per input in its dtype, after checking the count and each shape (errors name
     /// `first_layer` for the first input and the input's name for the others).
     pub fn check_inputs(&self, xs: &[Tensor], first_layer: &str) -> Result<Vec<Tensor>> {
         if xs.len() != 1 + self.extra_inputs.len() {
@@ -267,16 +270,21 @@ impl Network {
             )));
         }
         let mut out = vec![self.check_input(&xs[0], first_layer)?];
-        for (x, (_, shape, name)) in xs[1..].iter().zip(&self.extra_inputs) {
-            out.push(check_batch(x, shape, name)?);
+        for (x, (input, shape, name)) in xs[1..].iter().zip(&self.extra_inputs) {
+            out.push(check_batch(x, shape, self.graph.dtype(*input), name)?);
         }
         Ok(out)
     }
 }
 
-/// `x` as a float32 batch of samples shaped as `want` says (batch first), or an error
+/// `x` as a batch of `dtype` of samples shaped as `want` says (batch first), or an error
 /// naming `layer` and both shapes.
-pub(crate) fn check_batch(x: &Tensor, want: &[Option<usize>], layer: &str) -> Result<Tensor> {
+pub(crate) fn check_batch(
+    x: &Tensor,
+    want: &[Option<usize>],
+    dtype: DType,
+    layer: &str,
+) -> Result<Tensor> {
     let fits = x.rank() == want.len()
         && x.shape()
             .iter()
@@ -292,9 +300,9 @@ pub(crate) fn check_batch(x: &Tensor, want: &[Option<usize>], layer: &str) -> Re
             format_shape(&got)
         )));
     }
-    if x.dtype() == DType::Float32 {
+    if x.dtype() == dtype {
         Ok(x.clone())
     } else {
-        x.cast(DType::Float32)
+        x.cast(dtype)
     }
 }

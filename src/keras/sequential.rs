@@ -15,7 +15,7 @@ use crate::keras::optimizers::{IntoOptimizer, Optimizer};
 use crate::keras::summary;
 use crate::keras::trainer::{self, Compiled, FitOptions, HeadSpec, Trainable};
 use crate::session::{Callable, SessionOptions};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -23,8 +23,8 @@ use std::path::Path;
 pub struct Sequential {
     name: String,
     layers: Vec<Box<dyn Layer>>,
-    /// Name and batch shape of a declared input.
-    input: Option<(String, Shape)>,
+    /// Name, batch shape and dtype of a declared input.
+    input: Option<(String, Shape, DType)>,
     options: SessionOptions,
     net: Option<Network>,
     /// Each layer's output shape, once built.
@@ -93,7 +93,7 @@ impl Sequential {
     /// is rebuilt with the new layer (and must be compiled again).
     pub fn add(&mut self, layer: impl Into<Box<dyn Layer>>) -> Result<()> {
         let layer = layer.into();
-        if let Some(shape) = layer.input_batch_shape() {
+        if let Some((shape, dtype)) = layer.input_spec() {
             if !self.layers.is_empty() || self.input.is_some() {
                 return Err(Error::invalid(format!(
                     "Sequential model '{}': an Input ('{}') can only be the first layer",
@@ -101,7 +101,7 @@ impl Sequential {
                     layer.name()
                 )));
             }
-            self.input = Some((layer.name().to_string(), shape.clone()));
+            self.input = Some((layer.name().to_string(), shape.clone(), dtype));
             return self.build(&shape);
         }
         if self.layers.iter().any(|l| l.name() == layer.name()) {
@@ -177,8 +177,8 @@ impl Sequential {
                     None => unique_name("input_layer"),
                 };
                 let seed = (next_seed() & (i64::MAX as u64)) as i64;
-                let (g, x, s) =
-                    Network::start(&shape, &input_name, self.options.clone(), Some(seed))?;
+                let spec = (input_name.as_str(), shape.as_slice(), self.input_dtype());
+                let (g, x, s) = Network::start(spec, self.options.clone(), Some(seed))?;
                 (g, x, s, input_name, (0, 0))
             }
         };
@@ -496,6 +496,15 @@ impl Sequential {
         match &self.net {
             Some(net) => Some(net.input_shape.clone()),
             None => self.input.as_ref().map(|i| i.1.clone()),
+        }
+    }
+
+    /// The input's dtype: the built placeholder's, the declared `Input`'s, or float32.
+    pub(crate) fn input_dtype(&self) -> DType {
+        match (&self.net, &self.input) {
+            (Some(net), _) => net.graph.dtype(net.input),
+            (None, Some(i)) => i.2,
+            (None, None) => DType::Float32,
         }
     }
 

@@ -2,8 +2,11 @@
 
 use crate::keras::layer::{format_shape, Layer, Shape, Weight};
 
-/// Inner widths of the three columns (padding included), as Keras 3 draws them.
+/// Inner widths of the columns (padding included) as Keras 3 draws them on an 80-column
+/// output that is not a terminal: three columns, or four with "Connected to" (a
+/// functional model that is not a plain chain).
 const WIDTHS: [usize; 3] = [33, 24, 15];
+const CONNECTED_WIDTHS: [usize; 4] = [21, 19, 12, 19];
 
 /// Keras's readable size: `37.54 KB`.
 fn readable_size(bytes: f64) -> String {
@@ -17,21 +20,23 @@ fn readable_size(bytes: f64) -> String {
     format!("{size:.2} PB")
 }
 
-fn rule(left: char, fill: char, mid: char, right: char) -> String {
-    let parts: Vec<String> = WIDTHS.iter().map(|&w| fill.to_string().repeat(w)).collect();
+fn rule(widths: &[usize], left: char, fill: char, mid: char, right: char) -> String {
+    let parts: Vec<String> = widths.iter().map(|&w| fill.to_string().repeat(w)).collect();
     format!("{left}{}{right}\n", parts.join(&mid.to_string()))
 }
 
-fn row(sep: char, cells: [&str; 3]) -> String {
-    format!(
-        "{sep} {:<a$} {sep} {:<b$} {sep} {:>c$} {sep}\n",
-        cells[0],
-        cells[1],
-        cells[2],
-        a = WIDTHS[0] - 2,
-        b = WIDTHS[1] - 2,
-        c = WIDTHS[2] - 2
-    )
+/// One line of cells; the third (the parameter count) is right-aligned.
+fn row(widths: &[usize], sep: char, cells: &[&str]) -> String {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let w = w - 2;
+        if i == 2 {
+            line += &format!("{sep} {cell:>w$} ");
+        } else {
+            line += &format!("{sep} {cell:<w$} ");
+        }
+    }
+    format!("{line}{sep}\n")
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces as Keras's table
@@ -71,12 +76,14 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// One row of the table: `name (Type)`, the output shape (`None` before build) and the
-/// parameter count (`None` when unbuilt).
+/// One row of the table: `name (Type)`, the output shape (`None` before build), the
+/// parameter count (`None` when unbuilt) and, for a functional model that is not a plain
+/// chain, what the layer is connected to (`dense[0][0], input_b[0][0]`, `-` for inputs).
 pub(crate) struct Row {
     pub title: String,
     pub shape: Option<Shape>,
     pub params: Option<usize>,
+    pub connected: Option<String>,
 }
 
 impl Row {
@@ -86,6 +93,7 @@ impl Row {
             title: format!("{} ({})", layer.name(), layer.class_name()),
             shape,
             params: layer.built().then(|| layer.count_params()),
+            connected: None,
         }
     }
 }
@@ -99,9 +107,18 @@ pub(crate) fn summary(
     optimizer: Option<(usize, usize)>,
 ) -> String {
     let mut s = format!("Model: \"{name}\"\n");
-    s += &rule('┏', '━', '┳', '┓');
-    s += &row('┃', ["Layer (type)", "Output Shape", "Param #"]);
-    s += &rule('┡', '━', '╇', '┩');
+    let connected = rows.iter().any(|r| r.connected.is_some());
+    let (widths, header): (&[usize], &[&str]) = if connected {
+        (
+            &CONNECTED_WIDTHS,
+            &["Layer (type)", "Output Shape", "Param #", "Connected to"],
+        )
+    } else {
+        (&WIDTHS, &["Layer (type)", "Output Shape", "Param #"])
+    };
+    s += &rule(widths, '┏', '━', '┳', '┓');
+    s += &row(widths, '┃', header);
+    s += &rule(widths, '┡', '━', '╇', '┩');
     for (i, r) in rows.iter().enumerate() {
         let shape = r
             .shape
@@ -110,16 +127,32 @@ pub(crate) fn summary(
         let params = r
             .params
             .map_or_else(|| "0 (unbuilt)".to_string(), thousands);
-        let lines = wrap(&r.title, WIDTHS[0] - 2);
-        s += &row('│', [&lines[0], &shape, &params]);
-        for more in &lines[1..] {
-            s += &row('│', [more, "", ""]);
+        let cells = [
+            r.title.as_str(),
+            &shape,
+            &params,
+            r.connected.as_deref().unwrap_or("-"),
+        ];
+        // Each cell broken into lines to fit its column; the row is as tall as the
+        // tallest.
+        let lines: Vec<Vec<String>> = cells[..widths.len()]
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| wrap(c, w - 2))
+            .collect();
+        let height = lines.iter().map(Vec::len).max().unwrap_or(1);
+        for k in 0..height {
+            let line: Vec<&str> = lines
+                .iter()
+                .map(|l| l.get(k).map_or("", String::as_str))
+                .collect();
+            s += &row(widths, '│', &line);
         }
         if i + 1 < rows.len() {
-            s += &rule('├', '─', '┼', '┤');
+            s += &rule(widths, '├', '─', '┼', '┤');
         }
     }
-    s += &rule('└', '─', '┴', '┘');
+    s += &rule(widths, '└', '─', '┴', '┘');
     let (mut trainable, mut frozen) = (0, 0);
     for w in weights {
         if w.trainable {

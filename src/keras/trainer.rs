@@ -5,7 +5,7 @@
 //! a prepared session callable (no graph work per step), as a hand-written TensorFlow 1
 //! loop does.
 
-use crate::data::{Cardinality, Dataset};
+use crate::data::{Cardinality, Dataset, Element};
 use crate::graph::{NodeId, Output};
 use crate::keras::callbacks::{Callback, CallbackModel, History, Logs};
 use crate::keras::layer::{next_seed, Shape, Weight};
@@ -18,6 +18,7 @@ use crate::session::Callable;
 use crate::tensor::rows::gather_rows;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
+use serde_json::Value;
 
 /// One output's part of training: its loss, metrics and target.
 struct Head {
@@ -44,8 +45,8 @@ pub(crate) struct HeadSpec {
     pub metrics: Vec<NamedMetric>,
 }
 
-/// An output's name, loss, loss weight and metric names, as compiled.
-pub(crate) type OutputSettings<'a> = (&'a str, &'a Loss, f64, Vec<&'a str>);
+/// An output's name, loss, loss weight and metrics (as a `compile_config` lists them).
+pub(crate) type OutputSettings<'a> = (&'a str, &'a Loss, f64, Vec<Value>);
 
 /// A compiled model's training graph and prepared steps.
 pub(crate) struct Compiled {
@@ -210,12 +211,23 @@ pub(crate) fn compile(
 }
 
 impl Compiled {
-    /// Each output's name, loss, loss weight and metric names, as compiled.
+    /// Each output's name, loss, loss weight and metrics as a `compile_config` lists them,
+    /// as compiled.
     pub fn outputs(&self) -> Vec<OutputSettings<'_>> {
         self.heads
             .iter()
             .map(|h| {
-                let metrics = h.metrics.iter().map(|m| m.0.as_str()).collect();
+                let metrics = h
+                    .metrics
+                    .iter()
+                    .map(|(name, metric, _)| {
+                        let m = NamedMetric {
+                            metric: metric.clone(),
+                            name: name.clone(),
+                        };
+                        m.to_json()
+                    })
+                    .collect();
                 (h.name.as_str(), &h.loss, h.weight, metrics)
             })
             .collect()
@@ -251,7 +263,7 @@ impl Compiled {
 struct Totals {
     samples: f64,
     losses: Vec<f64>,
-    stats: Vec<f64>,
+    stats: Vec<Vec<f64>>,
 }
 
 impl Totals {
@@ -264,7 +276,7 @@ impl Totals {
         Totals {
             samples: 0.0,
             losses: vec![0.0; losses],
-            stats: vec![0.0; c.heads.iter().flat_map(|h| &h.metrics).map(|m| m.2).sum()],
+            stats: vec![Vec::new(); c.heads.iter().flat_map(|h| &h.metrics).map(|m| m.2).sum()],
         }
     }
 
@@ -275,7 +287,18 @@ impl Totals {
             *l += t.scalar_value::<f32>()? as f64 * batch as f64;
         }
         for (s, t) in self.stats.iter_mut().zip(&out[k..]) {
-            *s += t.scalar_value::<f32>()? as f64;
+            let v = t.to_f64_vec();
+            if s.is_empty() {
+                *s = v;
+            } else if s.len() == v.len() {
+                s.iter_mut().zip(v).for_each(|(s, v)| *s += v);
+            } else {
+                return Err(Error::invalid(format!(
+                    "a metric statistic changed size between batches: {} vs {}",
+                    s.len(),
+                    v.len()
+                )));
+            }
         }
         Ok(())
     }
@@ -405,7 +428,7 @@ pub struct FitOptions<'a> {
     pub(crate) initial_epoch: usize,
     pub(crate) batch_size: usize,
     pub(crate) validation_split: f64,
-    pub(crate) validation_data: Option<(Tensor, Tensor)>,
+    pub(crate) validation_data: Option<Arrays>,
     pub(crate) shuffle: bool,
     pub(crate) verbose: u8,
     pub(crate) callbacks: Vec<&'a mut dyn Callback>,
@@ -453,7 +476,13 @@ impl<'a> FitOptions<'a> {
     }
     /// Validates on `(x, y)` after each epoch.
     pub fn validation_data(mut self, x: Tensor, y: Tensor) -> Self {
-        self.validation_data = Some((x, y));
+        self.validation_data = Some((vec![x], vec![y]));
+        self
+    }
+    /// Validates on one array per model input and one target per output (a functional
+    /// model of several inputs or outputs) after each epoch.
+    pub fn validation_data_outputs(mut self, xs: Vec<Tensor>, ys: Vec<Tensor>) -> Self {
+        self.validation_data = Some((xs, ys));
         self
     }
     /// Shuffle the training samples before each epoch (default true).
@@ -513,7 +542,7 @@ pub(crate) fn fit<M: Trainable>(
             )));
         }
         let val = match opts.validation_data.take() {
-            Some((vx, vy)) => Some(prepare(net, c, &first, &[vx], &[vy])?),
+            Some((vx, vy)) => Some(prepare(net, c, &first, &vx, &vy)?),
             None if opts.validation_split > 0.0 => {
                 let n = ys[0].shape()[0];
                 let split = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
@@ -581,9 +610,8 @@ impl Source<'_> {
                 }))
             }
             Source::Dataset(ds) => Box::new(ds.iter().map(|e| {
-                let e = e?;
-                let (x, y) = e.pair()?;
-                Ok((vec![x.clone()], vec![y.clone()], false))
+                let (xs, ys) = xy_arrays(&e?)?;
+                Ok((xs, ys, false))
             })),
         }
     }
@@ -666,6 +694,32 @@ fn fit_prepared<M: Trainable>(
     Ok(history)
 }
 
+/// The inputs and targets of an `(x, y)` dataset element: `x` one tensor or a tuple of
+/// one per model input, `y` one tensor or a tuple of one per output, in the model's
+/// order.
+fn xy_arrays(e: &Element) -> Result<Arrays> {
+    let part = |e: &Element, what: &str| -> Result<Vec<Tensor>> {
+        match e {
+            Element::Tensor(t) => Ok(vec![t.clone()]),
+            Element::Tuple(v) if !v.is_empty() => {
+                v.iter().map(|e| Ok(e.tensor()?.clone())).collect()
+            }
+            other => Err(Error::invalid(format!(
+                "fit: the dataset's {what} must be a tensor or a tuple of tensors (one per \
+                 model {what}), got {}",
+                other.kind()
+            ))),
+        }
+    };
+    match e {
+        Element::Tuple(v) if v.len() == 2 => Ok((part(&v[0], "input")?, part(&v[1], "output")?)),
+        other => Err(Error::invalid(format!(
+            "expected an (x, y) tuple element, got {}",
+            other.kind()
+        ))),
+    }
+}
+
 /// `model.fit(dataset, ...)`: trains on the `(x, y)` batches of `ds`, one pass per
 /// epoch (`batch_size`, `shuffle` and `validation_split` are the dataset's business).
 pub(crate) fn fit_dataset<M: Trainable>(
@@ -677,13 +731,13 @@ pub(crate) fn fit_dataset<M: Trainable>(
         .iter()
         .next()
         .ok_or_else(|| Error::invalid("fit: the dataset yielded no batches"))??;
-    let (x0, _) = first.pair()?;
-    model.ensure_built(x0)?;
+    let (xs0, _) = xy_arrays(&first)?;
+    model.ensure_built(&xs0[0])?;
     let name = model.first_layer_name();
     let val = match opts.validation_data.take() {
         Some((vx, vy)) => {
             let (net, c) = model.parts()?;
-            Some(prepare(net, c, &name, &[vx], &[vy])?)
+            Some(prepare(net, c, &name, &vx, &vy)?)
         }
         None => None,
     };
@@ -696,20 +750,13 @@ pub(crate) fn evaluate_dataset<M: Trainable>(model: &mut M, ds: &Dataset) -> Res
     let mut built = false;
     let mut totals = None;
     for e in ds {
-        let e = e?;
-        let (x, y) = e.pair()?;
+        let (xs, ys) = xy_arrays(&e?)?;
         if !built {
-            model.ensure_built(x)?;
+            model.ensure_built(&xs[0])?;
             built = true;
         }
         let (net, c) = model.parts()?;
-        let (mut feeds, ys) = prepare(
-            net,
-            c,
-            &name,
-            std::slice::from_ref(x),
-            std::slice::from_ref(y),
-        )?;
+        let (mut feeds, ys) = prepare(net, c, &name, &xs, &ys)?;
         let n = ys[0].shape()[0];
         feeds.extend(ys);
         let out = net.session.run_callable(&c.eval_step, feeds)?;

@@ -4,14 +4,11 @@
 
 use crate::graph::{Graph, Output};
 use crate::keras::activations::ActivationArg;
-use crate::keras::initializers::Initializer;
 use crate::keras::layer::{
-    add_weight, base_config, format_shape, layer_error, regularize, unique_name, CallContext,
-    Layer, Shape, Weight,
+    base_config, format_shape, layer_error, unique_name, CallContext, Layer, Shape, Weight,
 };
 use crate::keras::layers::args::{Args, Padding, Size2};
-use crate::keras::regularizers::Regularizer;
-use crate::tensor::DType;
+use crate::keras::layers::kernel::{kernel_bias_builders, KernelBias};
 use crate::Result;
 use serde_json::{Map, Value};
 
@@ -24,13 +21,7 @@ pub struct Conv2D {
     filters: usize,
     window: ConvWindow,
     activation: ActivationArg,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    kernel_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
-    kernel: Option<Weight>,
-    bias: Option<Weight>,
+    kb: KernelBias,
 }
 
 impl Conv2D {
@@ -41,15 +32,11 @@ impl Conv2D {
             filters,
             window: ConvWindow::new(kernel_size.into()),
             activation: ActivationArg::new("linear"),
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform { seed: None },
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            kernel: None,
-            bias: None,
+            kb: KernelBias::new("kernel"),
         }
     }
+
+    kernel_bias_builders!("kernel", kernel_initializer, kernel_regularizer);
 
     /// Steps of the window (default 1).
     pub fn strides(mut self, strides: impl Into<Size2>) -> Conv2D {
@@ -75,36 +62,6 @@ impl Conv2D {
         self
     }
 
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Conv2D {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// The kernel's initializer (default `glorot_uniform`).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Conv2D {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// The bias's initializer (default `zeros`).
-    pub fn bias_initializer(mut self, init: Initializer) -> Conv2D {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// A penalty on the kernel added to the training loss.
-    pub fn kernel_regularizer(mut self, r: Regularizer) -> Conv2D {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-
-    /// A penalty on the bias added to the training loss.
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Conv2D {
-        self.bias_regularizer = Some(r);
-        self
-    }
-
     /// Replaces the automatic name.
     pub fn named(mut self, name: &str) -> Conv2D {
         self.name = name.to_string();
@@ -113,26 +70,13 @@ impl Conv2D {
 
     /// The layer a Keras config describes.
     pub(crate) fn from_args(a: &Args<'_>) -> Result<Conv2D> {
-        a.unsupported(&[
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ])?;
         if a.i64_or("groups", 1)? != 1 {
             return Err(a.err("'groups' other than 1 is not supported"));
         }
         let mut c = Conv2D::new(a.positive("filters")?, 1);
         c.window = ConvWindow::from_args(a)?;
-        let mut c = c
-            .use_bias(a.bool_or("use_bias", true)?)
-            .kernel_initializer(a.initializer(
-                "kernel_initializer",
-                Initializer::GlorotUniform { seed: None },
-            )?)
-            .bias_initializer(a.initializer("bias_initializer", Initializer::Zeros)?);
         c.activation = a.activation("activation")?;
-        c.kernel_regularizer = a.regularizer("kernel_regularizer")?;
-        c.bias_regularizer = a.regularizer("bias_regularizer")?;
+        c.kb.read_args(a)?;
         Ok(match a.name() {
             Some(n) => c.named(n),
             None => c,
@@ -150,7 +94,7 @@ impl Layer for Conv2D {
     }
 
     fn built(&self) -> bool {
-        self.kernel.is_some()
+        self.kb.kernel.is_some()
     }
 
     fn build(&mut self, g: &mut Graph, input_shape: &[Option<usize>]) -> Result<()> {
@@ -165,17 +109,14 @@ impl Layer for Conv2D {
         self.compute_output_shape(input_shape)?;
         let channels = self.window.channels(self, input_shape)?;
         let [kh, kw] = self.window.kernel_size.0;
-        let k0 =
-            self.kernel_initializer
-                .create(g, &[kh, kw, channels, self.filters], DType::Float32)?;
-        self.kernel = Some(add_weight(g, &self.name, "kernel", k0, true)?);
-        if self.use_bias {
-            let b0 = self
-                .bias_initializer
-                .create(g, &[self.filters], DType::Float32)?;
-            self.bias = Some(add_weight(g, &self.name, "bias", b0, true)?);
-        }
-        Ok(())
+        let (scope, filters) = (self.name.clone(), self.filters);
+        self.kb.build(
+            g,
+            &scope,
+            "kernel",
+            &[kh, kw, channels, filters],
+            &[filters],
+        )
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -183,34 +124,23 @@ impl Layer for Conv2D {
     }
 
     fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output> {
-        let kernel = self
-            .kernel
-            .as_ref()
-            .ok_or_else(|| layer_error(self, "called before it was built"))?;
+        let kernel = self.kb.kernel(self)?;
         self.window.check_input(self, g, x, kernel.shape[2])?;
         let activation = self.activation.checked(self)?;
         let padding = self.window.checked_padding(self)?;
-        regularize(g, ctx, Some(kernel), self.kernel_regularizer)?;
-        regularize(g, ctx, self.bias.as_ref(), self.bias_regularizer)?;
-        let (kernel, bias) = (kernel.var.read, self.bias.as_ref().map(|b| b.var.read));
+        let kernel = kernel.var.read;
+        self.kb.regularize(g, ctx)?;
         let (strides, dilations) = (self.window.strides.nhwc(), self.window.dilation_rate.nhwc());
         let name = self.name.clone();
         g.name_scope(&name, |g| {
             let z = g.conv2d_dilated(x, kernel, &strides, padding.tf(), &dilations)?;
-            let z = match bias {
-                Some(b) => g.bias_add(z, b)?,
-                None => z,
-            };
+            let z = self.kb.add_bias(g, z)?;
             activation.apply(g, z)
         })
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.kernel
-            .iter()
-            .chain(self.bias.iter())
-            .cloned()
-            .collect()
+        self.kb.weights(None)
     }
 
     fn get_config(&self) -> Map<String, Value> {
@@ -219,27 +149,8 @@ impl Layer for Conv2D {
         self.window.write_config(&mut m);
         m.insert("groups".into(), Value::from(1));
         m.insert("activation".into(), Value::from(self.activation.name()));
-        m.insert("use_bias".into(), Value::from(self.use_bias));
-        m.insert(
-            "kernel_initializer".into(),
-            self.kernel_initializer.to_config(),
-        );
-        m.insert("bias_initializer".into(), self.bias_initializer.to_config());
-        m.insert(
-            "kernel_regularizer".into(),
-            Regularizer::serialize(self.kernel_regularizer),
-        );
-        m.insert(
-            "bias_regularizer".into(),
-            Regularizer::serialize(self.bias_regularizer),
-        );
-        for k in [
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ] {
-            m.insert(k.into(), Value::Null);
-        }
+        self.kb.write_config(&mut m);
+        m.insert("activity_regularizer".into(), Value::Null);
         m
     }
 }

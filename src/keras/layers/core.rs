@@ -60,6 +60,31 @@ impl Layer for Activation {
     }
 }
 
+/// A fresh dropout mask shaped as `like`: 0 with probability `rate`, `1 / (1 - rate)`
+/// otherwise (Dropout's, and the recurrent layers' `dropout` / `recurrent_dropout`).
+pub(crate) fn dropout_mask(
+    g: &mut Graph,
+    like: Output,
+    rate: f64,
+    seed: Option<i64>,
+) -> Result<Output> {
+    let shape = g.shape_of(like)?;
+    let (s1, s2) = g.get_seed(seed);
+    let u = g
+        .op("RandomUniform")
+        .input(shape)
+        .attr("dtype", DType::Float32)
+        .attr("seed", s1)
+        .attr("seed2", s2)
+        .attr("T", DType::Int32)
+        .build_output()?;
+    let r = g.scalar_like(DType::Float32, rate)?;
+    let keep = g.greater_equal(u, r)?;
+    let keep = g.cast(keep, DType::Float32)?;
+    let scale = g.scalar_like(DType::Float32, 1.0 / (1.0 - rate))?;
+    g.mul(keep, scale)
+}
+
 /// Sets a fraction `rate` of the inputs to 0 in training and scales the rest by
 /// `1 / (1 - rate)`; the identity in inference (`keras.layers.Dropout(rate)`).
 #[derive(Debug)]
@@ -124,22 +149,8 @@ impl Layer for Dropout {
         }
         let (name, rate, seed) = (self.name.clone(), self.rate, self.seed);
         g.name_scope(&name, |g| {
-            let shape = g.shape_of(x)?;
-            let (s1, s2) = g.get_seed(seed);
-            let u = g
-                .op("RandomUniform")
-                .input(shape)
-                .attr("dtype", DType::Float32)
-                .attr("seed", s1)
-                .attr("seed2", s2)
-                .attr("T", DType::Int32)
-                .build_output()?;
-            let r = g.scalar_like(DType::Float32, rate)?;
-            let keep = g.greater_equal(u, r)?;
-            let keep = g.cast(keep, DType::Float32)?;
-            let scale = g.scalar_like(DType::Float32, 1.0 / (1.0 - rate))?;
-            let kept = g.mul(x, keep)?;
-            g.mul(kept, scale)
+            let mask = dropout_mask(g, x, rate, seed)?;
+            g.mul(x, mask)
         })
     }
     fn has_training_behavior(&self) -> bool {

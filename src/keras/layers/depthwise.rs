@@ -12,6 +12,7 @@ use crate::keras::layer::{
 };
 use crate::keras::layers::args::{Args, Size2};
 use crate::keras::layers::conv::ConvWindow;
+use crate::keras::layers::kernel::{kernel_bias_builders, KernelBias};
 use crate::keras::regularizers::Regularizer;
 use crate::tensor::DType;
 use crate::Result;
@@ -124,14 +125,8 @@ pub struct Depthwise<P: PointwisePart> {
     window: ConvWindow,
     depth_multiplier: usize,
     activation: ActivationArg,
-    use_bias: bool,
-    depthwise_initializer: Initializer,
-    bias_initializer: Initializer,
-    depthwise_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
+    kb: KernelBias,
     pointwise: P,
-    kernel: Option<Weight>,
-    bias: Option<Weight>,
 }
 
 impl DepthwiseConv2D {
@@ -175,16 +170,16 @@ impl<P: PointwisePart> Depthwise<P> {
             window: ConvWindow::new(kernel_size),
             depth_multiplier: 1,
             activation: ActivationArg::new("linear"),
-            use_bias: true,
-            depthwise_initializer: Initializer::GlorotUniform { seed: None },
-            bias_initializer: Initializer::Zeros,
-            depthwise_regularizer: None,
-            bias_regularizer: None,
+            kb: KernelBias::new("depthwise"),
             pointwise,
-            kernel: None,
-            bias: None,
         }
     }
+
+    kernel_bias_builders!(
+        "depthwise kernel",
+        depthwise_initializer,
+        depthwise_regularizer
+    );
 
     /// Steps of the window (default 1).
     pub fn strides(mut self, strides: impl Into<Size2>) -> Self {
@@ -216,36 +211,6 @@ impl<P: PointwisePart> Depthwise<P> {
         self
     }
 
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// The depthwise kernel's initializer (default `glorot_uniform`).
-    pub fn depthwise_initializer(mut self, init: Initializer) -> Self {
-        self.depthwise_initializer = init;
-        self
-    }
-
-    /// The bias's initializer (default `zeros`).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// A penalty on the depthwise kernel added to the training loss.
-    pub fn depthwise_regularizer(mut self, r: Regularizer) -> Self {
-        self.depthwise_regularizer = Some(r);
-        self
-    }
-
-    /// A penalty on the bias added to the training loss.
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
-    }
-
     /// Replaces the automatic name.
     pub fn named(mut self, name: &str) -> Self {
         self.name = name.to_string();
@@ -254,24 +219,14 @@ impl<P: PointwisePart> Depthwise<P> {
 
     /// Reads the options both layers share from a Keras config into `self`.
     fn read_args(mut self, a: &Args<'_>) -> Result<Self> {
-        a.unsupported(&[
-            "activity_regularizer",
-            "depthwise_constraint",
-            "pointwise_constraint",
-            "bias_constraint",
-        ])?;
+        a.unsupported(&["pointwise_constraint"])?;
         self.window = ConvWindow::from_args(a)?;
         self.depth_multiplier = match a.raw("depth_multiplier") {
             None => 1,
             Some(_) => a.positive("depth_multiplier")?,
         };
         self.activation = a.activation("activation")?;
-        self.use_bias = a.bool_or("use_bias", true)?;
-        self.depthwise_initializer =
-            a.initializer("depthwise_initializer", self.depthwise_initializer)?;
-        self.bias_initializer = a.initializer("bias_initializer", self.bias_initializer)?;
-        self.depthwise_regularizer = a.regularizer("depthwise_regularizer")?;
-        self.bias_regularizer = a.regularizer("bias_regularizer")?;
+        self.kb.read_args(a)?;
         Ok(match a.name() {
             Some(n) => self.named(n),
             None => self,
@@ -321,7 +276,7 @@ impl<P: PointwisePart> Layer for Depthwise<P> {
     }
 
     fn built(&self) -> bool {
-        self.kernel.is_some()
+        self.kb.kernel.is_some()
     }
 
     fn build(&mut self, g: &mut Graph, input_shape: &[Option<usize>]) -> Result<()> {
@@ -330,24 +285,18 @@ impl<P: PointwisePart> Layer for Depthwise<P> {
         let channels = self.window.channels(self, input_shape)?;
         let depth = self.depth(channels)?;
         let [kh, kw] = self.window.kernel_size.0;
-        let k0 = self.depthwise_initializer.create(
-            g,
-            &[kh, kw, channels, self.depth_multiplier],
-            DType::Float32,
-        )?;
         let name = if P::CLASS == "DepthwiseConv2D" {
             "kernel"
         } else {
             "depthwise_kernel"
         };
-        self.kernel = Some(add_weight(g, &self.name, name, k0, true)?);
-        self.pointwise.build(g, &self.name, depth)?;
-        if self.use_bias {
-            let out = self.pointwise.out_channels(depth);
-            let b0 = self.bias_initializer.create(g, &[out], DType::Float32)?;
-            self.bias = Some(add_weight(g, &self.name, "bias", b0, true)?);
-        }
-        Ok(())
+        let scope = self.name.clone();
+        let kernel_shape = [kh, kw, channels, self.depth_multiplier];
+        self.kb.build_kernel(g, &scope, name, &kernel_shape)?;
+        self.pointwise.build(g, &scope, depth)?;
+        let out = self.pointwise.out_channels(depth);
+        self.kb
+            .build_bias(g, &scope, |g, init| init.create(g, &[out], DType::Float32))
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -364,36 +313,24 @@ impl<P: PointwisePart> Layer for Depthwise<P> {
     }
 
     fn call(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Output> {
-        let kernel = self
-            .kernel
-            .as_ref()
-            .ok_or_else(|| layer_error(self, "called before it was built"))?;
+        let kernel = self.kb.kernel(self)?;
         self.window.check_input(self, g, x, kernel.shape[2])?;
         let activation = self.activation.checked(self)?;
         let padding = self.window.checked_padding(self)?;
-        regularize(g, ctx, Some(kernel), self.depthwise_regularizer)?;
-        regularize(g, ctx, self.bias.as_ref(), self.bias_regularizer)?;
-        let (kernel, bias) = (kernel.var.read, self.bias.as_ref().map(|b| b.var.read));
+        let kernel = kernel.var.read;
+        self.kb.regularize(g, ctx)?;
         let (strides, dilations) = (self.window.strides.nhwc(), self.window.dilation_rate.nhwc());
         let name = self.name.clone();
         g.name_scope(&name, |g| {
             let z = g.depthwise_conv2d(x, kernel, &strides, padding.tf(), &dilations)?;
             let z = self.pointwise.apply(g, z, ctx)?;
-            let z = match bias {
-                Some(b) => g.bias_add(z, b)?,
-                None => z,
-            };
+            let z = self.kb.add_bias(g, z)?;
             activation.apply(g, z)
         })
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.kernel
-            .iter()
-            .cloned()
-            .chain(self.pointwise.weight())
-            .chain(self.bias.iter().cloned())
-            .collect()
+        self.kb.weights(self.pointwise.weight())
     }
 
     fn get_config(&self) -> Map<String, Value> {
@@ -404,27 +341,8 @@ impl<P: PointwisePart> Layer for Depthwise<P> {
         );
         self.window.write_config(&mut m);
         m.insert("activation".into(), Value::from(self.activation.name()));
-        m.insert("use_bias".into(), Value::from(self.use_bias));
-        m.insert(
-            "depthwise_initializer".into(),
-            self.depthwise_initializer.to_config(),
-        );
-        m.insert("bias_initializer".into(), self.bias_initializer.to_config());
-        m.insert(
-            "depthwise_regularizer".into(),
-            Regularizer::serialize(self.depthwise_regularizer),
-        );
-        m.insert(
-            "bias_regularizer".into(),
-            Regularizer::serialize(self.bias_regularizer),
-        );
-        for k in [
-            "activity_regularizer",
-            "depthwise_constraint",
-            "bias_constraint",
-        ] {
-            m.insert(k.into(), Value::Null);
-        }
+        self.kb.write_config(&mut m);
+        m.insert("activity_regularizer".into(), Value::Null);
         for (k, v) in self.pointwise.config() {
             m.insert(k.into(), v);
         }

@@ -2,15 +2,19 @@
 
 use crate::graph::{Graph, Output};
 use crate::keras::layer::{format_shape, unique_name, CallContext, Layer, Shape};
+use crate::keras::layers::args::Args;
+use crate::tensor::DType;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 
-/// `keras.Input(shape)`: the shape of one sample (no batch axis). Put first in a
-/// `Sequential` to build it at once.
+/// `keras.Input(shape, dtype, name)`: the shape of one sample (no batch axis) and its
+/// dtype (float32 unless [`Input::dtype`] says otherwise; int32 or int64 ids feed an
+/// `Embedding` as they are). Put first in a `Sequential` to build it at once.
 #[derive(Clone, Debug)]
 pub struct Input {
     name: String,
     batch_shape: Shape,
+    dtype: DType,
 }
 
 impl Input {
@@ -21,7 +25,46 @@ impl Input {
         Input {
             name: unique_name("input_layer"),
             batch_shape,
+            dtype: DType::Float32,
         }
+    }
+
+    /// The dtype of the input (default float32): the model's placeholder has it, arrays
+    /// given to `fit`/`predict` are cast to it, and a saved model's signature declares it.
+    pub fn dtype(mut self, dtype: DType) -> Input {
+        self.dtype = dtype;
+        self
+    }
+
+    /// The layer a Keras `InputLayer` config describes (`batch_shape` with known inner
+    /// dimensions, `dtype`, `name`).
+    pub(crate) fn from_args(a: &Args<'_>) -> Result<Input> {
+        let dims = a
+            .raw("batch_shape")
+            .or_else(|| a.raw("batch_input_shape"))
+            .and_then(Value::as_array)
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| a.err("needs 'batch_shape'"))?;
+        let inner = dims[1..]
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| a.err(format!("needs known inner dimensions, got {dims:?}")))?;
+        let mut input = Input::new(&inner);
+        if let Some(v) = a.raw("dtype") {
+            // Keras 3 writes a name; a policy object (`{"config": {"name": ..}}`) also.
+            let name = v
+                .as_str()
+                .or_else(|| v.pointer("/config/name").and_then(Value::as_str));
+            input.dtype = name
+                .and_then(DType::from_name)
+                .filter(|d| d.is_numeric())
+                .ok_or_else(|| a.err(format!("unsupported input dtype {v}")))?;
+        }
+        Ok(match a.name() {
+            Some(n) => input.named(n),
+            None => input,
+        })
     }
 
     /// An input named `name` of batch shape `batch_shape` (batch first).
@@ -29,6 +72,7 @@ impl Input {
         Input {
             name: name.to_string(),
             batch_shape: batch_shape.to_vec(),
+            dtype: DType::Float32,
         }
     }
 
@@ -77,8 +121,8 @@ impl Layer for Input {
         Ok(x)
     }
 
-    fn input_batch_shape(&self) -> Option<Shape> {
-        Some(self.batch_shape.clone())
+    fn input_spec(&self) -> Option<(Shape, DType)> {
+        Some((self.batch_shape.clone(), self.dtype))
     }
 
     fn get_config(&self) -> Map<String, Value> {
@@ -89,7 +133,7 @@ impl Layer for Input {
             .map(|d| d.map_or(Value::Null, Value::from))
             .collect();
         m.insert("batch_shape".into(), Value::from(dims));
-        m.insert("dtype".into(), Value::from("float32"));
+        m.insert("dtype".into(), Value::from(self.dtype.name()));
         m.insert("sparse".into(), Value::from(false));
         m.insert("ragged".into(), Value::from(false));
         m.insert("name".into(), Value::from(self.name.clone()));

@@ -7,6 +7,7 @@ mod dense;
 mod depthwise;
 mod embedding;
 mod input;
+mod kernel;
 mod merge;
 mod normalization;
 mod pooling;
@@ -31,7 +32,6 @@ pub use pooling::{
 pub use recurrent::{Cell, GruCell, LstmCell, Rnn, StepWeights, GRU, LSTM};
 pub use reshaping::{Reshape, ZeroPadding2D};
 
-use crate::keras::initializers::Initializer;
 use crate::keras::layer::Layer;
 use crate::{Error, Result};
 use args::Args;
@@ -57,42 +57,8 @@ fn named<L: Layer + 'static>(layer: L, a: &Args<'_>, rename: fn(L, &str) -> L) -
 pub fn from_config(class_name: &str, config: &Map<String, Value>) -> Result<Box<dyn Layer>> {
     let a = Args::new(class_name, config);
     let layer: Box<dyn Layer> = match class_name {
-        "InputLayer" => {
-            let dims = a
-                .raw("batch_shape")
-                .or_else(|| a.raw("batch_input_shape"))
-                .and_then(Value::as_array)
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| a.err("needs 'batch_shape'"))?;
-            let inner = dims[1..]
-                .iter()
-                .map(|d| d.as_u64().map(|d| d as usize))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| a.err(format!("needs known inner dimensions, got {dims:?}")))?;
-            named(Input::new(&inner), &a, Input::named)
-        }
-        "Dense" => {
-            a.unsupported(&[
-                "activity_regularizer",
-                "kernel_constraint",
-                "bias_constraint",
-            ])?;
-            let mut d = Dense::new(a.positive("units")?)
-                .activation(&a.activation("activation")?.name())
-                .use_bias(a.bool_or("use_bias", true)?)
-                .kernel_initializer(a.initializer(
-                    "kernel_initializer",
-                    Initializer::GlorotUniform { seed: None },
-                )?)
-                .bias_initializer(a.initializer("bias_initializer", Initializer::Zeros)?);
-            if let Some(r) = a.regularizer("kernel_regularizer")? {
-                d = d.kernel_regularizer(r);
-            }
-            if let Some(r) = a.regularizer("bias_regularizer")? {
-                d = d.bias_regularizer(r);
-            }
-            named(d, &a, Dense::named)
-        }
+        "InputLayer" => Box::new(Input::from_args(&a)?),
+        "Dense" => Box::new(Dense::from_args(&a)?),
         "Activation" => named(
             Activation::new(&a.activation("activation")?.name()),
             &a,

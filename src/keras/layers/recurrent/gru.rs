@@ -9,24 +9,16 @@ use crate::keras::initializers::Initializer;
 use crate::tensor::DType;
 use crate::Result;
 
-/// GRU's own option: `reset_after` (default true, cuDNN's form) applies the reset gate
+/// The GRU cell. Its option `reset_after` (default true, cuDNN's form) applies the reset gate
 /// after the recurrent product and keeps separate input and recurrent biases (a bias of
 /// shape `(2, 3·units)`).
 #[derive(Clone, Copy, Debug)]
-pub struct GruCell {
-    reset_after: bool,
-}
-
-impl Default for GruCell {
-    fn default() -> Self {
-        GruCell { reset_after: true }
-    }
-}
+pub struct GruCell;
 
 impl super::GRU {
     /// Whether the reset gate applies after the recurrent product (default true).
     pub fn reset_after(mut self, on: bool) -> Self {
-        self.cell.reset_after = on;
+        self.option = on;
         self
     }
 }
@@ -39,16 +31,8 @@ impl Cell for GruCell {
     const OPTION: &'static str = "reset_after";
     const STATES: usize = 1;
 
-    fn option(&self) -> bool {
-        self.reset_after
-    }
-
-    fn set_option(&mut self, on: bool) {
-        self.reset_after = on;
-    }
-
-    fn bias(&self, g: &mut Graph, init: &Initializer, units: usize) -> Result<Output> {
-        let shape = if self.reset_after {
+    fn bias(g: &mut Graph, reset_after: bool, init: &Initializer, units: usize) -> Result<Output> {
+        let shape = if reset_after {
             vec![2, 3 * units]
         } else {
             vec![3 * units]
@@ -57,8 +41,8 @@ impl Cell for GruCell {
     }
 
     fn step(
-        &self,
         g: &mut Graph,
+        reset_after: bool,
         w: &StepWeights,
         xw: Output,
         state: &[Output],
@@ -66,7 +50,7 @@ impl Cell for GruCell {
         let h = state[0];
         let u = w.units as i64;
         let (input_bias, recurrent_bias) = match w.bias {
-            Some(b) if self.reset_after => {
+            Some(b) if reset_after => {
                 let b = g.unstack(b, Some(2), 0)?;
                 (Some(b[0]), Some(b[1]))
             }
@@ -77,8 +61,9 @@ impl Cell for GruCell {
             None => xw,
         };
         let x = g.split(xw, 3, 1)?;
-        let (inner, u_h) = if self.reset_after {
-            let inner = g.matmul(h, w.recurrent)?;
+        let h_in = w.recurrent_input(g, h)?;
+        let (inner, u_h) = if reset_after {
+            let inner = g.matmul(h_in, w.recurrent)?;
             let inner = match recurrent_bias {
                 Some(b) => g.bias_add(inner, b)?,
                 None => inner,
@@ -86,7 +71,7 @@ impl Cell for GruCell {
             (g.split(inner, 3, 1)?, None)
         } else {
             let parts = g.split_v(w.recurrent, &[2 * u, u], 1)?;
-            let inner = g.matmul(h, parts[0])?;
+            let inner = g.matmul(h_in, parts[0])?;
             (g.split(inner, 2, 1)?, Some(parts[1]))
         };
         let xz = g.add(x[0], inner[0])?;
@@ -96,7 +81,7 @@ impl Cell for GruCell {
         let recurrent_h = match u_h {
             None => g.mul(r, inner[2])?,
             Some(u_h) => {
-                let rh = g.mul(r, h)?;
+                let rh = g.mul(r, h_in)?;
                 g.matmul(rh, u_h)?
             }
         };

@@ -8,25 +8,15 @@ use crate::keras::initializers::Initializer;
 use crate::tensor::DType;
 use crate::Result;
 
-/// LSTM's own option: `unit_forget_bias` (default true) starts the forget gate's bias at
+/// The LSTM cell. Its option `unit_forget_bias` (default true) starts the forget gate's bias at
 /// one whatever the `bias_initializer`.
 #[derive(Clone, Copy, Debug)]
-pub struct LstmCell {
-    unit_forget_bias: bool,
-}
-
-impl Default for LstmCell {
-    fn default() -> Self {
-        LstmCell {
-            unit_forget_bias: true,
-        }
-    }
-}
+pub struct LstmCell;
 
 impl super::LSTM {
     /// Whether the forget gate's bias starts at one (default true).
     pub fn unit_forget_bias(mut self, on: bool) -> Self {
-        self.cell.unit_forget_bias = on;
+        self.option = on;
         self
     }
 }
@@ -39,16 +29,13 @@ impl Cell for LstmCell {
     const OPTION: &'static str = "unit_forget_bias";
     const STATES: usize = 2;
 
-    fn option(&self) -> bool {
-        self.unit_forget_bias
-    }
-
-    fn set_option(&mut self, on: bool) {
-        self.unit_forget_bias = on;
-    }
-
-    fn bias(&self, g: &mut Graph, init: &Initializer, units: usize) -> Result<Output> {
-        if !self.unit_forget_bias {
+    fn bias(
+        g: &mut Graph,
+        unit_forget_bias: bool,
+        init: &Initializer,
+        units: usize,
+    ) -> Result<Output> {
+        if !unit_forget_bias {
             return init.create(g, &[4 * units], DType::Float32);
         }
         let input = init.create(g, &[units], DType::Float32)?;
@@ -58,14 +45,15 @@ impl Cell for LstmCell {
     }
 
     fn step(
-        &self,
         g: &mut Graph,
+        _: bool,
         w: &StepWeights,
         xw: Output,
         state: &[Output],
     ) -> Result<Vec<Output>> {
         let (h, c) = (state[0], state[1]);
-        let hu = g.matmul(h, w.recurrent)?;
+        let h_in = w.recurrent_input(g, h)?;
+        let hu = g.matmul(h_in, w.recurrent)?;
         let mut z = g.add(xw, hu)?;
         if let Some(b) = w.bias {
             z = g.bias_add(z, b)?;

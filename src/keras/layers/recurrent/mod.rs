@@ -21,6 +21,8 @@ use crate::keras::layer::{
     Layer, Shape, Weight,
 };
 use crate::keras::layers::args::Args;
+use crate::keras::layers::core::dropout_mask;
+use crate::keras::layers::kernel::{kernel_bias_builders, KernelBias};
 use crate::keras::regularizers::Regularizer;
 use crate::tensor::DType;
 use crate::Result;
@@ -47,10 +49,24 @@ pub struct StepWeights {
     pub activation: Activation,
     /// The activation of the gates (`recurrent_activation`).
     pub recurrent_activation: Activation,
+    /// In training with `recurrent_dropout`, the mask (batch, units) multiplying the
+    /// previous output where the recurrent kernel reads it (the same at every step).
+    pub recurrent_mask: Option<Output>,
+}
+
+impl StepWeights {
+    /// The previous output `h` as the recurrent kernel reads it (masked in training with
+    /// `recurrent_dropout`).
+    pub fn recurrent_input(&self, g: &mut Graph, h: Output) -> Result<Output> {
+        match self.recurrent_mask {
+            Some(m) => g.mul(h, m),
+            None => Ok(h),
+        }
+    }
 }
 
 /// What distinguishes LSTM from GRU: the gates of one step and the shape of the bias.
-pub trait Cell: Debug + Default + Send + 'static {
+pub trait Cell: Debug + Send + 'static {
     /// Keras's class name (`LSTM`).
     const CLASS: &'static str;
     /// The prefix of automatic layer names (`lstm`).
@@ -62,23 +78,18 @@ pub trait Cell: Debug + Default + Send + 'static {
     /// State tensors carried from step to step (`h` first).
     const STATES: usize;
     /// The config key of the cell's one option (`unit_forget_bias`, `reset_after`; both
-    /// default to true).
+    /// default to true), which the layer keeps and hands to [`Cell::bias`] and
+    /// [`Cell::step`].
     const OPTION: &'static str;
 
-    /// The cell's option.
-    fn option(&self) -> bool;
-
-    /// Sets the cell's option.
-    fn set_option(&mut self, on: bool);
-
     /// The initial bias of a layer of `units` from its `bias_initializer`.
-    fn bias(&self, g: &mut Graph, init: &Initializer, units: usize) -> Result<Output>;
+    fn bias(g: &mut Graph, option: bool, init: &Initializer, units: usize) -> Result<Output>;
 
     /// One step: the new states (`h` first) from `xw` (this step's `x · kernel`) and the
     /// previous states.
     fn step(
-        &self,
         g: &mut Graph,
+        option: bool,
         w: &StepWeights,
         xw: Output,
         state: &[Output],
@@ -92,20 +103,20 @@ pub struct Rnn<C: Cell> {
     units: usize,
     activation: ActivationArg,
     recurrent_activation: ActivationArg,
-    use_bias: bool,
     return_sequences: bool,
     return_state: bool,
     go_backwards: bool,
-    kernel_initializer: Initializer,
+    kb: KernelBias,
     recurrent_initializer: Initializer,
-    bias_initializer: Initializer,
-    kernel_regularizer: Option<Regularizer>,
     recurrent_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
-    pub(crate) cell: C,
-    kernel: Option<Weight>,
     recurrent_kernel: Option<Weight>,
-    bias: Option<Weight>,
+    /// The cell's option ([`Cell::OPTION`]).
+    option: bool,
+    /// Fractions of the inputs and of the recurrent state dropped in training.
+    dropout: f64,
+    recurrent_dropout: f64,
+    seed: Option<i64>,
+    cell: std::marker::PhantomData<C>,
 }
 
 impl<C: Cell> Rnn<C> {
@@ -118,25 +129,25 @@ impl<C: Cell> Rnn<C> {
             units,
             activation: ActivationArg::new("tanh"),
             recurrent_activation: ActivationArg::new("sigmoid"),
-            use_bias: true,
             return_sequences: false,
             return_state: false,
             go_backwards: false,
-            kernel_initializer: Initializer::GlorotUniform { seed: None },
+            kb: KernelBias::new("kernel"),
             recurrent_initializer: Initializer::Orthogonal {
                 gain: 1.0,
                 seed: None,
             },
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
             recurrent_regularizer: None,
-            bias_regularizer: None,
-            cell: C::default(),
-            kernel: None,
             recurrent_kernel: None,
-            bias: None,
+            option: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            seed: None,
+            cell: std::marker::PhantomData,
         }
     }
+
+    kernel_bias_builders!("input kernel", kernel_initializer, kernel_regularizer);
 
     /// The activation of the candidate state and the output (default `tanh`).
     pub fn activation(mut self, name: &str) -> Self {
@@ -147,12 +158,6 @@ impl<C: Cell> Rnn<C> {
     /// The activation of the gates (default `sigmoid`).
     pub fn recurrent_activation(mut self, name: &str) -> Self {
         self.recurrent_activation = ActivationArg::new(name);
-        self
-    }
-
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
         self
     }
 
@@ -177,27 +182,9 @@ impl<C: Cell> Rnn<C> {
         self
     }
 
-    /// The input kernel's initializer (default `glorot_uniform`).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
     /// The recurrent kernel's initializer (default `orthogonal`).
     pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
         self.recurrent_initializer = init;
-        self
-    }
-
-    /// The bias's initializer (default `zeros`).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// A penalty on the input kernel added to the training loss.
-    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
         self
     }
 
@@ -207,9 +194,23 @@ impl<C: Cell> Rnn<C> {
         self
     }
 
-    /// A penalty on the bias added to the training loss.
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
+    /// Drops a fraction `rate` (in `[0, 1)`) of the inputs in training, with one mask
+    /// for all the time steps of a batch.
+    pub fn dropout(mut self, rate: f64) -> Self {
+        self.dropout = rate;
+        self
+    }
+
+    /// Drops a fraction `rate` (in `[0, 1)`) of the previous output where the recurrent
+    /// kernel reads it, in training, with one mask for all the time steps of a batch.
+    pub fn recurrent_dropout(mut self, rate: f64) -> Self {
+        self.recurrent_dropout = rate;
+        self
+    }
+
+    /// The seed of the dropout masks.
+    pub fn seed(mut self, seed: i64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -226,35 +227,24 @@ impl<C: Cell> Rnn<C> {
 
     /// The layer a Keras config describes.
     pub(crate) fn from_args(a: &Args<'_>) -> Result<Self> {
-        a.unsupported(&[
-            "activity_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-        ])?;
+        a.unsupported(&["recurrent_constraint"])?;
         if a.bool_or("stateful", false)? {
             return Err(a.err("'stateful' is not supported"));
         }
-        for k in ["dropout", "recurrent_dropout"] {
-            if a.f64_or(k, 0.0)? != 0.0 {
-                return Err(a.err(format!("'{k}' is not supported")));
-            }
-        }
         let mut l = Rnn::<C>::new(a.positive("units")?);
+        l.dropout = a.f64_or("dropout", 0.0)?;
+        l.recurrent_dropout = a.f64_or("recurrent_dropout", 0.0)?;
+        l.seed = a.raw("seed").and_then(Value::as_i64);
         l.activation = a.activation_or("activation", "tanh")?;
         l.recurrent_activation = a.activation_or("recurrent_activation", "sigmoid")?;
-        l.use_bias = a.bool_or("use_bias", true)?;
         l.return_sequences = a.bool_or("return_sequences", false)?;
         l.return_state = a.bool_or("return_state", false)?;
         l.go_backwards = a.bool_or("go_backwards", false)?;
-        l.kernel_initializer = a.initializer("kernel_initializer", l.kernel_initializer)?;
+        l.kb.read_args(a)?;
         l.recurrent_initializer =
             a.initializer("recurrent_initializer", l.recurrent_initializer)?;
-        l.bias_initializer = a.initializer("bias_initializer", l.bias_initializer)?;
-        l.kernel_regularizer = a.regularizer("kernel_regularizer")?;
         l.recurrent_regularizer = a.regularizer("recurrent_regularizer")?;
-        l.bias_regularizer = a.regularizer("bias_regularizer")?;
-        l.cell.set_option(a.bool_or(C::OPTION, true)?);
+        l.option = a.bool_or(C::OPTION, true)?;
         Ok(match a.name() {
             Some(n) => l.named(n),
             None => l,
@@ -301,7 +291,7 @@ impl<C: Cell> Rnn<C> {
 
     /// The unrolled loop: the output, then the final states when `return_state`.
     fn run(&self, g: &mut Graph, x: Output, ctx: &mut CallContext) -> Result<Vec<Output>> {
-        let (Some(kernel), Some(recurrent)) = (&self.kernel, &self.recurrent_kernel) else {
+        let (Some(kernel), Some(recurrent)) = (&self.kb.kernel, &self.recurrent_kernel) else {
             return Err(layer_error(self, "called before it was built"));
         };
         let want = [kernel.shape[0]];
@@ -321,15 +311,28 @@ impl<C: Cell> Rnn<C> {
             ));
         }
         let steps = shape.dim(1).expect("checked above");
-        regularize(g, ctx, Some(kernel), self.kernel_regularizer)?;
+        for (k, rate) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(layer_error(
+                    self,
+                    format!("`{k}` must be in [0, 1), got {rate}"),
+                ));
+            }
+        }
+        let training = |rate: f64| ctx.training && rate > 0.0;
+        let (drop_x, drop_h) = (training(self.dropout), training(self.recurrent_dropout));
+        self.kb.regularize(g, ctx)?;
         regularize(g, ctx, Some(recurrent), self.recurrent_regularizer)?;
-        regularize(g, ctx, self.bias.as_ref(), self.bias_regularizer)?;
         let w = StepWeights {
             recurrent: recurrent.var.read,
-            bias: self.bias.as_ref().map(|b| b.var.read),
+            bias: self.kb.bias_read(),
             units: self.units,
             activation: self.activation.checked(self)?,
             recurrent_activation: self.recurrent_activation.checked(self)?,
+            recurrent_mask: None,
         };
         let kernel = kernel.var.read;
         let name = self.name.clone();
@@ -338,17 +341,30 @@ impl<C: Cell> Rnn<C> {
             if self.go_backwards {
                 xs.reverse();
             }
+            let x_mask = match drop_x {
+                true => Some(dropout_mask(g, xs[0], self.dropout, self.seed)?),
+                false => None,
+            };
+            let mut w = w;
             let mut state: Vec<Output> = Vec::new();
             let mut outputs = Vec::with_capacity(steps);
             for x_t in xs {
+                let x_t = match x_mask {
+                    Some(m) => g.mul(x_t, m)?,
+                    None => x_t,
+                };
                 let xw = g.matmul(x_t, kernel)?;
                 if state.is_empty() {
                     // The initial states are zeros of shape (batch, units).
                     let first = g.split(xw, C::GATES, 1)?[0];
                     let zero = g.zeros_like(first)?;
                     state = vec![zero; C::STATES];
+                    if drop_h {
+                        let m = dropout_mask(g, zero, self.recurrent_dropout, self.seed)?;
+                        w.recurrent_mask = Some(m);
+                    }
                 }
-                state = self.cell.step(g, &w, xw, &state)?;
+                state = C::step(g, self.option, &w, xw, &state)?;
                 outputs.push(state[0]);
             }
             let out = if self.return_sequences {
@@ -375,7 +391,7 @@ impl<C: Cell> Layer for Rnn<C> {
     }
 
     fn built(&self) -> bool {
-        self.kernel.is_some()
+        self.kb.kernel.is_some()
     }
 
     fn build(&mut self, g: &mut Graph, input_shape: &[Option<usize>]) -> Result<()> {
@@ -385,19 +401,15 @@ impl<C: Cell> Layer for Rnn<C> {
         let (_, features) = self.time_and_features(input_shape)?;
         let (u, cols) = (self.units, C::GATES * self.units);
         let scope = format!("{}/{}", self.name, C::CELL);
-        let k0 = self
-            .kernel_initializer
-            .create(g, &[features, cols], DType::Float32)?;
-        self.kernel = Some(add_weight(g, &scope, "kernel", k0, true)?);
+        self.kb
+            .build_kernel(g, &scope, "kernel", &[features, cols])?;
         let r0 = self
             .recurrent_initializer
             .create(g, &[u, cols], DType::Float32)?;
         self.recurrent_kernel = Some(add_weight(g, &scope, "recurrent_kernel", r0, true)?);
-        if self.use_bias {
-            let b0 = self.cell.bias(g, &self.bias_initializer, u)?;
-            self.bias = Some(add_weight(g, &scope, "bias", b0, true)?);
-        }
-        Ok(())
+        let option = self.option;
+        self.kb
+            .build_bias(g, &scope, |g, init| C::bias(g, option, init, u))
     }
 
     fn compute_output_shape(&self, input_shape: &[Option<usize>]) -> Result<Shape> {
@@ -413,6 +425,10 @@ impl<C: Cell> Layer for Rnn<C> {
             ));
         }
         Ok(self.run(g, x, ctx)?.remove(0))
+    }
+
+    fn has_training_behavior(&self) -> bool {
+        self.dropout > 0.0 || self.recurrent_dropout > 0.0
     }
 
     fn num_outputs(&self) -> usize {
@@ -445,12 +461,7 @@ impl<C: Cell> Layer for Rnn<C> {
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.kernel
-            .iter()
-            .chain(self.recurrent_kernel.iter())
-            .chain(self.bias.iter())
-            .cloned()
-            .collect()
+        self.kb.weights(self.recurrent_kernel.clone())
     }
 
     fn get_config(&self) -> Map<String, Value> {
@@ -467,35 +478,21 @@ impl<C: Cell> Layer for Rnn<C> {
             "recurrent_activation".into(),
             self.recurrent_activation.name().into(),
         );
-        m.insert("use_bias".into(), self.use_bias.into());
-        m.insert(
-            "kernel_initializer".into(),
-            self.kernel_initializer.to_config(),
-        );
+        self.kb.write_config(&mut m);
         m.insert(
             "recurrent_initializer".into(),
             self.recurrent_initializer.to_config(),
         );
-        m.insert("bias_initializer".into(), self.bias_initializer.to_config());
-        for (k, r) in [
-            ("kernel_regularizer", self.kernel_regularizer),
-            ("recurrent_regularizer", self.recurrent_regularizer),
-            ("bias_regularizer", self.bias_regularizer),
-        ] {
-            m.insert(k.into(), Regularizer::serialize(r));
-        }
-        for k in [
-            "activity_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-        ] {
-            m.insert(k.into(), Value::Null);
-        }
-        m.insert("dropout".into(), 0.0.into());
-        m.insert("recurrent_dropout".into(), 0.0.into());
-        m.insert(C::OPTION.into(), self.cell.option().into());
-        m.insert("seed".into(), Value::Null);
+        m.insert(
+            "recurrent_regularizer".into(),
+            Regularizer::serialize(self.recurrent_regularizer),
+        );
+        m.insert("activity_regularizer".into(), Value::Null);
+        m.insert("recurrent_constraint".into(), Value::Null);
+        m.insert("dropout".into(), self.dropout.into());
+        m.insert("recurrent_dropout".into(), self.recurrent_dropout.into());
+        m.insert(C::OPTION.into(), self.option.into());
+        m.insert("seed".into(), self.seed.map_or(Value::Null, Value::from));
         m
     }
 }

@@ -18,6 +18,8 @@ use crate::Result;
 
 /// Dtypes of Conv2D and Conv2DBackpropInput on CPU.
 const CONV_TYPES: &[DType] = &[DType::Float32, DType::Float64, DType::Int32];
+/// What disagrees when `filter_sizes` does not fit the input and `out_backprop`.
+pub(super) const FILTER_SIZES_DISAGREE: &str = "filter_sizes and the input/out_backprop depths";
 /// Dtypes of Conv2DBackpropFilter on CPU.
 const CONV_FILTER_GRAD_TYPES: &[DType] = &[DType::Float32, DType::Float64];
 /// Checks the filter's input depth against the input's channels; the message names both
@@ -55,14 +57,46 @@ fn layout_shape(format: DataFormat, dims: [Dim; 4]) -> PartialShape {
     PartialShape::new(format.shape(dims).to_vec())
 }
 
-fn infer_conv2d(ctx: &InferCtx<'_>) -> InferResult {
+/// The checks a forward convolution (Conv2D, DepthwiseConv2dNative) starts with: two
+/// inputs of one dtype among `types` agreeing with `T`, the window attrs, a rank-4 input
+/// and filter; gives the dtype, the window, the input's (batch, height, width,
+/// channels) and the filter's four dims.
+pub(super) type ForwardShapes = (DType, Window2d, [Dim; 4], [Dim; 4]);
+
+/// See [`ForwardShapes`].
+pub(super) fn forward_shapes(
+    ctx: &InferCtx<'_>,
+    types: &[DType],
+) -> std::result::Result<ForwardShapes, String> {
     ctx.expect_inputs(2)?;
     let dt = ctx.same_dtype()?;
-    ctx.check_dtype(0, CONV_TYPES)?;
+    ctx.check_dtype(0, types)?;
     ctx.check_t_attr(dt)?;
     let window = Window2d::conv(ctx.attrs())?;
-    let [n, h, w, c] = window.nhwc_dims(ctx.shape(0), "input")?;
-    let [kh, kw, fin, fout] = filter_dims(ctx.shape(1))?;
+    let input = window.nhwc_dims(ctx.shape(0), "input")?;
+    let filter = filter_dims(ctx.shape(1))?;
+    Ok((dt, window, input, filter))
+}
+
+/// Merges the sizes given by a constant `input_sizes` / `filter_sizes` input (`name`,
+/// which must have 4) into `dims`; `what` names the shapes that disagree.
+pub(super) fn merge_sizes(
+    dims: &mut [Dim; 4],
+    sizes: &[usize],
+    name: &str,
+    what: &str,
+) -> std::result::Result<(), String> {
+    if sizes.len() != 4 {
+        return Err(format!("{name} must have 4 elements, got {sizes:?}"));
+    }
+    for (d, &s) in dims.iter_mut().zip(sizes) {
+        *d = merge_dim(*d, Some(s), what)?;
+    }
+    Ok(())
+}
+
+fn infer_conv2d(ctx: &InferCtx<'_>) -> InferResult {
+    let (dt, window, [n, h, w, c], [kh, kw, fin, fout]) = forward_shapes(ctx, CONV_TYPES)?;
     check_depth(c, fin, ctx.shape(0), ctx.shape(1))?;
     let oh = window.out_dim(0, h, kh)?;
     let ow = window.out_dim(1, w, kw)?;
@@ -189,16 +223,7 @@ fn infer_conv2d_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
     let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
     let mut filter = [None, None, input[3], dy[3]];
     if let Some(sizes) = constant_sizes(ctx, 1, "filter_sizes")? {
-        if sizes.len() != 4 {
-            return Err(format!("filter_sizes must have 4 elements, got {sizes:?}"));
-        }
-        for (d, &s) in filter.iter_mut().zip(&sizes) {
-            *d = merge_dim(
-                *d,
-                Some(s),
-                "filter_sizes and the input/out_backprop depths",
-            )?;
-        }
+        merge_sizes(&mut filter, &sizes, "filter_sizes", FILTER_SIZES_DISAGREE)?;
         check_depth(
             input[3],
             filter[2],

@@ -10,24 +10,20 @@
 mod cpu;
 
 use super::conv2d::{
-    backprop_dtype_and_window, check_out_backprop, constant_sizes, merge_dim, ConvFamily,
+    backprop_dtype_and_window, check_out_backprop, constant_sizes, forward_shapes, merge_sizes,
+    ConvFamily, FILTER_SIZES_DISAGREE,
 };
 use super::window::{nhwc_dims, DataFormat, Window2d};
 use crate::graph::{Output, TensorSpec};
 use crate::ops::{InferCtx, InferResult, Op, Registry};
 use crate::tensor::{DType, Dim, PartialShape};
 use crate::Result;
+/// The dtypes of the depthwise ops on the CPU.
+const FLOATS: &[DType] = &[DType::Float32, DType::Float64];
+
 fn infer(ctx: &InferCtx<'_>) -> InferResult {
-    ctx.expect_inputs(2)?;
-    let dt = ctx.same_dtype()?;
-    ctx.check_dtype(0, &[DType::Float32, DType::Float64])?;
-    ctx.check_t_attr(dt)?;
-    let window = Window2d::conv(ctx.attrs())?;
-    if window.format != DataFormat::Nhwc {
-        return Err("DepthwiseConv2dNative supports only data_format NHWC on the CPU".into());
-    }
-    let [n, h, w, c] = window.nhwc_dims(ctx.shape(0), "input")?;
-    let [kh, kw, fc, m] = nhwc_dims(DataFormat::Nhwc, ctx.shape(1), "filter")?;
+    let (dt, window, [n, h, w, c], [kh, kw, fc, m]) = forward_shapes(ctx, FLOATS)?;
+    nhwc_only(&window, "DepthwiseConv2dNative")?;
     if let (Some(c), Some(f)) = (c, fc) {
         if c != f {
             return Err(format!(
@@ -65,31 +61,21 @@ fn as_conv_filter([kh, kw, c, m]: [Dim; 4]) -> [Dim; 4] {
 }
 
 fn infer_backprop_input(ctx: &InferCtx<'_>) -> InferResult {
-    let (dt, window) =
-        backprop_dtype_and_window(ctx, 1, "filter", &[DType::Float32, DType::Float64])?;
+    let (dt, window) = backprop_dtype_and_window(ctx, 1, "filter", FLOATS)?;
     nhwc_only(&window, "DepthwiseConv2dNativeBackpropInput")?;
     let filter = nhwc_dims(DataFormat::Nhwc, ctx.shape(1), "filter")?;
     let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
     let mut input = [dy[0], None, None, filter[2]];
     if let Some(sizes) = constant_sizes(ctx, 0, "input_sizes")? {
-        if sizes.len() != 4 {
-            return Err(format!("input_sizes must have 4 elements, got {sizes:?}"));
-        }
-        for (d, &s) in input.iter_mut().zip(&sizes) {
-            *d = merge_dim(
-                *d,
-                Some(s),
-                "input_sizes and the filter/out_backprop shapes",
-            )?;
-        }
+        let what = "input_sizes and the filter/out_backprop shapes";
+        merge_sizes(&mut input, &sizes, "input_sizes", what)?;
     }
     check_out_backprop(&window, input, as_conv_filter(filter), dy)?;
     Ok(vec![TensorSpec::new(dt, PartialShape::new(input.to_vec()))])
 }
 
 fn infer_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
-    let (dt, window) =
-        backprop_dtype_and_window(ctx, 0, "input", &[DType::Float32, DType::Float64])?;
+    let (dt, window) = backprop_dtype_and_window(ctx, 0, "input", FLOATS)?;
     nhwc_only(&window, "DepthwiseConv2dNativeBackpropFilter")?;
     let input = window.nhwc_dims(ctx.shape(0), "input")?;
     let dy = window.nhwc_dims(ctx.shape(2), "out_backprop")?;
@@ -99,16 +85,7 @@ fn infer_backprop_filter(ctx: &InferCtx<'_>) -> InferResult {
     };
     let mut filter = [None, None, input[3], multiplier];
     if let Some(sizes) = constant_sizes(ctx, 1, "filter_sizes")? {
-        if sizes.len() != 4 {
-            return Err(format!("filter_sizes must have 4 elements, got {sizes:?}"));
-        }
-        for (d, &s) in filter.iter_mut().zip(&sizes) {
-            *d = merge_dim(
-                *d,
-                Some(s),
-                "filter_sizes and the input/out_backprop depths",
-            )?;
-        }
+        merge_sizes(&mut filter, &sizes, "filter_sizes", FILTER_SIZES_DISAGREE)?;
     }
     check_out_backprop(&window, input, as_conv_filter(filter), dy)?;
     Ok(vec![TensorSpec::new(
