@@ -122,6 +122,23 @@ impl Geometry {
         (b, p / self.out_w, p % self.out_w)
     }
 
+    /// Rows `rows` of the patch matrix: the input itself for a pointwise window, else
+    /// built in `patches` by [`Geometry::im2col`].
+    fn patch_rows<'a, T: Number>(
+        &self,
+        input: &'a [T],
+        rows: Range<usize>,
+        patches: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        if self.is_pointwise() {
+            let k = self.patch_len();
+            &input[rows.start * k..rows.end * k]
+        } else {
+            self.im2col(input, rows, patches);
+            patches
+        }
+    }
+
     /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding).
     fn im2col<T: Number>(&self, input: &[T], rows: Range<usize>, patches: &mut Vec<T>) {
         let (c, k) = (self.in_c, self.patch_len());
@@ -250,12 +267,7 @@ pub(super) fn conv2d_forward<T: GemmElement>(
         for start in rows.clone().step_by(block) {
             let end = (start + block).min(rows.end);
             let dst = &mut chunk[(start - rows.start) * oc..(end - rows.start) * oc];
-            let a = if g.is_pointwise() {
-                &input[start * k..end * k]
-            } else {
-                g.im2col(input, start..end, &mut patches);
-                &patches
-            };
+            let a = g.patch_rows(input, start..end, &mut patches);
             let dims = GemmDims {
                 m: end - start,
                 n: oc,
@@ -323,12 +335,7 @@ fn conv2d_backprop_filter<T: GemmElement>(
         let rows = split_range(g.pixels(), part, outer);
         for start in rows.clone().step_by(block) {
             let end = (start + block).min(rows.end);
-            let a = if g.is_pointwise() {
-                &input[start * k..end * k]
-            } else {
-                g.im2col(input, start..end, &mut patches);
-                &patches
-            };
+            let a = g.patch_rows(input, start..end, &mut patches);
             let dims = GemmDims {
                 m: k,
                 n: oc,
