@@ -1,6 +1,8 @@
 //! Matrix products on row-major slices: faer for floats, a cache-friendly loop for integers.
 
-use super::parallel::{for_each_piece, for_each_units, split_range, MIN_PRODUCT_WORK};
+use super::parallel::{
+    for_each_piece, for_each_units, split_range, zeroed_units, MIN_PRODUCT_WORK,
+};
 use crate::tensor::{Element, Number};
 use faer::{Accum, MatMut, MatRef, Par};
 use std::mem::MaybeUninit;
@@ -151,9 +153,9 @@ fn product_in_new_buffer<T: GemmElement>(
     check_lengths(d, a, b);
     let len = d.m * d.n;
     let parts = d.threads(threads);
-    let mut out: Vec<T> = Vec::with_capacity(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
     if d.splits_columns(parts) {
+        let mut out: Vec<T> = Vec::with_capacity(len);
+        let spare = &mut out.spare_capacity_mut()[..len];
         let whole = MatMut::from_row_major_slice_mut(spare, d.m, d.n);
         for_each_column_block(whole, parts, |cols, mut block| {
             block.fill(MaybeUninit::new(T::ZERO));
@@ -178,20 +180,12 @@ fn product_in_new_buffer<T: GemmElement>(
         }
         return out;
     }
-    for_each_units(spare, d.n, parts, |rows, block| {
-        block.fill(MaybeUninit::new(T::ZERO));
-        // SAFETY: every element of `block` was initialized just above, and
-        // `MaybeUninit<T>` has the layout of `T`.
-        let block = unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) };
+    zeroed_units(d.m, d.n, parts, |rows, block| {
         T::product_rows(d, a, b, rows.clone(), block, Store::Replace);
         if let Some(finish) = finish {
             finish(rows, block);
         }
-    });
-    // SAFETY: the blocks cover all `len` elements (or `len` is 0), and each block was
-    // initialized by its call above.
-    unsafe { out.set_len(len) };
-    out
+    })
 }
 
 fn check_lengths<T>(d: GemmDims, a: &[T], b: &[T]) {

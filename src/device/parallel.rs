@@ -2,6 +2,8 @@
 //! products, convolutions and pooling).
 
 use super::workers::run_parts;
+use crate::tensor::Number;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -60,6 +62,61 @@ where
     for_each_piece(chunks, |(range, chunk)| f(range, chunk));
 }
 
+/// A new vector of `units × unit_len` elements written by `f(unit_range, chunk)` as
+/// [`for_each_units`] calls it, each chunk zeroed by the thread that then fills it, right
+/// before it does: no serial pass over the whole buffer ahead of the parallel work, and
+/// the zeros are still in cache when `f` overwrites or adds to them.
+pub fn zeroed_units<T, F>(units: usize, unit_len: usize, threads: usize, f: F) -> Vec<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(Range<usize>, &mut [T]) + Sync,
+{
+    let len = units
+        .checked_mul(unit_len)
+        .expect("callers size their outputs with checked arithmetic first");
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    for_each_units(
+        &mut out.spare_capacity_mut()[..len],
+        unit_len,
+        threads,
+        |range, chunk| {
+            chunk.fill(MaybeUninit::new(T::default()));
+            // SAFETY: every element of `chunk` was initialized just above, and
+            // `MaybeUninit<T>` has the layout of `T`.
+            f(range, unsafe {
+                &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T])
+            })
+        },
+    );
+    // SAFETY: the chunks cover all `len` elements (`for_each_units` hands out every unit
+    // once, and `len` is a whole number of units), each initialized by its call above.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The elementwise sum of `parts` vectors of `len` elements, part `p` made by `f(p, acc)`
+/// adding its share of a reduction into the zeroed `acc`; the parts run on up to
+/// `threads` threads, and their sums are added in part order (so the result depends only
+/// on `parts`, not on the threads).
+pub fn sum_of_parts<T, F>(len: usize, parts: usize, threads: usize, f: F) -> Vec<T>
+where
+    T: Number,
+    F: Fn(usize, &mut [T]) + Sync,
+{
+    let parts = parts.max(1);
+    let mut partials = zeroed_units(parts, len, threads.min(parts), |range, chunk| {
+        for (part, acc) in range.zip(chunk.chunks_exact_mut(len.max(1))) {
+            f(part, acc);
+        }
+    });
+    let (first, rest) = partials.split_at_mut(len);
+    for part in rest.chunks_exact(len.max(1)) {
+        first.iter_mut().zip(part).for_each(|(x, &y)| *x = x.add(y));
+    }
+    partials.truncate(len);
+    partials
+}
+
 /// Runs `f(piece)` once for each of `pieces` (disjoint parts of one output), in turn on
 /// the calling thread and the intra-op helpers (see [`run_parts`]).
 pub fn for_each_piece<P: Send>(pieces: Vec<P>, f: impl Fn(P) + Sync) {
@@ -99,5 +156,35 @@ mod tests {
         for_each_units(&mut empty, 0, 4, |units, chunk| {
             assert!(units.is_empty() && chunk.is_empty())
         });
+    }
+
+    #[test]
+    fn zeroed_units_start_at_zero_and_keep_what_each_unit_wrote() {
+        for threads in [1, 4] {
+            let out: Vec<u32> = zeroed_units(7, 3, threads, |units, chunk| {
+                assert!(chunk.iter().all(|&v| v == 0));
+                for (u, c) in units.zip(chunk.chunks_mut(3)) {
+                    c[1] = u as u32 + 1;
+                }
+            });
+            let want: Vec<u32> = (0..7).flat_map(|u| [0, u + 1, 0]).collect();
+            assert_eq!(out, want);
+        }
+        let empty: Vec<f32> = zeroed_units(0, 5, 2, |_, chunk| assert!(chunk.is_empty()));
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn sums_of_parts_add_every_part_once() {
+        // Part p adds p + 1 to element i, for 5 parts: (1 + 2 + 3 + 4 + 5) · (i + 1).
+        for threads in [1, 2, 8] {
+            let sum: Vec<i64> = sum_of_parts(3, 5, threads, |p, acc| {
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a += (p as i64 + 1) * (i as i64 + 1);
+                }
+            });
+            assert_eq!(sum, vec![15, 30, 45]);
+        }
+        assert!(sum_of_parts::<f32, _>(0, 3, 2, |_, _| {}).is_empty());
     }
 }

@@ -5,6 +5,7 @@
 use super::op_with_attrs;
 use super::window::DataFormat;
 use crate::device::gemm::zeroed;
+use crate::device::parallel::{split_range, sum_of_parts, MIN_LOOP_WORK};
 use crate::graph::{Graph, Output, TensorSpec};
 use crate::ops::array::StridedSliceMasks;
 use crate::ops::math::{check_family, Family};
@@ -124,13 +125,20 @@ fn bias_add_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     let format = DataFormat::from_attrs(ctx.attrs())?;
     with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let dy = k.input(0)?;
-        let (_, c, inner) = split_at_channel(dy.shape(), format)?;
+        let (outer, c, inner) = split_at_channel(dy.shape(), format)?;
         let mut out = zeroed::<T>(c);
         if inner == 1 {
-            // Channels last: add each row into the sums (a loop that vectorizes).
-            for row in dy.as_slice::<T>()?.chunks_exact(c.max(1)) {
-                out.iter_mut().zip(row).for_each(|(o, &x)| *o = o.add(x));
-            }
+            // Channels last: each thread adds its rows into sums of its own (a loop that
+            // vectorizes), then the sums are added.
+            let rows = dy.as_slice::<T>()?;
+            let threads = k.threads_for_work(rows.len(), MIN_LOOP_WORK);
+            out = sum_of_parts(c, threads, threads, |part, acc: &mut [T]| {
+                let mine = split_range(outer, part, threads);
+                let mine = &rows[mine.start * c..mine.end * c];
+                for row in mine.chunks_exact(c.max(1)) {
+                    acc.iter_mut().zip(row).for_each(|(o, &x)| *o = o.add(x));
+                }
+            });
         } else if c > 0 && inner > 0 {
             for block in dy.as_slice::<T>()?.chunks_exact(c * inner) {
                 for (o, plane) in out.iter_mut().zip(block.chunks_exact(inner)) {

@@ -3,7 +3,9 @@
 
 use super::sizes_from_ints;
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
-use crate::device::parallel::{for_each_units, split_range, threads_for, MIN_PRODUCT_WORK};
+use crate::device::parallel::{
+    split_range, sum_of_parts, threads_for, zeroed_units, MIN_PRODUCT_WORK,
+};
 use crate::graph::Node;
 use crate::ops::linalg::matmul::cpu::{add_bias_then, Activation};
 use crate::ops::math::activation::{relu, relu6};
@@ -120,6 +122,23 @@ impl Geometry {
         (b, p / self.out_w, p % self.out_w)
     }
 
+    /// Rows `rows` of the patch matrix: the input itself for a pointwise window, else
+    /// built in `patches` by [`Geometry::im2col`].
+    fn patch_rows<'a, T: Number>(
+        &self,
+        input: &'a [T],
+        rows: Range<usize>,
+        patches: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        if self.is_pointwise() {
+            let k = self.patch_len();
+            &input[rows.start * k..rows.end * k]
+        } else {
+            self.im2col(input, rows, patches);
+            patches
+        }
+    }
+
     /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding).
     fn im2col<T: Number>(&self, input: &[T], rows: Range<usize>, patches: &mut Vec<T>) {
         let (c, k) = (self.in_c, self.patch_len());
@@ -234,9 +253,8 @@ pub(super) fn conv2d_forward<T: GemmElement>(
     epilogue: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
-    let mut out = zeroed::<T>(g.pixels() * oc);
     if k == 0 {
-        return out;
+        return zeroed::<T>(g.pixels() * oc);
     }
     let block = block_rows(k);
     let (outer, inner) = split_threads(
@@ -244,17 +262,12 @@ pub(super) fn conv2d_forward<T: GemmElement>(
         g.pixels(),
         threads,
     );
-    for_each_units(&mut out, oc, outer, |rows, chunk| {
+    zeroed_units(g.pixels(), oc, outer, |rows, chunk| {
         let mut patches = Vec::new();
         for start in rows.clone().step_by(block) {
             let end = (start + block).min(rows.end);
             let dst = &mut chunk[(start - rows.start) * oc..(end - rows.start) * oc];
-            let a = if g.is_pointwise() {
-                &input[start * k..end * k]
-            } else {
-                g.im2col(input, start..end, &mut patches);
-                &patches
-            };
+            let a = g.patch_rows(input, start..end, &mut patches);
             let dims = GemmDims {
                 m: end - start,
                 n: oc,
@@ -265,8 +278,7 @@ pub(super) fn conv2d_forward<T: GemmElement>(
             gemm(dims, a, filter, dst, inner);
             epilogue(start..end, dst);
         }
-    });
-    out
+    })
 }
 
 /// Gradient of conv2d with respect to its input: `col2im(dy · filterᵀ)`.
@@ -278,14 +290,13 @@ fn conv2d_backprop_input<T: GemmElement>(
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
     let per_image = g.out_h * g.out_w;
-    let mut dx = zeroed::<T>(g.batch * g.in_image());
     let block = block_rows(k);
     let (outer, inner) = split_threads(
         g.pixels().saturating_mul(k).saturating_mul(oc),
         g.batch,
         threads,
     );
-    for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
+    zeroed_units(g.batch, g.in_image(), outer, |images, chunk| {
         let mut cols = Vec::new();
         let rows = images.start * per_image..images.end * per_image;
         for start in rows.clone().step_by(block) {
@@ -301,8 +312,7 @@ fn conv2d_backprop_input<T: GemmElement>(
             gemm(dims, &dy[start * oc..end * oc], filter, &mut cols, inner);
             g.col2im_add(&cols, start..end, chunk, images.start);
         }
-    });
-    dx
+    })
 }
 
 /// Gradient of conv2d with respect to its filter: `Σ patchesᵀ · dy`, one partial sum
@@ -320,37 +330,23 @@ fn conv2d_backprop_filter<T: GemmElement>(
     }
     let block = block_rows(k);
     let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);
-    let mut partials = zeroed::<T>(outer * size);
-    for_each_units(&mut partials, size, outer, |parts, chunk| {
+    sum_of_parts(size, outer, outer, |part, acc: &mut [T]| {
         let (mut patches, mut tmp) = (Vec::new(), zeroed::<T>(size));
-        for (part, acc) in parts.zip(chunk.chunks_exact_mut(size)) {
-            let rows = split_range(g.pixels(), part, outer);
-            for start in rows.clone().step_by(block) {
-                let end = (start + block).min(rows.end);
-                let a = if g.is_pointwise() {
-                    &input[start * k..end * k]
-                } else {
-                    g.im2col(input, start..end, &mut patches);
-                    &patches
-                };
-                let dims = GemmDims {
-                    m: k,
-                    n: oc,
-                    k: end - start,
-                    trans_a: true,
-                    trans_b: false,
-                };
-                gemm(dims, a, &dy[start * oc..end * oc], &mut tmp, inner);
-                acc.iter_mut().zip(&tmp).for_each(|(x, &y)| *x = x.add(y));
-            }
+        let rows = split_range(g.pixels(), part, outer);
+        for start in rows.clone().step_by(block) {
+            let end = (start + block).min(rows.end);
+            let a = g.patch_rows(input, start..end, &mut patches);
+            let dims = GemmDims {
+                m: k,
+                n: oc,
+                k: end - start,
+                trans_a: true,
+                trans_b: false,
+            };
+            gemm(dims, a, &dy[start * oc..end * oc], &mut tmp, inner);
+            acc.iter_mut().zip(&tmp).for_each(|(x, &y)| *x = x.add(y));
         }
-    });
-    let (first, rest) = partials.split_at_mut(size.min(outer * size));
-    for part in rest.chunks_exact(size.max(1)) {
-        first.iter_mut().zip(part).for_each(|(x, &y)| *x = x.add(y));
-    }
-    partials.truncate(size);
-    partials
+    })
 }
 
 pub(super) fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {

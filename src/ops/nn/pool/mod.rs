@@ -9,8 +9,7 @@ pub(crate) mod fusion;
 
 use super::op_with_attrs;
 use super::window::{DataFormat, Geometry, Window2d};
-use crate::device::gemm::zeroed;
-use crate::device::parallel::{for_each_units, threads_for, MIN_LOOP_WORK};
+use crate::device::parallel::{threads_for, zeroed_units, MIN_LOOP_WORK};
 use crate::graph::{Graph, Node, Output, TensorSpec};
 use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::math::{check_family, Family};
@@ -182,20 +181,15 @@ fn pool_forward<T: Number>(
     f: impl Fn(&mut [T], usize, Range<usize>, Range<usize>) + Sync,
 ) -> Vec<T> {
     let c = g.in_c;
-    let mut out = zeroed::<T>(g.batch * g.out_h * g.out_w * c);
-    if out.is_empty() {
-        return out;
-    }
     let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch * g.out_h, threads);
-    for_each_units(&mut out, g.out_w * c, outer, |units, chunk| {
+    zeroed_units(g.batch * g.out_h, g.out_w * c, outer, |units, chunk| {
         for (u, orow) in units.zip(chunk.chunks_exact_mut(g.out_w * c)) {
             let (b, oy) = (u / g.out_h, u % g.out_h);
             for (ox, o) in orow.chunks_exact_mut(c).enumerate() {
                 f(o, b, g.row_taps(oy), g.col_taps(ox));
             }
         }
-    });
-    out
+    })
 }
 
 impl Geometry {
@@ -269,12 +263,8 @@ fn pool_backward<T: Number, S: Default>(
     f: impl Fn(&mut S, &mut [T], usize, usize, Range<usize>, Range<usize>) + Sync,
     finish: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
-    let mut dx = zeroed::<T>(g.batch * g.in_image());
-    if dx.is_empty() {
-        return dx;
-    }
     let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
-    for_each_units(&mut dx, g.in_image(), outer, |images, chunk| {
+    zeroed_units(g.batch, g.in_image(), outer, |images, chunk| {
         let mut scratch = S::default();
         for (b, dimg) in images.zip(chunk.chunks_exact_mut(g.in_image())) {
             for oy in 0..g.out_h {
@@ -285,8 +275,7 @@ fn pool_backward<T: Number, S: Default>(
             }
             finish(b, dimg);
         }
-    });
-    dx
+    })
 }
 
 /// Per-channel best value of a window and the index of its first maximum among the
