@@ -1,7 +1,8 @@
 //! Execution plans: the graph pruned to what one (feeds, fetches, targets) signature needs,
 //! ordered, with kernels created and every name resolved to a slot index.
 
-use super::frames::{needs_frames, FramePlan};
+pub(super) mod frame_plan;
+
 use crate::graph::{Cost, NodeId, TensorSpec};
 use crate::kernel::Kernel;
 use crate::passes::{
@@ -9,6 +10,7 @@ use crate::passes::{
 };
 use crate::tensor::Tensor;
 use crate::{Error, Result};
+use frame_plan::{needs_frames, FramePlan};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
