@@ -30,7 +30,7 @@
 
 mod common;
 
-use common::{data_dir, glorot, parse_args, Args, Digits, RandomState, FEATURES};
+use common::{data_dir, glorot, Args, Digits, RandomState, FEATURES};
 use rustflow::keras::callbacks::{Callback, CallbackModel, TensorBoard};
 use rustflow::keras::layers::{Dense, Input};
 use rustflow::keras::optimizers::Optimizer;
@@ -70,17 +70,7 @@ impl Callback for EpochTimer {
 }
 
 fn main() {
-    let args = match parse_args(true) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(true, run);
 }
 
 fn run(args: &Args) -> Result<()> {

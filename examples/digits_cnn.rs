@@ -17,24 +17,14 @@
 
 mod common;
 
-use common::{data_dir, parse_args, Args, Digits};
+use common::{data_dir, Args, Digits};
 use rustflow::keras::layers::{Conv2D, Dense, Flatten, Input, MaxPooling2D, SeparableConv2D};
 use rustflow::keras::optimizers::Optimizer;
 use rustflow::keras::{set_random_seed, set_session_options, FitOptions, Sequential};
 use rustflow::{Result, SessionOptions, Tensor};
 
 fn main() {
-    let args = match parse_args(false) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(false, run);
 }
 
 fn run(args: &Args) -> Result<()> {

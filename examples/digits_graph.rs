@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::{data_dir, mlp, parse_args, Args, Digits, RandomState, FEATURES};
+use common::{data_dir, mlp, Args, Digits, RandomState, FEATURES};
 use rustflow::data::DataLoader;
 use rustflow::saved_model::{self, Signature, DEFAULT_SIGNATURE, SERVE_TAG};
 use rustflow::summary::FileWriter;
@@ -96,17 +96,7 @@ fn accuracy(probs: &Tensor, labels: &[i32]) -> Result<f64> {
 }
 
 fn main() {
-    let args = match parse_args(true) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(true, run);
 }
 
 fn run(args: &Args) -> Result<()> {

@@ -282,6 +282,22 @@ pub struct Args {
     pub device: Option<String>,
 }
 
+/// An example's `main`: parses the command line (see [`parse_args`]) and runs `run` with
+/// it, printing an error and exiting with status 2 (bad arguments) or 1 (a failed run).
+pub fn main_with(graph_example: bool, run: fn(&Args) -> rustflow::Result<()>) {
+    let args = match parse_args(graph_example) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Parses the command line; `--logdir` and `--device` are accepted only where
 /// `graph_example` is set (the graph-API example).
 pub fn parse_args(graph_example: bool) -> std::result::Result<Args, String> {
