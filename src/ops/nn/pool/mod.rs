@@ -9,7 +9,7 @@ pub(crate) mod fusion;
 
 use super::op_with_attrs;
 use super::window::{DataFormat, Geometry, Window2d};
-use crate::device::parallel::{threads_for, zeroed_units, MIN_LOOP_WORK};
+use crate::device::parallel::{threads_for, zeroed_blocks, MIN_LOOP_WORK};
 use crate::graph::{Graph, Node, Output, TensorSpec};
 use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::math::{check_family, Family};
@@ -182,7 +182,9 @@ fn pool_forward<T: Number>(
 ) -> Vec<T> {
     let c = g.in_c;
     let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch * g.out_h, threads);
-    zeroed_units(g.batch * g.out_h, g.out_w * c, outer, |units, chunk| {
+    // An image's rows at a time, each zeroed right before it is filled (in cache).
+    let rows = g.batch * g.out_h;
+    zeroed_blocks(rows, g.out_w * c, g.out_h, outer, |(), units, chunk| {
         for (u, orow) in units.zip(chunk.chunks_exact_mut(g.out_w * c)) {
             let (b, oy) = (u / g.out_h, u % g.out_h);
             for (ox, o) in orow.chunks_exact_mut(c).enumerate() {
@@ -264,13 +266,13 @@ fn pool_backward<T: Number, S: Default>(
     finish: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
     let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
-    zeroed_units(g.batch, g.in_image(), outer, |images, chunk| {
-        let mut scratch = S::default();
-        for (b, dimg) in images.zip(chunk.chunks_exact_mut(g.in_image())) {
+    // An image at a time, zeroed right before its gradient is added up (in cache).
+    zeroed_blocks(g.batch, g.in_image(), 1, outer, |scratch, images, dimg| {
+        for b in images {
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let at = ((b * g.out_h + oy) * g.out_w + ox) * g.in_c;
-                    f(&mut scratch, dimg, b, at, g.row_taps(oy), g.col_taps(ox));
+                    f(scratch, dimg, b, at, g.row_taps(oy), g.col_taps(ox));
                 }
             }
             finish(b, dimg);
