@@ -16,6 +16,7 @@ fn all_cases() -> Vec<GradCase> {
     cases.extend(crate::ops::nn::gradient_cases());
     cases.extend(crate::ops::linalg::gradient_cases());
     cases.extend(crate::ops::control_flow::grad::gradient_cases());
+    cases.extend(crate::ops::list::gradient_cases());
     cases
 }
 
