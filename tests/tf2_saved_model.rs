@@ -359,3 +359,19 @@ fn keras_lstm_fine_tunes_as_tensorflow_does() {
 fn keras_gru_fine_tunes_as_tensorflow_does() {
     fine_tunes_as_tensorflow_does("gru", 5, 5);
 }
+
+/// `save_tf2` refuses a TensorFlow 1 model (saved_model::save writes those) and the
+/// directory the model was loaded from.
+#[test]
+fn save_tf2_refuses_tf1_models_and_its_own_directory() {
+    let tf1 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("graphs/tf_serving/saved_model_half_plus_two_cpu/00000123");
+    let m = load(&tf1, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let e = m.save_tf2(out.path().join("m")).unwrap_err().to_string();
+    assert!(e.contains("saved_model::save"), "{e}");
+    let dir = fixture("mlp").join("model");
+    let m = load(&dir, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    let e = m.save_tf2(&dir).unwrap_err().to_string();
+    assert!(e.contains("loaded from"), "{e}");
+}

@@ -83,3 +83,59 @@ pub(crate) fn zeros_like_kernel() -> KernelResult {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{AttrValue, Graph, Output};
+    use crate::session::Session;
+    use crate::tensor::{DType, Tensor};
+
+    fn list_op(g: &mut Graph, op: &str, inputs: &[Output]) -> Output {
+        g.op(op)
+            .inputs(inputs)
+            .attr("element_dtype", AttrValue::Type(DType::Float32))
+            .build_output()
+            .unwrap()
+    }
+
+    /// Lists add item by item, an unset item counting as zeros; the zeros of a list keep
+    /// its length and its unset items.
+    #[test]
+    fn lists_add_item_by_item_and_have_zeros() {
+        let mut g = Graph::new();
+        let shape = g.constant(Tensor::from([2i32])).unwrap();
+        let three = g.constant(3i32).unwrap();
+        let (zero, one) = (g.constant(0i32).unwrap(), g.constant(1i32).unwrap());
+        let empty = list_op(&mut g, "TensorListReserve", &[shape, three]);
+        let a = g.constant(Tensor::from([1f32, 2.])).unwrap();
+        let b = g.constant(Tensor::from([10f32, 20.])).unwrap();
+        let x = list_op(&mut g, "TensorListSetItem", &[empty, zero, a]);
+        let y = list_op(&mut g, "TensorListSetItem", &[empty, zero, b]);
+        let y = list_op(&mut g, "TensorListSetItem", &[y, one, a]);
+        let sum = g.add_n(&[x, y, empty]).unwrap();
+        let stacked = list_op(&mut g, "TensorListStack", &[sum, shape]);
+        let zeros = g.zeros_like(y).unwrap();
+        let zeros = list_op(&mut g, "TensorListStack", &[zeros, shape]);
+        let r = Session::new(&g).run(&[], &[stacked, zeros], &[]).unwrap();
+        assert_eq!(
+            r[0],
+            Tensor::new(&[3, 2], vec![11f32, 22., 1., 2., 0., 0.]).unwrap()
+        );
+        assert_eq!(r[1], Tensor::zeros(DType::Float32, &[3, 2]));
+    }
+
+    #[test]
+    fn adding_lists_of_different_lengths_is_an_error() {
+        let mut g = Graph::new();
+        let shape = g.constant(Tensor::from([2i32])).unwrap();
+        let (two, three) = (g.constant(2i32).unwrap(), g.constant(3i32).unwrap());
+        let a = list_op(&mut g, "TensorListReserve", &[shape, two]);
+        let b = list_op(&mut g, "TensorListReserve", &[shape, three]);
+        let sum = g.add_n(&[a, b]).unwrap();
+        let e = Session::new(&g)
+            .run(&[], &[sum], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("AddN") && e.contains("length"), "{e}");
+    }
+}

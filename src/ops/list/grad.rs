@@ -239,3 +239,42 @@ pub(crate) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{AttrValue, Graph};
+    use crate::tensor::{DType, Tensor};
+
+    /// TensorFlow resizes the gradient of a resizing `TensorListSetItem`
+    /// (`TensorListResize`, which rustflow lacks): an error naming the node.
+    #[test]
+    fn a_resizing_set_item_has_no_gradient_yet() {
+        let mut g = Graph::new();
+        let x = g.constant(Tensor::from([1f32, 2.])).unwrap();
+        let shape = g.constant(Tensor::from([-1i32])).unwrap();
+        let one = g.constant(1i32).unwrap();
+        let list = g
+            .op("TensorListFromTensor")
+            .inputs(&[x, shape])
+            .attr("element_dtype", AttrValue::Type(DType::Float32))
+            .build_output()
+            .unwrap();
+        let item = g.constant(3f32).unwrap();
+        let set = g
+            .op("TensorListSetItem")
+            .name("grow")
+            .inputs(&[list, one, item])
+            .attr("element_dtype", AttrValue::Type(DType::Float32))
+            .attr("resize_if_index_out_of_bounds", AttrValue::Bool(true))
+            .build_output()
+            .unwrap();
+        let stacked = g
+            .op("TensorListStack")
+            .inputs(&[set, shape])
+            .attr("element_dtype", AttrValue::Type(DType::Float32))
+            .build_output()
+            .unwrap();
+        let e = g.gradients(&[stacked], &[item]).unwrap_err().to_string();
+        assert!(e.contains("'grow'") && e.contains("resize"), "{e}");
+    }
+}
