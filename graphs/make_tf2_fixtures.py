@@ -19,13 +19,20 @@ Every model has one input and one output; signatures are the standard `serving_d
                   graph.pb over placeholders x (float [3]) and n (int32 []), fetches
                   listed in fetches.txt; case<k>_x.npy, case<k>_n.npy and
                   case<k>_<fetch index>.npy for each input case
-  cnn/finetune/   two SGD steps on the loaded cnn (tf.GradientTape through its
+  {cnn,lstm,gru}/finetune/
+                  two SGD steps on the loaded model (tf.GradientTape through its
                   serving_default signature, loss mean((y - target)^2), learning rate 0.05):
                   target.npy, and each variable's value after the steps as
-                  <checkpoint key, '/' -> '_', without /.ATTRIBUTES/VARIABLE_VALUE>.npy
+                  <checkpoint key, '/' -> '_', without /.ATTRIBUTES/VARIABLE_VALUE>.npy,
+                  and each trainable variable's gradient before the first step as
+                  grad_<the same>.npy
+
+Usage for the fine-tuning references only (keeps the committed models):
+  python3 graphs/make_tf2_fixtures.py finetune
 """
 import os
 import shutil
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -153,9 +160,10 @@ def loop():
 FINETUNE_LR = 0.05
 
 
-def cnn_finetune():
-    """TensorFlow's own fine-tuning of the saved cnn, for tests/tf2_saved_model.rs."""
-    d = os.path.join(OUT, "cnn")
+def finetune(name):
+    """TensorFlow's own fine-tuning of a saved model, for tests/tf2_saved_model.rs: the
+    gradients of the loss at the start, then two SGD steps."""
+    d = os.path.join(OUT, name)
     out = os.path.join(d, "finetune")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
@@ -172,11 +180,15 @@ def cnn_finetune():
         for i, v in enumerate(getattr(loaded, group)):
             ckpt_key = f"{group}/{i}/.ATTRIBUTES/VARIABLE_VALUE"
             assert np.array_equal(reader.get_tensor(ckpt_key), v.numpy()), ckpt_key
-    for _ in range(2):
+    index = {v.ref(): i for i, v in enumerate(loaded.variables)}
+    for step in range(2):
         with tf.GradientTape() as tape:
             (y,) = fn(**{key: x}).values()
             loss = tf.reduce_mean(tf.square(y - target))
         grads = tape.gradient(loss, loaded.trainable_variables)
+        if step == 0:
+            for v, g in zip(loaded.trainable_variables, grads):
+                np.save(os.path.join(out, f"grad_variables_{index[v.ref()]}.npy"), g.numpy())
         for v, g in zip(loaded.trainable_variables, grads):
             v.assign_sub(FINETUNE_LR * g)
     np.save(os.path.join(out, "target.npy"), target)
@@ -249,7 +261,11 @@ def rnn(name, layer):
     export_keras(name, m, rng.randn(2, 5, 3).astype("float32"))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] == ["finetune"]:
+    # Only the fine-tuning references, over the committed models.
+    for name in ("cnn", "lstm", "gru"):
+        finetune(name)
+elif __name__ == "__main__":
     tf1_loops()
     mlp()
     cnn()
@@ -258,7 +274,8 @@ if __name__ == "__main__":
     loop()
     rnn("lstm", layers.LSTM(6))
     rnn("gru", layers.GRU(6))
-    cnn_finetune()
+    for name in ("cnn", "lstm", "gru"):
+        finetune(name)
     for name in sorted(os.listdir(OUT)):
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(OUT, name)) for f in fs)
         print(f"{name}: {size} bytes")

@@ -326,3 +326,29 @@ fn a_function_whose_body_holds_tf1_control_flow_runs_it_with_frames() {
         assert_eq!(got[0].to_f64_vec(), want.to_vec());
     }
 }
+
+/// Gradients through TensorFlow 1 loops and conds are refused with an error naming the
+/// first frame node on the path (TensorFlow's control_flow_grad.py is not implemented);
+/// a gradient that stays outside the frames still works.
+#[test]
+fn gradients_through_tensorflow_1_control_flow_are_refused_naming_the_node() {
+    let mut g = load_graph(&dir().join("graph.pb")).unwrap();
+    let x = g.output_by_name("x:0").unwrap();
+    for (fetch, node) in [
+        ("out_power:0", "power/Exit_1"),
+        ("out_cond:0", "cond/Merge"),
+    ] {
+        let y = g.output_by_name(fetch).unwrap();
+        let e = g.gradients(&[y], &[x]).unwrap_err().to_string();
+        assert!(
+            e.contains("TensorFlow 1 control flow") && e.contains(&format!("'{node}'")),
+            "{fetch}: {e}"
+        );
+    }
+    let sq = g.square(x).unwrap();
+    let grad = g.gradients(&[sq], &[x]).unwrap()[0].unwrap();
+    let sess = Session::new(&g);
+    let x0 = Tensor::from([1f32, -2.0, 0.5]);
+    let r = sess.run(&[(x, x0)], &[grad], &[]).unwrap();
+    assert_eq!(r[0], Tensor::from([2f32, -4.0, 1.0]));
+}

@@ -6,13 +6,11 @@ use rustflow::saved_model::{load, DEFAULT_SIGNATURE, SERVE_TAG};
 use rustflow::session::SessionOptions;
 use rustflow::tensor::npy::read_npy;
 use rustflow::Tensor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("graphs/tf2")
-        .join(name)
-}
+#[path = "support/tf2_finetune.rs"]
+mod tf2_finetune;
+use tf2_finetune::{assert_close, fixture, key_file, value, FineTune};
 
 /// Loads `graphs/tf2/<name>/model`, runs serving_default on input.npy and compares with
 /// output.npy within `rtol` (relative to the output's largest magnitude).
@@ -279,66 +277,101 @@ fn runner_shows_and_runs_a_keras_export() {
     }
 }
 
-/// Fine-tuning a Keras model loaded from a TensorFlow 2 SavedModel: its trainable
-/// resource variables, a loss appended to its serving output, gradients through the
-/// inlined functions, `ReadVariableOp` and `FusedBatchNormV3`, and two SGD steps
-/// (`ResourceApplyGradientDescent`) give every variable the value TensorFlow's own two
-/// steps gave (`tf.GradientTape` through the loaded signature, in
-/// graphs/make_tf2_fixtures.py `cnn_finetune`, learning rate 0.05).
+/// Fine-tunes `graphs/tf2/<name>` as graphs/make_tf2_fixtures.py `finetune` does with
+/// TensorFlow (its trainable resource variables, a loss appended to its serving output,
+/// gradients through the inlined functions, two SGD steps with
+/// `ResourceApplyGradientDescent`). The first gradients must be TensorFlow's
+/// (`tf.GradientTape` through the loaded signature), and every variable must end with the
+/// value TensorFlow's own two steps gave it. Then `save_tf2` writes the
+/// fine-tuned model, which loads back with those values and computes what the
+/// fine-tuned session does.
+fn fine_tunes_as_tensorflow_does(name: &str, variables: usize, trainable: usize) {
+    let dir = fixture(name);
+    let mut t = FineTune::new(name);
+    let m = &mut t.model;
+    assert_eq!(
+        (m.variables.len(), t.vars.len()),
+        (variables, trainable),
+        "{name}"
+    );
+    let handles: Vec<_> = t.vars.iter().map(|v| v.var).collect();
+    let grads = m.graph.gradients(&[t.loss], &handles).unwrap();
+    let grads: Vec<_> = grads
+        .into_iter()
+        .map(|gr| gr.unwrap_or_else(|| panic!("{name}: a variable gets no gradient")))
+        .collect();
+    m.session.extend(&m.graph).unwrap();
+    let got = m.session.run(&t.feeds, &grads, &[]).unwrap();
+    let trained = m.variables.iter().filter(|v| v.trainable);
+    for (v, got) in trained.zip(&got) {
+        let want = read_npy(dir.join(format!("finetune/grad_{}.npy", key_file(&v.key))));
+        let what = format!("{name} gradient of {}", v.key);
+        assert_close(got, &want.unwrap(), 1e-4, &what);
+    }
+    t.steps(2);
+    let m = &mut t.model;
+    for v in &m.variables.clone() {
+        let want = read_npy(dir.join(format!("finetune/{}.npy", key_file(&v.key)))).unwrap();
+        assert_close(&value(m, v), &want, 1e-4, &format!("{name} {}", v.key));
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let saved = out.path().join("model");
+    m.save_tf2(&saved).unwrap();
+    let mut back = load(&saved, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    for (v, w) in back.variables.clone().iter().zip(&m.variables.clone()) {
+        assert_eq!(v.key, w.key);
+        assert_eq!(value(&mut back, v), value(m, w), "{name} {} saved", v.key);
+    }
+    let key = back
+        .signature(DEFAULT_SIGNATURE)
+        .unwrap()
+        .inputs
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let y = back
+        .run_signature(DEFAULT_SIGNATURE, &[(&key, t.feeds[0].1.clone())])
+        .unwrap();
+    let what = format!("{name}: the saved model's output");
+    assert_close(y.values().next().unwrap(), &t.output(), 1e-6, &what);
+}
+
+/// The Keras CNN: gradients through `FusedBatchNormV3`; conv kernels and biases,
+/// BatchNormalization's gamma and beta and dense weights are trained, not the four moving
+/// statistics.
 #[test]
 fn keras_cnn_fine_tunes_as_tensorflow_does() {
-    use rustflow::train::{GradientDescent, Optimizer};
-    use rustflow::DType;
-    let dir = fixture("cnn");
-    let mut m = load(dir.join("model"), &[SERVE_TAG], SessionOptions::default()).unwrap();
-    let sig = m.signature(DEFAULT_SIGNATURE).unwrap().clone();
-    let x = m
-        .graph
-        .output_by_name(&sig.inputs.values().next().unwrap().name)
-        .unwrap();
-    let y = m
-        .graph
-        .output_by_name(&sig.outputs.values().next().unwrap().name)
-        .unwrap();
-    let vars = m.trainable_variables().unwrap();
-    // Keras: conv kernels and biases, BatchNormalization's gamma and beta, dense weights;
-    // not the four moving statistics.
-    assert_eq!((m.variables.len(), vars.len()), (14, 10));
-    let g = &mut m.graph;
-    let target = g
-        .placeholder(DType::Float32, [None, Some(5)], "target")
-        .unwrap();
-    let err = g.sub(y, target).unwrap();
-    let sq = g.square(err).unwrap();
-    let loss = g.reduce_mean(sq, &[0, 1], false).unwrap();
-    let train = GradientDescent::new(0.05)
-        .minimize(g, loss, Some(&vars), None)
-        .unwrap();
-    m.session.extend(g).unwrap();
-    let feeds = [
-        (x, read_npy(dir.join("input.npy")).unwrap()),
-        (target, read_npy(dir.join("finetune/target.npy")).unwrap()),
-    ];
-    for _ in 0..2 {
-        m.session.run(&feeds, &[], &[train]).unwrap();
-    }
-    for v in &m.variables {
-        let file = v
-            .key
-            .strip_suffix("/.ATTRIBUTES/VARIABLE_VALUE")
-            .unwrap()
-            .replace('/', "_");
-        let want = read_npy(dir.join(format!("finetune/{file}.npy"))).unwrap();
-        let read = m.graph.read_variable(v.handle).unwrap();
-        m.session.extend(&m.graph).unwrap();
-        let got = m.session.run(&[], &[read.read], &[]).unwrap().remove(0);
-        assert_eq!(got.shape(), want.shape(), "{}", v.key);
-        for (i, (a, b)) in got.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                "{} element {i}: rustflow {a}, TensorFlow {b}",
-                v.key
-            );
-        }
-    }
+    fine_tunes_as_tensorflow_does("cnn", 14, 10);
+}
+
+/// The Keras LSTM: gradients through its `While` loop over TensorLists (the loop's
+/// gradient carries lists of the items' gradients). Its serving function reads five
+/// variables, all trained (not the seed generator's state).
+#[test]
+fn keras_lstm_fine_tunes_as_tensorflow_does() {
+    fine_tunes_as_tensorflow_does("lstm", 5, 5);
+}
+
+/// The Keras GRU, as the LSTM.
+#[test]
+fn keras_gru_fine_tunes_as_tensorflow_does() {
+    fine_tunes_as_tensorflow_does("gru", 5, 5);
+}
+
+/// `save_tf2` refuses a TensorFlow 1 model (saved_model::save writes those) and the
+/// directory the model was loaded from.
+#[test]
+fn save_tf2_refuses_tf1_models_and_its_own_directory() {
+    let tf1 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("graphs/tf_serving/saved_model_half_plus_two_cpu/00000123");
+    let m = load(&tf1, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let e = m.save_tf2(out.path().join("m")).unwrap_err().to_string();
+    assert!(e.contains("saved_model::save"), "{e}");
+    let dir = fixture("mlp").join("model");
+    let m = load(&dir, &[SERVE_TAG], SessionOptions::default()).unwrap();
+    let e = m.save_tf2(&dir).unwrap_err().to_string();
+    assert!(e.contains("loaded from"), "{e}");
 }

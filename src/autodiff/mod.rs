@@ -44,11 +44,12 @@ fn is_trainable(dtype: DType) -> bool {
     dtype.is_float()
 }
 
-/// What gradients flow back into: float tensors, and resource handles, whose gradient is
-/// the gradient of the variable's value (TensorFlow's `IsTrainable` of a resource: the
-/// gradient of `ReadVariableOp` flows to its handle).
+/// What gradients flow back into (TensorFlow's `IsTrainable`): float tensors, resource
+/// handles, whose gradient is the gradient of the variable's value (the gradient of
+/// `ReadVariableOp` flows to its handle), and variants (TensorLists), whose gradient is a
+/// list of their items' gradients.
 fn carries_gradient(dtype: DType) -> bool {
-    is_trainable(dtype) || dtype == DType::Resource
+    is_trainable(dtype) || matches!(dtype, DType::Resource | DType::Variant)
 }
 
 impl Graph {

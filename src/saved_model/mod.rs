@@ -1,6 +1,8 @@
 //! SavedModels: [`load`] a model written by TensorFlow 1 or 2 / Keras 3 (or by [`save`])
 //! and run its signatures; [`save`] a session's graph and variables so that TensorFlow's
-//! loaders (`tf.compat.v1.saved_model.loader.load`, TF Serving) restore it.
+//! loaders (`tf.compat.v1.saved_model.loader.load`, TF Serving) restore it;
+//! [`LoadedModel::save_tf2`] a fine-tuned TensorFlow 2 model back with its new variable
+//! values (`tf.saved_model.load` reads it).
 //!
 //! Layout: `saved_model.pb` (a `SavedModel` proto), `variables/variables.index` and
 //! `variables/variables.data-00000-of-00001` (a tensor bundle), optional `assets/`.
@@ -12,6 +14,7 @@
 mod bundle;
 mod object_graph;
 mod save;
+mod save_tf2;
 mod sstable;
 
 pub use crate::crc::{crc32c, mask as mask_crc, unmask as unmask_crc};
@@ -166,6 +169,9 @@ pub struct LoadedModel {
     /// The resource variables of a TensorFlow 2 SavedModel, restored from its object-graph
     /// checkpoint, by `VarHandleOp` name (empty for a TensorFlow 1 model).
     pub variables: Vec<ModelVariable>,
+    /// The directory it was loaded from (where [`LoadedModel::save_tf2`] reads the
+    /// functions and checkpoint it writes back).
+    pub source: PathBuf,
 }
 
 /// A resource variable of a TensorFlow 2 SavedModel.
@@ -433,6 +439,7 @@ pub fn load(dir: impl AsRef<Path>, tags: &[&str], options: SessionOptions) -> Re
         signatures,
         skipped_init,
         variables,
+        source: dir.to_path_buf(),
     })
 }
 

@@ -310,7 +310,10 @@ fn variables_collection(
 /// `dir`. An existing `dir` is moved aside only when the new one is complete, and removed
 /// after the rename; on any failure the temporary directory is removed and `dir` is left
 /// as it was.
-fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub(super) fn write_dir_atomically(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let io = |p: &Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));
     let name = dir
         .file_name()

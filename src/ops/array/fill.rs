@@ -48,7 +48,12 @@ fn infer_like(ctx: &InferCtx<'_>) -> InferResult {
     Ok(vec![ctx.input(0).clone()])
 }
 
+/// `ZerosLike`: zeros of a dense tensor, or of a TensorList (the gradient of a list that
+/// got none).
 fn zeros_like_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    if ctx.input_dtype(0) == DType::Variant {
+        return crate::ops::list::arith::zeros_like_kernel();
+    }
     with_dtype!(any, ctx.input_dtype(0), T => kernel_fn(|k| {
         let x = k.take_input(0)?;
         k.push_output(cpu::map(x, |_: T| T::default())?);

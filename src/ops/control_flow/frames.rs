@@ -10,11 +10,15 @@
 //!
 //! Shapes follow TensorFlow's shape functions: a non-constant `Enter` has an unknown
 //! shape (the loop may change it), `Merge` keeps only what all its inputs agree on.
+//!
+//! Gradients through these frames (TensorFlow's `control_flow_grad.py`: a mirrored
+//! gradient loop with stacks of the forward values) are not supported: the gradient pass
+//! stops at the first such node on a path with an error naming it.
 
 use super::{kernel_fn, Cost, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, Registry};
-use crate::graph::{AttrValue, AttrsExt, TensorSpec};
+use crate::graph::{AttrValue, AttrsExt, GradCtx, Output, TensorSpec};
 use crate::tensor::{DType, PartialShape};
-use crate::Error;
+use crate::{Error, Result};
 
 fn infer_enter(ctx: &InferCtx<'_>) -> InferResult {
     ctx.expect_inputs(1)?;
@@ -152,15 +156,31 @@ fn enter_defaults() -> Vec<(&'static str, AttrValue)> {
     ]
 }
 
+/// The gradient of a TensorFlow 1 control-flow node: a refusal naming it (rather than the
+/// pass's generic "no gradient defined", which would suggest a `stop_gradient`).
+fn frame_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> {
+    let node = ctx.graph.node(ctx.node);
+    Err(Error::invalid(format!(
+        "gradients through TensorFlow 1 control flow (tf.compat.v1.while_loop / cond with \
+         control flow v2 off) are not supported: '{}' ({}) lies on a path from the sources \
+         to the targets. rustflow differentiates TensorFlow 2's functional While, If and \
+         Case (control flow v2, TensorFlow's default since 2.0): build or export the model \
+         with control flow v2",
+        node.name(),
+        node.op_type()
+    )))
+}
+
 pub(crate) fn register(r: &mut Registry) {
-    r.add(
-        Op::new("Enter", infer_enter, forward_kernel)
-            .cost(Cost::Cheap)
-            .defaults(enter_defaults),
-    );
-    r.add(Op::new("Exit", infer_forward, forward_kernel).cost(Cost::Cheap));
-    r.add(Op::new("NextIteration", infer_forward, forward_kernel).cost(Cost::Cheap));
-    r.add(Op::new("LoopCond", infer_loop_cond, forward_kernel).cost(Cost::Cheap));
-    r.add(Op::new("Switch", infer_switch, switch_kernel).cost(Cost::Cheap));
-    r.add(Op::new("Merge", infer_merge, merge_kernel).cost(Cost::Cheap));
+    let ops = [
+        Op::new("Enter", infer_enter, forward_kernel).defaults(enter_defaults),
+        Op::new("Exit", infer_forward, forward_kernel),
+        Op::new("NextIteration", infer_forward, forward_kernel),
+        Op::new("LoopCond", infer_loop_cond, forward_kernel),
+        Op::new("Switch", infer_switch, switch_kernel),
+        Op::new("Merge", infer_merge, merge_kernel),
+    ];
+    for op in ops {
+        r.add(op.cost(Cost::Cheap).grad(frame_grad));
+    }
 }

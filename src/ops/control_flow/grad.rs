@@ -12,9 +12,10 @@
 //!   the forward loop); recomputing them keeps the forward `While` untouched, at the cost
 //!   of running the loop twice. `SessionOptions::max_loop_iterations` bounds both runs.
 //!
-//! Gradients flow through float values and through resource handles whose variable a
-//! function reads (the gradient of a captured `tf.Variable`); other values (counters,
-//! TensorLists) get none. Stateful ops of a body run again in its gradient.
+//! Gradients flow through float values, through resource handles whose variable a
+//! function reads (the gradient of a captured `tf.Variable`) and through TensorLists (a
+//! list of the items' gradients, as a Keras RNN's loop carries its inputs and outputs);
+//! other values (counters) get none. Stateful ops of a body run again in its gradient.
 
 use super::truth;
 use crate::graph::{AttrValue, AttrsExt, Function, Graph, Output, TensorSpec};
@@ -26,12 +27,19 @@ use crate::tensor::{DType, PartialShape};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// The dtype of the gradient of argument `arg` of `f`: its own for a float, its variable's
-/// for a resource handle `f` reads (`ReadVariableOp`); `None` for anything else.
+/// Whether a function's result of dtype `d` passes a gradient back: floats and
+/// variants (TensorLists).
+fn differentiable(d: DType) -> bool {
+    d.is_float() || d == DType::Variant
+}
+
+/// The dtype of the gradient of argument `arg` of `f`: its own for a float or a variant
+/// (TensorList), its variable's for a resource handle `f` reads (`ReadVariableOp`);
+/// `None` for anything else.
 fn grad_dtype(f: &Function, arg: usize) -> Option<DType> {
     let a = f.args[arg];
     match f.graph.dtype(a) {
-        d if d.is_float() => Some(d),
+        d if differentiable(d) => Some(d),
         DType::Resource => f
             .graph
             .consumers(a.node)
@@ -158,14 +166,14 @@ pub(super) fn branch_grad(ctx: &mut GradCtx<'_>) -> Result<Vec<Option<Output>>> 
     if args.is_empty() {
         return Ok(vec![None; inputs.len()]);
     }
-    // The float results (the branches agree on their results' dtypes).
+    // The differentiable results (the branches agree on their results' dtypes).
     let first = &branches[0];
     let rets: Vec<(usize, DType)> = first
         .rets
         .iter()
         .enumerate()
         .map(|(i, &r)| (i, first.graph.dtype(r)))
-        .filter(|(_, d)| d.is_float())
+        .filter(|&(_, d)| differentiable(d))
         .collect();
     let grads = output_grads(ctx, &rets, &[])?;
     let gradients = ctx.gradients;

@@ -3,6 +3,13 @@
 //! `TensorListFromTensor`, `TensorListGetItem`, `TensorListSetItem`, `TensorListStack`,
 //! `TensorListLength`, `TensorListElementShape`). A list is a value: setting an item
 //! makes a new list (sharing the other items), as TensorFlow's copy-on-write does.
+//! Their gradients are in `grad.rs`; `AddN` and `ZerosLike` of lists in `arith.rs`.
+
+pub(crate) mod arith;
+mod grad;
+
+#[cfg(test)]
+pub(crate) use grad::gradient_cases;
 
 use super::{
     kernel_fn, Cost, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op, OpDef, Registry,
@@ -340,7 +347,7 @@ fn element_shape_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     })
 }
 
-/// Registers the TensorList ops (not differentiable yet: no gradient is registered).
+/// Registers the TensorList ops, with their gradients (`grad.rs`).
 pub(crate) fn register(r: &mut Registry) {
     let ops: [Op; 7] = [
         Op::new("TensorListReserve", infer_reserve, reserve_kernel),
@@ -362,6 +369,7 @@ pub(crate) fn register(r: &mut Registry) {
     for op in ops {
         // Stacking and splitting copy the items; the others pass tensors along.
         let copies = matches!(op.name(), "TensorListStack" | "TensorListFromTensor");
+        let op = grad::with_gradient(op);
         r.add(op.cost(if copies { Cost::Linear } else { Cost::Cheap }));
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::graph::{AttrsExt, Graph, Output, TensorSpec};
 use crate::ops::{GradCtx, Op, Registry};
-use crate::tensor::{Number, Tensor};
+use crate::tensor::{DType, Number, Tensor};
 use crate::{with_dtype, Error, Result};
 
 /// The integer and floating-point semantics TensorFlow gives FloorDiv, FloorMod and Pow.
@@ -202,7 +202,10 @@ fn infer_add_n(ctx: &InferCtx<'_>) -> InferResult {
         ));
     }
     let dt = ctx.same_dtype()?;
-    check_family(ctx, 0, Family::Number)?;
+    // Lists add item by item (gradients of TensorLists).
+    if dt != DType::Variant {
+        check_family(ctx, 0, Family::Number)?;
+    }
     ctx.check_t_attr(dt)?;
     let mut shape = ctx.shape(0).clone();
     for i in 1..ctx.num_inputs() {
@@ -213,17 +216,21 @@ fn infer_add_n(ctx: &InferCtx<'_>) -> InferResult {
     Ok(vec![TensorSpec::new(dt, shape)])
 }
 
-fn add_n_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
-    with_dtype!(number, ctx.input_dtype(0), T => kernel_fn(|k| {
-        let first = k.take_input(0)?;
+/// The element-wise sum of tensors of one shape (at least one).
+fn sum_tensors(tensors: Vec<Tensor>) -> Result<Tensor> {
+    let mut tensors = tensors.into_iter();
+    let first = tensors
+        .next()
+        .ok_or_else(|| Error::invalid("AddN needs at least one input"))?;
+    with_dtype!(number, first.dtype(), T => {
         let shape = first.shape().to_vec();
         let mut acc = first.into_vec::<T>()?;
-        for i in 1..k.num_inputs() {
-            let x = k.input(i)?;
+        for (i, x) in tensors.enumerate() {
             if x.shape() != shape.as_slice() {
                 return Err(Error::invalid(format!(
                     "Inputs to operation AddN must have the same size and shape. \
-                     Input 0: {shape:?} != input {i}: {:?}",
+                     Input 0: {shape:?} != input {}: {:?}",
+                    i + 1,
                     x.shape()
                 )));
             }
@@ -231,9 +238,22 @@ fn add_n_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                 .zip(x.as_slice::<T>()?)
                 .for_each(|(a, &b)| *a = a.add(b));
         }
-        k.push_output(Tensor::from_parts(shape, acc));
+        Ok(Tensor::from_parts(shape, acc))
+    })
+}
+
+/// `AddN`: dense tensors, or TensorLists item by item (the gradients of lists).
+fn add_n_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
+    if ctx.input_dtype(0) == DType::Variant {
+        return crate::ops::list::arith::add_n_kernel(sum_tensors);
+    }
+    kernel_fn(|k| {
+        let inputs = (0..k.num_inputs())
+            .map(|i| k.take_input(i))
+            .collect::<Result<Vec<_>>>()?;
+        k.push_output(sum_tensors(inputs)?);
         Ok(())
-    }))
+    })
 }
 
 type GradResult = Result<Vec<Option<Output>>>;
