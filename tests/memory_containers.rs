@@ -54,7 +54,7 @@ fn list_filling_loop(g: &mut Graph) -> (Output, Output, Output) {
         Ok(vec![g.add(a[0], one)?, a[1], list])
     })
     .unwrap();
-    let n = scalar_input(&mut g, DType::Int32, "n");
+    let n = scalar_input(g, DType::Int32, "n");
     let zero = g.constant(0i32).unwrap();
     let shape = g
         .constant(Tensor::new(&[0], Vec::<i32>::new()).unwrap())
