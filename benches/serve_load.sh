@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # REST predict throughput of `rustflow serve` under `wrk` (apt-get install wrk): TensorFlow
 # Serving's half_plus_two and the digits MLP the main job saves (./examples/main_job.sh),
-# batch-1 requests at 1, 8 and 64 connections, unbatched and with --batching, and a
-# GET of the model status (a near-fixed answer of the same HTTP stack) as the reference.
+# batch-1 requests at 1, 8, 16 and 64 connections, unbatched and with --batching, and as
+# the reference `GET /reference` (the hidden --reference-route: a fixed 200 body through the
+# same router and middleware) right after the digits runs, in the same server.
 # Each configuration is measured twice, alternating unbatched and batched.
 #
 #   cargo build --release --bin rustflow && benches/serve_load.sh [SECONDS]
@@ -23,7 +24,7 @@ digits_body=$(python3 -c 'print("{\"instances\": [[" + ", ".join(["0.5"] * 64) +
 start() { # model dir, name, extra flags...
     local dir=$1 name=$2
     shift 2
-    "$bin" serve "$dir" --name "$name" --port $port --quiet "$@" 2>"$tmp/log" &
+    "$bin" serve "$dir" --name "$name" --port $port --quiet --reference-route "$@" 2>"$tmp/log" &
     server=$!
     for _ in $(seq 100); do
         curl -sf "localhost:$port/v1/models/$name" >/dev/null && return
@@ -68,12 +69,15 @@ for round in 1 2; do
                 start target/digits/model digits "${flags[@]}"
                 body=$digits_body
             fi
-            for c in 1 8 64; do
+            for c in 1 8 16 64; do
                 load "round $round $model $mode" "$c" \
                     "http://127.0.0.1:$port/v1/models/$model:predict" "$body"
             done
-            [ $model = hp2 ] && [ $mode = unbatched ] &&
-                load "round $round GET status (ref)" 64 "http://127.0.0.1:$port/v1/models/$model" ""
+            if [ $model = digits ] && [ $mode = unbatched ]; then
+                for c in 16 64; do
+                    load "round $round GET /reference" "$c" "http://127.0.0.1:$port/reference" ""
+                done
+            fi
             stop
         done
     done

@@ -567,6 +567,15 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 #[test]
 fn sigint_stops_an_idle_server() {
     let s = Server::start(&half_plus_two(), &[]);
+    // The load benchmark's fixed-body route is there only when asked for.
+    assert_eq!(http(&s.rest, "GET", "/reference", b"").0, 404);
+    s.signal("-INT");
+    assert_eq!(s.wait(), Some(0));
+    let s = Server::start(&half_plus_two(), &["--reference-route"]);
+    assert_eq!(
+        http(&s.rest, "GET", "/reference", b""),
+        (200, r#"{"ok": true}"#.to_string())
+    );
     s.signal("-INT");
     assert_eq!(s.wait(), Some(0));
 }

@@ -23,10 +23,25 @@ use std::time::Instant;
 
 /// The REST router over an engine.
 pub fn router(engine: Arc<Engine>) -> Router {
+    with_middleware(routes(), engine)
+}
+
+/// [`router`] with `GET /reference` answering a fixed 200 JSON body through the same
+/// middleware: what the HTTP stack alone serves, for load benchmarks (`benches/serve_load.sh`).
+pub fn router_with_reference(engine: Arc<Engine>) -> Router {
+    let reference = get(|| async { json_response(200, r#"{"ok": true}"#.to_string()) });
+    with_middleware(routes().route("/reference", reference), engine)
+}
+
+fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/v1/models/{*rest}", any(models))
         .route("/monitoring/prometheus/metrics", get(prometheus))
         .fallback(unknown_path)
+}
+
+fn with_middleware(routes: Router<Arc<Engine>>, engine: Arc<Engine>) -> Router {
+    routes
         .layer(middleware::from_fn_with_state(engine.clone(), access_log))
         .with_state(engine)
 }

@@ -44,6 +44,9 @@ pub struct ServeConfig {
     pub max_memory_bytes: Option<usize>,
     /// Server-side batching of predict requests (`--batching`), if on.
     pub batching: Option<BatchingConfig>,
+    /// Also serve `GET /reference`, a fixed 200 body through the same router and
+    /// middleware: the load benchmark's reference for the HTTP stack's own cost.
+    pub reference_route: bool,
 }
 
 /// Serves until SIGINT or SIGTERM. Startup problems (no loadable version, a port in use)
@@ -135,7 +138,10 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let mut tasks = Vec::new();
-    let app = rest::router(engine.clone());
+    let app = match config.reference_route {
+        true => rest::router_with_reference(engine.clone()),
+        false => rest::router(engine.clone()),
+    };
     let rest_stop = stopped(stop_rx.clone());
     tasks.push(tokio::spawn(async move {
         axum::serve(rest_listener, app)

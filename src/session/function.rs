@@ -119,6 +119,12 @@ impl FunctionCall for CompiledFunction {
             ),
             None => executor::run_sequential(&self.plan, args, threads),
         };
-        result.map_err(|e| Error::invalid(format!("in function '{}': {e}", self.name)))
+        // Memory running out inside the body stays ResourceExhausted (served as such).
+        result.map_err(|e| match e {
+            Error::ResourceExhausted(m) => {
+                Error::ResourceExhausted(format!("in function '{}': {m}", self.name))
+            }
+            e => Error::invalid(format!("in function '{}': {e}", self.name)),
+        })
     }
 }

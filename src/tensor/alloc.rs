@@ -20,8 +20,15 @@
 //! outputs bring the total over the limit. Smaller buffers (scalars, shapes, indices) are
 //! not counted, which keeps small ops free of any accounting. Outside a session the limit
 //! is the machine's memory ([`physical_memory`]) per tensor.
+//!
+//! Small tensors that a *container* keeps can still add up without bound: the items of a
+//! TensorList, the iterations a `While` gradient keeps. Such a container counts them
+//! itself, when they enter it: [`Tensor::into_counted`](super::Tensor::into_counted)
+//! charges a small buffer however small (copying it into a charged buffer, plus
+//! [`SMALL_TENSOR_OVERHEAD`] for its headers), [`Storage::counted`] charges a container's
+//! own buffer, and [`check`] lets a kernel that keeps growing one fail before it finishes.
 
-use super::{DType, Element};
+use super::{Buffer, DType, Element, Tensor};
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +36,11 @@ use std::sync::{Arc, OnceLock};
 
 /// Tensor buffers smaller than this many bytes are not charged to a [`MemoryBudget`].
 pub const CHARGED_BYTES: usize = 4096;
+
+/// The bytes a tensor takes besides its elements (the tensor, its shared allocation's
+/// header and storage), counted for each small tensor a container keeps.
+pub const SMALL_TENSOR_OVERHEAD: usize =
+    std::mem::size_of::<super::Tensor>() + std::mem::size_of::<Storage<u8>>() + 16;
 
 /// The memory the live tensors of one session may take together: a limit and the bytes
 /// charged against it now.
@@ -101,6 +113,16 @@ impl<T> Storage<T> {
         Storage {
             data,
             charge: charge(bytes),
+        }
+    }
+
+    /// `data`, taking `bytes`, charged to this thread's budget however small: the buffer
+    /// of a container, or a small tensor it keeps (see the module docs).
+    #[inline]
+    pub(crate) fn counted(data: Vec<T>, bytes: usize) -> Storage<T> {
+        Storage {
+            data,
+            charge: charge_large(bytes),
         }
     }
 
@@ -195,7 +217,7 @@ pub(crate) fn charge(bytes: usize) -> Option<Charge> {
     charge_large(bytes)
 }
 
-/// [`charge`] for a buffer large enough to count.
+/// [`charge`] for a buffer large enough to count (or counted however small).
 #[cold]
 fn charge_large(bytes: usize) -> Option<Charge> {
     current_budget(|budget| {
@@ -205,6 +227,54 @@ fn charge_large(bytes: usize) -> Option<Charge> {
             bytes,
         }
     })
+}
+
+impl Tensor {
+    /// This tensor with its buffer charged to this thread's memory budget however small:
+    /// for a value that a container keeps (see the module docs). A small uncharged host
+    /// buffer is copied (it is under [`CHARGED_BYTES`]) into one charged its bytes and
+    /// [`SMALL_TENSOR_OVERHEAD`]; a buffer already charged, a resource, variant or device
+    /// buffer, and any tensor outside a budget come back as they are.
+    pub fn into_counted(self) -> Tensor {
+        if current_budget(|_| ()).is_none() {
+            return self;
+        }
+        let buffer = match &self.buffer {
+            Buffer::F32(v) => counted_copy(v, 0).map(Buffer::F32),
+            Buffer::F64(v) => counted_copy(v, 0).map(Buffer::F64),
+            Buffer::I32(v) => counted_copy(v, 0).map(Buffer::I32),
+            Buffer::I64(v) => counted_copy(v, 0).map(Buffer::I64),
+            Buffer::U8(v) => counted_copy(v, 0).map(Buffer::U8),
+            Buffer::Bool(v) => counted_copy(v, 0).map(Buffer::Bool),
+            Buffer::Bytes(v) => {
+                let strings = v.iter().map(Vec::len).sum();
+                counted_copy(v, strings).map(Buffer::Bytes)
+            }
+            Buffer::Resource(_) | Buffer::Variant(_) | Buffer::Device(_) => None,
+        };
+        match buffer {
+            Some(buffer) => Tensor {
+                shape: self.shape,
+                buffer,
+            },
+            None => self,
+        }
+    }
+}
+
+/// A copy of an uncharged buffer charged its elements, `extra` bytes they point to, and
+/// a small tensor's overhead; `None` for a buffer already charged.
+fn counted_copy<T: Clone>(v: &Arc<Storage<T>>, extra: usize) -> Option<Arc<Storage<T>>> {
+    v.charge.is_none().then(|| {
+        let bytes = std::mem::size_of_val(v.data.as_slice()) + extra + SMALL_TENSOR_OVERHEAD;
+        Arc::new(Storage::counted(v.data.clone(), bytes))
+    })
+}
+
+/// The error for this thread's budget when its live tensors went over its limit: for a
+/// kernel that keeps growing a container (`Ok` outside a budget).
+pub fn check() -> Result<()> {
+    current_budget(|b| b.check()).unwrap_or(Ok(()))
 }
 
 /// The machine's physical memory in bytes (`usize::MAX` where it cannot be read).
@@ -312,6 +382,36 @@ mod tests {
         );
         let overflow = try_with_capacity::<f64>(&[1 << 40, 1 << 40]).unwrap_err();
         assert!(overflow.to_string().contains("address space"), "{overflow}");
+    }
+
+    #[test]
+    fn a_kept_small_tensor_is_counted_once_with_its_overhead() {
+        let small = Tensor::from([1f32, 2.0]);
+        // Outside a budget nothing is copied.
+        assert!(small.clone().into_counted().buffer.ptr_eq(&small.buffer));
+        let budget = MemoryBudget::new(1 << 20);
+        let (kept, large) = with_budget(&budget, || {
+            let kept = small.clone().into_counted();
+            assert_eq!(budget.in_use(), 8 + SMALL_TENSOR_OVERHEAD);
+            // Counted once: keeping it again (another list holding it) adds nothing.
+            let again = kept.clone().into_counted();
+            assert!(again.buffer.ptr_eq(&kept.buffer));
+            let strings = Tensor::from_strings(&[2], vec!["ab", "c"]).unwrap();
+            let strings = strings.into_counted();
+            let string_bytes = 3 + 2 * std::mem::size_of::<Vec<u8>>() + SMALL_TENSOR_OVERHEAD;
+            assert_eq!(budget.in_use(), 8 + SMALL_TENSOR_OVERHEAD + string_bytes);
+            drop(strings);
+            // A buffer charged when made is not charged again.
+            let large = Tensor::full(&[CHARGED_BYTES], 0u8);
+            let before = budget.in_use();
+            let large_kept = large.clone().into_counted();
+            assert!(large_kept.buffer.ptr_eq(&large.buffer));
+            assert_eq!(budget.in_use(), before);
+            (kept, large)
+        });
+        assert_eq!(kept, small);
+        drop((kept, large));
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[test]

@@ -58,9 +58,10 @@ pub enum Buffer {
     /// bool elements
     Bool(Arc<Storage<bool>>),
     /// resource handles
-    Resource(Arc<Vec<ResourceHandle>>),
-    /// variant values (opaque, each held like a handle: a TensorList)
-    Variant(Arc<Vec<ResourceHandle>>),
+    Resource(Arc<Storage<ResourceHandle>>),
+    /// variant values (opaque, each held like a handle: a TensorList), charged for what
+    /// they hold (see [`Tensor::variant_counted`])
+    Variant(Arc<Storage<ResourceHandle>>),
     /// string elements (byte strings)
     Bytes(Arc<Storage<Vec<u8>>>),
     /// Elements in a device's memory (not readable from the host).

@@ -2,6 +2,7 @@
 //! that lives outside the dataflow (a session's resource variable); kernels pass it along
 //! like a value and resolve it with [`Tensor::resource`].
 
+use super::alloc::Storage;
 use super::{Buffer, DType, Dims, Tensor};
 use crate::{Error, Result};
 use std::any::Any;
@@ -51,14 +52,16 @@ impl Tensor {
     pub fn resource_handle(handle: ResourceHandle) -> Tensor {
         Tensor {
             shape: Dims::SCALAR,
-            buffer: Buffer::Resource(Arc::new(vec![handle])),
+            buffer: Buffer::Resource(Arc::new(Storage::new(vec![handle], 0))),
         }
     }
 
     /// A tensor of `shape` and dtype `resource` or `variant` filled with handles that
     /// point nowhere.
     pub(super) fn null_handles(dtype: DType, shape: &[usize]) -> Tensor {
-        let handles = Arc::new(vec![ResourceHandle::default(); super::num_elements(shape)]);
+        let handles = vec![ResourceHandle::default(); super::num_elements(shape)];
+        let bytes = std::mem::size_of_val(handles.as_slice());
+        let handles = Arc::new(Storage::new(handles, bytes));
         Tensor {
             shape: Dims::from(shape),
             buffer: if dtype == DType::Variant {
@@ -71,9 +74,21 @@ impl Tensor {
 
     /// A scalar variant tensor holding `value` (a TensorList).
     pub fn variant<T: Any + Send + Sync>(value: Arc<T>) -> Tensor {
+        Tensor::variant_counted(value, 0)
+    }
+
+    /// A scalar variant tensor holding `value`, which takes `bytes` that no tensor's
+    /// charge counts (a list's slots): they are charged to this thread's memory budget
+    /// however few, and given back when the last tensor holding the value drops.
+    pub fn variant_counted<T: Any + Send + Sync>(value: Arc<T>, bytes: usize) -> Tensor {
+        let handles = vec![ResourceHandle::new(value)];
+        let storage = match bytes {
+            0 => Storage::new(handles, 0),
+            _ => Storage::counted(handles, bytes),
+        };
         Tensor {
             shape: Dims::SCALAR,
-            buffer: Buffer::Variant(Arc::new(vec![ResourceHandle::new(value)])),
+            buffer: Buffer::Variant(Arc::new(storage)),
         }
     }
 

@@ -74,6 +74,9 @@ pub struct Args {
     /// Don't write one log line per request on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also answer `GET /reference` with a fixed body (for benches/serve_load.sh).
+    #[arg(long = "reference-route", hide = true)]
+    pub reference_route: bool,
 }
 
 fn seconds(flag: &str, s: f64) -> Result<Duration, Failure> {
@@ -129,6 +132,7 @@ pub fn serve(args: Args) -> Result<(), Failure> {
             timeout: Duration::from_micros(args.batch_timeout_micros),
             pad_variable_length_inputs: args.pad_variable_length_inputs,
         }),
+        reference_route: args.reference_route,
     };
     serving::serve(config).map_err(Failure::Run)
 }

@@ -23,7 +23,7 @@ use crate::ops::Registry;
 use crate::ops::{
     kernel_fn, Cost, GradCtx, InferCtx, InferResult, KernelBuildCtx, KernelResult, Op,
 };
-use crate::tensor::{DType, PartialShape};
+use crate::tensor::{DType, PartialShape, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -300,7 +300,16 @@ fn while_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                     names[1]
                 )));
             }
+            // Kept values count against the memory budget however small they are.
+            values = values.into_iter().map(Tensor::into_counted).collect();
             iterations.push(values.clone());
+            crate::tensor::alloc::check().map_err(|e| {
+                Error::ResourceExhausted(format!(
+                    "keeping iteration {} of loop '{}' for its gradient: {e}",
+                    iterations.len(),
+                    names[1]
+                ))
+            })?;
             values = body.call(values)?;
         }
         // Back through the iterations, last first.

@@ -40,7 +40,7 @@ fn add_lists(lists: &[Arc<TensorList>], sum: SumFn) -> Result<TensorList> {
                 0 => Ok(None),
                 1 => Ok(set.into_iter().next()),
                 _ => sum(set)
-                    .map(Some)
+                    .map(|t| Some(t.into_counted()))
                     .map_err(|e| Error::invalid(format!("adding item {k} of TensorLists: {e}"))),
             }
         })
@@ -58,7 +58,7 @@ pub(crate) fn add_n_kernel(sum: SumFn) -> KernelResult {
         let lists = (0..k.num_inputs())
             .map(|i| super::list_of(k, i))
             .collect::<Result<Vec<_>>>()?;
-        k.push_output(Tensor::variant(Arc::new(add_lists(&lists, sum)?)));
+        k.push_output(super::list_tensor(add_lists(&lists, sum)?));
         Ok(())
     })
 }
@@ -72,14 +72,14 @@ pub(crate) fn zeros_like_kernel() -> KernelResult {
             .iter()
             .map(|t| {
                 t.as_ref()
-                    .map(|t| Tensor::zeros(list.element_dtype, t.shape()))
+                    .map(|t| Tensor::zeros(list.element_dtype, t.shape()).into_counted())
             })
             .collect();
-        k.push_output(Tensor::variant(Arc::new(TensorList {
+        k.push_output(super::list_tensor(TensorList {
             element_dtype: list.element_dtype,
             element_shape: list.element_shape.clone(),
             items,
-        })));
+        }));
         Ok(())
     })
 }

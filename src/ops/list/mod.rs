@@ -3,6 +3,12 @@
 //! `TensorListFromTensor`, `TensorListGetItem`, `TensorListSetItem`, `TensorListStack`,
 //! `TensorListLength`, `TensorListElementShape`). A list is a value: setting an item
 //! makes a new list (sharing the other items), as TensorFlow's copy-on-write does.
+//!
+//! A list counts against the session's memory budget however small its items are (a loop
+//! can fill one with a million scalars): each list charges its slots ([`list_tensor`]) and
+//! each item is charged when it enters a list ([`Tensor::into_counted`]), once however
+//! many lists share it.
+//!
 //! Their gradients are in `grad.rs`; `AddN` and `ZerosLike` of lists in `arith.rs`.
 
 pub(crate) mod arith;
@@ -65,6 +71,12 @@ fn variant_scalar() -> InferResult {
     )])
 }
 
+/// The variant tensor holding `list`, charged for its slots.
+fn list_tensor(list: TensorList) -> Tensor {
+    let slots = list.items.capacity() * std::mem::size_of::<Option<Tensor>>();
+    Tensor::variant_counted(Arc::new(list), slots + std::mem::size_of::<TensorList>())
+}
+
 fn list_of(ctx: &KernelCtx<'_>, i: usize) -> Result<Arc<TensorList>> {
     ctx.input(i)?.variant_value::<TensorList>("the list input")
 }
@@ -125,11 +137,16 @@ fn reserve_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
                     "num_elements {n} is not a list length (0 to {MAX_LIST_LEN})"
                 ))
             })?;
-        k.push_output(Tensor::variant(Arc::new(TensorList {
+        let mut items = Vec::new();
+        items.try_reserve_exact(n).map_err(|_| {
+            Error::ResourceExhausted(format!("cannot allocate a list of {n} items"))
+        })?;
+        items.resize(n, None);
+        k.push_output(list_tensor(TensorList {
             element_dtype,
             element_shape,
-            items: vec![None; n],
-        })));
+            items,
+        }));
         Ok(())
     })
 }
@@ -158,13 +175,15 @@ fn from_tensor_kernel(_: &KernelBuildCtx<'_>) -> KernelResult {
                  {element_shape}"
             )));
         }
-        let items = (0..n).map(|i| row(t, i).map(Some)).collect::<Result<_>>()?;
+        let items = (0..n)
+            .map(|i| row(t, i).map(|r| Some(r.into_counted())))
+            .collect::<Result<_>>()?;
         let list = TensorList {
             element_dtype: t.dtype(),
             element_shape: PartialShape::known(item_shape),
             items,
         };
-        k.push_output(Tensor::variant(Arc::new(list)));
+        k.push_output(list_tensor(list));
         Ok(())
     })
 }
@@ -230,7 +249,7 @@ fn set_item_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             k if resize && k >= 0 && k as usize >= len && (k as usize) < MAX_LIST_LEN => k as usize,
             _ => index(k, 1, len)?,
         };
-        let item = k.take_input(2)?;
+        let item = k.take_input(2)?.into_counted();
         if !list.element_shape.is_compatible_with(item.shape()) {
             return Err(Error::invalid(format!(
                 "item {i} has shape {:?}, which does not fit the list's element shape {}",
@@ -245,7 +264,7 @@ fn set_item_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
             list.items.resize(i + 1, None);
         }
         list.items[i] = Some(item);
-        k.push_output(Tensor::variant(Arc::new(list)));
+        k.push_output(list_tensor(list));
         Ok(())
     })
 }
