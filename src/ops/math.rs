@@ -154,6 +154,7 @@ mod grad_cases;
 #[cfg(test)]
 mod grad_tests;
 mod select;
+mod transcendental;
 mod unary;
 
 #[cfg(test)]
