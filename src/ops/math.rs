@@ -149,6 +149,7 @@ mod cast;
 mod clip;
 mod compare;
 pub(crate) mod cwise_grad;
+pub(crate) mod fusion;
 #[cfg(test)]
 mod grad_cases;
 #[cfg(test)]

@@ -64,114 +64,106 @@ fn for_each_tap(geo: &Geometry, mut visit: impl FnMut(usize, usize, usize)) {
     });
 }
 
-/// Defines `$name`, which runs `$inner` compiled for AVX2 where the CPU has it (the same
-/// code, eight lanes of f32 wide), else as compiled for the baseline.
+/// Defines each function twice from one body: compiled for AVX2 (used where the CPU has
+/// it: the same code, eight lanes of f32 wide) and for the baseline. The body is written
+/// inside both so that its closures, which the compiler builds as functions of their own,
+/// get AVX2 too.
 macro_rules! avx2_or_baseline {
-    ($(fn $name:ident => $inner:ident($($arg:ident: $ty:ty),*);)*) => {$(
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident<T: Number>($($arg:ident: $ty:ty),*) $body:block
+    )*) => {$(
+        $(#[$doc])*
         fn $name<T: Number>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]
-                unsafe fn avx2<T: Number>($($arg: $ty),*) {
-                    $inner($($arg),*)
-                }
+                unsafe fn avx2<T: Number>($($arg: $ty),*) $body
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2, checked just above.
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            $inner($($arg),*)
+            $body
         }
     )*};
 }
 
 avx2_or_baseline! {
-    fn forward_rows => forward_rows_inline(
-        x: &[T], f: &[T], geo: &Geometry, rows: Range<usize>, out: &mut [T]
-    );
-    fn backprop_input_images => backprop_input_images_inline(
-        dy: &[T], f: &[T], geo: &Geometry, images: Range<usize>, dx: &mut [T]
-    );
-    fn backprop_filter_rows => backprop_filter_rows_inline(
-        x: &[T], dy: &[T], geo: &Geometry, rows: Range<usize>, df: &mut [T]
-    );
-}
+    /// Multiplier 1: the output rows `rows` (indices into batch × out_h) into `out`,
+    /// their elements; each pixel's channels summed [`BLOCK`] at a time in registers,
+    /// tap by tap.
+    fn forward_rows<T: Number>(
+        x: &[T],
+        f: &[T],
+        geo: &Geometry,
+        rows: Range<usize>,
+        out: &mut [T]
+    ) {
+        let c = geo.out_c;
+        let first = rows.start * geo.out_w * c;
+        for_each_pixel(geo, rows, |y, taps| {
+            let mut blocks = out[y - first..][..c].chunks_exact_mut(BLOCK);
+            let mut c0 = 0;
+            for block in &mut blocks {
+                let mut acc = [T::ZERO; BLOCK];
+                for &(xo, fo) in taps {
+                    let (xs, fs) = (&x[xo + c0..][..BLOCK], &f[fo + c0..][..BLOCK]);
+                    for ((a, &v), &w) in acc.iter_mut().zip(xs).zip(fs) {
+                        *a = a.add(v.mul(w));
+                    }
+                }
+                block.copy_from_slice(&acc);
+                c0 += BLOCK;
+            }
+            for (ch, y) in (c0..).zip(blocks.into_remainder()) {
+                *y = taps
+                    .iter()
+                    .fold(T::ZERO, |a, &(xo, fo)| a.add(x[xo + ch].mul(f[fo + ch])));
+            }
+        });
+    }
 
-/// Multiplier 1: the output rows `rows` (indices into batch × out_h) into `out`, their
-/// elements; each pixel's channels summed [`BLOCK`] at a time in registers, tap by tap.
-#[inline(always)]
-fn forward_rows_inline<T: Number>(
-    x: &[T],
-    f: &[T],
-    geo: &Geometry,
-    rows: Range<usize>,
-    out: &mut [T],
-) {
-    let c = geo.out_c;
-    let first = rows.start * geo.out_w * c;
-    for_each_pixel(geo, rows, |y, taps| {
-        let mut blocks = out[y - first..][..c].chunks_exact_mut(BLOCK);
-        let mut c0 = 0;
-        for block in &mut blocks {
-            let mut acc = [T::ZERO; BLOCK];
+    /// Multiplier 1: the input gradient of the images `images` into `dx`, their elements.
+    fn backprop_input_images<T: Number>(
+        dy: &[T],
+        f: &[T],
+        geo: &Geometry,
+        images: Range<usize>,
+        dx: &mut [T]
+    ) {
+        let c = geo.in_c;
+        let first = images.start * geo.in_image();
+        let rows = images.start * geo.out_h..images.end * geo.out_h;
+        for_each_pixel(geo, rows, |y, taps| {
+            let g = &dy[y..][..c];
             for &(xo, fo) in taps {
-                let (xs, fs) = (&x[xo + c0..][..BLOCK], &f[fo + c0..][..BLOCK]);
-                for ((a, &v), &w) in acc.iter_mut().zip(xs).zip(fs) {
-                    *a = a.add(v.mul(w));
+                let d = &mut dx[xo - first..][..c];
+                for ((d, &g), &w) in d.iter_mut().zip(g).zip(&f[fo..][..c]) {
+                    *d = d.add(g.mul(w));
                 }
             }
-            block.copy_from_slice(&acc);
-            c0 += BLOCK;
-        }
-        for (ch, y) in (c0..).zip(blocks.into_remainder()) {
-            *y = taps
-                .iter()
-                .fold(T::ZERO, |a, &(xo, fo)| a.add(x[xo + ch].mul(f[fo + ch])));
-        }
-    });
-}
+        });
+    }
 
-/// Multiplier 1: the input gradient of the images `images` into `dx`, their elements.
-#[inline(always)]
-fn backprop_input_images_inline<T: Number>(
-    dy: &[T],
-    f: &[T],
-    geo: &Geometry,
-    images: Range<usize>,
-    dx: &mut [T],
-) {
-    let c = geo.in_c;
-    let first = images.start * geo.in_image();
-    let rows = images.start * geo.out_h..images.end * geo.out_h;
-    for_each_pixel(geo, rows, |y, taps| {
-        let g = &dy[y..][..c];
-        for &(xo, fo) in taps {
-            let d = &mut dx[xo - first..][..c];
-            for ((d, &g), &w) in d.iter_mut().zip(g).zip(&f[fo..][..c]) {
-                *d = d.add(g.mul(w));
+    /// Multiplier 1: adds the filter gradient of the output rows `rows` into `df`.
+    fn backprop_filter_rows<T: Number>(
+        x: &[T],
+        dy: &[T],
+        geo: &Geometry,
+        rows: Range<usize>,
+        df: &mut [T]
+    ) {
+        let c = geo.in_c;
+        for_each_pixel(geo, rows, |y, taps| {
+            let g = &dy[y..][..c];
+            for &(xo, fo) in taps {
+                for ((d, &v), &g) in df[fo..][..c].iter_mut().zip(&x[xo..][..c]).zip(g) {
+                    *d = d.add(v.mul(g));
+                }
             }
-        }
-    });
-}
-
-/// Multiplier 1: adds the filter gradient of the output rows `rows` into `df`.
-#[inline(always)]
-fn backprop_filter_rows_inline<T: Number>(
-    x: &[T],
-    dy: &[T],
-    geo: &Geometry,
-    rows: Range<usize>,
-    df: &mut [T],
-) {
-    let c = geo.in_c;
-    for_each_pixel(geo, rows, |y, taps| {
-        let g = &dy[y..][..c];
-        for &(xo, fo) in taps {
-            for ((d, &v), &g) in df[fo..][..c].iter_mut().zip(&x[xo..][..c]).zip(g) {
-                *d = d.add(v.mul(g));
-            }
-        }
-    });
+        });
+    }
 }
 
 /// `y[.., c·m + q] += x[.., c] · f[.., c, q]`, over `threads` threads when `m` is 1.
