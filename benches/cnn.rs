@@ -13,7 +13,7 @@ use common::{glorot, RandomState};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::train::{GradientDescent, Optimizer};
 use rustflow::{DType, Graph, Output, Result, Tensor};
-use threads::session;
+use threads::{session, trace_if_asked};
 
 const BATCH: usize = 64;
 
@@ -88,6 +88,7 @@ fn train(c: &mut Criterion) {
     sess.run(&[], &[], &[init]).unwrap();
     let call = sess.make_callable(&[x, y], &[loss], &[step]).unwrap();
     let (bx, by) = batch(BATCH, 1);
+    trace_if_asked(&sess, &call, &[bx.clone(), by.clone()], "cnn_step");
     group.bench_function("cnn_step", |b| {
         b.iter(|| {
             sess.run_callable(&call, vec![bx.clone(), by.clone()])
@@ -110,6 +111,12 @@ fn infer(c: &mut Criterion) {
     let call = sess.make_callable(&[x], &[logits], &[]).unwrap();
     for n in [1, BATCH] {
         let (bx, _) = batch(n, 2);
+        trace_if_asked(
+            &sess,
+            &call,
+            std::slice::from_ref(&bx),
+            &format!("cnn_batch{n}"),
+        );
         group.bench_function(format!("cnn_batch{n}"), |b| {
             b.iter(|| sess.run_callable(&call, vec![bx.clone()]).unwrap())
         });

@@ -11,7 +11,7 @@ use common::{data_dir, mlp, Digits, RandomState, FEATURES};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::train::{GradientDescent, Optimizer};
 use rustflow::{DType, Graph, Tensor};
-use threads::session;
+use threads::{session, trace_if_asked};
 
 fn train(c: &mut Criterion) {
     let mut group = c.benchmark_group("train");
@@ -72,6 +72,7 @@ fn train(c: &mut Criterion) {
     )
     .unwrap();
     let by = Tensor::vector((0..256i32).map(|i| i * 7 % 10).collect::<Vec<i32>>());
+    trace_if_asked(&sess, &call, &[bx.clone(), by.clone()], "mlp784_step");
     group.bench_function("mlp784_step", |b| {
         b.iter(|| {
             sess.run_callable(&call, vec![bx.clone(), by.clone()])

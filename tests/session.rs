@@ -404,3 +404,83 @@ fn feeding_one_tensor_twice_is_an_error_naming_it() {
         .to_string();
     assert!(err.contains("'x:0' is fed twice"), "{err}");
 }
+
+/// Two independent products and their sum, on 64×64 inputs.
+fn two_products() -> (Graph, rustflow::Output, rustflow::Output) {
+    let mut g = Graph::new();
+    let x = g
+        .placeholder(DType::Float32, PartialShape::from([64, 64]), "x")
+        .unwrap();
+    let w1 = g
+        .constant(Tensor::new(&[64, 64], vec![0.5f32; 64 * 64]).unwrap())
+        .unwrap();
+    let w2 = g
+        .constant(Tensor::new(&[64, 64], vec![0.25f32; 64 * 64]).unwrap())
+        .unwrap();
+    let a = g.matmul(x, w1).unwrap();
+    let b = g.matmul(x, w2).unwrap();
+    let c = g.add(a, b).unwrap();
+    (g, x, c)
+}
+
+#[test]
+fn a_traced_run_records_every_node_with_ordered_times() {
+    use rustflow::session::{RunOptions, TraceLevel};
+    let (g, x, c) = two_products();
+    let feed = Tensor::new(&[64, 64], vec![1.0f32; 64 * 64]).unwrap();
+    for threads in [1, 2] {
+        let sess = Session::with_options(&g, SessionOptions::with_threads(threads));
+        let plain = sess.run(&[(x, feed.clone())], &[c], &[]).unwrap();
+        let (traced, meta) = sess
+            .run_with_options(&[(x, feed.clone())], &[c], &[], &RunOptions::full_trace())
+            .unwrap();
+        assert_eq!(plain, traced, "tracing does not change the values");
+        // 64·(0.5 + 0.25) per element.
+        assert_eq!(traced[0].as_slice::<f32>().unwrap()[0], 48.0);
+        let mut ops: Vec<&str> = meta.nodes.iter().map(|n| n.op).collect();
+        ops.sort();
+        assert_eq!(ops, ["AddV2", "MatMul", "MatMul"], "{threads} threads");
+        for n in &meta.nodes {
+            assert!(g.node_by_name(&n.node).is_some(), "{}", n.node);
+            assert!(n.start <= n.kernel_start && n.kernel_start <= n.kernel_end);
+            assert!(n.kernel_end <= n.end, "{n:?}");
+        }
+        let add = meta.nodes.iter().find(|n| n.op == "AddV2").unwrap();
+        assert!(meta
+            .nodes
+            .iter()
+            .filter(|n| n.op == "MatMul")
+            .all(|m| m.kernel_end <= add.kernel_start));
+        let totals = meta.op_totals();
+        assert_eq!(totals.iter().map(|t| t.count).sum::<usize>(), 3);
+        assert_eq!(totals.iter().find(|t| t.op == "MatMul").unwrap().count, 2);
+        // TensorFlow's StepStats: one device, the three nodes, relative times in order.
+        let stats = meta.step_stats();
+        let dev = &stats.dev_stats[0];
+        assert_eq!(dev.device, "/job:localhost/replica:0/task:0/device:CPU:0");
+        assert_eq!(dev.node_stats.len(), 3);
+        for s in &dev.node_stats {
+            assert!(
+                s.all_start_micros > 1_700_000_000_000_000,
+                "since the epoch"
+            );
+            assert!(0 <= s.op_start_rel_nanos && s.op_start_rel_nanos <= s.op_end_rel_nanos);
+            assert!(s.op_end_rel_nanos <= s.all_end_rel_nanos);
+            assert!(dev.thread_names.contains_key(&s.thread_id));
+        }
+        // The Chrome trace: a complete event per node, named by op, the node in its args.
+        let trace: serde_json::Value = serde_json::from_str(&meta.chrome_trace()).unwrap();
+        let events = trace["traceEvents"].as_array().unwrap();
+        let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+        assert_eq!(complete.len(), 3);
+        assert!(complete
+            .iter()
+            .any(|e| e["name"] == "AddV2" && e["args"]["name"] == add.node.as_str()));
+        // Untraced options record nothing.
+        let (_, quiet) = sess
+            .run_with_options(&[(x, feed.clone())], &[c], &[], &RunOptions::default())
+            .unwrap();
+        assert!(quiet.nodes.is_empty());
+        assert_eq!(RunOptions::default().trace_level, TraceLevel::NoTrace);
+    }
+}

@@ -16,6 +16,11 @@ const NARROW_COLUMNS: usize = 32;
 /// rather than faer's matrix-vector product.
 const NARROW_VECTOR_PRODUCT: usize = 64;
 
+/// Contracted lengths up to which each row of a product is [`row_times_narrow_matrix`]
+/// rather than a faer product: a first convolution's 3×3×1 patches (k = 9) times its
+/// filter, where faer's packing and blocking cost more than the few multiply-adds.
+const SHORT_CONTRACTION: usize = 16;
+
 /// Result columns each thread gets, at least, when a product is split by columns.
 const MIN_COLUMNS_PER_PART: usize = 64;
 
@@ -269,9 +274,13 @@ macro_rules! faer_gemm {
                 block: &mut [Self],
                 store: Store<Self>,
             ) {
-                if rows.len() == 1 && !d.trans_a && !d.trans_b && d.n <= NARROW_VECTOR_PRODUCT {
-                    let a_row = &a[rows.start * d.k..(rows.start + 1) * d.k];
-                    return row_times_narrow_matrix(a_row, b, block, store);
+                let plain = !d.trans_a && !d.trans_b && d.n > 0;
+                let a_rows = &a[rows.start * d.k..rows.end * d.k];
+                if plain && d.k <= SHORT_CONTRACTION {
+                    return short_contraction(a_rows, b, d.k, block, store);
+                }
+                if plain && rows.len() == 1 && d.n <= NARROW_VECTOR_PRODUCT {
+                    return row_times_narrow_matrix(a_rows, b, block, store, d.n);
                 }
                 let (lhs, rhs) = faer_operands(d, a, b);
                 let (r, n) = (rows.len(), d.n);
@@ -336,40 +345,147 @@ unsafe fn zero_upper() {
     std::arch::x86_64::_mm256_zeroupper();
 }
 
-/// `out (=|+=) a_row · b` for a row-major `b` of `out.len()` columns: a batch-1 dense
-/// layer with few outputs. Columns are taken 16 (then 8, 4, 2, 1) at a time with their
-/// sums in registers while `a_row` streams by; faer's matrix-vector path took 21 µs for
-/// 1×2304 · 2304×10 on the build machine.
-fn row_times_narrow_matrix<T: Number>(a_row: &[T], b: &[T], out: &mut [T], store: Store<T>) {
+/// `out (=|+=) a_row · b` for a row-major `b` whose rows are `stride` apart and have
+/// `out.len()` columns: a batch-1 dense layer with few outputs. Columns are taken 16 (then
+/// 8, 4, 2, 1) at a time with their sums in registers while `a_row` streams by; faer's
+/// matrix-vector path took 21 µs for 1×2304 · 2304×10 on the build machine.
+fn row_times_narrow_matrix<T: Number>(
+    a_row: &[T],
+    b: &[T],
+    out: &mut [T],
+    store: Store<T>,
+    stride: usize,
+) {
     /// Sums of columns `j0..j0 + W` in `W` registers.
     #[inline(always)]
     fn columns<const W: usize, T: Number>(a_row: &[T], b: &[T], n: usize, j0: usize) -> [T; W] {
         let mut acc = [T::ZERO; W];
-        for (&av, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
-            let b_cols: &[T; W] = b_row[j0..j0 + W].try_into().expect("W columns");
+        for (t, &av) in a_row.iter().enumerate() {
+            let b_cols: &[T; W] = b[t * n + j0..t * n + j0 + W].try_into().expect("W columns");
             for (s, &bv) in acc.iter_mut().zip(b_cols) {
                 *s = s.add(av.mul(bv));
             }
         }
         acc
     }
-    let n = out.len();
     let mut j0 = 0;
-    while j0 < n {
-        let sums: &[T] = match n - j0 {
-            16.. => &columns::<16, T>(a_row, b, n, j0),
-            8.. => &columns::<8, T>(a_row, b, n, j0),
-            4.. => &columns::<4, T>(a_row, b, n, j0),
-            2.. => &columns::<2, T>(a_row, b, n, j0),
-            _ => &columns::<1, T>(a_row, b, n, j0),
+    while j0 < out.len() {
+        let sums: &[T] = match out.len() - j0 {
+            16.. => &columns::<16, T>(a_row, b, stride, j0),
+            8.. => &columns::<8, T>(a_row, b, stride, j0),
+            4.. => &columns::<4, T>(a_row, b, stride, j0),
+            2.. => &columns::<2, T>(a_row, b, stride, j0),
+            _ => &columns::<1, T>(a_row, b, stride, j0),
         };
-        for (o, &s) in out[j0..j0 + sums.len()].iter_mut().zip(sums) {
-            *o = match store {
-                Store::Replace => s,
-                Store::AddScaled(alpha) => o.add(alpha.mul(s)),
-            };
-        }
+        store_sums(&mut out[j0..j0 + sums.len()], sums, store);
         j0 += sums.len();
+    }
+}
+
+/// `out (=|+=) a · b` for row-major `a` (`rows × k`, `k` short) and `b` (`k × n`): four
+/// rows and 16 (or 8) columns at a time with their sums in registers, compiled for AVX2
+/// where the CPU has it. The terms of each sum are added in the order of `k` whatever the
+/// path, so results do not depend on the CPU or on how rows are grouped.
+fn short_contraction<T: Number>(a: &[T], b: &[T], k: usize, out: &mut [T], store: Store<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { short_contraction_avx2(a, b, k, out, store) };
+    }
+    short_contraction_rows::<8, T>(a, b, k, out, store)
+}
+
+/// [`short_contraction_rows`] compiled with AVX2: 16 columns are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn short_contraction_avx2<T: Number>(
+    a: &[T],
+    b: &[T],
+    k: usize,
+    out: &mut [T],
+    store: Store<T>,
+) {
+    short_contraction_rows::<16, T>(a, b, k, out, store)
+}
+
+/// The body of [`short_contraction`], `W` columns at a time.
+#[inline(always)]
+fn short_contraction_rows<const W: usize, T: Number>(
+    a: &[T],
+    b: &[T],
+    k: usize,
+    out: &mut [T],
+    store: Store<T>,
+) {
+    let n = b.len() / k.max(1);
+    if k == 0 || n == 0 {
+        if store == Store::Replace {
+            out.fill(T::ZERO);
+        }
+        return;
+    }
+    let mut a_groups = a.chunks_exact(4 * k);
+    let mut out_groups = out.chunks_exact_mut(4 * n);
+    for (a4, out4) in (&mut a_groups).zip(&mut out_groups) {
+        let mut j0 = 0;
+        while j0 + W <= n {
+            four_rows::<W, T>(a4, b, k, n, j0, out4, store);
+            j0 += W;
+        }
+        if j0 < n {
+            for (a_row, out_row) in a4.chunks_exact(k).zip(out4.chunks_exact_mut(n)) {
+                row_times_narrow_matrix(a_row, &b[j0..], &mut out_row[j0..], store, n);
+            }
+        }
+    }
+    let rest = a_groups.remainder().chunks_exact(k);
+    for (a_row, out_row) in rest.zip(out_groups.into_remainder().chunks_exact_mut(n)) {
+        row_times_narrow_matrix(a_row, b, out_row, store, n);
+    }
+}
+
+/// Columns `j0..j0 + W` of four rows of `a · b` (`a4`: four rows of `k`), stored into
+/// `out4` (four rows of `n`).
+#[inline(always)]
+fn four_rows<const W: usize, T: Number>(
+    a4: &[T],
+    b: &[T],
+    k: usize,
+    n: usize,
+    j0: usize,
+    out4: &mut [T],
+    store: Store<T>,
+) {
+    let (a0, a1, a2, a3) = (
+        &a4[..k],
+        &a4[k..2 * k],
+        &a4[2 * k..3 * k],
+        &a4[3 * k..4 * k],
+    );
+    let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; W], [T::ZERO; W], [T::ZERO; W], [T::ZERO; W]);
+    for t in 0..k {
+        let bt: &[T; W] = b[t * n + j0..t * n + j0 + W].try_into().expect("W columns");
+        let (v0, v1, v2, v3) = (a0[t], a1[t], a2[t], a3[t]);
+        for i in 0..W {
+            s0[i] = s0[i].add(v0.mul(bt[i]));
+            s1[i] = s1[i].add(v1.mul(bt[i]));
+            s2[i] = s2[i].add(v2.mul(bt[i]));
+            s3[i] = s3[i].add(v3.mul(bt[i]));
+        }
+    }
+    for (r, sums) in [s0, s1, s2, s3].iter().enumerate() {
+        store_sums(&mut out4[r * n + j0..r * n + j0 + W], sums, store);
+    }
+}
+
+/// `out (=|+=) sums` as `store` says.
+#[inline(always)]
+fn store_sums<T: Number>(out: &mut [T], sums: &[T], store: Store<T>) {
+    for (o, &s) in out.iter_mut().zip(sums) {
+        *o = match store {
+            Store::Replace => s,
+            Store::AddScaled(alpha) => o.add(alpha.mul(s)),
+        };
     }
 }
 
@@ -574,6 +690,32 @@ mod tests {
         check_products(1, 31, 40, 1);
         check_products(1, 64, 9, 1);
         check_products(1, 65, 9, 1);
+        // short contractions (k ≤ 16): groups of four rows and a remainder, column blocks
+        // of 16 or 8 and a narrower tail
+        check_products(7, 37, 9, 1);
+        check_products(4, 32, 1, 1);
+        check_products(5, 8, 16, 1);
+        check_products(8000, 32, 9, 2);
+    }
+
+    #[test]
+    fn short_contractions_add_in_the_same_order_on_every_path() {
+        // The vector widths of the AVX2 and the baseline paths, and a row alone, give the
+        // same bits: each sum runs over k in order.
+        let (m, n, k) = (9, 40, 9);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.71).cos() * 1e3).collect();
+        let mut dispatched = vec![0.0f32; m * n];
+        short_contraction(&a, &b, k, &mut dispatched, Store::Replace);
+        let mut narrow = vec![0.0f32; m * n];
+        short_contraction_rows::<8, f32>(&a, &b, k, &mut narrow, Store::Replace);
+        let mut single = vec![0.0f32; m * n];
+        for (a_row, out) in a.chunks_exact(k).zip(single.chunks_exact_mut(n)) {
+            row_times_narrow_matrix(a_row, &b, out, Store::Replace, n);
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&dispatched), bits(&narrow));
+        assert_eq!(bits(&dispatched), bits(&single));
     }
 
     #[test]

@@ -71,25 +71,57 @@ where
     T: Copy + Default + Send,
     F: Fn(Range<usize>, &mut [T]) + Sync,
 {
+    zeroed_blocks(units, unit_len, units, threads, |(), range, chunk| {
+        f(range, chunk)
+    })
+}
+
+/// [`zeroed_units`] with each thread's chunk handed to `f(scratch, unit_range, block)` in
+/// turn as blocks of at most `block_units` units, each zeroed right before `f` fills it:
+/// a block small enough for the cache is zeroed, written and finished there, rather than
+/// the whole chunk being zeroed in memory first and written again later. `scratch` (made
+/// by `Default` once per thread) is for what `f` reuses from block to block.
+pub fn zeroed_blocks<T, S, F>(
+    units: usize,
+    unit_len: usize,
+    block_units: usize,
+    threads: usize,
+    f: F,
+) -> Vec<T>
+where
+    T: Copy + Default + Send,
+    S: Default,
+    F: Fn(&mut S, Range<usize>, &mut [T]) + Sync,
+{
     let len = units
         .checked_mul(unit_len)
         .expect("callers size their outputs with checked arithmetic first");
     let mut out: Vec<T> = Vec::with_capacity(len);
+    let block_len = block_units.max(1).saturating_mul(unit_len).max(1);
     for_each_units(
         &mut out.spare_capacity_mut()[..len],
         unit_len,
         threads,
         |range, chunk| {
-            chunk.fill(MaybeUninit::new(T::default()));
-            // SAFETY: every element of `chunk` was initialized just above, and
-            // `MaybeUninit<T>` has the layout of `T`.
-            f(range, unsafe {
-                &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T])
-            })
+            let mut scratch = S::default();
+            if chunk.is_empty() {
+                return f(&mut scratch, range, &mut []);
+            }
+            for (i, block) in chunk.chunks_mut(block_len).enumerate() {
+                block.fill(MaybeUninit::new(T::default()));
+                let first = range.start + i * block_units.max(1);
+                let block_range = first..first + block.len() / unit_len.max(1);
+                // SAFETY: every element of `block` was initialized just above, and
+                // `MaybeUninit<T>` has the layout of `T`.
+                f(&mut scratch, block_range, unsafe {
+                    &mut *(block as *mut [MaybeUninit<T>] as *mut [T])
+                })
+            }
         },
     );
     // SAFETY: the chunks cover all `len` elements (`for_each_units` hands out every unit
-    // once, and `len` is a whole number of units), each initialized by its call above.
+    // once, and `len` is a whole number of units), each block of each initialized by its
+    // call above.
     unsafe { out.set_len(len) };
     out
 }
@@ -172,6 +204,27 @@ mod tests {
         }
         let empty: Vec<f32> = zeroed_units(0, 5, 2, |_, chunk| assert!(chunk.is_empty()));
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn zeroed_blocks_hand_out_every_unit_once_in_blocks_of_at_most_the_size() {
+        for threads in [1, 2, 3] {
+            let seen = Mutex::new(Vec::new());
+            let out: Vec<u32> = zeroed_blocks(10, 2, 3, threads, |(), units, block| {
+                assert!(units.len() <= 3 && block.len() == units.len() * 2);
+                assert!(block.iter().all(|&v| v == 0));
+                for (u, c) in units.clone().zip(block.chunks_mut(2)) {
+                    c[0] = u as u32 + 1;
+                }
+                seen.lock().unwrap().push(units);
+            });
+            let want: Vec<u32> = (0..10).flat_map(|u| [u + 1, 0]).collect();
+            assert_eq!(out, want, "{threads} threads");
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort_by_key(|r| r.start);
+            let units: Vec<usize> = seen.into_iter().flatten().collect();
+            assert_eq!(units, (0..10).collect::<Vec<_>>());
+        }
     }
 
     #[test]

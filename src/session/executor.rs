@@ -3,6 +3,7 @@
 
 use super::plan::{FetchSource, InputSource, Plan, Step};
 use super::pool::Pool;
+use super::trace::Tracer;
 use crate::device::cores::CoreBudget;
 use crate::kernel::KernelCtx;
 use crate::tensor::alloc::{self, MemoryBudget};
@@ -31,12 +32,14 @@ fn node_error(step: &Step, e: Error) -> Error {
 }
 
 /// Thread settings of one run: the session's core budget, how many threads one kernel
-/// may use, and the memory budget its live tensors are charged to.
+/// may use, the memory budget its live tensors are charged to, and where its step
+/// timings go when it is traced.
 #[derive(Clone, Copy)]
 pub(crate) struct Threads<'a> {
     pub(crate) budget: &'a CoreBudget,
     pub(crate) intra_op: usize,
     pub(crate) memory: &'a Arc<MemoryBudget>,
+    pub(crate) trace: Option<&'a Arc<Tracer>>,
 }
 
 /// Runs one step's kernel on gathered inputs and checks its outputs. An expensive step
@@ -48,13 +51,20 @@ pub(super) fn compute(
     threads: Threads<'_>,
 ) -> Result<()> {
     outputs.clear();
+    let mut clock = threads.trace.map(|t| t.begin());
     let cores = (!step.is_cheap()).then(|| threads.budget.acquire());
     let mut ctx = KernelCtx::new(inputs, outputs, threads.intra_op, cores.as_ref());
+    if let Some(c) = &mut clock {
+        c.kernel_started();
+    }
     // The run's memory budget is this thread's (set once per run or task, not per step).
     let result = step
         .kernel
         .compute(&mut ctx)
         .and_then(|()| threads.memory.check());
+    if let Some(c) = &mut clock {
+        c.kernel_ended();
+    }
     step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when
     // no finished step still holds the old value.
@@ -82,6 +92,9 @@ pub(super) fn compute(
                 )),
             ));
         }
+    }
+    if let (Some(tracer), Some(c)) = (threads.trace, &clock) {
+        tracer.record(&step.name, step.op, c);
     }
     Ok(())
 }
@@ -155,6 +168,7 @@ struct RunState {
     budget: Arc<CoreBudget>,
     intra_op_threads: usize,
     memory: Arc<MemoryBudget>,
+    trace: Option<Arc<Tracer>>,
 }
 
 impl RunState {
@@ -205,6 +219,7 @@ impl RunState {
                     budget: &self.budget,
                     intra_op: self.intra_op_threads,
                     memory: &self.memory,
+                    trace: self.trace.as_ref(),
                 };
                 compute(step, &mut inputs, &mut outputs, threads)
             };
@@ -298,6 +313,7 @@ pub(crate) fn run_parallel(
         budget,
         intra_op_threads: threads.intra_op,
         memory: Arc::clone(threads.memory),
+        trace: threads.trace.cloned(),
     });
     let (cheap, expensive): (Vec<usize>, Vec<usize>) =
         roots.into_iter().partition(|&r| plan.steps[r].is_cheap());

@@ -106,6 +106,8 @@ impl FunctionCall for CompiledFunction {
             budget: &self.budget,
             intra_op: self.intra_op,
             memory: &self.memory,
+            // A function body runs inside its calling node, whose time the trace records.
+            trace: None,
         };
         let result = match &self.plan.frames {
             Some(frames) => super::frames::run_frames(

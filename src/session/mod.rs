@@ -8,8 +8,10 @@ mod function;
 mod fusion_tests;
 mod plan;
 mod pool;
+mod trace;
 
 pub use crate::kernel::resource::{Resources, Variable};
+pub use trace::{NodeTiming, OpTotal, RunMetadata, RunOptions, TraceLevel};
 
 use crate::device::cores::CoreBudget;
 use crate::device::DeviceSet;
@@ -25,6 +27,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
+use trace::Tracer;
 
 /// Thread and placement settings, as TensorFlow's `ConfigProto`.
 #[derive(Clone, Debug)]
@@ -196,7 +199,23 @@ impl Session {
     ) -> Result<Vec<Tensor>> {
         let feed_keys: Vec<Output> = feeds.iter().map(|(o, _)| *o).collect();
         let plan = self.plan(&feed_keys, fetches, targets)?;
-        self.execute(plan, feeds.iter().map(|(_, t)| t.clone()).collect())
+        self.execute(plan, feeds.iter().map(|(_, t)| t.clone()).collect(), None)
+    }
+
+    /// [`Session::run`] with options, returning what the run recorded too (TensorFlow's
+    /// `session.run(..., options=, run_metadata=)`): with [`TraceLevel::FullTrace`], the
+    /// timings of every node it executed.
+    pub fn run_with_options(
+        &self,
+        feeds: &[(Output, Tensor)],
+        fetches: &[Output],
+        targets: &[NodeId],
+        options: &RunOptions,
+    ) -> Result<(Vec<Tensor>, RunMetadata)> {
+        let feed_keys: Vec<Output> = feeds.iter().map(|(o, _)| *o).collect();
+        let plan = self.plan(&feed_keys, fetches, targets)?;
+        let feeds = feeds.iter().map(|(_, t)| t.clone()).collect();
+        self.execute_with_options(plan, feeds, options)
     }
 
     /// [`Session::run`] with tensors and nodes named as TensorFlow names them (`x:0`, `train`).
@@ -243,16 +262,50 @@ impl Session {
     /// Runs a callable made by this session with feed values in its feed order.
     /// A callable of another session is an error (its plan holds that session's state).
     pub fn run_callable(&self, callable: &Callable, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        self.check_callable(callable)?;
+        self.execute(Arc::clone(&callable.plan), feeds, None)
+    }
+
+    /// [`Session::run_callable`] with options, returning what the run recorded too (see
+    /// [`Session::run_with_options`]).
+    pub fn run_callable_with_options(
+        &self,
+        callable: &Callable,
+        feeds: Vec<Tensor>,
+        options: &RunOptions,
+    ) -> Result<(Vec<Tensor>, RunMetadata)> {
+        self.check_callable(callable)?;
+        self.execute_with_options(Arc::clone(&callable.plan), feeds, options)
+    }
+
+    fn check_callable(&self, callable: &Callable) -> Result<()> {
         if callable.session != self.id {
             return Err(Error::invalid(
                 "this callable was made by another session; make one with this session's \
                  make_callable",
             ));
         }
-        self.execute(Arc::clone(&callable.plan), feeds)
+        Ok(())
     }
 
-    fn execute(&self, plan: Arc<Plan>, feeds: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    fn execute_with_options(
+        &self,
+        plan: Arc<Plan>,
+        feeds: Vec<Tensor>,
+        options: &RunOptions,
+    ) -> Result<(Vec<Tensor>, RunMetadata)> {
+        let tracer = Arc::new(Tracer::new());
+        let trace = (options.trace_level == TraceLevel::FullTrace).then_some(&tracer);
+        let fetched = self.execute(plan, feeds, trace)?;
+        Ok((fetched, tracer.finish()))
+    }
+
+    fn execute(
+        &self,
+        plan: Arc<Plan>,
+        feeds: Vec<Tensor>,
+        trace: Option<&Arc<Tracer>>,
+    ) -> Result<Vec<Tensor>> {
         if feeds.len() != plan.feed_slots.len() {
             return Err(Error::invalid(format!(
                 "{} feed values given for {} fed tensors",
@@ -280,6 +333,7 @@ impl Session {
             budget: &self.cores,
             intra_op: self.options.intra_op_threads,
             memory: &self.memory,
+            trace,
         };
         if let Some(frames) = &plan.frames {
             let max = self.options.max_loop_iterations;

@@ -4,7 +4,7 @@
 use super::sizes_from_ints;
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
 use crate::device::parallel::{
-    split_range, sum_of_parts, threads_for, zeroed_units, MIN_PRODUCT_WORK,
+    split_range, sum_of_parts, threads_for, zeroed_blocks, zeroed_units, MIN_PRODUCT_WORK,
 };
 use crate::graph::Node;
 use crate::ops::linalg::matmul::cpu::{add_bias_then, Activation};
@@ -18,6 +18,10 @@ use std::ops::Range;
 /// Patch-matrix elements per block: big enough for an efficient product, small enough
 /// to stay in cache.
 const BLOCK_ELEMENTS: usize = 1 << 17;
+
+/// Output elements per block of a convolution: the block is zeroed, written and finished
+/// (bias, activation) while it is in the cache.
+const OUTPUT_BLOCK_ELEMENTS: usize = 1 << 15;
 
 /// Rows of the patch matrix built at once for `k` columns.
 fn block_rows(k: usize) -> usize {
@@ -256,28 +260,23 @@ pub(super) fn conv2d_forward<T: GemmElement>(
     if k == 0 {
         return zeroed::<T>(g.pixels() * oc);
     }
-    let block = block_rows(k);
+    let block = block_rows(k).min((OUTPUT_BLOCK_ELEMENTS / oc.max(1)).max(16));
     let (outer, inner) = split_threads(
         g.pixels().saturating_mul(k).saturating_mul(oc),
         g.pixels(),
         threads,
     );
-    zeroed_units(g.pixels(), oc, outer, |rows, chunk| {
-        let mut patches = Vec::new();
-        for start in rows.clone().step_by(block) {
-            let end = (start + block).min(rows.end);
-            let dst = &mut chunk[(start - rows.start) * oc..(end - rows.start) * oc];
-            let a = g.patch_rows(input, start..end, &mut patches);
-            let dims = GemmDims {
-                m: end - start,
-                n: oc,
-                k,
-                trans_a: false,
-                trans_b: false,
-            };
-            gemm(dims, a, filter, dst, inner);
-            epilogue(start..end, dst);
-        }
+    zeroed_blocks(g.pixels(), oc, block, outer, |patches, rows, dst| {
+        let a = g.patch_rows(input, rows.clone(), patches);
+        let dims = GemmDims {
+            m: rows.len(),
+            n: oc,
+            k,
+            trans_a: false,
+            trans_b: false,
+        };
+        gemm(dims, a, filter, dst, inner);
+        epilogue(rows, dst);
     })
 }
 
