@@ -4,7 +4,9 @@
 //! - `tf2/mlp_batch1`: graphs/tf2/mlp (Keras MLP), the first row of input.npy;
 //! - `tf2/cnn_batch1`: graphs/tf2/cnn (Keras CNN with BatchNormalization), the first image;
 //! - `tf2/lstm_s32_b16`: graphs/tf2/lstm64 (Keras LSTM(64) over 32 steps of 16 features,
-//!   a `While` over TensorLists), a batch of 16 sequences.
+//!   a `While` over TensorLists), a batch of 16 sequences;
+//! - `tf2/mobilenet_v2_b8_t2`: graphs/tf2/mobilenet_v2 (Keras Applications MobileNetV2,
+//!   96×96, alpha 0.35), a batch of 8 images, on 2 intra-op threads.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::saved_model::{load, LoadedModel, DEFAULT_SIGNATURE, SERVE_TAG};
@@ -13,11 +15,15 @@ use rustflow::{SessionOptions, Tensor};
 use std::path::PathBuf;
 
 fn model(name: &str) -> LoadedModel {
+    model_on(name, 1)
+}
+
+fn model_on(name: &str, threads: usize) -> LoadedModel {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphs/tf2");
     load(
         dir.join(name).join("model"),
         &[SERVE_TAG],
-        SessionOptions::with_threads(1),
+        SessionOptions::with_threads(threads),
     )
     .expect("the fixture loads")
 }
@@ -59,6 +65,16 @@ fn tf2(c: &mut Criterion) {
         .collect();
     let seq = Tensor::new(&[16, 32, 16], seq).expect("sizes match");
     bench_model(c, "tf2/lstm_s32_b16", &model("lstm64"), seq);
+    let images: Vec<f32> = (0..8 * 96 * 96 * 3)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    let images = Tensor::new(&[8, 96, 96, 3], images).expect("sizes match");
+    bench_model(
+        c,
+        "tf2/mobilenet_v2_b8_t2",
+        &model_on("mobilenet_v2", 2),
+        images,
+    );
 }
 
 criterion_group!(benches, tf2);

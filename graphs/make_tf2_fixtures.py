@@ -2,7 +2,8 @@
 directory under graphs/tf2/ is a SavedModel (tf.saved_model.save / model.export) with
 `input.npy` (the serving_default input) and `output.npy` (TensorFlow's output for it).
 
-Usage: python3 graphs/make_tf2_fixtures.py   (pip install tensorflow-cpu; not run by CI)
+Usage: python3 graphs/make_tf2_fixtures.py [NAME ...]   (pip install tensorflow-cpu; not run
+by CI). With names (e.g. `mobilenet_v2`), writes only those fixtures.
 
 graphs/tf2/
   mlp/        Keras Sequential: Dense(32, relu) -> Dense(16, tanh) -> Dense(4, softmax)
@@ -12,6 +13,9 @@ graphs/tf2/
   loop/       tf.Module: tf.function with tf.while_loop and tf.cond over a resource variable
   lstm/       Keras LSTM (While loop over TensorLists)
   gru/        Keras GRU (While loop over TensorLists)
+  mobilenet_v2/  keras.applications.MobileNetV2 (96x96x3, alpha 0.35, 10 classes, logits),
+              random weights (seed 7), BatchNormalization moving statistics randomised;
+              input.npy is a batch of 2 images
 Every model has one input and one output; signatures are the standard `serving_default`.
 
   ../tf1_loops/   a TF1-style GraphDef (control flow v1: Enter/Exit/Switch/Merge/
@@ -256,6 +260,51 @@ def tf1_loops():
                 np.save(os.path.join(d, f"case{k}_{i}.npy"), np.asarray(v))
 
 
+class Serve(tf.Module):
+    """A Keras model's inference call as `serving_default`; unlike `model.export`, which
+    writes every variable twice (`variables/` and `_all_variables/`), it saves each once."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        spec = tf.TensorSpec((None,) + tuple(model.input.shape[1:]), model.input.dtype)
+        self.__call__ = tf.function(lambda x: {"output_0": self.model(x, training=False)}, input_signature=[spec])
+
+
+def calibrate_bn(model, x, r):
+    """Sets each BatchNormalization's moving statistics near the batch statistics of its
+    input for `x` (layer by layer, so later layers see the calibrated earlier ones), with
+    random gammas and betas: activations keep their scale through a deep random network,
+    and the inference path uses non-trivial statistics."""
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            h = keras.Model(model.input, layer.input)(x, training=False).numpy()
+            axes = tuple(range(h.ndim - 1))
+            mean, var = h.mean(axis=axes), h.var(axis=axes)
+            layer.set_weights([
+                r.uniform(0.5, 1.5, mean.shape).astype("float32"),
+                (r.randn(*mean.shape) * 0.5).astype("float32"),
+                (mean + r.randn(*mean.shape) * 0.1 * np.sqrt(var)).astype("float32"),
+                (var * r.uniform(0.8, 1.25, var.shape) + 1e-3).astype("float32"),
+            ])
+
+
+def mobilenet_v2():
+    """Keras Applications' MobileNetV2 at a small width: depthwise convolutions, Relu6,
+    FusedBatchNormV3 and 1x1 convolutions, with its own seed so it does not shift the others."""
+    keras.utils.set_random_seed(7)
+    r = np.random.RandomState(7)
+    m = keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None
+    )
+    x = r.uniform(-1, 1, (2, 96, 96, 3)).astype("float32")
+    calibrate_bn(m, np.concatenate([x, r.uniform(-1, 1, (6, 96, 96, 3)).astype("float32")]), r)
+    d = fresh("mobilenet_v2")
+    serve = Serve(m)
+    tf.saved_model.save(serve, os.path.join(d, "model"), signatures={"serving_default": serve.__call__})
+    check(d, x)
+
+
 def rnn(name, layer):
     m = keras.Sequential([keras.Input((5, 3)), layer, layers.Dense(2)])
     export_keras(name, m, rng.randn(2, 5, 3).astype("float32"))
@@ -265,6 +314,10 @@ if __name__ == "__main__" and sys.argv[1:] == ["finetune"]:
     # Only the fine-tuning references, over the committed models.
     for name in ("cnn", "lstm", "gru"):
         finetune(name)
+elif __name__ == "__main__" and len(sys.argv) > 1:
+    # Only the named fixtures (e.g. mobilenet_v2).
+    for name in sys.argv[1:]:
+        globals()[name]()
 elif __name__ == "__main__":
     tf1_loops()
     mlp()
@@ -276,6 +329,7 @@ elif __name__ == "__main__":
     rnn("gru", layers.GRU(6))
     for name in ("cnn", "lstm", "gru"):
         finetune(name)
+    mobilenet_v2()
     for name in sorted(os.listdir(OUT)):
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(OUT, name)) for f in fs)
         print(f"{name}: {size} bytes")

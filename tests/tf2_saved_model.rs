@@ -77,6 +77,14 @@ fn keras_gru_matches_tensorflow() {
     check("gru", 1e-5);
 }
 
+/// Keras Applications' MobileNetV2 (96×96, alpha 0.35, random weights and BatchNorm
+/// statistics): depthwise 3×3 convolutions at strides 1 and 2, 1×1 convolutions,
+/// FusedBatchNormV3, Relu6, padding and residual adds.
+#[test]
+fn keras_mobilenet_v2_matches_tensorflow() {
+    check("mobilenet_v2", 1e-4);
+}
+
 #[test]
 fn signatures_list_names_dtypes_and_shapes() {
     let model = load(

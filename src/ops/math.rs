@@ -149,11 +149,13 @@ mod cast;
 mod clip;
 mod compare;
 pub(crate) mod cwise_grad;
+pub(crate) mod fusion;
 #[cfg(test)]
 mod grad_cases;
 #[cfg(test)]
 mod grad_tests;
 mod select;
+mod transcendental;
 mod unary;
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ use crate::kernel::fusion::FusionRule;
 pub fn fusion_rules() -> &'static [&'static [FusionRule]] {
     &[
         linalg::matmul::fusion::FUSION_RULES,
+        math::fusion::FUSION_RULES,
         nn::conv2d::fusion::FUSION_RULES,
         nn::pool::fusion::FUSION_RULES,
         training::FUSION_RULES,

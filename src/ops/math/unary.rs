@@ -3,6 +3,7 @@
 //! TensorFlow),
 //! with their gradients (TensorFlow's `math_grad.py`).
 
+use super::transcendental::Transcendental;
 use super::{
     cpu, infer_unary, kernel_fn, unary, Family, InferCtx, InferResult, KernelBuildCtx, KernelResult,
 };
@@ -57,16 +58,6 @@ macro_rules! signed_float {
 signed_float!(f32);
 signed_float!(f64);
 
-/// `1 / (1 + e^-x)`, evaluated so that neither branch overflows.
-fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
-}
-
 unary_op!(infer_neg, neg_kernel, Signed, signed, |x| T::ZERO.sub(x));
 unary_op!(infer_abs, abs_kernel, Signed, signed, |x| x.magnitude());
 unary_op!(infer_sign, sign_kernel, Signed, signed, |x| x.sign());
@@ -84,8 +75,9 @@ unary_op!(
     float,
     |x| T::ONE / x
 );
-unary_op!(infer_tanh, tanh_kernel, Float, float, |x| x.tanh());
-unary_op!(infer_sigmoid, sigmoid_kernel, Float, float, |x| sigmoid(x));
+unary_op!(infer_tanh, tanh_kernel, Float, float, |x| x.tanh_fn());
+unary_op!(infer_sigmoid, sigmoid_kernel, Float, float, |x| x
+    .sigmoid_fn());
 // The error function, evaluated in float64 by libm (exact to float32's precision).
 unary_op!(infer_erf, erf_kernel, Float, float, |x| T::lit(libm::erf(
     x.to_f64()

@@ -122,6 +122,26 @@ fn batch_stats<T: Float>(x: &[T], outer: usize, c: usize, inner: usize) -> Stats
     Stats { mean, variance }
 }
 
+/// `x · mul[ch] + add[ch]` for `x` viewed as `[outer, c, inner]` (`c` = `mul.len()`),
+/// a whole channel row at a time for NHWC (`inner` 1), so the loop vectorises.
+fn normalize<T: Float>(x: &[T], mul: &[T], add: &[T], inner: usize) -> Vec<T> {
+    let c = mul.len();
+    let mut y = Vec::with_capacity(x.len());
+    if inner == 1 {
+        for row in x.chunks_exact(c.max(1)) {
+            y.extend(row.iter().zip(mul).zip(add).map(|((&v, &m), &a)| v * m + a));
+        }
+    } else {
+        for (block, (&m, &a)) in x
+            .chunks_exact(inner.max(1))
+            .zip(mul.iter().zip(add).cycle())
+        {
+            y.extend(block.iter().map(|&v| v * m + a));
+        }
+    }
+    y
+}
+
 fn kernel(ctx: &KernelBuildCtx<'_>, outputs: usize) -> KernelResult {
     let attrs = ctx.attrs();
     let format = DataFormat::from_attrs(attrs)?;
@@ -165,13 +185,7 @@ fn kernel(ctx: &KernelBuildCtx<'_>, outputs: usize) -> KernelResult {
             .map(|ch| params[0][ch] / (stats.variance[ch] + eps).sqrt())
             .collect();
         let add: Vec<T> = (0..c).map(|ch| params[1][ch] - stats.mean[ch] * mul[ch]).collect();
-        let mut y = Vec::with_capacity(xs.len());
-        for o in 0..outer {
-            for ch in 0..c {
-                let base = (o * c + ch) * inner;
-                y.extend(xs[base..base + inner].iter().map(|&v| v * mul[ch] + add[ch]));
-            }
-        }
+        let y = normalize(xs, &mul, &add, inner);
         let (batch_mean, batch_var) = if training {
             let n = (outer * inner) as f64;
             let correction = T::lit(if n > 1.0 { n / (n - 1.0) } else { 1.0 });
