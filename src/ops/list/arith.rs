@@ -86,17 +86,10 @@ pub(crate) fn zeros_like_kernel() -> KernelResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::graph::{AttrValue, Graph, Output};
+    use crate::graph::Graph;
+    use crate::ops::list::tests::list_op;
     use crate::session::Session;
     use crate::tensor::{DType, Tensor};
-
-    fn list_op(g: &mut Graph, op: &str, inputs: &[Output]) -> Output {
-        g.op(op)
-            .inputs(inputs)
-            .attr("element_dtype", AttrValue::Type(DType::Float32))
-            .build_output()
-            .unwrap()
-    }
 
     /// Lists add item by item, an unset item counting as zeros; the zeros of a list keep
     /// its length and its unset items.

@@ -399,7 +399,8 @@ mod tests {
     use crate::session::Session;
     use crate::tensor::{DType, Tensor};
 
-    fn list_op(g: &mut Graph, op: &str, inputs: &[Output]) -> Output {
+    /// A float32 TensorList op (its `shape_type` int32 where it has one).
+    pub(super) fn list_op(g: &mut Graph, op: &str, inputs: &[Output]) -> Output {
         g.op(op)
             .inputs(inputs)
             .attr("element_dtype", AttrValue::Type(DType::Float32))
