@@ -143,14 +143,17 @@ impl Geometry {
         }
     }
 
-    /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding).
+    /// Fills `patches` with rows `rows` of the patch matrix (zeros for padding), each
+    /// element written once: no zero-fill of the buffer ahead of the copies.
     fn im2col<T: Number>(&self, input: &[T], rows: Range<usize>, patches: &mut Vec<T>) {
         let (c, k) = (self.in_c, self.patch_len());
         let span = self.k_w * c;
-        patches.resize(rows.len() * k, T::ZERO);
+        patches.clear();
+        patches.reserve(rows.len() * k);
+        let zeros = |patches: &mut Vec<T>, n: usize| patches.resize(patches.len() + n, T::ZERO);
         // The pixel of each row, stepped along rather than divided out per row.
         let (mut b, mut oy, mut ox) = self.pixel(rows.start);
-        for dst in patches.chunks_exact_mut(k) {
+        for _ in rows {
             let image = &input[b * self.in_image()..(b + 1) * self.in_image()];
             // The first input column of the window when its whole row of taps lies inside
             // the input: each row of taps is then one copy.
@@ -158,20 +161,20 @@ impl Geometry {
                 (Some(x0), Some(_)) if self.dilation[1] == 1 => Some(x0),
                 _ => None,
             };
-            for (i, drow) in dst.chunks_exact_mut(span).enumerate() {
+            for i in 0..self.k_h {
                 let Some(y) = self.in_row(oy, i) else {
-                    drow.fill(T::ZERO);
+                    zeros(patches, span);
                     continue;
                 };
                 let line = &image[y * self.in_w * c..(y + 1) * self.in_w * c];
                 if let Some(x0) = whole_row {
-                    copy_span(drow, &line[x0 * c..x0 * c + span]);
+                    push_span(patches, &line[x0 * c..x0 * c + span]);
                     continue;
                 }
-                for (j, d) in drow.chunks_exact_mut(c).enumerate() {
+                for j in 0..self.k_w {
                     match self.in_col(ox, j) {
-                        Some(x) => copy_span(d, &line[x * c..(x + 1) * c]),
-                        None => d.fill(T::ZERO),
+                        Some(x) => push_span(patches, &line[x * c..(x + 1) * c]),
+                        None => zeros(patches, c),
                     }
                 }
             }
@@ -218,16 +221,16 @@ impl Geometry {
     }
 }
 
-/// `dst.copy_from_slice(src)`, with the short spans of few-channel inputs (a first
+/// `dst.extend_from_slice(src)`, with the short spans of few-channel inputs (a first
 /// convolution's 3 taps of 1 channel) copied inline rather than by a `memcpy` call each.
 #[inline(always)]
-fn copy_span<T: Copy>(dst: &mut [T], src: &[T]) {
-    /// Copies `N` elements, a length the compiler knows.
+fn push_span<T: Copy>(dst: &mut Vec<T>, src: &[T]) {
+    /// Appends `N` elements, a length the compiler knows.
     #[inline(always)]
-    fn fixed<const N: usize, T: Copy>(dst: &mut [T], src: &[T]) {
-        dst[..N].copy_from_slice(&src[..N]);
+    fn fixed<const N: usize, T: Copy>(dst: &mut Vec<T>, src: &[T]) {
+        dst.extend_from_slice(&src[..N]);
     }
-    match dst.len() {
+    match src.len() {
         1 => fixed::<1, T>(dst, src),
         2 => fixed::<2, T>(dst, src),
         3 => fixed::<3, T>(dst, src),
@@ -236,7 +239,7 @@ fn copy_span<T: Copy>(dst: &mut [T], src: &[T]) {
         8 => fixed::<8, T>(dst, src),
         9 => fixed::<9, T>(dst, src),
         12 => fixed::<12, T>(dst, src),
-        _ => dst.copy_from_slice(src),
+        _ => dst.extend_from_slice(src),
     }
 }
 
