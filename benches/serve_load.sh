@@ -8,11 +8,14 @@
 #
 #   cargo build --release --bin rustflow && benches/serve_load.sh [SECONDS]
 #
+# RUSTFLOW=path/to/another/rustflow measures that binary instead (an older build, to compare
+# in the same sitting).
+#
 # Prints one line per run: model mode connections requests/s p50 p99.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-bin=target/release/rustflow
+bin=${RUSTFLOW:-target/release/rustflow}
 port=18501
 tmp=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT

@@ -7,9 +7,10 @@
 //! to the blocking pool, so that a big model does not stall the workers that accept
 //! connections and decode requests. The estimate is kept per API (REST or gRPC, and the
 //! method) and signature: a running average of the nanoseconds each byte of a request took
-//! (typing the inputs, the run and the encoding of the answer), times this request's
-//! bytes; an API and signature not yet seen runs on the blocking pool, which measures it. Only runs that
-//! succeeded are recorded, so the table holds only signatures the model has.
+//! (what the front end hands over: for REST the run and the encoding of the answer, for
+//! gRPC decoding too), times this request's bytes; an API and signature not yet seen runs
+//! on the blocking pool, which measures it. Only runs that succeeded are recorded, so the
+//! table holds only signatures the model has.
 
 use super::metrics::Api;
 use super::status::Status;

@@ -13,6 +13,7 @@ pub mod examples;
 pub mod grpc;
 pub mod metrics;
 pub mod model;
+pub mod numbers;
 pub mod rest;
 pub mod server;
 pub mod status;

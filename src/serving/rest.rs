@@ -2,14 +2,14 @@
 //! predict under `/v1/models/NAME[/versions/N]`, and `/monitoring/prometheus/metrics`.
 //! Errors are `{"error": "..."}` with TensorFlow Serving's HTTP status codes.
 
-use super::codec::{self, Inputs};
+use super::codec::{self, Format, Inputs};
 use super::engine::Engine;
 use super::examples::{parse_examples_request, run_examples, ExampleApi};
 use super::metrics::Api;
 use super::model::Servable;
 use super::status::Status;
 use crate::proto::tf::error::Code;
-use crate::Tensor;
+use crate::{DType, Tensor};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -281,25 +281,54 @@ fn metadata(engine: &Engine, t: &Target<'_>) -> Result<String, Status> {
 async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<String, Status> {
     engine.model.check_name(t.name)?;
     let servable = engine.model.get(t.version)?;
-    let request = codec::parse_predict(&body)?;
+    let (key, format, inputs) = decode_predict(&servable, &body)?;
     let Some(batcher) = &engine.batcher else {
-        let signature = request.signature_name.clone().unwrap_or_default();
+        let signature = key.clone();
         return engine
             .dispatch
             .run(rest_api("predict"), &signature, body.len(), move || {
-                let (key, inputs) = typed_inputs(&servable, &request)?;
                 let feeds: Vec<(&str, Tensor)> = inputs
                     .iter()
                     .map(|(k, t)| (k.as_str(), t.clone()))
                     .collect();
                 let outputs = servable.predict(&key, &feeds, &[])?;
-                codec::write_predict_response(request.format, &outputs)
+                codec::write_predict_response(format, &outputs)
             })
             .await;
     };
-    let (key, inputs) = typed_inputs(&servable, &request)?;
     let outputs = batcher.run(&servable, &key, inputs, &[]).await?;
-    codec::write_predict_response(request.format, &outputs)
+    codec::write_predict_response(format, &outputs)
+}
+
+/// A predict request decoded: the signature's key, the format, the typed inputs by key.
+type DecodedPredict = (String, Format, Vec<(String, Tensor)>);
+
+/// A predict body's signature key, format and inputs typed by the signature: a body of
+/// plain numbers for the default signature's one float input straight into its tensor
+/// ([`numbers`](super::numbers)), anything else through the JSON tree.
+fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, Status> {
+    if let Some(n) = super::numbers::parse(body) {
+        let (key, sig) = servable.signature(None)?;
+        let mut inputs = sig.inputs.iter();
+        if let (Some((k, info)), None) = (inputs.next(), inputs.next()) {
+            let t = match info.dtype() {
+                Some(DType::Float32) => Some(Tensor::new(
+                    &n.shape,
+                    n.values.iter().map(|&x| x as f32).collect(),
+                )),
+                Some(DType::Float64) => Some(Tensor::new(&n.shape, n.values)),
+                _ => None,
+            };
+            if let Some(t) = t {
+                let t = t.map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
+                let t = codec::fit_to_shape(t, &info.shape);
+                return Ok((key.to_string(), n.format, vec![(k.clone(), t)]));
+            }
+        }
+    }
+    let request = codec::parse_predict(body)?;
+    let (key, inputs) = typed_inputs(servable, &request)?;
+    Ok((key, request.format, inputs))
 }
 
 /// A decoded request's inputs typed by its signature, with the signature's key.

@@ -4,7 +4,7 @@
 
 use rustflow::ops::parsing::DenseFeature;
 use rustflow::proto::{import_graph_def, parse_graph_def};
-use rustflow::serving::{codec, examples};
+use rustflow::serving::{codec, examples, numbers};
 use rustflow::tensor::npy::from_npy_bytes;
 use rustflow::{DType, Graph, Output, PartialShape, Tensor};
 use std::path::Path;
@@ -27,6 +27,19 @@ pub fn rest_json(body: &[u8]) {
         }
     }
     let _ = examples::parse_examples_request(body);
+    // The plain-numbers fast path reads only bodies the JSON parser reads, to the same
+    // shape and (within JSON's default float parsing) the same numbers.
+    if let Some(n) = numbers::parse(body) {
+        let req = codec::parse_predict(body).expect("read by the fast path only");
+        let codec::Inputs::Single(v) = &req.inputs else {
+            panic!("the fast path read named inputs")
+        };
+        let t = codec::json_to_tensor(v, DType::Float64, "x").expect("a float tensor");
+        assert_eq!(t.shape(), n.shape.as_slice());
+        for (a, b) in t.as_slice::<f64>().unwrap().iter().zip(&n.values) {
+            assert!((a - b).abs() <= 1e-15 * a.abs(), "{a} vs {b}");
+        }
+    }
 }
 
 /// `.npy` file bytes, decoded.
