@@ -1200,3 +1200,68 @@ fn batching_merges_concurrent_requests_and_each_gets_its_own_rows() {
     );
     assert_eq!(code, 400, "{v}");
 }
+
+/// A counter's value in a Prometheus text page: the line that starts with `series`.
+fn metric(page: &str, series: &str) -> u64 {
+    let line = page
+        .lines()
+        .find(|l| l.starts_with(series))
+        .unwrap_or_else(|| panic!("no {series} in {page}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn short_runs_go_inline_once_measured_and_the_flag_sends_all_to_the_blocking_pool() {
+    let x: Vec<f32> = vec![1.0, 2.0, 3.0];
+    for (flag, inline) in [("1000000", true), ("0", false)] {
+        let s = Server::start(
+            &half_plus_two(),
+            &[
+                "--quiet",
+                "--name",
+                "hp2",
+                "--grpc-port",
+                "0",
+                "--inline-run-micros",
+                flag,
+            ],
+        );
+        for i in 0..10 {
+            let body = json!({ "instances": [[i as f32]] }).to_string();
+            let (code, v) = s.json("POST", "/v1/models/hp2:predict", &body);
+            assert_eq!(code, 200, "{v}");
+            assert_eq!(floats(&v["predictions"]), [i as f64 / 2.0 + 2.0]);
+        }
+        let (rt, mut client) = grpc_client(&s);
+        for _ in 0..10 {
+            let input = Tensor::new(&[3, 1], x.clone()).unwrap();
+            let r = rt
+                .block_on(client.predict(tfs::PredictRequest {
+                    model_spec: Some(tfs::ModelSpec {
+                        name: "hp2".to_string(),
+                        ..Default::default()
+                    }),
+                    inputs: [("x".to_string(), tensor_to_proto(&input))].into(),
+                    ..Default::default()
+                }))
+                .unwrap()
+                .into_inner();
+            let y = tensor_from_proto(&r.outputs["y"]).unwrap();
+            assert_eq!(y.as_slice::<f32>().unwrap(), [2.5, 3.0, 3.5]);
+        }
+        let (_, page) = s.request("GET", "/monitoring/prometheus/metrics", "");
+        let runs = |place: &str| {
+            metric(
+                &page,
+                &format!("rustflow_runs{{model_name=\"hp2\",place=\"{place}\"}}"),
+            )
+        };
+        if inline {
+            // Each API's first run (REST and gRPC are measured apart) goes to the
+            // blocking pool; the rest, measured far under a second, inline.
+            assert_eq!((runs("inline"), runs("blocking")), (18, 2), "{page}");
+        } else {
+            assert_eq!((runs("inline"), runs("blocking")), (0, 20), "{page}");
+        }
+    }
+}

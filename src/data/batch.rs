@@ -79,7 +79,9 @@ impl DatasetOp for Batch {
             padding: self.padding.clone(),
         };
         Box::new(std::iter::from_fn(move || {
-            let mut parts = Vec::with_capacity(this.size);
+            // Room for the batch as its elements arrive: a huge `batch_size` over a short
+            // dataset reserves nothing up front.
+            let mut parts = Vec::new();
             for item in input.by_ref() {
                 match item {
                     Ok(e) => parts.push(e),

@@ -26,6 +26,7 @@ mod graph_fn;
 mod loader;
 mod npy;
 mod parallel;
+mod queue;
 mod shuffle;
 mod sources;
 mod tfrecord;
@@ -38,7 +39,7 @@ pub use element::Element;
 pub use example::{decode_example, ExampleBuilder, ExampleParser, FeatureSpec};
 pub use graph_fn::GraphFunction;
 pub use loader::{DataLoader, Sampler};
-pub use parallel::MapOptions;
+pub use parallel::{MapOptions, MAX_MAP_THREADS};
 pub use tfrecord::{write_framed, Compression, TFRecordReader, TFRecordWriter};
 pub use transform::MapFn;
 

@@ -1,8 +1,10 @@
 //! Background threads: `prefetch` (a thread fills a bounded queue while the consumer works)
-//! and `map_with` worker threads (`num_parallel_calls`), in order unless
-//! `deterministic(false)`. Threads end when the pass ends or its iterator is dropped.
+//! and `map_with` worker threads (`num_parallel_calls`, at most [`MAX_MAP_THREADS`]), in
+//! order unless `deterministic(false)`. Threads end when the pass ends or its iterator is
+//! dropped.
 
 use super::dataset::{error_iter, Cardinality, Dataset, DatasetOp, ElementIter};
+use super::queue;
 use super::transform::MapFn;
 use super::Element;
 use crate::{Error, Result};
@@ -17,7 +19,7 @@ struct Prefetch {
 
 impl DatasetOp for Prefetch {
     fn iter(&self) -> ElementIter {
-        let (tx, rx) = bounded(self.buffer_size);
+        let (tx, rx) = queue::bounded(self.buffer_size);
         let input = self.input.clone();
         let spawned = std::thread::Builder::new()
             .name("rustflow-prefetch".into())
@@ -29,7 +31,7 @@ impl DatasetOp for Prefetch {
                 }
             });
         match spawned {
-            Ok(_) => Box::new(rx.into_iter()),
+            Ok(_) => Box::new(rx),
             Err(e) => error_iter(Error::invalid(format!(
                 "prefetch: cannot start a thread: {e}"
             ))),
@@ -41,10 +43,16 @@ impl DatasetOp for Prefetch {
     }
 }
 
+/// The most worker threads one parallel map starts: a larger `num_parallel_calls` runs
+/// on this many threads (with as many calls in flight), rather than asking the system for
+/// a thread per call.
+pub const MAX_MAP_THREADS: usize = 256;
+
 /// Options of [`Dataset::map_with`], as `Dataset.map(f, num_parallel_calls, deterministic)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapOptions {
-    /// Worker threads applying the function (1 runs it on the consumer's thread).
+    /// Worker threads applying the function (1 runs it on the consumer's thread; at most
+    /// [`MAX_MAP_THREADS`] are started).
     pub num_parallel_calls: usize,
     /// Yield results in input order (true, the default) or as soon as they are ready.
     pub deterministic: bool,
@@ -110,7 +118,7 @@ impl Iterator for Results {
 
 impl DatasetOp for ParallelMap {
     fn iter(&self) -> ElementIter {
-        let workers = self.options.num_parallel_calls.max(1);
+        let workers = self.options.num_parallel_calls.clamp(1, MAX_MAP_THREADS);
         let in_flight = 2 * workers;
         let (token_tx, token_rx) = bounded::<()>(in_flight);
         let (job_tx, job_rx) = bounded::<(usize, Element)>(in_flight);

@@ -902,3 +902,48 @@ fn graph_function_errors_name_the_signature() {
     });
     assert!(e.is_err());
 }
+
+#[test]
+fn huge_sizes_reserve_nothing_up_front() {
+    // Each of these once asked for its whole bound at once: a channel of 2^64 slots
+    // (prefetch), a vector of 2^64 elements (batch), a thread per call (map).
+    assert_eq!(
+        ints(&Dataset::range(10).prefetch(usize::MAX)),
+        (0..10).collect::<Vec<_>>()
+    );
+    let b = Dataset::range(3)
+        .batch(usize::MAX, false)
+        .collect()
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].tensor().unwrap(), &Tensor::from([0i64, 1, 2]));
+    let doubled = Dataset::range(300).map_with(
+        |e| Ok(Tensor::scalar(e.tensor()?.scalar_value::<i64>()? * 2).into()),
+        MapOptions::parallel(usize::MAX),
+    );
+    assert_eq!(ints(&doubled), (0..300).map(|i| i * 2).collect::<Vec<_>>());
+    let x = Tensor::from([[1f32], [2.], [3.]]);
+    let loader = DataLoader::new(x.clone(), usize::MAX)
+        .unwrap()
+        .num_workers(usize::MAX);
+    let batches = loader.dataset().collect().unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].tensor().unwrap(), &x);
+}
+
+#[test]
+fn a_padded_shape_too_large_to_allocate_is_an_error() {
+    let ds = Dataset::from_tensor_slices(Tensor::from([[1i32, 2], [3, 4]])).unwrap();
+    for dims in [vec![Some(1 << 40)], vec![Some(usize::MAX)]] {
+        let padding = Padding {
+            shapes: vec![dims],
+            value: 0.0,
+        };
+        let err = ds
+            .padded_batch_with(2, false, padding)
+            .collect()
+            .unwrap_err();
+        assert!(matches!(err, crate::Error::ResourceExhausted(_)), "{err}");
+        assert!(err.to_string().contains("int32"), "{err}");
+    }
+}

@@ -3,11 +3,16 @@
 //! in dtype and in every dimension but the first are concatenated along dimension 0 into one
 //! run, and each request gets its own rows of the outputs back.
 //!
-//! The first request of a batch leads it: it waits until the batch holds `max_batch_size`
-//! rows or `timeout` has passed since it arrived, takes the batch, runs it and hands every
-//! other request its rows; the others only wait for their answer. A batch never holds more
-//! than `max_batch_size` rows: a request that would overflow the batch being filled closes
-//! it (its leader runs it at once) and leads the next one. A request that cannot be batched
+//! A request that joins a batch waits for its answer on a channel, holding no thread. A
+//! batch runs as soon as it holds `max_batch_size` rows (the request that fills it closes
+//! it), or `timeout` after its first request arrived, as one run on one thread: inline on
+//! an async worker when [`Dispatch`] estimates it short, else on the blocking pool; at most
+//! `num_batch_threads` merged runs at once. A batch never holds more than `max_batch_size`
+//! rows: a request that would overflow the batch being filled closes it (it runs at once)
+//! and starts the next one. The batches being filled and those closed but waiting for a
+//! batch thread are the queue: a request that would open a batch when it already holds
+//! `max_enqueued_batches` is refused `UNAVAILABLE` (HTTP 503), as TensorFlow Serving
+//! refuses a task when its batch queue is full. A request that cannot be batched
 //! (a scalar input, inputs of different lengths) runs alone, and so does one of
 //! `max_batch_size` rows or more: unsplit, as one run of its own size (TensorFlow Serving
 //! refuses such a request unless `enable_large_batch_splitting` is on; running it whole
@@ -23,28 +28,43 @@
 //! is cut back to the request's own (a sequence output keeps its length; a reduction over
 //! the padded axis sees the zeros, as in TensorFlow Serving).
 
+use super::dispatch::Dispatch;
+use super::metrics::Api;
 use super::model::Servable;
 use super::status::Status;
+use crate::proto::tf::error::Code;
 use crate::tensor::{rows, DType, Tensor};
-use crossbeam_channel::{bounded, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
 
 /// What a run answers: every output by key.
 type Answer = Result<Vec<(String, Tensor)>, Status>;
 
-/// How requests are batched (TensorFlow Serving's `max_batch_size` and
-/// `batch_timeout_micros`).
+/// How merged runs are costed by [`Dispatch`]: apart from the requests' own.
+const BATCH_API: Api = Api {
+    entrypoint: "BATCH",
+    method: "predict",
+};
+
+/// How requests are batched (TensorFlow Serving's batching parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchingConfig {
-    /// The most rows one merged run holds.
+    /// The most rows one merged run holds (`max_batch_size`).
     pub max_batch_size: usize,
-    /// How long the first request of a batch waits for others.
+    /// How long a batch waits for more requests after its first (`batch_timeout_micros`).
     pub timeout: Duration,
-    /// Batch inputs that differ in dimensions after the first, padding them with zeros.
+    /// Batch inputs that differ in dimensions after the first, padding them with zeros
+    /// (`pad_variable_length_inputs`).
     pub pad_variable_length_inputs: bool,
+    /// The most batches being filled or waiting for a batch thread at once
+    /// (`max_enqueued_batches`): a request that would open one more is refused
+    /// `UNAVAILABLE` (HTTP 503).
+    pub max_enqueued_batches: usize,
+    /// The most merged runs at once (`num_batch_threads`).
+    pub num_batch_threads: usize,
 }
 
 /// Requests that may share a run: the same version, signature, outputs, and inputs of the
@@ -70,7 +90,7 @@ enum Inner {
 struct Waiting {
     rows: usize,
     inputs: Vec<Tensor>,
-    reply: Sender<Answer>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// The batch being filled for one key.
@@ -79,31 +99,32 @@ struct Open {
     id: u64,
     rows: usize,
     requests: Vec<Waiting>,
+    /// Closes the batch at its timeout.
+    timer: tokio::task::JoinHandle<()>,
 }
 
-/// The batches being filled, by key, and those closed (full, or overflowed by a later
-/// request) whose leaders have yet to take them, by id.
+/// The batches being filled, by key, and how many closed ones wait for a batch thread.
 #[derive(Default)]
 struct Queues {
     open: HashMap<BatchKey, Open>,
-    closed: HashMap<u64, Vec<Waiting>>,
+    waiting_to_run: usize,
 }
 
-impl Queues {
-    /// Closes the batch filling for `key`, if any, for its leader to take.
-    fn close(&mut self, key: &BatchKey) {
-        if let Some(q) = self.open.remove(key) {
-            self.closed.insert(q.id, q.requests);
-        }
-    }
+/// A closed batch, ready to run.
+struct Closed {
+    servable: Arc<Servable>,
+    key: BatchKey,
+    requests: Vec<Waiting>,
 }
 
-/// Merges concurrent predict requests into batched runs (see the module docs).
-pub struct Batcher {
+/// What the batcher's tasks share.
+struct Shared {
     config: BatchingConfig,
     queues: Mutex<Queues>,
-    /// Signalled when a batch is closed.
-    full: Condvar,
+    /// A permit per batch thread.
+    threads: Semaphore,
+    /// Where merged runs run (inline when short).
+    dispatch: Arc<Dispatch>,
     next_id: AtomicU64,
     runs: AtomicU64,
     requests: AtomicU64,
@@ -111,77 +132,114 @@ pub struct Batcher {
     largest: AtomicU64,
 }
 
+/// Merges concurrent predict requests into batched runs (see the module docs).
+pub struct Batcher {
+    shared: Arc<Shared>,
+}
+
 impl std::fmt::Debug for Batcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher")
-            .field("config", &self.config)
+            .field("config", &self.shared.config)
             .finish()
     }
 }
 
 impl Batcher {
-    /// A batcher with these limits (a batch size of at least 1).
-    pub fn new(config: BatchingConfig) -> Batcher {
+    /// A batcher with these limits (each at least 1) whose merged runs go where
+    /// `dispatch` puts them.
+    pub fn new(config: BatchingConfig, dispatch: Arc<Dispatch>) -> Batcher {
+        let config = BatchingConfig {
+            max_batch_size: config.max_batch_size.max(1),
+            max_enqueued_batches: config.max_enqueued_batches.max(1),
+            num_batch_threads: config.num_batch_threads.max(1),
+            ..config
+        };
         Batcher {
-            config: BatchingConfig {
-                max_batch_size: config.max_batch_size.max(1),
-                ..config
-            },
-            queues: Mutex::new(Queues::default()),
-            full: Condvar::new(),
-            next_id: AtomicU64::new(0),
-            runs: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            largest: AtomicU64::new(0),
+            shared: Arc::new(Shared {
+                config,
+                queues: Mutex::new(Queues::default()),
+                threads: Semaphore::new(config.num_batch_threads),
+                dispatch,
+                next_id: AtomicU64::new(0),
+                runs: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                largest: AtomicU64::new(0),
+            }),
         }
     }
 
-    /// The merged runs made so far, the requests they answered and the most rows one
-    /// held, in Prometheus' text format (`rustflow_batched_runs`,
-    /// `rustflow_batched_requests`, `rustflow_batch_rows_max`).
+    /// The merged runs made so far, the requests they answered, the most rows one held
+    /// and the batches enqueued now, in Prometheus' text format (`rustflow_batched_runs`,
+    /// `rustflow_batched_requests`, `rustflow_batch_rows_max`, `rustflow_batches_enqueued`).
     pub fn render(&self, model: &str) -> String {
+        let sh = &self.shared;
+        let enqueued = {
+            let q = sh.queues.lock().unwrap_or_else(|p| p.into_inner());
+            (q.open.len() + q.waiting_to_run) as u64
+        };
         let mut s = String::new();
         for (name, help, kind, n) in [
             (
                 "rustflow_batched_runs",
                 "Runs that merged several requests.",
                 "counter",
-                &self.runs,
+                sh.runs.load(Ordering::Relaxed),
             ),
             (
                 "rustflow_batched_requests",
                 "Requests answered by merged runs.",
                 "counter",
-                &self.requests,
+                sh.requests.load(Ordering::Relaxed),
             ),
             (
                 "rustflow_batch_rows_max",
                 "The most rows one merged run held.",
                 "gauge",
-                &self.largest,
+                sh.largest.load(Ordering::Relaxed),
+            ),
+            (
+                "rustflow_batches_enqueued",
+                "Batches being filled or waiting for a batch thread.",
+                "gauge",
+                enqueued,
             ),
         ] {
             s.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{model_name=\"{model}\"}} {}\n",
-                n.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{model_name=\"{model}\"}} {n}\n"
             ));
         }
         s
     }
 
     /// Runs a predict request, merged with concurrent compatible ones when it can be.
-    pub fn run(
+    /// The request waits for its answer without holding a thread; the merged run is made
+    /// by the request that fills the batch, or at the batch's timeout, on one thread.
+    pub async fn run(
         &self,
-        servable: &Servable,
+        servable: &Arc<Servable>,
         signature: &str,
-        inputs: Vec<(&str, Tensor)>,
+        inputs: Vec<(String, Tensor)>,
         output_filter: &[String],
     ) -> Answer {
-        let Some(rows) = batch_rows(&inputs).filter(|&r| r < self.config.max_batch_size) else {
-            return servable.predict(signature, &inputs, output_filter);
+        let sh = &self.shared;
+        let Some(rows) = batch_rows(&inputs).filter(|&r| r < sh.config.max_batch_size) else {
+            let (servable, signature) = (servable.clone(), signature.to_string());
+            let output_filter = output_filter.to_vec();
+            let bytes = input_bytes(inputs.iter().map(|(_, t)| t));
+            return sh
+                .dispatch
+                .run(BATCH_API, &signature.clone(), bytes, move || {
+                    let inputs: Vec<(&str, Tensor)> = inputs
+                        .iter()
+                        .map(|(k, t)| (k.as_str(), t.clone()))
+                        .collect();
+                    servable.predict(&signature, &inputs, &output_filter)
+                })
+                .await;
         };
         let mut inputs = inputs;
-        inputs.sort_by(|a, b| a.0.cmp(b.0));
+        inputs.sort_by(|a, b| a.0.cmp(&b.0));
         let key = BatchKey {
             version: servable.version,
             signature: signature.to_string(),
@@ -190,82 +248,158 @@ impl Batcher {
                 .iter()
                 .map(|(k, t)| {
                     let inner = &t.shape()[1..];
-                    let inner = if self.config.pad_variable_length_inputs {
+                    let inner = if sh.config.pad_variable_length_inputs {
                         Inner::Rank(inner.len())
                     } else {
                         Inner::Dims(inner.to_vec())
                     };
-                    (k.to_string(), t.dtype(), inner)
+                    (k.clone(), t.dtype(), inner)
                 })
                 .collect(),
         };
-        let (reply, answer) = bounded(1);
+        let (reply, answer) = oneshot::channel();
         let waiting = Waiting {
             rows,
             inputs: inputs.into_iter().map(|(_, t)| t).collect(),
             reply,
         };
-        let max = self.config.max_batch_size;
-        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        let joined = match queues.open.get_mut(&key) {
-            Some(q) if q.rows + rows <= max => {
-                q.rows += rows;
-                q.requests.push(waiting);
-                if q.rows == max {
-                    queues.close(&key);
-                    self.full.notify_all();
+        let max = sh.config.max_batch_size;
+        let mut to_run = None;
+        let refused;
+        {
+            let mut q = sh.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let q = &mut *q;
+            let lead = match q.open.get_mut(&key) {
+                Some(open) if open.rows + rows <= max => {
+                    open.rows += rows;
+                    open.requests.push(waiting);
+                    if open.rows == max {
+                        // Full: it runs now, not at its timeout.
+                        to_run = q.open.remove(&key);
+                    }
+                    None
                 }
-                None
-            }
-            Some(_) => {
-                // It would overflow the batch being filled: that one goes now, and this
+                // It would overflow the batch being filled: that one runs now, and this
                 // request leads the next.
-                queues.close(&key);
-                self.full.notify_all();
-                Some(waiting)
-            }
-            None => Some(waiting),
-        };
-        if let Some(waiting) = joined {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            queues.open.insert(
-                key.clone(),
-                Open {
-                    id,
-                    rows,
-                    requests: vec![waiting],
-                },
-            );
-            let deadline = Instant::now() + self.config.timeout;
-            loop {
-                let filling = queues.open.get(&key).is_some_and(|q| q.id == id);
-                let left = deadline.saturating_duration_since(Instant::now());
-                if !filling || left.is_zero() {
-                    break;
+                Some(_) => {
+                    to_run = q.open.remove(&key);
+                    Some(waiting)
                 }
-                queues = self
-                    .full
-                    .wait_timeout(queues, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                None => Some(waiting),
+            };
+            if to_run.is_some() {
+                q.waiting_to_run += 1;
             }
-            if queues.open.get(&key).is_some_and(|q| q.id == id) {
-                queues.close(&key);
+            let enqueued = q.open.len() + q.waiting_to_run;
+            refused = lead.is_some() && enqueued >= sh.config.max_enqueued_batches;
+            if let Some(waiting) = lead.filter(|_| !refused) {
+                let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
+                let (batcher, s, k) = (self.clone_ref(), servable.clone(), key.clone());
+                let timer = tokio::spawn(async move {
+                    tokio::time::sleep(batcher.shared.config.timeout).await;
+                    batcher.close_at_timeout(&s, &k, id);
+                });
+                let requests = vec![waiting];
+                q.open.insert(
+                    key.clone(),
+                    Open {
+                        id,
+                        rows,
+                        requests,
+                        timer,
+                    },
+                );
             }
-            let batch = queues.closed.remove(&id).unwrap_or_default();
-            drop(queues);
-            self.run_batch(servable, &key, batch);
-        } else {
-            drop(queues);
         }
-        answer.recv().unwrap_or_else(|_| {
+        if let Some(open) = to_run {
+            self.close(open, servable, &key);
+        }
+        if refused {
+            return Err(Status::new(
+                Code::Unavailable,
+                format!(
+                    "the batch scheduling queue is full (--max-enqueued-batches {}): \
+                     try again later",
+                    sh.config.max_enqueued_batches
+                ),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
             Err(Status::new(
-                crate::proto::tf::error::Code::Internal,
+                Code::Internal,
                 "the batch holding this request was dropped",
             ))
         })
     }
 
+    /// Another handle on the same batcher (for its tasks).
+    fn clone_ref(&self) -> Batcher {
+        Batcher {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Closes the batch `id` of `key` if it is still being filled.
+    fn close_at_timeout(&self, servable: &Arc<Servable>, key: &BatchKey, id: u64) {
+        let open = {
+            let mut q = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+            if q.open.get(key).is_none_or(|o| o.id != id) {
+                return;
+            }
+            q.waiting_to_run += 1;
+            q.open.remove(key)
+        };
+        if let Some(open) = open {
+            self.close(open, servable, key);
+        }
+    }
+
+    /// Hands a closed batch (counted in `waiting_to_run`) to a task that runs it once a
+    /// batch thread is free.
+    fn close(&self, open: Open, servable: &Arc<Servable>, key: &BatchKey) {
+        open.timer.abort();
+        let batch = Closed {
+            servable: servable.clone(),
+            key: key.clone(),
+            requests: open.requests,
+        };
+        let batcher = self.clone_ref();
+        tokio::spawn(async move { batcher.execute(batch).await });
+    }
+
+    /// Runs a closed batch on one thread when a batch thread is free.
+    async fn execute(&self, batch: Closed) {
+        let sh = &self.shared;
+        let permit = sh.threads.acquire().await;
+        sh.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .waiting_to_run -= 1;
+        let Closed {
+            servable,
+            key,
+            requests,
+        } = batch;
+        let bytes = input_bytes(requests.iter().flat_map(|w| &w.inputs));
+        let signature = key.signature.clone();
+        let shared = sh.clone();
+        let ran = sh
+            .dispatch
+            .run(BATCH_API, &signature, bytes, move || {
+                shared.run_batch(&servable, &key, requests);
+                Ok(())
+            })
+            .await;
+        drop(permit);
+        if let Err(e) = ran {
+            // The run panicked: its requests' senders are gone, and each gets the
+            // "dropped" answer.
+            eprintln!("rustflow: a batched run failed: {}", e.message);
+        }
+    }
+}
+
+impl Shared {
     /// Runs a batch as one run and answers each request with its rows; runs each request
     /// alone when that fails.
     fn run_batch(&self, servable: &Servable, key: &BatchKey, batch: Vec<Waiting>) {
@@ -278,8 +412,11 @@ impl Batcher {
                 .collect();
             servable.predict(&key.signature, &inputs, &key.outputs)
         };
-        if let [only] = &batch[..] {
-            let _ = only.reply.send(alone(only));
+        if let [_] = &batch[..] {
+            for w in batch {
+                let a = alone(&w);
+                let _ = w.reply.send(a);
+            }
             return;
         }
         match merged(servable, key, &batch) {
@@ -289,22 +426,28 @@ impl Batcher {
                 self.runs.fetch_add(1, Ordering::Relaxed);
                 self.requests
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                for (w, a) in batch.iter().zip(answers) {
+                for (w, a) in batch.into_iter().zip(answers) {
                     let _ = w.reply.send(Ok(a));
                 }
             }
             None => {
-                for w in &batch {
-                    let _ = w.reply.send(alone(w));
+                for w in batch {
+                    let a = alone(&w);
+                    let _ = w.reply.send(a);
                 }
             }
         }
     }
 }
 
+/// The bytes of these tensors' elements (how runs are costed).
+fn input_bytes<'a>(tensors: impl Iterator<Item = &'a Tensor>) -> usize {
+    tensors.map(|t| t.len() * t.dtype().size()).sum()
+}
+
 /// The rows of a request: the common first dimension of its inputs (`None` when an input
 /// is a scalar, they differ, or there are none).
-fn batch_rows(inputs: &[(&str, Tensor)]) -> Option<usize> {
+fn batch_rows(inputs: &[(String, Tensor)]) -> Option<usize> {
     let mut rows = None;
     for (_, t) in inputs {
         let n = *t.shape().first()?;
@@ -426,39 +569,64 @@ mod tests {
             "serving_default".to_string(),
             Signature::predict(&g, &[("x", x)], &[("y", y), ("s", s)]),
         );
-        let dir = std::env::temp_dir().join(format!("rustflow-pad-{}", std::process::id()));
+        // Tests run in parallel: each model in its own folder.
+        static MODELS: AtomicU64 = AtomicU64::new(0);
+        let n = MODELS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("rustflow-pad-{}-{n}", std::process::id()));
         saved_model::save(&Session::new(&g), &g, &dir, &["serve"], &signatures).unwrap();
         let servable = Servable::load(&dir, 1, Default::default()).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         servable
     }
 
-    /// Runs `xs` as concurrent requests; the answers and the merged runs made.
-    fn concurrent(servable: &Servable, pad: bool, xs: &[Tensor]) -> (Vec<Answer>, u64) {
-        let batcher = Batcher::new(BatchingConfig {
-            max_batch_size: xs.iter().map(|x| x.shape()[0]).sum(),
-            // Long enough for both to join when they can; short when each runs alone.
-            timeout: Duration::from_millis(if pad { 10_000 } else { 200 }),
+    fn batcher(max_batch_size: usize, timeout: Duration, pad: bool, queue: usize) -> Batcher {
+        let config = BatchingConfig {
+            max_batch_size,
+            timeout,
             pad_variable_length_inputs: pad,
+            max_enqueued_batches: queue,
+            num_batch_threads: 1,
+        };
+        Batcher::new(config, Arc::new(Dispatch::new(Duration::from_micros(200))))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A request of `x` to the batcher, as a task.
+    fn request(b: &Batcher, s: &Arc<Servable>, x: &Tensor) -> tokio::task::JoinHandle<Answer> {
+        let (b, s, x) = (b.clone_ref(), s.clone(), x.clone());
+        tokio::spawn(async move {
+            b.run(&s, "serving_default", vec![("x".to_string(), x)], &[])
+                .await
+        })
+    }
+
+    /// Runs `xs` as concurrent requests; the answers and the merged runs made.
+    fn concurrent(servable: &Arc<Servable>, pad: bool, xs: &[Tensor]) -> (Vec<Answer>, u64) {
+        let rows = xs.iter().map(|x| x.shape()[0]).sum();
+        // Long enough for both to join when they can; short when each runs alone.
+        let timeout = Duration::from_millis(if pad { 10_000 } else { 200 });
+        let batcher = batcher(rows, timeout, pad, 10);
+        let answers = runtime().block_on(async {
+            let tasks: Vec<_> = xs.iter().map(|x| request(&batcher, servable, x)).collect();
+            let mut answers = Vec::new();
+            for t in tasks {
+                answers.push(t.await.unwrap());
+            }
+            answers
         });
-        let answers = std::thread::scope(|s| {
-            let handles: Vec<_> = xs
-                .iter()
-                .map(|x| {
-                    let batcher = &batcher;
-                    s.spawn(move || {
-                        batcher.run(servable, "serving_default", vec![("x", x.clone())], &[])
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        (answers, batcher.runs.load(Ordering::Relaxed))
+        (answers, batcher.shared.runs.load(Ordering::Relaxed))
     }
 
     #[test]
     fn variable_length_inputs_are_padded_only_when_asked_and_cut_back() {
-        let servable = doubling_model();
+        let servable = Arc::new(doubling_model());
         let xs = [
             Tensor::from([[1f32, 2.]]),
             Tensor::from([[3f32, 4., 5.], [6., 7., 8.]]),
@@ -490,5 +658,48 @@ mod tests {
         for (a, w) in answers.into_iter().zip(&want) {
             assert_eq!(&a.unwrap(), w);
         }
+    }
+
+    #[test]
+    fn a_full_batch_runs_at_once_and_a_full_queue_answers_unavailable() {
+        let servable = Arc::new(doubling_model());
+        let x = |v: &[f32]| Tensor::new(&[1, v.len()], v.to_vec()).unwrap();
+        let rt = runtime();
+        // Two rows fill a batch of two: it runs without waiting for its minute.
+        let b = batcher(2, Duration::from_secs(60), false, 10);
+        let start = std::time::Instant::now();
+        let (a, c) = rt.block_on(async {
+            let a = request(&b, &servable, &x(&[1., 2.]));
+            let c = request(&b, &servable, &x(&[3., 4.]));
+            (a.await.unwrap(), c.await.unwrap())
+        });
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert_eq!(a.unwrap()[1].1, Tensor::from([[2f32, 4.]]));
+        assert_eq!(c.unwrap()[1].1, Tensor::from([[6f32, 8.]]));
+        assert_eq!(b.shared.runs.load(Ordering::Relaxed), 1);
+
+        // A queue of one batch: while [1, 2] waits in it, a request of another shape
+        // (another batch) is refused; one of the same shape joins it.
+        let b = batcher(4, Duration::from_millis(1000), false, 1);
+        rt.block_on(async {
+            let first = request(&b, &servable, &x(&[1., 2.]));
+            while !b
+                .render("m")
+                .contains("rustflow_batches_enqueued{model_name=\"m\"} 1\n")
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let refused = request(&b, &servable, &x(&[1., 2., 3.])).await.unwrap();
+            assert_eq!(refused.unwrap_err().code, Code::Unavailable);
+            let joined = request(&b, &servable, &x(&[5., 6.])).await.unwrap();
+            assert_eq!(joined.unwrap()[1].1, Tensor::from([[10f32, 12.]]));
+            assert_eq!(
+                first.await.unwrap().unwrap()[1].1,
+                Tensor::from([[2f32, 4.]])
+            );
+            // Answered: the queue has room again.
+            let later = request(&b, &servable, &x(&[1., 2., 3.])).await.unwrap();
+            assert_eq!(later.unwrap()[1].1, Tensor::from([[2f32, 4., 6.]]));
+        });
     }
 }

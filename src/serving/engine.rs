@@ -1,10 +1,10 @@
 //! What every front end shares: the model, the metrics and the request limits.
 
 use super::batching::Batcher;
+use super::dispatch::Dispatch;
 use super::metrics::Metrics;
-use super::model::{Model, Servable};
-use super::status::Status;
-use crate::Tensor;
+use super::model::Model;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The serving engine: one model, its metrics and the server's limits.
@@ -22,28 +22,16 @@ pub struct Engine {
     pub access_log: bool,
     /// Merges concurrent predict requests into batched runs (`--batching`).
     pub batcher: Option<Batcher>,
+    /// Runs short requests inline, long ones on the blocking pool.
+    pub dispatch: Arc<Dispatch>,
 }
 
 impl Engine {
-    /// Runs a signature of a servable on typed inputs: every output (or those of
-    /// `output_filter`), by key; through the batcher when batching is on.
-    pub fn run(
-        &self,
-        servable: &Servable,
-        signature: &str,
-        inputs: Vec<(&str, Tensor)>,
-        output_filter: &[String],
-    ) -> Result<Vec<(String, Tensor)>, Status> {
-        match &self.batcher {
-            Some(b) => b.run(servable, signature, inputs, output_filter),
-            None => servable.predict(signature, &inputs, output_filter),
-        }
-    }
-
     /// The metrics in Prometheus' text format, with the batcher's counts when batching is
     /// on.
     pub fn render_metrics(&self) -> String {
         let mut s = self.metrics.render();
+        s.push_str(&self.dispatch.render(&self.model.name));
         if let Some(b) = &self.batcher {
             s.push_str(&b.render(&self.model.name));
         }

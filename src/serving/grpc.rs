@@ -4,11 +4,13 @@
 //! (`GetModelStatus`), with TensorFlow Serving's messages, so its clients
 //! (`PredictionServiceStub`) work unchanged.
 
+use super::batching::Batcher;
 use super::engine::Engine;
 use super::examples::{
     run_example_tasks, run_examples, with_context, ExampleApi, ExampleResult, ExamplesRequest,
 };
 use super::metrics::Api;
+use super::model::Servable;
 use super::status::Status;
 use crate::proto::google::protobuf::{Any, Int64Value};
 use crate::proto::tf::error::Code;
@@ -19,11 +21,15 @@ use crate::proto::tf::serving::{
 };
 use crate::proto::{tensor_from_proto, tensor_to_proto};
 use crate::saved_model::DEFAULT_SIGNATURE;
+use crate::Tensor;
 use prost::Message;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Request, Response};
+
+/// A predict request decoded: the servable, the signature's key and the inputs by key.
+type PredictInputs = (Arc<Servable>, String, Vec<(String, Tensor)>);
 
 /// The gRPC services over an engine.
 #[derive(Clone, Debug)]
@@ -54,6 +60,19 @@ fn spec_version(spec: &tfs::ModelSpec) -> Result<Option<i64>, Status> {
             "version labels are not supported (got '{l}'); ask for a version number or none"
         ))),
     }
+}
+
+/// A gRPC API method, as metrics and run costs are keyed.
+fn grpc_api(method: &'static str) -> Api {
+    Api {
+        entrypoint: "GRPC",
+        method,
+    }
+}
+
+/// The signature a model spec names (empty when none), as run costs are keyed.
+fn signature_of(spec: Option<&tfs::ModelSpec>) -> String {
+    spec.map(|s| s.signature_name.clone()).unwrap_or_default()
 }
 
 fn spec(name: &str, version: i64, signature: &str) -> tfs::ModelSpec {
@@ -126,27 +145,34 @@ impl Services {
     ) -> Result<Response<T>, tonic::Status> {
         let start = Instant::now();
         let r = f();
+        self.finish(method, start, r)
+    }
+
+    /// Records the outcome of a request that began at `start` in the metrics.
+    fn finish<T>(
+        &self,
+        method: &'static str,
+        start: Instant,
+        r: Result<T, Status>,
+    ) -> Result<Response<T>, tonic::Status> {
         let code = match &r {
             Ok(_) => "OK",
             Err(s) => s.code_name(),
         };
-        self.engine.metrics.record(
-            Api {
-                entrypoint: "GRPC",
-                method,
-            },
-            code,
-            start.elapsed(),
-        );
+        self.engine
+            .metrics
+            .record(grpc_api(method), code, start.elapsed());
         r.map(Response::new).map_err(tonic::Status::from)
     }
 
-    fn predict_now(&self, req: tfs::PredictRequest) -> Result<tfs::PredictResponse, Status> {
+    /// A predict request's servable, signature key and decoded inputs.
+    fn predict_inputs(&self, req: &tfs::PredictRequest) -> Result<PredictInputs, Status> {
         let model_spec = req
             .model_spec
+            .as_ref()
             .ok_or_else(|| Status::invalid("Missing ModelSpec"))?;
         self.engine.model.check_name(&model_spec.name)?;
-        let servable = self.engine.model.get(spec_version(&model_spec)?)?;
+        let servable = self.engine.model.get(spec_version(model_spec)?)?;
         let key = if model_spec.signature_name.is_empty() {
             DEFAULT_SIGNATURE
         } else {
@@ -156,18 +182,48 @@ impl Services {
         for (k, p) in &req.inputs {
             let t =
                 tensor_from_proto(p).map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
-            inputs.push((k.as_str(), t));
+            inputs.push((k.clone(), t));
         }
-        let outputs = self
-            .engine
-            .run(&servable, key, inputs, &req.output_filter)?;
-        Ok(tfs::PredictResponse {
+        Ok((servable, key.to_string(), inputs))
+    }
+
+    /// The answer to a predict request.
+    fn predict_response(
+        &self,
+        servable: &Servable,
+        key: &str,
+        outputs: &[(String, Tensor)],
+    ) -> tfs::PredictResponse {
+        tfs::PredictResponse {
             model_spec: Some(spec(&self.engine.model.name, servable.version, key)),
             outputs: outputs
                 .iter()
                 .map(|(k, t)| (k.clone(), tensor_to_proto(t)))
                 .collect(),
-        })
+        }
+    }
+
+    fn predict_now(&self, req: tfs::PredictRequest) -> Result<tfs::PredictResponse, Status> {
+        let (servable, key, inputs) = self.predict_inputs(&req)?;
+        let feeds: Vec<(&str, Tensor)> = inputs
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.clone()))
+            .collect();
+        let outputs = servable.predict(&key, &feeds, &req.output_filter)?;
+        Ok(self.predict_response(&servable, &key, &outputs))
+    }
+
+    /// A predict request through the batcher: decoded here, merged, answered here.
+    async fn predict_batched(
+        &self,
+        batcher: &Batcher,
+        req: tfs::PredictRequest,
+    ) -> Result<tfs::PredictResponse, Status> {
+        let (servable, key, inputs) = self.predict_inputs(&req)?;
+        let outputs = batcher
+            .run(&servable, &key, inputs, &req.output_filter)
+            .await?;
+        Ok(self.predict_response(&servable, &key, &outputs))
     }
 
     /// Runs a `Classify` or `Regress` request: the effective model spec and the result.
@@ -283,24 +339,40 @@ impl Services {
         Ok(tfs::MultiInferenceResponse { results })
     }
 
-    /// Runs a handler that runs the model on a blocking thread, under the request timeout.
-    async fn run_blocking<T: Send + 'static>(
+    /// Runs a handler that runs the model (for `signature`, on a request of `bytes`) where
+    /// [`Dispatch`](super::dispatch::Dispatch) puts it, under the request timeout.
+    async fn run_model<T: Send + 'static>(
         &self,
         method: &'static str,
+        signature: &str,
+        bytes: usize,
         f: impl FnOnce(&Services) -> Result<T, Status> + Send + 'static,
     ) -> Result<Response<T>, tonic::Status> {
+        let start = Instant::now();
         let this = self.clone();
+        let run = self
+            .engine
+            .dispatch
+            .run(grpc_api(method), signature, bytes, move || f(&this));
+        let r = self.within_timeout(run).await;
+        self.finish(method, start, r)
+    }
+
+    /// `work`'s outcome, or `DEADLINE_EXCEEDED` once it takes longer than the request
+    /// timeout.
+    async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
         let timeout = self.engine.request_timeout;
-        let run = tokio::task::spawn_blocking(move || this.timed(method, || f(&this)));
-        match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(Status::new(Code::Internal, format!("the run failed: {e}")).into()),
-            Err(_) => Err(Status::new(
-                Code::DeadlineExceeded,
-                format!("the request took longer than the server's limit of {timeout:?}"),
-            )
-            .into()),
-        }
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::new(
+                    Code::DeadlineExceeded,
+                    format!("the request took longer than the server's limit of {timeout:?}"),
+                ))
+            })
     }
 
     fn metadata_now(
@@ -367,8 +439,18 @@ impl PredictionService for Services {
         request: Request<tfs::PredictRequest>,
     ) -> Result<Response<tfs::PredictResponse>, tonic::Status> {
         let req = request.into_inner();
-        self.run_blocking("predict", move |s| s.predict_now(req))
-            .await
+        if let Some(batcher) = &self.engine.batcher {
+            let start = Instant::now();
+            let r = self
+                .within_timeout(self.predict_batched(batcher, req))
+                .await;
+            return self.finish("predict", start, r);
+        }
+        let signature = signature_of(req.model_spec.as_ref());
+        self.run_model("predict", &signature, req.encoded_len(), move |s| {
+            s.predict_now(req)
+        })
+        .await
     }
 
     async fn classify(
@@ -376,8 +458,11 @@ impl PredictionService for Services {
         request: Request<tfs::ClassificationRequest>,
     ) -> Result<Response<tfs::ClassificationResponse>, tonic::Status> {
         let req = request.into_inner();
-        self.run_blocking("classify", move |s| s.classify_now(req))
-            .await
+        let signature = signature_of(req.model_spec.as_ref());
+        self.run_model("classify", &signature, req.encoded_len(), move |s| {
+            s.classify_now(req)
+        })
+        .await
     }
 
     async fn regress(
@@ -385,8 +470,11 @@ impl PredictionService for Services {
         request: Request<tfs::RegressionRequest>,
     ) -> Result<Response<tfs::RegressionResponse>, tonic::Status> {
         let req = request.into_inner();
-        self.run_blocking("regress", move |s| s.regress_now(req))
-            .await
+        let signature = signature_of(req.model_spec.as_ref());
+        self.run_model("regress", &signature, req.encoded_len(), move |s| {
+            s.regress_now(req)
+        })
+        .await
     }
 
     async fn multi_inference(
@@ -394,8 +482,12 @@ impl PredictionService for Services {
         request: Request<tfs::MultiInferenceRequest>,
     ) -> Result<Response<tfs::MultiInferenceResponse>, tonic::Status> {
         let req = request.into_inner();
-        self.run_blocking("multi_inference", move |s| s.multi_inference_now(req))
-            .await
+        let first = req.tasks.first().and_then(|t| t.model_spec.as_ref());
+        let signature = signature_of(first);
+        self.run_model("multi_inference", &signature, req.encoded_len(), move |s| {
+            s.multi_inference_now(req)
+        })
+        .await
     }
 
     async fn get_model_metadata(

@@ -13,7 +13,7 @@ const BUCKETS_US: [u64; 16] = [
 ];
 
 /// Where a request came from and what it asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Api {
     /// `REST` or `GRPC`.
     pub entrypoint: &'static str,

@@ -7,6 +7,7 @@
 
 pub mod batching;
 pub mod codec;
+pub mod dispatch;
 pub mod engine;
 pub mod examples;
 pub mod grpc;

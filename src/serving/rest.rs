@@ -40,17 +40,17 @@ fn routes() -> Router<Arc<Engine>> {
         .fallback(unknown_path)
 }
 
+/// The routes with the access log when it is on (with `--quiet`, no layer at all).
 fn with_middleware(routes: Router<Arc<Engine>>, engine: Arc<Engine>) -> Router {
-    routes
-        .layer(middleware::from_fn_with_state(engine.clone(), access_log))
-        .with_state(engine)
+    let routes = match engine.access_log {
+        true => routes.layer(middleware::from_fn(access_log)),
+        false => routes,
+    };
+    routes.with_state(engine)
 }
 
 /// One line per request on stderr: method, path, status, microseconds.
-async fn access_log(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response {
-    if !engine.access_log {
-        return next.run(req).await;
-    }
+async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -185,11 +185,13 @@ async fn models(
                 let servable = engine.model.get(t.version)?;
                 let body = read_body(body, engine.max_body_bytes).await?;
                 let request = parse_examples_request(&body)?;
-                tokio::task::spawn_blocking(move || {
-                    run_examples(&servable, api, request).map(|r| r.to_json())
-                })
-                .await
-                .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+                let signature = request.signature_name.clone().unwrap_or_default();
+                engine
+                    .dispatch
+                    .run(rest_api(api_method), &signature, body.len(), move || {
+                        run_examples(&servable, api, request).map(|r| r.to_json())
+                    })
+                    .await
             }
             _ => Err(Status::invalid(format!(
                 "Malformed request: {method} /v1/models/{rest}"
@@ -210,15 +212,18 @@ async fn models(
         Ok(body) => (json_response(200, body), "OK"),
         Err(s) => (error_response(&s), s.code_name()),
     };
-    engine.metrics.record(
-        Api {
-            entrypoint: "REST",
-            method: api_method,
-        },
-        code,
-        start.elapsed(),
-    );
+    engine
+        .metrics
+        .record(rest_api(api_method), code, start.elapsed());
     response
+}
+
+/// A REST API method, as metrics and run costs are keyed.
+fn rest_api(method: &'static str) -> Api {
+    Api {
+        entrypoint: "REST",
+        method,
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, Status> {
@@ -277,18 +282,31 @@ async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<St
     engine.model.check_name(t.name)?;
     let servable = engine.model.get(t.version)?;
     let request = codec::parse_predict(&body)?;
-    let engine = engine.clone();
-    tokio::task::spawn_blocking(move || run_predict(&engine, &servable, request))
-        .await
-        .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+    let Some(batcher) = &engine.batcher else {
+        let signature = request.signature_name.clone().unwrap_or_default();
+        return engine
+            .dispatch
+            .run(rest_api("predict"), &signature, body.len(), move || {
+                let (key, inputs) = typed_inputs(&servable, &request)?;
+                let feeds: Vec<(&str, Tensor)> = inputs
+                    .iter()
+                    .map(|(k, t)| (k.as_str(), t.clone()))
+                    .collect();
+                let outputs = servable.predict(&key, &feeds, &[])?;
+                codec::write_predict_response(request.format, &outputs)
+            })
+            .await;
+    };
+    let (key, inputs) = typed_inputs(&servable, &request)?;
+    let outputs = batcher.run(&servable, &key, inputs, &[]).await?;
+    codec::write_predict_response(request.format, &outputs)
 }
 
-/// Types a decoded request by its signature, runs it and writes the answer.
-fn run_predict(
-    engine: &Engine,
+/// A decoded request's inputs typed by its signature, with the signature's key.
+fn typed_inputs(
     servable: &Servable,
-    request: codec::PredictRequest,
-) -> Result<String, Status> {
+    request: &codec::PredictRequest,
+) -> Result<(String, Vec<(String, Tensor)>), Status> {
     let (key, sig) = servable.signature(request.signature_name.as_deref())?;
     let typed = |k: &str, v: &serde_json::Value| -> Result<Tensor, Status> {
         let info = sig.inputs.get(k).ok_or_else(|| {
@@ -324,12 +342,7 @@ fn run_predict(
             .map(|(k, v)| Ok((k.clone(), typed(k, v)?)))
             .collect::<Result<_, Status>>()?,
     };
-    let feeds: Vec<(&str, Tensor)> = inputs
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.clone()))
-        .collect();
-    let outputs = engine.run(servable, key, feeds, &[])?;
-    codec::write_predict_response(request.format, &outputs)
+    Ok((key.to_string(), inputs))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! on SIGINT or SIGTERM (in-flight requests finish; new connections are refused).
 
 use super::batching::{Batcher, BatchingConfig};
+use super::dispatch::Dispatch;
 use super::engine::Engine;
 use super::metrics::Metrics;
 use super::model::{Model, PollOutcome};
@@ -42,6 +43,10 @@ pub struct ServeConfig {
     /// The most bytes the live tensors of the model's runs may take together (default:
     /// the machine's memory; see `SessionOptions::max_memory_bytes`).
     pub max_memory_bytes: Option<usize>,
+    /// Requests whose run is estimated to take under this run on the async worker that
+    /// decoded them rather than on the blocking pool (zero: none does); see
+    /// [`Dispatch`].
+    pub inline_below: Duration,
     /// Server-side batching of predict requests (`--batching`), if on.
     pub batching: Option<BatchingConfig>,
     /// Also serve `GET /reference`, a fixed 200 body through the same router and
@@ -71,13 +76,15 @@ fn session_options(config: &ServeConfig) -> SessionOptions {
 
 async fn run(config: ServeConfig) -> Result<(), String> {
     let model = Model::new(&config.name, &config.model_path, session_options(&config))?;
+    let dispatch = Arc::new(Dispatch::new(config.inline_below));
     let engine = Arc::new(Engine {
         model,
         metrics: Metrics::new(&config.name),
         request_timeout: config.request_timeout,
         max_body_bytes: config.max_body_bytes,
         access_log: config.access_log,
-        batcher: config.batching.map(Batcher::new),
+        batcher: config.batching.map(|b| Batcher::new(b, dispatch.clone())),
+        dispatch,
     });
     // Load the highest version that loads.
     let mut failures = Vec::new();

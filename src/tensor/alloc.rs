@@ -342,8 +342,9 @@ pub fn try_with_capacity<T: Element>(shape: &[usize]) -> Result<Vec<T>> {
 }
 
 /// An empty vector with room for the elements (of Rust type `E`) of a `dtype` tensor of
-/// `shape`, checked against the limit and allocated fallibly.
-fn try_reserve<E>(dtype: DType, shape: &[usize]) -> Result<Vec<E>> {
+/// `shape`, checked against the limit and allocated fallibly (strings count the bytes of
+/// their headers).
+pub(crate) fn try_reserve<E>(dtype: DType, shape: &[usize]) -> Result<Vec<E>> {
     let n = checked_len(dtype, shape)?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| {

@@ -1,7 +1,7 @@
 //! Row-level tensor helpers the pipeline is built from: one row of a tensor, a gather of
 //! rows, a stack of equal-shaped tensors and a padded stack.
 
-use crate::tensor::{self, DType, Element as Scalar, Tensor};
+use crate::tensor::{self, alloc, DType, Element as Scalar, Tensor};
 use crate::{Error, Result};
 
 /// What the row helpers need of an element type: every [`Scalar`] dtype and strings.
@@ -99,9 +99,10 @@ fn row_slice<'a, T>(t: &Tensor, data: &'a [T], i: usize, len: usize) -> Result<&
 
 /// Rows `idx` of `t` (rank >= 1) stacked in that order: `[idx.len(), ...]`.
 pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
-    fn typed<T: RowValue>(t: &Tensor, idx: &[usize], len: usize) -> Result<Vec<T>> {
+    fn typed<T: RowValue>(t: &Tensor, idx: &[usize], shape: &[usize]) -> Result<Vec<T>> {
         let data = T::slice(t)?;
-        let mut out = Vec::with_capacity(idx.len() * len);
+        let len = tensor::num_elements(&shape[1..]);
+        let mut out = alloc::try_reserve(t.dtype(), shape)?;
         for &i in idx {
             out.extend_from_slice(row_slice(t, data, i, len)?);
         }
@@ -110,10 +111,9 @@ pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
     if t.rank() == 0 {
         return Err(Error::invalid("cannot take rows of a scalar"));
     }
-    let len = row_len(t);
     let mut shape = t.shape().to_vec();
     shape[0] = idx.len();
-    with_type!(t.dtype(), T => T::tensor(&shape, typed::<T>(t, idx, len)?))
+    with_type!(t.dtype(), T => T::tensor(&shape, typed::<T>(t, idx, &shape)?))
 }
 
 /// Row `i` of `t` (rank >= 1), with the first dimension dropped.
@@ -130,13 +130,6 @@ pub(crate) fn row(t: &Tensor, i: usize) -> Result<Tensor> {
 
 /// Stacks tensors of one dtype and shape along a new first dimension.
 pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
-    fn typed<T: RowValue>(parts: &[&Tensor]) -> Result<Vec<T>> {
-        let mut out = Vec::with_capacity(parts.len() * parts[0].len());
-        for p in parts {
-            out.extend_from_slice(T::slice(p)?);
-        }
-        Ok(out)
-    }
     let first = parts
         .first()
         .ok_or_else(|| Error::invalid("cannot stack zero tensors"))?;
@@ -154,7 +147,17 @@ pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
     }
     let mut shape = vec![parts.len()];
     shape.extend_from_slice(first.shape());
-    with_type!(first.dtype(), T => T::tensor(&shape, typed::<T>(parts)?))
+    with_type!(first.dtype(), T => T::tensor(&shape, concat::<T>(parts, first.dtype(), &shape)?))
+}
+
+/// The elements of `parts` one after the other, in a fallibly allocated buffer for a
+/// `dtype` tensor of `shape` (which holds them all).
+fn concat<T: RowValue>(parts: &[&Tensor], dtype: DType, shape: &[usize]) -> Result<Vec<T>> {
+    let mut out = alloc::try_reserve(dtype, shape)?;
+    for p in parts {
+        out.extend_from_slice(T::slice(p)?);
+    }
+    Ok(out)
 }
 
 /// Concatenates rank-1 tensors of `dtype` into one (empty when there are none).
@@ -165,13 +168,6 @@ pub(crate) fn concat_vectors(parts: &[&Tensor], dtype: DType) -> Result<Tensor> 
 /// Concatenates tensors of `dtype` shaped `[n_i] + inner` along their first dimension
 /// into `[sum of n_i] + inner` (no rows when there are none).
 pub(crate) fn concat_rows(parts: &[&Tensor], dtype: DType, inner: &[usize]) -> Result<Tensor> {
-    fn typed<T: RowValue>(parts: &[&Tensor]) -> Result<Vec<T>> {
-        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-        for p in parts {
-            out.extend_from_slice(T::slice(p)?);
-        }
-        Ok(out)
-    }
     if let Some(p) = parts
         .iter()
         .find(|p| p.rank() != inner.len() + 1 || &p.shape()[1..] != inner || p.dtype() != dtype)
@@ -184,15 +180,18 @@ pub(crate) fn concat_rows(parts: &[&Tensor], dtype: DType, inner: &[usize]) -> R
     }
     let mut shape = vec![parts.iter().map(|p| p.shape()[0]).sum::<usize>()];
     shape.extend_from_slice(inner);
-    with_type!(dtype, T => T::tensor(&shape, typed::<T>(parts)?))
+    with_type!(dtype, T => T::tensor(&shape, concat::<T>(parts, dtype, &shape)?))
 }
 
 /// Stacks tensors of one dtype and rank, each padded with `value` up to `shape` (every
 /// dimension of each part must be at most the target's).
 pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Tensor> {
-    fn typed<T: RowValue>(parts: &[&Tensor], shape: &[usize], value: f64) -> Result<Vec<T>> {
+    fn typed<T: RowValue>(parts: &[&Tensor], out_shape: &[usize], value: f64) -> Result<Vec<T>> {
+        // Reserved (and so checked not to overflow) before the sizes are multiplied.
+        let mut out = alloc::try_reserve(parts[0].dtype(), out_shape)?;
+        let shape = &out_shape[1..];
         let size = tensor::num_elements(shape);
-        let mut out = vec![T::pad(value); parts.len() * size];
+        out.resize(parts.len() * size, T::pad(value));
         for (k, p) in parts.iter().enumerate() {
             let src = T::slice(p)?;
             let dst = &mut out[k * size..(k + 1) * size];
@@ -217,7 +216,7 @@ pub(crate) fn pad_stack(parts: &[&Tensor], shape: &[usize], value: f64) -> Resul
     }
     let mut out_shape = vec![parts.len()];
     out_shape.extend_from_slice(shape);
-    with_type!(first.dtype(), T => T::tensor(&out_shape, typed::<T>(parts, shape, value)?))
+    with_type!(first.dtype(), T => T::tensor(&out_shape, typed::<T>(parts, &out_shape, value)?))
 }
 
 /// Copies the common top-left corner of two row-major blocks of the same rank (each

@@ -50,6 +50,13 @@ pub struct Args {
     /// that would go over is answered RESOURCE_EXHAUSTED (REST 429).
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = crate::parse_bytes)]
     pub max_memory: Option<usize>,
+    /// Requests whose model run is estimated (from the earlier runs of their signature, per
+    /// request byte) to take under this many µs run on the thread that decoded them;
+    /// longer ones, and a signature's first, go to a pool of blocking threads so that they
+    /// do not hold up other requests (0: all go to the pool). The request timeout does not
+    /// interrupt a run made inline.
+    #[arg(long = "inline-run-micros", default_value_t = 200)]
+    pub inline_run_micros: u64,
     /// Merge concurrent predict requests into one run (TensorFlow Serving's
     /// --enable_batching): requests for the same signature whose inputs agree in all but
     /// the first dimension are concatenated along it, and each gets its own rows back.
@@ -66,6 +73,19 @@ pub struct Args {
         requires = "batching"
     )]
     pub batch_timeout_micros: u64,
+    /// With --batching: the most batches being filled or waiting for a batch thread at
+    /// once (TensorFlow Serving's max_enqueued_batches); a request that would open one
+    /// more is answered 503 / UNAVAILABLE.
+    #[arg(
+        long = "max-enqueued-batches",
+        default_value_t = 100,
+        requires = "batching"
+    )]
+    pub max_enqueued_batches: usize,
+    /// With --batching: the most merged runs at once (TensorFlow Serving's
+    /// num_batch_threads; default: one per core).
+    #[arg(long = "num-batch-threads", requires = "batching")]
+    pub num_batch_threads: Option<usize>,
     /// With --batching: also merge requests whose inputs differ in dimensions after the
     /// first, padding each with zeros to the largest in the batch (an output of an input's
     /// padded shape is cut back to each request's own).
@@ -127,10 +147,13 @@ pub fn serve(args: Args) -> Result<(), Failure> {
         max_body_bytes: args.max_body_bytes,
         access_log: !args.quiet,
         max_memory_bytes: args.max_memory,
+        inline_below: Duration::from_micros(args.inline_run_micros),
         batching: args.batching.then(|| BatchingConfig {
             max_batch_size: args.max_batch_size.max(1),
             timeout: Duration::from_micros(args.batch_timeout_micros),
             pad_variable_length_inputs: args.pad_variable_length_inputs,
+            max_enqueued_batches: args.max_enqueued_batches.max(1),
+            num_batch_threads: args.num_batch_threads.unwrap_or(threads).max(1),
         }),
         reference_route: args.reference_route,
     };

@@ -1,0 +1,224 @@
+//! Where a request's model run goes: on the async worker that decoded the request when the
+//! run is expected to be short, else on tokio's blocking pool.
+//!
+//! Handing a batch-1 run of a small model to the blocking pool costs two thread switches
+//! (there and back), far more than the run itself (a few µs for the digits MLP), so a run
+//! whose estimated time is under [`Dispatch::inline_below`] runs inline. A longer one goes
+//! to the blocking pool, so that a big model does not stall the workers that accept
+//! connections and decode requests. The estimate is kept per API (REST or gRPC, and the
+//! method) and signature: a running average of the nanoseconds each byte of a request took
+//! (typing the inputs, the run and the encoding of the answer), times this request's
+//! bytes; an API and signature not yet seen runs on the blocking pool, which measures it. Only runs that
+//! succeeded are recorded, so the table holds only signatures the model has.
+
+use super::metrics::Api;
+use super::status::Status;
+use crate::proto::tf::error::Code;
+use foldhash::fast::FixedState;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// Nanoseconds per request byte by API and signature; looked up on every request, so
+/// hashed with foldhash rather than std's SipHash.
+type Costs = HashMap<Api, HashMap<String, AtomicU64, FixedState>, FixedState>;
+
+/// The weight of the newest run in the running average of a signature's cost.
+const NEWEST: f64 = 0.125;
+
+/// Runs requests inline or on the blocking pool by their estimated time (see the module
+/// docs), and counts where they ran.
+#[derive(Debug)]
+pub struct Dispatch {
+    /// Runs estimated under this run inline (zero: none does).
+    pub inline_below: Duration,
+    /// Nanoseconds per request byte (`f64` bits), by API and signature name.
+    costs: RwLock<Costs>,
+    inline_runs: AtomicU64,
+    blocking_runs: AtomicU64,
+}
+
+/// Where one request ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// On the async worker that decoded it.
+    Inline,
+    /// On tokio's blocking pool.
+    Blocking,
+}
+
+impl Dispatch {
+    /// Inline runs for those estimated under `inline_below`.
+    pub fn new(inline_below: Duration) -> Dispatch {
+        Dispatch {
+            inline_below,
+            costs: RwLock::default(),
+            inline_runs: AtomicU64::new(0),
+            blocking_runs: AtomicU64::new(0),
+        }
+    }
+
+    /// Where a request of `bytes` for `api` and `signature` should run.
+    pub fn place(&self, api: Api, signature: &str, bytes: usize) -> Place {
+        if self.inline_below.is_zero() {
+            return Place::Blocking;
+        }
+        let costs = self.costs.read().unwrap_or_else(|p| p.into_inner());
+        let per_byte = match costs.get(&api).and_then(|m| m.get(signature)) {
+            Some(c) => f64::from_bits(c.load(Ordering::Relaxed)),
+            None => return Place::Blocking,
+        };
+        let estimate = per_byte * bytes.max(1) as f64;
+        if estimate < self.inline_below.as_nanos() as f64 {
+            Place::Inline
+        } else {
+            Place::Blocking
+        }
+    }
+
+    /// Records that a successful request of `bytes` took `took`.
+    fn record(&self, api: Api, signature: &str, bytes: usize, took: Duration) {
+        let per_byte = took.as_nanos() as f64 / bytes.max(1) as f64;
+        {
+            let costs = self.costs.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = costs.get(&api).and_then(|m| m.get(signature)) {
+                // Racing updates may lose one sample: an estimate, not an account.
+                let old = f64::from_bits(c.load(Ordering::Relaxed));
+                let new = old + NEWEST * (per_byte - old);
+                c.store(new.to_bits(), Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut costs = self.costs.write().unwrap_or_else(|p| p.into_inner());
+        costs
+            .entry(api)
+            .or_default()
+            .entry(signature.to_string())
+            .or_insert_with(|| AtomicU64::new(per_byte.to_bits()));
+    }
+
+    /// Runs `f`, a request of `bytes` for `api` and `signature`, where its estimate
+    /// says (see the module docs). A run inline is not interrupted by the request
+    /// timeout (it is estimated to take under [`Dispatch::inline_below`]); one on the
+    /// blocking pool is answered at the timeout and finishes unobserved.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        api: Api,
+        signature: &str,
+        bytes: usize,
+        f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let timed = move || {
+            let start = Instant::now();
+            let r = f();
+            (r, start.elapsed())
+        };
+        let (r, took) = match self.place(api, signature, bytes) {
+            Place::Inline => {
+                self.inline_runs.fetch_add(1, Ordering::Relaxed);
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(timed))
+                    .map_err(|_| Status::new(Code::Internal, "the run failed: it panicked"))?
+            }
+            Place::Blocking => {
+                self.blocking_runs.fetch_add(1, Ordering::Relaxed);
+                tokio::task::spawn_blocking(timed)
+                    .await
+                    .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+            }
+        };
+        if r.is_ok() {
+            self.record(api, signature, bytes, took);
+        }
+        r
+    }
+
+    /// The runs made inline and on the blocking pool so far, in Prometheus' text format
+    /// (`rustflow_runs{place="inline"|"blocking"}`).
+    pub fn render(&self, model: &str) -> String {
+        let mut s = String::from(
+            "# HELP rustflow_runs Requests run inline on an async worker or on the blocking pool.\n\
+             # TYPE rustflow_runs counter\n",
+        );
+        for (place, n) in [
+            ("inline", &self.inline_runs),
+            ("blocking", &self.blocking_runs),
+        ] {
+            s.push_str(&format!(
+                "rustflow_runs{{model_name=\"{model}\",place=\"{place}\"}} {}\n",
+                n.load(Ordering::Relaxed)
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREDICT: Api = Api {
+        entrypoint: "REST",
+        method: "predict",
+    };
+
+    #[test]
+    fn short_runs_go_inline_once_measured_and_long_ones_stay_blocking() {
+        let d = Dispatch::new(Duration::from_micros(200));
+        // Not yet measured: blocking.
+        assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
+        // 1 µs for 100 bytes: 10 ns a byte.
+        d.record(PREDICT, "s", 100, Duration::from_micros(1));
+        assert_eq!(d.place(PREDICT, "s", 100), Place::Inline);
+        // 10 ns a byte: 100 kB would take 1 ms.
+        assert_eq!(d.place(PREDICT, "s", 100_000), Place::Blocking);
+        // Another signature and another API are measured apart.
+        assert_eq!(d.place(PREDICT, "other", 100), Place::Blocking);
+        let grpc = Api {
+            entrypoint: "GRPC",
+            ..PREDICT
+        };
+        assert_eq!(d.place(grpc, "s", 100), Place::Blocking);
+        // Runs that turn slow move it to the blocking pool: 1 ms for 100 bytes, again
+        // and again, pulls the average above 2 µs a byte.
+        for _ in 0..40 {
+            d.record(PREDICT, "s", 100, Duration::from_millis(1));
+        }
+        assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
+        // A zero threshold never runs inline.
+        let never = Dispatch::new(Duration::ZERO);
+        never.record(PREDICT, "s", 100, Duration::from_nanos(1));
+        assert_eq!(never.place(PREDICT, "s", 100), Place::Blocking);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn both_places_run_and_count_and_failures_are_not_measured() {
+        let d = Dispatch::new(Duration::from_micros(200));
+        let on_worker = std::thread::current().id();
+        // First run: blocking pool, another thread.
+        let r = d
+            .run(PREDICT, "s", 10, move || Ok(std::thread::current().id()))
+            .await;
+        assert_ne!(r.unwrap(), on_worker);
+        // Measured short: this worker.
+        let r = d
+            .run(PREDICT, "s", 10, move || Ok(std::thread::current().id()))
+            .await;
+        assert_eq!(r.unwrap(), on_worker);
+        // A failing run of an unknown signature leaves it unmeasured.
+        let r: Result<(), Status> = d
+            .run(PREDICT, "nope", 10, || Err(Status::invalid("no such")))
+            .await;
+        assert!(r.is_err());
+        assert_eq!(d.place(PREDICT, "nope", 10), Place::Blocking);
+        let m = d.render("m");
+        assert!(
+            m.contains("rustflow_runs{model_name=\"m\",place=\"inline\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("rustflow_runs{model_name=\"m\",place=\"blocking\"} 2\n"),
+            "{m}"
+        );
+    }
+}
