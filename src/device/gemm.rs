@@ -16,10 +16,10 @@ const NARROW_COLUMNS: usize = 32;
 /// rather than faer's matrix-vector product.
 const NARROW_VECTOR_PRODUCT: usize = 64;
 
-/// Contracted lengths up to which each row of a product is [`row_times_narrow_matrix`]
-/// rather than a faer product: a first convolution's 3×3×1 patches (k = 9) times its
-/// filter, where faer's packing and blocking cost more than the few multiply-adds.
-const SHORT_CONTRACTION: usize = 16;
+/// Contracted lengths up to which a product is a [`short_product`] rather than a faer
+/// product: a first convolution's 3×3×1 patches (k = 9) times its filter, where faer's
+/// packing and blocking cost more than the few multiply-adds.
+pub const SHORT_CONTRACTION: usize = 16;
 
 /// Result columns each thread gets, at least, when a product is split by columns.
 const MIN_COLUMNS_PER_PART: usize = 64;
@@ -382,90 +382,152 @@ fn row_times_narrow_matrix<T: Number>(
     }
 }
 
-/// `out (=|+=) a · b` for row-major `a` (`rows × k`, `k` short) and `b` (`k × n`): four
-/// rows and 16 (or 8) columns at a time with their sums in registers, compiled for AVX2
-/// where the CPU has it. The terms of each sum are added in the order of `k` whatever the
-/// path, so results do not depend on the CPU or on how rows are grouped.
+/// The lhs of a short product, read in place: term `t` of row `r` is
+/// `data()[start(r) + offset(t)]`. A row-major matrix is one ([`RowMajor`]); so are a
+/// convolution's patches read straight from its input, without an im2col copy.
+pub trait ShortLhs<T>: Sync {
+    /// The elements the rows are read from.
+    fn data(&self) -> &[T];
+    /// The contracted length `k` (terms per row).
+    fn k(&self) -> usize;
+    /// The number of rows.
+    fn rows(&self) -> usize;
+    /// Where row `r` starts in [`ShortLhs::data`].
+    fn start(&self, r: usize) -> usize;
+    /// Where term `t` of each row lies from the row's start.
+    fn offset(&self, t: usize) -> usize;
+}
+
+/// A row-major `rows × k` matrix as a [`ShortLhs`].
+struct RowMajor<'a, T> {
+    a: &'a [T],
+    k: usize,
+}
+
+impl<T: Sync> ShortLhs<T> for RowMajor<'_, T> {
+    fn data(&self) -> &[T] {
+        self.a
+    }
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn rows(&self) -> usize {
+        self.a.len().checked_div(self.k).unwrap_or(0)
+    }
+    #[inline(always)]
+    fn start(&self, r: usize) -> usize {
+        r * self.k
+    }
+    #[inline(always)]
+    fn offset(&self, t: usize) -> usize {
+        t
+    }
+}
+
+/// `out (=|+=) a · b` for row-major `a` (`rows × k`, `k` short) and `b` (`k × n`): see
+/// [`short_product`].
 fn short_contraction<T: Number>(a: &[T], b: &[T], k: usize, out: &mut [T], store: Store<T>) {
+    short_product(&RowMajor { a, k }, b, out, store)
+}
+
+/// `out (=|+=) a · b` for a short lhs `a` (`rows × k`, `k` ≤ [`SHORT_CONTRACTION`]) and a
+/// row-major `b` (`k × n`, `n = out.len() / rows`): four rows and 16 (or 8) columns at a
+/// time with their sums in registers, compiled for AVX2 where the CPU has it. The terms
+/// of each sum are added in the order of `k` whatever the path, so results do not depend
+/// on the CPU, on how rows are grouped or on where the rows are read from.
+pub fn short_product<T: Number, L: ShortLhs<T>>(a: &L, b: &[T], out: &mut [T], store: Store<T>) {
+    assert!(a.k() <= SHORT_CONTRACTION, "short product of k = {}", a.k());
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { short_contraction_avx2(a, b, k, out, store) };
+        return unsafe { short_product_avx2(a, b, out, store) };
     }
-    short_contraction_rows::<8, T>(a, b, k, out, store)
+    short_product_rows::<8, T, L>(a, b, out, store)
 }
 
-/// [`short_contraction_rows`] compiled with AVX2: 16 columns are two registers.
+/// [`short_product_rows`] compiled with AVX2: 16 columns are two registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn short_contraction_avx2<T: Number>(
-    a: &[T],
+unsafe fn short_product_avx2<T: Number, L: ShortLhs<T>>(
+    a: &L,
     b: &[T],
-    k: usize,
     out: &mut [T],
     store: Store<T>,
 ) {
-    short_contraction_rows::<16, T>(a, b, k, out, store)
+    short_product_rows::<16, T, L>(a, b, out, store)
 }
 
-/// The body of [`short_contraction`], `W` columns at a time.
+/// The body of [`short_product`], `W` columns at a time.
 #[inline(always)]
-fn short_contraction_rows<const W: usize, T: Number>(
-    a: &[T],
+fn short_product_rows<const W: usize, T: Number, L: ShortLhs<T>>(
+    a: &L,
     b: &[T],
-    k: usize,
     out: &mut [T],
     store: Store<T>,
 ) {
-    let n = b.len() / k.max(1);
+    let (k, rows) = (a.k(), a.rows());
+    let n = out.len().checked_div(rows).unwrap_or(0);
     if k == 0 || n == 0 {
         if store == Store::Replace {
             out.fill(T::ZERO);
         }
         return;
     }
-    let mut a_groups = a.chunks_exact(4 * k);
+    assert_eq!(b.len(), k * n, "short product rhs length");
+    // One row's terms gathered, for the columns and rows left over from the blocks.
+    let row = |r: usize| -> [T; SHORT_CONTRACTION] {
+        let mut terms = [T::ZERO; SHORT_CONTRACTION];
+        for (t, v) in terms[..k].iter_mut().enumerate() {
+            *v = a.data()[a.start(r) + a.offset(t)];
+        }
+        terms
+    };
     let mut out_groups = out.chunks_exact_mut(4 * n);
-    for (a4, out4) in (&mut a_groups).zip(&mut out_groups) {
+    for (g, out4) in (&mut out_groups).enumerate() {
+        let r0 = 4 * g;
+        let starts = [r0, r0 + 1, r0 + 2, r0 + 3].map(|r| a.start(r));
         let mut j0 = 0;
         while j0 + W <= n {
-            four_rows::<W, T>(a4, b, k, n, j0, out4, store);
+            four_rows::<W, T, L>(a, starts, b, n, j0, out4, store);
             j0 += W;
         }
         if j0 < n {
-            for (a_row, out_row) in a4.chunks_exact(k).zip(out4.chunks_exact_mut(n)) {
-                row_times_narrow_matrix(a_row, &b[j0..], &mut out_row[j0..], store, n);
+            for (r, out_row) in (r0..r0 + 4).zip(out4.chunks_exact_mut(n)) {
+                let terms = row(r);
+                row_times_narrow_matrix(&terms[..k], &b[j0..], &mut out_row[j0..], store, n);
             }
         }
     }
-    let rest = a_groups.remainder().chunks_exact(k);
-    for (a_row, out_row) in rest.zip(out_groups.into_remainder().chunks_exact_mut(n)) {
-        row_times_narrow_matrix(a_row, b, out_row, store, n);
+    let done = rows - rows % 4;
+    for (r, out_row) in (done..rows).zip(out_groups.into_remainder().chunks_exact_mut(n)) {
+        let terms = row(r);
+        row_times_narrow_matrix(&terms[..k], b, out_row, store, n);
     }
 }
 
-/// Columns `j0..j0 + W` of four rows of `a · b` (`a4`: four rows of `k`), stored into
+/// Columns `j0..j0 + W` of the four rows of `a · b` that start at `starts`, stored into
 /// `out4` (four rows of `n`).
 #[inline(always)]
-fn four_rows<const W: usize, T: Number>(
-    a4: &[T],
+fn four_rows<const W: usize, T: Number, L: ShortLhs<T>>(
+    a: &L,
+    starts: [usize; 4],
     b: &[T],
-    k: usize,
     n: usize,
     j0: usize,
     out4: &mut [T],
     store: Store<T>,
 ) {
-    let (a0, a1, a2, a3) = (
-        &a4[..k],
-        &a4[k..2 * k],
-        &a4[2 * k..3 * k],
-        &a4[3 * k..4 * k],
-    );
+    let data = a.data();
     let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; W], [T::ZERO; W], [T::ZERO; W], [T::ZERO; W]);
-    for t in 0..k {
+    for t in 0..a.k() {
         let bt: &[T; W] = b[t * n + j0..t * n + j0 + W].try_into().expect("W columns");
-        let (v0, v1, v2, v3) = (a0[t], a1[t], a2[t], a3[t]);
+        let o = a.offset(t);
+        let (v0, v1, v2, v3) = (
+            data[starts[0] + o],
+            data[starts[1] + o],
+            data[starts[2] + o],
+            data[starts[3] + o],
+        );
         for i in 0..W {
             s0[i] = s0[i].add(v0.mul(bt[i]));
             s1[i] = s1[i].add(v1.mul(bt[i]));
@@ -708,7 +770,7 @@ mod tests {
         let mut dispatched = vec![0.0f32; m * n];
         short_contraction(&a, &b, k, &mut dispatched, Store::Replace);
         let mut narrow = vec![0.0f32; m * n];
-        short_contraction_rows::<8, f32>(&a, &b, k, &mut narrow, Store::Replace);
+        short_product_rows::<8, f32, _>(&RowMajor { a: &a, k }, &b, &mut narrow, Store::Replace);
         let mut single = vec![0.0f32; m * n];
         for (a_row, out) in a.chunks_exact(k).zip(single.chunks_exact_mut(n)) {
             row_times_narrow_matrix(a_row, &b, out, Store::Replace, n);

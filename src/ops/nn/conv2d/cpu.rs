@@ -2,6 +2,7 @@
 //! matrices (im2col) with the filter, split over intra-op threads.
 
 use super::sizes_from_ints;
+use super::taps::{direct_block, DIRECT_BLOCK_ELEMENTS};
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
 use crate::device::parallel::{
     split_range, sum_of_parts, threads_for, zeroed_blocks, zeroed_units, MIN_PRODUCT_WORK,
@@ -126,6 +127,25 @@ impl Geometry {
         (b, p / self.out_w, p % self.out_w)
     }
 
+    /// (image, output row, output column) of each patch row in `rows`, stepped along
+    /// rather than divided out per row.
+    pub(super) fn pixels_of(
+        &self,
+        rows: Range<usize>,
+    ) -> impl Iterator<Item = (usize, usize, usize)> {
+        let g = *self;
+        let next = move |&(b, oy, ox): &(usize, usize, usize)| {
+            Some(if ox + 1 < g.out_w {
+                (b, oy, ox + 1)
+            } else if oy + 1 < g.out_h {
+                (b, oy + 1, 0)
+            } else {
+                (b + 1, 0, 0)
+            })
+        };
+        std::iter::successors(Some(self.pixel(rows.start)), next).take(rows.len())
+    }
+
     /// Rows `rows` of the patch matrix: the input itself for a pointwise window, else
     /// built in `patches` by [`Geometry::im2col`].
     fn patch_rows<'a, T: Number>(
@@ -151,9 +171,7 @@ impl Geometry {
         patches.clear();
         patches.reserve(rows.len() * k);
         let zeros = |patches: &mut Vec<T>, n: usize| patches.resize(patches.len() + n, T::ZERO);
-        // The pixel of each row, stepped along rather than divided out per row.
-        let (mut b, mut oy, mut ox) = self.pixel(rows.start);
-        for _ in rows {
+        for (b, oy, ox) in self.pixels_of(rows) {
             let image = &input[b * self.in_image()..(b + 1) * self.in_image()];
             // The first input column of the window when its whole row of taps lies inside
             // the input: each row of taps is then one copy.
@@ -176,15 +194,6 @@ impl Geometry {
                         Some(x) => push_span(patches, &line[x * c..(x + 1) * c]),
                         None => zeros(patches, c),
                     }
-                }
-            }
-            ox += 1;
-            if ox == self.out_w {
-                ox = 0;
-                oy += 1;
-                if oy == self.out_h {
-                    oy = 0;
-                    b += 1;
                 }
             }
         }
@@ -262,6 +271,16 @@ pub(super) fn conv2d_forward<T: GemmElement>(
     let (k, oc) = (g.patch_len(), g.out_c);
     if k == 0 {
         return zeroed::<T>(g.pixels() * oc);
+    }
+    if g.reads_taps_in_place() {
+        let padded = g.padded_input(input);
+        let offsets = g.tap_offsets(&padded);
+        let block = (DIRECT_BLOCK_ELEMENTS / oc).max(4);
+        let outer = threads_for(g.pixels() * k * oc, MIN_PRODUCT_WORK, g.pixels(), threads);
+        return zeroed_blocks(g.pixels(), oc, block, outer, |starts, rows, dst| {
+            direct_block(g, &padded, &offsets, filter, rows.clone(), starts, dst);
+            epilogue(rows, dst);
+        });
     }
     let block = block_rows(k).min((OUTPUT_BLOCK_ELEMENTS / oc.max(1)).max(16));
     let (outer, inner) = split_threads(

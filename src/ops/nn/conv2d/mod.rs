@@ -4,10 +4,12 @@
 //! `[pixels, k_h·k_w·in_c]` whose product with the filter `[k_h·k_w·in_c, out_c]` is the
 //! block of output rows; the input backprop scatters `dy · filterᵀ` back with col2im and
 //! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
-//! writes would overlap) are spread over the intra-op threads.
+//! writes would overlap) are spread over the intra-op threads. Short patches (a first
+//! convolution's 3×3×1) are read in place from the input instead (`taps.rs`).
 
 pub(super) mod cpu;
 pub(crate) mod fusion;
+mod taps;
 
 use super::op_with_attrs;
 use super::window::{nhwc_dims, DataFormat, Window2d};
@@ -784,6 +786,105 @@ mod tests {
             let (one, four) = (run(&g2, &[dx, dw]), run_with(&g2, &[dx, dw], 4));
             assert_close(&f64s(&four[0]), &f64s(&one[0]), 1e-12);
             assert_close(&f64s(&four[1]), &f64s(&one[1]), 1e-12);
+        }
+    }
+
+    /// The patch matrix of `g` over `x`, built from the definition (zeros for padding).
+    fn patch_matrix(g: &Geometry, x: &[f32]) -> Vec<f32> {
+        let mut patches = Vec::new();
+        for b in 0..g.batch {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for i in 0..g.k_h {
+                        for j in 0..g.k_w {
+                            for ch in 0..g.in_c {
+                                patches.push(match (g.in_row(oy, i), g.in_col(ox, j)) {
+                                    (Some(y), Some(xx)) => {
+                                        x[((b * g.in_h + y) * g.in_w + xx) * g.in_c + ch]
+                                    }
+                                    _ => 0.0,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        patches
+    }
+
+    #[test]
+    fn short_patches_read_in_place_match_the_patch_matrix_product_bit_for_bit() {
+        use crate::device::gemm::{gemm, GemmDims};
+        // (input, filter, strides, dilations, padding): a first convolution's 3×3×1
+        // windows, strided, dilated, VALID and explicit; two channels (k = 8); column
+        // counts that leave a remainder after blocks of 16; pixel counts that are not a
+        // multiple of four; and one large enough to be split over two threads.
+        let explicit = vec![0i64, 0, 2, 0, 1, 3, 0, 0];
+        type Case = ([usize; 4], [usize; 4], i64, i64, &'static str);
+        let cases: [Case; 7] = [
+            ([1, 28, 28, 1], [3, 3, 1, 32], 1, 1, "SAME"),
+            ([3, 7, 9, 1], [3, 3, 1, 37], 2, 1, "SAME"),
+            ([2, 9, 6, 1], [3, 3, 1, 8], 1, 2, "SAME"),
+            ([2, 7, 5, 1], [3, 2, 1, 5], 1, 1, "VALID"),
+            ([1, 5, 4, 2], [2, 2, 2, 17], 1, 1, "VALID"),
+            ([2, 6, 5, 1], [3, 3, 1, 16], 1, 1, "EXPLICIT"),
+            ([8, 64, 64, 1], [3, 3, 1, 32], 1, 1, "SAME"),
+        ];
+        for (xs, fs, s, d, padding) in cases {
+            let mut attrs: crate::graph::Attrs = [
+                ("strides".to_string(), vec![1i64, s, s, 1].into()),
+                ("dilations".to_string(), vec![1i64, d, d, 1].into()),
+                ("padding".to_string(), padding.into()),
+            ]
+            .into_iter()
+            .collect();
+            if padding == "EXPLICIT" {
+                attrs.insert("explicit_paddings".to_string(), explicit.clone().into());
+            }
+            let geom = runtime_geometry::<f32>(&Window2d::conv(&attrs).unwrap(), &xs, &fs).unwrap();
+            assert!(geom.reads_taps_in_place(), "{xs:?} {fs:?}");
+            let x: Vec<f32> = values(xs.iter().product(), 20)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let f: Vec<f32> = values(fs.iter().product(), 21)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let (patches, k) = (patch_matrix(&geom, &x), fs[0] * fs[1] * fs[2]);
+            let dims = GemmDims {
+                m: patches.len() / k,
+                n: fs[3],
+                k,
+                trans_a: false,
+                trans_b: false,
+            };
+            let mut want = vec![0f32; dims.m * dims.n];
+            gemm(dims, &patches, &f, &mut want, 1);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for threads in [1, 2] {
+                let got = conv2d_forward(&geom, &x, &f, threads, |_, _| {});
+                assert_eq!(bits(&got), bits(&want), "{xs:?} {fs:?} {padding} {threads}");
+            }
+            // In float64, against the definition.
+            let (x64, f64_) = (
+                x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+                f.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            );
+            let got = conv2d_forward(&geom, &x64, &f64_, 1, |_, _| {});
+            let want: Vec<f64> = patches
+                .chunks_exact(dims.k)
+                .flat_map(|p| {
+                    (0..dims.n).map(|o| {
+                        p.iter()
+                            .enumerate()
+                            .map(|(t, &v)| f64::from(v) * f64_[t * dims.n + o])
+                            .sum::<f64>()
+                    })
+                })
+                .collect();
+            assert_close(&got, &want, 1e-12);
         }
     }
 

@@ -1,0 +1,169 @@
+//! Convolutions with short patches (`k_h·k_w·in_c` ≤ [`SHORT_CONTRACTION`], a first
+//! convolution's 3×3×1) computed straight from the input: each patch row of the product
+//! is read in place from a zero-padded copy of the input (the input itself when it needs
+//! no padding) by [`short_product`], so no im2col buffer is built. The terms are the
+//! im2col path's, added in the same order, so the results are bit-identical to it.
+
+use crate::device::gemm::{short_product, ShortLhs, Store, SHORT_CONTRACTION};
+use crate::ops::nn::window::Geometry;
+use crate::tensor::Number;
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// Output elements per block of a direct convolution: the block is zeroed, written and
+/// finished (bias, activation) while it is in the first-level cache.
+pub(super) const DIRECT_BLOCK_ELEMENTS: usize = 1 << 11;
+
+/// The input as the patches' rows read it: zero-padded so that every tap of every
+/// window lies inside, `height × width` pixels of `in_c` channels per image.
+pub(super) struct PaddedInput<'a, T: Clone> {
+    data: Cow<'a, [T]>,
+    height: usize,
+    width: usize,
+}
+
+impl Geometry {
+    /// Whether the forward convolution reads its patches in place: short patches, and a
+    /// padded input no larger than the patch matrix an im2col would build.
+    pub(super) fn reads_taps_in_place(&self) -> bool {
+        let k = self.k_h * self.k_w * self.in_c;
+        let [h, w] = self.padded_size();
+        let padded = self.batch.saturating_mul(h).saturating_mul(w);
+        let patches = (self.batch * self.out_h * self.out_w).saturating_mul(k);
+        k > 0
+            && k <= SHORT_CONTRACTION
+            && self.out_c > 0
+            && padded.saturating_mul(self.in_c) <= patches
+    }
+
+    /// Rows and columns of the padded input: from the first padding row (column) to the
+    /// last tap of the last window.
+    fn padded_size(&self) -> [usize; 2] {
+        let span = |out: usize, k: usize, s: usize, d: usize| {
+            if out == 0 || k == 0 {
+                0
+            } else {
+                (out - 1) * s + (k - 1) * d + 1
+            }
+        };
+        [
+            span(self.out_h, self.k_h, self.stride[0], self.dilation[0]),
+            span(self.out_w, self.k_w, self.stride[1], self.dilation[1]),
+        ]
+    }
+
+    /// `input` zero-padded as [`PaddedInput`] says (borrowed when no padding is needed).
+    pub(super) fn padded_input<'a, T: Number>(&self, input: &'a [T]) -> PaddedInput<'a, T> {
+        let [height, width] = self.padded_size();
+        let c = self.in_c;
+        if self.pad == [0, 0] && height == self.in_h && width == self.in_w {
+            return PaddedInput {
+                data: Cow::Borrowed(input),
+                height,
+                width,
+            };
+        }
+        let mut data = Vec::with_capacity(self.batch * height * width * c);
+        // The padded columns that hold input columns.
+        let cols = self.pad[1].min(width)..(self.pad[1] + self.in_w).min(width);
+        let size = self.in_image();
+        for image in (0..self.batch).map(|b| &input[b * size..(b + 1) * size]) {
+            for py in 0..height {
+                let row = py
+                    .checked_sub(self.pad[0])
+                    .filter(|&y| y < self.in_h)
+                    .filter(|_| !cols.is_empty());
+                let Some(y) = row else {
+                    data.resize(data.len() + width * c, T::ZERO);
+                    continue;
+                };
+                // (The first of those is input column 0.)
+                data.resize(data.len() + cols.start * c, T::ZERO);
+                let line = &image[y * self.in_w * c..];
+                data.extend_from_slice(&line[..cols.len() * c]);
+                data.resize(data.len() + (width - cols.end) * c, T::ZERO);
+            }
+        }
+        PaddedInput {
+            data: Cow::Owned(data),
+            height,
+            width,
+        }
+    }
+
+    /// The offset of each tap (row, column, channel of the window) from its window's
+    /// first element in the padded input.
+    pub(super) fn tap_offsets<T: Clone>(&self, padded: &PaddedInput<'_, T>) -> Vec<usize> {
+        let (c, w) = (self.in_c, padded.width);
+        let mut offsets = Vec::with_capacity(self.k_h * self.k_w * c);
+        for i in 0..self.k_h {
+            for j in 0..self.k_w {
+                let start = (i * self.dilation[0] * w + j * self.dilation[1]) * c;
+                offsets.extend(start..start + c);
+            }
+        }
+        offsets
+    }
+
+    /// Writes the window start of each output pixel in `pixels` into `starts`.
+    fn window_starts<T: Clone>(
+        &self,
+        padded: &PaddedInput<'_, T>,
+        pixels: Range<usize>,
+        starts: &mut Vec<usize>,
+    ) {
+        let c = self.in_c;
+        let image = padded.height * padded.width * c;
+        starts.clear();
+        starts.extend(self.pixels_of(pixels).map(|(b, oy, ox)| {
+            b * image + (oy * self.stride[0] * padded.width + ox * self.stride[1]) * c
+        }));
+    }
+}
+
+/// The patch rows of a block of output pixels, read in place (a [`ShortLhs`]).
+pub(super) struct Taps<'a, T> {
+    data: &'a [T],
+    starts: &'a [usize],
+    offsets: &'a [usize],
+}
+
+impl<T: Sync> ShortLhs<T> for Taps<'_, T> {
+    fn data(&self) -> &[T] {
+        self.data
+    }
+    fn k(&self) -> usize {
+        self.offsets.len()
+    }
+    fn rows(&self) -> usize {
+        self.starts.len()
+    }
+    #[inline(always)]
+    fn start(&self, r: usize) -> usize {
+        self.starts[r]
+    }
+    #[inline(always)]
+    fn offset(&self, t: usize) -> usize {
+        self.offsets[t]
+    }
+}
+
+/// Writes the output pixels `pixels` (`dst`, `pixels.len() × out_c`) of the convolution
+/// of the padded input with `filter`; `starts` is scratch for the window starts.
+pub(super) fn direct_block<T: Number>(
+    g: &Geometry,
+    padded: &PaddedInput<'_, T>,
+    offsets: &[usize],
+    filter: &[T],
+    pixels: Range<usize>,
+    starts: &mut Vec<usize>,
+    dst: &mut [T],
+) {
+    g.window_starts(padded, pixels, starts);
+    let taps = Taps {
+        data: &padded.data,
+        starts,
+        offsets,
+    };
+    short_product(&taps, filter, dst, Store::Replace);
+}
