@@ -60,9 +60,13 @@ impl GemmDims {
     /// rather than rows. faer transposes (packs) a transposed rhs for each block of rows
     /// it computes, so split by rows every thread transposes the whole of `b`; split by
     /// columns, each transposes only its own rows of `b`. dz·Wᵀ (256×1024 · 1024×1024ᵀ,
-    /// a dense layer's input gradient) on two threads: 415–422 → 451–458 GFLOP/s.
+    /// a dense layer's input gradient) on two threads: 415–422 → 451–458 GFLOP/s. A
+    /// result with fewer rows than columns (a batch through a wide layer) is split by
+    /// columns too, so each thread reads only its part of the larger `b`: the MLP
+    /// 784-1024-1024-10 training step on two threads (AMD EPYC, Zen 3), alternated
+    /// three times: 19.2–19.8 → 18.2–18.4 ms.
     fn splits_columns(&self, parts: usize) -> bool {
-        parts > 1 && self.trans_b && self.n >= MIN_COLUMNS_PER_PART * parts
+        parts > 1 && (self.trans_b || self.m < self.n) && self.n >= MIN_COLUMNS_PER_PART * parts
     }
 }
 
@@ -783,7 +787,7 @@ mod tests {
     #[test]
     fn products_split_over_threads_match_a_naive_product() {
         // Above MIN_PRODUCT_WORK, in two and three uneven parts of rows, or with a
-        // transposed rhs and enough columns, of columns.
+        // transposed rhs or fewer rows than columns, and enough columns, of columns.
         for (m, n, k) in [(151, 170, 90), (1, 5000, 500), (300, 10, 700)] {
             assert!(m * n * k >= MIN_PRODUCT_WORK);
             let d = |trans_b| GemmDims {
@@ -793,7 +797,7 @@ mod tests {
                 trans_a: false,
                 trans_b,
             };
-            assert!(!d(false).splits_columns(2));
+            assert_eq!(d(false).splits_columns(2), m < n && n >= 128);
             assert_eq!(d(true).splits_columns(2), n >= 128);
             for threads in [2, 3] {
                 check_products(m, n, k, threads);
