@@ -142,9 +142,7 @@ fn infer_avg_pool_grad(ctx: &InferCtx<'_>) -> InferResult {
 }
 
 /// Resolves a pooling node's attrs once, refusing NCHW as TensorFlow's CPU kernels do.
-pub(in crate::ops::nn) fn nhwc_pool(
-    node: &Node,
-) -> std::result::Result<(Window2d, [usize; 2]), String> {
+fn nhwc_pool(node: &Node) -> std::result::Result<(Window2d, [usize; 2]), String> {
     let (window, ksize) = Window2d::pool(node.attrs())?;
     if window.format != DataFormat::Nhwc {
         return Err(format!(
@@ -1054,7 +1052,7 @@ mod tests {
             assert_eq!(
                 bits(&narrow),
                 bits(&want[0]),
-                "8 channels at a time, case {case}"
+                "16 channels at a time, case {case}"
             );
         }
     }
