@@ -1,4 +1,8 @@
-//! Matrix products on row-major slices: faer for floats, a cache-friendly loop for integers.
+//! Matrix products on row-major slices: this crate's AVX-512 kernel for f32 where the CPU
+//! has it ([`avx512`]), faer for other floats, a cache-friendly loop for integers.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use super::parallel::{
     for_each_piece, for_each_units, split_range, zeroed_units, MIN_PRODUCT_WORK,
@@ -227,6 +231,76 @@ pub trait GemmElement: Number {
     );
 }
 
+/// Whether f32 products use this crate's own kernels where the CPU runs them: unless the
+/// environment variable `RUSTFLOW_GEMM` is `faer` (read once), which makes every float
+/// product faer's (to compare the two).
+#[cfg(target_arch = "x86_64")]
+fn own_kernels_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("RUSTFLOW_GEMM").map_or(true, |v| v != "faer"))
+}
+
+/// A product kernel of this crate's own for an element type, used before faer's where
+/// the CPU runs it.
+trait OwnKernel: Sized {
+    /// Stores rows `rows` and columns `cols` of `op(a) · op(b)` into the block at `out`
+    /// (element `(i, j)` of the block at `out[i·ldc + j]`) as `store` says; false, doing
+    /// nothing, where there is no such kernel.
+    ///
+    /// # Safety
+    /// `out` addresses `rows.len()` rows of stride `ldc ≥ cols.len()`, each with
+    /// `cols.len()` elements that nothing else reads or writes during the call.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn own_product(
+        d: GemmDims,
+        a: &[Self],
+        b: &[Self],
+        rows: Range<usize>,
+        cols: Range<usize>,
+        out: *mut Self,
+        ldc: usize,
+        store: Store<Self>,
+    ) -> bool;
+}
+
+impl OwnKernel for f32 {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn own_product(
+        d: GemmDims,
+        a: &[f32],
+        b: &[f32],
+        rows: Range<usize>,
+        cols: Range<usize>,
+        out: *mut f32,
+        ldc: usize,
+        store: Store<f32>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if own_kernels_enabled() {
+            // SAFETY: the caller vouches for `out`.
+            return unsafe { avx512::product(d, a, b, rows, cols, out, ldc, store) };
+        }
+        let _ = (d, a, b, rows, cols, out, ldc, store);
+        false
+    }
+}
+
+impl OwnKernel for f64 {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn own_product(
+        _: GemmDims,
+        _: &[f64],
+        _: &[f64],
+        _: Range<usize>,
+        _: Range<usize>,
+        _: *mut f64,
+        _: usize,
+        _: Store<f64>,
+    ) -> bool {
+        false
+    }
+}
+
 /// `op(a)` and `op(b)` as faer matrices.
 fn faer_operands<'a, T>(d: GemmDims, a: &'a [T], b: &'a [T]) -> (MatRef<'a, T>, MatRef<'a, T>) {
     let GemmDims {
@@ -308,8 +382,14 @@ macro_rules! faer_gemm {
                         }
                     }
                 } else {
-                    let dst = MatMut::from_row_major_slice_mut(block, r, n);
-                    faer_product(dst, lhs, rhs, store);
+                    // SAFETY: `block` holds the `r × n` rows, row-major, and is ours.
+                    let own = unsafe {
+                        <$t>::own_product(d, a, b, rows, 0..n, block.as_mut_ptr(), n, store)
+                    };
+                    if !own {
+                        let dst = MatMut::from_row_major_slice_mut(block, r, n);
+                        faer_product(dst, lhs, rhs, store);
+                    }
                 }
             }
 
@@ -321,6 +401,16 @@ macro_rules! faer_gemm {
                 block: MatMut<'_, Self>,
                 store: Store<Self>,
             ) {
+                let (ldc, out) = (block.row_stride(), block.as_ptr_mut());
+                if ldc > 0 && block.col_stride() == 1 {
+                    // SAFETY: the block is `m` rows of stride `ldc` with `cols.len()`
+                    // elements each, borrowed mutably for this call.
+                    let ldc = ldc as usize;
+                    if unsafe { <$t>::own_product(d, a, b, 0..d.m, cols.clone(), out, ldc, store) }
+                    {
+                        return;
+                    }
+                }
                 let (lhs, rhs) = faer_operands(d, a, b);
                 faer_product(block, lhs, rhs.subcols(cols.start, cols.len()), store);
             }
