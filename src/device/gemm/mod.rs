@@ -276,7 +276,7 @@ impl OwnKernel for f32 {
         store: Store<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if own_kernels_enabled() && cols.len() >= avx512::MIN_COLUMNS {
+        if own_kernels_enabled() && avx512::suits(d, cols.len()) {
             // SAFETY: the caller vouches for `out`.
             return unsafe { avx512::product(d, a, b, rows, cols, out, ldc, store) };
         }
