@@ -230,11 +230,7 @@ impl Batcher {
             return sh
                 .dispatch
                 .run(BATCH_API, &signature.clone(), bytes, move || {
-                    let inputs: Vec<(&str, Tensor)> = inputs
-                        .iter()
-                        .map(|(k, t)| (k.as_str(), t.clone()))
-                        .collect();
-                    servable.predict(&signature, &inputs, &output_filter)
+                    servable.predict(&signature, inputs, &output_filter)
                 })
                 .await;
         };
@@ -404,13 +400,13 @@ impl Shared {
     /// alone when that fails.
     fn run_batch(&self, servable: &Servable, key: &BatchKey, batch: Vec<Waiting>) {
         let alone = |w: &Waiting| {
-            let inputs: Vec<(&str, Tensor)> = key
+            let inputs = key
                 .inputs
                 .iter()
                 .zip(&w.inputs)
-                .map(|((k, _, _), t)| (k.as_str(), t.clone()))
+                .map(|((k, _, _), t)| (k.clone(), t.clone()))
                 .collect();
-            servable.predict(&key.signature, &inputs, &key.outputs)
+            servable.predict(&key.signature, inputs, &key.outputs)
         };
         if let [_] = &batch[..] {
             for w in batch {
@@ -479,12 +475,10 @@ fn merged(
             .map(|t| pad_rows(t, &inner))
             .collect::<Option<Vec<Tensor>>>()?;
         let padded: Vec<&Tensor> = padded.iter().collect();
-        feeds.push((k.as_str(), rows::concat_rows(&padded, *dtype, &inner).ok()?));
+        feeds.push((k.clone(), rows::concat_rows(&padded, *dtype, &inner).ok()?));
         padded_dims.push(inner);
     }
-    let outputs = servable
-        .predict(&key.signature, &feeds, &key.outputs)
-        .ok()?;
+    let outputs = servable.predict(&key.signature, feeds, &key.outputs).ok()?;
     if outputs
         .iter()
         .any(|(_, t)| t.shape().first() != Some(&total))
