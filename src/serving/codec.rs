@@ -408,51 +408,82 @@ fn write_tensor(s: &mut String, t: &Tensor, dim: usize, lo: usize, hi: usize) {
 
 /// One element; non-finite floats as TensorFlow Serving writes them (`NaN`, `Infinity`).
 fn write_element(s: &mut String, b: &Buffer, i: usize) {
-    fn float(s: &mut String, x: f64, shortest: impl std::fmt::Display) {
-        if x.is_nan() {
-            s.push_str("NaN");
-        } else if x.is_infinite() {
-            s.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
-        } else {
-            let start = s.len();
-            let _ = write!(s, "{shortest}");
-            // Keep floats recognisable as floats: 2 -> 2.0 (Display never uses exponents).
-            if !s[start..].contains('.') {
-                s.push_str(".0");
-            }
-        }
-    }
-    let _ = match b {
-        Buffer::F32(v) => {
-            float(s, v[i] as f64, v[i]);
-            Ok(())
-        }
-        Buffer::F64(v) => {
-            float(s, v[i], v[i]);
-            Ok(())
-        }
-        Buffer::I32(v) => write!(s, "{}", v[i]),
-        Buffer::I64(v) => write!(s, "{}", v[i]),
-        Buffer::U8(v) => write!(s, "{}", v[i]),
-        Buffer::Bool(v) => write!(s, "{}", v[i]),
+    match b {
+        Buffer::F32(v) => write_float(s, v[i]),
+        Buffer::F64(v) => write_float(s, v[i]),
+        Buffer::I32(v) => s.push_str(itoa::Buffer::new().format(v[i])),
+        Buffer::I64(v) => s.push_str(itoa::Buffer::new().format(v[i])),
+        Buffer::U8(v) => s.push_str(itoa::Buffer::new().format(v[i])),
+        Buffer::Bool(v) => s.push_str(if v[i] { "true" } else { "false" }),
         // Text as a JSON string; other bytes as TensorFlow Serving writes binary data.
-        Buffer::Bytes(v) => {
-            match std::str::from_utf8(&v[i]) {
-                Ok(text) => s.push_str(&Value::String(text.to_string()).to_string()),
-                Err(_) => {
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(&v[i]);
-                    let _ = write!(s, "{{\"b64\": \"{b64}\"}}");
-                }
+        Buffer::Bytes(v) => match std::str::from_utf8(&v[i]) {
+            Ok(text) => s.push_str(&Value::String(text.to_string()).to_string()),
+            Err(_) => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&v[i]);
+                let _ = write!(s, "{{\"b64\": \"{b64}\"}}");
             }
-            Ok(())
-        }
+        },
         // Excluded by `write_predict_response`, which refuses device tensors; signatures
         // never output handles.
-        Buffer::Device(_) | Buffer::Resource(_) | Buffer::Variant(_) => {
-            s.push_str("null");
-            Ok(())
-        }
+        Buffer::Device(_) | Buffer::Resource(_) | Buffer::Variant(_) => s.push_str("null"),
+    }
+}
+
+/// A float as the shortest decimal that reads back to it, never with an exponent, and
+/// always with a point (`2.0`, `0.0000001`: the layout of Rust's `Display` with `.0` on
+/// whole numbers); `NaN`, `Infinity`, `-Infinity` as TensorFlow Serving writes them.
+/// The digits are ryu's, as serde_json writes numbers: as many as `Display`'s, the same but
+/// for a value exactly halfway between two shortest decimals, which ryu rounds to even
+/// (`312985.12` for the `f32` 312985.125, where `Display` writes `312985.13`); only ryu's
+/// exponent form (`1e-7`, `1.5e20`) is laid out again.
+fn write_float<F: ryu::Float + Into<f64>>(s: &mut String, x: F) {
+    let wide: f64 = x.into();
+    if wide.is_nan() {
+        s.push_str("NaN");
+        return;
+    }
+    if wide.is_infinite() {
+        s.push_str(if wide > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(x);
+    let Some((mantissa, exponent)) = text.split_once('e') else {
+        // Already `d.d`.
+        s.push_str(text);
+        return;
     };
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    // `mantissa` is `d` or `d.ddd`: one digit before the point.
+    let (lead, rest) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    s.push_str(sign);
+    let zeros = |s: &mut String, n: usize| s.extend(std::iter::repeat_n('0', n));
+    match usize::try_from(exponent) {
+        // lead.rest × 10^e: the point moves right by e digits.
+        Ok(e) => {
+            s.push_str(lead);
+            if rest.len() <= e {
+                s.push_str(rest);
+                zeros(s, e - rest.len());
+                s.push_str(".0");
+            } else {
+                s.push_str(&rest[..e]);
+                s.push('.');
+                s.push_str(&rest[e..]);
+            }
+        }
+        // 0.000lead rest: -e - 1 zeros after the point.
+        Err(_) => {
+            s.push_str("0.");
+            zeros(s, exponent.unsigned_abs() as usize - 1);
+            s.push_str(lead);
+            s.push_str(rest);
+        }
+    }
 }
 
 /// One `TensorInfo` in TensorFlow Serving's JSON (proto field names, int64 as strings).
@@ -675,6 +706,121 @@ mod tests {
             .unwrap_err()
             .message
             .contains("recursion"));
+    }
+
+    /// The significant digits of a decimal without an exponent.
+    fn significant(d: &str) -> String {
+        let digits: String = d.chars().filter(char::is_ascii_digit).collect();
+        digits.trim_matches('0').to_string()
+    }
+
+    #[test]
+    fn floats_read_back_bit_for_bit_in_displays_layout_and_length() {
+        let written = |f: &dyn Fn(&mut String)| {
+            let mut s = String::new();
+            f(&mut s);
+            s
+        };
+        let mut f32s = vec![
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            2.5,
+            1e-7,
+            1.5e-7,
+            1e-5,
+            1e-6,
+            123456.79,
+            1e13,
+            1e14,
+            1.2345e15,
+            3.4028235e38,
+            -3.4028235e38,
+            f32::MIN_POSITIVE,
+            1e-45,
+            7e-45,
+            16777216.0,
+            0.3,
+            100.0,
+            1e10,
+        ];
+        let mut f64s = vec![
+            0.0f64,
+            -0.0,
+            0.1,
+            1e-5,
+            1e-6,
+            1.5e-7,
+            1e15,
+            1e16,
+            1.2345e17,
+            1e300,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            9007199254740993.0,
+            0.30000000000000004,
+        ];
+        // Every exponent, with varied digits (a fixed-seed xorshift).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            f32s.push(f32::from_bits(state as u32));
+            f64s.push(f64::from_bits(state));
+        }
+        fn check(s: &str, display: String) {
+            assert!(!s.contains('e') && s.contains('.'), "{s}");
+            assert_eq!(
+                significant(s).len(),
+                significant(&display).len(),
+                "{s} vs {display}"
+            );
+            // Where they differ, only in the last digit (an exact tie rounded to even).
+            if s != display.as_str() && s.trim_end_matches(".0") != display {
+                assert_eq!(s.len(), display.len(), "{s} vs {display}");
+                assert_eq!(
+                    s[..s.len() - 1],
+                    display[..display.len() - 1],
+                    "{s} vs {display}"
+                );
+            }
+        }
+        let mut ties = 0;
+        for x in f32s.into_iter().filter(|x| x.is_finite()) {
+            let s = written(&|s| write_float(s, x));
+            assert_eq!(s.parse::<f32>().unwrap().to_bits(), x.to_bits(), "{s}");
+            ties += usize::from(s.trim_end_matches(".0") != x.to_string());
+            check(&s, x.to_string());
+        }
+        assert!(ties < 1000, "{ties} of 200000 differ from Display");
+        for x in f64s.into_iter().filter(|x| x.is_finite()) {
+            let s = written(&|s| write_float(s, x));
+            assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
+            check(&s, x.to_string());
+        }
+        for (x, want) in [
+            (f32::NAN, "NaN"),
+            (f32::INFINITY, "Infinity"),
+            (f32::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(written(&|s| write_float(s, x)), want);
+        }
+        // Hand values: both layouts of ryu's exponent form, and a tie.
+        assert_eq!(written(&|s| write_float(s, 1.5e-7f32)), "0.00000015");
+        assert_eq!(
+            written(&|s| write_float(s, -2.5e15f32)),
+            "-2500000000000000.0"
+        );
+        assert_eq!(written(&|s| write_float(s, 1e16f64)), "10000000000000000.0");
+        assert_eq!(written(&|s| write_float(s, 123.5f32)), "123.5");
+        assert_eq!(
+            written(&|s| write_float(s, f32::from_bits(0x4898_d324))),
+            "312985.12"
+        );
     }
 
     #[test]

@@ -205,11 +205,7 @@ impl Services {
 
     fn predict_now(&self, req: tfs::PredictRequest) -> Result<tfs::PredictResponse, Status> {
         let (servable, key, inputs) = self.predict_inputs(&req)?;
-        let feeds: Vec<(&str, Tensor)> = inputs
-            .iter()
-            .map(|(k, t)| (k.as_str(), t.clone()))
-            .collect();
-        let outputs = servable.predict(&key, &feeds, &req.output_filter)?;
+        let outputs = servable.predict(&key, inputs, &req.output_filter)?;
         Ok(self.predict_response(&servable, &key, &outputs))
     }
 

@@ -17,6 +17,7 @@ pub mod numbers;
 pub mod rest;
 pub mod server;
 pub mod status;
+pub mod timer;
 
 pub use server::{serve, ServeConfig};
 pub use status::Status;

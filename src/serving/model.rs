@@ -6,7 +6,7 @@ use super::status::Status;
 use crate::proto::tf;
 use crate::proto::tf::error::Code;
 use crate::saved_model::{self, LoadedModel, DEFAULT_SIGNATURE, SERVE_TAG};
-use crate::session::SessionOptions;
+use crate::session::{Callable, SessionOptions};
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,39 @@ pub struct Servable {
     pub model: LoadedModel,
     /// The `serve` MetaGraphDef's signature map as written (for metadata answers).
     pub signature_defs: BTreeMap<String, tf::SignatureDef>,
+    /// Each signature that plans, ready to run with all its outputs, by key.
+    prepared: BTreeMap<String, Prepared>,
+}
+
+/// A signature made ready at load: its plan, so that a request that feeds its inputs and
+/// fetches all its outputs runs without looking up tensor names or the plan.
+struct Prepared {
+    callable: Callable,
+    /// The input keys in the callable's feed order (the signature's).
+    inputs: Vec<String>,
+    /// The output keys in the callable's fetch order (the signature's).
+    outputs: Vec<String>,
+}
+
+impl Prepared {
+    /// The callable for a signature's inputs and outputs, in key order.
+    fn new(model: &LoadedModel, sig: &saved_model::Signature) -> crate::Result<Prepared> {
+        let by_name = |infos: &BTreeMap<String, saved_model::TensorInfo>| {
+            infos
+                .values()
+                .map(|i| model.graph.output_by_name(&i.name))
+                .collect::<crate::Result<Vec<_>>>()
+        };
+        Ok(Prepared {
+            callable: model.session.make_callable(
+                &by_name(&sig.inputs)?,
+                &by_name(&sig.outputs)?,
+                &[],
+            )?,
+            inputs: sig.inputs.keys().cloned().collect(),
+            outputs: sig.outputs.keys().cloned().collect(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Servable {
@@ -62,10 +95,18 @@ impl Servable {
             })
             .map(|m| m.signature_def)
             .unwrap_or_default();
+        // A signature that does not plan is left to `run_signature_outputs`, which says why
+        // when it is asked for.
+        let prepared = model
+            .signatures
+            .iter()
+            .filter_map(|(k, sig)| Some((k.clone(), Prepared::new(&model, sig).ok()?)))
+            .collect();
         Ok(Servable {
             version,
             model,
             signature_defs,
+            prepared,
         })
     }
 
@@ -74,7 +115,7 @@ impl Servable {
     pub fn predict(
         &self,
         signature: &str,
-        inputs: &[(&str, Tensor)],
+        inputs: Vec<(String, Tensor)>,
         output_filter: &[String],
     ) -> Result<Vec<(String, Tensor)>, Status> {
         let key = if signature.is_empty() {
@@ -82,14 +123,59 @@ impl Servable {
         } else {
             signature
         };
+        if let Some(feeds) = self.prepared_feeds(key, &inputs, output_filter) {
+            let p = &self.prepared[key];
+            let values = self.model.session.run_callable(&p.callable, feeds)?;
+            return Ok(p.outputs.iter().cloned().zip(values).collect());
+        }
         let sig = self.model.signature(key).map_err(Status::from)?;
         let keys: Vec<&str> = if output_filter.is_empty() {
             sig.outputs.keys().map(String::as_str).collect()
         } else {
             output_filter.iter().map(String::as_str).collect()
         };
-        let values = self.model.run_signature_outputs(key, inputs, &keys)?;
+        let inputs: Vec<(&str, Tensor)> = inputs
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.clone()))
+            .collect();
+        let values = self.model.run_signature_outputs(key, &inputs, &keys)?;
         Ok(keys.iter().map(|k| k.to_string()).zip(values).collect())
+    }
+
+    /// The feeds of the prepared signature `key` in its order, when the request fetches
+    /// every output and feeds each input once with the dtype and a shape the signature
+    /// allows; `None` leaves the request to `run_signature_outputs`, which checks it and
+    /// words what is wrong.
+    fn prepared_feeds(
+        &self,
+        key: &str,
+        inputs: &[(String, Tensor)],
+        output_filter: &[String],
+    ) -> Option<Vec<Tensor>> {
+        let p = self
+            .prepared
+            .get(key)
+            .filter(|_| output_filter.is_empty())?;
+        let sig = self.model.signatures.get(key)?;
+        if inputs.len() != p.inputs.len() {
+            return None;
+        }
+        p.inputs
+            .iter()
+            .map(|k| {
+                let info = &sig.inputs[k];
+                let mut fed = inputs.iter().filter(|(i, _)| i == k);
+                match (fed.next(), fed.next()) {
+                    (Some((_, t)), None)
+                        if info.dtype() == Some(t.dtype())
+                            && info.shape.is_compatible_with(t.shape()) =>
+                    {
+                        Some(t.clone())
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 }
 

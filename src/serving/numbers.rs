@@ -150,9 +150,11 @@ impl Scan<'_> {
     /// its range is `None`.
     fn number(&mut self) -> Option<f64> {
         let start = self.i;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.i += 1;
         }
+        let int_start = self.i;
         match self.peek()? {
             b'0' => self.i += 1,
             b'1'..=b'9' => {
@@ -160,24 +162,85 @@ impl Scan<'_> {
             }
             _ => return None,
         }
+        let int = int_start..self.i;
+        let mut frac = self.i..self.i;
         if self.peek() == Some(b'.') {
             self.i += 1;
+            let frac_start = self.i;
             if self.digits() == 0 {
                 return None;
             }
+            frac = frac_start..self.i;
         }
+        let mut exponent = None;
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
+            let exponent_start = self.i;
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.i += 1;
             }
             if self.digits() == 0 {
                 return None;
             }
+            exponent = Some(exponent_start..self.i);
+        }
+        let (int, frac) = (&self.b[int], &self.b[frac]);
+        let exponent = exponent.map(|e| &self.b[e]);
+        if let Some(x) = exact(int, frac, exponent) {
+            return Some(if negative { -x } else { x });
         }
         let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
         text.parse().ok().filter(|x: &f64| x.is_finite())
     }
+}
+
+/// The powers of ten that `f64` holds exactly.
+const EXACT_POWERS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `int.frac × 10^exponent` (ASCII digits; the exponent with its sign) when its digits fit
+/// 2^53 and the power of ten is one `f64` holds exactly: then one multiplication or
+/// division of two exact values rounds once, to the `f64` nearest the decimal, as `str`'s
+/// parser rounds it (Clinger's fast path, which that parser takes too). `None` for the
+/// rest, left to that parser.
+fn exact(int: &[u8], frac: &[u8], exponent: Option<&[u8]>) -> Option<f64> {
+    if int.len() + frac.len() > 16 {
+        return None;
+    }
+    let mantissa = int
+        .iter()
+        .chain(frac)
+        .fold(0u64, |m, &d| m * 10 + u64::from(d - b'0'));
+    if mantissa > 1 << 53 {
+        return None;
+    }
+    let written = match exponent {
+        None => 0,
+        Some(e) => {
+            let (negative, digits) = match e.split_first()? {
+                (b'-', d) => (true, d),
+                (b'+', d) => (false, d),
+                _ => (false, e),
+            };
+            if digits.len() > 4 {
+                return None;
+            }
+            let n = digits
+                .iter()
+                .fold(0i32, |n, &d| n * 10 + i32::from(d - b'0'));
+            if negative {
+                -n
+            } else {
+                n
+            }
+        }
+    };
+    let power = written - frac.len() as i32;
+    let scale = *EXACT_POWERS.get(power.unsigned_abs() as usize)?;
+    let m = mantissa as f64;
+    Some(if power >= 0 { m * scale } else { m / scale })
 }
 
 #[cfg(test)]
@@ -207,6 +270,71 @@ mod tests {
             // Bit for bit, the sign of zero included.
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(want), bits(&fast.values), "{body}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_bit_for_bit_as_str_parses_them() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "9007199254740992",
+            "9007199254740993",
+            "1234567890123456",
+            "12345678901234567",
+            "0.1",
+            "0.3",
+            "1e22",
+            "1e23",
+            "1e-22",
+            "1e-23",
+            "123.456e-20",
+            "4.9e-324",
+            "1.7976931348623157e308",
+            "2.2250738585072014e-308",
+            "1E+2",
+            "1e0010",
+            "0.000000000000000000000000001",
+            "3.4028236e38",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Random decimals of every length around the fast path's limits (fixed seed).
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..100_000 {
+            let digits = |n: u64, next: &mut dyn FnMut(u64) -> u64| {
+                (0..n)
+                    .map(|_| char::from(b'0' + next(10) as u8))
+                    .collect::<String>()
+            };
+            let int = (1 + next(9)).to_string() + &digits(next(12), &mut next);
+            let mut t = if next(2) == 0 { int } else { "0".to_string() };
+            if next(3) > 0 {
+                let n = 1 + next(12);
+                t = t + "." + &digits(n, &mut next);
+            }
+            if next(2) == 0 {
+                t = format!("{t}e{}", next(61) as i64 - 30);
+            }
+            if next(2) == 0 {
+                t.insert(0, '-');
+            }
+            texts.push(t);
+        }
+        for t in texts {
+            let want: f64 = t.parse().unwrap();
+            let body = format!("{{\"inputs\": [{t}]}}");
+            let got = parse(body.as_bytes()).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(got.values[0].to_bits(), want.to_bits(), "{t}");
         }
     }
 

@@ -287,11 +287,7 @@ async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<St
         return engine
             .dispatch
             .run(rest_api("predict"), &signature, body.len(), move || {
-                let feeds: Vec<(&str, Tensor)> = inputs
-                    .iter()
-                    .map(|(k, t)| (k.as_str(), t.clone()))
-                    .collect();
-                let outputs = servable.predict(&key, &feeds, &[])?;
+                let outputs = servable.predict(&key, inputs, &[])?;
                 codec::write_predict_response(format, &outputs)
             })
             .await;
