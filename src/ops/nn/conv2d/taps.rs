@@ -297,3 +297,48 @@ fn columns<const G: usize, const W: usize, T: Number>(
     }
     j
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::window::Window2d;
+    use crate::test_util::values;
+
+    #[test]
+    fn filter_gradients_of_every_width_agree_bit_for_bit() {
+        // 37 output channels: blocks of 32 (or 16, or 8), then 8, then single columns.
+        let attrs: crate::graph::Attrs = [
+            ("strides".to_string(), vec![1i64, 1, 1, 1].into()),
+            ("padding".to_string(), "SAME".into()),
+        ]
+        .into_iter()
+        .collect();
+        let window = Window2d::conv(&attrs).unwrap();
+        let (xs, oc) = ([2, 9, 7, 1], 37);
+        let g = Geometry::new(&window, xs, [3, 3], oc).unwrap();
+        let x = values(xs.iter().product(), 3);
+        let pixels = g.batch * g.out_h * g.out_w;
+        let dy = values(pixels * oc, 4);
+        let padded = g.padded_input(&x);
+        let offsets = g.tap_offsets(&padded);
+        let mut starts = Vec::new();
+        g.window_starts(&padded, 0..pixels, &mut starts);
+        let taps = Taps {
+            data: &padded.data,
+            starts: &starts,
+            offsets: &offsets,
+        };
+        let mut want = vec![0.0; 9 * oc];
+        taps_transposed_product(&taps, &dy, &mut want);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for width in [8, 16, 32] {
+            let mut got = vec![0.0; 9 * oc];
+            match width {
+                8 => taps_transposed_product_body::<8, f64>(&taps, &dy, &mut got),
+                16 => taps_transposed_product_body::<16, f64>(&taps, &dy, &mut got),
+                _ => taps_transposed_product_body::<32, f64>(&taps, &dy, &mut got),
+            }
+            assert_eq!(bits(&got), bits(&want), "{width} columns at a time");
+        }
+    }
+}
