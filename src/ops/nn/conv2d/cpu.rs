@@ -2,7 +2,7 @@
 //! matrices (im2col) with the filter, split over intra-op threads.
 
 use super::sizes_from_ints;
-use super::taps::{direct_block, DIRECT_BLOCK_ELEMENTS};
+use super::taps::{direct_block, direct_filter_grad, DIRECT_BLOCK_ELEMENTS};
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
 use crate::device::parallel::{
     split_range, sum_of_parts, threads_for, zeroed_blocks, zeroed_units, MIN_PRODUCT_WORK,
@@ -337,8 +337,8 @@ fn conv2d_backprop_input<T: GemmElement>(
 }
 
 /// Gradient of conv2d with respect to its filter: `Σ patchesᵀ · dy`, one partial sum
-/// per thread.
-fn conv2d_backprop_filter<T: GemmElement>(
+/// per thread; short patches are read in place (`taps.rs`).
+pub(super) fn conv2d_backprop_filter<T: GemmElement>(
     g: &Geometry,
     input: &[T],
     dy: &[T],
@@ -348,6 +348,15 @@ fn conv2d_backprop_filter<T: GemmElement>(
     let size = k * oc;
     if size == 0 {
         return Vec::new();
+    }
+    if g.reads_taps_in_place() {
+        let padded = g.padded_input(input);
+        let offsets = g.tap_offsets(&padded);
+        let outer = threads_for(g.pixels() * size, MIN_PRODUCT_WORK, g.pixels(), threads);
+        return sum_of_parts(size, outer, outer, |part, acc: &mut [T]| {
+            let pixels = split_range(g.pixels(), part, outer);
+            direct_filter_grad(g, &padded, &offsets, dy, pixels, acc);
+        });
     }
     let block = block_rows(k);
     let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);

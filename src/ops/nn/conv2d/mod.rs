@@ -517,7 +517,7 @@ pub(super) fn gradient_cases() -> Vec<crate::test_util::GradCase> {
 
 #[cfg(test)]
 mod tests {
-    use super::cpu::{conv2d_forward, runtime_geometry};
+    use super::cpu::{conv2d_backprop_filter, conv2d_forward, runtime_geometry};
     use super::*;
     use crate::ops::nn::window::Geometry;
     use crate::tensor::Tensor;
@@ -885,6 +885,20 @@ mod tests {
                 })
                 .collect();
             assert_close(&got, &want, 1e-12);
+            // The filter gradient read in place, in float64, against Σ patchᵀ · dy.
+            let dy = values(dims.m * dims.n, 22);
+            let want: Vec<f64> = (0..k * dims.n)
+                .map(|i| {
+                    let (t, o) = (i / dims.n, i % dims.n);
+                    (0..dims.m)
+                        .map(|p| f64::from(patches[p * k + t]) * dy[p * dims.n + o])
+                        .sum::<f64>()
+                })
+                .collect();
+            for threads in [1, 2] {
+                let got = conv2d_backprop_filter(&geom, &x64, &dy, threads);
+                assert_close(&got, &want, 1e-9);
+            }
         }
     }
 

@@ -2,7 +2,9 @@
 //! convolution's 3×3×1) computed straight from the input: each patch row of the product
 //! is read in place from a zero-padded copy of the input (the input itself when it needs
 //! no padding) by [`short_product`], so no im2col buffer is built. The terms are the
-//! im2col path's, added in the same order, so the results are bit-identical to it.
+//! im2col path's, added in the same order, so the results are bit-identical to it. The
+//! filter gradient of such a convolution sums `patchᵀ · dy` over the pixels the same way,
+//! reading the patches in place ([`direct_filter_grad`]).
 
 use crate::device::gemm::{short_product, ShortLhs, Store, SHORT_CONTRACTION};
 use crate::ops::nn::window::Geometry;
@@ -166,4 +168,177 @@ pub(super) fn direct_block<T: Number>(
         offsets,
     };
     short_product(&taps, filter, dst, Store::Replace);
+}
+
+/// Output pixels a filter gradient takes at once: their rows of the output gradient stay
+/// in the first-level cache while each group of taps is summed over them.
+const FILTER_GRAD_BLOCK: usize = 128;
+
+/// Adds the filter gradient `Σ patch(p)ᵀ · dy(p)` over the output pixels `pixels` into
+/// `acc` (`k_h·k_w·in_c × out_c`), the patches read in place from the padded input; `dy`
+/// holds every pixel's `out_c` gradients.
+pub(super) fn direct_filter_grad<T: Number>(
+    g: &Geometry,
+    padded: &PaddedInput<'_, T>,
+    offsets: &[usize],
+    dy: &[T],
+    pixels: Range<usize>,
+    acc: &mut [T],
+) {
+    let oc = g.out_c;
+    let mut starts = Vec::with_capacity(FILTER_GRAD_BLOCK);
+    for first in pixels.clone().step_by(FILTER_GRAD_BLOCK) {
+        let block = first..(first + FILTER_GRAD_BLOCK).min(pixels.end);
+        g.window_starts(padded, block.clone(), &mut starts);
+        let taps = Taps {
+            data: &padded.data,
+            starts: &starts,
+            offsets,
+        };
+        taps_transposed_product(&taps, &dy[block.start * oc..block.end * oc], acc);
+    }
+}
+
+/// `acc += aᵀ · b` for the taps `a` (`rows × k`) and a row-major `b` (`rows × n`, `n =
+/// acc.len() / k`), compiled for AVX-512 or AVX2 where the CPU has it.
+fn taps_transposed_product<T: Number>(a: &Taps<'_, T>, b: &[T], acc: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512 F, checked just above.
+            return unsafe { taps_transposed_product_avx512(a, b, acc) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { taps_transposed_product_avx2(a, b, acc) };
+        }
+    }
+    taps_transposed_product_body::<8, T>(a, b, acc)
+}
+
+/// [`taps_transposed_product_body`] compiled with AVX-512: 32 columns are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn taps_transposed_product_avx512<T: Number>(a: &Taps<'_, T>, b: &[T], acc: &mut [T]) {
+    taps_transposed_product_body::<32, T>(a, b, acc)
+}
+
+/// [`taps_transposed_product_body`] compiled with AVX2: 16 columns are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn taps_transposed_product_avx2<T: Number>(a: &Taps<'_, T>, b: &[T], acc: &mut [T]) {
+    taps_transposed_product_body::<16, T>(a, b, acc)
+}
+
+/// The body of [`taps_transposed_product`]: the taps four (then two, then one) at a
+/// time, and the columns `W` (then 8, then one) at a time, each group's sums kept in
+/// registers over all the rows and then added into `acc`.
+#[inline(always)]
+fn taps_transposed_product_body<const W: usize, T: Number>(
+    a: &Taps<'_, T>,
+    b: &[T],
+    acc: &mut [T],
+) {
+    let k = a.offsets.len();
+    let n = acc.len().checked_div(k).unwrap_or(0);
+    let mut t = 0;
+    while t < k {
+        t += match k - t {
+            4.. => tap_group::<4, W, T>(a, b, n, t, acc),
+            2 | 3 => tap_group::<2, W, T>(a, b, n, t, acc),
+            _ => tap_group::<1, W, T>(a, b, n, t, acc),
+        };
+    }
+}
+
+/// Taps `t..t + G` of [`taps_transposed_product_body`], every column; returns `G`.
+#[inline(always)]
+fn tap_group<const G: usize, const W: usize, T: Number>(
+    a: &Taps<'_, T>,
+    b: &[T],
+    n: usize,
+    t: usize,
+    acc: &mut [T],
+) -> usize {
+    let j = columns::<G, W, T>(a, b, n, t, 0, acc);
+    let j = columns::<G, 8, T>(a, b, n, t, j, acc);
+    columns::<G, 1, T>(a, b, n, t, j, acc);
+    G
+}
+
+/// Columns `j..` of taps `t..t + G`, `W` at a time while `W` are left; returns the first
+/// column not done.
+#[inline(always)]
+fn columns<const G: usize, const W: usize, T: Number>(
+    a: &Taps<'_, T>,
+    b: &[T],
+    n: usize,
+    t: usize,
+    mut j: usize,
+    acc: &mut [T],
+) -> usize {
+    let offsets: [usize; G] = std::array::from_fn(|g| a.offsets[t + g]);
+    while j + W <= n {
+        let mut sums = [[T::ZERO; W]; G];
+        for (&start, row) in a.starts.iter().zip(b.chunks_exact(n)) {
+            let bj: &[T; W] = row[j..j + W].try_into().expect("W columns");
+            for (s, &o) in sums.iter_mut().zip(&offsets) {
+                let v = a.data[start + o];
+                for i in 0..W {
+                    s[i] = s[i].add(v.mul(bj[i]));
+                }
+            }
+        }
+        for (g, s) in sums.iter().enumerate() {
+            let out = &mut acc[(t + g) * n + j..(t + g) * n + j + W];
+            out.iter_mut().zip(s).for_each(|(o, &v)| *o = o.add(v));
+        }
+        j += W;
+    }
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::window::Window2d;
+    use crate::test_util::values;
+
+    #[test]
+    fn filter_gradients_of_every_width_agree_bit_for_bit() {
+        // 37 output channels: blocks of 32 (or 16, or 8), then 8, then single columns.
+        let attrs: crate::graph::Attrs = [
+            ("strides".to_string(), vec![1i64, 1, 1, 1].into()),
+            ("padding".to_string(), "SAME".into()),
+        ]
+        .into_iter()
+        .collect();
+        let window = Window2d::conv(&attrs).unwrap();
+        let (xs, oc) = ([2, 9, 7, 1], 37);
+        let g = Geometry::new(&window, xs, [3, 3], oc).unwrap();
+        let x = values(xs.iter().product(), 3);
+        let pixels = g.batch * g.out_h * g.out_w;
+        let dy = values(pixels * oc, 4);
+        let padded = g.padded_input(&x);
+        let offsets = g.tap_offsets(&padded);
+        let mut starts = Vec::new();
+        g.window_starts(&padded, 0..pixels, &mut starts);
+        let taps = Taps {
+            data: &padded.data,
+            starts: &starts,
+            offsets: &offsets,
+        };
+        let mut want = vec![0.0; 9 * oc];
+        taps_transposed_product(&taps, &dy, &mut want);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for width in [8, 16, 32] {
+            let mut got = vec![0.0; 9 * oc];
+            match width {
+                8 => taps_transposed_product_body::<8, f64>(&taps, &dy, &mut got),
+                16 => taps_transposed_product_body::<16, f64>(&taps, &dy, &mut got),
+                _ => taps_transposed_product_body::<32, f64>(&taps, &dy, &mut got),
+            }
+            assert_eq!(bits(&got), bits(&want), "{width} columns at a time");
+        }
+    }
 }

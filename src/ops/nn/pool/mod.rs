@@ -318,91 +318,194 @@ fn avg_pool<T: Float>(g: &Geometry, x: &[T], threads: usize) -> Vec<T> {
     })
 }
 
-/// Calls `f(scratch, dx_image, image_index, output_pixel_offset, window_rows,
-/// window_cols)` for every output pixel, with the input gradient split by image over
-/// threads (windows of one image overlap, images do not); each thread has its own scratch.
-/// `finish(image_index, dx_image)` then gets each image's gradient while it is in cache.
-fn pool_backward<T: Number, S: Default>(
-    g: &Geometry,
-    threads: usize,
-    f: impl Fn(&mut S, &mut [T], usize, usize, Range<usize>, Range<usize>) + Sync,
-    finish: impl Fn(usize, &mut [T]) + Sync,
-) -> Vec<T> {
-    let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
-    // An image at a time, zeroed right before its gradient is added up (in cache).
-    zeroed_blocks(g.batch, g.in_image(), 1, outer, |scratch, images, dimg| {
-        for b in images {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let at = ((b * g.out_h + oy) * g.out_w + ox) * g.in_c;
-                    f(scratch, dimg, b, at, g.row_taps(oy), g.col_taps(ox));
-                }
-            }
-            finish(b, dimg);
-        }
-    })
-}
-
-/// Per-channel best value of a window and the index of its first maximum among the
-/// window's taps (row-major), for MaxPoolGrad.
-type ArgMax<T> = (Vec<T>, Vec<u32>);
-
-/// MaxPoolGrad: each output gradient goes to the first maximum of its window, found per
-/// channel in one vectorised pass over the taps (a tap replaces the best only when
-/// greater, so ties and NaNs keep the earlier tap), then added to every tap's gradient
-/// row where the tap is the argmax (zero elsewhere) in a second pass. `finish(image,
-/// dx_image)` gets each image's gradient when it is complete (see [`pool_backward`]).
+/// MaxPoolGrad, passed through an activation's gradient: each output gradient goes to the
+/// first maximum of its window (a tap replaces the best only when greater, so ties and
+/// NaNs keep the earlier tap), and each element `d` of the input gradient becomes
+/// `act(d, features[i])` once complete (`act(d, _) = d` for a plain MaxPoolGrad; the
+/// activation gradients fused into it give `act(+0, _) = +0`). Split over threads by image
+/// (windows of one image may overlap, images do not); see [`max_pool_grad_image`].
 fn max_pool_grad<T: Number>(
     g: &Geometry,
     x: &[T],
     dy: &[T],
+    features: &[T],
+    act: impl Fn(T, T) -> T + Sync,
     threads: usize,
-    finish: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
+    let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
+    let (image, pooled) = (g.in_image(), g.out_h * g.out_w * g.in_c);
+    // An image at a time, zeroed right before its gradient is written (in cache).
+    zeroed_blocks(g.batch, image, 1, outer, |(), images, dimg| {
+        for b in images {
+            let (at, out) = (b * image..(b + 1) * image, b * pooled..(b + 1) * pooled);
+            let (x, features) = (&x[at.clone()], &features[at]);
+            max_pool_grad_image(g, x, &dy[out], features, &act, dimg);
+        }
+    })
+}
+
+/// One image of [`max_pool_grad`] into its zeroed gradient `dimg`, compiled for AVX-512
+/// or AVX2 where the CPU has it.
+fn max_pool_grad_image<T: Number>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    features: &[T],
+    act: &impl Fn(T, T) -> T,
+    dimg: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512 F, checked just above.
+            return unsafe { max_pool_grad_image_avx512(g, x, dy, features, act, dimg) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { max_pool_grad_image_avx2(g, x, dy, features, act, dimg) };
+        }
+    }
+    max_pool_grad_image_body::<8, T>(g, x, dy, features, act, dimg)
+}
+
+/// [`max_pool_grad_image_body`] compiled with AVX-512: 32 channels are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_pool_grad_image_avx512<T: Number>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    features: &[T],
+    act: &impl Fn(T, T) -> T,
+    dimg: &mut [T],
+) {
+    max_pool_grad_image_body::<32, T>(g, x, dy, features, act, dimg)
+}
+
+/// [`max_pool_grad_image_body`] compiled with AVX2: 16 channels are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_pool_grad_image_avx2<T: Number>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    features: &[T],
+    act: &impl Fn(T, T) -> T,
+    dimg: &mut [T],
+) {
+    max_pool_grad_image_body::<16, T>(g, x, dy, features, act, dimg)
+}
+
+/// The body of [`max_pool_grad_image`]: every window `W` channels at a time, then 8, then
+/// one. Where windows cannot overlap (strides at least the window), each gradient element
+/// is final when its window writes it and goes through `act` there; otherwise the windows
+/// add into the image, which then goes through `act` in one pass. Results do not depend
+/// on `W`.
+#[inline(always)]
+fn max_pool_grad_image_body<const W: usize, T: Number>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    features: &[T],
+    act: &impl Fn(T, T) -> T,
+    dimg: &mut [T],
+) {
+    let disjoint = g.stride[0] >= g.k_h && g.stride[1] >= g.k_w;
     let c = g.in_c;
-    pool_backward(
-        g,
-        threads,
-        |best: &mut ArgMax<T>, dimg: &mut [T], b, at, rows, cols| {
+    for oy in 0..g.out_h {
+        let rows = g.row_taps(oy);
+        for ox in 0..g.out_w {
+            let cols = g.col_taps(ox);
             if rows.is_empty() || cols.is_empty() {
-                return;
+                continue;
             }
-            let image = &x[b * g.in_image()..(b + 1) * g.in_image()];
-            let (vals, args) = best;
-            vals.clear();
-            vals.resize(c, T::LOWEST);
-            args.clear();
-            args.resize(c, 0);
-            let taps = window_rows(g, image, rows.clone(), &cols).flat_map(|l| l.chunks_exact(c));
-            for (t, src) in taps.enumerate() {
-                if t == 0 {
-                    // The window's first tap starts every channel's maximum.
-                    vals.copy_from_slice(src);
-                    continue;
-                }
-                // Two loops of one store each (the argmax, then the maximum): each is a
-                // vector compare and blend.
-                let t = t as u32;
-                for ((a, v), &s) in args.iter_mut().zip(vals.iter()).zip(src) {
-                    *a = if s > *v { t } else { *a };
-                }
-                max_into(vals, src);
+            let grad = &dy[(oy * g.out_w + ox) * c..(oy * g.out_w + ox + 1) * c];
+            let w = Window {
+                g,
+                rows: rows.clone(),
+                cols,
+                x,
+                grad,
+                features,
+            };
+            if disjoint {
+                let ch = w.grad::<W, true>(0, act, dimg);
+                let ch = w.grad::<8, true>(ch, act, dimg);
+                w.grad::<1, true>(ch, act, dimg);
+            } else {
+                let ch = w.grad::<W, false>(0, act, dimg);
+                let ch = w.grad::<8, false>(ch, act, dimg);
+                w.grad::<1, false>(ch, act, dimg);
             }
-            let grad = &dy[at..at + c];
+        }
+    }
+    if !disjoint {
+        dimg.iter_mut()
+            .zip(features)
+            .for_each(|(d, &f)| *d = act(*d, f));
+    }
+}
+
+/// One pooling window of one image, for [`max_pool_grad_image_body`]: its input rows and
+/// columns (inside the image), the image and its features, and the window's gradient.
+struct Window<'a, T> {
+    g: &'a Geometry,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    x: &'a [T],
+    grad: &'a [T],
+    features: &'a [T],
+}
+
+impl<T: Number> Window<'_, T> {
+    /// Adds the window's gradient to `dimg` at its first maximum, channels `ch..` `W` at a
+    /// time while `W` are left, with the maximum and its tap in registers; returns the
+    /// first channel not done. `FINAL`: `dimg` gets nothing from other windows, so each
+    /// element goes through `act` as it is written.
+    #[inline(always)]
+    fn grad<const W: usize, const FINAL: bool>(
+        &self,
+        mut ch: usize,
+        act: &impl Fn(T, T) -> T,
+        dimg: &mut [T],
+    ) -> usize {
+        let (c, width) = (self.g.in_c, self.g.in_w);
+        while ch + W <= c {
+            let tap = |y: usize, xx: usize| (y * width + xx) * c + ch;
+            let first = tap(self.rows.start, self.cols.start);
+            let mut best: [T; W] = self.x[first..first + W].try_into().expect("W channels");
+            let mut arg = [0u32; W];
             let mut t = 0u32;
-            for y in rows {
-                let line = &mut dimg[(y * g.in_w + cols.start) * c..(y * g.in_w + cols.end) * c];
-                for dst in line.chunks_exact_mut(c) {
-                    for ((d, &a), &gv) in dst.iter_mut().zip(args.iter()).zip(grad) {
-                        // Adding zero keeps `d`: it starts at +0 and no sum makes it -0.
-                        *d = d.add(if a == t { gv } else { T::ZERO });
+            for y in self.rows.clone() {
+                for at in self.cols.clone().map(|xx| tap(y, xx)) {
+                    let src: &[T; W] = self.x[at..at + W].try_into().expect("W channels");
+                    for i in 0..W {
+                        // (Tap 0 is never greater than itself.)
+                        let greater = src[i] > best[i];
+                        arg[i] = if greater { t } else { arg[i] };
+                        best[i] = if greater { src[i] } else { best[i] };
                     }
                     t += 1;
                 }
             }
-        },
-        finish,
-    )
+            let grad: &[T; W] = self.grad[ch..ch + W].try_into().expect("W channels");
+            let mut t = 0u32;
+            for y in self.rows.clone() {
+                for at in self.cols.clone().map(|xx| tap(y, xx)) {
+                    let dst: &mut [T; W] = (&mut dimg[at..at + W]).try_into().expect("W channels");
+                    let feats: &[T; W] = self.features[at..at + W].try_into().expect("W channels");
+                    for i in 0..W {
+                        // Adding zero keeps `d`: it starts at +0 and no sum makes it -0.
+                        let d = dst[i].add(if arg[i] == t { grad[i] } else { T::ZERO });
+                        dst[i] = if FINAL { act(d, feats[i]) } else { d };
+                    }
+                    t += 1;
+                }
+            }
+            ch += W;
+        }
+        ch
+    }
 }
 
 /// For every output pixel and channel, `grad` at the first maximum of its window of `x`
@@ -430,26 +533,40 @@ fn max_pool_grad_grad<T: Number>(g: &Geometry, x: &[T], grad: &[T], threads: usi
     })
 }
 
+/// AvgPoolGrad: each tap of a window gets the window's gradient over its size, split over
+/// threads by image (windows of one image overlap, images do not).
 fn avg_pool_grad<T: Float>(g: &Geometry, dy: &[T], threads: usize) -> Vec<T> {
     let c = g.in_c;
-    pool_backward(
-        g,
-        threads,
-        |share: &mut Vec<T>, dimg: &mut [T], _b, at, rows, cols| {
-            // Each tap gets the pixel's gradient over the window's size, divided once.
-            let count = T::lit((rows.len() * cols.len()) as f64);
-            share.clear();
-            share.extend(dy[at..at + c].iter().map(|&gv| gv / count));
-            for y in rows {
-                let line = &mut dimg[(y * g.in_w + cols.start) * c..(y * g.in_w + cols.end) * c];
-                for dst in line.chunks_exact_mut(c) {
-                    dst.iter_mut()
-                        .zip(share.iter())
-                        .for_each(|(d, &v)| *d = *d + v);
+    let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
+    // An image at a time, zeroed right before its gradient is added up (in cache).
+    zeroed_blocks(
+        g.batch,
+        g.in_image(),
+        1,
+        outer,
+        |share: &mut Vec<T>, images, dimg| {
+            for b in images {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let (rows, cols) = (g.row_taps(oy), g.col_taps(ox));
+                        let at = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                        // The pixel's gradient over the window's size, divided once.
+                        let count = T::lit((rows.len() * cols.len()) as f64);
+                        share.clear();
+                        share.extend(dy[at..at + c].iter().map(|&gv| gv / count));
+                        for y in rows {
+                            let line = &mut dimg
+                                [(y * g.in_w + cols.start) * c..(y * g.in_w + cols.end) * c];
+                            for dst in line.chunks_exact_mut(c) {
+                                dst.iter_mut()
+                                    .zip(share.iter())
+                                    .for_each(|(d, &v)| *d = *d + v);
+                            }
+                        }
+                    }
                 }
             }
         },
-        |_, _| {},
     )
 }
 
@@ -482,23 +599,11 @@ fn max_pool_grad_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
         let g = geometry(&window, ksize, x.shape(), "orig_input")?;
         check_shape(&g, y, "orig_output")?;
         check_shape(&g, dy, "grad")?;
-        let dx = max_pool_grad(&g, x.as_slice::<T>()?, dy.as_slice::<T>()?, g.pool_threads(k), |_, _| {});
+        let x_values = x.as_slice::<T>()?;
+        let dx = max_pool_grad(&g, x_values, dy.as_slice::<T>()?, x_values, |d, _| d, g.pool_threads(k));
         k.push_output(Tensor::from_parts(x.shape().to_vec(), dx));
         Ok(())
     }))
-}
-
-/// A `finish` for [`max_pool_grad`]: image `b`'s gradient through the activation
-/// gradient `f` with the image's features (`image` elements an image), element by element.
-fn through<'a, T: Number>(
-    features: &'a [T],
-    image: usize,
-    f: impl Fn(T, T) -> T + Sync + 'a,
-) -> impl Fn(usize, &mut [T]) + Sync + 'a {
-    move |b, dimg| {
-        let feats = &features[b * image..(b + 1) * image];
-        dimg.iter_mut().zip(feats).for_each(|(d, &x)| *d = f(*d, x));
-    }
 }
 
 /// `MaxPoolGrad` and the ReluGrad (or Relu6Grad) that reads it as one step (built by the
@@ -527,8 +632,8 @@ pub(super) fn fused_max_pool_grad_kernel(
         let (x, dy, features) = (x.as_slice::<T>()?, dy.as_slice::<T>()?, features.as_slice::<T>()?);
         let threads = g.pool_threads(k);
         let dx = match activation_grad {
-            ActivationGrad::Relu => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu_grad::<T>)),
-            ActivationGrad::Relu6 => max_pool_grad(&g, x, dy, threads, through(features, g.in_image(), relu6_grad::<T>)),
+            ActivationGrad::Relu => max_pool_grad(&g, x, dy, features, relu_grad::<T>, threads),
+            ActivationGrad::Relu6 => max_pool_grad(&g, x, dy, features, relu6_grad::<T>, threads),
         };
         k.push_output(Tensor::from_parts(shape, dx));
         Ok(())
@@ -1031,7 +1136,7 @@ mod tests {
                 let got = [
                     max_pool(&geom, &x, threads),
                     avg_pool(&geom, &x, threads),
-                    max_pool_grad(&geom, &x, &dy, threads, |_, _| {}),
+                    max_pool_grad(&geom, &x, &dy, &x, |d, _| d, threads),
                     avg_pool_grad(&geom, &dy, threads),
                 ];
                 for (what, (a, b)) in ["max", "avg", "max grad", "avg grad"]
@@ -1054,6 +1159,21 @@ mod tests {
                 bits(&want[0]),
                 "16 channels at a time, case {case}"
             );
+            // MaxPoolGrad 8 and 16 channels at a time (no AVX2 and AVX2).
+            let (image, pooled) = (geom.in_image(), geom.out_h * geom.out_w * geom.in_c);
+            for width in [8, 16] {
+                let mut dx = vec![0f32; x.len()];
+                for (b, dimg) in dx.chunks_exact_mut(image).enumerate() {
+                    let xs = &x[b * image..(b + 1) * image];
+                    let dys = &dy[b * pooled..(b + 1) * pooled];
+                    let act = |d, _| d;
+                    match width {
+                        8 => max_pool_grad_image_body::<8, f32>(&geom, xs, dys, xs, &act, dimg),
+                        _ => max_pool_grad_image_body::<16, f32>(&geom, xs, dys, xs, &act, dimg),
+                    }
+                }
+                assert_eq!(bits(&dx), bits(&want[2]), "grad {width} wide, case {case}");
+            }
         }
     }
 
