@@ -8,9 +8,9 @@
 //! of [`NR`] columns. The kernel keeps a 12 × 32 tile of the result in 24 vector
 //! registers while it runs through one panel of each, then writes the tile once. On the
 //! 2-core Intel Xeon (Sapphire Rapids class, 234 GFLOP/s AVX-512 FMA peak per core) that
-//! builds this project, it runs a dense layer's forward product and weight gradient
-//! (256 × 1024 × 784..1024, 784..1024 × 1024 × 256) at 183–205 GFLOP/s on one thread,
-//! against 155–185 for faer's kernels; [`suits`] says which products it takes.
+//! builds this project, it runs a dense layer's weight gradient (784..1024 × 256ᵀ · 256 ×
+//! 1024) at 203–207 GFLOP/s on one thread, against 143–189 for faer's kernels; [`suits`]
+//! says which products it takes (faer's are as fast or faster for the others).
 //!
 //! Every element of the result is the sum over the contracted index in increasing
 //! order, in register, within each `kc` block, the blocks added to the result in order;
@@ -43,15 +43,20 @@ const NC: usize = 1024;
 /// place or packed), its filter gradient (288 × 9216 · 9216 × 64) at 162 against 135.
 const MIN_COLUMNS: usize = 128;
 
+/// Multiply-adds below which faer's kernels (no packing for small products) are faster:
+/// the digits MLP's 32 × 64 × 128 products took its SGD epoch from 0.94–1.02 to 1.07 ms.
+const MIN_WORK: usize = 1 << 24;
+
 /// Whether a block of `cols` columns of the product `d` is faster here than with faer
-/// (measured one at a time on the 2-core Xeon, quiet, each the best of 40): results at
-/// least [`MIN_COLUMNS`] wide with `b` stored as is. The MLP's 256 × 1024 × 1024 forward
-/// product: 2.88 against 3.00 ms; its weight gradients (`a` transposed, k = 256): 1.99
-/// against 2.18 ms (784 rows) and 2.63 against 3.48–3.76 ms (1024 rows). With `b`
-/// transposed (an input gradient dz·Wᵀ), faer's is faster: 3.02 against 3.19 ms, and
-/// 1.63 against 1.80 ms on two threads inside the training step.
+/// (measured on the 2-core Xeon, quiet, each the best of 40): a weight gradient `xᵀ·dy`
+/// (`a` transposed, `b` as is) of at least [`MIN_WORK`] multiply-adds and [`MIN_COLUMNS`]
+/// columns. The MLP's 784 × 256ᵀ · 256 × 1024 took 1.99 ms here against 2.18 with faer,
+/// its 1024 × 256ᵀ · 256 × 1024 2.63 against 3.48–3.76. Other layouts are close or
+/// faer's: its forward 256 × 1024 · 1024 × 1024 2.88 against 3.00 ms, but a square
+/// 1024³ product 14.3–14.6 against 13.4–13.7 ms, and dz·Wᵀ (`b` transposed) 3.19 against
+/// 3.02.
 pub fn suits(d: GemmDims, cols: usize) -> bool {
-    !d.trans_b && cols >= MIN_COLUMNS
+    d.trans_a && !d.trans_b && cols >= MIN_COLUMNS && d.work() >= MIN_WORK
 }
 
 /// Whether this CPU runs the AVX-512 kernels (checked once).
