@@ -245,22 +245,24 @@ fn own_kernels_enabled() -> bool {
 trait OwnKernel: Sized {
     /// Stores rows `rows` and columns `cols` of `op(a) · op(b)` into the block at `out`
     /// (element `(i, j)` of the block at `out[i·ldc + j]`) as `store` says; false, doing
-    /// nothing, where there is no such kernel.
+    /// nothing, where there is no such kernel (the default: faer's for every product).
     ///
     /// # Safety
     /// `out` addresses `rows.len()` rows of stride `ldc ≥ cols.len()`, each with
     /// `cols.len()` elements that nothing else reads or writes during the call.
     #[allow(clippy::too_many_arguments)]
     unsafe fn own_product(
-        d: GemmDims,
-        a: &[Self],
-        b: &[Self],
-        rows: Range<usize>,
-        cols: Range<usize>,
-        out: *mut Self,
-        ldc: usize,
-        store: Store<Self>,
-    ) -> bool;
+        _: GemmDims,
+        _: &[Self],
+        _: &[Self],
+        _: Range<usize>,
+        _: Range<usize>,
+        _: *mut Self,
+        _: usize,
+        _: Store<Self>,
+    ) -> bool {
+        false
+    }
 }
 
 impl OwnKernel for f32 {
@@ -285,21 +287,7 @@ impl OwnKernel for f32 {
     }
 }
 
-impl OwnKernel for f64 {
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn own_product(
-        _: GemmDims,
-        _: &[f64],
-        _: &[f64],
-        _: Range<usize>,
-        _: Range<usize>,
-        _: *mut f64,
-        _: usize,
-        _: Store<f64>,
-    ) -> bool {
-        false
-    }
-}
+impl OwnKernel for f64 {}
 
 /// `op(a)` and `op(b)` as faer matrices.
 fn faer_operands<'a, T>(d: GemmDims, a: &'a [T], b: &'a [T]) -> (MatRef<'a, T>, MatRef<'a, T>) {
