@@ -19,8 +19,9 @@
 
 use super::{GemmDims, Store};
 use std::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_set_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::ops::Range;
@@ -36,6 +37,10 @@ const KC: usize = 320;
 const MC: usize = 192;
 /// Columns of `op(b)` packed at a time (`KC × NC` floats, 1.25 MiB).
 const NC: usize = 1024;
+
+/// The most floats of a scaled update's product (see [`SUMS`]) a thread keeps between
+/// products (16 MiB: a 2048 × 2048 weight gradient); a larger one gets a buffer of its own.
+const KEPT_SUMS: usize = 1 << 22;
 
 /// Result columns (of the block a thread computes) below which faer's kernels are faster:
 /// its 96-row tiles suit a narrow result with many rows. A convolution's 9216 × 288 ·
@@ -92,7 +97,8 @@ pub unsafe fn product(
     ldc: usize,
     store: Store<f32>,
 ) -> bool {
-    if !available() {
+    // A transposed `b`'s columns are gathered with 32-bit offsets (`15·k` at most).
+    if !available() || (d.trans_b && d.k > i32::MAX as usize / 16) {
         return false;
     }
     let (m, n, k) = (d.m, d.n, d.k);
@@ -145,16 +151,26 @@ pub unsafe fn product(
         // update would: with more than one contracted block, the product goes through a
         // buffer first.
         Store::AddScaled(alpha) if k > KC => {
-            let mut sums = vec![0.0f32; r * c];
-            // SAFETY (here and below): AVX-512F is present; the views cover `r × k` and
-            // `k × c` elements inside `a` and `b` (bounds asserted above); `sums` holds
-            // `r × c` and the caller vouches for `out`.
-            blocked_product(r, c, k, a_view, b_view, sums.as_mut_ptr(), c, Tile::Replace);
-            for (i, row) in sums.chunks_exact(c).enumerate() {
-                let o = out.add(i * ldc);
-                for (j, &s) in row.iter().enumerate() {
-                    *o.add(j) += alpha * s;
+            let add = |sums: &mut [f32]| {
+                // SAFETY (here and below): AVX-512F is present; the views cover `r × k`
+                // and `k × c` elements inside `a` and `b` (bounds asserted above); `sums`
+                // holds `r × c` (each written by the first contracted block before it is
+                // read) and the caller vouches for `out`.
+                blocked_product(r, c, k, a_view, b_view, sums.as_mut_ptr(), c, Tile::Replace);
+                for (i, row) in sums.chunks_exact(c).enumerate() {
+                    let o = out.add(i * ldc);
+                    for (j, &s) in row.iter().enumerate() {
+                        *o.add(j) += alpha * s;
+                    }
                 }
+            };
+            if r * c <= KEPT_SUMS {
+                SUMS.with_borrow_mut(|sums| {
+                    sums.resize(KEPT_SUMS.min(sums.len().max(r * c)), 0.0);
+                    add(&mut sums[..r * c]);
+                });
+            } else {
+                add(&mut vec![0.0; r * c]);
             }
             return true;
         }
@@ -176,6 +192,10 @@ enum Tile {
 thread_local! {
     /// Each thread's packing buffers (`a` block, `b` block), kept between products.
     static PACKED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Each thread's buffer for a scaled update's product of several contracted blocks
+    /// (a weight gradient over a batch of more than [`KC`] rows), kept between products
+    /// up to [`KEPT_SUMS`] floats.
+    static SUMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `out (=|+=) op(a) · op(b)` for an `m × n` result with `k` contracted elements.
@@ -204,7 +224,17 @@ unsafe fn blocked_product(
             let nc = (n - jc).min(NC);
             for (block, pc) in (0..k).step_by(kc_max).enumerate() {
                 let kc = (k - pc).min(kc_max);
-                pack_b(b, pc, kc, jc, nc, pb.as_mut_ptr());
+                for jp in 0..nc.div_ceil(NR) {
+                    let cols = (nc - jp * NR).min(NR);
+                    pack_b(
+                        b,
+                        pc,
+                        kc,
+                        jc + jp * NR,
+                        cols,
+                        pb.as_mut_ptr().add(jp * NR * kc),
+                    );
+                }
                 let mode = match tile {
                     Tile::Replace if block > 0 => Mode::Add,
                     Tile::Replace => Mode::Overwrite,
@@ -320,56 +350,40 @@ unsafe fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: *mut 
     }
 }
 
-/// Packs contracted `p0..p0 + kc` × columns `j0..j0 + nc` of `b` into panels of [`NR`]
-/// columns (the last zero-padded): panel `jp` starts at `jp · NR · kc` and holds
-/// `b(p, j)` at `p · NR + (j − j0 − jp · NR)`.
+/// Packs contracted `p0..p0 + kc` × columns `first..first + cols` (`cols ≤ NR`) of `b`
+/// into one panel of [`NR`] columns (zero-padded) at `dst`, holding `b(p, j)` at
+/// `(p − p0) · NR + (j − first)`.
 ///
 /// # Safety
-/// AVX-512F is present; the view covers the block; `dst` holds
-/// `nc.div_ceil(NR) · NR · kc` floats.
+/// AVX-512F is present; the view covers the block; `dst` holds `NR · kc` floats.
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_b(b: View, p0: usize, kc: usize, j0: usize, nc: usize, dst: *mut f32) {
-    for jp in 0..nc.div_ceil(NR) {
-        let first = j0 + jp * NR;
-        let cols = (nc - jp * NR).min(NR);
-        let panel = dst.add(jp * NR * kc);
-        if b.cs == 1 {
-            let [m0, m1] = masks(cols);
-            for p in 0..kc {
-                let src = b.base.add((p0 + p) * b.rs + first);
-                _mm512_storeu_ps(panel.add(p * NR), _mm512_maskz_loadu_ps(m0, src));
-                _mm512_storeu_ps(
-                    panel.add(p * NR + 16),
-                    _mm512_maskz_loadu_ps(m1, src.add(16)),
-                );
-            }
-        } else {
-            pack_b_columns(b, p0, kc, first, cols, panel);
-        }
-    }
-}
-
-/// [`pack_b`]'s panel of `cols` columns starting at column `first` of a transposed `b`
-/// (each column's contracted elements consecutive), one element at a time: [`suits`]
-/// leaves such products to faer, whose packing is faster.
-///
-/// # Safety
-/// As [`pack_b`].
-unsafe fn pack_b_columns(
-    b: View,
-    p0: usize,
-    kc: usize,
-    first: usize,
-    cols: usize,
-    panel: *mut f32,
-) {
-    for t in 0..NR {
+unsafe fn pack_b(b: View, p0: usize, kc: usize, first: usize, cols: usize, dst: *mut f32) {
+    let [m0, m1] = masks(cols);
+    if b.cs == 1 {
         for p in 0..kc {
-            *panel.add(p * NR + t) = if t < cols {
-                *b.base.add((first + t) * b.cs + (p0 + p) * b.rs)
-            } else {
-                0.0
-            };
+            let src = b.base.add((p0 + p) * b.rs + first);
+            _mm512_storeu_ps(dst.add(p * NR), _mm512_maskz_loadu_ps(m0, src));
+            _mm512_storeu_ps(dst.add(p * NR + 16), _mm512_maskz_loadu_ps(m1, src.add(16)));
+        }
+    } else {
+        // Transposed: column `j`'s contracted elements are consecutive; gather each
+        // contracted index's 32 columns (`cs` apart).
+        let offsets = _mm512_mullo_epi32(
+            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            _mm512_set1_epi32(b.cs as i32),
+        );
+        let zero = _mm512_setzero_ps();
+        for p in 0..kc {
+            let src = b.base.add(first * b.cs + (p0 + p) * b.rs);
+            for (h, mask) in [m0, m1].into_iter().enumerate() {
+                let v = _mm512_mask_i32gather_ps::<4>(
+                    zero,
+                    mask,
+                    offsets,
+                    src.add(16 * h * b.cs).cast(),
+                );
+                _mm512_storeu_ps(dst.add(p * NR + 16 * h), v);
+            }
         }
     }
 }
@@ -648,9 +662,16 @@ mod tests {
             rs: 1,
             cs: k,
         };
+        if !available() {
+            return;
+        }
         let mut panels = vec![f32::NAN; 2 * NR * 30];
-        // SAFETY: the view covers columns 0..45 × indices 5..35 of `b`; the panels fit.
-        unsafe { pack_b(view, 5, 30, 0, n, panels.as_mut_ptr()) };
+        for (jp, panel) in panels.chunks_exact_mut(NR * 30).enumerate() {
+            let cols = (n - jp * NR).min(NR);
+            // SAFETY: AVX-512F is present; the view covers columns 0..45 × indices 5..35
+            // of `b`; the panel holds `NR × 30` floats.
+            unsafe { pack_b(view, 5, 30, jp * NR, cols, panel.as_mut_ptr()) };
+        }
         for (jp, panel) in panels.chunks_exact(NR * 30).enumerate() {
             for p in 0..30 {
                 for t in 0..NR {
