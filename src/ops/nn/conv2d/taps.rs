@@ -19,9 +19,9 @@ pub(super) const DIRECT_BLOCK_ELEMENTS: usize = 1 << 11;
 /// The input as the patches' rows read it: zero-padded so that every tap of every
 /// window lies inside, `height × width` pixels of `in_c` channels per image.
 pub(super) struct PaddedInput<'a, T: Clone> {
-    data: Cow<'a, [T]>,
-    height: usize,
-    width: usize,
+    pub(super) data: Cow<'a, [T]>,
+    pub(super) height: usize,
+    pub(super) width: usize,
 }
 
 impl Geometry {
