@@ -122,7 +122,7 @@ impl Geometry {
 
     /// (image, output row, output column) of patch row `r`.
     #[inline]
-    fn pixel(&self, r: usize) -> (usize, usize, usize) {
+    pub(super) fn pixel(&self, r: usize) -> (usize, usize, usize) {
         let per_image = self.out_h * self.out_w;
         let (b, p) = (r / per_image, r % per_image);
         (b, p / self.out_w, p % self.out_w)
