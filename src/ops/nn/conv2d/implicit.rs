@@ -35,13 +35,15 @@ const FILTER_GRAD_IMAGES: usize = 4;
 
 impl Geometry {
     /// Whether this convolution of `T`s runs here: f32, stride 1, no dilation, patches too
-    /// long to read by taps (`taps.rs` takes those), on a CPU with AVX-512 F.
+    /// long to read by taps (`taps.rs` takes those), a nonempty output, on a CPU with
+    /// AVX-512 F.
     pub(super) fn runs_implicit<T: 'static>(&self) -> bool {
         std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
             && self.stride == [1, 1]
             && self.dilation == [1, 1]
             && !self.reads_taps_in_place()
             && self.out_c > 0
+            && self.batch * self.out_h * self.out_w > 0
             && self.k_h * self.k_w * self.in_c > 0
             && avx512_available()
     }
@@ -461,6 +463,17 @@ mod tests {
         }
     }
 
+    /// A stride-1 convolution's window with `padding`.
+    fn g_window(padding: &str) -> Window2d {
+        let attrs: crate::graph::Attrs = [
+            ("strides".to_string(), vec![1i64, 1, 1, 1].into()),
+            ("padding".to_string(), padding.into()),
+        ]
+        .into_iter()
+        .collect();
+        Window2d::conv(&attrs).unwrap()
+    }
+
     #[test]
     fn implicit_products_match_the_float64_definitions() {
         // Output widths of one tile, several tiles and a remainder; channel counts below
@@ -471,15 +484,16 @@ mod tests {
             ([1, 6, 27, 3], [2, 3], 9, "VALID"),
             ([2, 5, 13, 17], [1, 2], 20, "SAME"),
         ] {
-            let attrs: crate::graph::Attrs = [
-                ("strides".to_string(), vec![1i64, 1, 1, 1].into()),
-                ("padding".to_string(), padding.into()),
-            ]
-            .into_iter()
-            .collect();
-            let g = Geometry::new(&Window2d::conv(&attrs).unwrap(), xs, [kh, kw], oc).unwrap();
+            let g = Geometry::new(&g_window(padding), xs, [kh, kw], oc).unwrap();
             let c = g.in_c;
             let what = format!("{xs:?} {kh}x{kw}x{oc} {padding}");
+            // An input smaller than the window: no output, a zero filter gradient.
+            let small = Geometry::new(&g_window(padding), [2, 2, 9, c], [3, 3], oc).unwrap();
+            assert!(!small.runs_implicit::<f32>() || padding == "SAME", "{what}");
+            let dy0 = values(small.batch * small.out_h * small.out_w * oc, 5);
+            let x0 = values(2 * 2 * 9 * c, 6);
+            let dw0 = conv2d_backprop_filter(&small, &x0, &dy0, 2);
+            assert_eq!(dw0.len(), 9 * c * oc);
             assert_eq!(g.runs_implicit::<f32>(), avx512_available(), "{what}");
             assert!(!g.runs_implicit::<f64>());
             let x = values(xs.iter().product(), 1);
