@@ -126,6 +126,28 @@ where
     out
 }
 
+/// A new vector of `units × unit_len` elements written by `f(unit_range, chunk)` as
+/// [`for_each_units`] calls it, on uninitialized chunks: for outputs whose every element
+/// a kernel writes (pooling windows that tile their input), which then need no zeroing.
+///
+/// # Safety
+/// `f` initializes every element of each chunk it is given.
+pub unsafe fn written_units<T, F>(units: usize, unit_len: usize, threads: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
+{
+    let len = units
+        .checked_mul(unit_len)
+        .expect("callers size their outputs with checked arithmetic first");
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    for_each_units(&mut out.spare_capacity_mut()[..len], unit_len, threads, f);
+    // SAFETY: the chunks cover all `len` elements, and the caller vouches that `f`
+    // initialized each.
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// The elementwise sum of `parts` vectors of `len` elements, part `p` made by `f(p, acc)`
 /// adding its share of a reduction into the zeroed `acc`; the parts run on up to
 /// `threads` threads, and their sums are added in part order (so the result depends only
@@ -224,6 +246,23 @@ mod tests {
             seen.sort_by_key(|r| r.start);
             let units: Vec<usize> = seen.into_iter().flatten().collect();
             assert_eq!(units, (0..10).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn written_units_keep_what_each_unit_wrote() {
+        for threads in [1, 3] {
+            // SAFETY: every element of every chunk is written.
+            let out: Vec<u32> = unsafe {
+                written_units(7, 2, threads, |units, chunk| {
+                    for (u, c) in units.zip(chunk.chunks_mut(2)) {
+                        c[0] = MaybeUninit::new(u as u32);
+                        c[1] = MaybeUninit::new(10 * u as u32);
+                    }
+                })
+            };
+            let want: Vec<u32> = (0..7).flat_map(|u| [u, 10 * u]).collect();
+            assert_eq!(out, want, "{threads} threads");
         }
     }
 

@@ -516,15 +516,35 @@ fn short_contraction<T: Number>(a: &[T], b: &[T], k: usize, out: &mut [T], store
 /// row-major `b` (`k × n`, `n = out.len() / rows`): four rows and 16 (or 8) columns at a
 /// time with their sums in registers, compiled for AVX2 where the CPU has it. The terms
 /// of each sum are added in the order of `k` whatever the path, so results do not depend
-/// on the CPU, on how rows are grouped or on where the rows are read from.
+/// on the CPU, on how rows are grouped or on where the rows are read from. With AVX-512,
+/// 32 columns at a time: a first convolution's 3×3×1 × 32 product (cnn_step's conv1) is
+/// one register-wide block per row.
 pub fn short_product<T: Number, L: ShortLhs<T>>(a: &L, b: &[T], out: &mut [T], store: Store<T>) {
     assert!(a.k() <= SHORT_CONTRACTION, "short product of k = {}", a.k());
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { short_product_avx2(a, b, out, store) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512 F, checked just above.
+            return unsafe { short_product_avx512(a, b, out, store) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { short_product_avx2(a, b, out, store) };
+        }
     }
     short_product_rows::<8, T, L>(a, b, out, store)
+}
+
+/// [`short_product_rows`] compiled with AVX-512: 32 columns are two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn short_product_avx512<T: Number, L: ShortLhs<T>>(
+    a: &L,
+    b: &[T],
+    out: &mut [T],
+    store: Store<T>,
+) {
+    short_product_rows::<32, T, L>(a, b, out, store)
 }
 
 /// [`short_product_rows`] compiled with AVX2: 16 columns are two registers.
@@ -844,7 +864,7 @@ mod tests {
 
     #[test]
     fn short_contractions_add_in_the_same_order_on_every_path() {
-        // The vector widths of the AVX2 and the baseline paths, and a row alone, give the
+        // The vector widths of the AVX-512, AVX2 and baseline paths, and a row alone, give the
         // same bits: each sum runs over k in order.
         let (m, n, k) = (9, 40, 9);
         let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -853,12 +873,15 @@ mod tests {
         short_contraction(&a, &b, k, &mut dispatched, Store::Replace);
         let mut narrow = vec![0.0f32; m * n];
         short_product_rows::<8, f32, _>(&RowMajor { a: &a, k }, &b, &mut narrow, Store::Replace);
+        let mut wide = vec![0.0f32; m * n];
+        short_product_rows::<32, f32, _>(&RowMajor { a: &a, k }, &b, &mut wide, Store::Replace);
         let mut single = vec![0.0f32; m * n];
         for (a_row, out) in a.chunks_exact(k).zip(single.chunks_exact_mut(n)) {
             row_times_narrow_matrix(a_row, &b, out, Store::Replace, n);
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&dispatched), bits(&narrow));
+        assert_eq!(bits(&dispatched), bits(&wide));
         assert_eq!(bits(&dispatched), bits(&single));
     }
 

@@ -1,6 +1,7 @@
 //! Conv2D's CPU kernels: the convolution and both backprops as blocked products of patch
 //! matrices (im2col) with the filter, split over intra-op threads.
 
+use super::implicit;
 use super::sizes_from_ints;
 use super::taps::{direct_block, direct_filter_grad, DIRECT_BLOCK_ELEMENTS};
 use crate::device::gemm::{gemm, zeroed, GemmDims, GemmElement};
@@ -121,7 +122,7 @@ impl Geometry {
 
     /// (image, output row, output column) of patch row `r`.
     #[inline]
-    fn pixel(&self, r: usize) -> (usize, usize, usize) {
+    pub(super) fn pixel(&self, r: usize) -> (usize, usize, usize) {
         let per_image = self.out_h * self.out_w;
         let (b, p) = (r / per_image, r % per_image);
         (b, p / self.out_w, p % self.out_w)
@@ -282,6 +283,12 @@ pub(super) fn conv2d_forward<T: GemmElement>(
             epilogue(rows, dst);
         });
     }
+    if g.runs_implicit::<T>() {
+        let padded = g.padded_input(input);
+        let rows = g.batch * g.out_h;
+        let outer = threads_for(g.pixels() * k * oc, MIN_PRODUCT_WORK, rows, threads);
+        return implicit::forward(g, &padded, filter, outer, epilogue);
+    }
     let block = block_rows(k).min((OUTPUT_BLOCK_ELEMENTS / oc.max(1)).max(16));
     let (outer, inner) = split_threads(
         g.pixels().saturating_mul(k).saturating_mul(oc),
@@ -303,13 +310,17 @@ pub(super) fn conv2d_forward<T: GemmElement>(
 }
 
 /// Gradient of conv2d with respect to its input: `col2im(dy · filterᵀ)`.
-fn conv2d_backprop_input<T: GemmElement>(
+pub(super) fn conv2d_backprop_input<T: GemmElement>(
     g: &Geometry,
     filter: &[T],
     dy: &[T],
     threads: usize,
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
+    if g.backprop_input_runs_implicit::<T>() {
+        let outer = threads_for(g.pixels() * k * oc, MIN_PRODUCT_WORK, g.batch, threads);
+        return implicit::backprop_input(g, filter, dy, outer);
+    }
     let per_image = g.out_h * g.out_w;
     let block = block_rows(k);
     let (outer, inner) = split_threads(
@@ -357,6 +368,11 @@ pub(super) fn conv2d_backprop_filter<T: GemmElement>(
             let pixels = split_range(g.pixels(), part, outer);
             direct_filter_grad(g, &padded, &offsets, dy, pixels, acc);
         });
+    }
+    if g.runs_implicit::<T>() {
+        let padded = g.padded_input(input);
+        let outer = threads_for(g.pixels() * size, MIN_PRODUCT_WORK, g.batch, threads);
+        return implicit::backprop_filter(g, &padded, dy, outer);
     }
     let block = block_rows(k);
     let (outer, inner) = split_threads(g.pixels().saturating_mul(size), g.pixels(), threads);

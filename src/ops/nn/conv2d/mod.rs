@@ -5,10 +5,13 @@
 //! block of output rows; the input backprop scatters `dy · filterᵀ` back with col2im and
 //! the filter backprop sums `patchesᵀ · dy`. Blocks of rows (or whole images, where
 //! writes would overlap) are spread over the intra-op threads. Short patches (a first
-//! convolution's 3×3×1) are read in place from the input instead (`taps.rs`).
+//! convolution's 3×3×1) are read in place from the input instead (`taps.rs`), and f32
+//! stride-1 convolutions with longer patches run as implicit products on CPUs with
+//! AVX-512, reading the patches where they lie (`implicit.rs`).
 
 pub(super) mod cpu;
 pub(crate) mod fusion;
+mod implicit;
 mod taps;
 
 use super::op_with_attrs;

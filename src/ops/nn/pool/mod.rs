@@ -9,7 +9,7 @@ pub(crate) mod fusion;
 
 use super::op_with_attrs;
 use super::window::{DataFormat, Geometry, Window2d};
-use crate::device::parallel::{threads_for, zeroed_blocks, MIN_LOOP_WORK};
+use crate::device::parallel::{threads_for, written_units, zeroed_blocks, MIN_LOOP_WORK};
 use crate::graph::{Graph, Node, Output, TensorSpec};
 use crate::ops::math::cwise_grad::{relu6_grad, relu_grad};
 use crate::ops::math::{check_family, Family};
@@ -18,6 +18,7 @@ use crate::ops::{InferResult, KernelResult};
 use crate::tensor::{DType, Dim, Element, Float, Number, PartialShape, Tensor};
 use crate::{with_dtype, Error, Result};
 use fusion::ActivationGrad;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Output dims (batch, height, width, channels) of a pooling window over `input`.
@@ -334,38 +335,80 @@ fn max_pool_grad<T: Number>(
 ) -> Vec<T> {
     let outer = threads_for(g.work(), MIN_LOOP_WORK, g.batch, threads);
     let (image, pooled) = (g.in_image(), g.out_h * g.out_w * g.in_c);
+    let grad_of = |b: usize, dimg: &mut [MaybeUninit<T>], tiled: bool| {
+        let (at, out) = (b * image..(b + 1) * image, b * pooled..(b + 1) * pooled);
+        let (x, features) = (&x[at.clone()], &features[at]);
+        // SAFETY: `dimg` is zeroed unless the windows tile the image (see below).
+        unsafe { max_pool_grad_image(g, x, &dy[out], features, &act, dimg, tiled) }
+    };
+    if g.windows_tile() {
+        // SAFETY: the windows tile each image, so every element of each image is
+        // written (by its window).
+        return unsafe {
+            written_units(g.batch, image, outer, |images, dimgs| {
+                for (b, dimg) in images.zip(dimgs.chunks_exact_mut(image)) {
+                    grad_of(b, dimg, true);
+                }
+            })
+        };
+    }
     // An image at a time, zeroed right before its gradient is written (in cache).
     zeroed_blocks(g.batch, image, 1, outer, |(), images, dimg| {
         for b in images {
-            let (at, out) = (b * image..(b + 1) * image, b * pooled..(b + 1) * pooled);
-            let (x, features) = (&x[at.clone()], &features[at]);
-            max_pool_grad_image(g, x, &dy[out], features, &act, dimg);
+            grad_of(b, as_uninit(dimg), false);
         }
     })
 }
 
-/// One image of [`max_pool_grad`] into its zeroed gradient `dimg`, compiled for AVX-512
-/// or AVX2 where the CPU has it.
-fn max_pool_grad_image<T: Number>(
+/// `values` seen as possibly uninitialized: writing initialized values through it (all
+/// that this file does) keeps it initialized.
+fn as_uninit<T>(values: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`, and nothing writes an
+    // uninitialized value through the view.
+    unsafe { &mut *(values as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+impl Geometry {
+    /// Whether the pooling windows tile the input: each input element lies in exactly
+    /// one window (2×2 windows with stride 2 over even sizes, say).
+    fn windows_tile(&self) -> bool {
+        self.stride == [self.k_h, self.k_w]
+            && self.pad == [0, 0]
+            && self.out_h * self.k_h == self.in_h
+            && self.out_w * self.k_w == self.in_w
+    }
+}
+
+/// One image of [`max_pool_grad`] into its gradient `dimg`, compiled for AVX-512 or AVX2
+/// where the CPU has it.
+///
+/// # Safety
+/// `dimg` is initialized (zeroed) unless `tiled`, and `tiled` only where the windows
+/// tile the image.
+unsafe fn max_pool_grad_image<T: Number>(
     g: &Geometry,
     x: &[T],
     dy: &[T],
     features: &[T],
     act: &impl Fn(T, T) -> T,
-    dimg: &mut [T],
+    dimg: &mut [MaybeUninit<T>],
+    tiled: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512 F, checked just above.
-            return unsafe { max_pool_grad_image_avx512(g, x, dy, features, act, dimg) };
+            // SAFETY: the CPU supports AVX-512 F, checked just above; the caller vouches
+            // for `dimg`.
+            return unsafe { max_pool_grad_image_avx512(g, x, dy, features, act, dimg, tiled) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { max_pool_grad_image_avx2(g, x, dy, features, act, dimg) };
+            // SAFETY: the CPU supports AVX2, checked just above; the caller vouches for
+            // `dimg`.
+            return unsafe { max_pool_grad_image_avx2(g, x, dy, features, act, dimg, tiled) };
         }
     }
-    max_pool_grad_image_body::<8, T>(g, x, dy, features, act, dimg)
+    // SAFETY: the caller vouches for `dimg`.
+    unsafe { max_pool_grad_image_body::<8, T>(g, x, dy, features, act, dimg, tiled) }
 }
 
 /// [`max_pool_grad_image_body`] compiled with AVX-512: 32 channels are two registers.
@@ -377,9 +420,11 @@ unsafe fn max_pool_grad_image_avx512<T: Number>(
     dy: &[T],
     features: &[T],
     act: &impl Fn(T, T) -> T,
-    dimg: &mut [T],
+    dimg: &mut [MaybeUninit<T>],
+    tiled: bool,
 ) {
-    max_pool_grad_image_body::<32, T>(g, x, dy, features, act, dimg)
+    // SAFETY: the caller vouches for `dimg`.
+    unsafe { max_pool_grad_image_body::<32, T>(g, x, dy, features, act, dimg, tiled) }
 }
 
 /// [`max_pool_grad_image_body`] compiled with AVX2: 16 channels are two registers.
@@ -391,24 +436,31 @@ unsafe fn max_pool_grad_image_avx2<T: Number>(
     dy: &[T],
     features: &[T],
     act: &impl Fn(T, T) -> T,
-    dimg: &mut [T],
+    dimg: &mut [MaybeUninit<T>],
+    tiled: bool,
 ) {
-    max_pool_grad_image_body::<16, T>(g, x, dy, features, act, dimg)
+    // SAFETY: the caller vouches for `dimg`.
+    unsafe { max_pool_grad_image_body::<16, T>(g, x, dy, features, act, dimg, tiled) }
 }
 
 /// The body of [`max_pool_grad_image`]: every window `W` channels at a time, then 8, then
 /// one. Where windows cannot overlap (strides at least the window), each gradient element
-/// is final when its window writes it and goes through `act` there; otherwise the windows
-/// add into the image, which then goes through `act` in one pass. Results do not depend
-/// on `W`.
+/// is final when its window writes it and goes through `act` there; where they tile the
+/// image, that write is the element's only one (nothing is read back, so `dimg` need
+/// not be zeroed first); otherwise the windows add into the image, which then goes
+/// through `act` in one pass. Results do not depend on `W`.
+///
+/// # Safety
+/// As for [`max_pool_grad_image`].
 #[inline(always)]
-fn max_pool_grad_image_body<const W: usize, T: Number>(
+unsafe fn max_pool_grad_image_body<const W: usize, T: Number>(
     g: &Geometry,
     x: &[T],
     dy: &[T],
     features: &[T],
     act: &impl Fn(T, T) -> T,
-    dimg: &mut [T],
+    dimg: &mut [MaybeUninit<T>],
+    tiled: bool,
 ) {
     let disjoint = g.stride[0] >= g.k_h && g.stride[1] >= g.k_w;
     let c = g.in_c;
@@ -428,21 +480,29 @@ fn max_pool_grad_image_body<const W: usize, T: Number>(
                 grad,
                 features,
             };
-            if disjoint {
-                let ch = w.grad::<W, true>(0, act, dimg);
-                let ch = w.grad::<8, true>(ch, act, dimg);
-                w.grad::<1, true>(ch, act, dimg);
-            } else {
-                let ch = w.grad::<W, false>(0, act, dimg);
-                let ch = w.grad::<8, false>(ch, act, dimg);
-                w.grad::<1, false>(ch, act, dimg);
+            // SAFETY (each call): as for this function.
+            unsafe {
+                if tiled {
+                    let ch = w.grad::<W, true, true>(0, act, dimg);
+                    let ch = w.grad::<8, true, true>(ch, act, dimg);
+                    w.grad::<1, true, true>(ch, act, dimg);
+                } else if disjoint {
+                    let ch = w.grad::<W, true, false>(0, act, dimg);
+                    let ch = w.grad::<8, true, false>(ch, act, dimg);
+                    w.grad::<1, true, false>(ch, act, dimg);
+                } else {
+                    let ch = w.grad::<W, false, false>(0, act, dimg);
+                    let ch = w.grad::<8, false, false>(ch, act, dimg);
+                    w.grad::<1, false, false>(ch, act, dimg);
+                }
             }
         }
     }
     if !disjoint {
-        dimg.iter_mut()
-            .zip(features)
-            .for_each(|(d, &f)| *d = act(*d, f));
+        dimg.iter_mut().zip(features).for_each(|(d, &f)| {
+            // SAFETY: `dimg` was zeroed (the windows overlap, so they do not tile it).
+            *d = MaybeUninit::new(act(unsafe { d.assume_init() }, f))
+        });
     }
 }
 
@@ -461,13 +521,17 @@ impl<T: Number> Window<'_, T> {
     /// Adds the window's gradient to `dimg` at its first maximum, channels `ch..` `W` at a
     /// time while `W` are left, with the maximum and its tap in registers; returns the
     /// first channel not done. `FINAL`: `dimg` gets nothing from other windows, so each
-    /// element goes through `act` as it is written.
+    /// element goes through `act` as it is written. `TILED`: nor has it before, so each
+    /// element is written from zero without being read.
+    ///
+    /// # Safety
+    /// Unless `TILED`, the window's elements of `dimg` are initialized.
     #[inline(always)]
-    fn grad<const W: usize, const FINAL: bool>(
+    unsafe fn grad<const W: usize, const FINAL: bool, const TILED: bool>(
         &self,
         mut ch: usize,
         act: &impl Fn(T, T) -> T,
-        dimg: &mut [T],
+        dimg: &mut [MaybeUninit<T>],
     ) -> usize {
         let (c, width) = (self.g.in_c, self.g.in_w);
         while ch + W <= c {
@@ -492,12 +556,19 @@ impl<T: Number> Window<'_, T> {
             let mut t = 0u32;
             for y in self.rows.clone() {
                 for at in self.cols.clone().map(|xx| tap(y, xx)) {
-                    let dst: &mut [T; W] = (&mut dimg[at..at + W]).try_into().expect("W channels");
+                    let dst: &mut [MaybeUninit<T>; W] =
+                        (&mut dimg[at..at + W]).try_into().expect("W channels");
                     let feats: &[T; W] = self.features[at..at + W].try_into().expect("W channels");
                     for i in 0..W {
+                        // SAFETY: the caller vouches for the element unless `TILED`.
+                        let old = if TILED {
+                            T::ZERO
+                        } else {
+                            unsafe { dst[i].assume_init() }
+                        };
                         // Adding zero keeps `d`: it starts at +0 and no sum makes it -0.
-                        let d = dst[i].add(if arg[i] == t { grad[i] } else { T::ZERO });
-                        dst[i] = if FINAL { act(d, feats[i]) } else { d };
+                        let d = old.add(if arg[i] == t { grad[i] } else { T::ZERO });
+                        dst[i] = MaybeUninit::new(if FINAL { act(d, feats[i]) } else { d });
                     }
                     t += 1;
                 }
@@ -1167,13 +1238,23 @@ mod tests {
                     let xs = &x[b * image..(b + 1) * image];
                     let dys = &dy[b * pooled..(b + 1) * pooled];
                     let act = |d, _| d;
-                    match width {
-                        8 => max_pool_grad_image_body::<8, f32>(&geom, xs, dys, xs, &act, dimg),
-                        _ => max_pool_grad_image_body::<16, f32>(&geom, xs, dys, xs, &act, dimg),
+                    let (dimg, tiled) = (as_uninit(dimg), geom.windows_tile());
+                    // SAFETY: `dimg` is zeroed.
+                    unsafe {
+                        match width {
+                            8 => max_pool_grad_image_body::<8, f32>(
+                                &geom, xs, dys, xs, &act, dimg, tiled,
+                            ),
+                            _ => max_pool_grad_image_body::<16, f32>(
+                                &geom, xs, dys, xs, &act, dimg, tiled,
+                            ),
+                        }
                     }
                 }
                 assert_eq!(bits(&dx), bits(&want[2]), "grad {width} wide, case {case}");
             }
+            // Windows that tile the input (case 0) write every element without zeros.
+            assert_eq!(geom.windows_tile(), case == 0, "case {case}");
         }
     }
 
