@@ -9,12 +9,20 @@
 #   cargo build --release --bin rustflow && benches/serve_load.sh [SECONDS]
 #
 # RUSTFLOW=path/to/another/rustflow measures that binary instead (an older build, to compare
-# in the same sitting).
+# in the same sitting). MODELS (default "hp2 digits"), MODES ("unbatched batched"), CONNS
+# ("1 8 16 64") and ROUNDS (2) narrow the runs, e.g. MODELS=digits CONNS="16 64" for a quick
+# A/B of two builds.
 #
-# Prints one line per run: model mode connections requests/s p50 p99.
+# Prints one line per run: model mode connections requests/s p50 p99 and the server's CPU
+# time (user + system, from /proc/PID/stat over the wrk run) per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
+models=${MODELS:-hp2 digits}
+modes=${MODES:-unbatched batched}
+conns=${CONNS:-1 8 16 64}
+rounds=${ROUNDS:-2}
+tick=$(getconf CLK_TCK)
 bin=${RUSTFLOW:-target/release/rustflow}
 port=18501
 tmp=$(mktemp -d)
@@ -50,21 +58,32 @@ load() { # label, connections, url, body (empty: GET)
             "$body" >"$tmp/post.lua"
         script="-s $tmp/post.lua"
     fi
-    local threads=$((c < 2 ? 1 : 2))
+    local threads=$((c < 2 ? 1 : 2)) before after
+    before=$(cpu_ticks)
     # shellcheck disable=SC2086
     wrk -t$threads -c"$c" -d"${secs}s" --latency $script "$url" >"$tmp/out"
-    local rps p50 p99
+    after=$(cpu_ticks)
+    local rps p50 p99 requests cpu
     rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/out")
     p50=$(awk '$1 == "50%" {print $2}' "$tmp/out")
     p99=$(awk '$1 == "99%" {print $2}' "$tmp/out")
-    printf '%-28s c=%-3s %10s req/s  p50 %-9s p99 %s\n' "$label" "$c" "$rps" "$p50" "$p99"
+    requests=$(awk '/requests in/ {print $1}' "$tmp/out")
+    cpu=$(awk -v t=$((after - before)) -v hz="$tick" -v n="$requests" \
+        'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0)}')
+    printf '%-28s c=%-3s %10s req/s  p50 %-9s p99 %-9s cpu %s us/req\n' \
+        "$label" "$c" "$rps" "$p50" "$p99" "$cpu"
 }
 
-for round in 1 2; do
-    for mode in unbatched batched; do
+cpu_ticks() { # the server's user + system time so far, in clock ticks
+    # Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    sed 's/.*) //' "/proc/$server/stat" | awk '{print $12 + $13}'
+}
+
+for round in $(seq "$rounds"); do
+    for mode in $modes; do
         flags=()
         [ $mode = batched ] && flags=(--batching --max-batch-size 32 --batch-timeout-micros 500)
-        for model in hp2 digits; do
+        for model in $models; do
             if [ $model = hp2 ]; then
                 start graphs/tf_serving/saved_model_half_plus_two_cpu hp2 "${flags[@]}"
                 body=$hp2_body
@@ -72,7 +91,7 @@ for round in 1 2; do
                 start target/digits/model digits "${flags[@]}"
                 body=$digits_body
             fi
-            for c in 1 8 16 64; do
+            for c in $conns; do
                 load "round $round $model $mode" "$c" \
                     "http://127.0.0.1:$port/v1/models/$model:predict" "$body"
             done

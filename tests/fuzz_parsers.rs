@@ -162,6 +162,9 @@ fn rest_json_bodies_never_panic() {
         r#"{"instances": [1, 2, 3], "signature_name": "serving_default"}"#,
         r#"{"examples": [{"x": 1.0, "s": "a", "b": {"b64": "AAE="}}, {"x": [1, 2, 3]}], "context": {"c": [1.5]}}"#,
         r#"{"signature_name": "regress_x_to_y", "examples": [{"x": [1e39, -0.0]}]}"#,
+        // Found by `cargo fuzz run rest_json`: a number that rounds to f64::MAX, which
+        // serde_json's reader refuses as out of range.
+        r#"{"instances": [[19925474099, 1.7976931348623158e308]]}"#,
     ]
     .map(|s| s.as_bytes().to_vec())
     .to_vec();
@@ -169,7 +172,7 @@ fn rest_json_bodies_never_panic() {
     for s in &seeds[..5] {
         codec::parse_predict(s).unwrap();
     }
-    for s in &seeds[5..] {
+    for s in &seeds[5..7] {
         examples::parse_examples_request(s).unwrap();
     }
     fuzz("REST JSON", 18, &seeds, 20_000, fuzz_cases::rest_json);

@@ -188,6 +188,8 @@ fn rest_status_metadata_and_predict_as_tf_serving() {
     for path in [
         format!("/v1/models/{name}"),
         format!("/v1/models/{name}/versions/123"),
+        // Percent-encoded, as axum's routes decode it.
+        "/v1/models/saved_model_half_plus_two%5Fcpu/versions/12%33".to_string(),
     ] {
         assert_eq!(s.json("GET", &path, ""), (200, want_status.clone()));
     }
@@ -334,6 +336,14 @@ fn bad_requests_get_tf_serving_errors_and_the_server_keeps_serving() {
             "Malformed request",
         ),
         ("GET", predict.clone(), "".into(), 400, "Malformed request"),
+        // Percent-encoded bytes that are not UTF-8.
+        (
+            "GET",
+            "/v1/models/m%FF".into(),
+            "".into(),
+            400,
+            "Malformed request",
+        ),
         ("POST", predict.clone(), "{".into(), 400, "JSON parse error"),
         ("POST", predict.clone(), deep, 400, "recursion limit"),
         (

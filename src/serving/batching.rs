@@ -316,12 +316,15 @@ impl Batcher {
                 ),
             ));
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(Status::new(
-                Code::Internal,
-                "the batch holding this request was dropped",
-            ))
-        })
+        let answered = async {
+            answer.await.unwrap_or_else(|_| {
+                Err(Status::new(
+                    Code::Internal,
+                    "the batch holding this request was dropped",
+                ))
+            })
+        };
+        sh.dispatch.within_timeout(answered).await
     }
 
     /// Another handle on the same batcher (for its tasks).
@@ -576,7 +579,13 @@ mod tests {
             max_enqueued_batches: queue,
             num_batch_threads: 1,
         };
-        Batcher::new(config, Arc::new(Dispatch::new(Duration::from_micros(200))))
+        Batcher::new(
+            config,
+            Arc::new(Dispatch::new(
+                Duration::from_micros(200),
+                Duration::from_secs(30),
+            )),
+        )
     }
 
     fn runtime() -> tokio::runtime::Runtime {

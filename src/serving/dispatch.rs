@@ -11,14 +11,22 @@
 //! gRPC decoding too), times this request's bytes; an API and signature not yet seen runs
 //! on the blocking pool, which measures it. Only runs that succeeded are recorded, so the
 //! table holds only signatures the model has.
+//!
+//! The request timeout is kept here too ([`Dispatch::within_timeout`]), around what may
+//! wait: a run on the blocking pool, a request body still arriving, a batch being filled.
+//! Work done inline (decoding, a short run, encoding) is not wrapped: it cannot be
+//! interrupted anyway, and a timer armed and disarmed per request costs more than the
+//! run of a small model.
 
 use super::metrics::Api;
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Nanoseconds per request byte by API and signature; looked up on every request, so
@@ -34,6 +42,8 @@ const NEWEST: f64 = 0.125;
 pub struct Dispatch {
     /// Runs estimated under this run inline (zero: none does).
     pub inline_below: Duration,
+    /// The longest a request may wait (see [`Dispatch::within_timeout`]).
+    pub request_timeout: Duration,
     /// Nanoseconds per request byte (`f64` bits), by API and signature name.
     costs: RwLock<Costs>,
     inline_runs: AtomicU64,
@@ -50,10 +60,12 @@ pub enum Place {
 }
 
 impl Dispatch {
-    /// Inline runs for those estimated under `inline_below`.
-    pub fn new(inline_below: Duration) -> Dispatch {
+    /// Inline runs for those estimated under `inline_below`; requests answered
+    /// `DEADLINE_EXCEEDED` once they have waited `request_timeout`.
+    pub fn new(inline_below: Duration, request_timeout: Duration) -> Dispatch {
         Dispatch {
             inline_below,
+            request_timeout,
             costs: RwLock::default(),
             inline_runs: AtomicU64::new(0),
             blocking_runs: AtomicU64::new(0),
@@ -99,6 +111,29 @@ impl Dispatch {
             .or_insert_with(|| AtomicU64::new(per_byte.to_bits()));
     }
 
+    /// `work`'s outcome, or `DEADLINE_EXCEEDED` once it has taken longer than the request
+    /// timeout. Work ready at its first poll (a request body already received) makes no
+    /// timer: the timeout is made, and its clock started, only when that poll is pending.
+    pub async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let mut work = std::pin::pin!(work);
+        let first = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+        if let Poll::Ready(r) = first {
+            return r;
+        }
+        let timeout = self.request_timeout;
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::new(
+                    Code::DeadlineExceeded,
+                    format!("the request took longer than the server's limit of {timeout:?}"),
+                ))
+            })
+    }
+
     /// Runs `f`, a request of `bytes` for `api` and `signature`, where its estimate
     /// says (see the module docs). A run inline is not interrupted by the request
     /// timeout (it is estimated to take under [`Dispatch::inline_below`]); one on the
@@ -123,9 +158,12 @@ impl Dispatch {
             }
             Place::Blocking => {
                 self.blocking_runs.fetch_add(1, Ordering::Relaxed);
-                tokio::task::spawn_blocking(timed)
-                    .await
-                    .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?
+                let run = async {
+                    tokio::task::spawn_blocking(timed)
+                        .await
+                        .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))
+                };
+                self.within_timeout(run).await?
             }
         };
         if r.is_ok() {
@@ -165,7 +203,7 @@ mod tests {
 
     #[test]
     fn short_runs_go_inline_once_measured_and_long_ones_stay_blocking() {
-        let d = Dispatch::new(Duration::from_micros(200));
+        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30));
         // Not yet measured: blocking.
         assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
         // 1 µs for 100 bytes: 10 ns a byte.
@@ -187,14 +225,14 @@ mod tests {
         }
         assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
         // A zero threshold never runs inline.
-        let never = Dispatch::new(Duration::ZERO);
+        let never = Dispatch::new(Duration::ZERO, Duration::from_secs(30));
         never.record(PREDICT, "s", 100, Duration::from_nanos(1));
         assert_eq!(never.place(PREDICT, "s", 100), Place::Blocking);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn both_places_run_and_count_and_failures_are_not_measured() {
-        let d = Dispatch::new(Duration::from_micros(200));
+        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30));
         let on_worker = std::thread::current().id();
         // First run: blocking pool, another thread.
         let r = d

@@ -5,7 +5,6 @@ use super::dispatch::Dispatch;
 use super::metrics::Metrics;
 use super::model::Model;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The serving engine: one model, its metrics and the server's limits.
 #[derive(Debug)]
@@ -14,15 +13,14 @@ pub struct Engine {
     pub model: Model,
     /// Request counts and latencies.
     pub metrics: Metrics,
-    /// The longest a request may take before it is answered `DEADLINE_EXCEEDED`.
-    pub request_timeout: Duration,
     /// The largest request body accepted (REST).
     pub max_body_bytes: usize,
     /// Whether each request is logged on stderr.
     pub access_log: bool,
     /// Merges concurrent predict requests into batched runs (`--batching`).
     pub batcher: Option<Batcher>,
-    /// Runs short requests inline, long ones on the blocking pool.
+    /// Runs short requests inline, long ones on the blocking pool; keeps the request
+    /// timeout.
     pub dispatch: Arc<Dispatch>,
 }
 

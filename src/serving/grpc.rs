@@ -336,7 +336,7 @@ impl Services {
     }
 
     /// Runs a handler that runs the model (for `signature`, on a request of `bytes`) where
-    /// [`Dispatch`](super::dispatch::Dispatch) puts it, under the request timeout.
+    /// [`Dispatch`](super::dispatch::Dispatch) puts it (which keeps the request timeout).
     async fn run_model<T: Send + 'static>(
         &self,
         method: &'static str,
@@ -346,29 +346,12 @@ impl Services {
     ) -> Result<Response<T>, tonic::Status> {
         let start = Instant::now();
         let this = self.clone();
-        let run = self
+        let r = self
             .engine
             .dispatch
-            .run(grpc_api(method), signature, bytes, move || f(&this));
-        let r = self.within_timeout(run).await;
+            .run(grpc_api(method), signature, bytes, move || f(&this))
+            .await;
         self.finish(method, start, r)
-    }
-
-    /// `work`'s outcome, or `DEADLINE_EXCEEDED` once it takes longer than the request
-    /// timeout.
-    async fn within_timeout<T>(
-        &self,
-        work: impl Future<Output = Result<T, Status>>,
-    ) -> Result<T, Status> {
-        let timeout = self.engine.request_timeout;
-        tokio::time::timeout(timeout, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Status::new(
-                    Code::DeadlineExceeded,
-                    format!("the request took longer than the server's limit of {timeout:?}"),
-                ))
-            })
     }
 
     fn metadata_now(
@@ -437,9 +420,8 @@ impl PredictionService for Services {
         let req = request.into_inner();
         if let Some(batcher) = &self.engine.batcher {
             let start = Instant::now();
-            let r = self
-                .within_timeout(self.predict_batched(batcher, req))
-                .await;
+            // The batcher keeps the request timeout.
+            let r = self.predict_batched(batcher, req).await;
             return self.finish("predict", start, r);
         }
         let signature = signature_of(req.model_spec.as_ref());

@@ -5,7 +5,9 @@
 //! straight into one `Vec<f64>` and a shape. Anything else (other keys, strings, booleans,
 //! objects, empty or ragged lists, malformed JSON) is left to [`codec::parse_predict`]
 //! (`None` here), which reads every request TensorFlow Serving accepts and words the
-//! errors; on the bodies read here both give the same tensor.
+//! errors; on the bodies read here both give the same tensor, but for numbers that round to
+//! `f64::MAX`, which serde_json's reader (not correctly rounded) refuses as out of range
+//! and this one reads as `str::parse` does.
 //!
 //! [`codec::parse_predict`]: super::codec::parse_predict
 
@@ -13,6 +15,9 @@ use super::codec::Format;
 
 /// Nesting deeper than this is left to the JSON parser (and its recursion limit).
 const MAX_DEPTH: usize = 32;
+
+/// The most numbers room is made for before reading them (512 KiB).
+const PRESIZED: usize = 1 << 16;
 
 /// A predict request of plain numbers.
 #[derive(Debug, PartialEq)]
@@ -40,10 +45,13 @@ pub fn parse(body: &[u8]) -> Option<Numbers> {
         return None;
     };
     s.eat(b':')?;
+    // Each number but the last is followed by a comma: room for all of them at once (up to
+    // [`PRESIZED`]; a body of commas is not a list of numbers).
+    let commas = s.b[s.i..].iter().filter(|&&c| c == b',').count();
     let mut list = List {
         shape: Vec::new(),
         leaf_depth: None,
-        values: Vec::new(),
+        values: Vec::with_capacity((commas + 1).min(PRESIZED)),
     };
     s.ws();
     if s.peek() != Some(b'[') {
@@ -95,10 +103,15 @@ impl Scan<'_> {
         (self.peek() == Some(c)).then(|| self.i += 1)
     }
 
-    /// Skips ASCII digits; how many.
-    fn digits(&mut self) -> usize {
+    /// Reads ASCII digits into `m` (`m × 10 + digit` each, wrapping: exact while `m` has
+    /// at most 19 digits); how many.
+    fn digits_into(&mut self, m: &mut u64) -> usize {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        while let Some(d) = self.b.get(self.i).map(|c| c.wrapping_sub(b'0')) {
+            if d > 9 {
+                break;
+            }
+            *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
             self.i += 1;
         }
         self.i - start
@@ -147,46 +160,49 @@ impl Scan<'_> {
     }
 
     /// A JSON number (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`) as `f64`; out of
-    /// its range is `None`.
+    /// its range is `None`. One pass: the digits before and after the point are read into
+    /// one mantissa as they are scanned, and [`exact`] makes the number of it when it can.
     fn number(&mut self) -> Option<f64> {
         let start = self.i;
         let negative = self.peek() == Some(b'-');
         if negative {
             self.i += 1;
         }
-        let int_start = self.i;
-        match self.peek()? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => {
-                self.digits();
+        let mut mantissa = 0u64;
+        let mut digits = match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                1
             }
+            b'1'..=b'9' => self.digits_into(&mut mantissa),
             _ => return None,
-        }
-        let int = int_start..self.i;
-        let mut frac = self.i..self.i;
+        };
+        let mut frac = 0;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            let frac_start = self.i;
-            if self.digits() == 0 {
+            frac = self.digits_into(&mut mantissa);
+            if frac == 0 {
                 return None;
             }
-            frac = frac_start..self.i;
+            digits += frac;
         }
-        let mut exponent = None;
+        // The written exponent, `None` when it has more than 4 digits.
+        let mut exponent = Some(0);
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
-            let exponent_start = self.i;
+            let negative = self.peek() == Some(b'-');
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.i += 1;
             }
-            if self.digits() == 0 {
+            let mut e = 0u64;
+            let n = self.digits_into(&mut e);
+            if n == 0 {
                 return None;
             }
-            exponent = Some(exponent_start..self.i);
+            // At most 4 digits: below 10^4, exact in `i32`.
+            exponent = (n <= 4).then(|| if negative { -(e as i32) } else { e as i32 });
         }
-        let (int, frac) = (&self.b[int], &self.b[frac]);
-        let exponent = exponent.map(|e| &self.b[e]);
-        if let Some(x) = exact(int, frac, exponent) {
+        if let Some(x) = exponent.and_then(|e| exact(mantissa, digits, e - frac as i32)) {
             return Some(if negative { -x } else { x });
         }
         let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
@@ -200,44 +216,15 @@ const EXACT_POWERS: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// `int.frac × 10^exponent` (ASCII digits; the exponent with its sign) when its digits fit
+/// `mantissa × 10^power`, the mantissa read from `digits` decimal digits, when those fit
 /// 2^53 and the power of ten is one `f64` holds exactly: then one multiplication or
 /// division of two exact values rounds once, to the `f64` nearest the decimal, as `str`'s
 /// parser rounds it (Clinger's fast path, which that parser takes too). `None` for the
 /// rest, left to that parser.
-fn exact(int: &[u8], frac: &[u8], exponent: Option<&[u8]>) -> Option<f64> {
-    if int.len() + frac.len() > 16 {
+fn exact(mantissa: u64, digits: usize, power: i32) -> Option<f64> {
+    if digits > 16 || mantissa > 1 << 53 {
         return None;
     }
-    let mantissa = int
-        .iter()
-        .chain(frac)
-        .fold(0u64, |m, &d| m * 10 + u64::from(d - b'0'));
-    if mantissa > 1 << 53 {
-        return None;
-    }
-    let written = match exponent {
-        None => 0,
-        Some(e) => {
-            let (negative, digits) = match e.split_first()? {
-                (b'-', d) => (true, d),
-                (b'+', d) => (false, d),
-                _ => (false, e),
-            };
-            if digits.len() > 4 {
-                return None;
-            }
-            let n = digits
-                .iter()
-                .fold(0i32, |n, &d| n * 10 + i32::from(d - b'0'));
-            if negative {
-                -n
-            } else {
-                n
-            }
-        }
-    };
-    let power = written - frac.len() as i32;
     let scale = *EXACT_POWERS.get(power.unsigned_abs() as usize)?;
     let m = mantissa as f64;
     Some(if power >= 0 { m * scale } else { m / scale })
@@ -294,6 +281,8 @@ mod tests {
             "123.456e-20",
             "4.9e-324",
             "1.7976931348623157e308",
+            // Rounds to f64::MAX (serde_json's reader says out of range; found by fuzzing).
+            "1.7976931348623158e308",
             "2.2250738585072014e-308",
             "1E+2",
             "1e0010",

@@ -12,11 +12,12 @@ use crate::proto::tf::error::Code;
 use crate::{DType, Tensor};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use axum::Router;
+use percent_encoding::percent_decode_str;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,15 +30,17 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// [`router`] with `GET /reference` answering a fixed 200 JSON body through the same
 /// middleware: what the HTTP stack alone serves, for load benchmarks (`benches/serve_load.sh`).
 pub fn router_with_reference(engine: Arc<Engine>) -> Router {
-    let reference = get(|| async { json_response(200, r#"{"ok": true}"#.to_string()) });
+    let reference = get(|| async { json_response(StatusCode::OK, r#"{"ok": true}"#.into()) });
     with_middleware(routes().route("/reference", reference), engine)
 }
 
+/// `/v1/models/...` is matched by the fallback ([`models_or_unknown`]) rather than a route
+/// with a wildcard parameter, whose captured value axum allocates and percent-decodes into
+/// the request's extensions on every request.
 fn routes() -> Router<Arc<Engine>> {
     Router::new()
-        .route("/v1/models/{*rest}", any(models))
         .route("/monitoring/prometheus/metrics", get(prometheus))
-        .fallback(unknown_path)
+        .fallback(models_or_unknown)
 }
 
 /// The routes with the access log when it is on (with `--quiet`, no layer at all).
@@ -63,21 +66,33 @@ async fn access_log(req: Request, next: Next) -> Response {
     response
 }
 
-fn json_response(status: u16, body: String) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// A JSON answer: the body as it is, the content type a static header value.
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn error_response(s: &Status) -> Response {
-    json_response(s.http_status(), json!({ "error": s.message }).to_string())
+    let code = StatusCode::from_u16(s.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(code, json!({ "error": s.message }).to_string().into())
 }
 
-async fn unknown_path(req: Request) -> Response {
-    error_response(&Status::not_found(format!(
-        "no such endpoint: {} {}",
-        req.method(),
-        req.uri().path()
-    )))
+/// `/v1/models/REST` (see [`routes`]), or TensorFlow Serving's 404 for any other path.
+async fn models_or_unknown(State(engine): State<Arc<Engine>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    match parts.uri.path().strip_prefix("/v1/models/") {
+        Some(rest) => models(&engine, &parts.method, rest, body).await,
+        None => error_response(&Status::not_found(format!(
+            "no such endpoint: {} {}",
+            parts.method,
+            parts.uri.path()
+        ))),
+    }
 }
 
 async fn prometheus(State(engine): State<Arc<Engine>>) -> Response {
@@ -140,14 +155,13 @@ fn parse_target(rest: &str) -> Option<Target<'_>> {
     })
 }
 
-async fn models(
-    State(engine): State<Arc<Engine>>,
-    axum::extract::Path(rest): axum::extract::Path<String>,
-    method: Method,
-    body: Body,
-) -> Response {
+/// A `/v1/models/` request; `raw` is the path after that prefix, percent-encoded.
+async fn models(engine: &Arc<Engine>, method: &Method, raw: &str, body: Body) -> Response {
     let start = Instant::now();
-    let target = parse_target(&rest);
+    let malformed = || Status::invalid(format!("Malformed request: {method} /v1/models/{raw}"));
+    // Borrowed as it is unless it holds a `%`.
+    let rest = percent_decode_str(raw).decode_utf8();
+    let target = rest.as_deref().ok().and_then(parse_target);
     let api_method = match &target {
         Some(Target {
             what: What::Verb(v),
@@ -165,16 +179,14 @@ async fn models(
         Some(_) => "status",
         None => "other",
     };
-    let work = async {
-        let t = target.ok_or_else(|| {
-            Status::invalid(format!("Malformed request: {method} /v1/models/{rest}"))
-        })?;
-        match (&method, &t.what) {
-            (&Method::GET, What::Status) => status(&engine, &t),
-            (&Method::GET, What::Metadata) => metadata(&engine, &t),
+    let result = async {
+        let t = target.ok_or_else(malformed)?;
+        match (method, &t.what) {
+            (&Method::GET, What::Status) => status(engine, &t),
+            (&Method::GET, What::Metadata) => metadata(engine, &t),
             (&Method::POST, What::Verb("predict")) => {
-                let body = read_body(body, engine.max_body_bytes).await?;
-                predict(&engine, &t, body).await
+                let body = read_body(engine, body).await?;
+                predict(engine, &t, body).await
             }
             (&Method::POST, What::Verb(v @ ("classify" | "regress"))) => {
                 let api = match *v {
@@ -183,7 +195,7 @@ async fn models(
                 };
                 engine.model.check_name(t.name)?;
                 let servable = engine.model.get(t.version)?;
-                let body = read_body(body, engine.max_body_bytes).await?;
+                let body = read_body(engine, body).await?;
                 let request = parse_examples_request(&body)?;
                 let signature = request.signature_name.clone().unwrap_or_default();
                 engine
@@ -193,23 +205,12 @@ async fn models(
                     })
                     .await
             }
-            _ => Err(Status::invalid(format!(
-                "Malformed request: {method} /v1/models/{rest}"
-            ))),
+            _ => Err(malformed()),
         }
-    };
-    let result = match tokio::time::timeout(engine.request_timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(Status::new(
-            Code::DeadlineExceeded,
-            format!(
-                "the request took longer than the server's limit of {:?}",
-                engine.request_timeout
-            ),
-        )),
-    };
+    }
+    .await;
     let (response, code) = match result {
-        Ok(body) => (json_response(200, body), "OK"),
+        Ok(body) => (json_response(StatusCode::OK, body.into()), "OK"),
         Err(s) => (error_response(&s), s.code_name()),
     };
     engine
@@ -226,21 +227,28 @@ fn rest_api(method: &'static str) -> Api {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Status> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_big = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-            e.source()
+/// The request body, up to the server's limit, within the request timeout (a client may
+/// send it slowly).
+async fn read_body(engine: &Engine, body: Body) -> Result<Bytes, Status> {
+    let limit = engine.max_body_bytes;
+    let read = async {
+        axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let too_big =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_big {
+                Status::new(
+                    Code::ResourceExhausted,
+                    format!("the request body is larger than the server's limit of {limit} bytes"),
+                )
+            } else {
+                Status::invalid(format!("could not read the request body: {e}"))
+            }
         })
-        .any(|e| e.is::<http_body_util::LengthLimitError>());
-        if too_big {
-            Status::new(
-                Code::ResourceExhausted,
-                format!("the request body is larger than the server's limit of {limit} bytes"),
-            )
-        } else {
-            Status::invalid(format!("could not read the request body: {e}"))
-        }
-    })
+    };
+    engine.dispatch.within_timeout(read).await
 }
 
 fn status(engine: &Engine, t: &Target<'_>) -> Result<String, Status> {

@@ -28,9 +28,20 @@ pub fn rest_json(body: &[u8]) {
     }
     let _ = examples::parse_examples_request(body);
     // The plain-numbers fast path reads only bodies the JSON parser reads, to the same
-    // shape and (within JSON's default float parsing) the same numbers.
+    // shape and (within JSON's default float parsing) the same numbers. One exception:
+    // serde_json's default reader is not correctly rounded, and at the top of the range
+    // it refuses as out of range some numbers that round to f64::MAX, which the fast path
+    // reads (as `str::parse` does; found by `cargo fuzz`).
     if let Some(n) = numbers::parse(body) {
-        let req = codec::parse_predict(body).expect("read by the fast path only");
+        let req = match codec::parse_predict(body) {
+            Ok(req) => req,
+            Err(e) if e.message.contains("number out of range") => {
+                let near_max = |x: &f64| x.abs() >= f64::MAX * (1.0 - 1e-15);
+                assert!(n.values.iter().any(near_max), "{e:?}: {:?}", n.values);
+                return;
+            }
+            Err(e) => panic!("read by the fast path only: {e:?}"),
+        };
         let codec::Inputs::Single(v) = &req.inputs else {
             panic!("the fast path read named inputs")
         };

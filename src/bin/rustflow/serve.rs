@@ -26,7 +26,8 @@ pub struct Args {
     /// Also serve the gRPC API on this port (0: any free port).
     #[arg(long = "grpc-port")]
     pub grpc_port: Option<u16>,
-    /// Threads that handle requests (default: one per core).
+    /// Threads that handle requests (default: one per core): REST on as many threads, each
+    /// with its own listener on the port, and gRPC on a pool of as many.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Threads one model run may use.
