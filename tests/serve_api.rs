@@ -579,6 +579,18 @@ fn sigint_stops_an_idle_server() {
     let s = Server::start(&half_plus_two(), &[]);
     // The load benchmark's fixed-body route is there only when asked for.
     assert_eq!(http(&s.rest, "GET", "/reference", b"").0, 404);
+    // Its REST threads share their port among themselves only: a second server on it is
+    // refused.
+    let port = s.rest.rsplit(':').next().unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_rustflow"))
+        .arg("serve")
+        .arg(half_plus_two())
+        .args(["--port", port])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("cannot listen on"), "{err}");
     s.signal("-INT");
     assert_eq!(s.wait(), Some(0));
     let s = Server::start(&half_plus_two(), &["--reference-route"]);

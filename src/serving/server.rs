@@ -200,16 +200,20 @@ async fn run(config: ServeConfig) -> Result<(), String> {
 }
 
 /// The REST listeners: one per request thread, all on the configured address
-/// (`SO_REUSEPORT`: the kernel spreads new connections over them), the first one bound
-/// first so that port 0 picks one port for all.
+/// (`SO_REUSEPORT`: the kernel spreads new connections over them). The address is first
+/// bound once without `SO_REUSEPORT` and let go, so that a port another server listens on
+/// is an error rather than shared with it, and port 0 picks one port for all.
 async fn rest_listeners(config: &ServeConfig) -> Result<Vec<std::net::TcpListener>, String> {
     let wanted = format!("{}:{}", config.host, config.port);
     let cannot = |e: std::io::Error| format!("cannot listen on {wanted}: {e}");
-    let mut addr = tokio::net::lookup_host(&wanted)
+    let addr = tokio::net::lookup_host(&wanted)
         .await
         .map_err(cannot)?
         .next()
         .ok_or_else(|| format!("cannot listen on {wanted}: no address"))?;
+    let addr = std::net::TcpListener::bind(addr)
+        .and_then(|probe| probe.local_addr())
+        .map_err(cannot)?;
     let mut listeners = Vec::new();
     for _ in 0..config.threads.max(1) {
         let socket = match addr {
@@ -222,7 +226,6 @@ async fn rest_listeners(config: &ServeConfig) -> Result<Vec<std::net::TcpListene
         socket.set_reuseaddr(true).map_err(cannot)?;
         socket.bind(addr).map_err(cannot)?;
         let listener = socket.listen(1024).map_err(cannot)?;
-        addr = listener.local_addr().map_err(cannot)?;
         listeners.push(listener.into_std().map_err(cannot)?);
         if cfg!(not(unix)) {
             break;
