@@ -4,6 +4,15 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
+/// Whether the CPU runs AVX-512 F code (checked once): the kernels written for it here and
+/// elsewhere (`ops::nn::conv2d::implicit`) ask this.
+pub fn has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx512::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 use super::parallel::{
     for_each_piece, for_each_units, split_range, zeroed_units, MIN_PRODUCT_WORK,
 };

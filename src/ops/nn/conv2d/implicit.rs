@@ -20,6 +20,7 @@
 //! them (and with the float64 definition) to rounding, not bit for bit.
 
 use super::taps::PaddedInput;
+use crate::device::gemm::has_avx512f;
 use crate::device::parallel::{split_range, sum_of_parts, zeroed_blocks, zeroed_units};
 use crate::ops::nn::window::Geometry;
 use crate::tensor::Number;
@@ -45,19 +46,8 @@ impl Geometry {
             && self.out_c > 0
             && self.batch * self.out_h * self.out_w > 0
             && self.k_h * self.k_w * self.in_c > 0
-            && avx512_available()
+            && has_avx512f()
     }
-}
-
-/// Whether the CPU has AVX-512 F (checked once).
-fn avx512_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX512F: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX512F.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// `values` as f32s, for a `T` that [`Geometry::runs_implicit`] said is f32.
@@ -147,7 +137,7 @@ impl Tile {
         let (a_end, b_end) = self.extents();
         let c_end = self.c_at + (self.rows - 1) * self.ldc + self.cols;
         assert!(a_end <= a.len() && b_end <= b.len() && c_end <= c.len());
-        assert!(avx512_available());
+        assert!(has_avx512f());
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512 F is present and every element read or written lies inside the
         // slices (checked just above).
@@ -494,7 +484,7 @@ mod tests {
             let x0 = values(2 * 2 * 9 * c, 6);
             let dw0 = conv2d_backprop_filter(&small, &x0, &dy0, 2);
             assert_eq!(dw0.len(), 9 * c * oc);
-            assert_eq!(g.runs_implicit::<f32>(), avx512_available(), "{what}");
+            assert_eq!(g.runs_implicit::<f32>(), has_avx512f(), "{what}");
             assert!(!g.runs_implicit::<f64>());
             let x = values(xs.iter().product(), 1);
             let f = values(kh * kw * c * oc, 2);
