@@ -1236,6 +1236,8 @@ fn metric(page: &str, series: &str) -> u64 {
 fn short_runs_go_inline_once_measured_and_the_flag_sends_all_to_the_blocking_pool() {
     let x: Vec<f32> = vec![1.0, 2.0, 3.0];
     for (flag, inline) in [("1000000", true), ("0", false)] {
+        // One REST thread and one gRPC worker: each thread keeps its own estimates, so
+        // each thread's first run of an API is measured on the blocking pool.
         let s = Server::start(
             &half_plus_two(),
             &[
@@ -1244,6 +1246,8 @@ fn short_runs_go_inline_once_measured_and_the_flag_sends_all_to_the_blocking_poo
                 "hp2",
                 "--grpc-port",
                 "0",
+                "--threads",
+                "1",
                 "--inline-run-micros",
                 flag,
             ],
@@ -1279,8 +1283,8 @@ fn short_runs_go_inline_once_measured_and_the_flag_sends_all_to_the_blocking_poo
             )
         };
         if inline {
-            // Each API's first run (REST and gRPC are measured apart) goes to the
-            // blocking pool; the rest, measured far under a second, inline.
+            // Each API's first run (REST and gRPC are measured apart, on their threads)
+            // goes to the blocking pool; the rest, measured far under a second, inline.
             assert_eq!((runs("inline"), runs("blocking")), (18, 2), "{page}");
         } else {
             assert_eq!((runs("inline"), runs("blocking")), (0, 20), "{page}");

@@ -10,7 +10,10 @@
 //! (what the front end hands over: for REST the run and the encoding of the answer, for
 //! gRPC decoding too), times this request's bytes; an API and signature not yet seen runs
 //! on the blocking pool, which measures it. Only runs that succeeded are recorded, so the
-//! table holds only signatures the model has.
+//! table holds only signatures the model has. Each thread keeps its own table and counts
+//! ([`Sharded`]): every request updates them, and a table shared by the threads serving on
+//! different cores would pass its lines between them on every request (each thread's
+//! first request of a signature is measured on the blocking pool).
 //!
 //! The request timeout is kept here too ([`Dispatch::within_timeout`]), around what may
 //! wait: a run on the blocking pool, a request body still arriving, a batch being filled.
@@ -19,19 +22,26 @@
 //! run of a small model.
 
 use super::metrics::Api;
+use super::sharded::Sharded;
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Nanoseconds per request byte by API and signature; looked up on every request, so
 /// hashed with foldhash rather than std's SipHash.
-type Costs = HashMap<Api, HashMap<String, AtomicU64, FixedState>, FixedState>;
+type Costs = HashMap<Api, HashMap<String, f64, FixedState>, FixedState>;
+
+/// One thread's estimates and counts.
+#[derive(Default)]
+struct Local {
+    costs: Costs,
+    inline_runs: u64,
+    blocking_runs: u64,
+}
 
 /// The weight of the newest run in the running average of a signature's cost.
 const NEWEST: f64 = 0.125;
@@ -44,10 +54,8 @@ pub struct Dispatch {
     pub inline_below: Duration,
     /// The longest a request may wait (see [`Dispatch::within_timeout`]).
     pub request_timeout: Duration,
-    /// Nanoseconds per request byte (`f64` bits), by API and signature name.
-    costs: RwLock<Costs>,
-    inline_runs: AtomicU64,
-    blocking_runs: AtomicU64,
+    /// Each thread's estimates and counts.
+    local: Sharded<Local>,
 }
 
 /// Where one request ran.
@@ -66,20 +74,19 @@ impl Dispatch {
         Dispatch {
             inline_below,
             request_timeout,
-            costs: RwLock::default(),
-            inline_runs: AtomicU64::new(0),
-            blocking_runs: AtomicU64::new(0),
+            local: Sharded::default(),
         }
     }
 
-    /// Where a request of `bytes` for `api` and `signature` should run.
+    /// Where a request of `bytes` for `api` and `signature` should run, by this thread's
+    /// estimate.
     pub fn place(&self, api: Api, signature: &str, bytes: usize) -> Place {
         if self.inline_below.is_zero() {
             return Place::Blocking;
         }
-        let costs = self.costs.read().unwrap_or_else(|p| p.into_inner());
-        let per_byte = match costs.get(&api).and_then(|m| m.get(signature)) {
-            Some(c) => f64::from_bits(c.load(Ordering::Relaxed)),
+        let local = self.local.local();
+        let per_byte = match local.costs.get(&api).and_then(|m| m.get(signature)) {
+            Some(&c) => c,
             None => return Place::Blocking,
         };
         let estimate = per_byte * bytes.max(1) as f64;
@@ -90,25 +97,17 @@ impl Dispatch {
         }
     }
 
-    /// Records that a successful request of `bytes` took `took`.
+    /// Records in this thread's table that a successful request of `bytes` took `took`.
     fn record(&self, api: Api, signature: &str, bytes: usize, took: Duration) {
         let per_byte = took.as_nanos() as f64 / bytes.max(1) as f64;
-        {
-            let costs = self.costs.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = costs.get(&api).and_then(|m| m.get(signature)) {
-                // Racing updates may lose one sample: an estimate, not an account.
-                let old = f64::from_bits(c.load(Ordering::Relaxed));
-                let new = old + NEWEST * (per_byte - old);
-                c.store(new.to_bits(), Ordering::Relaxed);
-                return;
+        let mut local = self.local.local();
+        let by_signature = local.costs.entry(api).or_default();
+        match by_signature.get_mut(signature) {
+            Some(c) => *c += NEWEST * (per_byte - *c),
+            None => {
+                by_signature.insert(signature.to_string(), per_byte);
             }
         }
-        let mut costs = self.costs.write().unwrap_or_else(|p| p.into_inner());
-        costs
-            .entry(api)
-            .or_default()
-            .entry(signature.to_string())
-            .or_insert_with(|| AtomicU64::new(per_byte.to_bits()));
     }
 
     /// `work`'s outcome, or `DEADLINE_EXCEEDED` once it has taken longer than the request
@@ -150,14 +149,18 @@ impl Dispatch {
             let r = f();
             (r, start.elapsed())
         };
-        let (r, took) = match self.place(api, signature, bytes) {
-            Place::Inline => {
-                self.inline_runs.fetch_add(1, Ordering::Relaxed);
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(timed))
-                    .map_err(|_| Status::new(Code::Internal, "the run failed: it panicked"))?
+        let place = self.place(api, signature, bytes);
+        {
+            let mut local = self.local.local();
+            match place {
+                Place::Inline => local.inline_runs += 1,
+                Place::Blocking => local.blocking_runs += 1,
             }
+        }
+        let (r, took) = match place {
+            Place::Inline => std::panic::catch_unwind(std::panic::AssertUnwindSafe(timed))
+                .map_err(|_| Status::new(Code::Internal, "the run failed: it panicked"))?,
             Place::Blocking => {
-                self.blocking_runs.fetch_add(1, Ordering::Relaxed);
                 let run = async {
                     tokio::task::spawn_blocking(timed)
                         .await
@@ -179,13 +182,14 @@ impl Dispatch {
             "# HELP rustflow_runs Requests run inline on an async worker or on the blocking pool.\n\
              # TYPE rustflow_runs counter\n",
         );
-        for (place, n) in [
-            ("inline", &self.inline_runs),
-            ("blocking", &self.blocking_runs),
-        ] {
+        let (mut inline, mut blocking) = (0, 0);
+        self.local.for_each(|l| {
+            inline += l.inline_runs;
+            blocking += l.blocking_runs;
+        });
+        for (place, n) in [("inline", inline), ("blocking", blocking)] {
             s.push_str(&format!(
-                "rustflow_runs{{model_name=\"{model}\",place=\"{place}\"}} {}\n",
-                n.load(Ordering::Relaxed)
+                "rustflow_runs{{model_name=\"{model}\",place=\"{place}\"}} {n}\n"
             ));
         }
         s

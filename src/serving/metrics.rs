@@ -1,9 +1,10 @@
 //! Request counts and latency histograms, written in Prometheus' text format for
-//! `/monitoring/prometheus/metrics` with TensorFlow Serving's metric names.
+//! `/monitoring/prometheus/metrics` with TensorFlow Serving's metric names. Each thread
+//! records into a slot of its own ([`Sharded`]); rendering adds the slots up.
 
+use super::sharded::Sharded;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in microseconds.
@@ -34,11 +35,28 @@ struct Inner {
     latency: BTreeMap<Api, Histogram>,
 }
 
+impl Inner {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Inner) {
+        for (k, n) in &other.counts {
+            *self.counts.entry(*k).or_default() += n;
+        }
+        for (api, h) in &other.latency {
+            let mine = self.latency.entry(*api).or_default();
+            for (a, b) in mine.buckets.iter_mut().zip(h.buckets) {
+                *a += b;
+            }
+            mine.count += h.count;
+            mine.sum_us = mine.sum_us.saturating_add(h.sum_us);
+        }
+    }
+}
+
 /// The server's metrics.
 #[derive(Default)]
 pub struct Metrics {
     model: String,
-    inner: Mutex<Inner>,
+    inner: Sharded<Inner>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -54,14 +72,14 @@ impl Metrics {
     pub fn new(model: &str) -> Metrics {
         Metrics {
             model: model.to_string(),
-            inner: Mutex::default(),
+            inner: Sharded::default(),
         }
     }
 
     /// Records one request: its outcome (`OK` or TensorFlow's error code name) and time.
     pub fn record(&self, api: Api, status: &'static str, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.local();
         *inner.counts.entry((api, status)).or_default() += 1;
         let h = inner.latency.entry(api).or_default();
         if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
@@ -73,7 +91,8 @@ impl Metrics {
 
     /// The metrics in Prometheus' text exposition format.
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap();
+        let mut inner = Inner::default();
+        self.inner.for_each(|slot| inner.add(slot));
         let model = &self.model;
         let mut s = String::new();
         s.push_str("# HELP :tensorflow:serving:request_count The total number of requests.\n");
@@ -132,8 +151,11 @@ mod tests {
             method: "predict",
         };
         m.record(api, "OK", Duration::from_micros(30));
-        m.record(api, "OK", Duration::from_micros(700));
-        m.record(api, "INVALID_ARGUMENT", Duration::from_secs(100));
+        // From other threads (other slots), added up when rendered.
+        std::thread::scope(|s| {
+            s.spawn(|| m.record(api, "OK", Duration::from_micros(700)));
+            s.spawn(|| m.record(api, "INVALID_ARGUMENT", Duration::from_secs(100)));
+        });
         let s = m.render();
         assert!(s.contains("request_count{model_name=\"m\",entrypoint=\"REST\",API=\"predict\",status=\"OK\"} 2\n"), "{s}");
         assert!(s.contains("status=\"INVALID_ARGUMENT\"} 1\n"));

@@ -16,6 +16,7 @@ pub mod model;
 pub mod numbers;
 pub mod rest;
 pub mod server;
+pub mod sharded;
 pub mod status;
 pub mod timer;
 

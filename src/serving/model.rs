@@ -2,6 +2,7 @@
 //! model base path ([`Model`]) with TensorFlow Serving's default version policy (the
 //! highest version is served) and hot swapping of a newer version.
 
+use super::sharded::Sharded;
 use super::status::Status;
 use crate::proto::tf;
 use crate::proto::tf::error::Code;
@@ -197,6 +198,9 @@ pub struct Model {
     versioned: bool,
     options: SessionOptions,
     state: RwLock<State>,
+    /// Each thread's copy of `state.serving` (see [`Model::serving`]), emptied when a
+    /// version is swapped in.
+    local: Sharded<Option<Arc<Servable>>>,
 }
 
 #[derive(Default)]
@@ -260,6 +264,7 @@ impl Model {
             versioned,
             options,
             state: RwLock::new(State::default()),
+            local: Sharded::default(),
         })
     }
 
@@ -305,26 +310,32 @@ impl Model {
         let before = stamp(&dir);
         match Servable::load(&dir, version, self.options.clone()) {
             Ok(s) => {
-                let mut st = self.state.write().unwrap();
-                let previous = st.serving.replace(Arc::new(s)).map(|p| p.version);
-                st.failed.remove(&version);
-                let available = tf::serving::model_version_status::State::Available;
-                st.statuses.insert(
-                    version,
-                    VersionStatus {
-                        state: available,
-                        error: None,
-                    },
-                );
-                if let Some(p) = previous {
+                let previous = {
+                    let mut st = self.state.write().unwrap();
+                    let previous = st.serving.replace(Arc::new(s)).map(|p| p.version);
+                    st.failed.remove(&version);
+                    let available = tf::serving::model_version_status::State::Available;
                     st.statuses.insert(
-                        p,
+                        version,
                         VersionStatus {
-                            state: tf::serving::model_version_status::State::End,
+                            state: available,
                             error: None,
                         },
                     );
-                }
+                    if let Some(p) = previous {
+                        st.statuses.insert(
+                            p,
+                            VersionStatus {
+                                state: tf::serving::model_version_status::State::End,
+                                error: None,
+                            },
+                        );
+                    }
+                    previous
+                };
+                // After the swap, so that a thread filling its copy (under its slot's lock)
+                // is either emptied here or reads the new version.
+                self.local.for_each_mut(|copy| *copy = None);
                 PollOutcome::Swapped { version, previous }
             }
             Err(e) => {
@@ -353,9 +364,15 @@ impl Model {
         st.statuses.insert(version, VersionStatus { state, error });
     }
 
-    /// The version being served, if one has loaded.
+    /// The version being served, if one has loaded. Read from this thread's copy, so that
+    /// requests on different cores do not all take the state's lock (its lock word is
+    /// written by every reader).
     pub fn serving(&self) -> Option<Arc<Servable>> {
-        self.state.read().unwrap().serving.clone()
+        let mut copy = self.local.local();
+        if copy.is_none() {
+            copy.clone_from(&self.state.read().unwrap().serving);
+        }
+        copy.clone()
     }
 
     /// The servable a request for `version` (or the served one, for `None`) runs on.
