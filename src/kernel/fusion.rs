@@ -12,10 +12,14 @@ use crate::graph::{Graph, Node, NodeId, Output};
 use std::sync::Arc;
 
 /// One step standing for several nodes: the node it is keyed by (which names the step
-/// and gives its outputs) and `absorbed`, whose outputs only the step reads.
+/// and gives its outputs) and `absorbed`, whose outputs only the step reads, or which the
+/// step produces besides its node's (`also_produces`).
 pub struct Fusion {
     /// The nodes whose work the step also does; they get no step of their own.
     pub absorbed: Vec<NodeId>,
+    /// Outputs of absorbed nodes that the step produces after its node's own, in this
+    /// order; their readers and fetches read them there.
+    pub also_produces: Vec<Output>,
     /// The step's inputs in order; `None` for a reference input.
     pub inputs: Vec<Option<Output>>,
     /// Positions in `inputs` of the two operands the step contracts (its cost is judged
@@ -39,6 +43,11 @@ pub trait FusionSite {
     /// `into`: the plan reads `o` there only (no other reader, no fetch, no control edge,
     /// not a target, not fed), it has no control inputs, and it runs on the same device.
     fn sole_source(&self, o: Output, op_type: &str, into: NodeId) -> Option<&Node>;
+    /// A node of `op_type` whose only input is `o`, when a step of `into` may absorb it
+    /// and produce its outputs: the plan runs it on the same device, none of its outputs
+    /// is fed, it is not a target, no node waits for it by a control edge, and it has no
+    /// control inputs.
+    fn absorbable_reader(&self, o: Output, op_type: &str, into: NodeId) -> Option<NodeId>;
 }
 
 /// Builds a fusion rooted at a node, or `None` when the pattern is not there; an `Err`

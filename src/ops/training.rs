@@ -265,6 +265,7 @@ fn fuse_product_gradient_descent(
     let (a, b) = (product.inputs()[0], product.inputs()[1]);
     Ok(Some(Fusion {
         absorbed: vec![grad.node],
+        also_produces: Vec::new(),
         inputs: vec![None, Some(alpha), Some(a), Some(b)],
         operands: [2, 3],
         op: PRODUCT_GRADIENT_DESCENT,

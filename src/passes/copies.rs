@@ -65,6 +65,7 @@ impl Pass for InsertCopies {
                 device: to,
                 kernel: Some(copy_kernel(Arc::clone(src_dev), Arc::clone(dst_dev))),
                 absorbed: Vec::new(),
+                also_produces: Vec::new(),
                 host_inputs: &[],
                 host_outputs: false,
             });

@@ -20,6 +20,8 @@ struct Site<'a> {
     /// Device of each step's node.
     device_of: HashMap<NodeId, usize>,
     readers: HashMap<Output, usize>,
+    /// The steps' nodes reading each value.
+    reader_nodes: HashMap<Output, Vec<NodeId>>,
     controls: HashSet<NodeId>,
     fed: &'a HashMap<Output, usize>,
 }
@@ -45,6 +47,19 @@ impl FusionSite for Site<'_> {
             && node.control_inputs().is_empty();
         absorbable.then_some(node)
     }
+    fn absorbable_reader(&self, o: Output, op_type: &str, into: NodeId) -> Option<NodeId> {
+        let graph = self.ctx.graph;
+        let reader = *self.reader_nodes.get(&o)?.iter().find(|&&r| {
+            let node = graph.node(r);
+            node.op_type() == op_type && node.inputs() == [o]
+        })?;
+        let node = graph.node(reader);
+        let absorbable = self.device_of.get(&reader) == self.device_of.get(&into)
+            && !self.controls.contains(&reader)
+            && node.control_inputs().is_empty()
+            && (0..node.outputs().len()).all(|i| !self.fed.contains_key(&reader.output(i)));
+        absorbable.then_some(reader)
+    }
 }
 
 impl Pass for Fuse {
@@ -57,11 +72,13 @@ impl Pass for Fuse {
         let mut readers: HashMap<Output, usize> = HashMap::new();
         let mut controls: HashSet<NodeId> = ctx.targets.iter().copied().collect();
         let mut device_of = HashMap::new();
+        let mut reader_nodes: HashMap<Output, Vec<NodeId>> = HashMap::new();
         for step in &draft.steps {
             if let StepKind::Node(n) = step.kind {
                 let node = graph.node(n);
                 for inp in node.inputs() {
                     *readers.entry(*inp).or_default() += 1;
+                    reader_nodes.entry(*inp).or_default().push(n);
                 }
                 controls.extend(node.control_inputs());
                 device_of.insert(n, step.device);
@@ -74,6 +91,7 @@ impl Pass for Fuse {
             ctx,
             device_of,
             readers,
+            reader_nodes,
             controls,
             fed: &draft.fed,
         };
@@ -113,6 +131,9 @@ impl Pass for Fuse {
                 continue;
             };
             step.op = f.op;
+            step.outputs
+                .extend(f.also_produces.iter().map(|&o| graph.spec(o).clone()));
+            step.also_produces = f.also_produces;
             step.inputs = f.inputs.iter().map(|i| i.map(Source::Output)).collect();
             step.cost = Cost::Contraction;
             step.operands = f.operands;

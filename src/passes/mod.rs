@@ -117,6 +117,8 @@ pub struct DraftStep {
     pub kernel: Option<Arc<dyn Kernel>>,
     /// Nodes whose work it also does (a fusion's), which get no step of their own.
     pub absorbed: Vec<NodeId>,
+    /// Outputs of absorbed nodes it produces after its node's own (a fusion's).
+    pub also_produces: Vec<Output>,
     /// Inputs its kernel reads in host memory wherever it runs (from its `KernelDef`).
     pub host_inputs: &'static [usize],
     /// Whether its kernel leaves its outputs in host memory wherever it runs.
@@ -129,6 +131,21 @@ impl DraftStep {
         match self.kind {
             StepKind::Node(n) => Some(n),
             StepKind::Copy { .. } => None,
+        }
+    }
+
+    /// The values it produces, in output order.
+    pub fn produces(&self) -> Vec<Source> {
+        match self.kind {
+            StepKind::Node(n) => {
+                let own = self.outputs.len() - self.also_produces.len();
+                (0..own)
+                    .map(|i| n.output(i))
+                    .chain(self.also_produces.iter().copied())
+                    .map(Source::Output)
+                    .collect()
+            }
+            StepKind::Copy { id, .. } => vec![Source::Copy(id)],
         }
     }
 }
@@ -154,20 +171,12 @@ impl Draft {
     pub fn devices_of_values(&self) -> HashMap<Source, usize> {
         let mut on = HashMap::new();
         for step in &self.steps {
-            match step.kind {
-                StepKind::Node(n) => {
-                    let device = if step.host_outputs {
-                        DeviceSet::HOST
-                    } else {
-                        step.device
-                    };
-                    for i in 0..step.outputs.len() {
-                        on.insert(Source::Output(n.output(i)), device);
-                    }
-                }
-                StepKind::Copy { id, .. } => {
-                    on.insert(Source::Copy(id), step.device);
-                }
+            let device = match step.kind {
+                StepKind::Node(_) if step.host_outputs => DeviceSet::HOST,
+                _ => step.device,
+            };
+            for value in step.produces() {
+                on.insert(value, device);
             }
         }
         on

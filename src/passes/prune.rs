@@ -87,6 +87,7 @@ pub fn prune(ctx: &PassCtx<'_>) -> Result<Draft> {
             device: DeviceSet::HOST,
             kernel: None,
             absorbed: Vec::new(),
+            also_produces: Vec::new(),
             host_inputs: &[],
             host_outputs: false,
         });

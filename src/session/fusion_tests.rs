@@ -323,6 +323,94 @@ fn backpropagation_through_pooling_into_a_relu_runs_as_one_step_with_the_same_va
 }
 
 #[test]
+fn the_bias_gradient_of_a_pooled_relu_layer_comes_from_the_pooling_gradient_step() {
+    // BiasAddGrad(ReluGrad(MaxPoolGrad(..))) with the input gradient also fetched (a
+    // convolution's filter gradient reads it too): one step with two outputs. Its bias
+    // sums equal BiasAddGrad's bit for bit on one thread, and the float64 sums of the
+    // same gradient within rounding on two (split over them). Windows that tile (2x2/2
+    // SAME over odd sizes) and overlap (3x3/1 SAME); f32, f64 and i32.
+    let cases = [
+        (2i64, "SAME", [8, 65, 63, 32]),
+        (3, "SAME", [8, 32, 30, 16]),
+    ];
+    for dtype in [DType::Float32, DType::Float64, DType::Int32] {
+        for (k, padding, shape) in cases {
+            let mut g = Graph::new();
+            let x = g.placeholder(dtype, [None; 4], "x").unwrap();
+            let dy = g.placeholder(dtype, [None; 4], "dy").unwrap();
+            let (ks, st) = ([1, k, k, 1], [1, 4 - k, 4 - k, 1]);
+            let y = g.max_pool(x, &ks, &st, padding).unwrap();
+            let dp = g.max_pool_grad(x, y, dy, &ks, &st, padding).unwrap();
+            let dx = g.relu_grad(dp, x).unwrap();
+            let db = g.bias_add_grad(dx).unwrap();
+            let features = values(dtype, &shape, 0.5);
+            for threads in [1, 2] {
+                let sess = Session::with_options(&g, SessionOptions::with_threads(threads));
+                for fetches in [&[dx, db][..], &[db]] {
+                    let plan = sess.plan_of(&[x, dy], fetches, &[]).unwrap();
+                    let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+                    assert_eq!(ops, ["MaxPool", FUSED_MAX_POOL_GRAD], "{dtype}");
+                    assert_eq!(plan.steps[1].output_specs.len(), 2);
+                }
+                let pooled = sess.run(&[(x, features.clone())], &[y], &[]).unwrap();
+                let feeds = [
+                    (x, features.clone()),
+                    (dy, values(dtype, pooled[0].shape(), 1.0)),
+                ];
+                let fused = sess.run(&feeds, &[dx, db], &[]).unwrap();
+                assert_eq!(sess.run(&feeds, &[db], &[]).unwrap()[0], fused[1]);
+                // Fetching the pooling gradient too gives it a second reader: no fusion.
+                let plan = sess.plan_of(&[x, dy], &[dx, db, dp], &[]).unwrap();
+                assert!(plan.steps.iter().any(|s| s.op == "BiasAddGrad"));
+                let separate = sess.run(&feeds, &[dx, db, dp], &[]).unwrap();
+                assert!(fused[0] == separate[0], "{dtype} {padding} k {k}");
+                assert_eq!(fused[1].shape(), &[shape[3]]);
+                let what = format!("{dtype} k {k}, {threads} threads");
+                if threads == 1 || dtype == DType::Int32 {
+                    assert!(fused[1] == separate[1], "{what}: bias sums differ");
+                    continue;
+                }
+                // Float64 sums of the (identical) input gradient, and of its magnitudes.
+                let grads = fused[0].cast(DType::Float64).unwrap();
+                let (mut want, mut size) = (vec![0f64; shape[3]], vec![0f64; shape[3]]);
+                for pixel in grads.as_slice::<f64>().unwrap().chunks_exact(shape[3]) {
+                    for (i, &v) in pixel.iter().enumerate() {
+                        (want[i], size[i]) = (want[i] + v, size[i] + v.abs());
+                    }
+                }
+                let eps = if dtype == DType::Float32 { 1e-6 } else { 1e-14 };
+                let got = fused[1].cast(DType::Float64).unwrap();
+                for (i, &v) in got.as_slice::<f64>().unwrap().iter().enumerate() {
+                    assert!(
+                        (v - want[i]).abs() <= eps * size[i],
+                        "{what}: {v} vs {}",
+                        want[i]
+                    );
+                }
+            }
+        }
+    }
+    // A bias gradient over NCHW data sums another axis: a step of its own.
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None; 4], "x").unwrap();
+    let dy = g.placeholder(DType::Float32, [None; 4], "dy").unwrap();
+    let (ks, st) = ([1, 2, 2, 1], [1, 2, 2, 1]);
+    let y = g.max_pool(x, &ks, &st, "VALID").unwrap();
+    let dp = g.max_pool_grad(x, y, dy, &ks, &st, "VALID").unwrap();
+    let dx = g.relu_grad(dp, x).unwrap();
+    let db = g
+        .op("BiasAddGrad")
+        .input(dx)
+        .attr("T", DType::Float32)
+        .attr("data_format", "NCHW")
+        .build_output()
+        .unwrap();
+    let plan = Session::new(&g).plan_of(&[x, dy], &[db], &[]).unwrap();
+    let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
+    assert_eq!(ops, ["MaxPool", FUSED_MAX_POOL_GRAD, "BiasAddGrad"]);
+}
+
+#[test]
 fn backpropagation_into_a_relu_layer_runs_as_one_product_with_the_same_values() {
     // dz·Wᵀ masked by the layer's output: 130·128·129 multiply-adds, split by columns
     // over 2 threads (a transposed rhs).

@@ -87,6 +87,7 @@ fn fuse_scale_shift(
     }
     Ok(Some(Fusion {
         absorbed,
+        also_produces: Vec::new(),
         inputs: vec![Some(x), Some(scale), Some(shift)],
         operands: [0, 1],
         op: FUSED_SCALE_SHIFT,

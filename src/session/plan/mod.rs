@@ -132,16 +132,11 @@ impl Plan {
         let mut num_slots = ctx.feeds.len();
         for (si, s) in drafts.iter().enumerate() {
             out_start.push(num_slots);
-            match s.kind {
-                StepKind::Node(n) => {
-                    step_of_node.insert(n, si);
-                    for i in 0..s.outputs.len() {
-                        producer.insert(Source::Output(n.output(i)), (si, num_slots + i));
-                    }
-                }
-                StepKind::Copy { id, .. } => {
-                    producer.insert(Source::Copy(id), (si, num_slots));
-                }
+            if let StepKind::Node(n) = s.kind {
+                step_of_node.insert(n, si);
+            }
+            for (i, value) in s.produces().into_iter().enumerate() {
+                producer.insert(value, (si, num_slots + i));
             }
             num_slots += s.outputs.len();
         }

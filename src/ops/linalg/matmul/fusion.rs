@@ -99,6 +99,7 @@ fn fuse_dense_layer(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, 
     let (a, b) = (layer.product.inputs()[0], layer.product.inputs()[1]);
     Ok(Some(Fusion {
         absorbed: layer.absorbed,
+        also_produces: Vec::new(),
         inputs: vec![Some(a), Some(b), Some(layer.bias)],
         operands: [0, 1],
         op: FUSED_MATMUL,
@@ -155,6 +156,7 @@ fn fuse_activation_grad(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusio
     let (a, b) = (product.inputs()[0], product.inputs()[1]);
     Ok(Some(Fusion {
         absorbed: vec![gradients.node],
+        also_produces: Vec::new(),
         inputs: vec![Some(a), Some(b), Some(features)],
         operands: [0, 1],
         op: FUSED_MATMUL_ACTIVATION_GRAD,

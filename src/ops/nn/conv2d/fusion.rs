@@ -30,6 +30,7 @@ fn fuse_conv_layer(site: &dyn FusionSite, n: NodeId) -> Result<Option<Fusion>, S
     let (input, filter) = (layer.product.inputs()[0], layer.product.inputs()[1]);
     Ok(Some(Fusion {
         absorbed: layer.absorbed,
+        also_produces: Vec::new(),
         inputs: vec![Some(input), Some(filter), Some(layer.bias)],
         operands: [0, 1],
         op: FUSED_CONV2D,
