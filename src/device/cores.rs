@@ -97,6 +97,11 @@ pub(crate) struct Cores<'a> {
 }
 
 impl Cores<'_> {
+    /// How many cores are held.
+    pub(crate) fn held(&self) -> usize {
+        self.held.get()
+    }
+
     /// Holds `want` cores (at most the whole budget) and returns how many are held. When
     /// they are not free at once, gives back the ones held and waits in line for `want`:
     /// two steps each holding one core while waiting for a second would wait forever.

@@ -8,8 +8,11 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 /// Elementwise work (loads, compares, adds) below which a loop stays on the calling
-/// thread: starting a thread costs more than it saves.
-pub const MIN_LOOP_WORK: usize = 1 << 20;
+/// thread: starting a thread costs more than it saves. The helpers stay awake between
+/// jobs (see [`run_parts`]), so a loop of some 100 µs is worth splitting: a small CNN's
+/// second pooling layer and its gradient (~0.4 M compares each, on its training step's
+/// critical path) are.
+pub const MIN_LOOP_WORK: usize = 1 << 18;
 
 /// Multiply-adds below which a matrix product (or a batch of them, a convolution) is not
 /// worth splitting and runs on the calling thread: handing it to other threads costs more

@@ -63,7 +63,7 @@ pub(super) fn compute(
         .compute(&mut ctx)
         .and_then(|()| threads.memory.check());
     if let Some(c) = &mut clock {
-        c.kernel_ended();
+        c.kernel_ended(cores.as_ref().map_or(0, |c| c.held()));
     }
     step.observe(inputs, outputs);
     // Let go of the inputs now: a variable update further on writes in place only when

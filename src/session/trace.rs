@@ -56,6 +56,9 @@ pub struct NodeTiming {
     pub kernel_end: Duration,
     /// When its outputs were checked and handed on.
     pub end: Duration,
+    /// Cores its kernel held at the end (its own and those it claimed to split its work):
+    /// 0 for a cheap step, which holds none.
+    pub cores: usize,
 }
 
 impl NodeTiming {
@@ -175,7 +178,7 @@ impl RunMetadata {
             json!({
                 "name": n.op, "cat": "Op", "ph": "X", "pid": 0, "tid": n.thread,
                 "ts": us(n.kernel_start), "dur": us(n.kernel_time()),
-                "args": {"name": n.node, "op": n.op},
+                "args": {"name": n.node, "op": n.op, "cores": n.cores},
             })
         }));
         json!({ "traceEvents": events }).to_string()
@@ -194,6 +197,7 @@ pub(crate) struct StepClock {
     start: Instant,
     kernel_start: Instant,
     kernel_end: Instant,
+    cores: usize,
 }
 
 impl Tracer {
@@ -212,6 +216,7 @@ impl Tracer {
             start: now,
             kernel_start: now,
             kernel_end: now,
+            cores: 0,
         }
     }
 
@@ -226,6 +231,7 @@ impl Tracer {
             kernel_start: since(clock.kernel_start),
             kernel_end: since(clock.kernel_end),
             end: since(Instant::now()),
+            cores: clock.cores,
         };
         self.nodes
             .lock()
@@ -250,9 +256,10 @@ impl StepClock {
         self.kernel_start = Instant::now();
     }
 
-    /// Marks the kernel returning.
-    pub(crate) fn kernel_ended(&mut self) {
+    /// Marks the kernel returning, having held `cores` cores.
+    pub(crate) fn kernel_ended(&mut self, cores: usize) {
         self.kernel_end = Instant::now();
+        self.cores = cores;
     }
 }
 

@@ -185,7 +185,14 @@ impl Plan {
                 input.and_then(|src| elements(spec_of(&src)))
             });
             let outputs: Vec<Option<usize>> = d.outputs.iter().map(elements).collect();
-            let judged = judge(d.cost, operand_sizes, &outputs);
+            // A linear op whose first operand's size is unknown (a reduction of a batch)
+            // is judged at run time even when its outputs are small.
+            let first_unknown = matches!(
+                d.inputs.get(d.operands[0]),
+                Some(Some(src)) if elements(spec_of(src)).is_none()
+            );
+            let judged = judge(d.cost, operand_sizes, &outputs)
+                .filter(|&expensive| expensive || d.cost != Cost::Linear || !first_unknown);
             let kernel = d.kernel.clone().ok_or_else(|| Error::Run {
                 node: d.name.clone(),
                 op: d.op.to_string(),
@@ -303,14 +310,19 @@ impl Plan {
     }
 }
 
-/// Whether work of these sizes (element counts of the two contracted operands and of the
-/// outputs) is worth handing to another thread; `None` when an unknown size decides.
+/// Whether work of these sizes (element counts of the two operands, contracted ones for a
+/// contraction, and of the outputs) is worth handing to another thread; `None` when an
+/// unknown size decides. A linear op's work is the larger of its first operand and its
+/// outputs: a reduction (BiasAddGrad of a convolution's output, say) reads megabytes to
+/// write a few values, and run inline without a core it would share one with a split
+/// kernel.
 fn judge(cost: Cost, operands: [Option<usize>; 2], outputs: &[Option<usize>]) -> Option<bool> {
     match cost {
         Cost::Cheap => Some(false),
         Cost::Expensive => Some(true),
         Cost::Linear => {
-            if outputs.iter().flatten().any(|&e| e >= EXPENSIVE_ELEMENTS) {
+            let sizes = outputs.iter().chain(&operands[..1]);
+            if sizes.flatten().any(|&e| e >= EXPENSIVE_ELEMENTS) {
                 Some(true)
             } else {
                 outputs.iter().all(Option::is_some).then_some(false)
@@ -428,6 +440,37 @@ mod tests {
             let output = Tensor::new(&[rows, 4], vec![1.0f32; rows * 4]).unwrap();
             relu.observe(&[Some(input)], &[output]);
             assert_eq!(relu.is_cheap(), cheap, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn reductions_are_judged_by_what_they_read() {
+        let mut g = Graph::new();
+        let x = g
+            .placeholder(crate::DType::Float32, [None, Some(4)], "x")
+            .unwrap();
+        let y = g.reduce_mean(x, &[0], false).unwrap();
+        let rows = Some(EXPENSIVE_ELEMENTS);
+        let big = g
+            .placeholder(crate::DType::Float32, [rows, Some(2)], "big")
+            .unwrap();
+        let z = g.reduce_mean(big, &[0], false).unwrap();
+        let sess = Session::new(&g);
+        let plan = sess.plan_of(&[x, big], &[y, z], &[]).unwrap();
+        let mean = |name: &str| plan.steps.iter().find(|s| s.name == name).unwrap();
+        assert!(
+            !mean("Mean_1").is_cheap(),
+            "2^16 elements read for 2 written"
+        );
+        let mean = mean("Mean");
+        assert!(!mean.is_cheap(), "an unknown input counts as large");
+        for (rows, cheap) in [(2, true), (EXPENSIVE_ELEMENTS, false), (3, true)] {
+            let input = Tensor::new(&[rows, 4], vec![1.0f32; rows * 4]).unwrap();
+            mean.observe(
+                &[Some(input)],
+                &[Tensor::new(&[4], vec![1.0f32; 4]).unwrap()],
+            );
+            assert_eq!(mean.is_cheap(), cheap, "{rows} rows");
         }
     }
 
