@@ -35,6 +35,7 @@ fn router(name: &str, dir: &Path) -> axum::Router {
         dispatch: Arc::new(Dispatch::new(
             Duration::from_micros(200),
             Duration::from_secs(30),
+            2,
         )),
     };
     rest::router_with_reference(Arc::new(engine))

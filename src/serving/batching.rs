@@ -584,6 +584,7 @@ mod tests {
             Arc::new(Dispatch::new(
                 Duration::from_micros(200),
                 Duration::from_secs(30),
+                1,
             )),
         )
     }

@@ -15,6 +15,12 @@
 //! different cores would pass its lines between them on every request (each thread's
 //! first request of a signature is measured on the blocking pool).
 //!
+//! At most [`Dispatch::new`]'s `blocking_at_once` runs (the cores) are on the blocking pool
+//! at once; the others wait for their turn, which is not measured. Without that bound, 64
+//! connections sending requests of a model estimated over the threshold would make 64
+//! runs share two cores, each run's own time would be measured 30 times too long, and an
+//! estimate taken in such a moment would keep every later run on the blocking pool.
+//!
 //! The request timeout is kept here too ([`Dispatch::within_timeout`]), around what may
 //! wait: a run on the blocking pool, a request body still arriving, a batch being filled.
 //! Work done inline (decoding, a short run, encoding) is not wrapped: it cannot be
@@ -28,6 +34,7 @@ use crate::proto::tf::error::Code;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -56,6 +63,8 @@ pub struct Dispatch {
     pub request_timeout: Duration,
     /// Each thread's estimates and counts.
     local: Sharded<Local>,
+    /// Turns for runs on the blocking pool (see the module docs).
+    blocking_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// Where one request ran.
@@ -68,13 +77,19 @@ pub enum Place {
 }
 
 impl Dispatch {
-    /// Inline runs for those estimated under `inline_below`; requests answered
-    /// `DEADLINE_EXCEEDED` once they have waited `request_timeout`.
-    pub fn new(inline_below: Duration, request_timeout: Duration) -> Dispatch {
+    /// Inline runs for those estimated under `inline_below`, at most `blocking_at_once`
+    /// (at least one) on the blocking pool at once; requests answered `DEADLINE_EXCEEDED`
+    /// once they have waited `request_timeout`.
+    pub fn new(
+        inline_below: Duration,
+        request_timeout: Duration,
+        blocking_at_once: usize,
+    ) -> Dispatch {
         Dispatch {
             inline_below,
             request_timeout,
             local: Sharded::default(),
+            blocking_turns: Arc::new(tokio::sync::Semaphore::new(blocking_at_once.max(1))),
         }
     }
 
@@ -136,7 +151,8 @@ impl Dispatch {
     /// Runs `f`, a request of `bytes` for `api` and `signature`, where its estimate
     /// says (see the module docs). A run inline is not interrupted by the request
     /// timeout (it is estimated to take under [`Dispatch::inline_below`]); one on the
-    /// blocking pool is answered at the timeout and finishes unobserved.
+    /// blocking pool waits for its turn (see the module docs), is answered at the timeout
+    /// and then finishes unobserved, still holding its turn.
     pub async fn run<T: Send + 'static>(
         &self,
         api: Api,
@@ -162,9 +178,16 @@ impl Dispatch {
                 .map_err(|_| Status::new(Code::Internal, "the run failed: it panicked"))?,
             Place::Blocking => {
                 let run = async {
-                    tokio::task::spawn_blocking(timed)
+                    let turn = Arc::clone(&self.blocking_turns)
+                        .acquire_owned()
                         .await
-                        .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))
+                        .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))?;
+                    tokio::task::spawn_blocking(move || {
+                        let _turn = turn;
+                        timed()
+                    })
+                    .await
+                    .map_err(|e| Status::new(Code::Internal, format!("the run failed: {e}")))
                 };
                 self.within_timeout(run).await?
             }
@@ -207,7 +230,7 @@ mod tests {
 
     #[test]
     fn short_runs_go_inline_once_measured_and_long_ones_stay_blocking() {
-        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30));
+        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30), 2);
         // Not yet measured: blocking.
         assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
         // 1 µs for 100 bytes: 10 ns a byte.
@@ -229,14 +252,46 @@ mod tests {
         }
         assert_eq!(d.place(PREDICT, "s", 100), Place::Blocking);
         // A zero threshold never runs inline.
-        let never = Dispatch::new(Duration::ZERO, Duration::from_secs(30));
+        let never = Dispatch::new(Duration::ZERO, Duration::from_secs(30), 2);
         never.record(PREDICT, "s", 100, Duration::from_nanos(1));
         assert_eq!(never.place(PREDICT, "s", 100), Place::Blocking);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_on_the_blocking_pool_take_turns() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let d = Arc::new(Dispatch::new(
+            Duration::from_micros(200),
+            Duration::from_secs(30),
+            2,
+        ));
+        let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let requests = (0..8).map(|_| {
+            let (d, in_flight, most) = (Arc::clone(&d), Arc::clone(&in_flight), Arc::clone(&most));
+            tokio::spawn(async move {
+                // Never measured (each run fails), so every one goes to the blocking pool.
+                let r: Result<(), Status> = d
+                    .run(PREDICT, "s", 10, move || {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Err(Status::invalid("not measured"))
+                    })
+                    .await;
+                assert!(r.is_err());
+            })
+        });
+        for r in requests.collect::<Vec<_>>() {
+            r.await.unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&most), "{most} runs at once");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn both_places_run_and_count_and_failures_are_not_measured() {
-        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30));
+        let d = Dispatch::new(Duration::from_micros(200), Duration::from_secs(30), 2);
         let on_worker = std::thread::current().id();
         // First run: blocking pool, another thread.
         let r = d

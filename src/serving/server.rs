@@ -82,7 +82,12 @@ fn session_options(config: &ServeConfig) -> SessionOptions {
 
 async fn run(config: ServeConfig) -> Result<(), String> {
     let model = Model::new(&config.name, &config.model_path, session_options(&config))?;
-    let dispatch = Arc::new(Dispatch::new(config.inline_below, config.request_timeout));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let dispatch = Arc::new(Dispatch::new(
+        config.inline_below,
+        config.request_timeout,
+        cores,
+    ));
     let engine = Arc::new(Engine {
         model,
         metrics: Metrics::new(&config.name),
