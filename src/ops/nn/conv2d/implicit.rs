@@ -173,10 +173,11 @@ impl Tile {
 /// contraction (fused multiply-adds), then stored once. A nonzero `AR` is the tile's
 /// `ar`, known when compiled: each row's operand is then a constant displacement from
 /// one pointer, and the loop spends no integer instructions on addresses beside the
-/// fused multiply-adds. With `ar` known, conv2 of `train/cnn_step` (1 thread, per-node
-/// minima of 5 traced steps, alternated) took 2038–2064 µs for the filter gradient
-/// against 2206–2302, 1921–2031 for the input gradient against 2066–2106 and
-/// 1860–2069 for the forward against 2078–2087.
+/// fused multiply-adds. On the 2-core Xeon, conv2 of `train/cnn_step` (1 thread,
+/// per-node minima of 5–6 traced steps, alternated with main's runtime-`ar` kernel, four
+/// sittings, 2026-12-07) took 1808–2052 µs for the input gradient against 1942–2106,
+/// 1884–2136 for the filter gradient against 2035–2302 and 1858–2152 for the forward
+/// against 1852–2164: a few per cent, near the noise of the shared machine.
 ///
 /// # Safety
 /// AVX-512 F is present; every element the tile reads or writes lies in the buffers at
@@ -238,26 +239,12 @@ fn row_blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n).step_by(MR).map(move |r| (r, MR.min(n - r)))
 }
 
-/// `matrix` (`k × n`, row-major) in panels of [`NR`] columns: panel `p` holds columns
-/// `p·NR..` as `k` rows of `NR` elements (zeros past `n`), so a tile's operand is one
-/// contiguous run of the first-level cache rather than every other pair of lines of it.
-fn column_panels(matrix: &[f32], n: usize) -> Vec<f32> {
-    let k = matrix.len().checked_div(n).unwrap_or(0);
-    let mut panels = vec![0f32; n.div_ceil(NR) * k * NR];
-    for ((j0, cols), panel) in column_blocks(n).zip(panels.chunks_exact_mut(k * NR)) {
-        for (src, dst) in matrix.chunks_exact(n).zip(panel.chunks_exact_mut(NR)) {
-            dst[..cols].copy_from_slice(&src[j0..j0 + cols]);
-        }
-    }
-    panels
-}
-
 /// The convolution's output rows `rows` (`b·out_h + oy`) into `dst` (`rows.len() ×
-/// out_w × out_c`), read from the padded input and the filter's [`column_panels`].
+/// out_w × out_c`), read from the padded input.
 fn forward_rows(
     g: &Geometry,
     padded: &PaddedInput<'_, f32>,
-    panels: &[f32],
+    filter: &[f32],
     rows: Range<usize>,
     dst: &mut [f32],
 ) {
@@ -265,8 +252,7 @@ fn forward_rows(
     let line = padded.width * c;
     let image = padded.height * line;
     let span = g.k_w * c;
-    let panel = g.k_h * span * NR;
-    for (p, (j0, cols)) in column_blocks(oc).enumerate() {
+    for (j0, cols) in column_blocks(oc) {
         for (u, first) in rows.clone().zip((0..dst.len()).step_by(ow * oc)) {
             let (b, oy) = (u / g.out_h, u % g.out_h);
             for (ox, n) in row_blocks(ow) {
@@ -277,19 +263,19 @@ fn forward_rows(
                     ar: c,
                     ak: 1,
                     kc: span,
-                    b_at: p * panel,
-                    ldb: NR,
+                    b_at: j0,
+                    ldb: oc,
                     outer: Segments::ONE,
                     inner: Segments {
                         count: g.k_h,
                         a_step: line,
-                        b_step: span * NR,
+                        b_step: span * oc,
                     },
                     c_at: first + ox * oc + j0,
                     ldc: oc,
                     add: false,
                 };
-                t.run(&padded.data, panels, dst);
+                t.run(&padded.data, filter, dst);
             }
         }
     }
@@ -306,7 +292,7 @@ pub(super) fn forward<T: 'static + Copy + Default + Send>(
     epilogue: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) -> Vec<T> {
     let padded = padded_f32(padded);
-    let panels = column_panels(as_f32(filter), g.out_c);
+    let filter = as_f32(filter);
     let row = g.out_w * g.out_c;
     // Output rows per block: about 32 Ki elements, finished while in cache.
     let block = ((1 << 15) / row.max(1)).max(1);
@@ -318,7 +304,7 @@ pub(super) fn forward<T: 'static + Copy + Default + Send>(
         |(), rows, dst: &mut [T]| {
             let pixels = rows.start * g.out_w..rows.end * g.out_w;
             let out = as_f32_mut(dst);
-            forward_rows(g, &padded, &panels, rows, out);
+            forward_rows(g, &padded, filter, rows, out);
             epilogue(pixels, dst);
         },
     )
