@@ -22,6 +22,7 @@ use std::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
     _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32,
     _mm512_set1_epi32, _mm512_set1_ps, _mm512_set_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm_prefetch, _MM_HINT_T0,
 };
 use std::cell::RefCell;
 use std::ops::Range;
@@ -59,7 +60,10 @@ const MIN_WORK: usize = 1 << 24;
 /// its 1024 × 256ᵀ · 256 × 1024 2.63 against 3.48–3.76. Other layouts are close or
 /// faer's: its forward 256 × 1024 · 1024 × 1024 2.88 against 3.00 ms, but a square
 /// 1024³ product 14.3–14.6 against 13.4–13.7 ms, and dz·Wᵀ (`b` transposed) 3.19 against
-/// 3.02.
+/// 3.02. Inside the MLP 784-1024-1024-10 training step, where the weights come cold, taking
+/// the forward products here too gained nothing and dz·Wᵀ lost 0.3 ms (the step's five
+/// products in step order, alternated 40 times, 1 thread, 2026-12-07: sums of minima 16.60
+/// ms as now, 16.57 with the forward ones here, 17.00 with dz·Wᵀ here, 3.99 → 4.29 ms).
 pub fn suits(d: GemmDims, cols: usize) -> bool {
     d.trans_a && !d.trans_b && cols >= MIN_COLUMNS && d.work() >= MIN_WORK
 }
@@ -246,16 +250,27 @@ unsafe fn blocked_product(
                     for jp in 0..nc.div_ceil(NR) {
                         let cols = (nc - jp * NR).min(NR);
                         let panel_b = pb.as_ptr().add(jp * NR * kc);
-                        for ip in 0..mc.div_ceil(MR) {
+                        let tiles = mc.div_ceil(MR);
+                        for ip in 0..tiles {
                             let rows = (mc - ip * MR).min(MR);
                             let panel_a = pa.as_ptr().add(ip * MR * kc);
                             let c = out.add((ic + ip * MR) * ldc + jc + jp * NR);
+                            // The tile computed next: its result rows are fetched while
+                            // this one's sums run.
+                            let next = if ip + 1 < tiles {
+                                Some((c.wrapping_add(MR * ldc), (mc - (ip + 1) * MR).min(MR)))
+                            } else if (jp + 1) * NR < nc {
+                                Some((out.wrapping_add(ic * ldc + jc + (jp + 1) * NR), mc.min(MR)))
+                            } else {
+                                None
+                            };
                             let t = TileOut {
                                 c,
                                 ldc,
                                 rows,
                                 masks: masks(cols),
                                 mode,
+                                next,
                             };
                             match panel_rows(rows) {
                                 4 => kernel::<4>(kc, panel_a, panel_b, t),
@@ -310,6 +325,9 @@ struct TileOut {
     /// Columns of the tile in the result, as lane masks of its two vectors.
     masks: [u16; 2],
     mode: Mode,
+    /// The result rows of the tile computed next (its first element and row count), to
+    /// prefetch.
+    next: Option<(*mut f32, usize)>,
 }
 
 /// Packs rows `i0..i0 + mc` × contracted `p0..p0 + kc` of `a` into panels of [`MR`]
@@ -388,6 +406,22 @@ unsafe fn pack_b(b: View, p0: usize, kc: usize, first: usize, cols: usize, dst: 
     }
 }
 
+/// Adds one contracted index's terms to an `R × 32` tile: `R` floats of `a` times the 32
+/// of `b`.
+///
+/// # Safety
+/// AVX-512F is present; `a` holds `R` floats and `b` 32.
+#[inline(always)]
+unsafe fn multiply_add<const R: usize>(sums: &mut [[__m512; 2]; R], a: *const f32, b: *const f32) {
+    let b0 = _mm512_loadu_ps(b);
+    let b1 = _mm512_loadu_ps(b.add(16));
+    for (r, sum) in sums.iter_mut().enumerate() {
+        let x = _mm512_set1_ps(*a.add(r));
+        sum[0] = _mm512_fmadd_ps(x, b0, sum[0]);
+        sum[1] = _mm512_fmadd_ps(x, b1, sum[1]);
+    }
+}
+
 /// Sums an `R × 32` tile over `kc` contracted elements from packed panels `a` (`R`
 /// floats per index) and `b` (32 per index), then writes it as `t` says.
 ///
@@ -397,14 +431,20 @@ unsafe fn pack_b(b: View, p0: usize, kc: usize, first: usize, cols: usize, dst: 
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel<const R: usize>(kc: usize, a: *const f32, b: *const f32, t: TileOut) {
     let mut sums: [[__m512; 2]; R] = [[_mm512_setzero_ps(); 2]; R];
-    for p in 0..kc {
-        let b0 = _mm512_loadu_ps(b.add(p * NR));
-        let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-        for (r, sum) in sums.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(*a.add(p * R + r));
-            sum[0] = _mm512_fmadd_ps(x, b0, sum[0]);
-            sum[1] = _mm512_fmadd_ps(x, b1, sum[1]);
+    // The next tile's result rows, one cache line per contracted index at first: their
+    // misses overlap the multiply-adds without crowding the fill buffers. With the result
+    // in huge pages (see `back_by_huge_pages`), the MLP's two weight updates in step order
+    // took 3.17 and 2.80 ms without, 3.01 and 2.33 with (minima of 40, 1 thread).
+    let mut start = 0;
+    if let Some((next, rows)) = t.next {
+        start = (2 * rows).min(kc);
+        for p in 0..start {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add((p / 2) * t.ldc + (p % 2) * 16).cast());
+            multiply_add(&mut sums, a.add(p * R), b.add(p * NR));
         }
+    }
+    for p in start..kc {
+        multiply_add(&mut sums, a.add(p * R), b.add(p * NR));
     }
     for (r, sum) in sums.iter().enumerate().take(t.rows) {
         let c = t.c.add(r * t.ldc);
