@@ -3,24 +3,31 @@
 //! in dtype and in every dimension but the first are concatenated along dimension 0 into one
 //! run, and each request gets its own rows of the outputs back.
 //!
-//! A request that joins a batch waits for its answer on a channel, holding no thread. A
-//! batch runs as soon as it holds `max_batch_size` rows (the request that fills it closes
-//! it), or `timeout` after its first request arrived (kept by a [`Timer`] thread to tens of
-//! microseconds, not tokio's millisecond ticks), as one run on one thread: inline on
-//! an async worker when [`Dispatch`] estimates it short, else on the blocking pool; at most
-//! `num_batch_threads` merged runs at once. A batch never holds more than `max_batch_size`
-//! rows: a request that would overflow the batch being filled closes it (it runs at once)
-//! and starts the next one. The batches being filled and those closed but waiting for a
-//! batch thread are the queue: a request that would open a batch when it already holds
-//! `max_enqueued_batches` is refused `UNAVAILABLE` (HTTP 503), as TensorFlow Serving
-//! refuses a task when its batch queue is full. A request that cannot be batched
-//! (a scalar input, inputs of different lengths) runs alone, and so does one of
-//! `max_batch_size` rows or more: unsplit, as one run of its own size (TensorFlow Serving
-//! refuses such a request unless `enable_large_batch_splitting` is on; running it whole
-//! gives the same answer as splitting it). Batches are not padded to `max_batch_size`:
-//! each runs with exactly the rows its requests hold. When the merged run fails, or an
-//! output has no row per input row, each request of the batch is run alone, so every one
-//! gets its own answer or error.
+//! Batches are kept per thread ([`Sharded`]): a request joins the batch being filled on the
+//! thread that decoded it, and the batch runs on that thread, so that no request waits for
+//! another thread to wake it. The request that opens a batch leads it: it yields to the
+//! other tasks of its thread, which (after the runtime has looked for newly readable
+//! sockets) decode the requests that have arrived and join the batch; when a round adds
+//! nothing (the thread's queue is drained), the batch holds `max_batch_size` rows (the
+//! request that fills it closes it), or `timeout` has passed since it opened, it closes.
+//! TensorFlow Serving's `batch_timeout_micros` is thus the longest a batch waits while
+//! requests keep arriving; a lone request runs at once. The closed batch runs as one run
+//! on its thread: inline on a REST thread (a current-thread runtime: the thread is the
+//! batch thread, and requests that arrive while it runs join the next batch), on a
+//! multi-thread runtime (gRPC) where [`Dispatch`] puts it (inline when estimated short,
+//! else on the blocking pool); at most `num_batch_threads` merged runs at once. A batch
+//! never holds more than `max_batch_size` rows: a request that would overflow the batch
+//! being filled closes it (it runs at once) and starts the next one. A thread's batches
+//! being filled and those closed but waiting for a batch thread are its queue: a request
+//! that would open a batch when its thread's queue already holds `max_enqueued_batches` is
+//! refused `UNAVAILABLE` (HTTP 503), as TensorFlow Serving refuses a task when its batch
+//! queue is full. A request that cannot be batched (a scalar input, inputs of different
+//! lengths) runs alone, and so does one of `max_batch_size` rows or more: unsplit, as one
+//! run of its own size (TensorFlow Serving refuses such a request unless
+//! `enable_large_batch_splitting` is on; running it whole gives the same answer as
+//! splitting it). Batches are not padded to `max_batch_size`: each runs with exactly the
+//! rows its requests hold. When the merged run fails, or an output has no row per input
+//! row, each request of the batch is run alone, so every one gets its own answer or error.
 //!
 //! With `pad_variable_length_inputs` (TensorFlow Serving's batching parameter of that
 //! name), inputs need only agree in dtype and rank: each input of a batch is padded with
@@ -32,14 +39,15 @@
 use super::dispatch::Dispatch;
 use super::metrics::Api;
 use super::model::Servable;
+use super::sharded::Sharded;
 use super::status::Status;
-use super::timer::Timer;
 use crate::proto::tf::error::Code;
 use crate::tensor::{rows, DType, Tensor};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{oneshot, Semaphore};
 
 /// What a run answers: every output by key.
@@ -103,30 +111,23 @@ struct Open {
     requests: Vec<Waiting>,
 }
 
-/// The batches being filled, by key, and how many closed ones wait for a batch thread.
+/// One thread's batches being filled, by key, and how many of its closed ones wait for a
+/// batch thread.
 #[derive(Default)]
 struct Queues {
     open: HashMap<BatchKey, Open>,
     waiting_to_run: usize,
 }
 
-/// A closed batch, ready to run.
-struct Closed {
-    servable: Arc<Servable>,
-    key: BatchKey,
-    requests: Vec<Waiting>,
-}
-
 /// What the batcher's tasks share.
 struct Shared {
     config: BatchingConfig,
-    queues: Mutex<Queues>,
+    /// Each thread's queue.
+    queues: Sharded<Queues>,
     /// A permit per batch thread.
     threads: Semaphore,
     /// Where merged runs run (inline when short).
     dispatch: Arc<Dispatch>,
-    /// Closes batches at their timeout.
-    timer: Timer,
     next_id: AtomicU64,
     runs: AtomicU64,
     requests: AtomicU64,
@@ -160,10 +161,9 @@ impl Batcher {
         Batcher {
             shared: Arc::new(Shared {
                 config,
-                queues: Mutex::new(Queues::default()),
+                queues: Sharded::default(),
                 threads: Semaphore::new(config.num_batch_threads),
                 dispatch,
-                timer: Timer::default(),
                 next_id: AtomicU64::new(0),
                 runs: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
@@ -177,10 +177,9 @@ impl Batcher {
     /// `rustflow_batched_requests`, `rustflow_batch_rows_max`, `rustflow_batches_enqueued`).
     pub fn render(&self, model: &str) -> String {
         let sh = &self.shared;
-        let enqueued = {
-            let q = sh.queues.lock().unwrap_or_else(|p| p.into_inner());
-            (q.open.len() + q.waiting_to_run) as u64
-        };
+        let mut enqueued = 0;
+        sh.queues
+            .for_each(|q| enqueued += (q.open.len() + q.waiting_to_run) as u64);
         let mut s = String::new();
         for (name, help, kind, n) in [
             (
@@ -215,9 +214,10 @@ impl Batcher {
         s
     }
 
-    /// Runs a predict request, merged with concurrent compatible ones when it can be.
-    /// The request waits for its answer without holding a thread; the merged run is made
-    /// by the request that fills the batch, or at the batch's timeout, on one thread.
+    /// Runs a predict request, merged with concurrent compatible ones of its thread when
+    /// it can be (see the module docs). A request that joins a batch waits for its answer
+    /// without holding a thread; the merged run is made by the request that fills the
+    /// batch, or by the one that opened it once its thread has nothing more to add.
     pub async fn run(
         &self,
         servable: &Arc<Servable>,
@@ -263,17 +263,20 @@ impl Batcher {
             reply,
         };
         let max = sh.config.max_batch_size;
+        let slot = sh.queues.local_index();
         let mut to_run = None;
+        // The batch this request opened, if it did.
+        let mut led = None;
         let refused;
         {
-            let mut q = sh.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = sh.queues.slot(slot);
             let q = &mut *q;
             let lead = match q.open.get_mut(&key) {
                 Some(open) if open.rows + rows <= max => {
                     open.rows += rows;
                     open.requests.push(waiting);
                     if open.rows == max {
-                        // Full: it runs now, not at its timeout.
+                        // Full: it runs now.
                         to_run = q.open.remove(&key);
                     }
                     None
@@ -293,18 +296,13 @@ impl Batcher {
             refused = lead.is_some() && enqueued >= sh.config.max_enqueued_batches;
             if let Some(waiting) = lead.filter(|_| !refused) {
                 let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
-                let (batcher, s, k) = (self.clone_ref(), servable.clone(), key.clone());
-                let runtime = tokio::runtime::Handle::current();
-                sh.timer.at(Instant::now() + sh.config.timeout, move || {
-                    let _in_runtime = runtime.enter();
-                    batcher.close_at_timeout(&s, &k, id);
-                });
                 let requests = vec![waiting];
                 q.open.insert(key.clone(), Open { id, rows, requests });
+                led = Some(id);
             }
         }
         if let Some(open) = to_run {
-            self.close(open, servable, &key);
+            self.execute(open, servable, &key, slot).await;
         }
         if refused {
             return Err(Status::new(
@@ -315,6 +313,9 @@ impl Batcher {
                     sh.config.max_enqueued_batches
                 ),
             ));
+        }
+        if let Some(id) = led {
+            self.lead(servable, &key, slot, id, rows).await;
         }
         let answered = async {
             answer.await.unwrap_or_else(|_| {
@@ -327,63 +328,68 @@ impl Batcher {
         sh.dispatch.within_timeout(answered).await
     }
 
-    /// Another handle on the same batcher (for its tasks).
-    fn clone_ref(&self) -> Batcher {
-        Batcher {
-            shared: self.shared.clone(),
-        }
-    }
-
-    /// Closes the batch `id` of `key` if it is still being filled.
-    fn close_at_timeout(&self, servable: &Arc<Servable>, key: &BatchKey, id: u64) {
-        let open = {
-            let mut q = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
-            if q.open.get(key).is_none_or(|o| o.id != id) {
-                return;
+    /// Fills the batch `id` of `key` in thread slot `slot`, opened with `rows` rows, while the thread's other tasks
+    /// keep adding to it, then runs it: when a round of them adds nothing, or its timeout
+    /// has passed (see the module docs). Returns at once if a request that filled or
+    /// overflowed it has closed it.
+    async fn lead(
+        &self,
+        servable: &Arc<Servable>,
+        key: &BatchKey,
+        slot: usize,
+        id: u64,
+        rows: usize,
+    ) {
+        let sh = &self.shared;
+        let deadline = Instant::now() + sh.config.timeout;
+        let mut seen = rows;
+        loop {
+            // Runs the thread's other ready tasks and polls its sockets before this one
+            // resumes (tokio defers a yielded task's wake-up until then).
+            tokio::task::yield_now().await;
+            let open = {
+                let mut q = sh.queues.slot(slot);
+                let Some(open) = q.open.get(key).filter(|o| o.id == id) else {
+                    return;
+                };
+                let grew = open.rows != seen;
+                seen = open.rows;
+                if grew && Instant::now() < deadline {
+                    continue;
+                }
+                q.waiting_to_run += 1;
+                q.open.remove(key)
+            };
+            if let Some(open) = open {
+                self.execute(open, servable, key, slot).await;
             }
-            q.waiting_to_run += 1;
-            q.open.remove(key)
-        };
-        if let Some(open) = open {
-            self.close(open, servable, key);
+            return;
         }
     }
 
-    /// Hands a closed batch (counted in `waiting_to_run`) to a task that runs it once a
-    /// batch thread is free.
-    fn close(&self, open: Open, servable: &Arc<Servable>, key: &BatchKey) {
-        let batch = Closed {
-            servable: servable.clone(),
-            key: key.clone(),
-            requests: open.requests,
-        };
-        let batcher = self.clone_ref();
-        tokio::spawn(async move { batcher.execute(batch).await });
-    }
-
-    /// Runs a closed batch on one thread when a batch thread is free.
-    async fn execute(&self, batch: Closed) {
+    /// Runs a closed batch (counted in `waiting_to_run` of thread slot `slot`) once a batch
+    /// thread is free: on this thread when it is a REST thread, else where [`Dispatch`]
+    /// puts it.
+    async fn execute(&self, open: Open, servable: &Arc<Servable>, key: &BatchKey, slot: usize) {
         let sh = &self.shared;
         let permit = sh.threads.acquire().await;
-        sh.queues
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .waiting_to_run -= 1;
-        let Closed {
-            servable,
-            key,
-            requests,
-        } = batch;
-        let bytes = input_bytes(requests.iter().flat_map(|w| &w.inputs));
-        let signature = key.signature.clone();
-        let shared = sh.clone();
-        let ran = sh
-            .dispatch
-            .run(BATCH_API, &signature, bytes, move || {
-                shared.run_batch(&servable, &key, requests);
-                Ok(())
-            })
-            .await;
+        sh.queues.slot(slot).waiting_to_run -= 1;
+        let requests = open.requests;
+        let ran = if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sh.run_batch(servable, key, requests)
+            }))
+            .map_err(|_| Status::new(Code::Internal, "the run failed: it panicked"))
+        } else {
+            let bytes = input_bytes(requests.iter().flat_map(|w| &w.inputs));
+            let (shared, servable, key) = (sh.clone(), servable.clone(), key.clone());
+            sh.dispatch
+                .run(BATCH_API, &key.signature.clone(), bytes, move || {
+                    shared.run_batch(&servable, &key, requests);
+                    Ok(())
+                })
+                .await
+        };
         drop(permit);
         if let Err(e) = ran {
             // The run panicked: its requests' senders are gone, and each gets the
@@ -589,9 +595,9 @@ mod tests {
         )
     }
 
+    /// A runtime as a REST thread runs: one thread, whose requests share batches.
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
@@ -599,7 +605,13 @@ mod tests {
 
     /// A request of `x` to the batcher, as a task.
     fn request(b: &Batcher, s: &Arc<Servable>, x: &Tensor) -> tokio::task::JoinHandle<Answer> {
-        let (b, s, x) = (b.clone_ref(), s.clone(), x.clone());
+        let (b, s, x) = (
+            Batcher {
+                shared: b.shared.clone(),
+            },
+            s.clone(),
+            x.clone(),
+        );
         tokio::spawn(async move {
             b.run(&s, "serving_default", vec![("x".to_string(), x)], &[])
                 .await
@@ -609,9 +621,9 @@ mod tests {
     /// Runs `xs` as concurrent requests; the answers and the merged runs made.
     fn concurrent(servable: &Arc<Servable>, pad: bool, xs: &[Tensor]) -> (Vec<Answer>, u64) {
         let rows = xs.iter().map(|x| x.shape()[0]).sum();
-        // Long enough for both to join when they can; short when each runs alone.
-        let timeout = Duration::from_millis(if pad { 10_000 } else { 200 });
-        let batcher = batcher(rows, timeout, pad, 10);
+        // Requests of one round of the thread's tasks share a batch, not those the
+        // timeout would let in.
+        let batcher = batcher(rows, Duration::from_secs(60), pad, 10);
         let answers = runtime().block_on(async {
             let tasks: Vec<_> = xs.iter().map(|x| request(&batcher, servable, x)).collect();
             let mut answers = Vec::new();
@@ -660,30 +672,64 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_request_is_answered_at_the_timeout_not_the_next_millisecond() {
+    fn a_lone_request_runs_once_its_thread_has_nothing_more_not_at_the_timeout() {
         let servable = Arc::new(doubling_model());
         let x = Tensor::from([[1f32, 2.]]);
-        let timeout = Duration::from_micros(300);
-        let b = batcher(8, timeout, false, 10);
+        let b = batcher(8, Duration::from_secs(20), false, 10);
         let rt = runtime();
-        // The first request measures the run (Dispatch); then the best of many lone ones:
-        // a loaded machine may delay any one, not all.
-        let mut best = Duration::MAX;
-        for _ in 0..30 {
-            let start = std::time::Instant::now();
+        for _ in 0..3 {
+            let start = Instant::now();
             let a = rt
                 .block_on(async { request(&b, &servable, &x).await })
                 .unwrap();
-            let took = start.elapsed();
             assert_eq!(a.unwrap()[1].1, Tensor::from([[2f32, 4.]]));
-            assert!(
-                took >= timeout,
-                "answered after {took:?}, before the timeout"
-            );
-            best = best.min(took);
+            let took = start.elapsed();
+            assert!(took < Duration::from_secs(10), "answered after {took:?}");
         }
         assert_eq!(b.shared.runs.load(Ordering::Relaxed), 0);
-        assert!(best < Duration::from_micros(900), "{best:?} at best");
+    }
+
+    #[test]
+    fn a_batch_that_keeps_growing_closes_at_its_timeout() {
+        use std::sync::atomic::AtomicBool;
+        let servable = Arc::new(doubling_model());
+        let x = |v: f32| Tensor::new(&[1, 2], vec![v, v + 1.]).unwrap();
+        let timeout = Duration::from_millis(30);
+        let b = Arc::new(batcher(1 << 30, timeout, false, 10));
+        let rt = runtime();
+        rt.block_on(async {
+            let start = Instant::now();
+            let first = request(&b, &servable, &x(1.));
+            // A request more on every round of the thread's tasks: its queue never drains.
+            let stop = Arc::new(AtomicBool::new(false));
+            let producer = {
+                let (b, servable, stop) = (b.clone(), servable.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut sent = Vec::new();
+                    let mut v = 2.;
+                    while !stop.load(Ordering::Relaxed) {
+                        sent.push((v, request(&b, &servable, &x(v))));
+                        v += 1.;
+                        tokio::task::yield_now().await;
+                    }
+                    for (v, r) in sent {
+                        let a = r.await.unwrap().unwrap();
+                        assert_eq!(a[1].1, Tensor::from([[2. * v, 2. * v + 2.]]));
+                    }
+                })
+            };
+            let a = first.await.unwrap().unwrap();
+            let took = start.elapsed();
+            stop.store(true, Ordering::Relaxed);
+            assert_eq!(a[1].1, Tensor::from([[2f32, 4.]]));
+            // Not before its timeout (requests kept coming), and not much after.
+            assert!(took >= timeout, "closed after {took:?}");
+            assert!(took < Duration::from_secs(10), "closed after {took:?}");
+            producer.await.unwrap();
+        });
+        // The first batch merged the requests of many rounds.
+        let largest = b.shared.largest.load(Ordering::Relaxed);
+        assert!(largest > 2, "{largest} rows at most");
     }
 
     #[test]
@@ -691,34 +737,40 @@ mod tests {
         let servable = Arc::new(doubling_model());
         let x = |v: &[f32]| Tensor::new(&[1, v.len()], v.to_vec()).unwrap();
         let rt = runtime();
-        // Two rows fill a batch of two: it runs without waiting for its minute.
+        // Two rows fill a batch of two: the second request runs it, and the third
+        // starts the next one, which runs alone.
         let b = batcher(2, Duration::from_secs(60), false, 10);
-        let start = std::time::Instant::now();
-        let (a, c) = rt.block_on(async {
+        let (a, c, e) = rt.block_on(async {
             let a = request(&b, &servable, &x(&[1., 2.]));
             let c = request(&b, &servable, &x(&[3., 4.]));
-            (a.await.unwrap(), c.await.unwrap())
+            let e = request(&b, &servable, &x(&[5., 6.]));
+            (a.await.unwrap(), c.await.unwrap(), e.await.unwrap())
         });
-        assert!(start.elapsed() < Duration::from_secs(30));
         assert_eq!(a.unwrap()[1].1, Tensor::from([[2f32, 4.]]));
         assert_eq!(c.unwrap()[1].1, Tensor::from([[6f32, 8.]]));
-        assert_eq!(b.shared.runs.load(Ordering::Relaxed), 1);
+        assert_eq!(e.unwrap()[1].1, Tensor::from([[10f32, 12.]]));
+        let m = b.render("m");
+        for line in [
+            "rustflow_batched_runs{model_name=\"m\"} 1\n",
+            "rustflow_batched_requests{model_name=\"m\"} 2\n",
+            "rustflow_batch_rows_max{model_name=\"m\"} 2\n",
+            "rustflow_batches_enqueued{model_name=\"m\"} 0\n",
+        ] {
+            assert!(m.contains(line), "{line} not in {m}");
+        }
 
-        // A queue of one batch: while [1, 2] waits in it, a request of another shape
+        // A queue of one batch: while [1, 2] is being filled, a request of another shape
         // (another batch) is refused; one of the same shape joins it.
-        let b = batcher(4, Duration::from_millis(1000), false, 1);
+        let b = batcher(4, Duration::from_secs(60), false, 1);
         rt.block_on(async {
             let first = request(&b, &servable, &x(&[1., 2.]));
-            while !b
-                .render("m")
-                .contains("rustflow_batches_enqueued{model_name=\"m\"} 1\n")
-            {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            let refused = request(&b, &servable, &x(&[1., 2., 3.])).await.unwrap();
-            assert_eq!(refused.unwrap_err().code, Code::Unavailable);
-            let joined = request(&b, &servable, &x(&[5., 6.])).await.unwrap();
-            assert_eq!(joined.unwrap()[1].1, Tensor::from([[10f32, 12.]]));
+            let refused = request(&b, &servable, &x(&[1., 2., 3.]));
+            let joined = request(&b, &servable, &x(&[5., 6.]));
+            assert_eq!(refused.await.unwrap().unwrap_err().code, Code::Unavailable);
+            assert_eq!(
+                joined.await.unwrap().unwrap()[1].1,
+                Tensor::from([[10f32, 12.]])
+            );
             assert_eq!(
                 first.await.unwrap().unwrap()[1].1,
                 Tensor::from([[2f32, 4.]])
@@ -727,5 +779,6 @@ mod tests {
             let later = request(&b, &servable, &x(&[1., 2., 3.])).await.unwrap();
             assert_eq!(later.unwrap()[1].1, Tensor::from([[2f32, 4., 6.]]));
         });
+        assert_eq!(b.shared.runs.load(Ordering::Relaxed), 1);
     }
 }

@@ -18,7 +18,6 @@ pub mod rest;
 pub mod server;
 pub mod sharded;
 pub mod status;
-pub mod timer;
 
 pub use server::{serve, ServeConfig};
 pub use status::Status;

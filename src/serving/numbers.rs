@@ -2,7 +2,8 @@
 //! `{"inputs": L}` where `L` is a non-empty, regular nested list of JSON numbers (a batch of
 //! rows for a model of one float input). Building `serde_json::Value`s for every number
 //! and then walking them costs more than the run of a small model; this reads the numbers
-//! straight into one `Vec<f64>` and a shape. Anything else (other keys, strings, booleans,
+//! straight into one `Vec` of the input's type ([`Float`]: `f64`, or `f32` as the `f64`
+//! reading rounded to it) and a shape. Anything else (other keys, strings, booleans,
 //! objects, empty or ragged lists, malformed JSON) is left to [`codec::parse_predict`]
 //! (`None` here), which reads every request TensorFlow Serving accepts and words the
 //! errors; on the bodies read here both give the same tensor, but for numbers that round to
@@ -19,19 +20,55 @@ const MAX_DEPTH: usize = 32;
 /// The most numbers room is made for before reading them (512 KiB).
 const PRESIZED: usize = 1 << 16;
 
-/// A predict request of plain numbers.
+/// A predict request of plain numbers, read as `T`.
 #[derive(Debug, PartialEq)]
-pub struct Numbers {
+pub struct Numbers<T> {
     /// `instances` (row) or `inputs` (columnar).
     pub format: Format,
     /// The list's shape (at least one dimension).
     pub shape: Vec<usize>,
-    /// The numbers, row-major, as JSON's parser reads them into `f64`.
-    pub values: Vec<f64>,
+    /// The numbers, row-major, as JSON's parser reads them into `f64`, then rounded to
+    /// `T`.
+    pub values: Vec<T>,
+}
+
+/// What the numbers are read into: `f64`, or `f32` as the `f64` reading rounded to it (as
+/// the JSON tree's numbers are typed).
+pub trait Float: Copy + std::ops::Neg<Output = Self> {
+    /// `x` rounded to this type.
+    fn from_f64(x: f64) -> Self;
+
+    /// The decimal `mantissa × 10^power`, its mantissa read from `digits` digits (wrapped
+    /// past 19), rounded to `f64` and then to this type, when that can be had from these
+    /// alone; `None` leaves it to `str`'s parser.
+    fn from_decimal(mantissa: u64, digits: usize, power: i32) -> Option<Self>;
+}
+
+impl Float for f64 {
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+
+    fn from_decimal(mantissa: u64, digits: usize, power: i32) -> Option<f64> {
+        exact(mantissa, digits, power)
+    }
+}
+
+impl Float for f32 {
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+
+    fn from_decimal(mantissa: u64, digits: usize, power: i32) -> Option<f32> {
+        match exact(mantissa, digits, power) {
+            Some(x) => Some(x as f32),
+            None => near_f32(mantissa, digits, power),
+        }
+    }
 }
 
 /// Reads `body` when it is a request of plain numbers (see the module docs).
-pub fn parse(body: &[u8]) -> Option<Numbers> {
+pub fn parse<T: Float>(body: &[u8]) -> Option<Numbers<T>> {
     let mut s = Scan { b: body, i: 0 };
     s.eat(b'{')?;
     s.ws();
@@ -71,12 +108,12 @@ pub fn parse(body: &[u8]) -> Option<Numbers> {
 }
 
 /// A nested list being read.
-struct List {
+struct List<T> {
     /// The length of the lists at each depth (`None` until one has ended).
     shape: Vec<Option<usize>>,
     /// The depth of the numbers.
     leaf_depth: Option<usize>,
-    values: Vec<f64>,
+    values: Vec<T>,
 }
 
 /// A position in the body.
@@ -104,9 +141,13 @@ impl Scan<'_> {
     }
 
     /// Reads ASCII digits into `m` (`m × 10 + digit` each, wrapping: exact while `m` has
-    /// at most 19 digits); how many.
+    /// at most 19 digits); how many. Eight at a time while eight follow ([`eight_digits`]).
     fn digits_into(&mut self, m: &mut u64) -> usize {
         let start = self.i;
+        while let Some(v) = self.b.get(self.i..self.i + 8).and_then(eight_digits) {
+            *m = m.wrapping_mul(100_000_000).wrapping_add(v);
+            self.i += 8;
+        }
         while let Some(d) = self.b.get(self.i).map(|c| c.wrapping_sub(b'0')) {
             if d > 9 {
                 break;
@@ -118,7 +159,7 @@ impl Scan<'_> {
     }
 
     /// A list (at `depth`) or a number, after whitespace.
-    fn value(&mut self, depth: usize, list: &mut List) -> Option<()> {
+    fn value<T: Float>(&mut self, depth: usize, list: &mut List<T>) -> Option<()> {
         self.ws();
         if self.peek() != Some(b'[') {
             let x = self.number()?;
@@ -159,10 +200,11 @@ impl Scan<'_> {
         Some(())
     }
 
-    /// A JSON number (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`) as `f64`; out of
-    /// its range is `None`. One pass: the digits before and after the point are read into
-    /// one mantissa as they are scanned, and [`exact`] makes the number of it when it can.
-    fn number(&mut self) -> Option<f64> {
+    /// A JSON number (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`) as `f64` (out of
+    /// its range is `None`), rounded to `T`. One pass: the digits before and after the
+    /// point are read into one mantissa as they are scanned, and [`Float::from_decimal`]
+    /// makes the number of it when it can.
+    fn number<T: Float>(&mut self) -> Option<T> {
         let start = self.i;
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -202,11 +244,12 @@ impl Scan<'_> {
             // At most 4 digits: below 10^4, exact in `i32`.
             exponent = (n <= 4).then(|| if negative { -(e as i32) } else { e as i32 });
         }
-        if let Some(x) = exponent.and_then(|e| exact(mantissa, digits, e - frac as i32)) {
+        if let Some(x) = exponent.and_then(|e| T::from_decimal(mantissa, digits, e - frac as i32)) {
             return Some(if negative { -x } else { x });
         }
         let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
-        text.parse().ok().filter(|x: &f64| x.is_finite())
+        let x: f64 = text.parse().ok().filter(|x: &f64| x.is_finite())?;
+        Some(T::from_f64(x))
     }
 }
 
@@ -230,6 +273,43 @@ fn exact(mantissa: u64, digits: usize, power: i32) -> Option<f64> {
     Some(if power >= 0 { m * scale } else { m / scale })
 }
 
+/// The value of eight ASCII digits (the first the most significant), `None` unless all
+/// eight are digits: the bytes as one little-endian word, combined pairwise in three
+/// multiplications (as `fast_float` reads them).
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
+    let v = u64::from_le_bytes(bytes.try_into().ok()?);
+    // Each byte 0x30..=0x39: its high nibble 3, and adding 6 keeps it 3.
+    let high = v & 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0;
+    if high | (carried >> 4) != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let v = v - 0x3030_3030_3030_3030;
+    // Pairs of digits, then fours, then the eight.
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let low = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    Some(low.wrapping_add(high) >> 32)
+}
+
+/// `mantissa × 10^power` rounded to `f64` and then to `f32` where [`exact`] cannot make
+/// the `f64` (more than 16 digits, as `f32` values printed as `f64` have): the quotient or
+/// product of the mantissa and the exact power of ten, both rounded once, is within
+/// 2^-50 of that `f64` (relatively); when everything within 2^-49 of it rounds to one
+/// `f32` (rounding is monotonic: the two ends do), so does the `f64`. Near a rounding
+/// boundary of `f32` (a chance of about 2^-25), `None` leaves it to `str`'s parser.
+fn near_f32(mantissa: u64, digits: usize, power: i32) -> Option<f32> {
+    if digits > 19 {
+        return None;
+    }
+    let scale = *EXACT_POWERS.get(power.unsigned_abs() as usize)?;
+    let m = mantissa as f64;
+    let x = if power >= 0 { m * scale } else { m / scale };
+    let slack = x * (1.0 / (1u64 << 49) as f64);
+    let r = x as f32;
+    ((x - slack) as f32 == r && (x + slack) as f32 == r).then_some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +325,7 @@ mod tests {
             r#"{"inputs": [[[1, 2]], [[3, 4]]]}"#,
             r#"{"instances": [12345678901234567890, -9007199254740993, 3.4028236e38, 1e-400]}"#,
         ] {
-            let fast = parse(body.as_bytes()).unwrap_or_else(|| panic!("{body}"));
+            let fast = parse::<f64>(body.as_bytes()).unwrap_or_else(|| panic!("{body}"));
             let tree = parse_predict(body.as_bytes()).unwrap();
             assert_eq!(fast.format, tree.format, "{body}");
             let Inputs::Single(v) = &tree.inputs else {
@@ -322,8 +402,68 @@ mod tests {
         for t in texts {
             let want: f64 = t.parse().unwrap();
             let body = format!("{{\"inputs\": [{t}]}}");
-            let got = parse(body.as_bytes()).unwrap_or_else(|| panic!("{t}"));
+            let got = parse::<f64>(body.as_bytes()).unwrap_or_else(|| panic!("{t}"));
             assert_eq!(got.values[0].to_bits(), want.to_bits(), "{t}");
+            let got = parse::<f32>(body.as_bytes()).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(got.values[0].to_bits(), (want as f32).to_bits(), "{t}");
+        }
+    }
+
+    #[test]
+    fn f32_inputs_read_as_the_f64_reading_rounded_to_f32() {
+        // Random f32 values as clients print them (an f32 widened to f64: 17 digits), the
+        // boundaries between neighbouring f32s (exact in f64: ties go to the even one)
+        // and decimals just beside them, of every exponent f32 has.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut texts = Vec::new();
+        for _ in 0..100_000 {
+            let x = f32::from_bits(next() as u32);
+            if !x.is_finite() {
+                continue;
+            }
+            let up = f32::from_bits(x.to_bits() + 1);
+            let mid = (f64::from(x) + f64::from(up)) / 2.0;
+            texts.push(format!("{}", f64::from(x)));
+            texts.push(format!("{:e}", f64::from(x)));
+            texts.push(format!("{mid:e}"));
+            texts.push(format!("{:.17e}", mid * (1.0 + 1e-16)));
+            texts.push(format!("{:.17e}", mid * (1.0 - 1e-16)));
+        }
+        for t in texts {
+            let want: f64 = t.parse().unwrap();
+            let body = format!("{{\"inputs\": [{t}]}}");
+            let got = parse::<f32>(body.as_bytes()).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(got.values[0].to_bits(), (want as f32).to_bits(), "{t}");
+        }
+        // Mantissas of 17 to 19 digits: read without `str`'s parser almost always, and
+        // then as it reads them.
+        let mut fast = 0;
+        for i in 0..100_000 {
+            let digits = 17 + i % 3;
+            let m = 10u64.pow(digits as u32 - 1) + next() % (9 * 10u64.pow(digits as u32 - 1));
+            let power = (next() % 45) as i32 - 22;
+            let want = format!("{m}e{power}").parse::<f64>().unwrap() as f32;
+            if let Some(got) = near_f32(m, digits, power) {
+                assert_eq!(got.to_bits(), want.to_bits(), "{m}e{power}");
+                fast += 1;
+            }
+        }
+        assert!(fast > 99_000, "{fast} of 100000");
+    }
+
+    #[test]
+    fn eight_digits_at_once_as_one_at_a_time() {
+        for t in ["00000000", "12345678", "99999999", "90000001", "01234567"] {
+            assert_eq!(eight_digits(t.as_bytes()), t.parse().ok(), "{t}");
+        }
+        for t in ["1234567a", "/2345678", ":2345678", "1234 678", "1234567"] {
+            assert_eq!(eight_digits(t.as_bytes()), None, "{t}");
         }
     }
 
@@ -356,7 +496,8 @@ mod tests {
             r#"{"instances": [1]"#,
             "",
         ] {
-            assert_eq!(parse(body.as_bytes()), None, "{body}");
+            assert_eq!(parse::<f64>(body.as_bytes()), None, "{body}");
+            assert_eq!(parse::<f32>(body.as_bytes()), None, "{body}");
         }
         // Deeper than the limit: left to the JSON parser too.
         let deep = format!(
@@ -364,6 +505,6 @@ mod tests {
             "[".repeat(MAX_DEPTH + 1),
             "]".repeat(MAX_DEPTH + 1)
         );
-        assert_eq!(parse(deep.as_bytes()), None);
+        assert_eq!(parse::<f64>(deep.as_bytes()), None);
     }
 }

@@ -7,6 +7,7 @@ use super::engine::Engine;
 use super::examples::{parse_examples_request, run_examples, ExampleApi};
 use super::metrics::Api;
 use super::model::Servable;
+use super::numbers;
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use crate::{DType, Tensor};
@@ -311,22 +312,21 @@ type DecodedPredict = (String, Format, Vec<(String, Tensor)>);
 /// plain numbers for the default signature's one float input straight into its tensor
 /// ([`numbers`](super::numbers)), anything else through the JSON tree.
 fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, Status> {
-    if let Some(n) = super::numbers::parse(body) {
-        let (key, sig) = servable.signature(None)?;
+    if let Ok((key, sig)) = servable.signature(None) {
         let mut inputs = sig.inputs.iter();
         if let (Some((k, info)), None) = (inputs.next(), inputs.next()) {
-            let t = match info.dtype() {
-                Some(DType::Float32) => Some(Tensor::new(
-                    &n.shape,
-                    n.values.iter().map(|&x| x as f32).collect(),
-                )),
-                Some(DType::Float64) => Some(Tensor::new(&n.shape, n.values)),
-                _ => None,
-            };
-            if let Some(t) = t {
+            let read =
+                match info.dtype() {
+                    Some(DType::Float32) => numbers::parse::<f32>(body)
+                        .map(|n| (n.format, Tensor::new(&n.shape, n.values))),
+                    Some(DType::Float64) => numbers::parse::<f64>(body)
+                        .map(|n| (n.format, Tensor::new(&n.shape, n.values))),
+                    _ => None,
+                };
+            if let Some((format, t)) = read {
                 let t = t.map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
                 let t = codec::fit_to_shape(t, &info.shape);
-                return Ok((key.to_string(), n.format, vec![(k.clone(), t)]));
+                return Ok((key.to_string(), format, vec![(k.clone(), t)]));
             }
         }
     }

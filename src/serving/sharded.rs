@@ -56,6 +56,17 @@ impl<T> Sharded<T> {
         lock(&self.slots[slot_index()].0)
     }
 
+    /// The calling thread's slot number, for [`Sharded::slot`]: what a task that may move
+    /// to another thread keeps to find the slot it wrote.
+    pub fn local_index(&self) -> usize {
+        slot_index()
+    }
+
+    /// Slot `index` (from [`Sharded::local_index`]), locked.
+    pub fn slot(&self, index: usize) -> MutexGuard<'_, T> {
+        lock(&self.slots[index % self.slots.len()].0)
+    }
+
     /// Every slot, one at a time, locked while `f` looks at it.
     pub fn for_each(&self, mut f: impl FnMut(&T)) {
         for s in self.slots.iter() {

@@ -32,7 +32,7 @@ pub fn rest_json(body: &[u8]) {
     // serde_json's default reader is not correctly rounded, and at the top of the range
     // it refuses as out of range some numbers that round to f64::MAX, which the fast path
     // reads (as `str::parse` does; found by `cargo fuzz`).
-    if let Some(n) = numbers::parse(body) {
+    if let Some(n) = numbers::parse::<f64>(body) {
         let req = match codec::parse_predict(body) {
             Ok(req) => req,
             Err(e) if e.message.contains("number out of range") => {
@@ -49,6 +49,12 @@ pub fn rest_json(body: &[u8]) {
         assert_eq!(t.shape(), n.shape.as_slice());
         for (a, b) in t.as_slice::<f64>().unwrap().iter().zip(&n.values) {
             assert!((a - b).abs() <= 1e-15 * a.abs(), "{a} vs {b}");
+        }
+        // Read for an f32 input: the f64 reading rounded, bit for bit.
+        let n32 = numbers::parse::<f32>(body).expect("read as f64, so as f32");
+        assert_eq!(n32.shape, n.shape);
+        for (a, b) in n.values.iter().zip(&n32.values) {
+            assert_eq!((*a as f32).to_bits(), b.to_bits(), "{a} as f32 vs {b}");
         }
     }
 }

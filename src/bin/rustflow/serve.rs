@@ -67,7 +67,9 @@ pub struct Args {
     /// alone, whole).
     #[arg(long = "max-batch-size", default_value_t = 32, requires = "batching")]
     pub max_batch_size: usize,
-    /// With --batching: how long the first request of a batch waits for others, in µs.
+    /// With --batching: the longest a batch waits for more requests while they keep
+    /// arriving, in µs (a batch closes earlier when full, or when its thread has no more
+    /// requests to add).
     #[arg(
         long = "batch-timeout-micros",
         default_value_t = 1000,
@@ -75,8 +77,8 @@ pub struct Args {
     )]
     pub batch_timeout_micros: u64,
     /// With --batching: the most batches being filled or waiting for a batch thread at
-    /// once (TensorFlow Serving's max_enqueued_batches); a request that would open one
-    /// more is answered 503 / UNAVAILABLE.
+    /// once on one request thread (TensorFlow Serving's max_enqueued_batches); a request
+    /// that would open one more is answered 503 / UNAVAILABLE.
     #[arg(
         long = "max-enqueued-batches",
         default_value_t = 100,
