@@ -328,8 +328,8 @@ impl Batcher {
         sh.dispatch.within_timeout(answered).await
     }
 
-    /// Fills the batch `id` of `key` in thread slot `slot`, opened with `rows` rows, while the thread's other tasks
-    /// keep adding to it, then runs it: when a round of them adds nothing, or its timeout
+    /// Fills the batch `id` of `key` in thread slot `slot`, opened with `rows` rows, while
+    /// the thread's other tasks keep adding to it, then runs it: when a round of them adds nothing, or its timeout
     /// has passed (see the module docs). Returns at once if a request that filled or
     /// overflowed it has closed it.
     async fn lead(

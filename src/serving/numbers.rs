@@ -13,6 +13,8 @@
 //! [`codec::parse_predict`]: super::codec::parse_predict
 
 use super::codec::Format;
+use crate::tensor::Element;
+use crate::Tensor;
 
 /// Nesting deeper than this is left to the JSON parser (and its recursion limit).
 const MAX_DEPTH: usize = 32;
@@ -30,6 +32,13 @@ pub struct Numbers<T> {
     /// The numbers, row-major, as JSON's parser reads them into `f64`, then rounded to
     /// `T`.
     pub values: Vec<T>,
+}
+
+impl<T: Float + Element> Numbers<T> {
+    /// The request's format and its numbers as one tensor of their shape.
+    pub fn into_tensor(self) -> (Format, crate::Result<Tensor>) {
+        (self.format, Tensor::new(&self.shape, self.values))
+    }
 }
 
 /// What the numbers are read into: `f64`, or `f32` as the `f64` reading rounded to it (as

@@ -7,7 +7,7 @@ use super::engine::Engine;
 use super::examples::{parse_examples_request, run_examples, ExampleApi};
 use super::metrics::Api;
 use super::model::Servable;
-use super::numbers;
+use super::numbers::{self, Numbers};
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use crate::{DType, Tensor};
@@ -315,14 +315,11 @@ fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, St
     if let Ok((key, sig)) = servable.signature(None) {
         let mut inputs = sig.inputs.iter();
         if let (Some((k, info)), None) = (inputs.next(), inputs.next()) {
-            let read =
-                match info.dtype() {
-                    Some(DType::Float32) => numbers::parse::<f32>(body)
-                        .map(|n| (n.format, Tensor::new(&n.shape, n.values))),
-                    Some(DType::Float64) => numbers::parse::<f64>(body)
-                        .map(|n| (n.format, Tensor::new(&n.shape, n.values))),
-                    _ => None,
-                };
+            let read = match info.dtype() {
+                Some(DType::Float32) => numbers::parse::<f32>(body).map(Numbers::into_tensor),
+                Some(DType::Float64) => numbers::parse::<f64>(body).map(Numbers::into_tensor),
+                _ => None,
+            };
             if let Some((format, t)) = read {
                 let t = t.map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
                 let t = codec::fit_to_shape(t, &info.shape);
