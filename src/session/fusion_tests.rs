@@ -255,6 +255,29 @@ fn a_convolutional_layer_runs_as_one_step_with_the_same_values() {
             }
         }
     }
+    // No input channels: the sums are empty, the fused step still adds the bias and
+    // applies the activation, as the separate BiasAdd and Relu do.
+    let mut g = Graph::new();
+    let x = g.placeholder(DType::Float32, [None; 4], "x").unwrap();
+    let f = g.placeholder(DType::Float32, [None; 4], "f").unwrap();
+    let b = g.placeholder(DType::Float32, [None], "b").unwrap();
+    let z = g.conv2d(x, f, &[1; 4], "SAME").unwrap();
+    let y = g.bias_add(z, b).unwrap();
+    let y = g.relu(y).unwrap();
+    let sess = Session::new(&g);
+    let plan = sess.plan_of(&[x, f, b], &[y], &[]).unwrap();
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].op, FUSED_CONV2D);
+    let feeds = [
+        (x, Tensor::new(&[2, 3, 4, 0], Vec::<f32>::new()).unwrap()),
+        (f, Tensor::new(&[3, 3, 0, 2], Vec::<f32>::new()).unwrap()),
+        (b, Tensor::from([-1.5f32, 2.5])),
+    ];
+    let fused = sess.run(&feeds, &[y], &[]).unwrap().remove(0);
+    assert_eq!(fused.shape(), &[2, 3, 4, 2]);
+    let expected: Vec<f32> = (0..24).flat_map(|_| [0.0, 2.5]).collect();
+    assert_eq!(fused.as_slice::<f32>().unwrap(), &expected[..]);
+
     // A bias of the wrong size is refused when the step runs, naming the step.
     let mut g = Graph::new();
     let x = g.placeholder(DType::Float64, [None; 4], "x").unwrap();

@@ -271,7 +271,10 @@ pub(super) fn conv2d_forward<T: GemmElement>(
 ) -> Vec<T> {
     let (k, oc) = (g.patch_len(), g.out_c);
     if k == 0 {
-        return zeroed::<T>(g.pixels() * oc);
+        // No terms: every sum is zero, and a fused step still adds its bias (activation).
+        let mut out = zeroed::<T>(g.pixels() * oc);
+        epilogue(0..g.pixels(), &mut out);
+        return out;
     }
     if g.reads_taps_in_place() {
         let padded = g.padded_input(input);
