@@ -287,12 +287,15 @@ pub const HUGE_PAGE: usize = 2 << 20;
 /// those pages keeps its values, and at most one huge page more per end becomes
 /// resident). A buffer freed and handed out again by the heap (see
 /// `device::memory::keep_freed_buffers`) keeps its pages, so from the second step on
-/// asking again finds nothing to do. On the 2-core Xeon (KVM, 2026-12-07, loaded,
-/// criterion medians alternated with the build that collapsed only the whole pages inside
-/// a weight, at its update) the MLP 784-1024-1024-10 training step went 17.45, 17.54,
-/// 17.64 → 17.18, 17.00, 17.25 ms on 1 thread; on 2, 10.45, 10.13, 10.53 → 10.09, 10.21,
-/// 10.83 (within the noise). Per-node minima of 7 traced steps summed 16.53 → 16.03 ms
-/// (1 thread) and 9.16 → 8.77 ms (2 threads).
+/// asking again finds nothing to do. On the 2-core Xeon (KVM, 2026-12-07 21:22–21:27
+/// UTC, loaded; criterion medians alternated A B B A with the build that collapsed only
+/// the whole pages inside a weight, at its update): the MLP 784-1024-1024-10 training
+/// step 17.04, 18.27, 18.25, 17.31 → 16.35, 16.48, 16.51, 17.89 ms on 1 thread and
+/// 10.57, 10.97, 10.24, 10.17 → 10.41, 10.32, 10.13, 9.61 ms on 2; the small CNN's step
+/// 11.22, 10.76 → 10.50, 10.16 ms (1 thread) and 6.76, 6.24 → 6.18, 5.96 (2); a 1024²
+/// product 14.69, 14.35 → 13.24, 13.34 ms; the digits SGD epoch (small buffers)
+/// unchanged. Collapsing from 512 KiB or 256 KiB up (the MLP's activations too) gained
+/// nothing measurable.
 pub fn back_by_huge_pages<T>(buf: &[T]) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
