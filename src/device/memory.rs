@@ -6,8 +6,8 @@
 //! the next step takes a page fault and a page clear for every 4 KiB it writes: a fifth
 //! of a small CNN's training step. [`keep_freed_buffers`] raises both thresholds once per
 //! process, so the freed blocks stay in the heap and are reused by the next step, as
-//! TensorFlow's own allocator keeps them. [`back_by_huge_pages`] maps a buffer that is
-//! read and written cold every step (a weight variable) in 2 MiB pages.
+//! TensorFlow's own allocator keeps them, and a large buffer keeps the huge pages it is
+//! mapped in (`tensor::alloc::back_by_huge_pages`).
 
 use std::sync::Once;
 
@@ -34,47 +34,6 @@ pub fn keep_freed_buffers() {
             libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
         }
     });
-}
-
-/// Size of a huge page (x86-64 and most 64-bit ARM Linux kernels).
-pub const HUGE_PAGE: usize = 2 << 20;
-
-/// Asks Linux to map the whole 2 MiB pages inside `buf` as huge pages now
-/// (`MADV_COLLAPSE`; nothing where it cannot, or elsewhere). A scaled update's output is a
-/// variable, updated in place every step and read by the next step's products: its rows
-/// (4 KiB apart in a 1024-wide layer) each sit on a page of their own when it is mapped in
-/// 4 KiB pages, and the TLB misses of reading and updating it cold slow every product
-/// that touches it. On the 2-core Xeon (KVM, 2026-12-07) the MLP 784-1024-1024-10
-/// training step ran 4–7 % faster (sums of per-node minima, 1 thread) with every heap
-/// buffer in huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`); collapsing only the
-/// whole pages inside its weights, as here, with the kernel's prefetch of the next
-/// tile, criterion medians of the step went 17.86, 17.30, 17.10 → 17.38, 17.05, 17.53 ms
-/// (1 thread, three alternated pairs: within the noise) and 10.89, 10.50, 10.80, 10.53 →
-/// 10.04, 10.18, 10.49, 9.83 ms (2 threads, four pairs). Once a range is huge, asking
-/// again costs a system call that finds nothing to do.
-pub fn back_by_huge_pages<T>(buf: &[T]) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let start = buf.as_ptr() as usize;
-        let end = start + std::mem::size_of_val(buf);
-        let (first, last) = (
-            start.div_ceil(HUGE_PAGE) * HUGE_PAGE,
-            end / HUGE_PAGE * HUGE_PAGE,
-        );
-        if first < last {
-            // SAFETY: the range lies inside `buf`, memory this process owns; collapsing
-            // it changes how it is mapped, not what it holds. A failure changes nothing.
-            unsafe {
-                libc::madvise(
-                    first as *mut libc::c_void,
-                    last - first,
-                    libc::MADV_COLLAPSE,
-                );
-            }
-        }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = buf;
 }
 
 #[cfg(test)]

@@ -109,9 +109,6 @@ pub fn gemm_store<T: GemmElement>(
 ) {
     check_lengths(d, a, b);
     assert_eq!(out.len(), d.m * d.n, "gemm output length");
-    if let Store::AddScaled(_) = store {
-        super::memory::back_by_huge_pages(out);
-    }
     let parts = d.threads(threads);
     if d.splits_columns(parts) {
         let whole = MatMut::from_row_major_slice_mut(out, d.m, d.n);
@@ -899,11 +896,11 @@ mod tests {
 
     #[test]
     fn a_scaled_update_spanning_huge_pages_keeps_its_values() {
-        // An output holding whole 2 MiB pages, which the update asks Linux to collapse
-        // into huge pages first: the values before and after are what they would be
-        // without (a `xᵀ·dy` update, this crate's kernel where the CPU has it).
+        // An output spanning 2 MiB pages, collapsed into huge pages first as a tensor
+        // buffer that large is: the values after the update are what they would be in 4
+        // KiB pages (a `xᵀ·dy` update, this crate's kernel where the CPU has it).
         let (m, n, k) = (1024, 1100, 3);
-        assert!(m * n * 4 >= 2 * crate::device::memory::HUGE_PAGE);
+        assert!(m * n * 4 >= 2 * crate::tensor::alloc::HUGE_PAGE);
         let d = GemmDims {
             m,
             n,
@@ -915,6 +912,7 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.71).cos()).collect();
         let start: Vec<f32> = (0..m * n).map(|i| (i % 1000) as f32 * 0.5).collect();
         let mut out = start.clone();
+        crate::tensor::alloc::back_by_huge_pages(&out);
         gemm_store(d, &a, &b, &mut out, Store::AddScaled(-0.5), 2);
         for i in 0..m {
             for j in 0..n {
