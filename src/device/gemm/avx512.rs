@@ -433,8 +433,9 @@ unsafe fn kernel<const R: usize>(kc: usize, a: *const f32, b: *const f32, t: Til
     let mut sums: [[__m512; 2]; R] = [[_mm512_setzero_ps(); 2]; R];
     // The next tile's result rows, one cache line per contracted index at first: their
     // misses overlap the multiply-adds without crowding the fill buffers. With the result
-    // in huge pages (see `tensor::alloc::back_by_huge_pages`), the MLP's two weight updates in step order
-    // took 3.17 and 2.80 ms without, 3.01 and 2.33 with (minima of 40, 1 thread).
+    // in huge pages (see `tensor::alloc::back_by_huge_pages`), the MLP's two weight
+    // updates in step order took 3.17 and 2.80 ms without, 3.01 and 2.33 with (minima of
+    // 40, 1 thread).
     let mut start = 0;
     if let Some((next, rows)) = t.next {
         start = (2 * rows).min(kc);
