@@ -5,7 +5,13 @@
 //! - `serve/{model}/predict`: a batch-1 `{"instances": [[...]]}` predict of TensorFlow
 //!   Serving's half_plus_two and, when the main job has saved it (`./examples/main_job.sh`),
 //!   the digits MLP (`target/digits/model`, 64 inputs);
+//! - `serve/cnn/predict`: a batch-1 predict of the TF2 Keras CNN (`graphs/tf2/cnn/model`,
+//!   12×12×3 inputs) with its 432 numbers written as clients print `f32`s (widened to
+//!   `f64`: 17 digits), the body whose reading batching cannot share;
 //! - `serve/reference`: the fixed 200 body of `GET /reference` through the same router.
+//!
+//! Before each case it prints the heap allocations one request makes (a counting global
+//! allocator; the request's own `Request` and the body read back included).
 
 use axum::body::Body;
 use axum::http::Request;
@@ -16,10 +22,79 @@ use rustflow::serving::metrics::Metrics;
 use rustflow::serving::model::Model;
 use rustflow::serving::rest;
 use rustflow::SessionOptions;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
+
+/// The system allocator, counting each thread's allocations (and reallocations) in a
+/// plain thread-local count: an atomic one would add a locked instruction to every
+/// allocation of the requests being timed.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    ALLOCATIONS.with(|n| n.set(n.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The allocations `call` makes on this thread, on average over 1000 calls (a request
+/// runs on the calling thread once its run has been measured short, see `Dispatch`).
+fn allocations_per_call(call: impl Fn()) -> f64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..1000 {
+        call();
+    }
+    (ALLOCATIONS.with(Cell::get) - before) as f64 / 1000.0
+}
+
+/// A CNN request: 12×12×3 numbers as clients print `f32`s (fixed pseudo-random values).
+fn cnn_body() -> String {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut pixel = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let x = (state % 40_000) as f32 / 10_000.0 - 2.0;
+        format!("{}", f64::from(x))
+    };
+    let row = |pixel: &mut dyn FnMut() -> String| {
+        let px: Vec<String> = (0..12)
+            .map(|_| format!("[{}, {}, {}]", pixel(), pixel(), pixel()))
+            .collect();
+        format!("[{}]", px.join(", "))
+    };
+    let rows: Vec<String> = (0..12).map(|_| row(&mut pixel)).collect();
+    format!("{{\"instances\": [[{}]]}}", rows.join(", "))
+}
 
 /// A router serving `dir` as `name`, as `rustflow serve --quiet --reference-route` builds it.
 fn router(name: &str, dir: &Path) -> axum::Router {
@@ -70,6 +145,11 @@ fn serve(c: &mut Criterion) {
         Path::new("graphs/tf_serving/saved_model_half_plus_two_cpu").to_path_buf(),
         r#"{"instances": [[1.0]]}"#,
     )];
+    models.push((
+        "cnn",
+        Path::new("graphs/tf2/cnn/model").to_path_buf(),
+        cnn_body().leak(),
+    ));
     let digits = Path::new("target/digits/model");
     if digits.join("saved_model.pb").exists() {
         models.push(("digits", digits.to_path_buf(), digits_body));
@@ -86,12 +166,20 @@ fn serve(c: &mut Criterion) {
         for _ in 0..3 {
             runtime.block_on(call(&r, "POST", &path, body));
         }
+        let n = allocations_per_call(|| {
+            runtime.block_on(call(&r, "POST", &path, body));
+        });
+        eprintln!("serve/{name}/predict: {n} allocations per request");
         group.bench_function(format!("{name}/predict"), |b| {
             b.iter(|| runtime.block_on(call(&r, "POST", &path, body)))
         });
         reference = Some(r);
     }
     let r = reference.unwrap();
+    let n = allocations_per_call(|| {
+        runtime.block_on(call(&r, "GET", "/reference", ""));
+    });
+    eprintln!("serve/reference: {n} allocations per request");
     group.bench_function("reference", |b| {
         b.iter(|| runtime.block_on(call(&r, "GET", "/reference", "")))
     });

@@ -13,6 +13,10 @@
 # ("1 8 16 64") and ROUNDS (2) narrow the runs, e.g. MODELS=digits CONNS="16 64" for a quick
 # A/B of two builds.
 #
+# PIN=1 pins the server to core 0 with one REST thread (--threads 1) and wrk to core 1 with
+# one thread, so that the load generator does not take the server's core: the server's CPU
+# per request is then what bounds its requests/s (taskset, util-linux).
+#
 # Prints one line per run: model mode connections requests/s p50 p99 and the server's CPU
 # time (user + system, from /proc/PID/stat over the wrk run) per request.
 set -euo pipefail
@@ -24,6 +28,14 @@ conns=${CONNS:-1 8 16 64}
 rounds=${ROUNDS:-2}
 tick=$(getconf CLK_TCK)
 bin=${RUSTFLOW:-target/release/rustflow}
+server_pin=()
+client_pin=()
+pinned_flags=()
+if [ "${PIN:-0}" = 1 ]; then
+    server_pin=(taskset -c 0)
+    client_pin=(taskset -c 1)
+    pinned_flags=(--threads 1)
+fi
 port=18501
 tmp=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -35,7 +47,8 @@ digits_body=$(python3 -c 'print("{\"instances\": [[" + ", ".join(["0.5"] * 64) +
 start() { # model dir, name, extra flags...
     local dir=$1 name=$2
     shift 2
-    "$bin" serve "$dir" --name "$name" --port $port --quiet --reference-route "$@" 2>"$tmp/log" &
+    "${server_pin[@]}" "$bin" serve "$dir" --name "$name" --port $port --quiet --reference-route \
+        "${pinned_flags[@]}" "$@" 2>"$tmp/log" &
     server=$!
     for _ in $(seq 100); do
         curl -sf "localhost:$port/v1/models/$name" >/dev/null && return
@@ -58,10 +71,10 @@ load() { # label, connections, url, body (empty: GET)
             "$body" >"$tmp/post.lua"
         script="-s $tmp/post.lua"
     fi
-    local threads=$((c < 2 ? 1 : 2)) before after
+    local threads=$((c < 2 || ${#client_pin[@]} > 0 ? 1 : 2)) before after
     before=$(cpu_ticks)
     # shellcheck disable=SC2086
-    wrk -t$threads -c"$c" -d"${secs}s" --latency $script "$url" >"$tmp/out"
+    "${client_pin[@]}" wrk -t$threads -c"$c" -d"${secs}s" --latency $script "$url" >"$tmp/out"
     after=$(cpu_ticks)
     local rps p50 p99 requests cpu
     rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/out")

@@ -10,6 +10,7 @@ use super::model::Servable;
 use super::numbers::{self, Numbers};
 use super::status::Status;
 use crate::proto::tf::error::Code;
+use crate::saved_model::DEFAULT_SIGNATURE;
 use crate::{DType, Tensor};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,6 +21,7 @@ use axum::routing::get;
 use axum::Router;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -305,14 +307,15 @@ async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<St
     codec::write_predict_response(format, &outputs)
 }
 
-/// A predict request decoded: the signature's key, the format, the typed inputs by key.
-type DecodedPredict = (String, Format, Vec<(String, Tensor)>);
+/// A predict request decoded: the signature's key (borrowed when it is the default one),
+/// the format, the typed inputs by key.
+type DecodedPredict = (Cow<'static, str>, Format, Vec<(String, Tensor)>);
 
 /// A predict body's signature key, format and inputs typed by the signature: a body of
 /// plain numbers for the default signature's one float input straight into its tensor
 /// ([`numbers`](super::numbers)), anything else through the JSON tree.
 fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, Status> {
-    if let Ok((key, sig)) = servable.signature(None) {
+    if let Ok((_, sig)) = servable.signature(None) {
         let mut inputs = sig.inputs.iter();
         if let (Some((k, info)), None) = (inputs.next(), inputs.next()) {
             let read = match info.dtype() {
@@ -323,13 +326,13 @@ fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, St
             if let Some((format, t)) = read {
                 let t = t.map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
                 let t = codec::fit_to_shape(t, &info.shape);
-                return Ok((key.to_string(), format, vec![(k.clone(), t)]));
+                return Ok((DEFAULT_SIGNATURE.into(), format, vec![(k.clone(), t)]));
             }
         }
     }
     let request = codec::parse_predict(body)?;
     let (key, inputs) = typed_inputs(servable, &request)?;
-    Ok((key, request.format, inputs))
+    Ok((key.into(), request.format, inputs))
 }
 
 /// A decoded request's inputs typed by its signature, with the signature's key.

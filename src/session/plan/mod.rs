@@ -184,14 +184,13 @@ impl Plan {
                 let input = d.inputs.get(i).copied().flatten();
                 input.and_then(|src| elements(spec_of(&src)))
             });
-            let outputs: Vec<Option<usize>> = d.outputs.iter().map(elements).collect();
             // A linear op whose first operand's size is unknown (a reduction of a batch)
             // is judged at run time even when its outputs are small.
             let first_unknown = matches!(
                 d.inputs.get(d.operands[0]),
                 Some(Some(src)) if elements(spec_of(src)).is_none()
             );
-            let judged = judge(d.cost, operand_sizes, &outputs)
+            let judged = judge(d.cost, operand_sizes, d.outputs.iter().map(elements))
                 .filter(|&expensive| expensive || d.cost != Cost::Linear || !first_unknown);
             let kernel = d.kernel.clone().ok_or_else(|| Error::Run {
                 node: d.name.clone(),
@@ -316,19 +315,23 @@ impl Plan {
 /// outputs: a reduction (BiasAddGrad of a convolution's output, say) reads megabytes to
 /// write a few values, and run inline without a core it would share one with a split
 /// kernel.
-fn judge(cost: Cost, operands: [Option<usize>; 2], outputs: &[Option<usize>]) -> Option<bool> {
+fn judge(
+    cost: Cost,
+    operands: [Option<usize>; 2],
+    mut outputs: impl Iterator<Item = Option<usize>> + Clone,
+) -> Option<bool> {
     match cost {
         Cost::Cheap => Some(false),
         Cost::Expensive => Some(true),
         Cost::Linear => {
-            let sizes = outputs.iter().chain(&operands[..1]);
-            if sizes.flatten().any(|&e| e >= EXPENSIVE_ELEMENTS) {
+            let sizes = outputs.clone().chain([operands[0]]);
+            if sizes.flatten().any(|e| e >= EXPENSIVE_ELEMENTS) {
                 Some(true)
             } else {
-                outputs.iter().all(Option::is_some).then_some(false)
+                outputs.all(|o| o.is_some()).then_some(false)
             }
         }
-        Cost::Contraction => match (operands, outputs.first().copied().flatten()) {
+        Cost::Contraction => match (operands, outputs.next().flatten()) {
             ([Some(a), Some(b)], Some(out)) => {
                 Some((a as f64) * (b as f64) * (out as f64) >= (EXPENSIVE_PRODUCT as f64).powi(2))
             }
@@ -350,8 +353,8 @@ impl Step {
             let operands = self
                 .operands
                 .map(|i| inputs.get(i).and_then(Option::as_ref).map(Tensor::len));
-            let outputs: Vec<Option<usize>> = outputs.iter().map(|t| Some(t.len())).collect();
-            let expensive = judge(cost, operands, &outputs).unwrap_or(true);
+            let sizes = outputs.iter().map(|t| Some(t.len()));
+            let expensive = judge(cost, operands, sizes).unwrap_or(true);
             self.cheap.store(!expensive, Ordering::Relaxed);
         }
     }
