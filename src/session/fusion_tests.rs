@@ -162,6 +162,28 @@ fn values(dtype: DType, shape: &[usize], seed: f64) -> Tensor {
     t.cast(dtype).unwrap()
 }
 
+/// `BiasAdd(Conv2D(x, f), b)` on fed x, f and b, under `activation` when it is `Relu`
+/// or `Relu6`: the graph, the feeds, the convolution and the layer's output.
+fn conv_layer(
+    dtype: DType,
+    strides: &[i64],
+    padding: &str,
+    activation: Option<&str>,
+) -> (Graph, [Output; 3], Output, Output) {
+    let mut g = Graph::new();
+    let x = g.placeholder(dtype, [None; 4], "x").unwrap();
+    let f = g.placeholder(dtype, [None; 4], "f").unwrap();
+    let b = g.placeholder(dtype, [None], "b").unwrap();
+    let z = g.conv2d(x, f, strides, padding).unwrap();
+    let mut y = g.bias_add(z, b).unwrap();
+    match activation {
+        Some("Relu") => y = g.relu(y).unwrap(),
+        Some("Relu6") => y = g.relu6(y).unwrap(),
+        _ => {}
+    }
+    (g, [x, f, b], z, y)
+}
+
 #[test]
 fn a_dense_layer_runs_as_one_product_with_the_same_values() {
     // 130·128·129 multiply-adds: split over 2 threads.
@@ -221,17 +243,7 @@ fn a_convolutional_layer_runs_as_one_step_with_the_same_values() {
     for dtype in [DType::Float32, DType::Float64, DType::Int32] {
         for (strides, padding) in [([1i64, 1, 1, 1], "SAME"), ([1, 2, 2, 1], "VALID")] {
             for activation in [Some("Relu"), Some("Relu6"), None] {
-                let mut g = Graph::new();
-                let x = g.placeholder(dtype, [None; 4], "x").unwrap();
-                let f = g.placeholder(dtype, [None; 4], "f").unwrap();
-                let b = g.placeholder(dtype, [None], "b").unwrap();
-                let z = g.conv2d(x, f, &strides, padding).unwrap();
-                let mut y = g.bias_add(z, b).unwrap();
-                match activation {
-                    Some("Relu") => y = g.relu(y).unwrap(),
-                    Some("Relu6") => y = g.relu6(y).unwrap(),
-                    _ => {}
-                }
+                let (g, [x, f, b], z, y) = conv_layer(dtype, &strides, padding, activation);
                 let sess = Session::with_options(&g, SessionOptions::with_threads(2));
                 let plan = sess.plan_of(&[x, f, b], &[y], &[]).unwrap();
                 let ops: Vec<&str> = plan.steps.iter().map(|s| s.op).collect();
@@ -257,13 +269,7 @@ fn a_convolutional_layer_runs_as_one_step_with_the_same_values() {
     }
     // No input channels: the sums are empty, the fused step still adds the bias and
     // applies the activation, as the separate BiasAdd and Relu do.
-    let mut g = Graph::new();
-    let x = g.placeholder(DType::Float32, [None; 4], "x").unwrap();
-    let f = g.placeholder(DType::Float32, [None; 4], "f").unwrap();
-    let b = g.placeholder(DType::Float32, [None], "b").unwrap();
-    let z = g.conv2d(x, f, &[1; 4], "SAME").unwrap();
-    let y = g.bias_add(z, b).unwrap();
-    let y = g.relu(y).unwrap();
+    let (g, [x, f, b], _, y) = conv_layer(DType::Float32, &[1; 4], "SAME", Some("Relu"));
     let sess = Session::new(&g);
     let plan = sess.plan_of(&[x, f, b], &[y], &[]).unwrap();
     assert_eq!(plan.steps.len(), 1);
@@ -279,12 +285,7 @@ fn a_convolutional_layer_runs_as_one_step_with_the_same_values() {
     assert_eq!(fused.as_slice::<f32>().unwrap(), &expected[..]);
 
     // A bias of the wrong size is refused when the step runs, naming the step.
-    let mut g = Graph::new();
-    let x = g.placeholder(DType::Float64, [None; 4], "x").unwrap();
-    let f = g.placeholder(DType::Float64, [None; 4], "f").unwrap();
-    let b = g.placeholder(DType::Float64, [None], "b").unwrap();
-    let z = g.conv2d(x, f, &[1; 4], "VALID").unwrap();
-    let y = g.bias_add(z, b).unwrap();
+    let (g, [x, f, b], _, y) = conv_layer(DType::Float64, &[1; 4], "VALID", None);
     let sess = Session::new(&g);
     let feeds = [
         (x, values(DType::Float64, &[1, 4, 4, 2], 0.0)),
