@@ -332,10 +332,12 @@ fn near_f32(mantissa: u64, digits: usize, power: i32) -> Option<f32> {
         return None;
     }
     let k = power.unsigned_abs() as usize;
-    let scale = match power >= 0 {
-        true => *EXACT_POWERS.get(k)?,
-        false => *NEGATIVE_POWERS.get(k)?,
+    let powers = if power >= 0 {
+        &EXACT_POWERS
+    } else {
+        &NEGATIVE_POWERS
     };
+    let scale = *powers.get(k)?;
     let x = mantissa as f64 * scale;
     let slack = x * (1.0 / (1u64 << 49) as f64);
     let r = x as f32;
