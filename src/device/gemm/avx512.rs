@@ -19,7 +19,7 @@
 
 use super::{GemmDims, Store};
 use std::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
+    __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
     _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32,
     _mm512_set1_epi32, _mm512_set1_ps, _mm512_set_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
     _mm_prefetch, _MM_HINT_T0,
@@ -39,6 +39,9 @@ const MC: usize = 192;
 /// Columns of `op(b)` packed at a time (`KC × NC` floats, 1.25 MiB).
 const NC: usize = 1024;
 
+/// Stored rows of a transposed `a` that [`pack_a`] fetches ahead of the one it copies.
+const PACK_AHEAD: usize = 8;
+
 /// The most floats of a scaled update's product (see [`SUMS`]) a thread keeps between
 /// products (16 MiB: a 2048 × 2048 weight gradient); a larger one gets a buffer of its own.
 const KEPT_SUMS: usize = 1 << 22;
@@ -54,18 +57,20 @@ const MIN_COLUMNS: usize = 128;
 const MIN_WORK: usize = 1 << 24;
 
 /// Whether a block of `cols` columns of the product `d` is faster here than with faer
-/// (measured on the 2-core Xeon, quiet, each the best of 40): a weight gradient `xᵀ·dy`
-/// (`a` transposed, `b` as is) of at least [`MIN_WORK`] multiply-adds and [`MIN_COLUMNS`]
-/// columns. The MLP's 784 × 256ᵀ · 256 × 1024 took 1.99 ms here against 2.18 with faer,
-/// its 1024 × 256ᵀ · 256 × 1024 2.63 against 3.48–3.76. Other layouts are close or
-/// faer's: its forward 256 × 1024 · 1024 × 1024 2.88 against 3.00 ms, but a square
-/// 1024³ product 14.3–14.6 against 13.4–13.7 ms, and dz·Wᵀ (`b` transposed) 3.19 against
-/// 3.02. Inside the MLP 784-1024-1024-10 training step, where the weights come cold, taking
-/// the forward products here too gained nothing and dz·Wᵀ lost 0.3 ms (the step's five
-/// products in step order, alternated 40 times, 1 thread, 2026-12-07: sums of minima 16.60
-/// ms as now, 16.57 with the forward ones here, 17.00 with dz·Wᵀ here, 3.99 → 4.29 ms).
+/// (measured on the 2-core Xeon): a product whose `b` is stored as is (a weight gradient
+/// `xᵀ·dy`, a batch times a weight) of at least [`MIN_WORK`] multiply-adds and
+/// [`MIN_COLUMNS`] columns. The MLP's 784 × 256ᵀ · 256 × 1024 took 1.99 ms here against
+/// 2.18 with faer, its 1024 × 256ᵀ · 256 × 1024 2.63 against 3.48–3.76 (quiet, best of
+/// 40). The forward products came level with faer's standalone while `a` as is was packed
+/// one float at a time; with its rows gathered, the MLP 784-1024-1024-10 step's five
+/// products in step order (1 thread, 2026-12-07 23:35 UTC, loaded, four alternated rounds
+/// of 120) summed their minima to 15.6–16.9 ms against 16.9–17.4 with the forward ones on
+/// faer, the first layer's 256 × 784 · 784 × 1024 2.48–2.78 against 2.86–2.95 ms; a square
+/// 1024³ product is level (14.27 / 14.72 against 14.24 / 14.90 ms). dz·Wᵀ (`b`
+/// transposed, its columns gathered) stays with faer: level standalone, 0.3 ms slower in
+/// the step (3.99 → 4.29 ms, an earlier sitting).
 pub fn suits(d: GemmDims, cols: usize) -> bool {
-    d.trans_a && !d.trans_b && cols >= MIN_COLUMNS && d.work() >= MIN_WORK
+    !d.trans_b && cols >= MIN_COLUMNS && d.work() >= MIN_WORK
 }
 
 /// Whether this CPU runs the AVX-512 kernels (checked once).
@@ -101,8 +106,9 @@ pub unsafe fn product(
     ldc: usize,
     store: Store<f32>,
 ) -> bool {
-    // A transposed `b`'s columns are gathered with 32-bit offsets (`15·k` at most).
-    if !available() || (d.trans_b && d.k > i32::MAX as usize / 16) {
+    // A transposed `b`'s columns and an `a` as is's rows are gathered with 32-bit
+    // offsets (`15·k` at most).
+    if !available() || ((d.trans_b || !d.trans_a) && d.k > i32::MAX as usize / 16) {
         return false;
     }
     let (m, n, k) = (d.m, d.n, d.k);
@@ -228,17 +234,7 @@ unsafe fn blocked_product(
             let nc = (n - jc).min(NC);
             for (block, pc) in (0..k).step_by(kc_max).enumerate() {
                 let kc = (k - pc).min(kc_max);
-                for jp in 0..nc.div_ceil(NR) {
-                    let cols = (nc - jp * NR).min(NR);
-                    pack_b(
-                        b,
-                        pc,
-                        kc,
-                        jc + jp * NR,
-                        cols,
-                        pb.as_mut_ptr().add(jp * NR * kc),
-                    );
-                }
+                pack_b(b, pc, kc, jc, nc, pb.as_mut_ptr());
                 let mode = match tile {
                     Tile::Replace if block > 0 => Mode::Add,
                     Tile::Replace => Mode::Overwrite,
@@ -334,73 +330,110 @@ struct TileOut {
 /// rows (a short last panel of [`panel_rows`] rows, zero-padded): panel `ip` starts at
 /// `ip · MR · kc` and holds `a(i, p)` at `p · rows + (i − i0 − ip · MR)`.
 ///
+/// A transposed `a` (each contracted index's rows consecutive) is read one stored row at
+/// a time, front to back, each panel's part of it copied with one masked load and store,
+/// the row [`PACK_AHEAD`] further on fetched meanwhile (in a batch of a wide layer's
+/// activations each is on a page of its own); an `a` as is has its panel rows gathered,
+/// one contracted index at a time.
+///
 /// # Safety
-/// The view covers the block; `dst` holds `mc.div_ceil(MR) · MR · kc` floats.
+/// AVX-512F is present; the view covers the block (with `rs ≤ i32::MAX / 16` when
+/// `cs == 1`); `dst` holds `mc.div_ceil(MR) · MR · kc` floats.
+#[target_feature(enable = "avx512f")]
 unsafe fn pack_a(a: View, i0: usize, mc: usize, p0: usize, kc: usize, dst: *mut f32) {
-    for ip in 0..mc.div_ceil(MR) {
-        let first = i0 + ip * MR;
+    let panels = mc.div_ceil(MR);
+    // A panel's lanes read (its rows) and written (its padded height), and that height.
+    let panel_lanes = |ip: usize| {
         let rows = (mc - ip * MR).min(MR);
-        let stride = panel_rows(rows);
-        let panel = dst.add(ip * MR * kc);
-        if a.rs == 1 {
-            // Stored transposed: each contracted index's rows are consecutive.
-            for p in 0..kc {
-                let src = a.base.add((p0 + p) * a.cs + first);
-                let row = panel.add(p * stride);
-                for r in 0..stride {
-                    *row.add(r) = if r < rows { *src.add(r) } else { 0.0 };
+        (masks(rows)[0], masks(panel_rows(rows))[0], panel_rows(rows))
+    };
+    if a.rs == 1 {
+        for p in 0..kc {
+            let src = a.base.add((p0 + p) * a.cs + i0);
+            if p + PACK_AHEAD < kc {
+                let next = src.add(PACK_AHEAD * a.cs);
+                for line in (0..mc).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast());
                 }
             }
-        } else {
-            for r in 0..stride {
-                if r < rows {
-                    let src = a.base.add((first + r) * a.rs + p0 * a.cs);
-                    for p in 0..kc {
-                        *panel.add(p * stride + r) = *src.add(p * a.cs);
-                    }
-                } else {
-                    for p in 0..kc {
-                        *panel.add(p * stride + r) = 0.0;
-                    }
-                }
+            for ip in 0..panels {
+                let (load, store, stride) = panel_lanes(ip);
+                let v = _mm512_maskz_loadu_ps(load, src.add(ip * MR));
+                _mm512_mask_storeu_ps(dst.add(ip * MR * kc + p * stride), store, v);
+            }
+        }
+    } else {
+        let offsets = lane_offsets(a.rs);
+        for ip in 0..panels {
+            let (load, store, stride) = panel_lanes(ip);
+            let src = a.base.add((i0 + ip * MR) * a.rs + p0 * a.cs);
+            let panel = dst.add(ip * MR * kc);
+            for p in 0..kc {
+                let v = _mm512_mask_i32gather_ps::<4>(
+                    _mm512_setzero_ps(),
+                    load,
+                    offsets,
+                    src.add(p * a.cs).cast(),
+                );
+                _mm512_mask_storeu_ps(panel.add(p * stride), store, v);
             }
         }
     }
 }
 
-/// Packs contracted `p0..p0 + kc` × columns `first..first + cols` (`cols ≤ NR`) of `b`
-/// into one panel of [`NR`] columns (zero-padded) at `dst`, holding `b(p, j)` at
-/// `(p − p0) · NR + (j − first)`.
+/// Offsets `0, stride, …, 15·stride` of the sixteen lanes of a gather (`stride ≤
+/// i32::MAX / 16`, so none overflows).
+#[target_feature(enable = "avx512f")]
+unsafe fn lane_offsets(stride: usize) -> __m512i {
+    _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(stride as i32),
+    )
+}
+
+/// Packs contracted `p0..p0 + kc` × columns `first..first + cols` of `b` into panels of
+/// [`NR`] columns (the last zero-padded) at `dst`: panel `jp` starts at `jp · NR · kc` and
+/// holds `b(p, j)` at `(p − p0) · NR + (j − first − jp · NR)`.
+///
+/// A `b` as is is read one stored row at a time, front to back (a row of a 1024-wide
+/// weight is a 4 KiB page of its own: read panel by panel, every contracted index would
+/// start a new page); a transposed `b` has each contracted index's 32 columns gathered.
 ///
 /// # Safety
-/// AVX-512F is present; the view covers the block; `dst` holds `NR · kc` floats.
+/// AVX-512F is present; the view covers the block (with `cs ≤ i32::MAX / 16` when
+/// `rs == 1`); `dst` holds `cols.div_ceil(NR) · NR · kc` floats.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_b(b: View, p0: usize, kc: usize, first: usize, cols: usize, dst: *mut f32) {
-    let [m0, m1] = masks(cols);
+    let panels = cols.div_ceil(NR);
+    let panel_masks = |jp: usize| masks((cols - jp * NR).min(NR));
     if b.cs == 1 {
         for p in 0..kc {
             let src = b.base.add((p0 + p) * b.rs + first);
-            _mm512_storeu_ps(dst.add(p * NR), _mm512_maskz_loadu_ps(m0, src));
-            _mm512_storeu_ps(dst.add(p * NR + 16), _mm512_maskz_loadu_ps(m1, src.add(16)));
+            for jp in 0..panels {
+                let [m0, m1] = panel_masks(jp);
+                let (s, d) = (src.add(jp * NR), dst.add(jp * NR * kc + p * NR));
+                _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(d.add(16), _mm512_maskz_loadu_ps(m1, s.add(16)));
+            }
         }
     } else {
         // Transposed: column `j`'s contracted elements are consecutive; gather each
         // contracted index's 32 columns (`cs` apart).
-        let offsets = _mm512_mullo_epi32(
-            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-            _mm512_set1_epi32(b.cs as i32),
-        );
+        let offsets = lane_offsets(b.cs);
         let zero = _mm512_setzero_ps();
-        for p in 0..kc {
-            let src = b.base.add(first * b.cs + (p0 + p) * b.rs);
-            for (h, mask) in [m0, m1].into_iter().enumerate() {
-                let v = _mm512_mask_i32gather_ps::<4>(
-                    zero,
-                    mask,
-                    offsets,
-                    src.add(16 * h * b.cs).cast(),
-                );
-                _mm512_storeu_ps(dst.add(p * NR + 16 * h), v);
+        for jp in 0..panels {
+            let panel = dst.add(jp * NR * kc);
+            for p in 0..kc {
+                let src = b.base.add((first + jp * NR) * b.cs + (p0 + p) * b.rs);
+                for (h, mask) in panel_masks(jp).into_iter().enumerate() {
+                    let v = _mm512_mask_i32gather_ps::<4>(
+                        zero,
+                        mask,
+                        offsets,
+                        src.add(16 * h * b.cs).cast(),
+                    );
+                    _mm512_storeu_ps(panel.add(p * NR + 16 * h), v);
+                }
             }
         }
     }
@@ -605,61 +638,64 @@ mod tests {
         if !available() {
             return;
         }
-        // Rows and columns computed apart (as threads do) sum each element the same way.
-        let d = GemmDims {
-            m: 50,
-            n: 90,
-            k: 600,
-            trans_a: false,
-            trans_b: true,
-        };
-        let (a, b) = operands(d);
-        let mut whole = vec![0.0f32; 50 * 90];
-        let mut parts = vec![0.0f32; 50 * 90];
-        // SAFETY: each call writes its own rows and columns of a 50 × 90 buffer.
-        unsafe {
-            product(
-                d,
-                &a,
-                &b,
-                0..50,
-                0..90,
-                whole.as_mut_ptr(),
-                90,
-                Store::Replace,
-            );
-            product(
-                d,
-                &a,
-                &b,
-                0..50,
-                0..37,
-                parts.as_mut_ptr(),
-                90,
-                Store::Replace,
-            );
-            product(
-                d,
-                &a,
-                &b,
-                0..17,
-                37..90,
-                parts.as_mut_ptr().add(37),
-                90,
-                Store::Replace,
-            );
-            product(
-                d,
-                &a,
-                &b,
-                17..50,
-                37..90,
-                parts.as_mut_ptr().add(17 * 90 + 37),
-                90,
-                Store::Replace,
-            );
+        // Rows and columns computed apart (as threads do) sum each element the same way,
+        // in every layout.
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            let d = GemmDims {
+                m: 50,
+                n: 90,
+                k: 600,
+                trans_a,
+                trans_b,
+            };
+            let (a, b) = operands(d);
+            let mut whole = vec![0.0f32; 50 * 90];
+            let mut parts = vec![0.0f32; 50 * 90];
+            // SAFETY: each call writes its own rows and columns of a 50 × 90 buffer.
+            unsafe {
+                product(
+                    d,
+                    &a,
+                    &b,
+                    0..50,
+                    0..90,
+                    whole.as_mut_ptr(),
+                    90,
+                    Store::Replace,
+                );
+                product(
+                    d,
+                    &a,
+                    &b,
+                    0..50,
+                    0..37,
+                    parts.as_mut_ptr(),
+                    90,
+                    Store::Replace,
+                );
+                product(
+                    d,
+                    &a,
+                    &b,
+                    0..17,
+                    37..90,
+                    parts.as_mut_ptr().add(37),
+                    90,
+                    Store::Replace,
+                );
+                product(
+                    d,
+                    &a,
+                    &b,
+                    17..50,
+                    37..90,
+                    parts.as_mut_ptr().add(17 * 90 + 37),
+                    90,
+                    Store::Replace,
+                );
+            }
+            assert_eq!(bits(&whole), bits(&parts));
         }
-        assert_eq!(bits(&whole), bits(&parts));
     }
 
     #[test]
@@ -694,31 +730,79 @@ mod tests {
         assert_eq!(out, vec![0.0; 15]);
     }
 
+    /// Views of one matrix stored as is (`rows` of `row_len`) and stored transposed
+    /// (`columns` of `column_len`).
+    fn both_layouts(rows: &[f32], row_len: usize, columns: &[f32], column_len: usize) -> [View; 2] {
+        [
+            View {
+                base: rows.as_ptr(),
+                rs: row_len,
+                cs: 1,
+            },
+            View {
+                base: columns.as_ptr(),
+                rs: 1,
+                cs: column_len,
+            },
+        ]
+    }
+
     #[test]
-    fn transposed_panels_hold_each_column_in_order_then_zeros() {
-        let (k, n) = (40, 45);
-        let b: Vec<f32> = (0..k * n).map(|i| i as f32).collect();
-        let view = View {
-            base: b.as_ptr(),
-            rs: 1,
-            cs: k,
-        };
+    fn row_panels_hold_each_row_in_order_then_zeros() {
         if !available() {
             return;
         }
-        let mut panels = vec![f32::NAN; 2 * NR * 30];
-        for (jp, panel) in panels.chunks_exact_mut(NR * 30).enumerate() {
-            let cols = (n - jp * NR).min(NR);
-            // SAFETY: AVX-512F is present; the view covers columns 0..45 × indices 5..35
-            // of `b`; the panel holds `NR × 30` floats.
-            unsafe { pack_b(view, 5, 30, jp * NR, cols, panel.as_mut_ptr()) };
+        // 29 rows from row 3: panels of 12, 12 and 5 (packed 8 tall), contracted 4..34 of
+        // 40, from `a` as is and stored transposed.
+        let (m, k, i0, mc, p0, kc) = (40, 40, 3, 29usize, 4, 30);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 + 1.0).collect();
+        let at = |i: usize, p: usize| a[i * k + p];
+        let stored_t: Vec<f32> = (0..k * m).map(|e| at(e % m, e / m)).collect();
+        let views = both_layouts(&a, k, &stored_t, m);
+        for view in views {
+            let mut panels = vec![f32::NAN; mc.div_ceil(MR) * MR * kc];
+            // SAFETY: AVX-512F is present; the view covers rows 3..32 × indices 4..34;
+            // `panels` holds 3 · 12 · 30 floats.
+            unsafe { pack_a(view, i0, mc, p0, kc, panels.as_mut_ptr()) };
+            for ip in 0..mc.div_ceil(MR) {
+                let rows = (mc - ip * MR).min(MR);
+                let stride = panel_rows(rows);
+                for p in 0..kc {
+                    for r in 0..stride {
+                        let got = panels[ip * MR * kc + p * stride + r];
+                        let i = i0 + ip * MR + r;
+                        let want = if r < rows { at(i, p0 + p) } else { 0.0 };
+                        assert_eq!(got, want, "row {i}, index {p} (rs {})", view.rs);
+                    }
+                }
+            }
         }
-        for (jp, panel) in panels.chunks_exact(NR * 30).enumerate() {
-            for p in 0..30 {
-                for t in 0..NR {
-                    let j = jp * NR + t;
-                    let want = if j < n { b[j * k + 5 + p] } else { 0.0 };
-                    assert_eq!(panel[p * NR + t], want, "column {j}, index {p}");
+    }
+
+    #[test]
+    fn column_panels_hold_each_column_in_order_then_zeros() {
+        if !available() {
+            return;
+        }
+        // Columns 2..47 of 50 (panels of 32 and 13, zero-padded), contracted 5..35 of 40,
+        // from `b` as is and stored transposed.
+        let (k, n, first, cols) = (40, 50, 2, 45);
+        let bt = |p: usize, j: usize| (p * n + j) as f32 + 1.0;
+        let stored: Vec<f32> = (0..k * n).map(|e| bt(e / n, e % n)).collect();
+        let stored_t: Vec<f32> = (0..n * k).map(|e| bt(e % k, e / k)).collect();
+        let views = both_layouts(&stored, n, &stored_t, k);
+        for view in views {
+            let mut panels = vec![f32::NAN; 2 * NR * 30];
+            // SAFETY: AVX-512F is present; the view covers columns 2..47 × indices 5..35;
+            // `panels` holds 2 · 32 · 30 floats.
+            unsafe { pack_b(view, 5, 30, first, cols, panels.as_mut_ptr()) };
+            for (jp, panel) in panels.chunks_exact(NR * 30).enumerate() {
+                for p in 0..30 {
+                    for t in 0..NR {
+                        let j = first + jp * NR + t;
+                        let want = if j < first + cols { bt(5 + p, j) } else { 0.0 };
+                        assert_eq!(panel[p * NR + t], want, "column {j}, index {p}");
+                    }
                 }
             }
         }
