@@ -43,6 +43,7 @@ use super::sharded::Sharded;
 use super::status::Status;
 use crate::proto::tf::error::Code;
 use crate::tensor::{rows, DType, Tensor};
+use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -111,11 +112,12 @@ struct Open {
     requests: Vec<Waiting>,
 }
 
-/// One thread's batches being filled, by key, and how many of its closed ones wait for a
-/// batch thread.
+/// One thread's batches being filled, by key (looked up on every request, so hashed with
+/// foldhash rather than std's SipHash), and how many of its closed ones wait for a batch
+/// thread.
 #[derive(Default)]
 struct Queues {
-    open: HashMap<BatchKey, Open>,
+    open: HashMap<BatchKey, Open, FixedState>,
     waiting_to_run: usize,
 }
 

