@@ -259,16 +259,41 @@ fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
     (outer, (threads / outer).max(1))
 }
 
-/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC; `epilogue(pixels, rows)` is
-/// called on each block of output rows (pixels) right after the product writes it, on
-/// the thread that wrote it.
+/// What a fused forward step (`_FusedConv2D`) does to each output pixel after its sums:
+/// adds `bias` (one per output channel), then applies `activation`.
+#[derive(Clone, Copy)]
+pub(super) struct BiasActivation<'a, T> {
+    pub(super) bias: &'a [T],
+    pub(super) activation: Activation,
+}
+
+impl<T: Number> BiasActivation<'_, T> {
+    /// Finishes `pixels`, whole output pixels of `bias.len()` channels each.
+    fn apply(&self, pixels: &mut [T]) {
+        match self.activation {
+            Activation::Linear => add_bias_then(self.bias, |x| x)(0..0, pixels),
+            Activation::Relu => add_bias_then(self.bias, relu)(0..0, pixels),
+            Activation::Relu6 => add_bias_then(self.bias, relu6)(0..0, pixels),
+        }
+    }
+}
+
+/// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC, each output pixel then finished
+/// by `finish` (if any) right after the product writes it, on the thread that wrote it:
+/// block by block while the block is in cache, or (the implicit path) tile by tile while
+/// the sums are in registers.
 pub(super) fn conv2d_forward<T: GemmElement>(
     g: &Geometry,
     input: &[T],
     filter: &[T],
     threads: usize,
-    epilogue: impl Fn(Range<usize>, &mut [T]) + Sync,
+    finish: Option<BiasActivation<'_, T>>,
 ) -> Vec<T> {
+    let epilogue = |_: Range<usize>, pixels: &mut [T]| {
+        if let Some(f) = &finish {
+            f.apply(pixels)
+        }
+    };
     let (k, oc) = (g.patch_len(), g.out_c);
     if k == 0 {
         // No terms: every sum is zero, and a fused step still adds its bias (activation).
@@ -290,7 +315,7 @@ pub(super) fn conv2d_forward<T: GemmElement>(
         let padded = g.padded_input(input);
         let rows = g.batch * g.out_h;
         let outer = threads_for(g.pixels() * k * oc, MIN_PRODUCT_WORK, rows, threads);
-        return implicit::forward(g, &padded, filter, outer, epilogue);
+        return implicit::forward(g, &padded, filter, outer, finish);
     }
     let block = block_rows(k).min((OUTPUT_BLOCK_ELEMENTS / oc.max(1)).max(16));
     let (outer, inner) = split_threads(
@@ -403,7 +428,7 @@ pub(super) fn conv2d_kernel(ctx: &KernelBuildCtx<'_>) -> KernelResult {
     with_dtype!(signed, ctx.input_dtype(0), T => kernel_fn(move |k: &mut KernelCtx<'_>| {
         let (input, filter) = (k.input(0)?, k.input(1)?);
         let g = runtime_geometry::<T>(&window, input.shape(), filter.shape())?;
-        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k), |_, _| {});
+        let out = conv2d_forward(&g, input.as_slice::<T>()?, filter.as_slice::<T>()?, g.conv_threads(k), None);
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))
@@ -433,11 +458,7 @@ pub(super) fn fused_conv2d_kernel(
         }
         let (input, filter, bias) = (input.as_slice::<T>()?, filter.as_slice::<T>()?, bias.as_slice::<T>()?);
         let threads = g.conv_threads(k);
-        let out = match activation {
-            Activation::Linear => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, |x| x)),
-            Activation::Relu => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, relu)),
-            Activation::Relu6 => conv2d_forward(&g, input, filter, threads, add_bias_then(bias, relu6)),
-        };
+        let out = conv2d_forward(&g, input, filter, threads, Some(BiasActivation { bias, activation }));
         k.push_output(Tensor::from_parts(g.out_shape(), out));
         Ok(())
     }))

@@ -19,11 +19,14 @@
 //! in a different order from the patch-matrix path's products, so the results agree with
 //! them (and with the float64 definition) to rounding, not bit for bit.
 
+use super::cpu::BiasActivation;
 use super::taps::PaddedInput;
 use crate::device::gemm::has_avx512f;
-use crate::device::parallel::{split_range, sum_of_parts, zeroed_blocks, zeroed_units};
+use crate::device::parallel::{split_range, sum_of_parts, written_units, zeroed_units};
+use crate::ops::linalg::matmul::cpu::Activation;
 use crate::ops::nn::window::Geometry;
 use crate::tensor::Number;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Result rows a tile keeps in registers.
@@ -59,6 +62,13 @@ fn as_f32<T: 'static>(values: &[T]) -> &[f32] {
 
 /// [`as_f32`] for a mutable slice.
 fn as_f32_mut<T: 'static>(values: &mut [T]) -> &mut [f32] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    // SAFETY: `T` is f32, checked just above.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len()) }
+}
+
+/// [`as_f32_mut`] for a slice whose elements may be uninitialized.
+fn as_f32_uninit<T: 'static>(values: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<f32>] {
     assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
     // SAFETY: `T` is f32, checked just above.
     unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len()) }
@@ -132,18 +142,56 @@ impl Tile {
 
     /// Runs the tile on `a`, `b` and `c`, checking that it stays inside them.
     fn run(&self, a: &[f32], b: &[f32], c: &mut [f32]) {
+        // SAFETY: `c` is `c.len()` initialized elements, to read and write.
+        unsafe { self.launch(a, b, (c.as_mut_ptr(), c.len()), None) }
+    }
+
+    /// Runs a tile that overwrites its result (not [`Tile::add`]) in `c`, whose elements
+    /// may be uninitialized, finishing each sum as `finish` says: its column's bias (the
+    /// tile's columns of `bias`, from its first on) added, then the activation, while the
+    /// sums are in registers. The results are those of [`BiasActivation`]'s pass over the
+    /// stored sums, bit for bit.
+    fn write(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [MaybeUninit<f32>],
+        finish: Option<(&[f32], Activation)>,
+    ) {
+        assert!(!self.add);
+        let finish = finish.map(|(bias, activation)| {
+            assert!(bias.len() >= self.cols);
+            (bias.as_ptr(), activation)
+        });
+        // SAFETY: `c` is `c.len()` elements to write, and the tile does not read them.
+        unsafe { self.launch(a, b, (c.as_mut_ptr().cast(), c.len()), finish) }
+    }
+
+    /// Runs the tile on `a`, `b` and the `c.1` elements at `c.0`, checking that it stays
+    /// inside them; `finish` as [`Tile::write`] takes it, its bias `cols` long.
+    ///
+    /// # Safety
+    /// `c.0` is valid for writing `c.1` elements, and for reading them if the tile adds.
+    unsafe fn launch(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        (c, c_len): (*mut f32, usize),
+        finish: Option<(*const f32, Activation)>,
+    ) {
         assert!((1..=MR).contains(&self.rows) && (1..=NR).contains(&self.cols));
         assert!(self.outer.count > 0 && self.inner.count > 0 && self.kc > 0);
         let (a_end, b_end) = self.extents();
         let c_end = self.c_at + (self.rows - 1) * self.ldc + self.cols;
-        assert!(a_end <= a.len() && b_end <= b.len() && c_end <= c.len());
+        assert!(a_end <= a.len() && b_end <= b.len() && c_end <= c_len);
         assert!(has_avx512f());
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512 F is present and every element read or written lies inside the
-        // slices (checked just above).
+        // slices and `c` (checked just above; `c` as the caller vouches).
         unsafe {
-            let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-            let kernel: unsafe fn(&Tile, *const f32, *const f32, *mut f32) = match self.rows {
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            type Kernel = unsafe fn(&Tile, *const f32, *const f32, *mut f32, Option<Finish>);
+            let kernel: Kernel = match self.rows {
                 MR => match self.ar {
                     1 => tile::<MR, 1>,
                     16 => tile::<MR, 16>,
@@ -164,10 +212,15 @@ impl Tile {
                 2 => tile::<2, 0>,
                 _ => tile::<1, 0>,
             };
-            kernel(self, a, b, c)
+            kernel(self, a, b, c, finish)
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (a, b, c, finish);
     }
 }
+
+/// A tile's bias (its first column's) and activation, as [`Tile::write`] applies them.
+type Finish = (*const f32, Activation);
 
 /// The tile kernel: `R` rows of two vectors of sums in registers over the whole
 /// contraction (fused multiply-adds), then stored once. A nonzero `AR` is the tile's
@@ -179,9 +232,15 @@ impl Tile {
 /// 1884–2136 for the filter gradient against 2035–2302 and 1858–2152 for the forward
 /// against 1852–2164: a few per cent, near the noise of the shared machine.
 ///
+/// At the store, `finish` (if any) adds the columns' biases, read at its pointer, and
+/// applies its activation: `max(0, x)` as `_mm512_max_ps(0, x)` picks it (`x` when NaN
+/// or −0, like [`crate::ops::math::activation::relu`]), Relu6 then `min(6, ·)` the same
+/// way.
+///
 /// # Safety
 /// AVX-512 F is present; every element the tile reads or writes lies in the buffers at
-/// `a`, `b` and `c` (see [`Tile::run`]).
+/// `a`, `b` and `c`, and `finish`'s bias has the tile's `cols` elements (see
+/// [`Tile::launch`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile<const R: usize, const AR: usize>(
@@ -189,10 +248,11 @@ unsafe fn tile<const R: usize, const AR: usize>(
     a: *const f32,
     b: *const f32,
     c: *mut f32,
+    finish: Option<Finish>,
 ) {
     use std::arch::x86_64::{
         _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-        _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_max_ps, _mm512_min_ps, _mm512_set1_ps, _mm512_setzero_ps,
     };
     let lanes = |n: usize| if n >= 16 { 0xffffu16 } else { (1u16 << n) - 1 };
     let (m0, m1) = (lanes(t.cols), lanes(t.cols.saturating_sub(16)));
@@ -217,15 +277,33 @@ unsafe fn tile<const R: usize, const AR: usize>(
             }
         }
     }
+    let bias = finish.map(|(at, _)| {
+        (
+            _mm512_maskz_loadu_ps(m0, at),
+            _mm512_maskz_loadu_ps(m1, at.add(16)),
+        )
+    });
+    let activation = finish.map_or(Activation::Linear, |(_, act)| act);
+    let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
     for (r, sums) in acc.iter().enumerate() {
         let cr = c.add(t.c_at + r * t.ldc);
-        let (mut s0, mut s1) = (sums[0], sums[1]);
+        let mut s = [sums[0], sums[1]];
         if t.add {
-            s0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), s0);
-            s1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), s1);
+            s[0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), s[0]);
+            s[1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), s[1]);
         }
-        _mm512_mask_storeu_ps(cr, m0, s0);
-        _mm512_mask_storeu_ps(cr.add(16), m1, s1);
+        if let Some((b0, b1)) = bias {
+            s = [_mm512_add_ps(s[0], b0), _mm512_add_ps(s[1], b1)];
+        }
+        for v in &mut s {
+            *v = match activation {
+                Activation::Linear => *v,
+                Activation::Relu => _mm512_max_ps(zero, *v),
+                Activation::Relu6 => _mm512_min_ps(six, _mm512_max_ps(zero, *v)),
+            };
+        }
+        _mm512_mask_storeu_ps(cr, m0, s[0]);
+        _mm512_mask_storeu_ps(cr.add(16), m1, s[1]);
     }
 }
 
@@ -240,13 +318,15 @@ fn row_blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// The convolution's output rows `rows` (`b·out_h + oy`) into `dst` (`rows.len() ×
-/// out_w × out_c`), read from the padded input.
+/// out_w × out_c`, every element written), read from the padded input, each finished as
+/// `finish` says.
 fn forward_rows(
     g: &Geometry,
     padded: &PaddedInput<'_, f32>,
     filter: &[f32],
+    finish: Option<(&[f32], Activation)>,
     rows: Range<usize>,
-    dst: &mut [f32],
+    dst: &mut [MaybeUninit<f32>],
 ) {
     let (c, oc, ow) = (g.in_c, g.out_c, g.out_w);
     let line = padded.width * c;
@@ -275,39 +355,41 @@ fn forward_rows(
                     ldc: oc,
                     add: false,
                 };
-                t.run(&padded.data, filter, dst);
+                let finish = finish.map(|(bias, act)| (&bias[j0..j0 + cols], act));
+                t.write(&padded.data, filter, dst, finish);
             }
         }
     }
 }
 
 /// `conv2d(input, filter)` as [`super::cpu::conv2d_forward`] computes it, for a geometry
-/// that [`Geometry::runs_implicit`]; `epilogue(pixels, block)` finishes each block of
-/// output rows on the thread that wrote it.
-pub(super) fn forward<T: 'static + Copy + Default + Send>(
+/// that [`Geometry::runs_implicit`], each output element finished by `finish` in
+/// registers: the output is written once, never zeroed, and never read back.
+pub(super) fn forward<T: 'static + Copy + Send>(
     g: &Geometry,
     padded: &PaddedInput<'_, T>,
     filter: &[T],
     threads: usize,
-    epilogue: impl Fn(Range<usize>, &mut [T]) + Sync,
+    finish: Option<BiasActivation<'_, T>>,
 ) -> Vec<T> {
     let padded = padded_f32(padded);
     let filter = as_f32(filter);
+    let finish = finish.map(|f| (as_f32(f.bias), f.activation));
     let row = g.out_w * g.out_c;
-    // Output rows per block: about 32 Ki elements, finished while in cache.
+    // Output rows per block: about 32 Ki elements, written column block by column block
+    // while the block stays in cache.
     let block = ((1 << 15) / row.max(1)).max(1);
-    zeroed_blocks(
-        g.batch * g.out_h,
-        row,
-        block,
-        threads,
-        |(), rows, dst: &mut [T]| {
-            let pixels = rows.start * g.out_w..rows.end * g.out_w;
-            let out = as_f32_mut(dst);
-            forward_rows(g, &padded, filter, rows, out);
-            epilogue(pixels, dst);
-        },
-    )
+    // SAFETY: `forward_rows` writes every element of the rows it is given (its tiles
+    // cover each row's column blocks and row blocks), and the blocks cover each chunk.
+    unsafe {
+        written_units(g.batch * g.out_h, row, threads, |rows, chunk| {
+            let out = as_f32_uninit(chunk);
+            for (first, dst) in rows.step_by(block).zip(out.chunks_mut(block * row)) {
+                let rows = first..first + dst.len() / row;
+                forward_rows(g, &padded, filter, finish, rows, dst);
+            }
+        })
+    }
 }
 
 impl Geometry {
@@ -452,8 +534,11 @@ pub(super) fn backprop_filter<T: 'static + Number>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::cpu::{conv2d_backprop_filter, conv2d_backprop_input, conv2d_forward};
+    use super::super::cpu::{
+        conv2d_backprop_filter, conv2d_backprop_input, conv2d_forward, BiasActivation,
+    };
     use super::*;
+    use crate::ops::math::activation::{relu, relu6};
     use crate::ops::nn::window::Window2d;
 
     /// `n` deterministic f32s in [-1, 1).
@@ -553,7 +638,7 @@ mod tests {
                 }
             }
             for threads in [1, 2] {
-                let y = conv2d_forward(&g, &x, &f, threads, |_, _| {});
+                let y = conv2d_forward(&g, &x, &f, threads, None);
                 close(&y, &want_y, &format!("forward {what}"));
                 close(
                     &conv2d_backprop_input(&g, &f, &dy, threads),
@@ -565,6 +650,50 @@ mod tests {
                     &want_dw,
                     &format!("filter gradient {what}"),
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn bias_and_activation_in_registers_match_the_pass_over_the_stored_sums() {
+        // Widths and channel counts that leave partial tiles; a NaN input (it reaches a
+        // few outputs), a NaN bias (a whole channel), negative sums for the activations.
+        for (xs, oc, padding) in [
+            ([2, 9, 14, 5], 37, "SAME"),
+            ([1, 7, 13, 3], 9, "VALID"),
+            ([2, 6, 16, 32], 64, "VALID"),
+        ] {
+            let g = Geometry::new(&g_window(padding), xs, [3, 3], oc).unwrap();
+            assert_eq!(g.runs_implicit::<f32>(), has_avx512f());
+            let mut x = values(xs.iter().product(), 1);
+            x[17] = f32::NAN;
+            let f = values(9 * g.in_c * oc, 2);
+            let mut bias = values(oc, 3);
+            bias[oc / 2] = f32::NAN;
+            type Scalar = fn(f32) -> f32;
+            let activations: [(Activation, Scalar); 3] = [
+                (Activation::Linear, |v| v),
+                (Activation::Relu, relu),
+                (Activation::Relu6, relu6),
+            ];
+            for (activation, act) in activations {
+                for threads in [1, 2] {
+                    let mut want = conv2d_forward(&g, &x, &f, threads, None);
+                    for (e, v) in want.iter_mut().enumerate() {
+                        *v = act(*v + bias[e % oc]);
+                    }
+                    let finish = BiasActivation {
+                        bias: &bias,
+                        activation,
+                    };
+                    let got = conv2d_forward(&g, &x, &f, threads, Some(finish));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{xs:?} {activation:?} {threads}");
+                    assert!(got.iter().any(|v| v.is_nan()));
+                    if activation != Activation::Linear {
+                        assert!(got.contains(&0.0), "{xs:?} {activation:?}");
+                    }
+                }
             }
         }
     }

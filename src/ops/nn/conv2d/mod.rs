@@ -867,7 +867,7 @@ mod tests {
             gemm(dims, &patches, &f, &mut want, 1);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             for threads in [1, 2] {
-                let got = conv2d_forward(&geom, &x, &f, threads, |_, _| {});
+                let got = conv2d_forward(&geom, &x, &f, threads, None);
                 assert_eq!(bits(&got), bits(&want), "{xs:?} {fs:?} {padding} {threads}");
             }
             // In float64, against the definition.
@@ -875,7 +875,7 @@ mod tests {
                 x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
                 f.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
             );
-            let got = conv2d_forward(&geom, &x64, &f64_, 1, |_, _| {});
+            let got = conv2d_forward(&geom, &x64, &f64_, 1, None);
             let want: Vec<f64> = patches
                 .chunks_exact(dims.k)
                 .flat_map(|p| {
@@ -908,7 +908,7 @@ mod tests {
     /// Central finite differences of `L = Σ w · conv2d(x, f)` through the forward kernel.
     fn fd_grads(g: &Geometry, x: &[f64], f: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let loss = |x: &[f64], f: &[f64]| -> f64 {
-            conv2d_forward(g, x, f, 1, |_, _| {})
+            conv2d_forward(g, x, f, 1, None)
                 .iter()
                 .zip(w)
                 .map(|(a, b)| a * b)
