@@ -1,6 +1,6 @@
 //! What the REST front end of `rustflow serve` costs per request in process, without
 //! sockets or HTTP parsing (which `benches/serve_load.sh` measures under `wrk`): a request
-//! handed to the router the server uses, the response body read back, on one
+//! handed to the service the server uses, the response body read back, on one
 //! current-thread runtime.
 //! - `serve/{model}/predict`: a batch-1 `{"instances": [[...]]}` predict of TensorFlow
 //!   Serving's half_plus_two and, when the main job has saved it (`./examples/main_job.sh`),
@@ -8,13 +8,14 @@
 //! - `serve/cnn/predict`: a batch-1 predict of the TF2 Keras CNN (`graphs/tf2/cnn/model`,
 //!   12×12×3 inputs) with its 432 numbers written as clients print `f32`s (widened to
 //!   `f64`: 17 digits), the body whose reading batching cannot share;
-//! - `serve/reference`: the fixed 200 body of `GET /reference` through the same router.
+//! - `serve/reference`: the fixed 200 body of `GET /reference` through the same service.
 //!
 //! Before each case it prints the heap allocations one request makes (a counting global
 //! allocator; the request's own `Request` and the body read back included).
 
 use axum::body::Body;
 use axum::http::Request;
+use axum::response::Response;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustflow::serving::dispatch::Dispatch;
 use rustflow::serving::engine::Engine;
@@ -24,10 +25,11 @@ use rustflow::serving::rest;
 use rustflow::SessionOptions;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// The system allocator, counting each thread's allocations (and reallocations) in a
 /// plain thread-local count: an atomic one would add a locked instruction to every
@@ -96,8 +98,14 @@ fn cnn_body() -> String {
     format!("{{\"instances\": [[{}]]}}", rows.join(", "))
 }
 
-/// A router serving `dir` as `name`, as `rustflow serve --quiet --reference-route` builds it.
-fn router(name: &str, dir: &Path) -> axum::Router {
+/// What [`rest::service`] is.
+trait Rest: Service<Request<Body>, Response = Response, Error = Infallible> + Clone {}
+
+impl<S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone> Rest for S {}
+
+/// The REST service of `dir` as `name`, as `rustflow serve --quiet --reference-route`
+/// builds it.
+fn router(name: &str, dir: &Path) -> impl Rest {
     let model = Model::new(name, dir, SessionOptions::with_threads(1)).unwrap();
     model.poll();
     assert!(model.serving().is_some(), "{} did not load", dir.display());
@@ -113,11 +121,11 @@ fn router(name: &str, dir: &Path) -> axum::Router {
             2,
         )),
     };
-    rest::router_with_reference(Arc::new(engine))
+    rest::service(Arc::new(engine), true)
 }
 
 /// Sends one request through `router`; the response body's length.
-async fn call(router: &axum::Router, method: &str, path: &str, body: &'static str) -> usize {
+async fn call(router: &impl Rest, method: &str, path: &str, body: &'static str) -> usize {
     let req = Request::builder()
         .method(method)
         .uri(path)

@@ -3,7 +3,7 @@
 # Serving's half_plus_two and the digits MLP the main job saves (./examples/main_job.sh),
 # batch-1 requests at 1, 8, 16 and 64 connections, unbatched and with --batching, and as
 # the reference `GET /reference` (the hidden --reference-route: a fixed 200 body through the
-# same router and middleware) right after the digits runs, in the same server.
+# same HTTP stack and front service) right after the digits runs, in the same server.
 # Each configuration is measured twice, alternating unbatched and batched.
 #
 #   cargo build --release --bin rustflow && benches/serve_load.sh [SECONDS]

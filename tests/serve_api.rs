@@ -598,6 +598,12 @@ fn sigint_stops_an_idle_server() {
         http(&s.rest, "GET", "/reference", b""),
         (200, r#"{"ok": true}"#.to_string())
     );
+    // As long as asked (another route's answer), still one JSON object.
+    for n in [23, 150, 4000] {
+        let (code, body) = http(&s.rest, "GET", &format!("/reference?bytes={n}"), b"");
+        assert_eq!((code, body.len()), (200, n), "{body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ok"], true);
+    }
     s.signal("-INT");
     assert_eq!(s.wait(), Some(0));
 }
@@ -1123,6 +1129,64 @@ fn grpc_multi_inference_runs_several_tasks_over_one_input() {
             assert!(e.message().contains(want), "{} (want {want})", e.message());
         }
     });
+}
+
+/// A request whose body is sent in `chunks` (chunked transfer encoding), each written
+/// apart so that the server reads them as separate frames.
+fn http_chunked(addr: &str, path: &str, chunks: &[&[u8]]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_nodelay(true).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    for c in chunks {
+        write!(s, "{:x}\r\n", c.len()).unwrap();
+        s.write_all(c).unwrap();
+        s.write_all(b"\r\n").unwrap();
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    read_response(&mut s)
+}
+
+#[test]
+fn bodies_in_several_frames_are_joined_and_held_to_the_limit() {
+    let s = Server::start(
+        &half_plus_two(),
+        &["--name", "hp2", "--quiet", "--max-body-bytes", "40"],
+    );
+    let predict = "/v1/models/hp2:predict";
+    // Plain numbers (the fast reader) and the JSON tree, each in three frames.
+    for body in [
+        r#"{"instances": [1.0, 5.0]}"#,
+        r#"{"inputs": {"x": [1.0, 5.0]}}"#,
+    ] {
+        let (a, rest) = body.split_at(5);
+        let (b, c) = rest.split_at(9);
+        let (code, text) = http_chunked(
+            &s.rest,
+            predict,
+            &[a.as_bytes(), b.as_bytes(), c.as_bytes()],
+        );
+        assert_eq!(code, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let answer = v.get("predictions").or(v.get("outputs")).unwrap();
+        assert_eq!(floats(answer), [2.5, 4.5], "{body}");
+    }
+    // 41 bytes in two frames, each under the limit: RESOURCE_EXHAUSTED (429).
+    let long = r#"{"instances": [1.0, 5.0, 1.0, 5.0, 1.00]}"#;
+    assert_eq!(long.len(), 41);
+    let (first, second) = long.split_at(30);
+    let (code, text) = http_chunked(&s.rest, predict, &[first.as_bytes(), second.as_bytes()]);
+    assert_eq!(code, 429, "{text}");
+    assert!(
+        text.contains("larger than the server's limit of 40 bytes"),
+        "{text}"
+    );
 }
 
 #[test]

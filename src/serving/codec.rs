@@ -297,51 +297,113 @@ fn leaf<'a>(
     Ok(())
 }
 
+/// A predict answer's outputs: a key and a tensor each, in the order they are written.
+pub trait Outputs {
+    /// How many outputs there are.
+    fn count(&self) -> usize;
+    /// Output `i`'s key and tensor (`i < count()`).
+    fn output(&self, i: usize) -> (&str, &Tensor);
+}
+
+impl Outputs for [(String, Tensor)] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn output(&self, i: usize) -> (&str, &Tensor) {
+        (&self[i].0, &self[i].1)
+    }
+}
+
+/// Keys and tensors side by side (a prepared signature's output keys and its run's values).
+impl Outputs for (&[String], &[Tensor]) {
+    fn count(&self) -> usize {
+        self.0.len().min(self.1.len())
+    }
+    fn output(&self, i: usize) -> (&str, &Tensor) {
+        (&self.0[i], &self.1[i])
+    }
+}
+
+/// The outputs in order.
+fn each<O: Outputs + ?Sized>(outputs: &O) -> impl Iterator<Item = (&str, &Tensor)> {
+    (0..outputs.count()).map(move |i| outputs.output(i))
+}
+
+thread_local! {
+    /// Where this thread writes answers before they are copied out at their length: the
+    /// room a large answer made is kept for the next (up to [`KEPT_ANSWER`]).
+    static ANSWER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The most room [`ANSWER`] keeps between answers (1 MiB).
+const KEPT_ANSWER: usize = 1 << 20;
+
 /// Writes a predict answer: `{"predictions": ...}` (row) or `{"outputs": ...}`
-/// (columnar); a bare value when there is one output, an object by key otherwise.
-pub fn write_predict_response(
+/// (columnar); a bare value when there is one output, an object by key otherwise. The
+/// answer is written in this thread's reused buffer and copied out at its length: one
+/// allocation, of exactly its size.
+pub fn write_predict_response<O: Outputs + ?Sized>(
     format: Format,
-    outputs: &[(String, Tensor)],
-) -> Result<String, Status> {
-    for (k, t) in outputs {
+    outputs: &O,
+) -> Result<axum::body::Bytes, Status> {
+    for (k, t) in each(outputs) {
         t.expect_host()
             .map_err(|e| Status::new(Code::Internal, format!("output '{k}': {e}")))?;
     }
-    let mut s =
-        String::with_capacity(64 + outputs.iter().map(|(_, t)| t.len() * 12).sum::<usize>());
-    match (format, outputs) {
-        (Format::Columnar, [(_, t)]) => {
-            s.push_str("{\"outputs\": ");
-            write_tensor(&mut s, t, 0, 0, t.len());
+    let batch = match format {
+        Format::Row => Some(row_batch(outputs)?),
+        Format::Columnar => None,
+    };
+    ANSWER.with_borrow_mut(|s| {
+        s.clear();
+        write_answer(s, batch, outputs);
+        let answer = axum::body::Bytes::copy_from_slice(s.as_bytes());
+        if s.capacity() > KEPT_ANSWER {
+            *s = String::new();
         }
-        (Format::Columnar, _) => {
+        Ok(answer)
+    })
+}
+
+/// The body of [`write_predict_response`]: row format when `batch` (the outputs' batch
+/// size) is given, else columnar.
+fn write_answer<O: Outputs + ?Sized>(s: &mut String, batch: Option<usize>, outputs: &O) {
+    let single = match outputs.count() {
+        1 => Some(outputs.output(0).1),
+        _ => None,
+    };
+    match (batch, single) {
+        (None, Some(t)) => {
+            s.push_str("{\"outputs\": ");
+            write_tensor(s, t, 0, 0, t.len());
+        }
+        (None, None) => {
             s.push_str("{\"outputs\": {");
-            for (i, (k, t)) in outputs.iter().enumerate() {
+            for (i, (k, t)) in each(outputs).enumerate() {
                 if i > 0 {
                     s.push_str(", ");
                 }
-                write_key(&mut s, k);
-                write_tensor(&mut s, t, 0, 0, t.len());
+                write_key(s, k);
+                write_tensor(s, t, 0, 0, t.len());
             }
             s.push('}');
         }
-        (Format::Row, _) => {
-            let batch = row_batch(outputs)?;
+        (Some(batch), _) => {
             s.push_str("{\"predictions\": [");
             for r in 0..batch {
                 if r > 0 {
                     s.push_str(", ");
                 }
-                if let [(_, t)] = outputs {
-                    write_row(&mut s, t, r);
+                if let Some(t) = single {
+                    write_row(s, t, r);
                 } else {
                     s.push('{');
-                    for (i, (k, t)) in outputs.iter().enumerate() {
+                    for (i, (k, t)) in each(outputs).enumerate() {
                         if i > 0 {
                             s.push_str(", ");
                         }
-                        write_key(&mut s, k);
-                        write_row(&mut s, t, r);
+                        write_key(s, k);
+                        write_row(s, t, r);
                     }
                     s.push('}');
                 }
@@ -350,13 +412,12 @@ pub fn write_predict_response(
         }
     }
     s.push('}');
-    Ok(s)
 }
 
 /// The batch size every output shares (row format needs one).
-fn row_batch(outputs: &[(String, Tensor)]) -> Result<usize, Status> {
+fn row_batch<O: Outputs + ?Sized>(outputs: &O) -> Result<usize, Status> {
     let mut batch = None;
-    for (k, t) in outputs {
+    for (k, t) in each(outputs) {
         let Some(&n) = t.shape().first() else {
             return Err(Status::invalid(format!(
                 "output '{k}' is a scalar, which the row format (\"instances\") cannot answer; \
@@ -637,7 +698,7 @@ mod tests {
             t,
             Tensor::from_strings(&[1, 2], vec![&b"hi"[..], b"\xff\x00"]).unwrap()
         );
-        let out = write_predict_response(Format::Columnar, &[("y".into(), t)]).unwrap();
+        let out = write_predict_response(Format::Columnar, &[("y".into(), t)][..]).unwrap();
         assert_eq!(out, r#"{"outputs": [["hi", {"b64": "/wA="}]]}"#);
     }
 
@@ -830,31 +891,31 @@ mod tests {
         let one = [("y".to_string(), y.clone())];
         let two = [("y".to_string(), y), ("c".to_string(), c)];
         assert_eq!(
-            write_predict_response(Format::Row, &one).unwrap(),
+            write_predict_response(Format::Row, &one[..]).unwrap(),
             r#"{"predictions": [[2.5], [3.0]]}"#
         );
         assert_eq!(
-            write_predict_response(Format::Columnar, &one).unwrap(),
+            write_predict_response(Format::Columnar, &one[..]).unwrap(),
             r#"{"outputs": [[2.5], [3.0]]}"#
         );
         assert_eq!(
-            write_predict_response(Format::Row, &two).unwrap(),
+            write_predict_response(Format::Row, &two[..]).unwrap(),
             r#"{"predictions": [{"y": [2.5], "c": 1}, {"y": [3.0], "c": -7}]}"#
         );
         assert_eq!(
-            write_predict_response(Format::Columnar, &two).unwrap(),
+            write_predict_response(Format::Columnar, &two[..]).unwrap(),
             r#"{"outputs": {"y": [[2.5], [3.0]], "c": [1, -7]}}"#
         );
         let odd = Tensor::new(&[3], vec![f32::NAN, f32::INFINITY, 1e-7]).unwrap();
-        let s = write_predict_response(Format::Columnar, &[("o".into(), odd)]).unwrap();
+        let s = write_predict_response(Format::Columnar, &[("o".into(), odd)][..]).unwrap();
         assert_eq!(s, r#"{"outputs": [NaN, Infinity, 0.0000001]}"#);
         let scalar = [("s".to_string(), Tensor::scalar(1.0f32))];
-        assert!(write_predict_response(Format::Row, &scalar).is_err());
+        assert!(write_predict_response(Format::Row, &scalar[..]).is_err());
         let mixed = [
             ("a".to_string(), Tensor::vector(vec![1i32])),
             ("b".to_string(), Tensor::vector(vec![1i32, 2])),
         ];
-        assert!(write_predict_response(Format::Row, &mixed)
+        assert!(write_predict_response(Format::Row, &mixed[..])
             .unwrap_err()
             .message
             .contains("batch size"));

@@ -119,6 +119,20 @@ impl Servable {
         inputs: Vec<(String, Tensor)>,
         output_filter: &[String],
     ) -> Result<Vec<(String, Tensor)>, Status> {
+        self.predict_then(signature, inputs, output_filter, |keys, values| {
+            keys.iter().cloned().zip(values).collect()
+        })
+    }
+
+    /// [`Servable::predict`], its outputs' keys and values handed to `answer` side by
+    /// side rather than collected: a prepared signature's run makes no list of its own.
+    pub fn predict_then<R>(
+        &self,
+        signature: &str,
+        inputs: Vec<(String, Tensor)>,
+        output_filter: &[String],
+        answer: impl FnOnce(&[String], Vec<Tensor>) -> R,
+    ) -> Result<R, Status> {
         let key = if signature.is_empty() {
             DEFAULT_SIGNATURE
         } else {
@@ -127,20 +141,55 @@ impl Servable {
         if let Some(feeds) = self.prepared_feeds(key, &inputs, output_filter) {
             let p = &self.prepared[key];
             let values = self.model.session.run_callable(&p.callable, feeds)?;
-            return Ok(p.outputs.iter().cloned().zip(values).collect());
+            return Ok(answer(&p.outputs, values));
         }
         let sig = self.model.signature(key).map_err(Status::from)?;
-        let keys: Vec<&str> = if output_filter.is_empty() {
-            sig.outputs.keys().map(String::as_str).collect()
+        let keys: Vec<String> = if output_filter.is_empty() {
+            sig.outputs.keys().cloned().collect()
         } else {
-            output_filter.iter().map(String::as_str).collect()
+            output_filter.to_vec()
         };
         let inputs: Vec<(&str, Tensor)> = inputs
             .iter()
             .map(|(k, t)| (k.as_str(), t.clone()))
             .collect();
-        let values = self.model.run_signature_outputs(key, &inputs, &keys)?;
-        Ok(keys.iter().map(|k| k.to_string()).zip(values).collect())
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = self.model.run_signature_outputs(key, &inputs, &names)?;
+        Ok(answer(&keys, values))
+    }
+
+    /// [`Servable::predict_then`] of the default signature, all outputs, fed `input` as
+    /// its one input: when the signature is prepared and `input` fits it, without a list
+    /// of inputs by key. A default signature of more (or fewer) inputs is an error.
+    pub fn predict_sole<R>(
+        &self,
+        input: Tensor,
+        answer: impl FnOnce(&[String], Vec<Tensor>) -> R,
+    ) -> Result<R, Status> {
+        let key = self.sole_input(None)?;
+        let info = &self.model.signatures[DEFAULT_SIGNATURE].inputs[key];
+        match self.prepared.get(DEFAULT_SIGNATURE) {
+            Some(p) if fits(info, &input) => {
+                let values = self.model.session.run_callable(&p.callable, vec![input])?;
+                Ok(answer(&p.outputs, values))
+            }
+            _ => self.predict_then("", vec![(key.to_string(), input)], &[], answer),
+        }
+    }
+
+    /// The key of the one input of the signature a request names (see
+    /// [`Servable::signature`]); an error naming its inputs when it has more or fewer.
+    pub fn sole_input<'a>(&'a self, signature: Option<&'a str>) -> Result<&'a str, Status> {
+        let (key, sig) = self.signature(signature)?;
+        let mut keys = sig.inputs.keys();
+        match (keys.next(), keys.next()) {
+            (Some(k), None) => Ok(k),
+            _ => Err(Status::invalid(format!(
+                "signature '{key}' has {} inputs ({}): name each input",
+                sig.inputs.len(),
+                sig.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
     }
 
     /// The feeds of the prepared signature `key` in its order, when the request fetches
@@ -167,17 +216,17 @@ impl Servable {
                 let info = &sig.inputs[k];
                 let mut fed = inputs.iter().filter(|(i, _)| i == k);
                 match (fed.next(), fed.next()) {
-                    (Some((_, t)), None)
-                        if info.dtype() == Some(t.dtype())
-                            && info.shape.is_compatible_with(t.shape()) =>
-                    {
-                        Some(t.clone())
-                    }
+                    (Some((_, t)), None) if fits(info, t) => Some(t.clone()),
                     _ => None,
                 }
             })
             .collect()
     }
+}
+
+/// Whether `t` has the dtype of a signature's input and a shape it allows.
+fn fits(info: &saved_model::TensorInfo, t: &Tensor) -> bool {
+    info.dtype() == Some(t.dtype()) && info.shape.is_compatible_with(t.shape())
 }
 
 /// The state of one version, as `GetModelStatus` reports it.

@@ -13,7 +13,7 @@
 //! [`codec::parse_predict`]: super::codec::parse_predict
 
 use super::codec::Format;
-use crate::tensor::Element;
+use crate::tensor::{Dims, Element};
 use crate::Tensor;
 
 /// Nesting deeper than this is left to the JSON parser (and its recursion limit).
@@ -27,8 +27,8 @@ const PRESIZED: usize = 1 << 16;
 pub struct Numbers<T> {
     /// `instances` (row) or `inputs` (columnar).
     pub format: Format,
-    /// The list's shape (at least one dimension).
-    pub shape: Vec<usize>,
+    /// The list's shape (at least one dimension; inline up to four).
+    pub shape: Dims,
     /// The numbers, row-major, as JSON's parser reads them into `f64`, then rounded to
     /// `T`.
     pub values: Vec<T>,
@@ -92,7 +92,8 @@ pub fn parse<T: Float>(body: &[u8]) -> Option<Numbers<T>> {
     // [`PRESIZED`]; a body of commas is not a list of numbers).
     let commas = count_commas(&s.b[s.i..]);
     let mut list = List {
-        shape: Vec::new(),
+        shape: [0; MAX_DEPTH],
+        depth: 0,
         leaf_depth: None,
         values: Vec::with_capacity((commas + 1).min(PRESIZED)),
     };
@@ -103,20 +104,23 @@ pub fn parse<T: Float>(body: &[u8]) -> Option<Numbers<T>> {
     s.value(0, &mut list)?;
     s.eat(b'}')?;
     s.ws();
-    if s.i != s.b.len() || Some(list.shape.len()) != list.leaf_depth {
+    if s.i != s.b.len() || Some(list.depth) != list.leaf_depth {
         return None;
     }
     Some(Numbers {
         format,
-        shape: list.shape.into_iter().collect::<Option<_>>()?,
+        shape: Dims::from(&list.shape[..list.depth]),
         values: list.values,
     })
 }
 
 /// A nested list being read.
 struct List<T> {
-    /// The length of the lists at each depth (`None` until one has ended).
-    shape: Vec<Option<usize>>,
+    /// The length of the lists at each depth below [`List::depth`] (lists are never
+    /// empty: 0 until one at that depth has ended).
+    shape: [usize; MAX_DEPTH],
+    /// The depths whose lists have been seen.
+    depth: usize,
     /// The depth of the numbers.
     leaf_depth: Option<usize>,
     values: Vec<T>,
@@ -195,13 +199,11 @@ impl Scan<'_> {
                 _ => return None,
             }
         }
-        if list.shape.len() <= depth {
-            list.shape.resize(depth + 1, None);
-        }
+        list.depth = list.depth.max(depth + 1);
         match list.shape[depth] {
-            None => list.shape[depth] = Some(n),
-            Some(m) if m != n => return None,
-            Some(_) => {}
+            0 => list.shape[depth] = n,
+            m if m != n => return None,
+            _ => {}
         }
         Some(())
     }
@@ -376,7 +378,7 @@ mod tests {
                 panic!("{body}")
             };
             let want = json_to_tensor(v, DType::Float64, "x").unwrap();
-            assert_eq!(want.shape(), fast.shape.as_slice(), "{body}");
+            assert_eq!(want.shape(), &fast.shape[..], "{body}");
             let want = want.as_slice::<f64>().unwrap();
             // Bit for bit, the sign of zero included.
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -15,58 +15,120 @@ use crate::{DType, Tensor};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use http_body_util::BodyExt;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
+use tower::{Service, ServiceExt};
 
-/// The REST router over an engine.
-pub fn router(engine: Arc<Engine>) -> Router {
-    with_middleware(routes(), engine)
+/// The REST service over an engine, with `GET /reference` when `reference` (a fixed
+/// 200 JSON body through the same service: what the HTTP stack alone serves, the load
+/// benchmark's reference, `benches/serve_load.sh`). `/v1/models/...` and `/reference` are
+/// matched here, before axum's router, which serves the other paths: a path only a
+/// router's fallback (or a wildcard route) matches costs axum three allocations for its
+/// captured parameter and a boxed handler future on every request.
+pub fn service(
+    engine: Arc<Engine>,
+    reference: bool,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let front = Arc::new(Front {
+        router: routes().with_state(engine.clone()),
+        engine,
+        reference,
+    });
+    tower::service_fn(move |req: Request| {
+        let front = Arc::clone(&front);
+        async move { Ok(front.answer(req).await) }
+    })
 }
 
-/// [`router`] with `GET /reference` answering a fixed 200 JSON body through the same
-/// middleware: what the HTTP stack alone serves, for load benchmarks (`benches/serve_load.sh`).
-pub fn router_with_reference(engine: Arc<Engine>) -> Router {
-    let reference = get(|| async { json_response(StatusCode::OK, r#"{"ok": true}"#.into()) });
-    with_middleware(routes().route("/reference", reference), engine)
+/// What [`service`] routes with.
+struct Front {
+    engine: Arc<Engine>,
+    /// The paths other than `/v1/models/...` and `/reference`.
+    router: Router,
+    /// Whether `GET /reference` is served.
+    reference: bool,
 }
 
-/// `/v1/models/...` is matched by the fallback ([`models_or_unknown`]) rather than a route
-/// with a wildcard parameter, whose captured value axum allocates and percent-decodes into
-/// the request's extensions on every request.
+impl Front {
+    /// The answer to `req`, logged on stderr when the access log is on (method, path,
+    /// status, microseconds).
+    async fn answer(&self, req: Request) -> Response {
+        if !self.engine.access_log {
+            return self.route(req).await;
+        }
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let response = self.route(req).await;
+        eprintln!(
+            "{method} {path} {} {}us",
+            response.status().as_u16(),
+            start.elapsed().as_micros()
+        );
+        response
+    }
+
+    async fn route(&self, req: Request) -> Response {
+        let path = req.uri().path();
+        if path.starts_with("/v1/models/") {
+            let (parts, body) = req.into_parts();
+            let rest = &parts.uri.path()["/v1/models/".len()..];
+            return models(&self.engine, &parts.method, rest, body).await;
+        }
+        if self.reference && path == "/reference" && req.method() == Method::GET {
+            return json_response(StatusCode::OK, reference_body(req.uri().query()));
+        }
+        match self.router.clone().oneshot(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// The longest `/reference?bytes=N` body.
+const MAX_REFERENCE_BYTES: usize = 1 << 20;
+
+/// `GET /reference`'s body: `{"ok": true}`, or with `?bytes=N` a JSON object of N bytes
+/// (at least 23, at most [`MAX_REFERENCE_BYTES`]): a fixed answer as long as another
+/// route's, to tell what the answer's length costs from what its making costs.
+fn reference_body(query: Option<&str>) -> Bytes {
+    const SHORT: &[u8] = br#"{"ok": true}"#;
+    const PADDED: &[u8] = br#"{"ok": true, "pad": ""#;
+    let bytes = query
+        .and_then(|q| q.strip_prefix("bytes="))
+        .and_then(|n| n.parse::<usize>().ok());
+    match bytes {
+        Some(n) if n > SHORT.len() => {
+            // `{"ok": true, "pad": "xx…"}`.
+            let pad = n.min(MAX_REFERENCE_BYTES).saturating_sub(PADDED.len() + 2);
+            let mut body = Vec::with_capacity(PADDED.len() + pad + 2);
+            body.extend_from_slice(PADDED);
+            body.resize(body.len() + pad, b'x');
+            body.extend_from_slice(br#""}"#);
+            Bytes::from(body)
+        }
+        _ => Bytes::from_static(SHORT),
+    }
+}
+
+/// The paths [`service`] leaves to axum: the metrics, and TensorFlow Serving's 404 for
+/// any path it does not serve.
 fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/monitoring/prometheus/metrics", get(prometheus))
-        .fallback(models_or_unknown)
-}
-
-/// The routes with the access log when it is on (with `--quiet`, no layer at all).
-fn with_middleware(routes: Router<Arc<Engine>>, engine: Arc<Engine>) -> Router {
-    let routes = match engine.access_log {
-        true => routes.layer(middleware::from_fn(access_log)),
-        false => routes,
-    };
-    routes.with_state(engine)
-}
-
-/// One line per request on stderr: method, path, status, microseconds.
-async fn access_log(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let response = next.run(req).await;
-    eprintln!(
-        "{method} {path} {} {}us",
-        response.status().as_u16(),
-        start.elapsed().as_micros()
-    );
-    response
+        .fallback(unknown)
 }
 
 /// A JSON answer: the body as it is, the content type a static header value.
@@ -85,17 +147,12 @@ fn error_response(s: &Status) -> Response {
     json_response(code, json!({ "error": s.message }).to_string().into())
 }
 
-/// `/v1/models/REST` (see [`routes`]), or TensorFlow Serving's 404 for any other path.
-async fn models_or_unknown(State(engine): State<Arc<Engine>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    match parts.uri.path().strip_prefix("/v1/models/") {
-        Some(rest) => models(&engine, &parts.method, rest, body).await,
-        None => error_response(&Status::not_found(format!(
-            "no such endpoint: {} {}",
-            parts.method,
-            parts.uri.path()
-        ))),
-    }
+async fn unknown(req: Request) -> Response {
+    error_response(&Status::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.uri().path()
+    )))
 }
 
 async fn prometheus(State(engine): State<Arc<Engine>>) -> Response {
@@ -185,8 +242,8 @@ async fn models(engine: &Arc<Engine>, method: &Method, raw: &str, body: Body) ->
     let result = async {
         let t = target.ok_or_else(malformed)?;
         match (method, &t.what) {
-            (&Method::GET, What::Status) => status(engine, &t),
-            (&Method::GET, What::Metadata) => metadata(engine, &t),
+            (&Method::GET, What::Status) => status(engine, &t).map(Bytes::from),
+            (&Method::GET, What::Metadata) => metadata(engine, &t).map(Bytes::from),
             (&Method::POST, What::Verb("predict")) => {
                 let body = read_body(engine, body).await?;
                 predict(engine, &t, body).await
@@ -204,7 +261,7 @@ async fn models(engine: &Arc<Engine>, method: &Method, raw: &str, body: Body) ->
                 engine
                     .dispatch
                     .run(rest_api(api_method), &signature, body.len(), move || {
-                        run_examples(&servable, api, request).map(|r| r.to_json())
+                        run_examples(&servable, api, request).map(|r| r.to_json().into())
                     })
                     .await
             }
@@ -213,7 +270,7 @@ async fn models(engine: &Arc<Engine>, method: &Method, raw: &str, body: Body) ->
     }
     .await;
     let (response, code) = match result {
-        Ok(body) => (json_response(StatusCode::OK, body.into()), "OK"),
+        Ok(body) => (json_response(StatusCode::OK, body), "OK"),
         Err(s) => (error_response(&s), s.code_name()),
     };
     engine
@@ -231,24 +288,41 @@ fn rest_api(method: &'static str) -> Api {
 }
 
 /// The request body, up to the server's limit, within the request timeout (a client may
-/// send it slowly).
+/// send it slowly). A body that arrives in one frame (hyper's, when the whole request is
+/// in its read buffer) is that frame's bytes as they are; one of several frames is
+/// copied into one buffer.
 async fn read_body(engine: &Engine, body: Body) -> Result<Bytes, Status> {
     let limit = engine.max_body_bytes;
     let read = async {
-        axum::body::to_bytes(body, limit).await.map_err(|e| {
-            let too_big =
-                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-                    e.source()
-                })
-                .any(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_big {
-                Status::new(
+        let mut body = body;
+        let mut first: Option<Bytes> = None;
+        let mut joined: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| Status::invalid(format!("could not read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let read = first.as_ref().map_or(0, Bytes::len).max(joined.len()) + data.len();
+            if read > limit {
+                return Err(Status::new(
                     Code::ResourceExhausted,
                     format!("the request body is larger than the server's limit of {limit} bytes"),
-                )
-            } else {
-                Status::invalid(format!("could not read the request body: {e}"))
+                ));
             }
+            match &first {
+                None => first = Some(data),
+                Some(f) => {
+                    if joined.is_empty() {
+                        joined.extend_from_slice(f);
+                    }
+                    joined.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok(match joined.is_empty() {
+            true => first.unwrap_or_default(),
+            false => Bytes::from(joined),
         })
     };
     engine.dispatch.within_timeout(read).await
@@ -289,27 +363,44 @@ fn metadata(engine: &Engine, t: &Target<'_>) -> Result<String, Status> {
     .to_string())
 }
 
-async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<String, Status> {
+async fn predict(engine: &Arc<Engine>, t: &Target<'_>, body: Bytes) -> Result<Bytes, Status> {
     engine.model.check_name(t.name)?;
     let servable = engine.model.get(t.version)?;
-    let (key, format, inputs) = decode_predict(&servable, &body)?;
+    let (key, format, feeds) = decode_predict(&servable, &body)?;
     let Some(batcher) = &engine.batcher else {
         let signature = key.clone();
         return engine
             .dispatch
             .run(rest_api("predict"), &signature, body.len(), move || {
-                let outputs = servable.predict(&key, inputs, &[])?;
-                codec::write_predict_response(format, &outputs)
+                let answer = |keys: &[String], values: Vec<Tensor>| {
+                    codec::write_predict_response(format, &(keys, &values[..]))
+                };
+                match feeds {
+                    Feeds::Sole(t) => servable.predict_sole(t, answer)?,
+                    Feeds::Named(inputs) => servable.predict_then(&key, inputs, &[], answer)?,
+                }
             })
             .await;
     };
+    let inputs = match feeds {
+        Feeds::Sole(t) => vec![(servable.sole_input(None)?.to_string(), t)],
+        Feeds::Named(inputs) => inputs,
+    };
     let outputs = batcher.run(&servable, &key, inputs, &[]).await?;
-    codec::write_predict_response(format, &outputs)
+    codec::write_predict_response(format, &outputs[..])
+}
+
+/// A predict request's inputs, typed by the signature.
+enum Feeds {
+    /// The default signature's one input (a body of plain numbers, [`numbers`]).
+    Sole(Tensor),
+    /// Inputs by key.
+    Named(Vec<(String, Tensor)>),
 }
 
 /// A predict request decoded: the signature's key (borrowed when it is the default one),
-/// the format, the typed inputs by key.
-type DecodedPredict = (Cow<'static, str>, Format, Vec<(String, Tensor)>);
+/// the format, the typed inputs.
+type DecodedPredict = (Cow<'static, str>, Format, Feeds);
 
 /// A predict body's signature key, format and inputs typed by the signature: a body of
 /// plain numbers for the default signature's one float input straight into its tensor
@@ -326,13 +417,13 @@ fn decode_predict(servable: &Servable, body: &[u8]) -> Result<DecodedPredict, St
             if let Some((format, t)) = read {
                 let t = t.map_err(|e| Status::invalid(format!("input '{k}': {e}")))?;
                 let t = codec::fit_to_shape(t, &info.shape);
-                return Ok((DEFAULT_SIGNATURE.into(), format, vec![(k.clone(), t)]));
+                return Ok((DEFAULT_SIGNATURE.into(), format, Feeds::Sole(t)));
             }
         }
     }
     let request = codec::parse_predict(body)?;
     let (key, inputs) = typed_inputs(servable, &request)?;
-    Ok((key.into(), request.format, inputs))
+    Ok((key.into(), request.format, Feeds::Named(inputs)))
 }
 
 /// A decoded request's inputs typed by its signature, with the signature's key.
@@ -358,17 +449,8 @@ fn typed_inputs(
     };
     let inputs: Vec<(String, Tensor)> = match &request.inputs {
         Inputs::Single(v) => {
-            let mut keys = sig.inputs.keys();
-            match (keys.next(), keys.next()) {
-                (Some(k), None) => vec![(k.clone(), typed(k, v)?)],
-                _ => {
-                    return Err(Status::invalid(format!(
-                        "signature '{key}' has {} inputs ({}): name each input",
-                        sig.inputs.len(),
-                        sig.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )))
-                }
-            }
+            let k = servable.sole_input(request.signature_name.as_deref())?;
+            vec![(k.to_string(), typed(k, v)?)]
         }
         Inputs::Named(m) => m
             .iter()

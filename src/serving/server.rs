@@ -55,8 +55,8 @@ pub struct ServeConfig {
     pub inline_below: Duration,
     /// Server-side batching of predict requests (`--batching`), if on.
     pub batching: Option<BatchingConfig>,
-    /// Also serve `GET /reference`, a fixed 200 body through the same router and
-    /// middleware: the load benchmark's reference for the HTTP stack's own cost.
+    /// Also serve `GET /reference` (and `/reference?bytes=N`), a fixed 200 body through the
+    /// same REST service: the load benchmark's reference for the HTTP stack's own cost.
     pub reference_route: bool,
 }
 
@@ -158,10 +158,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let mut tasks = Vec::new();
-    let app = match config.reference_route {
-        true => rest::router_with_reference(engine.clone()),
-        false => rest::router(engine.clone()),
-    };
+    let app = rest::service(engine.clone(), config.reference_route);
     for (i, l) in rest_listeners.into_iter().enumerate() {
         let (app, rx) = (app.clone(), stop_rx.clone());
         let thread = std::thread::Builder::new()
@@ -242,18 +239,26 @@ async fn rest_listeners(config: &ServeConfig) -> Result<Vec<std::net::TcpListene
 /// Serves REST on one listener from this thread, on a runtime of its own (current-thread):
 /// a request is read, run and answered here, with no task handed between threads, until
 /// `stop`; then the connections' in-flight requests finish.
-fn rest_thread(
+fn rest_thread<S>(
     listener: std::net::TcpListener,
-    app: axum::Router,
+    app: S,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response>
+        + tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    <S as tower::Service<axum::extract::Request>>::Future: Send,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server's threads: {e}"))?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-        axum::serve(listener, app)
+        axum::serve(listener, axum::ServiceExt::into_make_service(app))
             .with_graceful_shutdown(stop)
             .await
             .map_err(|e| format!("REST server: {e}"))

@@ -46,7 +46,7 @@ pub fn rest_json(body: &[u8]) {
             panic!("the fast path read named inputs")
         };
         let t = codec::json_to_tensor(v, DType::Float64, "x").expect("a float tensor");
-        assert_eq!(t.shape(), n.shape.as_slice());
+        assert_eq!(t.shape(), &n.shape[..]);
         // serde_json's reader is within 1e-15 of the number relatively for normal numbers;
         // a subnormal's spacing is absolute (4.9e-324), so there it is held to 1e-15 of
         // the smallest normal (a few spacings; found by `cargo fuzz`: 7.1199...e-310, one

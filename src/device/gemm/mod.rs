@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod row;
 
 /// Whether the CPU runs AVX-512 F code (checked once): the kernels written for it here and
 /// elsewhere (`ops::nn::conv2d::implicit`) ask this.
@@ -173,6 +174,9 @@ fn product_in_new_buffer<T: GemmElement>(
     finish: Option<FinishRows<'_, T>>,
 ) -> Vec<T> {
     check_lengths(d, a, b);
+    if let Some(out) = row::product_in_new_buffer(d, a, b, finish) {
+        return out;
+    }
     let len = d.m * d.n;
     let parts = d.threads(threads);
     if d.splits_columns(parts) {
