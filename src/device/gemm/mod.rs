@@ -174,11 +174,15 @@ fn product_in_new_buffer<T: GemmElement>(
     finish: Option<FinishRows<'_, T>>,
 ) -> Vec<T> {
     check_lengths(d, a, b);
-    if let Some(out) = row::product_in_new_buffer(d, a, b, finish) {
-        return out;
-    }
     let len = d.m * d.n;
     let parts = d.threads(threads);
+    // A row times a matrix small enough for one thread (a batch-1 dense layer): written
+    // straight into the new buffer. Larger ones stay split over the threads below.
+    if parts == 1 {
+        if let Some(out) = row::product_in_new_buffer(d, a, b, finish) {
+            return out;
+        }
+    }
     if d.splits_columns(parts) {
         let mut out: Vec<T> = Vec::with_capacity(len);
         let spare = &mut out.spare_capacity_mut()[..len];
