@@ -1,6 +1,7 @@
 //! Conv2D's CPU kernels: the convolution and both backprops as blocked products of patch
 //! matrices (im2col) with the filter, split over intra-op threads.
 
+use super::finish::BiasActivation;
 use super::implicit;
 use super::sizes_from_ints;
 use super::taps::{direct_block, direct_filter_grad, DIRECT_BLOCK_ELEMENTS};
@@ -9,8 +10,7 @@ use crate::device::parallel::{
     split_range, sum_of_parts, threads_for, zeroed_blocks, zeroed_units, MIN_PRODUCT_WORK,
 };
 use crate::graph::Node;
-use crate::ops::linalg::matmul::cpu::{add_bias_then, Activation};
-use crate::ops::math::activation::{relu, relu6};
+use crate::ops::linalg::matmul::cpu::Activation;
 use crate::ops::nn::window::{DataFormat, Geometry, Window2d};
 use crate::ops::{kernel_fn, KernelBuildCtx, KernelCtx, KernelResult};
 use crate::tensor::{DType, Element, Number, Tensor};
@@ -257,25 +257,6 @@ fn push_span<T: Copy>(dst: &mut Vec<T>, src: &[T]) {
 fn split_threads(work: usize, units: usize, threads: usize) -> (usize, usize) {
     let outer = threads_for(work, MIN_PRODUCT_WORK, units, threads);
     (outer, (threads / outer).max(1))
-}
-
-/// What a fused forward step (`_FusedConv2D`) does to each output pixel after its sums:
-/// adds `bias` (one per output channel), then applies `activation`.
-#[derive(Clone, Copy)]
-pub(super) struct BiasActivation<'a, T> {
-    pub(super) bias: &'a [T],
-    pub(super) activation: Activation,
-}
-
-impl<T: Number> BiasActivation<'_, T> {
-    /// Finishes `pixels`, whole output pixels of `bias.len()` channels each.
-    fn apply(&self, pixels: &mut [T]) {
-        match self.activation {
-            Activation::Linear => add_bias_then(self.bias, |x| x)(0..0, pixels),
-            Activation::Relu => add_bias_then(self.bias, relu)(0..0, pixels),
-            Activation::Relu6 => add_bias_then(self.bias, relu6)(0..0, pixels),
-        }
-    }
 }
 
 /// `output = conv2d(input, filter)`, NHWC × HWIO → NHWC, each output pixel then finished

@@ -19,7 +19,7 @@
 //! in a different order from the patch-matrix path's products, so the results agree with
 //! them (and with the float64 definition) to rounding, not bit for bit.
 
-use super::cpu::BiasActivation;
+use super::finish::BiasActivation;
 use super::taps::PaddedInput;
 use crate::device::gemm::has_avx512f;
 use crate::device::parallel::{split_range, sum_of_parts, written_units, zeroed_units};
@@ -554,9 +554,7 @@ pub(super) fn backprop_filter<T: 'static + Number>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::cpu::{
-        conv2d_backprop_filter, conv2d_backprop_input, conv2d_forward, BiasActivation,
-    };
+    use super::super::cpu::{conv2d_backprop_filter, conv2d_backprop_input, conv2d_forward};
     use super::*;
     use crate::ops::math::activation::{relu, relu6};
     use crate::ops::nn::window::Window2d;

@@ -10,6 +10,7 @@
 //! AVX-512, reading the patches where they lie (`implicit.rs`).
 
 pub(super) mod cpu;
+mod finish;
 pub(crate) mod fusion;
 mod implicit;
 mod taps;
