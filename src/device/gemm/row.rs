@@ -8,17 +8,17 @@
 //! FMA units busy), each element the sum over the contracted index in increasing order;
 //! then 16 at a time with a mask for the last ones, each summed in four parts (every
 //! fourth term) added at the end, so that a narrow layer (the digits MLP's 128 × 10) is
-//! not one chain of dependent multiply-adds. Without AVX-512 the row goes through
-//! [`row_times_narrow_matrix`](super::row_times_narrow_matrix) (in increasing order,
-//! unfused). The digits MLP's first layer (1×64 · 64×128) took 0.47 µs in faer's
-//! matrix-vector product.
+//! not one chain of dependent multiply-adds. Without AVX-512, or with
+//! `RUSTFLOW_GEMM=faer`, the product takes the general path (`product_rows`). The digits
+//! MLP's first layer (1×64 · 64×128) took 0.47 µs in faer's matrix-vector product.
 
-use super::{row_times_narrow_matrix, FinishRows, GemmDims, Store};
+use super::{FinishRows, GemmDims};
 use std::any::TypeId;
 
 /// `op(a) · op(b)` in a new buffer, then `finish(0..1, row)`, when `d` is one f32 row
-/// times a matrix stored as is (`m = 1`, neither operand transposed, `n ≥ 1`); `None`
-/// leaves every other product to the caller.
+/// times a matrix stored as is (`m = 1`, neither operand transposed, `n ≥ 1`) and the
+/// kernel runs here (see [`row_times_matrix`]); `None` leaves every other product to the
+/// caller.
 pub(super) fn product_in_new_buffer<T: 'static>(
     d: GemmDims,
     a: &[T],
@@ -39,7 +39,7 @@ pub(super) fn product_in_new_buffer<T: 'static>(
             std::slice::from_raw_parts(b.as_ptr().cast::<f32>(), b.len()),
         )
     };
-    let mut out = row_times_matrix(a32, b32, d.n);
+    let mut out = row_times_matrix(a32, b32, d.n)?;
     if let Some(finish) = finish {
         // SAFETY: `T` is `f32`, so the row is a `[T]` of the same length.
         let row = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<T>(), d.n) };
@@ -50,10 +50,11 @@ pub(super) fn product_in_new_buffer<T: 'static>(
     Some(unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<T>(), out.len(), out.capacity()) })
 }
 
-/// `a · b` for a row `a` (length `k`) and a row-major `b` (`k × n`).
-fn row_times_matrix(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
+/// `a · b` for a row `a` (length `k`) and a row-major `b` (`k × n`), where the CPU runs
+/// AVX-512 F and this crate's own kernels are on (`RUSTFLOW_GEMM` is not `faer`).
+fn row_times_matrix(a: &[f32], b: &[f32], n: usize) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if super::has_avx512f() {
+    if super::own_kernels_enabled() && super::has_avx512f() {
         let mut out = Vec::with_capacity(n);
         // SAFETY: the CPU runs AVX-512 F (checked just above); `b` holds `a.len() × n`
         // elements (asserted by the caller) and `out` has room for `n`, all written.
@@ -61,11 +62,10 @@ fn row_times_matrix(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
             row_avx512(a, b, n, out.as_mut_ptr());
             out.set_len(n);
         }
-        return out;
+        return Some(out);
     }
-    let mut out = vec![0.0; n];
-    row_times_narrow_matrix(a, b, &mut out, Store::Replace, n);
-    out
+    let _ = (a, b, n);
+    None
 }
 
 /// Writes `a · b` (`b` row-major, `a.len() × n`) into `out[..n]`.
@@ -127,6 +127,15 @@ unsafe fn row_avx512(a: &[f32], b: &[f32], n: usize, out: *mut f32) {
 mod tests {
     use super::*;
 
+    /// Whether the AVX-512 kernel should have taken the products (else every test here
+    /// checks that it declined them).
+    fn kernel_runs_here() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return crate::device::gemm::own_kernels_enabled() && crate::device::gemm::has_avx512f();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     /// Odd sizes: no column block, one, one and a masked tail, k = 0 and 1.
     const SIZES: [(usize, usize); 8] = [
         (1, 1),
@@ -164,7 +173,9 @@ mod tests {
     fn matches_the_f64_definition_for_odd_sizes() {
         for (k, n) in SIZES {
             let (a, b) = operands(k, n);
-            let got = row_times_matrix(&a, &b, n);
+            let Some(got) = row_times_matrix(&a, &b, n) else {
+                return assert!(!kernel_runs_here());
+            };
             let want = reference(&a, &b, n);
             assert_eq!(got.len(), n);
             for (j, (&g, &w)) in got.iter().zip(&want).enumerate() {
@@ -179,7 +190,9 @@ mod tests {
         for (k, n) in SIZES {
             let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos() / 3.0).collect();
-            let got = row_times_matrix(&a, &b, n);
+            let Some(got) = row_times_matrix(&a, &b, n) else {
+                return assert!(!kernel_runs_here());
+            };
             for (j, (&g, w)) in got.iter().zip(reference(&a, &b, n)).enumerate() {
                 let size: f64 = (0..k)
                     .map(|t| (f64::from(a[t]) * f64::from(b[t * n + j])).abs())
@@ -207,12 +220,15 @@ mod tests {
             assert_eq!(rows, 0..1);
             row.iter_mut().for_each(|x| *x += 1.0);
         };
-        let got = product_in_new_buffer(d, &a, &b, Some(&plus_one)).unwrap();
-        let want: Vec<f32> = reference(&a, &b, 20)
-            .iter()
-            .map(|&x| x as f32 + 1.0)
-            .collect();
-        assert_eq!(got, want);
+        let got = product_in_new_buffer(d, &a, &b, Some(&plus_one));
+        assert_eq!(got.is_some(), kernel_runs_here());
+        if let Some(got) = got {
+            let want: Vec<f32> = reference(&a, &b, 20)
+                .iter()
+                .map(|&x| x as f32 + 1.0)
+                .collect();
+            assert_eq!(got, want);
+        }
         for other in [
             GemmDims { m: 2, ..d },
             GemmDims { trans_a: true, ..d },
